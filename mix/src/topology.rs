@@ -1,0 +1,202 @@
+//! Stratified topology (providers and 3 mix layers) and uniformly random routes over it.
+
+use crate::error::BuildError;
+use crate::node_id::NodeId;
+use crate::params::MIX_LAYERS;
+use rand::{Rng, RngExt};
+use x25519_dalek::PublicKey;
+
+/// What a sender needs to route through a node: its address and current Sphinx key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteNode {
+    pub id: NodeId,
+    pub sphinx_key: PublicKey,
+}
+
+/// Where a client receives: its provider and its own address at that provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientAddress {
+    pub provider: NodeId,
+    pub client: NodeId,
+}
+
+/// Providers at the edges and `MIX_LAYERS` layers of mixes in between. Packets only ever
+/// travel provider → layer 1 → layer 2 → layer 3 → provider, so every link an observer
+/// sees is one that real traffic also uses.
+#[derive(Clone, Debug, Default)]
+pub struct Topology {
+    layers: Vec<Vec<RouteNode>>,
+    providers: Vec<RouteNode>,
+}
+
+impl Topology {
+    /// A topology needs `MIX_LAYERS` non-empty layers and at least one provider.
+    pub fn new(layers: Vec<Vec<RouteNode>>, providers: Vec<RouteNode>) -> Result<Self, BuildError> {
+        if layers.len() != MIX_LAYERS || layers.iter().any(Vec::is_empty) {
+            return Err(BuildError::EmptyLayer("a mix layer"));
+        }
+        if providers.is_empty() {
+            return Err(BuildError::EmptyLayer("the provider set"));
+        }
+        Ok(Topology { layers, providers })
+    }
+
+    pub fn layers(&self) -> &[Vec<RouteNode>] {
+        &self.layers
+    }
+
+    pub fn providers(&self) -> &[RouteNode] {
+        &self.providers
+    }
+
+    pub fn provider(&self, id: &NodeId) -> Option<&RouteNode> {
+        self.providers.iter().find(|p| p.id == *id)
+    }
+
+    /// Layer index (0-based) of a mix.
+    pub fn layer_of(&self, id: &NodeId) -> Option<usize> {
+        self.layers.iter().position(|l| l.iter().any(|n| n.id == *id))
+    }
+
+    pub fn node(&self, id: &NodeId) -> Option<&RouteNode> {
+        self.layers
+            .iter()
+            .flatten()
+            .chain(self.providers.iter())
+            .find(|n| n.id == *id)
+    }
+
+    fn pick<R: Rng + ?Sized>(nodes: &[RouteNode], rng: &mut R) -> Result<RouteNode, BuildError> {
+        if nodes.is_empty() {
+            return Err(BuildError::EmptyLayer("a route position"));
+        }
+        Ok(nodes[rng.random_range(0..nodes.len())])
+    }
+
+    /// One mix drawn uniformly from layer `layer` (0-based).
+    pub fn random_mix<R: Rng + ?Sized>(&self, layer: usize, rng: &mut R) -> Result<RouteNode, BuildError> {
+        Self::pick(self.layers.get(layer).map(Vec::as_slice).unwrap_or(&[]), rng)
+    }
+
+    pub fn random_provider<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<RouteNode, BuildError> {
+        Self::pick(&self.providers, rng)
+    }
+
+    /// `from` → one uniformly drawn mix per layer → `to`.
+    pub fn forward_route<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        from: &NodeId,
+        to: &NodeId,
+    ) -> Result<Vec<RouteNode>, BuildError> {
+        let first = *self.provider(from).ok_or(BuildError::EmptyLayer("the sender's provider"))?;
+        let last = *self.provider(to).ok_or(BuildError::EmptyLayer("the recipient's provider"))?;
+        let mut route = Vec::with_capacity(MIX_LAYERS + 2);
+        route.push(first);
+        for layer in 0..MIX_LAYERS {
+            route.push(self.random_mix(layer, rng)?);
+        }
+        route.push(last);
+        Ok(route)
+    }
+
+    /// A mix's loop back to itself that only uses links of the stratified pattern: from a
+    /// mix in layer k, through layers k+1..3, a provider, layers 1..k-1, and back to it.
+    pub fn mix_loop_route<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        me: &NodeId,
+    ) -> Result<Vec<RouteNode>, BuildError> {
+        let k = self.layer_of(me).ok_or(BuildError::EmptyLayer("the mix's own layer"))?;
+        let own = *self.node(me).ok_or(BuildError::EmptyLayer("the mix's own layer"))?;
+        let mut route = Vec::with_capacity(MIX_LAYERS + 1);
+        for layer in k + 1..MIX_LAYERS {
+            route.push(self.random_mix(layer, rng)?);
+        }
+        route.push(self.random_provider(rng)?);
+        for layer in 0..k {
+            route.push(self.random_mix(layer, rng)?);
+        }
+        route.push(own);
+        Ok(route)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+    use x25519_dalek::StaticSecret;
+
+    pub(crate) fn node(tag: u8) -> RouteNode {
+        RouteNode {
+            id: NodeId([tag; 32]),
+            sphinx_key: PublicKey::from(&StaticSecret::from([tag; 32])),
+        }
+    }
+
+    pub(crate) fn topology(width: u8) -> Topology {
+        let layers = (0..3u8)
+            .map(|l| (0..width).map(|i| node(10 * (l + 1) + i)).collect())
+            .collect();
+        Topology::new(layers, vec![node(1), node(2)]).unwrap()
+    }
+
+    /// Chi-square test that every mix of a layer is picked equally often (fixed seed).
+    #[test]
+    fn route_selection_is_uniform_within_each_layer() {
+        let t = topology(5);
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let n = 50_000;
+        let mut counts = [[0u32; 5]; 3];
+        for _ in 0..n {
+            let r = t.forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32])).unwrap();
+            assert_eq!(r.len(), 5);
+            assert_eq!(r[0].id, NodeId([1; 32]));
+            assert_eq!(r[4].id, NodeId([2; 32]));
+            for layer in 0..3 {
+                let idx = t.layers()[layer].iter().position(|x| *x == r[layer + 1]).unwrap();
+                counts[layer][idx] += 1;
+            }
+        }
+        let expected = n as f64 / 5.0;
+        for layer in counts {
+            let chi2: f64 = layer.iter().map(|c| (*c as f64 - expected).powi(2) / expected).sum();
+            // 4 degrees of freedom, p = 0.001 → 18.47
+            assert!(chi2 < 18.47, "chi2 {chi2} for {layer:?}");
+        }
+    }
+
+    #[test]
+    fn mix_loops_follow_stratified_links() {
+        let t = topology(2);
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        for layer in 0..3 {
+            for me in t.layers()[layer].clone() {
+                let r = t.mix_loop_route(&mut rng, &me.id).unwrap();
+                assert_eq!(r.len(), 4);
+                assert_eq!(*r.last().unwrap(), me);
+                // the whole cycle me → r[0] → … → me steps layer by layer (provider = layer 3+1)
+                let pos = |n: &RouteNode| t.layer_of(&n.id).map_or(3, |l| l);
+                let mut prev = layer;
+                for hop in &r {
+                    assert_eq!(pos(hop), (prev + 1) % 4);
+                    prev = pos(hop);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_topologies_are_errors() {
+        assert!(Topology::new(vec![vec![node(1)], vec![node(2)]], vec![node(3)]).is_err());
+        assert!(Topology::new(vec![vec![node(1)], vec![], vec![node(2)]], vec![node(3)]).is_err());
+        assert!(Topology::new(vec![vec![node(1)], vec![node(4)], vec![node(2)]], vec![]).is_err());
+        let t = topology(1);
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        assert!(t.forward_route(&mut rng, &NodeId([99; 32]), &NodeId([2; 32])).is_err());
+        assert!(t.mix_loop_route(&mut rng, &NodeId([1; 32])).is_err());
+    }
+}
