@@ -97,7 +97,10 @@ impl ClientTraffic {
     /// Queues a real message; it leaves at the next tick of the real stream.
     pub fn enqueue(&mut self, to: ClientAddress, body: Vec<u8>) -> Result<u64, EnqueueError> {
         if body.len() > MAX_BODY_BYTES {
-            return Err(EnqueueError::TooLong { len: body.len(), max: MAX_BODY_BYTES });
+            return Err(EnqueueError::TooLong {
+                len: body.len(),
+                max: MAX_BODY_BYTES,
+            });
         }
         if self.queue.len() >= MAX_CLIENT_QUEUE {
             return Err(EnqueueError::QueueFull(self.queue.len()));
@@ -105,6 +108,11 @@ impl ClientTraffic {
         let id = self.take_id();
         self.queue.push_back(Queued { id, to, body });
         Ok(id)
+    }
+
+    /// The id the next `enqueue` will return (lets a caller put it inside the body).
+    pub fn next_message_id(&self) -> u64 {
+        self.next_id
     }
 
     pub fn queued(&self) -> usize {
@@ -119,10 +127,14 @@ impl ClientTraffic {
 
     /// When `poll` next has something to do; `None` once every stream is stopped.
     pub fn next_deadline(&self) -> Option<Duration> {
-        [self.real.next_at(), self.loops.next_at(), self.drops.next_at()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.real.next_at(),
+            self.loops.next_at(),
+            self.drops.next_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Stops all three streams (the client goes quiet; queued messages stay queued).
@@ -135,7 +147,11 @@ impl ClientTraffic {
     /// Fires every stream event due at `now` and returns the packets to send. A packet that
     /// cannot be built (e.g. the topology lost our provider) is reported and the stream
     /// moves on; a real message that fails stays at the head of the queue.
-    pub fn poll(&mut self, now: Duration, topology: &Topology) -> Vec<Result<Outgoing, BuildError>> {
+    pub fn poll(
+        &mut self,
+        now: Duration,
+        topology: &Topology,
+    ) -> Vec<Result<Outgoing, BuildError>> {
         let mut out = Vec::new();
         while self.real.fire(now, &mut self.rng) {
             match self.queue.front() {
@@ -178,9 +194,18 @@ impl ClientTraffic {
     fn drop_packet(&mut self, topology: &Topology) -> Result<Outgoing, BuildError> {
         let provider = topology.random_provider(&mut self.rng)?.id;
         // The drop destination is all zeros: the recipient provider discards it.
-        let (first_hop, packet, sampled_delay) =
-            self.build(topology, provider, NodeId([0; 32]), &MixPayload::Drop.encode())?;
-        Ok(Outgoing { first_hop, packet, kind: TrafficKind::Drop, sampled_delay })
+        let (first_hop, packet, sampled_delay) = self.build(
+            topology,
+            provider,
+            NodeId([0; 32]),
+            &MixPayload::Drop.encode(),
+        )?;
+        Ok(Outgoing {
+            first_hop,
+            packet,
+            kind: TrafficKind::Drop,
+            sampled_delay,
+        })
     }
 
     fn build(

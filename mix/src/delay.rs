@@ -17,7 +17,11 @@ impl HopDelaySampler {
     /// `mean` zero means "no mixing delay" (benchmarks, loopback tests of raw throughput).
     pub fn new(mean: Duration) -> Self {
         let secs = mean.as_secs_f64();
-        let exp = if secs > 0.0 { Exp::new(1.0 / secs).ok() } else { None };
+        let exp = if secs > 0.0 {
+            Exp::new(1.0 / secs).ok()
+        } else {
+            None
+        };
         HopDelaySampler { mean, exp }
     }
 
@@ -71,7 +75,9 @@ mod tests {
         let sampler = HopDelaySampler::new(mean);
         let mut rng = ChaCha20Rng::seed_from_u64(7);
         let n = 20_000;
-        let mut xs: Vec<f64> = (0..n).map(|_| sampler.sample(&mut rng).as_secs_f64()).collect();
+        let mut xs: Vec<f64> = (0..n)
+            .map(|_| sampler.sample(&mut rng).as_secs_f64())
+            .collect();
         xs.sort_by(f64::total_cmp);
         let lambda = 1.0 / mean.as_secs_f64();
         let mut d_max: f64 = 0.0;

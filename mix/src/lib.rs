@@ -24,7 +24,9 @@ pub mod processor;
 pub mod replay;
 pub mod topology;
 
-pub use client_traffic::{ClientTraffic, ClientTrafficConfig, EnqueueError, MAX_BODY_BYTES, seed_from};
+pub use client_traffic::{
+    ClientTraffic, ClientTrafficConfig, EnqueueError, MAX_BODY_BYTES, seed_from,
+};
 pub use delay::HopDelaySampler;
 pub use error::{BuildError, DropReason, PayloadError, RateError};
 pub use mix_cover::MixCover;

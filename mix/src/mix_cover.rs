@@ -47,7 +47,11 @@ impl MixCover {
     }
 
     /// Loops due at `now`. A mix that is not (or no longer) in the topology sends none.
-    pub fn poll(&mut self, now: Duration, topology: &Topology) -> Vec<Result<Outgoing, BuildError>> {
+    pub fn poll(
+        &mut self,
+        now: Duration,
+        topology: &Topology,
+    ) -> Vec<Result<Outgoing, BuildError>> {
         let mut out = Vec::new();
         while self.stream.fire(now, &mut self.rng) {
             let id = self.next_id;
@@ -62,7 +66,10 @@ impl MixCover {
         let delays = self.delays.for_route(&mut self.rng, route.len());
         let plaintext = MixPayload::Loop { id }.encode();
         let packet = build_packet(&mut self.rng, &route, self.me, &plaintext, &delays)?;
-        let first_hop = route.first().map(|n| n.id).ok_or(BuildError::RouteLength(0))?;
+        let first_hop = route
+            .first()
+            .map(|n| n.id)
+            .ok_or(BuildError::RouteLength(0))?;
         Ok(Outgoing {
             first_hop,
             packet,

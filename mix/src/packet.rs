@@ -26,7 +26,10 @@ pub fn build_packet<R: Rng + ?Sized>(
         return Err(BuildError::RouteLength(route.len()));
     }
     if plaintext.len() > MAX_PLAINTEXT_BYTES {
-        return Err(BuildError::MessageTooLong { len: plaintext.len(), max: MAX_PLAINTEXT_BYTES });
+        return Err(BuildError::MessageTooLong {
+            len: plaintext.len(),
+            max: MAX_PLAINTEXT_BYTES,
+        });
     }
     // The packet's ephemeral secret comes from the caller's RNG so that a seeded core is
     // reproducible; it is wiped as soon as the header is built.
@@ -47,7 +50,10 @@ pub fn build_packet<R: Rng + ?Sized>(
         .map_err(|e| BuildError::Sphinx(e.to_string()))?;
     let bytes = packet.to_bytes();
     if bytes.len() != PACKET_BYTES {
-        return Err(BuildError::Sphinx(format!("built {} bytes, expected {PACKET_BYTES}", bytes.len())));
+        return Err(BuildError::Sphinx(format!(
+            "built {} bytes, expected {PACKET_BYTES}",
+            bytes.len()
+        )));
     }
     Ok(bytes)
 }

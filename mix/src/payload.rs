@@ -47,7 +47,9 @@ impl MixPayload {
                     .get(..8)
                     .and_then(|b| b.try_into().ok())
                     .ok_or(PayloadError::Truncated)?;
-                Ok(MixPayload::Loop { id: u64::from_be_bytes(id) })
+                Ok(MixPayload::Loop {
+                    id: u64::from_be_bytes(id),
+                })
             }
             KIND_DROP => Ok(MixPayload::Drop),
             other => Err(PayloadError::UnknownKind(other)),
@@ -61,7 +63,11 @@ mod tests {
 
     #[test]
     fn round_trip_and_garbage() {
-        for p in [MixPayload::Real(b"hi".to_vec()), MixPayload::Loop { id: 42 }, MixPayload::Drop] {
+        for p in [
+            MixPayload::Real(b"hi".to_vec()),
+            MixPayload::Loop { id: 42 },
+            MixPayload::Drop,
+        ] {
             assert_eq!(MixPayload::decode(&p.encode()), Ok(p));
         }
         assert_eq!(MixPayload::decode(&[]), Err(PayloadError::Empty));

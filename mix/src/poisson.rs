@@ -23,7 +23,11 @@ impl PoissonStream {
         if !rate.is_finite() || !(0.0..=MAX_STREAM_RATE).contains(&rate) {
             return Err(RateError(rate));
         }
-        let gap = if rate > 0.0 { Exp::new(rate).ok() } else { None };
+        let gap = if rate > 0.0 {
+            Exp::new(rate).ok()
+        } else {
+            None
+        };
         let mut stream = PoissonStream { gap, next_at: None };
         stream.next_at = stream.draw_after(now, rng);
         Ok(stream)
@@ -44,7 +48,11 @@ impl PoissonStream {
     pub fn fire<R: Rng + ?Sized>(&mut self, now: Duration, rng: &mut R) -> bool {
         match self.next_at {
             Some(at) if at <= now => {
-                let base = if now.saturating_sub(at) > MAX_CATCH_UP { now } else { at };
+                let base = if now.saturating_sub(at) > MAX_CATCH_UP {
+                    now
+                } else {
+                    at
+                };
                 self.next_at = self.draw_after(base, rng);
                 true
             }
@@ -88,7 +96,12 @@ mod tests {
     #[test]
     fn silent_and_invalid_rates() {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        assert!(PoissonStream::new(0.0, Duration::ZERO, &mut rng).unwrap().next_at().is_none());
+        assert!(
+            PoissonStream::new(0.0, Duration::ZERO, &mut rng)
+                .unwrap()
+                .next_at()
+                .is_none()
+        );
         assert!(PoissonStream::new(-1.0, Duration::ZERO, &mut rng).is_err());
         assert!(PoissonStream::new(f64::NAN, Duration::ZERO, &mut rng).is_err());
         assert!(PoissonStream::new(1e9, Duration::ZERO, &mut rng).is_err());

@@ -30,7 +30,10 @@ pub enum Processed {
         clamped: bool,
     },
     /// This node is the last hop: `plaintext` is for the client `destination`.
-    Final { destination: NodeId, plaintext: Vec<u8> },
+    Final {
+        destination: NodeId,
+        plaintext: Vec<u8>,
+    },
 }
 
 /// Sphinx processing state of one node (or one worker shard of it).
@@ -41,14 +44,24 @@ pub struct MixProcessor {
 impl MixProcessor {
     /// A processor holding one key, for epoch `epoch`.
     pub fn new(epoch: u64, secret: StaticSecret) -> Self {
-        MixProcessor { slots: vec![KeySlot { epoch, secret, filter: ReplayFilter::new() }] }
+        MixProcessor {
+            slots: vec![KeySlot {
+                epoch,
+                secret,
+                filter: ReplayFilter::new(),
+            }],
+        }
     }
 
     /// Adds the key of another epoch (rotation: the next key goes live, the previous one
     /// stays for its grace period). A key already present keeps its filter.
     pub fn add_key(&mut self, epoch: u64, secret: StaticSecret) {
         if self.slots.iter().all(|s| s.epoch != epoch) {
-            self.slots.push(KeySlot { epoch, secret, filter: ReplayFilter::new() });
+            self.slots.push(KeySlot {
+                epoch,
+                secret,
+                filter: ReplayFilter::new(),
+            });
         }
     }
 
@@ -77,7 +90,10 @@ impl MixProcessor {
         // Find the live key under which the header MAC verifies.
         let found = self.slots.iter_mut().find_map(|slot| {
             let expanded = header.compute_expanded_shared_secret(&slot.secret);
-            header.ensure_header_integrity(&expanded).ok().map(|()| (slot, expanded))
+            header
+                .ensure_header_integrity(&expanded)
+                .ok()
+                .map(|()| (slot, expanded))
         });
         let (slot, expanded) = found.ok_or(DropReason::BadMac)?;
         // Replay check before any payload work: a replayed packet costs one DH, nothing more.
@@ -89,7 +105,11 @@ impl MixProcessor {
             .process_with_expanded_secret(&expanded)
             .map_err(|_| DropReason::BadPayload)?;
         match processed.data {
-            ProcessedPacketData::ForwardHop { next_hop_packet, next_hop_address, delay } => {
+            ProcessedPacketData::ForwardHop {
+                next_hop_packet,
+                next_hop_address,
+                delay,
+            } => {
                 let asked = delay.to_duration();
                 Ok(Processed::Forward {
                     next_hop: NodeId(*next_hop_address.as_bytes()),
@@ -98,9 +118,18 @@ impl MixProcessor {
                     clamped: asked > MAX_HOP_DELAY,
                 })
             }
-            ProcessedPacketData::FinalHop { destination, payload, .. } => {
-                let plaintext = payload.recover_plaintext().map_err(|_| DropReason::BadPayload)?;
-                Ok(Processed::Final { destination: NodeId(destination.as_bytes()), plaintext })
+            ProcessedPacketData::FinalHop {
+                destination,
+                payload,
+                ..
+            } => {
+                let plaintext = payload
+                    .recover_plaintext()
+                    .map_err(|_| DropReason::BadPayload)?;
+                Ok(Processed::Final {
+                    destination: NodeId(destination.as_bytes()),
+                    plaintext,
+                })
             }
         }
     }

@@ -55,7 +55,9 @@ impl Topology {
 
     /// Layer index (0-based) of a mix.
     pub fn layer_of(&self, id: &NodeId) -> Option<usize> {
-        self.layers.iter().position(|l| l.iter().any(|n| n.id == *id))
+        self.layers
+            .iter()
+            .position(|l| l.iter().any(|n| n.id == *id))
     }
 
     pub fn node(&self, id: &NodeId) -> Option<&RouteNode> {
@@ -74,8 +76,15 @@ impl Topology {
     }
 
     /// One mix drawn uniformly from layer `layer` (0-based).
-    pub fn random_mix<R: Rng + ?Sized>(&self, layer: usize, rng: &mut R) -> Result<RouteNode, BuildError> {
-        Self::pick(self.layers.get(layer).map(Vec::as_slice).unwrap_or(&[]), rng)
+    pub fn random_mix<R: Rng + ?Sized>(
+        &self,
+        layer: usize,
+        rng: &mut R,
+    ) -> Result<RouteNode, BuildError> {
+        Self::pick(
+            self.layers.get(layer).map(Vec::as_slice).unwrap_or(&[]),
+            rng,
+        )
     }
 
     pub fn random_provider<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<RouteNode, BuildError> {
@@ -89,8 +98,12 @@ impl Topology {
         from: &NodeId,
         to: &NodeId,
     ) -> Result<Vec<RouteNode>, BuildError> {
-        let first = *self.provider(from).ok_or(BuildError::EmptyLayer("the sender's provider"))?;
-        let last = *self.provider(to).ok_or(BuildError::EmptyLayer("the recipient's provider"))?;
+        let first = *self
+            .provider(from)
+            .ok_or(BuildError::EmptyLayer("the sender's provider"))?;
+        let last = *self
+            .provider(to)
+            .ok_or(BuildError::EmptyLayer("the recipient's provider"))?;
         let mut route = Vec::with_capacity(MIX_LAYERS + 2);
         route.push(first);
         for layer in 0..MIX_LAYERS {
@@ -107,8 +120,12 @@ impl Topology {
         rng: &mut R,
         me: &NodeId,
     ) -> Result<Vec<RouteNode>, BuildError> {
-        let k = self.layer_of(me).ok_or(BuildError::EmptyLayer("the mix's own layer"))?;
-        let own = *self.node(me).ok_or(BuildError::EmptyLayer("the mix's own layer"))?;
+        let k = self
+            .layer_of(me)
+            .ok_or(BuildError::EmptyLayer("the mix's own layer"))?;
+        let own = *self
+            .node(me)
+            .ok_or(BuildError::EmptyLayer("the mix's own layer"))?;
         let mut route = Vec::with_capacity(MIX_LAYERS + 1);
         for layer in k + 1..MIX_LAYERS {
             route.push(self.random_mix(layer, rng)?);
@@ -152,18 +169,26 @@ mod tests {
         let n = 50_000;
         let mut counts = [[0u32; 5]; 3];
         for _ in 0..n {
-            let r = t.forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32])).unwrap();
+            let r = t
+                .forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32]))
+                .unwrap();
             assert_eq!(r.len(), 5);
             assert_eq!(r[0].id, NodeId([1; 32]));
             assert_eq!(r[4].id, NodeId([2; 32]));
             for layer in 0..3 {
-                let idx = t.layers()[layer].iter().position(|x| *x == r[layer + 1]).unwrap();
+                let idx = t.layers()[layer]
+                    .iter()
+                    .position(|x| *x == r[layer + 1])
+                    .unwrap();
                 counts[layer][idx] += 1;
             }
         }
         let expected = n as f64 / 5.0;
         for layer in counts {
-            let chi2: f64 = layer.iter().map(|c| (*c as f64 - expected).powi(2) / expected).sum();
+            let chi2: f64 = layer
+                .iter()
+                .map(|c| (*c as f64 - expected).powi(2) / expected)
+                .sum();
             // 4 degrees of freedom, p = 0.001 → 18.47
             assert!(chi2 < 18.47, "chi2 {chi2} for {layer:?}");
         }
@@ -196,7 +221,10 @@ mod tests {
         assert!(Topology::new(vec![vec![node(1)], vec![node(4)], vec![node(2)]], vec![]).is_err());
         let t = topology(1);
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        assert!(t.forward_route(&mut rng, &NodeId([99; 32]), &NodeId([2; 32])).is_err());
+        assert!(
+            t.forward_route(&mut rng, &NodeId([99; 32]), &NodeId([2; 32]))
+                .is_err()
+        );
         assert!(t.mix_loop_route(&mut rng, &NodeId([1; 32])).is_err());
     }
 }

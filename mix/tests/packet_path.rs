@@ -18,51 +18,86 @@ fn net(width: u8) -> Net {
     let mut processors = HashMap::new();
     let mut mk = |tag: u8| {
         let secret = StaticSecret::from([tag; 32]);
-        let node = RouteNode { id: NodeId([tag; 32]), sphinx_key: PublicKey::from(&secret) };
+        let node = RouteNode {
+            id: NodeId([tag; 32]),
+            sphinx_key: PublicKey::from(&secret),
+        };
         processors.insert(node.id, MixProcessor::new(0, secret));
         node
     };
     let providers = vec![mk(1), mk(2)];
-    let layers = (0..3u8).map(|l| (0..width).map(|i| mk(10 * (l + 1) + i)).collect()).collect();
-    Net { topology: Topology::new(layers, providers).unwrap(), processors }
+    let layers = (0..3u8)
+        .map(|l| (0..width).map(|i| mk(10 * (l + 1) + i)).collect())
+        .collect();
+    Net {
+        topology: Topology::new(layers, providers).unwrap(),
+        processors,
+    }
 }
 
 /// Runs a packet hop by hop; returns the final (node, destination, plaintext) and the hops.
-fn deliver(net: &mut Net, first: NodeId, mut packet: Vec<u8>) -> (NodeId, NodeId, Vec<u8>, Vec<Duration>) {
+fn deliver(
+    net: &mut Net,
+    first: NodeId,
+    mut packet: Vec<u8>,
+) -> (NodeId, NodeId, Vec<u8>, Vec<Duration>) {
     let mut at = first;
     let mut delays = Vec::new();
     loop {
         let p = net.processors.get_mut(&at).unwrap();
         match p.process(&packet).unwrap() {
-            Processed::Forward { next_hop, packet: next, delay, clamped } => {
+            Processed::Forward {
+                next_hop,
+                packet: next,
+                delay,
+                clamped,
+            } => {
                 assert!(!clamped);
                 assert_eq!(next.len(), PACKET_BYTES);
                 delays.push(delay);
                 at = next_hop;
                 packet = next;
             }
-            Processed::Final { destination, plaintext } => return (at, destination, plaintext, delays),
+            Processed::Final {
+                destination,
+                plaintext,
+            } => return (at, destination, plaintext, delays),
         }
     }
 }
 
 fn client(provider: u8, tag: u8) -> ClientAddress {
-    ClientAddress { provider: NodeId([provider; 32]), client: NodeId([tag; 32]) }
+    ClientAddress {
+        provider: NodeId([provider; 32]),
+        client: NodeId([tag; 32]),
+    }
 }
 
 #[test]
 fn real_message_crosses_five_hops_with_sender_drawn_delays() {
     let mut n = net(2);
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let route = n.topology.forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32])).unwrap();
-    let delays = vec![Duration::from_millis(5), Duration::from_millis(6), Duration::from_millis(7), Duration::from_millis(8), Duration::ZERO];
+    let route = n
+        .topology
+        .forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32]))
+        .unwrap();
+    let delays = vec![
+        Duration::from_millis(5),
+        Duration::from_millis(6),
+        Duration::from_millis(7),
+        Duration::from_millis(8),
+        Duration::ZERO,
+    ];
     let body = MixPayload::Real(b"hello mixnet".to_vec()).encode();
     let pkt = build_packet(&mut rng, &route, NodeId([77; 32]), &body, &delays).unwrap();
     assert_eq!(pkt.len(), PACKET_BYTES);
     let (last, dest, plain, seen) = deliver(&mut n, route[0].id, pkt);
     assert_eq!(last, NodeId([2; 32]));
     assert_eq!(dest, NodeId([77; 32]));
-    assert_eq!(MixPayload::decode(&plain).unwrap(), MixPayload::Real(b"hello mixnet".to_vec()));
+    assert_eq!(
+        MixPayload::decode(&plain).unwrap(),
+        MixPayload::Real(b"hello mixnet".to_vec())
+    );
     assert_eq!(seen, delays[..4].to_vec());
 }
 
@@ -70,8 +105,18 @@ fn real_message_crosses_five_hops_with_sender_drawn_delays() {
 fn replayed_packet_is_dropped_before_payload_work() {
     let mut n = net(1);
     let mut rng = ChaCha20Rng::seed_from_u64(2);
-    let route = n.topology.forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32])).unwrap();
-    let pkt = build_packet(&mut rng, &route, NodeId([5; 32]), b"x", &[Duration::ZERO; 5]).unwrap();
+    let route = n
+        .topology
+        .forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32]))
+        .unwrap();
+    let pkt = build_packet(
+        &mut rng,
+        &route,
+        NodeId([5; 32]),
+        b"x",
+        &[Duration::ZERO; 5],
+    )
+    .unwrap();
     let p = n.processors.get_mut(&NodeId([1; 32])).unwrap();
     assert!(p.process(&pkt).is_ok());
     assert_eq!(p.process(&pkt).unwrap_err(), DropReason::Replay);
@@ -82,14 +127,27 @@ fn replayed_packet_is_dropped_before_payload_work() {
 fn header_bit_flips_are_dropped_everywhere_in_the_header() {
     let mut n = net(1);
     let mut rng = ChaCha20Rng::seed_from_u64(3);
-    let route = n.topology.forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32])).unwrap();
-    let pkt = build_packet(&mut rng, &route, NodeId([5; 32]), b"x", &[Duration::ZERO; 5]).unwrap();
+    let route = n
+        .topology
+        .forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32]))
+        .unwrap();
+    let pkt = build_packet(
+        &mut rng,
+        &route,
+        NodeId([5; 32]),
+        b"x",
+        &[Duration::ZERO; 5],
+    )
+    .unwrap();
     let p = n.processors.get_mut(&NodeId([1; 32])).unwrap();
     for i in (0..wesh_mix::params::SPHINX_HEADER_BYTES).step_by(7) {
         let mut bad = pkt.clone();
         bad[i] ^= 0x10;
         let err = p.process(&bad).unwrap_err();
-        assert!(matches!(err, DropReason::BadMac | DropReason::MalformedHeader), "byte {i}: {err:?}");
+        assert!(
+            matches!(err, DropReason::BadMac | DropReason::MalformedHeader),
+            "byte {i}: {err:?}"
+        );
     }
     // none of the tampered copies burnt the original's replay tag
     assert!(p.process(&pkt).is_ok());
@@ -99,19 +157,35 @@ fn header_bit_flips_are_dropped_everywhere_in_the_header() {
 fn payload_tampering_is_not_delivered_intact() {
     let mut n = net(1);
     let mut rng = ChaCha20Rng::seed_from_u64(4);
-    let route = n.topology.forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32])).unwrap();
-    let mut pkt = build_packet(&mut rng, &route, NodeId([5; 32]), b"secret", &[Duration::ZERO; 5]).unwrap();
+    let route = n
+        .topology
+        .forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32]))
+        .unwrap();
+    let mut pkt = build_packet(
+        &mut rng,
+        &route,
+        NodeId([5; 32]),
+        b"secret",
+        &[Duration::ZERO; 5],
+    )
+    .unwrap();
     let last = pkt.len() - 100;
     pkt[last] ^= 1;
     let mut at = route[0].id;
     let mut packet = pkt;
     loop {
         match n.processors.get_mut(&at).unwrap().process(&packet) {
-            Ok(Processed::Forward { next_hop, packet: next, .. }) => {
+            Ok(Processed::Forward {
+                next_hop,
+                packet: next,
+                ..
+            }) => {
                 at = next_hop;
                 packet = next;
             }
-            Ok(Processed::Final { plaintext, .. }) => panic!("tampered payload delivered: {plaintext:?}"),
+            Ok(Processed::Final { plaintext, .. }) => {
+                panic!("tampered payload delivered: {plaintext:?}")
+            }
             Err(e) => {
                 assert_eq!(e, DropReason::BadPayload);
                 break;
@@ -125,7 +199,15 @@ fn garbage_and_wrong_sizes_are_dropped_without_panic() {
     let mut n = net(1);
     let p = n.processors.get_mut(&NodeId([1; 32])).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(5);
-    for len in [0usize, 1, 31, 32, PACKET_BYTES - 1, PACKET_BYTES + 1, 70_000] {
+    for len in [
+        0usize,
+        1,
+        31,
+        32,
+        PACKET_BYTES - 1,
+        PACKET_BYTES + 1,
+        70_000,
+    ] {
         let junk: Vec<u8> = (0..len).map(|_| rng.random()).collect();
         assert_eq!(p.process(&junk).unwrap_err(), DropReason::WrongSize(len));
     }
@@ -133,17 +215,30 @@ fn garbage_and_wrong_sizes_are_dropped_without_panic() {
         let junk: Vec<u8> = (0..PACKET_BYTES).map(|_| rng.random()).collect();
         assert!(p.process(&junk).is_err());
     }
-    assert_eq!(p.replay_tags(), 0, "garbage must not fill the replay filter");
+    assert_eq!(
+        p.replay_tags(),
+        0,
+        "garbage must not fill the replay filter"
+    );
 }
 
 #[test]
 fn absurd_delays_are_clamped() {
     let mut n = net(1);
     let mut rng = ChaCha20Rng::seed_from_u64(6);
-    let route = n.topology.forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32])).unwrap();
+    let route = n
+        .topology
+        .forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32]))
+        .unwrap();
     let huge = Duration::from_secs(365 * 24 * 3600);
     let pkt = build_packet(&mut rng, &route, NodeId([5; 32]), b"x", &[huge; 5]).unwrap();
-    match n.processors.get_mut(&route[0].id).unwrap().process(&pkt).unwrap() {
+    match n
+        .processors
+        .get_mut(&route[0].id)
+        .unwrap()
+        .process(&pkt)
+        .unwrap()
+    {
         Processed::Forward { delay, clamped, .. } => {
             assert!(clamped);
             assert_eq!(delay, MAX_HOP_DELAY);
@@ -156,12 +251,29 @@ fn absurd_delays_are_clamped() {
 fn previous_epoch_key_still_works_and_retired_key_does_not() {
     let mut n = net(1);
     let mut rng = ChaCha20Rng::seed_from_u64(7);
-    let route = n.topology.forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32])).unwrap();
-    let pkt = build_packet(&mut rng, &route, NodeId([5; 32]), b"x", &[Duration::ZERO; 5]).unwrap();
+    let route = n
+        .topology
+        .forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32]))
+        .unwrap();
+    let pkt = build_packet(
+        &mut rng,
+        &route,
+        NodeId([5; 32]),
+        b"x",
+        &[Duration::ZERO; 5],
+    )
+    .unwrap();
     let p = n.processors.get_mut(&NodeId([1; 32])).unwrap();
     p.add_key(1, StaticSecret::from([200; 32]));
     assert_eq!(p.live_epochs(), vec![0, 1]);
-    let pkt2 = build_packet(&mut rng, &route, NodeId([5; 32]), b"y", &[Duration::ZERO; 5]).unwrap();
+    let pkt2 = build_packet(
+        &mut rng,
+        &route,
+        NodeId([5; 32]),
+        b"y",
+        &[Duration::ZERO; 5],
+    )
+    .unwrap();
     assert!(p.process(&pkt).is_ok(), "old key accepted during grace");
     p.retire_key(0);
     assert_eq!(p.process(&pkt2).unwrap_err(), DropReason::BadMac);
@@ -172,7 +284,12 @@ fn client_streams_on_a_virtual_clock_deliver_reals_and_loops() {
     let mut n = net(2);
     let me = client(1, 100);
     let peer = client(2, 101);
-    let config = ClientTrafficConfig { real_rate: 4.0, loop_rate: 2.0, drop_rate: 1.0, mean_hop_delay: Duration::from_millis(50) };
+    let config = ClientTrafficConfig {
+        real_rate: 4.0,
+        loop_rate: 2.0,
+        drop_rate: 1.0,
+        mean_hop_delay: Duration::from_millis(50),
+    };
     let mut c = ClientTraffic::new(me, config, Duration::ZERO, [9; 32]).unwrap();
     for i in 0..20u8 {
         c.enqueue(peer, vec![i; 10]).unwrap();
@@ -216,7 +333,14 @@ fn mix_loops_come_back_to_the_mix() {
     let mut n = net(2);
     for layer in 0..3 {
         let me = n.topology.layers()[layer][1].id;
-        let mut cover = MixCover::new(me, 5.0, Duration::from_millis(10), Duration::ZERO, [layer as u8; 32]).unwrap();
+        let mut cover = MixCover::new(
+            me,
+            5.0,
+            Duration::from_millis(10),
+            Duration::ZERO,
+            [layer as u8; 32],
+        )
+        .unwrap();
         let mut back = 0;
         while let Some(at) = cover.next_deadline() {
             if at > Duration::from_secs(10) {
@@ -227,7 +351,10 @@ fn mix_loops_come_back_to_the_mix() {
                 let (last, dest, plain, hops) = deliver(&mut n, out.first_hop, out.packet);
                 assert_eq!((last, dest), (me, me));
                 assert_eq!(hops.len(), 3);
-                assert!(matches!(MixPayload::decode(&plain).unwrap(), MixPayload::Loop { .. }));
+                assert!(matches!(
+                    MixPayload::decode(&plain).unwrap(),
+                    MixPayload::Loop { .. }
+                ));
                 back += 1;
             }
         }
@@ -237,8 +364,16 @@ fn mix_loops_come_back_to_the_mix() {
 
 #[test]
 fn oversized_messages_are_refused_at_enqueue() {
-    let mut c = ClientTraffic::new(client(1, 3), ClientTrafficConfig::default(), Duration::ZERO, [1; 32]).unwrap();
-    let err = c.enqueue(client(2, 4), vec![0; MAX_BODY_BYTES + 1]).unwrap_err();
+    let mut c = ClientTraffic::new(
+        client(1, 3),
+        ClientTrafficConfig::default(),
+        Duration::ZERO,
+        [1; 32],
+    )
+    .unwrap();
+    let err = c
+        .enqueue(client(2, 4), vec![0; MAX_BODY_BYTES + 1])
+        .unwrap_err();
     assert!(matches!(err, EnqueueError::TooLong { .. }));
     assert!(c.enqueue(client(2, 4), vec![0; MAX_BODY_BYTES]).is_ok());
 }

@@ -1,1 +1,68 @@
-fn main() {}
+use clap::Parser;
+use std::process::ExitCode;
+use wesh_node::cli::{BenchCommand, Cli, Command};
+use wesh_node::topology_file::Role;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Mix(_) | Command::Provider(_) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // logs go to stderr: stdout carries results (--json)
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    if let Command::Id(args) = cli.command {
+        return finish(wesh_node::role::print_id(args));
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Mix(args) => wesh_node::role::run_role(Role::Mix, args).await,
+            Command::Provider(args) => wesh_node::role::run_role(Role::Provider, args).await,
+            Command::Testnet(args) => {
+                let json = args.json;
+                let summary = wesh_node::testnet::run(args)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&summary).map_err(|e| e.to_string())?
+                    );
+                } else {
+                    print!("{}", summary.to_text());
+                }
+                Ok(())
+            }
+            Command::Bench(BenchCommand::Mix(args)) => wesh_node::bench::run_mix_bench(args).await,
+            Command::Id(_) => Ok(()),
+        }
+    });
+    // background tasks may still hold sockets; leave without waiting for them
+    runtime.shutdown_background();
+    finish(result)
+}
+
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! wesh-node: the only crate of the workspace that does I/O. It feeds the sans-I/O cores
+//! real events: libp2p streams, tokio timers, files.
+
+pub mod bench;
+pub mod cli;
+pub mod client_node;
+pub mod client_registry;
+pub mod config;
+pub mod keys;
+pub mod metrics;
+pub mod net;
+pub mod relay;
+pub mod role;
+pub mod testnet;
+pub mod topology_file;

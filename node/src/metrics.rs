@@ -1,0 +1,73 @@
+//! Counters a relay keeps (atomics: workers and link tasks update them without locks).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use wesh_mix::DropReason;
+
+#[derive(Default, Debug)]
+pub struct RelayMetrics {
+    pub received: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub final_hops: AtomicU64,
+    pub delivered_to_client: AtomicU64,
+    pub cover_discarded: AtomicU64,
+    pub undeliverable: AtomicU64,
+    pub mix_loops_sent: AtomicU64,
+    pub mix_loops_returned: AtomicU64,
+    pub delay_clamped: AtomicU64,
+    pub held_ns_sum: AtomicU64,
+    pub held_count: AtomicU64,
+    pub replays_injected: AtomicU64,
+    pub drop_wrong_size: AtomicU64,
+    pub drop_malformed_header: AtomicU64,
+    pub drop_bad_mac: AtomicU64,
+    pub drop_replay: AtomicU64,
+    pub drop_bad_payload: AtomicU64,
+    pub drop_unknown_next_hop: AtomicU64,
+    pub drop_link_overflow: AtomicU64,
+    /// Shared with the node's outbound links, which count frames lost to dead peers.
+    pub drop_link_failed: Arc<AtomicU64>,
+    pub build_errors: AtomicU64,
+}
+
+impl RelayMetrics {
+    pub fn count_drop(&self, reason: DropReason) {
+        let c = match reason {
+            DropReason::WrongSize(_) => &self.drop_wrong_size,
+            DropReason::MalformedHeader => &self.drop_malformed_header,
+            DropReason::BadMac => &self.drop_bad_mac,
+            DropReason::Replay => &self.drop_replay,
+            DropReason::BadPayload => &self.drop_bad_payload,
+        };
+        c.fetch_add(1, Relaxed);
+    }
+
+    pub fn record_held(&self, held: std::time::Duration) {
+        self.held_ns_sum
+            .fetch_add(u64::try_from(held.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        self.held_count.fetch_add(1, Relaxed);
+    }
+
+    /// Drops by reason, with stable names (for summaries and, later, Prometheus labels).
+    pub fn drops(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("wrong_size", self.drop_wrong_size.load(Relaxed)),
+            ("malformed_header", self.drop_malformed_header.load(Relaxed)),
+            ("bad_mac", self.drop_bad_mac.load(Relaxed)),
+            ("replay", self.drop_replay.load(Relaxed)),
+            ("bad_payload", self.drop_bad_payload.load(Relaxed)),
+            ("unknown_next_hop", self.drop_unknown_next_hop.load(Relaxed)),
+            ("link_overflow", self.drop_link_overflow.load(Relaxed)),
+            ("link_failed", self.drop_link_failed.load(Relaxed)),
+        ]
+    }
+}
+
+/// Shorthand for reading a counter.
+pub fn get(c: &AtomicU64) -> u64 {
+    c.load(Relaxed)
+}
+
+pub fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Relaxed);
+}

@@ -1,0 +1,417 @@
+//! The mix and provider roles: accept packets, process them on worker threads, hold each
+//! for its delay, forward; providers hand final-hop payloads to their connected clients.
+
+use crate::client_registry::{ClientRegistry, DeliverOutcome};
+use crate::keys::{NodeKeys, node_id_of_peer, peer_id_of};
+use crate::metrics::{RelayMetrics, bump};
+use crate::net::frames::read_frame;
+use crate::net::links::{FrameSender, Links};
+use crate::net::swarm::{NetError, NetHandle, start_swarm};
+use crate::net::{DELIVER_PROTOCOL, SPHINX_PROTOCOL};
+use crate::topology_file::Role;
+use futures::StreamExt;
+use libp2p::{Multiaddr, PeerId};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+use wesh_mix::params::PACKET_BYTES;
+use wesh_mix::{
+    MixCover, MixPayload, MixProcessor, NodeId, Processed, Topology, seed_from, shard_of,
+};
+use x25519_dalek::StaticSecret;
+
+/// Packets queued per worker before readers wait (back-pressure onto the sending peer).
+const WORKER_QUEUE: usize = 4096;
+
+#[derive(Debug, Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error("{0}")]
+    Keys(#[from] crate::keys::KeyError),
+    #[error("protocol {0} registered twice")]
+    Protocol(String),
+    #[error("cannot start worker thread: {0}")]
+    Thread(std::io::Error),
+    #[error("invalid setting: {0}")]
+    Config(String),
+}
+
+/// Everything a relay needs to start.
+pub struct RelaySpec {
+    pub keys: NodeKeys,
+    pub role: Role,
+    pub listen: Vec<Multiaddr>,
+    pub workers: usize,
+    pub mean_hop_delay: Duration,
+    pub loop_rate: f64,
+    pub addresses: Vec<(PeerId, Multiaddr)>,
+    pub topology: Option<Topology>,
+    /// Fault injection for the testnet: send every forwarded packet twice.
+    pub replay_attack: bool,
+}
+
+enum WorkerInput {
+    Packet(Vec<u8>, Instant),
+    Topology(Arc<Topology>),
+}
+
+/// A running relay.
+pub struct RelayHandle {
+    pub node_id: NodeId,
+    pub role: Role,
+    pub metrics: Arc<RelayMetrics>,
+    pub net: NetHandle,
+    pub clients: Arc<ClientRegistry>,
+    workers_in: Vec<mpsc::Sender<WorkerInput>>,
+    topology: watch::Sender<Option<Arc<Topology>>>,
+    cover_on: watch::Sender<bool>,
+    shutdown: watch::Sender<bool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl RelayHandle {
+    /// Installs a new topology (workers check next hops against it; cover uses it).
+    pub async fn set_topology(&self, topology: Topology) {
+        let t = Arc::new(topology);
+        for w in &self.workers_in {
+            let _ = w.send(WorkerInput::Topology(t.clone())).await;
+        }
+        let _ = self.topology.send(Some(t));
+    }
+
+    /// Stops emitting mix loop cover (the testnet drains before it stops).
+    pub fn stop_cover(&self) {
+        let _ = self.cover_on.send(false);
+    }
+
+    pub fn listen_addrs(&self) -> &[Multiaddr] {
+        &self.net.listen_addrs
+    }
+
+    /// Stops the swarm and the cover stream. Worker threads finish their queues and end
+    /// once the last reader lets go of them (they are not joined: a blocked peer must not
+    /// hold up shutdown).
+    pub fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        self.workers_in.clear();
+        self.threads.clear();
+    }
+}
+
+pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
+    if spec.workers == 0 {
+        return Err(RelayError::Config("workers must be at least 1".into()));
+    }
+    let node_id = spec.keys.node_id()?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let net = start_swarm(
+        spec.keys.identity.clone(),
+        &spec.listen,
+        &spec.addresses,
+        shutdown_rx.clone(),
+    )
+    .await?;
+    let metrics = Arc::new(RelayMetrics::default());
+    let links = Links::new(
+        net.control.clone(),
+        tokio::runtime::Handle::current(),
+        metrics.drop_link_failed.clone(),
+    );
+    let clients = Arc::new(ClientRegistry::default());
+    let (topology_tx, topology_rx) = watch::channel(spec.topology.clone().map(Arc::new));
+
+    // Worker threads: each owns a processor (same keys, its own replay filter shard).
+    let mut workers_in = Vec::new();
+    let mut threads = Vec::new();
+    for i in 0..spec.workers {
+        let (tx, rx) = mpsc::channel(WORKER_QUEUE);
+        let ctx = WorkerCtx {
+            me: node_id,
+            role: spec.role,
+            processor: MixProcessor::new(0, StaticSecret::from(spec.keys.sphinx_secret.to_bytes())),
+            topology: spec.topology.clone().map(Arc::new),
+            links: links.clone(),
+            link_cache: HashMap::new(),
+            clients: clients.clone(),
+            metrics: metrics.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            replay_attack: spec.replay_attack,
+        };
+        let t = std::thread::Builder::new()
+            .name(format!("sphinx-{i}"))
+            .spawn(move || ctx.run(rx))
+            .map_err(RelayError::Thread)?;
+        workers_in.push(tx);
+        threads.push(t);
+    }
+
+    // Inbound packets: one reader task per stream, sharded to workers.
+    let mut control = net.control.clone();
+    let mut incoming = control
+        .accept(SPHINX_PROTOCOL)
+        .map_err(|_| RelayError::Protocol(SPHINX_PROTOCOL.to_string()))?;
+    let readers_in = workers_in.clone();
+    let m = metrics.clone();
+    let mut stop = shutdown_rx.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                next = incoming.next() => match next {
+                    Some((peer, stream)) => {
+                        tokio::spawn(read_packets(peer, stream, readers_in.clone(), m.clone()));
+                    }
+                    None => break,
+                },
+                _ = stop.changed() => break,
+            }
+        }
+    });
+
+    if spec.role == Role::Provider {
+        let mut deliver_in = control
+            .accept(DELIVER_PROTOCOL)
+            .map_err(|_| RelayError::Protocol(DELIVER_PROTOCOL.to_string()))?;
+        let registry = clients.clone();
+        let mut stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    next = deliver_in.next() => match next {
+                        Some((peer, stream)) => match node_id_of_peer(&peer) {
+                            Some(id) => registry.attach(id, stream),
+                            None => tracing::debug!(%peer, "client without an Ed25519 identity refused"),
+                        },
+                        None => break,
+                    },
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+
+    let (cover_tx, cover_rx) = watch::channel(true);
+    if spec.role == Role::Mix && spec.loop_rate > 0.0 {
+        let cover = MixCover::new(
+            node_id,
+            spec.loop_rate,
+            spec.mean_hop_delay,
+            Duration::ZERO,
+            seed_from(&mut rand::rng()),
+        )
+        .map_err(|e| RelayError::Config(e.to_string()))?;
+        tokio::spawn(run_cover(
+            cover,
+            topology_rx,
+            cover_rx,
+            shutdown_rx.clone(),
+            links.clone(),
+            metrics.clone(),
+        ));
+    }
+
+    Ok(RelayHandle {
+        node_id,
+        role: spec.role,
+        metrics,
+        net,
+        clients,
+        workers_in,
+        topology: topology_tx,
+        cover_on: cover_tx,
+        shutdown: shutdown_tx,
+        threads,
+    })
+}
+
+async fn read_packets(
+    peer: PeerId,
+    mut stream: libp2p::Stream,
+    workers: Vec<mpsc::Sender<WorkerInput>>,
+    metrics: Arc<RelayMetrics>,
+) {
+    loop {
+        match read_frame(&mut stream, PACKET_BYTES).await {
+            Ok(Some(frame)) => {
+                bump(&metrics.received);
+                let w = shard_of(&frame, workers.len());
+                let arrived = Instant::now();
+                let Some(tx) = workers.get(w) else { return };
+                if tx.send(WorkerInput::Packet(frame, arrived)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "inbound packet stream closed");
+                return;
+            }
+        }
+    }
+}
+
+async fn run_cover(
+    mut cover: MixCover,
+    mut topology: watch::Receiver<Option<Arc<Topology>>>,
+    mut on: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+    links: Arc<Links>,
+    metrics: Arc<RelayMetrics>,
+) {
+    let origin = Instant::now();
+    loop {
+        let current = topology.borrow().clone();
+        let Some(t) = current else {
+            tokio::select! {
+                r = topology.changed() => if r.is_err() { return },
+                _ = shutdown.changed() => return,
+            }
+            continue;
+        };
+        let Some(at) = cover.next_deadline() else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until((origin + at).into()) => {}
+            _ = on.changed() => if !*on.borrow() { cover.stop(); return },
+            _ = shutdown.changed() => return,
+            _ = topology.changed() => continue,
+        }
+        for out in cover.poll(origin.elapsed(), &t) {
+            match out {
+                Ok(out) => {
+                    let Some(peer) = peer_id_of(&out.first_hop) else {
+                        continue;
+                    };
+                    if links.sender(peer).try_send(out.packet).is_ok() {
+                        bump(&metrics.mix_loops_sent);
+                    } else {
+                        bump(&metrics.drop_link_overflow);
+                    }
+                }
+                Err(e) => {
+                    bump(&metrics.build_errors);
+                    tracing::debug!(error = %e, "cannot build mix loop");
+                }
+            }
+        }
+    }
+}
+
+struct WorkerCtx {
+    me: NodeId,
+    role: Role,
+    processor: MixProcessor,
+    topology: Option<Arc<Topology>>,
+    links: Arc<Links>,
+    link_cache: HashMap<NodeId, FrameSender>,
+    clients: Arc<ClientRegistry>,
+    metrics: Arc<RelayMetrics>,
+    runtime: tokio::runtime::Handle,
+    replay_attack: bool,
+}
+
+impl WorkerCtx {
+    fn run(mut self, mut rx: mpsc::Receiver<WorkerInput>) {
+        while let Some(input) = rx.blocking_recv() {
+            match input {
+                WorkerInput::Topology(t) => self.topology = Some(t),
+                WorkerInput::Packet(frame, arrived) => self.handle(&frame, arrived),
+            }
+        }
+    }
+
+    fn handle(&mut self, frame: &[u8], arrived: Instant) {
+        match self.processor.process(frame) {
+            Err(reason) => {
+                self.metrics.count_drop(reason);
+                tracing::trace!(reason = reason.name(), "packet dropped");
+            }
+            Ok(Processed::Forward {
+                next_hop,
+                packet,
+                delay,
+                clamped,
+            }) => {
+                if clamped {
+                    bump(&self.metrics.delay_clamped);
+                }
+                let Some(link) = self.link(next_hop) else {
+                    bump(&self.metrics.drop_unknown_next_hop);
+                    return;
+                };
+                let metrics = self.metrics.clone();
+                let dup = self.replay_attack;
+                if delay.is_zero() {
+                    send_held(&link, packet, arrived, &metrics, dup);
+                } else {
+                    let release = arrived + delay;
+                    self.runtime.spawn(async move {
+                        tokio::time::sleep_until(release.into()).await;
+                        send_held(&link, packet, arrived, &metrics, dup);
+                    });
+                }
+            }
+            Ok(Processed::Final {
+                destination,
+                plaintext,
+            }) => self.final_hop(destination, &plaintext),
+        }
+    }
+
+    fn final_hop(&self, destination: NodeId, plaintext: &[u8]) {
+        bump(&self.metrics.final_hops);
+        if destination == self.me {
+            if matches!(MixPayload::decode(plaintext), Ok(MixPayload::Loop { .. })) {
+                bump(&self.metrics.mix_loops_returned);
+            }
+            return;
+        }
+        if self.role != Role::Provider {
+            bump(&self.metrics.undeliverable);
+            return;
+        }
+        if destination == NodeId([0; 32]) {
+            bump(&self.metrics.cover_discarded);
+            return;
+        }
+        match self.clients.deliver(&destination, plaintext) {
+            DeliverOutcome::Delivered => bump(&self.metrics.delivered_to_client),
+            DeliverOutcome::NotConnected | DeliverOutcome::Overflow => {
+                bump(&self.metrics.undeliverable)
+            }
+        }
+    }
+
+    /// The link to a next hop that the topology knows; cached per worker so the shared
+    /// registry's lock is only taken when a link is first used or has died.
+    fn link(&mut self, next_hop: NodeId) -> Option<FrameSender> {
+        self.topology.as_ref()?.node(&next_hop)?;
+        if let Some(l) = self.link_cache.get(&next_hop).filter(|l| !l.is_closed()) {
+            return Some(l.clone());
+        }
+        let l = self.links.sender(peer_id_of(&next_hop)?);
+        self.link_cache.insert(next_hop, l.clone());
+        Some(l)
+    }
+}
+
+fn send_held(
+    link: &FrameSender,
+    packet: Vec<u8>,
+    arrived: Instant,
+    metrics: &RelayMetrics,
+    duplicate: bool,
+) {
+    metrics.record_held(arrived.elapsed());
+    if duplicate && link.try_send(packet.clone()).is_ok() {
+        bump(&metrics.replays_injected);
+    }
+    match link.try_send(packet) {
+        Ok(()) => bump(&metrics.forwarded),
+        Err(mpsc::error::TrySendError::Full(_)) => bump(&metrics.drop_link_overflow),
+        Err(mpsc::error::TrySendError::Closed(_)) => bump(&metrics.drop_link_failed),
+    }
+}

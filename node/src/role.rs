@@ -1,0 +1,122 @@
+//! Running `wesh mix` / `wesh provider` until a signal arrives.
+
+use crate::cli::{IdArgs, RoleArgs};
+use crate::config::NodeConfig;
+use crate::keys::NodeKeys;
+use crate::relay::{RelaySpec, start_relay};
+use crate::topology_file::{NodeEntry, Role, TopologyFile};
+use libp2p::Multiaddr;
+use std::path::PathBuf;
+
+/// Loads config + flags, starts the relay, waits for SIGINT/SIGTERM, stops gracefully.
+pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
+    let mut cfg = match &args.config {
+        Some(p) => NodeConfig::load(p).map_err(|e| e.to_string())?,
+        None => NodeConfig::default(),
+    };
+    if !args.listen.is_empty() {
+        cfg.listen = args.listen.clone();
+    }
+    if cfg.listen.is_empty() {
+        cfg.listen = vec!["/ip4/0.0.0.0/tcp/4000".to_string()];
+    }
+    if let Some(d) = &args.data_dir {
+        cfg.data_dir = Some(d.clone());
+    }
+    if let Some(t) = &args.topology {
+        cfg.topology = Some(t.clone());
+    }
+    if let Some(w) = args.workers {
+        cfg.workers = w;
+    }
+    cfg.validate().map_err(|e| e.to_string())?;
+    let listen = cfg
+        .listen
+        .iter()
+        .map(|a| {
+            a.parse::<Multiaddr>()
+                .map_err(|e| format!("invalid listen address {a:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let role_name = match role {
+        Role::Mix => "mix",
+        Role::Provider => "provider",
+    };
+    let data_dir = cfg
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("wesh-{role_name}")));
+    let keys = NodeKeys::load_or_create(&data_dir).map_err(|e| e.to_string())?;
+    let (topology, addresses) = match &cfg.topology {
+        Some(p) => {
+            let st = TopologyFile::load(p).map_err(|e| e.to_string())?;
+            (Some(st.topology), st.addresses)
+        }
+        None => {
+            tracing::warn!("no --topology: this node cannot forward until it has one");
+            (None, Vec::new())
+        }
+    };
+    let node_id = keys.node_id().map_err(|e| e.to_string())?;
+    if let Some(t) = &topology
+        && t.node(&node_id).is_none()
+    {
+        tracing::warn!(%node_id, "this node is not in its topology file: nobody will route through it");
+    }
+    let handle = start_relay(RelaySpec {
+        keys,
+        role,
+        listen,
+        workers: cfg.worker_count(),
+        mean_hop_delay: cfg.mean_hop_delay(),
+        loop_rate: cfg.mixing.loop_rate,
+        addresses,
+        topology,
+        replay_attack: false,
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    tracing::info!(role = role_name, peer_id = %handle.net.peer_id, node_id = %hex::encode(node_id.0), addrs = ?handle.listen_addrs(), "node running");
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    handle.shutdown();
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("cannot listen for SIGINT: {e}")),
+        _ = term.recv() => Ok(()),
+    }
+}
+
+/// `wesh id`: the `[[node]]` entry other nodes put in their topology file for this one.
+pub fn print_id(args: IdArgs) -> Result<(), String> {
+    let role: Role = args.role.into();
+    if role == Role::Mix && args.layer.is_none() {
+        return Err("a mix needs --layer 1, 2 or 3".into());
+    }
+    if role == Role::Provider && args.layer.is_some() {
+        return Err("a provider has no --layer".into());
+    }
+    for a in &args.addr {
+        a.parse::<Multiaddr>()
+            .map_err(|e| format!("invalid --addr {a:?}: {e}"))?;
+    }
+    let keys = NodeKeys::load_or_create(&args.data_dir).map_err(|e| e.to_string())?;
+    let id = keys.node_id().map_err(|e| e.to_string())?;
+    let file = TopologyFile {
+        nodes: vec![NodeEntry {
+            id: hex::encode(id.0),
+            role,
+            layer: args.layer,
+            sphinx_key: hex::encode(keys.sphinx_public().as_bytes()),
+            addrs: args.addr,
+        }],
+    };
+    print!("{}", file.to_toml().map_err(|e| e.to_string())?);
+    Ok(())
+}

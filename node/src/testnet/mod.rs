@@ -1,0 +1,423 @@
+//! `wesh testnet`: a whole mixnet on loopback in one process (every node with its own
+//! libp2p swarm and real TCP sockets), a synthetic message load, a drain, and a summary.
+
+pub mod summary;
+
+use crate::client_node::{ClientEvent, ClientSpec, RunningClient, decode_probe, start_client};
+use crate::keys::{NodeKeys, peer_id_of};
+use crate::metrics::get;
+use crate::relay::{RelayHandle, RelaySpec, start_relay};
+use crate::topology_file::Role;
+use clap::Args;
+use rand::RngExt;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+use summary::{Summary, percentile, round2};
+use thiserror::Error;
+use tokio::sync::mpsc;
+use wesh_mix::params::{self, MIX_LAYERS};
+use wesh_mix::{ClientTrafficConfig, MixPayload, PoissonStream, RouteNode, Topology, TrafficKind};
+
+#[derive(Debug, Clone, Args)]
+pub struct TestnetArgs {
+    /// Seconds of traffic before the clients stop sending and the network drains.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// Mixes in each of the 3 layers.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=32))]
+    pub mixes_per_layer: u64,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=32))]
+    pub providers: u64,
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(2..=256))]
+    pub clients: u64,
+    /// Mean per-hop mixing delay in milliseconds (1/μ).
+    #[arg(long, default_value_t = params::DEFAULT_MEAN_HOP_DELAY.as_millis() as u64)]
+    pub mean_delay_ms: u64,
+    /// Client real-stream rate λ_P (packets/s).
+    #[arg(long, default_value_t = params::DEFAULT_CLIENT_REAL_RATE)]
+    pub real_rate: f64,
+    /// Client loop-cover rate λ_L (packets/s).
+    #[arg(long, default_value_t = params::DEFAULT_CLIENT_LOOP_RATE)]
+    pub loop_rate: f64,
+    /// Client drop-cover rate λ_D (packets/s).
+    #[arg(long, default_value_t = params::DEFAULT_CLIENT_DROP_RATE)]
+    pub drop_rate: f64,
+    /// Mix loop-cover rate λ_M (packets/s per mix).
+    #[arg(long, default_value_t = params::DEFAULT_MIX_LOOP_RATE)]
+    pub mix_loop_rate: f64,
+    /// Messages each client's user writes per second (must stay below λ_P to keep up).
+    #[arg(long, default_value_t = 1.0)]
+    pub message_rate: f64,
+    /// Sphinx worker threads per node.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: u64,
+    /// Make the first provider send every packet it forwards twice, as an attacker
+    /// replaying captured packets would; the next hop must drop the copies.
+    #[arg(long)]
+    pub replay_attack: bool,
+    /// Print one JSON object on stdout instead of the readable summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Error)]
+pub enum TestnetError {
+    #[error("relay: {0}")]
+    Relay(#[from] crate::relay::RelayError),
+    #[error("client: {0}")]
+    Client(#[from] crate::client_node::ClientError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+struct Node {
+    keys_public: RouteNode,
+    handle: RelayHandle,
+}
+
+/// What the event collector tallies from the clients.
+#[derive(Default)]
+struct Tally {
+    real_sent: HashMap<(u32, u64), (Instant, Duration)>,
+    real_delivered: HashSet<(u32, u64)>,
+    latencies: Vec<f64>,
+    sampled: Vec<f64>,
+    loops_sent: HashSet<(u32, u64)>,
+    loops_returned: HashSet<(u32, u64)>,
+    drops: u64,
+}
+
+impl Tally {
+    fn absorb(&mut self, ev: ClientEvent) {
+        match ev {
+            ClientEvent::Sent {
+                client,
+                kind,
+                at,
+                sampled_delay,
+            } => match kind {
+                TrafficKind::Real { id, .. } => {
+                    self.real_sent.insert((client, id), (at, sampled_delay));
+                }
+                TrafficKind::Loop { id } => {
+                    self.loops_sent.insert((client, id));
+                }
+                TrafficKind::Drop => self.drops += 1,
+            },
+            ClientEvent::Received {
+                client,
+                payload,
+                at,
+            } => match payload {
+                MixPayload::Real(body) => {
+                    if let Some(key) = decode_probe(&body)
+                        && let Some((sent_at, sampled)) = self.real_sent.get(&key)
+                        && self.real_delivered.insert(key)
+                    {
+                        self.latencies
+                            .push(at.duration_since(*sent_at).as_secs_f64() * 1e3);
+                        self.sampled.push(sampled.as_secs_f64() * 1e3);
+                    }
+                }
+                MixPayload::Loop { id } => {
+                    if self.loops_sent.contains(&(client, id)) {
+                        self.loops_returned.insert((client, id));
+                    }
+                }
+                MixPayload::Drop => {}
+            },
+        }
+    }
+
+    fn settled(&self) -> bool {
+        self.real_delivered.len() == self.real_sent.len()
+            && self.loops_returned.len() == self.loops_sent.len()
+    }
+}
+
+pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
+    let mean_delay = Duration::from_millis(args.mean_delay_ms);
+    if mean_delay > params::MAX_HOP_DELAY {
+        return Err(TestnetError::Setup(format!(
+            "--mean-delay-ms {} exceeds the {} s maximum hop delay",
+            args.mean_delay_ms,
+            params::MAX_HOP_DELAY.as_secs()
+        )));
+    }
+    let localhost: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/0"
+        .parse()
+        .map_err(|e| TestnetError::Setup(format!("{e}")))?;
+    let width = args.mixes_per_layer as usize;
+
+    // 1. relays: mixes layer by layer, then providers
+    let mut mixes: Vec<Vec<Node>> = Vec::new();
+    let mut providers: Vec<Node> = Vec::new();
+    for layer in 0..=MIX_LAYERS {
+        let (role, count) = if layer < MIX_LAYERS {
+            (Role::Mix, width)
+        } else {
+            (Role::Provider, args.providers as usize)
+        };
+        let mut row = Vec::new();
+        for i in 0..count {
+            let keys = NodeKeys::generate();
+            let keys_public = RouteNode {
+                id: keys
+                    .node_id()
+                    .map_err(|e| TestnetError::Setup(e.to_string()))?,
+                sphinx_key: keys.sphinx_public(),
+            };
+            let handle = start_relay(RelaySpec {
+                keys,
+                role,
+                listen: vec![localhost.clone()],
+                workers: args.workers as usize,
+                mean_hop_delay: mean_delay,
+                loop_rate: args.mix_loop_rate,
+                addresses: Vec::new(),
+                topology: None,
+                replay_attack: args.replay_attack && role == Role::Provider && i == 0,
+            })
+            .await?;
+            row.push(Node {
+                keys_public,
+                handle,
+            });
+        }
+        if layer < MIX_LAYERS {
+            mixes.push(row)
+        } else {
+            providers = row
+        }
+    }
+    let all: Vec<&Node> = mixes.iter().flatten().chain(providers.iter()).collect();
+    let topology = Topology::new(
+        mixes
+            .iter()
+            .map(|l| l.iter().map(|n| n.keys_public).collect())
+            .collect(),
+        providers.iter().map(|n| n.keys_public).collect(),
+    )
+    .map_err(|e| TestnetError::Setup(e.to_string()))?;
+    let mut book = Vec::new();
+    for n in &all {
+        let peer = peer_id_of(&n.keys_public.id)
+            .ok_or_else(|| TestnetError::Setup("bad node id".into()))?;
+        let addr = n
+            .handle
+            .listen_addrs()
+            .first()
+            .cloned()
+            .ok_or_else(|| TestnetError::Setup("relay has no listen address".into()))?;
+        book.push((peer, addr));
+    }
+    for n in &all {
+        for (peer, addr) in &book {
+            n.handle.net.add_address(*peer, addr.clone());
+        }
+    }
+
+    // 2. clients, each on a provider, reporting to one collector
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let traffic = ClientTrafficConfig {
+        real_rate: args.real_rate,
+        loop_rate: args.loop_rate,
+        drop_rate: args.drop_rate,
+        mean_hop_delay: mean_delay,
+    };
+    let mut clients: Vec<RunningClient> = Vec::new();
+    for i in 0..args.clients as usize {
+        let provider = &providers[i % providers.len()];
+        let addr = provider
+            .handle
+            .listen_addrs()
+            .first()
+            .cloned()
+            .ok_or_else(|| TestnetError::Setup("provider has no address".into()))?;
+        clients.push(
+            start_client(ClientSpec {
+                keys: NodeKeys::generate(),
+                index: i as u32,
+                provider: provider.keys_public.id,
+                provider_addr: addr,
+                topology: topology.clone(),
+                traffic,
+                observer: Some(events_tx.clone()),
+            })
+            .await?,
+        );
+    }
+    drop(events_tx);
+    // every client's delivery stream must be attached before traffic starts
+    let ready_by = Instant::now() + Duration::from_secs(10);
+    while providers
+        .iter()
+        .map(|p| p.handle.clients.connected())
+        .sum::<usize>()
+        < clients.len()
+    {
+        if Instant::now() > ready_by {
+            return Err(TestnetError::Setup(
+                "clients did not attach to their providers within 10 s".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for n in &all {
+        n.handle.set_topology(topology.clone()).await;
+    }
+
+    // 3. traffic: users write messages to random other users (Poisson, message_rate each)
+    let mut tally = Tally::default();
+    let started = Instant::now();
+    let run_for = Duration::from_secs(args.seconds);
+    let mut rng = rand::rng();
+    let mut writes = PoissonStream::new(
+        args.message_rate * clients.len() as f64,
+        Duration::ZERO,
+        &mut rng,
+    )
+    .map_err(|e| TestnetError::Setup(format!("--message-rate: {e}")))?;
+    let addresses: Vec<_> = clients.iter().map(|c| c.handle.address).collect();
+    loop {
+        let next = writes
+            .next_at()
+            .map(|d| started + d)
+            .unwrap_or(started + run_for)
+            .min(started + run_for);
+        tokio::select! {
+            _ = tokio::time::sleep_until(next.into()) => {}
+            ev = events.recv() => { if let Some(ev) = ev { tally.absorb(ev) } continue }
+        }
+        if started.elapsed() >= run_for {
+            break;
+        }
+        while writes.fire(started.elapsed(), &mut rng) {
+            let from = rng.random_range(0..clients.len());
+            let mut to = rng.random_range(0..clients.len() - 1);
+            if to >= from {
+                to += 1;
+            }
+            if let Err(e) = clients[from].handle.probe(addresses[to]).await {
+                tracing::warn!(error = %e, "client refused a message");
+            }
+        }
+    }
+
+    // 4. stop sending, let in-flight packets drain
+    for c in &clients {
+        c.handle.stop_sending().await;
+    }
+    for n in &all {
+        n.handle.stop_cover();
+    }
+    let drain_started = Instant::now();
+    let drain_cap = (mean_delay * 40).clamp(Duration::from_secs(2), Duration::from_secs(20));
+    let mix_loops = |all: &[&Node]| {
+        let s: u64 = all
+            .iter()
+            .map(|n| get(&n.handle.metrics.mix_loops_sent))
+            .sum();
+        let r: u64 = all
+            .iter()
+            .map(|n| get(&n.handle.metrics.mix_loops_returned))
+            .sum();
+        (s, r)
+    };
+    // a short quiet period first, so that packets handed to links just before the stop
+    // have been reported as sent
+    let quiet_until = Instant::now() + Duration::from_millis(100);
+    let mut drained = false;
+    while drain_started.elapsed() < drain_cap {
+        let (ms, mr) = mix_loops(&all);
+        if Instant::now() > quiet_until && tally.settled() && ms == mr {
+            drained = true;
+            break;
+        }
+        tokio::select! {
+            ev = events.recv() => if let Some(ev) = ev { tally.absorb(ev) },
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+    while let Ok(ev) = events.try_recv() {
+        tally.absorb(ev);
+    }
+    let drain_ms = drain_started.elapsed().as_millis() as u64;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    // 5. summary
+    let mut s = Summary {
+        seconds: args.seconds,
+        drain_ms,
+        drained,
+        ..Default::default()
+    };
+    s.nodes.layers = MIX_LAYERS;
+    s.nodes.mixes_per_layer = width;
+    s.nodes.providers = providers.len();
+    s.nodes.clients = clients.len();
+    let (mix_sent, mix_back) = mix_loops(&all);
+    let p = &mut s.packets;
+    p.real_sent = tally.real_sent.len() as u64;
+    p.real_delivered = tally.real_delivered.len() as u64;
+    p.client_loop_sent = tally.loops_sent.len() as u64;
+    p.client_loop_returned = tally.loops_returned.len() as u64;
+    p.mix_loop_sent = mix_sent;
+    p.mix_loop_returned = mix_back;
+    p.loop_sent = p.client_loop_sent + mix_sent;
+    p.loop_returned = p.client_loop_returned + mix_back;
+    p.drop_sent = tally.drops;
+    p.client_send_failures = clients.iter().map(|c| get(&c.handle.send_failures)).sum();
+    let mut held_sum = 0u64;
+    let mut held_n = 0u64;
+    let mut pools = Vec::new();
+    for n in &all {
+        let m = &n.handle.metrics;
+        p.replays_dropped += get(&m.drop_replay);
+        p.replays_injected += get(&m.replays_injected);
+        p.forwarded += get(&m.forwarded);
+        p.delay_clamped += get(&m.delay_clamped);
+        for (reason, count) in m.drops() {
+            *p.dropped.entry(reason.to_string()).or_default() += count;
+        }
+        held_sum += get(&m.held_ns_sum);
+        held_n += get(&m.held_count);
+        if n.handle.role == Role::Mix {
+            pools.push(get(&m.received) as f64 / elapsed * mean_delay.as_secs_f64());
+        }
+    }
+    let mut lat = tally.latencies.clone();
+    lat.sort_by(f64::total_cmp);
+    let mean = |v: &[f64]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    s.latency_ms.p50 = round2(percentile(&lat, 50.0));
+    s.latency_ms.p90 = round2(percentile(&lat, 90.0));
+    s.latency_ms.p99 = round2(percentile(&lat, 99.0));
+    s.latency_ms.max = round2(lat.last().copied().unwrap_or(0.0));
+    s.latency_ms.mean = round2(mean(&lat));
+    s.latency_ms.sampled_mean = round2(mean(&tally.sampled));
+    s.latency_ms.overhead_mean = round2(mean(&lat) - mean(&tally.sampled));
+    s.mixing_delay_ms.configured_mean_per_hop = mean_delay.as_secs_f64() * 1e3;
+    s.mixing_delay_ms.samples = held_n;
+    s.mixing_delay_ms.measured_mean_per_hop = if held_n > 0 {
+        round2(held_sum as f64 / held_n as f64 / 1e6)
+    } else {
+        0.0
+    };
+    s.mixing.lambda_over_mu_min =
+        round2(pools.iter().copied().fold(f64::INFINITY, f64::min).min(1e9));
+    s.mixing.lambda_over_mu_mean = round2(mean(&pools));
+
+    for c in clients {
+        c.shutdown();
+    }
+    for n in mixes.into_iter().flatten().chain(providers) {
+        n.handle.shutdown();
+    }
+    Ok(s)
+}

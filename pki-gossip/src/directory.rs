@@ -1,0 +1,275 @@
+//! The directory: the set of valid descriptors a node knows, merged from gossip.
+//!
+//! One descriptor per identity (the highest sequence seen). Inputs are bytes and
+//! `now`; outputs are typed results, so the node decides what to gossip, count or log.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+
+use crate::descriptor::{Descriptor, NodeId, Role};
+use crate::epoch::EpochClock;
+use crate::equivocation::EquivocationProof;
+use crate::error::{CodecError, EquivocationError, ParamError, Rejection};
+use crate::layers::{assign_layers, default_epoch_randomness};
+use crate::params::{LAYERS, MAX_DESCRIPTOR_BYTES, PkiParams, VIEW_DIGEST_DOMAIN};
+use crate::topology::{RouteNode, Topology};
+use crate::validate::check_rules;
+
+/// A descriptor taken into the directory. Either way the node should gossip it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// First descriptor held for this identity.
+    New,
+    /// Replaced an older sequence.
+    Replaced { previous_sequence: u64 },
+}
+
+/// Result of taking in a gossiped equivocation proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofAccepted {
+    /// The identity was not excluded before: gossip the proof on.
+    NewlyExcluded(NodeId),
+    /// Already known: do not gossip again.
+    AlreadyExcluded(NodeId),
+}
+
+/// Validated, merged descriptors plus the identities excluded for equivocation.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    params: PkiParams,
+    clock: EpochClock,
+    trusted_issuers: BTreeSet<NodeId>,
+    entries: BTreeMap<NodeId, Descriptor>,
+    excluded: BTreeMap<NodeId, EquivocationProof>,
+    randomness_overrides: BTreeMap<u64, [u8; 32]>,
+}
+
+impl Directory {
+    /// An empty directory; issuer descriptors are refused until issuers are trusted.
+    pub fn new(params: PkiParams) -> Result<Self, ParamError> {
+        params.validate()?;
+        let clock = EpochClock::from_params(&params)?;
+        Ok(Self {
+            params,
+            clock,
+            trusted_issuers: BTreeSet::new(),
+            entries: BTreeMap::new(),
+            excluded: BTreeMap::new(),
+            randomness_overrides: BTreeMap::new(),
+        })
+    }
+
+    /// Identities allowed to publish `Role::Issuer` descriptors (from node config).
+    pub fn with_trusted_issuers(mut self, issuers: impl IntoIterator<Item = NodeId>) -> Self {
+        self.trusted_issuers.extend(issuers);
+        self
+    }
+
+    pub fn clock(&self) -> &EpochClock {
+        &self.clock
+    }
+
+    pub fn params(&self) -> &PkiParams {
+        &self.params
+    }
+
+    /// Validates gossiped bytes at time `now` and merges them.
+    pub fn insert(&mut self, bytes: &[u8], now: u64) -> Result<Inserted, Rejection> {
+        if bytes.len() > MAX_DESCRIPTOR_BYTES {
+            return Err(Rejection::Oversized { len: bytes.len() });
+        }
+        // Fast path for re-gossip, the common case: bytes identical to what we hold
+        // (already fully validated) need no parsing. Identity sits at bytes 4..36.
+        let claimed = bytes.get(4..36).and_then(|s| <[u8; 32]>::try_from(s).ok());
+        if let Some(held) = claimed.and_then(|id| self.entries.get(&NodeId(id)))
+            && held.as_bytes() == bytes
+        {
+            return Err(Rejection::Duplicate);
+        }
+        let descriptor = Descriptor::decode(bytes).map_err(|e| match e {
+            CodecError::Oversized { len, .. } => Rejection::Oversized { len },
+            other => Rejection::Malformed(other),
+        })?;
+        let identity = descriptor.identity();
+        if self.excluded.contains_key(&identity) {
+            return Err(Rejection::Excluded);
+        }
+        check_rules(
+            descriptor.content(),
+            self.clock.epoch_at(now),
+            self.params.future_epoch_tolerance,
+            &self.trusted_issuers,
+        )?;
+        if let Some(held) = self.entries.get(&identity) {
+            // Cheap comparison before the signature check.
+            if descriptor.sequence() < held.sequence() {
+                return Err(Rejection::OlderSequence {
+                    held: held.sequence(),
+                    received: descriptor.sequence(),
+                });
+            }
+        }
+        descriptor.verify().map_err(|_| Rejection::BadSignature)?;
+
+        match self.entries.get(&identity) {
+            Some(held) if held.sequence() == descriptor.sequence() => {
+                if held.signed_body() == descriptor.signed_body() {
+                    // Same content, different (still valid) signature bytes.
+                    return Err(Rejection::Duplicate);
+                }
+                let proof = EquivocationProof::new(held.clone(), descriptor)
+                    .map_err(|_| Rejection::BadSignature)?;
+                self.exclude(proof.clone());
+                Err(Rejection::Equivocation(Box::new(proof)))
+            }
+            Some(held) => {
+                let previous_sequence = held.sequence();
+                self.entries.insert(identity, descriptor);
+                Ok(Inserted::Replaced { previous_sequence })
+            }
+            None => {
+                if self.entries.len() >= self.params.max_directory_entries {
+                    return Err(Rejection::DirectoryFull);
+                }
+                self.entries.insert(identity, descriptor);
+                Ok(Inserted::New)
+            }
+        }
+    }
+
+    /// Verifies a gossiped equivocation proof and excludes the node.
+    pub fn insert_equivocation_proof(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<ProofAccepted, EquivocationError> {
+        let proof = EquivocationProof::from_bytes(bytes)?;
+        let identity = proof.identity();
+        if self.excluded.contains_key(&identity) {
+            return Ok(ProofAccepted::AlreadyExcluded(identity));
+        }
+        self.exclude(proof);
+        Ok(ProofAccepted::NewlyExcluded(identity))
+    }
+
+    fn exclude(&mut self, proof: EquivocationProof) {
+        let identity = proof.identity();
+        self.entries.remove(&identity);
+        self.excluded.insert(identity, proof);
+    }
+
+    /// Drops descriptors whose expiry epoch has passed; returns their identities.
+    pub fn expire(&mut self, now: u64) -> Vec<NodeId> {
+        let current = self.clock.epoch_at(now);
+        let expired: Vec<NodeId> = self
+            .entries
+            .iter()
+            .filter(|(_, d)| d.content().expiry_epoch < current)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &expired {
+            self.entries.remove(id);
+        }
+        expired
+    }
+
+    pub fn get(&self, identity: &NodeId) -> Option<&Descriptor> {
+        self.entries.get(identity)
+    }
+
+    /// Descriptors held (all epochs).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn is_excluded(&self, identity: &NodeId) -> bool {
+        self.excluded.contains_key(identity)
+    }
+
+    /// Proofs held, to re-gossip to peers that join later.
+    pub fn equivocation_proofs(&self) -> impl Iterator<Item = &EquivocationProof> {
+        self.excluded.values()
+    }
+
+    /// Descriptors valid for `epoch`, sorted by identity (the canonical order).
+    pub fn valid_for(&self, epoch: u64) -> impl Iterator<Item = &Descriptor> {
+        self.entries
+            .values()
+            .filter(move |d| d.content().covers(epoch))
+    }
+
+    /// SHA-256 over the canonical sorted set of descriptors valid for `epoch`:
+    /// `domain ‖ epoch u64 ‖ count u64 ‖ per descriptor (len u16 ‖ bytes)`.
+    pub fn digest(&self, epoch: u64) -> [u8; 32] {
+        let valid: Vec<&Descriptor> = self.valid_for(epoch).collect();
+        let mut hasher = Sha256::new();
+        hasher.update(VIEW_DIGEST_DOMAIN);
+        hasher.update(epoch.to_be_bytes());
+        hasher.update(u64::try_from(valid.len()).unwrap_or(u64::MAX).to_be_bytes());
+        for descriptor in valid {
+            let bytes = descriptor.as_bytes();
+            hasher.update(u16::try_from(bytes.len()).unwrap_or(u16::MAX).to_be_bytes());
+            hasher.update(bytes);
+        }
+        hasher.finalize().into()
+    }
+
+    /// Sets the epoch randomness from an external beacon (spec/pki.md §5); every
+    /// node must set the same value or topologies diverge.
+    pub fn set_epoch_randomness(&mut self, epoch: u64, randomness: [u8; 32]) {
+        self.randomness_overrides.insert(epoch, randomness);
+    }
+
+    /// Randomness used for `epoch`: the override if set, else the default.
+    pub fn epoch_randomness(&self, epoch: u64) -> [u8; 32] {
+        self.randomness_overrides
+            .get(&epoch)
+            .copied()
+            .unwrap_or_else(|| default_epoch_randomness(epoch))
+    }
+
+    /// Layers and providers for `epoch`, from descriptors valid for it that carry
+    /// a Sphinx key bound to it.
+    pub fn topology(&self, epoch: u64) -> Topology {
+        let mut mixes: BTreeMap<NodeId, RouteNode> = BTreeMap::new();
+        let mut providers = Vec::new();
+        for descriptor in self.valid_for(epoch) {
+            let content = descriptor.content();
+            let Some(sphinx_key) = content.sphinx_key_for(epoch) else {
+                continue;
+            };
+            let node = RouteNode {
+                identity: content.identity,
+                sphinx_key,
+                addresses: content.addresses.clone(),
+                capacity_pps: content.capacity_pps,
+            };
+            match content.role {
+                Role::Mix => {
+                    mixes.insert(content.identity, node);
+                }
+                Role::Provider => providers.push(node),
+                Role::Issuer => {}
+            }
+        }
+        let identities: Vec<NodeId> = mixes.keys().copied().collect();
+        let mut layers: Vec<Vec<RouteNode>> = vec![Vec::new(); LAYERS];
+        for (identity, layer) in assign_layers(&self.epoch_randomness(epoch), epoch, &identities) {
+            if let (Some(node), Some(slot)) = (mixes.remove(&identity), layers.get_mut(layer)) {
+                slot.push(node);
+            }
+        }
+        for layer in &mut layers {
+            layer.sort_by_key(|n| n.identity);
+        }
+        Topology {
+            epoch,
+            layers,
+            providers,
+        }
+    }
+}

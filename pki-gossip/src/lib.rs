@@ -1,0 +1,35 @@
+//! Sans-I/O core of the wesh gossip PKI (spec/pki.md).
+//!
+//! Nodes sign [`Descriptor`]s announcing their identity, role, addresses and
+//! per-epoch Sphinx keys; a [`Directory`] validates and merges gossiped
+//! descriptors, expires old ones, detects equivocation and derives the
+//! stratified [`Topology`] for an epoch. [`SphinxKeyRing`] rotates a node's own
+//! Sphinx keys; [`ViewCheck`] gates route building on peers confirming our view.
+//!
+//! Nothing here reads a clock, a disk or a socket: callers pass `now` (Unix
+//! seconds) and RNGs, and act on the returned values.
+
+pub mod codec;
+pub mod descriptor;
+pub mod directory;
+pub mod epoch;
+pub mod equivocation;
+pub mod error;
+pub mod keyring;
+pub mod layers;
+pub mod params;
+pub mod topology;
+pub mod validate;
+pub mod view;
+
+pub use descriptor::{
+    Descriptor, DescriptorBuilder, DescriptorContent, EpochSphinxKey, NodeId, Role, VerifyError,
+};
+pub use directory::{Directory, Inserted, ProofAccepted};
+pub use epoch::EpochClock;
+pub use equivocation::EquivocationProof;
+pub use error::{CodecError, EquivocationError, KeyRingError, ParamError, Rejection};
+pub use keyring::{KeyPhase, KeyRotation, LiveKey, SphinxKeyRing};
+pub use params::PkiParams;
+pub use topology::{RouteNode, Topology};
+pub use view::{ViewCheck, ViewStatus};

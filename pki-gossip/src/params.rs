@@ -1,0 +1,150 @@
+//! Every parameter of the PKI core, in one place.
+//!
+//! Format limits are `const` because they are part of the wire format: changing
+//! one means a new encoding version. Operational knobs live in [`PkiParams`],
+//! whose `Default` uses the documented defaults below; tests shrink them freely.
+//! Each item names its unit and where its value comes from.
+
+use crate::error::ParamError;
+
+/// Version byte that opens every encoded descriptor. Unit: none.
+/// Source: this crate's format (spec/pki.md §2); bump on any layout change.
+pub const ENCODING_VERSION: u8 = 1;
+
+/// Node protocol version this core accepts in descriptors. Unit: none.
+/// Source: the node's wire protocol; descriptors of other versions are rejected
+/// so a client never routes through a node that cannot parse its packets.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Signature domain separation prefix for descriptors. Unit: bytes.
+/// Source: this crate; keeps a descriptor signature from being valid in any other
+/// context the identity key signs (libp2p handshakes, tickets, ...).
+pub const DESCRIPTOR_SIGNING_DOMAIN: &[u8] = b"wesh-pki/descriptor/v1\x00";
+
+/// Domain prefix of the view digest (spec/pki.md §7). Unit: bytes.
+pub const VIEW_DIGEST_DOMAIN: &[u8] = b"wesh-pki/view-digest/v1\x00";
+
+/// Domain prefix of the default epoch randomness (spec/pki.md §5). Unit: bytes.
+pub const EPOCH_RANDOMNESS_DOMAIN: &[u8] = b"wesh-pki/epoch-randomness/v1\x00";
+
+/// Domain prefix of the per-node layer score (spec/pki.md §5). Unit: bytes.
+pub const LAYER_SCORE_DOMAIN: &[u8] = b"wesh-pki/layer-score/v1\x00";
+
+/// Largest encoded descriptor accepted, signature included. Unit: bytes.
+/// Source: the layout in spec/pki.md §2 with every list at its maximum is
+/// 210 + 4 × (1 + 200) = 1014 bytes, rounded up to 1024.
+pub const MAX_DESCRIPTOR_BYTES: usize = 1024;
+
+/// Most multiaddrs a descriptor may list. Unit: count.
+/// Source: a node typically has one TCP and one QUIC address per IP family.
+pub const MAX_ADDRESSES: usize = 4;
+
+/// Longest multiaddr text. Unit: bytes (ASCII).
+/// Source: `/dns/<253-byte name>/...` is the worst real case; we cap lower to
+/// keep descriptors small, enough for IPv6 + port + protocol + /p2p/<peer id>.
+pub const MAX_ADDRESS_LEN: usize = 200;
+
+/// Most Sphinx keys in one descriptor: the current and the next epoch. Unit: count.
+pub const MAX_SPHINX_KEYS: usize = 2;
+
+/// Most epochs a descriptor may cover, `expiry_epoch - issue_epoch + 1`. Unit: epochs.
+/// Source: a descriptor carries the key for its issue epoch and the next one, so
+/// it is useful for exactly those two epochs; longer lives would pin stale addresses.
+pub const MAX_DESCRIPTOR_SPAN_EPOCHS: u64 = 2;
+
+/// Number of mix layers in the stratified topology. Unit: layers.
+/// Source: Loopix (Piotrowska et al., USENIX Security 2017) uses 3 layers.
+pub const LAYERS: usize = 3;
+
+/// Default epoch length. Unit: seconds (1 hour).
+/// Source: Katzenpost and Nym both rotate mix keys hourly; shorter epochs raise the
+/// gossip cost (spec/pki.md §9), longer ones widen the window a stolen key decrypts.
+pub const DEFAULT_EPOCH_LENGTH_SECS: u64 = 3_600;
+
+/// Default grace period during which the previous epoch's Sphinx key still
+/// decrypts. Unit: seconds (10 minutes).
+/// Source: covers sender clock skew plus the Loopix per-hop delays (mean tens of
+/// seconds) of packets built just before the boundary.
+pub const DEFAULT_GRACE_PERIOD_SECS: u64 = 600;
+
+/// Default number of epochs a descriptor's issue epoch may lie ahead of ours.
+/// Unit: epochs. Source: nodes publish the next epoch's descriptor shortly before
+/// the boundary and clocks skew; more than one epoch ahead is never needed.
+pub const DEFAULT_FUTURE_EPOCH_TOLERANCE: u64 = 1;
+
+/// Default cap on descriptors held at once. Unit: descriptors.
+/// Source: 10× the 100,000-node scale target of spec/pki.md §9; bounds memory
+/// (about 0.4 GB at the worst-case size) against a key-generating flood.
+pub const DEFAULT_MAX_DIRECTORY_ENTRIES: usize = 1_000_000;
+
+/// Default smallest number of peer digests before a view can be confirmed.
+/// Unit: samples. Source: one or two samples are too easily all adversarial.
+pub const DEFAULT_VIEW_MIN_SAMPLES: usize = 5;
+
+/// Default share of samples that must match our digest to confirm the view.
+/// Unit: percent. Source: a two-thirds supermajority, the usual Byzantine bound.
+pub const DEFAULT_VIEW_CONFIRM_PERCENT: u8 = 67;
+
+/// Operational parameters, validated on construction.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PkiParams {
+    /// Epoch length, seconds. Default [`DEFAULT_EPOCH_LENGTH_SECS`].
+    pub epoch_length_secs: u64,
+    /// Unix time at which epoch 0 starts, seconds. Default 0 (the Unix epoch).
+    pub genesis_unix_secs: u64,
+    /// Previous-epoch key grace, seconds; must be shorter than an epoch.
+    pub grace_period_secs: u64,
+    /// How many epochs ahead a descriptor's issue epoch may be.
+    pub future_epoch_tolerance: u64,
+    /// Cap on descriptors held by a [`crate::Directory`].
+    pub max_directory_entries: usize,
+    /// Minimum samples for [`crate::ViewCheck`] to confirm.
+    pub view_min_samples: usize,
+    /// Percent of samples that must agree for [`crate::ViewCheck`] to confirm (1..=100).
+    pub view_confirm_percent: u8,
+}
+
+impl Default for PkiParams {
+    fn default() -> Self {
+        Self {
+            epoch_length_secs: DEFAULT_EPOCH_LENGTH_SECS,
+            genesis_unix_secs: 0,
+            grace_period_secs: DEFAULT_GRACE_PERIOD_SECS,
+            future_epoch_tolerance: DEFAULT_FUTURE_EPOCH_TOLERANCE,
+            max_directory_entries: DEFAULT_MAX_DIRECTORY_ENTRIES,
+            view_min_samples: DEFAULT_VIEW_MIN_SAMPLES,
+            view_confirm_percent: DEFAULT_VIEW_CONFIRM_PERCENT,
+        }
+    }
+}
+
+impl PkiParams {
+    /// Defaults with a different epoch length (tests use seconds-long epochs);
+    /// the grace period is scaled to stay a sixth of an epoch.
+    pub fn with_epoch_length(epoch_length_secs: u64) -> Result<Self, ParamError> {
+        let params = Self {
+            epoch_length_secs,
+            grace_period_secs: epoch_length_secs / 6,
+            ..Self::default()
+        };
+        params.validate()?;
+        Ok(params)
+    }
+
+    /// Checks the invariants the rest of the crate relies on.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        if self.epoch_length_secs == 0 {
+            return Err(ParamError::ZeroEpochLength);
+        }
+        if self.grace_period_secs >= self.epoch_length_secs {
+            return Err(ParamError::GraceTooLong {
+                grace: self.grace_period_secs,
+                epoch: self.epoch_length_secs,
+            });
+        }
+        if self.view_confirm_percent == 0 || self.view_confirm_percent > 100 {
+            return Err(ParamError::BadPercent(self.view_confirm_percent));
+        }
+        Ok(())
+    }
+}
