@@ -313,6 +313,15 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     }
     let drain_started = Instant::now();
     let drain_cap = (mean_delay * 40).clamp(Duration::from_secs(2), Duration::from_secs(20));
+    // every injected replay has reached the node that must drop it
+    let replays_settled = |all: &[&Node]| {
+        let injected: u64 = all
+            .iter()
+            .map(|n| get(&n.handle.metrics.replays_injected))
+            .sum();
+        let dropped: u64 = all.iter().map(|n| get(&n.handle.metrics.drop_replay)).sum();
+        injected == dropped
+    };
     let mix_loops = |all: &[&Node]| {
         let s: u64 = all
             .iter()
@@ -330,7 +339,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     let mut drained = false;
     while drain_started.elapsed() < drain_cap {
         let (ms, mr) = mix_loops(&all);
-        if Instant::now() > quiet_until && tally.settled() && ms == mr {
+        if Instant::now() > quiet_until && tally.settled() && ms == mr && replays_settled(&all) {
             drained = true;
             break;
         }

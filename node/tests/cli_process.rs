@@ -1,0 +1,201 @@
+//! The `wesh` binary as a real process: the testnet delivers everything, replays are
+//! dropped, a mix answers identify and ping and stops cleanly on SIGTERM, and bad flags or
+//! config files give clear errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use futures::StreamExt;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, identify, noise, ping, tcp, yamux};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn wesh() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wesh"))
+}
+
+fn testnet_json(args: &[&str]) -> serde_json::Value {
+    let out = wesh()
+        .arg("testnet")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "testnet failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "stdout must be exactly one JSON object: {stdout}"
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+#[test]
+fn testnet_over_real_sockets_delivers_every_real_packet() {
+    let j = testnet_json(&["--seconds", "6", "--mean-delay-ms", "50"]);
+    let p = &j["packets"];
+    let sent = p["real_sent"].as_u64().unwrap();
+    assert!(sent > 0);
+    assert_eq!(p["real_delivered"].as_u64().unwrap(), sent);
+    assert!(p["loop_sent"].as_u64().unwrap() > 0);
+    assert_eq!(p["loop_returned"], p["loop_sent"]);
+    assert!(p["drop_sent"].as_u64().unwrap() > 0);
+    assert_eq!(p["replays_dropped"].as_u64().unwrap(), 0);
+    assert!(j["latency_ms"]["p99"].as_f64().unwrap() >= j["latency_ms"]["p50"].as_f64().unwrap());
+    let measured = j["mixing_delay_ms"]["measured_mean_per_hop"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        measured > 25.0 && measured < 100.0,
+        "per-hop delay {measured} ms for a 50 ms mean"
+    );
+}
+
+#[test]
+fn testnet_replay_attack_is_dropped_and_costs_nothing() {
+    let j = testnet_json(&["--seconds", "4", "--mean-delay-ms", "20", "--replay-attack"]);
+    let p = &j["packets"];
+    assert!(p["replays_injected"].as_u64().unwrap() > 0);
+    assert_eq!(p["replays_dropped"], p["replays_injected"]);
+    assert_eq!(p["real_delivered"], p["real_sent"]);
+}
+
+#[test]
+fn bad_flags_and_config_files_give_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wesh()
+        .args(["mix", "--config", "/nonexistent/wesh.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file"));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "workers = \"many\"").unwrap();
+    let out = wesh().args(["mix", "--config"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not valid"));
+
+    let out = wesh()
+        .args(["mix", "--listen", "not-an-address", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid listen address"));
+
+    let out = wesh()
+        .args(["testnet", "--mixes-per-layer", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+
+    let out = wesh()
+        .args(["id", "--data-dir"])
+        .arg(dir.path())
+        .args(["--role", "mix"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--layer"));
+}
+
+#[derive(NetworkBehaviour)]
+struct Probe {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+#[test]
+fn mix_answers_identify_and_ping_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = wesh()
+        .args(["mix", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the node logs its listen addresses once it runs
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr: Multiaddr = loop {
+        let line = lines.next().expect("node exited before running").unwrap();
+        if let Some(start) = line.find("/ip4/127.0.0.1/tcp/") {
+            let rest = &line[start..];
+            let end = rest
+                .find(|c: char| c == '"' || c == ']' || c == ' ' || c == ',')
+                .unwrap_or(rest.len());
+            break rest[..end].parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    assert!(dir.path().join("identity.key").exists() && dir.path().join("sphinx.key").exists());
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (agent, pinged) = rt.block_on(async move {
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|k| Probe {
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/probe/1".into(),
+                    k.public(),
+                )),
+                ping: ping::Behaviour::new(ping::Config::new()),
+            })
+            .unwrap()
+            .build();
+        swarm.dial(addr).unwrap();
+        let (mut agent, mut pinged) = (None, false);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while agent.is_none() || !pinged {
+            let ev = tokio::time::timeout_at(deadline, swarm.select_next_some())
+                .await
+                .expect("no identify/ping answer");
+            match ev {
+                SwarmEvent::Behaviour(ProbeEvent::Identify(identify::Event::Received {
+                    info,
+                    ..
+                })) => agent = Some(info.agent_version),
+                SwarmEvent::Behaviour(ProbeEvent::Ping(ping::Event { result: Ok(_), .. })) => {
+                    pinged = true
+                }
+                _ => {}
+            }
+        }
+        (agent, pinged)
+    });
+    assert!(agent.unwrap().starts_with("wesh/"));
+    assert!(pinged);
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mix did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+}
