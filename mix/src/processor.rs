@@ -65,6 +65,19 @@ impl MixProcessor {
         }
     }
 
+    /// Installs exactly `keys` (epoch, secret), tried in the given order. A key already
+    /// held keeps its replay filter; keys not listed are retired with theirs.
+    pub fn set_keys(&mut self, keys: Vec<(u64, StaticSecret)>) {
+        let mut old: Vec<KeySlot> = std::mem::take(&mut self.slots);
+        for (epoch, secret) in keys {
+            let filter = match old.iter().position(|s| s.epoch == epoch) {
+                Some(i) => old.swap_remove(i).filter,
+                None => ReplayFilter::new(),
+            };
+            self.slots.push(KeySlot { epoch, secret, filter });
+        }
+    }
+
     /// Retires a key and its replay filter.
     pub fn retire_key(&mut self, epoch: u64) {
         self.slots.retain(|s| s.epoch != epoch);

@@ -199,6 +199,7 @@ pub async fn run_mix_bench(args: BenchArgs) -> Result<(), String> {
         addresses: vec![(sink_net.peer_id, sink_addr)],
         topology: Some(topology),
         replay_attack: false,
+        pki: None,
     })
     .await
     .map_err(err)?;

@@ -56,12 +56,16 @@ pub struct ClientSpec {
     pub index: u32,
     pub provider: NodeId,
     pub provider_addr: Multiaddr,
-    pub topology: Topology,
+    /// A fixed routing view; with `pki`, the view comes from the directory instead.
+    pub topology: Option<Topology>,
+    /// Follow the gossip PKI by syncing the directory from the provider.
+    pub pki: Option<wesh_pki::PkiParams>,
     pub traffic: ClientTrafficConfig,
     pub observer: Option<mpsc::UnboundedSender<ClientEvent>>,
 }
 
 enum Command {
+    SetTopology(Topology),
     Send {
         to: ClientAddress,
         body: Vec<u8>,
@@ -78,6 +82,8 @@ pub struct ClientHandle {
     pub address: ClientAddress,
     commands: mpsc::Sender<Command>,
     pub send_failures: Arc<AtomicU64>,
+    /// True once the client has a routable view of the network.
+    pub topology_ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ClientHandle {
@@ -194,6 +200,17 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
             }
         }
     });
+    let topology_ready = Arc::new(std::sync::atomic::AtomicBool::new(spec.topology.is_some()));
+    if let Some(params) = spec.pki {
+        tokio::spawn(follow_directory(
+            params,
+            net.control.clone(),
+            provider_peer,
+            cmd_tx.clone(),
+            topology_ready.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
     let runner = ClientRunner {
         index: spec.index,
         core,
@@ -210,16 +227,82 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
             address,
             commands: cmd_tx,
             send_failures,
+            topology_ready,
         },
         net,
         shutdown: shutdown_tx,
     })
 }
 
+/// Keeps the client's routing view in step with the directory: syncs it from the
+/// provider (every descriptor is verified here, the provider is not trusted) a few times
+/// per epoch, and recomputes the topology when the epoch changes.
+async fn follow_directory(
+    params: wesh_pki::PkiParams,
+    mut control: libp2p_stream::Control,
+    provider: PeerId,
+    commands: mpsc::Sender<Command>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use crate::pki::convert::routing_view;
+    use crate::pki::service::{unix_now, until_unix};
+    use std::sync::atomic::Ordering::Relaxed;
+    let every = Duration::from_secs((params.epoch_length_secs / 4).clamp(1, 30));
+    let Ok(mut agent) = wesh_pki::PkiAgent::observer(params, unix_now()) else {
+        return;
+    };
+    let mut rng =
+        <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(seed_from(&mut rand::rng()));
+    let mut next_sync = Instant::now();
+    loop {
+        let mut actions = Vec::new();
+        if Instant::now() >= next_sync {
+            // until the first view arrives, ask again soon
+            next_sync = Instant::now()
+                + if ready.load(Relaxed) {
+                    every
+                } else {
+                    Duration::from_millis(300)
+                };
+            match control
+                .open_stream(provider, crate::pki::sync::PKI_SYNC_PROTOCOL)
+                .await
+            {
+                Ok(mut s) => match crate::pki::sync::request(&mut s).await {
+                    Ok(descs) => {
+                        for d in descs {
+                            actions.extend(agent.on_descriptor(&d, unix_now()).1);
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "directory sync failed"),
+                },
+                Err(e) => tracing::debug!(error = %e, "cannot open directory sync"),
+            }
+        }
+        actions.extend(agent.tick(unix_now(), &mut rng));
+        for a in actions {
+            if let wesh_pki::PkiAction::Topology(t) = a
+                && let Some(view) = routing_view(&t)
+            {
+                if commands.send(Command::SetTopology(view)).await.is_err() {
+                    return;
+                }
+                ready.store(true, Relaxed);
+            }
+        }
+        let tick = Instant::now() + until_unix(agent.next_tick(unix_now()));
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_sync.min(tick).into()) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
 struct ClientRunner {
     index: u32,
     core: ClientTraffic,
-    topology: Topology,
+    topology: Option<Topology>,
     links: Arc<Links>,
     provider_link: crate::net::links::FrameSender,
     provider_peer: PeerId,
@@ -236,11 +319,17 @@ impl ClientRunner {
     ) {
         let origin = Instant::now();
         loop {
-            let deadline = self.core.next_deadline().map(|d| origin + d);
+            // without a routing view nothing can be built: wait for one
+            let deadline = self
+                .topology
+                .as_ref()
+                .and(self.core.next_deadline())
+                .map(|d| origin + d);
             tokio::select! {
                 _ = sleep_until_opt(deadline) => {
                     let now = origin.elapsed();
-                    for out in self.core.poll(now, &self.topology) {
+                    let Some(topology) = self.topology.as_ref() else { continue };
+                    for out in self.core.poll(now, topology) {
                         match out {
                             Ok(out) => self.send(out),
                             Err(e) => tracing::warn!(error = %e, "cannot build packet"),
@@ -256,6 +345,7 @@ impl ClientRunner {
                         }
                     }
                     Some(Command::Stop) => self.core.stop(),
+                    Some(Command::SetTopology(t)) => self.topology = Some(t),
                     None => return,
                 },
                 frame = inbound.recv() => match frame {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod keys;
 pub mod metrics;
 pub mod net;
+pub mod pki;
 pub mod relay;
 pub mod role;
 pub mod testnet;

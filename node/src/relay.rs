@@ -6,8 +6,10 @@ use crate::keys::{NodeKeys, node_id_of_peer, peer_id_of};
 use crate::metrics::{RelayMetrics, bump};
 use crate::net::frames::read_frame;
 use crate::net::links::{FrameSender, Links};
-use crate::net::swarm::{NetError, NetHandle, start_swarm};
+use crate::net::swarm::{NetError, NetHandle, start_swarm_with_gossip};
 use crate::net::{DELIVER_PROTOCOL, SPHINX_PROTOCOL};
+use crate::pki::convert::routing_view;
+use crate::pki::service::{PkiOutput, PkiService, PkiStatus, unix_now};
 use crate::topology_file::Role;
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId};
@@ -51,11 +53,49 @@ pub struct RelaySpec {
     pub topology: Option<Topology>,
     /// Fault injection for the testnet: send every forwarded packet twice.
     pub replay_attack: bool,
+    /// Take the topology and Sphinx keys from the gossip PKI instead of `topology`.
+    pub pki: Option<PkiSetup>,
+}
+
+/// How a relay joins the gossip PKI.
+pub struct PkiSetup {
+    pub params: wesh_pki::PkiParams,
+    /// Peers to dial first; the rest is learnt from their directories.
+    pub bootstrap: Vec<(PeerId, Multiaddr)>,
+    /// Addresses to announce; empty = the listen addresses.
+    pub announce: Vec<String>,
+    pub capacity_pps: u32,
+    /// Where the Sphinx key ring is kept across restarts (None: memory only).
+    pub keyring_path: Option<std::path::PathBuf>,
 }
 
 enum WorkerInput {
     Packet(Vec<u8>, Instant),
     Topology(Arc<Topology>),
+    Keys(Vec<(u64, StaticSecret)>),
+}
+
+/// Where a new routing view or key set goes: every worker, and the cover stream.
+#[derive(Clone)]
+struct RelayControl {
+    workers_in: Vec<mpsc::Sender<WorkerInput>>,
+    topology: watch::Sender<Option<Arc<Topology>>>,
+}
+
+impl RelayControl {
+    async fn set_topology(&self, topology: Topology) {
+        let t = Arc::new(topology);
+        for w in &self.workers_in {
+            let _ = w.send(WorkerInput::Topology(t.clone())).await;
+        }
+        let _ = self.topology.send(Some(t));
+    }
+
+    async fn set_keys(&self, keys: Vec<(u64, StaticSecret)>) {
+        for w in &self.workers_in {
+            let _ = w.send(WorkerInput::Keys(keys.clone())).await;
+        }
+    }
 }
 
 /// A running relay.
@@ -65,8 +105,8 @@ pub struct RelayHandle {
     pub metrics: Arc<RelayMetrics>,
     pub net: NetHandle,
     pub clients: Arc<ClientRegistry>,
-    workers_in: Vec<mpsc::Sender<WorkerInput>>,
-    topology: watch::Sender<Option<Arc<Topology>>>,
+    pub pki_status: Option<Arc<std::sync::Mutex<PkiStatus>>>,
+    control: RelayControl,
     cover_on: watch::Sender<bool>,
     shutdown: watch::Sender<bool>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -75,14 +115,14 @@ pub struct RelayHandle {
 impl RelayHandle {
     /// Installs a new topology (workers check next hops against it; cover uses it).
     pub async fn set_topology(&self, topology: Topology) {
-        let t = Arc::new(topology);
-        for w in &self.workers_in {
-            let _ = w.send(WorkerInput::Topology(t.clone())).await;
-        }
-        let _ = self.topology.send(Some(t));
+        self.control.set_topology(topology).await;
     }
 
     /// Stops emitting mix loop cover (the testnet drains before it stops).
+    pub fn start_cover(&self) {
+        let _ = self.cover_on.send(true);
+    }
+
     pub fn stop_cover(&self) {
         let _ = self.cover_on.send(false);
     }
@@ -96,7 +136,7 @@ impl RelayHandle {
     /// hold up shutdown).
     pub fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        self.workers_in.clear();
+        self.control.workers_in.clear();
         self.threads.clear();
     }
 }
@@ -107,10 +147,15 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
     }
     let node_id = spec.keys.node_id()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let net = start_swarm(
+    let mut initial = spec.addresses.clone();
+    if let Some(p) = &spec.pki {
+        initial.extend(p.bootstrap.iter().cloned());
+    }
+    let (net, net_events) = start_swarm_with_gossip(
         spec.keys.identity.clone(),
         &spec.listen,
-        &spec.addresses,
+        &initial,
+        spec.pki.is_some(),
         shutdown_rx.clone(),
     )
     .await?;
@@ -192,7 +237,26 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         });
     }
 
-    let (cover_tx, cover_rx) = watch::channel(true);
+    let control = RelayControl {
+        workers_in,
+        topology: topology_tx,
+    };
+    let pki_status = match spec.pki {
+        None => None,
+        Some(setup) => Some(start_pki(
+            setup,
+            &spec.keys,
+            spec.role,
+            &net,
+            net_events,
+            control.clone(),
+            shutdown_rx.clone(),
+        )?),
+    };
+
+    // With the PKI, cover waits until the caller says the view is settled: loops built
+    // over a half-learnt directory would die at nodes that do not know their next hop yet.
+    let (cover_tx, cover_rx) = watch::channel(pki_status.is_none());
     if spec.role == Role::Mix && spec.loop_rate > 0.0 {
         let cover = MixCover::new(
             node_id,
@@ -218,12 +282,85 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         metrics,
         net,
         clients,
-        workers_in,
-        topology: topology_tx,
+        pki_status,
+        control,
         cover_on: cover_tx,
         shutdown: shutdown_tx,
         threads,
     })
+}
+
+fn start_pki(
+    setup: PkiSetup,
+    keys: &NodeKeys,
+    role: Role,
+    net: &NetHandle,
+    events: mpsc::UnboundedReceiver<crate::net::swarm::NetEvent>,
+    control: RelayControl,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Arc<std::sync::Mutex<PkiStatus>>, RelayError> {
+    let cfg = |e: &dyn std::fmt::Display| RelayError::Config(format!("pki: {e}"));
+    let ed = keys
+        .identity
+        .clone()
+        .try_into_ed25519()
+        .map_err(|e| cfg(&e))?;
+    let secret: [u8; 32] = ed
+        .secret()
+        .as_ref()
+        .try_into()
+        .map_err(|_| RelayError::Config("pki: identity key".into()))?;
+    let signing_key = ed25519_dalek::SigningKey::from_bytes(&secret);
+    let clock = wesh_pki::EpochClock::from_params(&setup.params).map_err(|e| cfg(&e))?;
+    let grace = setup.params.grace_period_secs;
+    let ring = match setup.keyring_path.as_ref().map(std::fs::read) {
+        Some(Ok(bytes)) => {
+            wesh_pki::SphinxKeyRing::from_bytes(clock, grace, &bytes).map_err(|e| cfg(&e))?
+        }
+        Some(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => return Err(cfg(&e)),
+        _ => wesh_pki::SphinxKeyRing::new(clock, grace).map_err(|e| cfg(&e))?,
+    };
+    let addresses = if setup.announce.is_empty() {
+        net.listen_addrs.iter().map(|a| a.to_string()).collect()
+    } else {
+        setup.announce.clone()
+    };
+    let own = wesh_pki::OwnNode {
+        signing_key,
+        role: match role {
+            Role::Mix => wesh_pki::Role::Mix,
+            Role::Provider => wesh_pki::Role::Provider,
+        },
+        addresses,
+        capacity_pps: setup.capacity_pps,
+    };
+    let now = unix_now();
+    let agent = wesh_pki::PkiAgent::relay(setup.params.clone(), own, ring, now, now)
+        .map_err(|e| cfg(&e))?;
+    let status = Arc::new(std::sync::Mutex::new(PkiStatus::default()));
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel();
+    let service = PkiService {
+        agent,
+        net: net.clone(),
+        events,
+        outputs: out_tx,
+        status: status.clone(),
+        keyring_path: setup.keyring_path,
+        bootstrap: setup.bootstrap.iter().map(|(p, _)| *p).collect(),
+    };
+    tokio::spawn(service.run(shutdown));
+    tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            match out {
+                PkiOutput::Keys(keys) => control.set_keys(keys).await,
+                PkiOutput::Topology(t) => match routing_view(&t) {
+                    Some(view) => control.set_topology(view).await,
+                    None => tracing::debug!(epoch = t.epoch, "directory not routable yet"),
+                },
+            }
+        }
+    });
+    Ok(status)
 }
 
 async fn read_packets(
@@ -260,6 +397,12 @@ async fn run_cover(
     links: Arc<Links>,
     metrics: Arc<RelayMetrics>,
 ) {
+    while !*on.borrow() {
+        tokio::select! {
+            r = on.changed() => if r.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+    }
     let origin = Instant::now();
     loop {
         let current = topology.borrow().clone();
@@ -318,6 +461,7 @@ impl WorkerCtx {
         while let Some(input) = rx.blocking_recv() {
             match input {
                 WorkerInput::Topology(t) => self.topology = Some(t),
+                WorkerInput::Keys(keys) => self.processor.set_keys(keys),
                 WorkerInput::Packet(frame, arrived) => self.handle(&frame, arrived),
             }
         }

@@ -73,6 +73,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         addresses,
         topology,
         replay_attack: false,
+        pki: None,
     })
     .await
     .map_err(|e| e.to_string())?;

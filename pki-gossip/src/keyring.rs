@@ -141,6 +141,13 @@ impl SphinxKeyRing {
         if live { self.secrets.get(&epoch) } else { None }
     }
 
+    /// The secret held for `epoch` whether or not it is live yet: nodes also accept the
+    /// next epoch's key (already published), so a sender whose clock runs slightly ahead
+    /// loses nothing at the boundary.
+    pub fn held_secret(&self, epoch: u64) -> Option<&StaticSecret> {
+        self.secrets.get(&epoch)
+    }
+
     /// Public key held for `epoch`, live or not (e.g. the next epoch's).
     pub fn public_key(&self, epoch: u64) -> Option<[u8; 32]> {
         self.secrets

@@ -9,6 +9,7 @@
 //! Nothing here reads a clock, a disk or a socket: callers pass `now` (Unix
 //! seconds) and RNGs, and act on the returned values.
 
+pub mod agent;
 pub mod codec;
 pub mod descriptor;
 pub mod directory;
@@ -22,6 +23,7 @@ pub mod topology;
 pub mod validate;
 pub mod view;
 
+pub use agent::{OwnNode, PkiAction, PkiAgent, Verdict};
 pub use descriptor::{
     Descriptor, DescriptorBuilder, DescriptorContent, EpochSphinxKey, NodeId, Role, VerifyError,
 };

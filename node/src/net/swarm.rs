@@ -1,9 +1,11 @@
 //! The node's libp2p swarm: TCP + Noise + Yamux, with identify, ping and raw streams.
 
 use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId};
 use libp2p::peer_store::{self, memory_store::MemoryStore};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, identify, identity::Keypair, noise, ping, tcp, yamux};
+use sha2::{Digest, Sha256};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
@@ -11,6 +13,14 @@ use tokio::sync::{mpsc, watch};
 /// Advertised by identify, so any libp2p peer can tell what it is talking to.
 pub const AGENT_VERSION: &str = concat!("wesh/", env!("CARGO_PKG_VERSION"));
 pub const PROTOCOL_VERSION: &str = "/wesh/1.0.0";
+/// Gossipsub topic of the PKI: descriptors and equivocation proofs.
+pub const PKI_TOPIC: &str = "wesh/pki/1";
+/// Largest gossip message accepted (a descriptor is at most 1 KiB, a proof two of them).
+const MAX_GOSSIP_BYTES: usize = 4096;
+/// A publish that found no mesh peer yet is retried this often.
+const PUBLISH_RETRY: Duration = Duration::from_millis(500);
+/// Pending publications kept for retry (newest win).
+const MAX_PENDING_PUBLISH: usize = 16;
 
 #[derive(NetworkBehaviour)]
 pub struct WeshBehaviour {
@@ -20,6 +30,7 @@ pub struct WeshBehaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     stream: libp2p_stream::Behaviour,
+    gossip: gossipsub::Behaviour,
 }
 
 #[derive(Debug, Error)]
@@ -34,6 +45,26 @@ pub enum NetError {
 
 pub enum SwarmCommand {
     AddAddress(PeerId, Multiaddr),
+    Dial(PeerId),
+    Publish(Vec<u8>),
+    Report {
+        id: MessageId,
+        source: PeerId,
+        acceptance: MessageAcceptance,
+    },
+}
+
+/// What the swarm tells the node (only when started with gossip).
+#[derive(Debug)]
+pub enum NetEvent {
+    /// A gossip message waiting for validation: answer with [`NetHandle::report`].
+    Gossip {
+        id: MessageId,
+        source: PeerId,
+        data: Vec<u8>,
+    },
+    /// A connection to a peer came up (a chance to sync the directory).
+    Connected(PeerId),
 }
 
 /// What the rest of the node holds of a running swarm.
@@ -50,15 +81,62 @@ impl NetHandle {
         // the swarm task only goes away at shutdown, when nobody needs addresses any more
         let _ = self.commands.send(SwarmCommand::AddAddress(peer, addr));
     }
+
+    pub fn dial(&self, peer: PeerId) {
+        let _ = self.commands.send(SwarmCommand::Dial(peer));
+    }
+
+    /// Gossips `data` on the PKI topic (retried until a mesh peer takes it).
+    pub fn publish(&self, data: Vec<u8>) {
+        let _ = self.commands.send(SwarmCommand::Publish(data));
+    }
+
+    /// Tells gossipsub whether to forward a message and whether its sender misbehaved.
+    pub fn report(&self, id: MessageId, source: PeerId, acceptance: MessageAcceptance) {
+        let _ = self.commands.send(SwarmCommand::Report {
+            id,
+            source,
+            acceptance,
+        });
+    }
 }
 
-/// Starts the swarm on `listen` and runs it until `shutdown` turns true.
+/// Starts a swarm without PKI gossip (clients, benchmarks, static topologies).
 pub async fn start_swarm(
     keypair: Keypair,
     listen: &[Multiaddr],
     initial_addresses: &[(PeerId, Multiaddr)],
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<NetHandle, NetError> {
+    start_swarm_with_gossip(keypair, listen, initial_addresses, false, shutdown)
+        .await
+        .map(|(h, _)| h)
+}
+
+fn gossip_behaviour(key: &Keypair) -> Result<gossipsub::Behaviour, String> {
+    let config = gossipsub::ConfigBuilder::default()
+        // every message is checked by the PKI core before it is forwarded
+        .validate_messages()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .max_transmit_size(MAX_GOSSIP_BYTES)
+        .heartbeat_interval(Duration::from_millis(500))
+        // content-addressed ids: the same descriptor from two paths is one message
+        .message_id_fn(|m: &gossipsub::Message| MessageId::from(Sha256::digest(&m.data).to_vec()))
+        .build()
+        .map_err(|e| e.to_string())?;
+    gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)
+        .map_err(str::to_string)
+}
+
+/// Starts the swarm on `listen` and runs it until `shutdown` turns true.
+pub async fn start_swarm_with_gossip(
+    keypair: Keypair,
+    listen: &[Multiaddr],
+    initial_addresses: &[(PeerId, Multiaddr)],
+    gossip: bool,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(NetHandle, mpsc::UnboundedReceiver<NetEvent>), NetError> {
+    let gossip_behaviour = gossip_behaviour(&keypair).map_err(NetError::Transport)?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -75,6 +153,7 @@ pub async fn start_swarm(
             ),
             ping: ping::Behaviour::new(ping::Config::new()),
             stream: libp2p_stream::Behaviour::new(),
+            gossip: gossip_behaviour,
         })
         .map_err(|e| NetError::Transport(e.to_string()))?
         // links between hops are long-lived; an idle mix link must not be torn down
@@ -87,6 +166,14 @@ pub async fn start_swarm(
     }
     for (peer, addr) in initial_addresses {
         swarm.add_peer_address(*peer, addr.clone());
+    }
+    let topic = IdentTopic::new(PKI_TOPIC);
+    if gossip {
+        swarm
+            .behaviour_mut()
+            .gossip
+            .subscribe(&topic)
+            .map_err(|e| NetError::Transport(e.to_string()))?;
     }
     let mut listen_addrs = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -106,25 +193,68 @@ pub async fn start_swarm(
     let control = swarm.behaviour().stream.new_control();
     let peer_id = *swarm.local_peer_id();
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
+        let mut pending: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
+        let mut retry = tokio::time::interval(PUBLISH_RETRY);
         loop {
             tokio::select! {
-                ev = swarm.select_next_some() => log_event(ev),
+                ev = swarm.select_next_some() => match ev {
+                    SwarmEvent::Behaviour(WeshBehaviourEvent::Gossip(gossipsub::Event::Message { propagation_source, message_id, message })) => {
+                        let _ = events_tx.send(NetEvent::Gossip { id: message_id, source: propagation_source, data: message.data });
+                    }
+                    SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
+                        if num_established.get() == 1 && gossip {
+                            let _ = events_tx.send(NetEvent::Connected(peer_id));
+                        }
+                        tracing::debug!(%peer_id, "connected");
+                    }
+                    other => log_event(other),
+                },
                 cmd = rx.recv() => match cmd {
                     Some(SwarmCommand::AddAddress(p, a)) => swarm.add_peer_address(p, a),
+                    Some(SwarmCommand::Dial(p)) => {
+                        if !swarm.is_connected(&p) && let Err(e) = swarm.dial(p) {
+                            tracing::debug!(peer = %p, error = %e, "dial refused");
+                        }
+                    }
+                    Some(SwarmCommand::Publish(data)) => {
+                        if pending.len() >= MAX_PENDING_PUBLISH {
+                            pending.pop_front();
+                        }
+                        pending.push_back(data);
+                    }
+                    Some(SwarmCommand::Report { id, source, acceptance }) => {
+                        swarm.behaviour_mut().gossip.report_message_validation_result(&id, &source, acceptance);
+                    }
                     None => break,
                 },
+                _ = retry.tick(), if !pending.is_empty() => {
+                    while let Some(data) = pending.front() {
+                        match swarm.behaviour_mut().gossip.publish(topic.clone(), data.clone()) {
+                            Ok(_) | Err(gossipsub::PublishError::Duplicate) => { pending.pop_front(); }
+                            Err(gossipsub::PublishError::NoPeersSubscribedToTopic | gossipsub::PublishError::AllQueuesFull(_)) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "gossip publish failed");
+                                pending.pop_front();
+                            }
+                        }
+                    }
+                }
                 _ = shutdown.changed() => if *shutdown.borrow() { break },
             }
         }
         tracing::debug!(%peer_id, "swarm stopped");
     });
-    Ok(NetHandle {
-        peer_id,
-        control,
-        listen_addrs,
-        commands: tx,
-    })
+    Ok((
+        NetHandle {
+            peer_id,
+            control,
+            listen_addrs,
+            commands: tx,
+        },
+        events_rx,
+    ))
 }
 
 fn log_event(ev: SwarmEvent<WeshBehaviourEvent>) {

@@ -6,7 +6,7 @@ pub mod summary;
 use crate::client_node::{ClientEvent, ClientSpec, RunningClient, decode_probe, start_client};
 use crate::keys::{NodeKeys, peer_id_of};
 use crate::metrics::get;
-use crate::relay::{RelayHandle, RelaySpec, start_relay};
+use crate::relay::{PkiSetup, RelayHandle, RelaySpec, start_relay};
 use crate::topology_file::Role;
 use clap::Args;
 use rand::RngExt;
@@ -55,6 +55,13 @@ pub struct TestnetArgs {
     /// replaying captured packets would; the next hop must drop the copies.
     #[arg(long)]
     pub replay_attack: bool,
+    /// Epoch length of the gossip PKI: Sphinx keys rotate and descriptors are republished
+    /// every epoch.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(4..=86_400))]
+    pub epoch_seconds: u64,
+    /// Give every node the topology directly instead of running the gossip PKI.
+    #[arg(long)]
+    pub static_topology: bool,
     /// Print one JSON object on stdout instead of the readable summary.
     #[arg(long)]
     pub json: bool,
@@ -135,6 +142,35 @@ impl Tally {
     }
 }
 
+/// True once every relay holds a descriptor of every relay and all directories agree.
+async fn wait_converged(all: &[&Node], within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        let statuses: Vec<_> = all
+            .iter()
+            .filter_map(|n| {
+                n.handle
+                    .pki_status
+                    .as_ref()?
+                    .lock()
+                    .ok()
+                    .map(|s| (s.descriptors, s.digest))
+            })
+            .collect();
+        let agreed = statuses.len() == all.len()
+            && statuses
+                .iter()
+                .all(|(count, digest)| *count == all.len() && *digest == statuses[0].1);
+        if agreed {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     let mean_delay = Duration::from_millis(args.mean_delay_ms);
     if mean_delay > params::MAX_HOP_DELAY {
@@ -144,10 +180,24 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             params::MAX_HOP_DELAY.as_secs()
         )));
     }
+    let started_setup = Instant::now();
     let localhost: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/0"
         .parse()
         .map_err(|e| TestnetError::Setup(format!("{e}")))?;
     let width = args.mixes_per_layer as usize;
+    let pki_params = if args.static_topology {
+        None
+    } else {
+        // the previous key stays live for half an epoch: far longer than any packet
+        // needs to cross the network (P[4 hops > 5 s] is negligible at 200 ms per hop)
+        let p = wesh_pki::PkiParams::with_epoch_length(args.epoch_seconds)
+            .map_err(|e| TestnetError::Setup(format!("--epoch-seconds: {e}")))?;
+        Some(wesh_pki::PkiParams {
+            grace_period_secs: args.epoch_seconds / 2,
+            ..p
+        })
+    };
+    let mut bootstrap: Vec<(libp2p::PeerId, libp2p::Multiaddr)> = Vec::new();
 
     // 1. relays: mixes layer by layer, then providers
     let mut mixes: Vec<Vec<Node>> = Vec::new();
@@ -177,8 +227,24 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 addresses: Vec::new(),
                 topology: None,
                 replay_attack: args.replay_attack && role == Role::Provider && i == 0,
+                pki: pki_params.as_ref().map(|params| PkiSetup {
+                    params: params.clone(),
+                    bootstrap: bootstrap.clone(),
+                    announce: Vec::new(),
+                    capacity_pps: 10_000,
+                    keyring_path: None,
+                }),
             })
             .await?;
+            // the first relay is everyone else's bootstrap peer
+            if bootstrap.is_empty() && pki_params.is_some() {
+                let addr = handle
+                    .listen_addrs()
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| TestnetError::Setup("relay has no listen address".into()))?;
+                bootstrap.push((handle.net.peer_id, addr));
+            }
             row.push(Node {
                 keys_public,
                 handle,
@@ -211,11 +277,18 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             .ok_or_else(|| TestnetError::Setup("relay has no listen address".into()))?;
         book.push((peer, addr));
     }
-    for n in &all {
-        for (peer, addr) in &book {
-            n.handle.net.add_address(*peer, addr.clone());
+    if pki_params.is_none() {
+        for n in &all {
+            for (peer, addr) in &book {
+                n.handle.net.add_address(*peer, addr.clone());
+            }
         }
+    } else if !wait_converged(&all, Duration::from_secs(30)).await {
+        return Err(TestnetError::Setup(
+            "the gossip PKI did not converge within 30 s".into(),
+        ));
     }
+    let pki_converged_after = started_setup.elapsed();
 
     // 2. clients, each on a provider, reporting to one collector
     let (events_tx, mut events) = mpsc::unbounded_channel();
@@ -240,7 +313,8 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 index: i as u32,
                 provider: provider.keys_public.id,
                 provider_addr: addr,
-                topology: topology.clone(),
+                topology: pki_params.is_none().then(|| topology.clone()),
+                pki: pki_params.clone(),
                 traffic,
                 observer: Some(events_tx.clone()),
             })
@@ -263,8 +337,26 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    if pki_params.is_none() {
+        for n in &all {
+            n.handle.set_topology(topology.clone()).await;
+        }
+    }
     for n in &all {
-        n.handle.set_topology(topology.clone()).await;
+        n.handle.start_cover();
+    }
+    let ready_by = Instant::now() + Duration::from_secs(15);
+    while !clients.iter().all(|c| {
+        c.handle
+            .topology_ready
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }) {
+        if Instant::now() > ready_by {
+            return Err(TestnetError::Setup(
+                "clients got no routable directory within 15 s".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     // 3. traffic: users write messages to random other users (Poisson, message_rate each)
@@ -422,6 +514,33 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         round2(pools.iter().copied().fold(f64::INFINITY, f64::min).min(1e9));
     s.mixing.lambda_over_mu_mean = round2(mean(&pools));
 
+    if let Some(params) = &pki_params {
+        let converged = wait_converged(&all, Duration::from_secs(5)).await;
+        let statuses: Vec<_> = all
+            .iter()
+            .filter_map(|n| n.handle.pki_status.as_ref()?.lock().ok().map(|s| s.clone()))
+            .collect();
+        let mut rejected = std::collections::BTreeMap::new();
+        for st in &statuses {
+            for (k, v) in &st.rejected {
+                *rejected.entry(k.clone()).or_insert(0u64) += v;
+            }
+        }
+        s.pki = Some(summary::PkiSection {
+            mode: "gossip".into(),
+            epoch_seconds: params.epoch_length_secs,
+            converged,
+            converged_after_ms: pki_converged_after.as_millis() as u64,
+            epochs_rotated: statuses.iter().map(|s| s.epochs_rotated).min().unwrap_or(0),
+            descriptors: statuses.first().map(|s| s.descriptors).unwrap_or(0),
+            descriptors_published: statuses.iter().map(|s| s.published).sum(),
+            descriptors_rejected: rejected,
+            directory_digest: statuses
+                .first()
+                .map(|s| hex::encode(&s.digest[..8]))
+                .unwrap_or_default(),
+        });
+    }
     for c in clients {
         c.shutdown();
     }

@@ -13,6 +13,24 @@ pub struct Summary {
     pub latency_ms: LatencySection,
     pub mixing_delay_ms: MixingDelaySection,
     pub mixing: MixingSection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pki: Option<PkiSection>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct PkiSection {
+    pub mode: String,
+    pub epoch_seconds: u64,
+    /// Every relay holds every relay's descriptor and all directory digests agree.
+    pub converged: bool,
+    pub converged_after_ms: u64,
+    /// Epoch changes every relay went through during the run.
+    pub epochs_rotated: u64,
+    pub descriptors: usize,
+    pub descriptors_published: u64,
+    /// Descriptors refused, by reason, summed over relays ("duplicate" is harmless re-gossip).
+    pub descriptors_rejected: BTreeMap<String, u64>,
+    pub directory_digest: String,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -148,6 +166,30 @@ impl Summary {
             "  packets held per mix (lambda/mu): min {:.2}, mean {:.2} (Loopix asks >= 2)\n",
             self.mixing.lambda_over_mu_min, self.mixing.lambda_over_mu_mean
         ));
+        if let Some(pki) = &self.pki {
+            s.push_str(&format!(
+                "\nGossip PKI ({} s epochs)\n  {} descriptors, directories {} (first in {} ms), {} epoch rotations, {} publications\n",
+                pki.epoch_seconds,
+                pki.descriptors,
+                if pki.converged { "converged" } else { "NOT converged" },
+                pki.converged_after_ms,
+                pki.epochs_rotated,
+                pki.descriptors_published
+            ));
+            let r: Vec<String> = pki
+                .descriptors_rejected
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            s.push_str(&format!(
+                "  descriptors refused: {}\n",
+                if r.is_empty() {
+                    "none".into()
+                } else {
+                    r.join(", ")
+                }
+            ));
+        }
         s
     }
 }

@@ -1,0 +1,52 @@
+//! Every protocol parameter in one place, each with its unit and where it comes from.
+
+/// Version byte that starts every encoded structure (entries, invitations, handshake
+/// messages, contact cards). Source: this crate's wire format, `spec/wesh.md` §Wire encoding.
+pub const WIRE_VERSION: u8 = 1;
+
+/// Default rendezvous rotation period, in seconds (24 h). The Wesh spec only says the token
+/// is "time-based" after RFC 6238; 24 h is the period weshnet uses for its rendezvous points.
+/// Callers can pick another period through `RotationPeriod`.
+pub const DEFAULT_ROTATION_PERIOD_SECS: u64 = 86_400;
+
+/// Length of a rendezvous seed, in bytes. Source: Wesh spec, "a 32-byte seed".
+pub const RENDEZVOUS_SEED_LEN: usize = 32;
+
+/// Length of the time buffer MAC'd by `rendezvousPoint`, in bytes (big-endian u64 in the
+/// first 8, the rest zero). Source: Wesh spec Go snippet `make([]byte, 32)`.
+pub const RENDEZVOUS_TIME_BUF_LEN: usize = 32;
+
+/// Length of the ratchet salt, in bytes. Source: Wesh spec `deriveNextKeys(..., salt [64]byte, ...)`.
+pub const RATCHET_SALT_LEN: usize = 64;
+
+/// Number of skipped message keys a receiver keeps per sender device, and the farthest
+/// ahead (in messages) it will derive. Bounds memory and CPU spent on a forged counter.
+/// Source: our choice, same order as weshnet's precomputed key count (100).
+pub const RATCHET_WINDOW: u64 = 100;
+
+/// Maximum number of parent links in one log entry. Source: our choice; concurrent heads
+/// beyond this are merged over several entries.
+pub const MAX_PARENTS: usize = 64;
+
+/// Maximum ciphertext length of one entry body, in bytes (1 MiB). Source: our choice,
+/// refuses memory exhaustion by a hostile length field.
+pub const MAX_ENTRY_CIPHERTEXT_LEN: usize = 1 << 20;
+
+/// Maximum plaintext length of one message, in bytes. Entry overhead must fit in
+/// `MAX_ENTRY_CIPHERTEXT_LEN`.
+pub const MAX_MESSAGE_LEN: usize = MAX_ENTRY_CIPHERTEXT_LEN - 1024;
+
+/// Maximum number of requester ephemeral keys a responder remembers to refuse replayed
+/// hellos, in entries. Source: our choice.
+pub const HANDSHAKE_REPLAY_CACHE: usize = 4096;
+
+/// ChaCha20-Poly1305 nonce length, in bytes. Source: RFC 8439.
+pub const AEAD_NONCE_LEN: usize = 12;
+
+/// ChaCha20-Poly1305 tag length, in bytes. Source: RFC 8439.
+pub const AEAD_TAG_LEN: usize = 16;
+
+/// Maximum number of stored message entries kept for a later decryption attempt (their
+/// sender's chain key not received yet, or counter beyond the window), in entries. Source:
+/// our choice; bounds memory if a member floods the log.
+pub const MAX_UNOPENED_MESSAGES: usize = 4096;

@@ -1,0 +1,266 @@
+//! `PkiAgent`: what one node does with the PKI, as a state machine the node shell drives.
+//!
+//! It owns the node's [`Directory`] and, for relays, its [`SphinxKeyRing`] and signing key.
+//! The shell calls [`PkiAgent::tick`] at [`PkiAgent::next_tick`], hands it every gossiped or
+//! synced descriptor, and carries out the returned [`PkiAction`]s (publish, install keys,
+//! switch topology). Publication rule (spec/pki.md): at the start of epoch e a relay
+//! publishes a descriptor issued for e, expiring after e+1, with Sphinx keys for e and e+1.
+
+use crate::descriptor::{DescriptorBuilder, NodeId, Role};
+use crate::directory::{Directory, Inserted};
+use crate::error::{ParamError, Rejection};
+use crate::keyring::SphinxKeyRing;
+use crate::params::PkiParams;
+use crate::topology::Topology;
+use ed25519_dalek::SigningKey;
+use rand::CryptoRng;
+use std::collections::BTreeMap;
+use zeroize::Zeroizing;
+
+/// How the shell should treat a gossiped message (maps onto gossipsub's acceptance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// New information: forward it.
+    Accept,
+    /// Harmless repeat: do not forward, do not penalise the sender.
+    Ignore,
+    /// Invalid: do not forward, penalise the sender; the reason is counted.
+    Reject(&'static str),
+}
+
+/// What the shell must do.
+pub enum PkiAction {
+    /// Gossip these descriptor bytes (our own, freshly signed).
+    Publish(Vec<u8>),
+    /// Gossip this equivocation proof.
+    PublishProof(Vec<u8>),
+    /// The Sphinx secrets the packet processor must hold from now on (epoch, secret),
+    /// current epoch first. Keys not listed are retired with their replay filters.
+    InstallKeys(Vec<(u64, Zeroizing<[u8; 32]>)>),
+    /// The routing view for the current epoch changed.
+    Topology(Topology),
+    /// The key ring changed: persist it (bytes from `keyring_bytes`).
+    PersistKeys,
+}
+
+/// The relay's own publication data.
+pub struct OwnNode {
+    pub signing_key: SigningKey,
+    pub role: Role,
+    pub addresses: Vec<String>,
+    pub capacity_pps: u32,
+}
+
+pub struct PkiAgent {
+    directory: Directory,
+    own: Option<(OwnNode, SphinxKeyRing)>,
+    sequence: u64,
+    published_epoch: Option<u64>,
+    epoch: u64,
+    topology_digest: [u8; 32],
+    installed: Vec<u64>,
+    rejected: BTreeMap<&'static str, u64>,
+    epochs_rotated: u64,
+}
+
+impl PkiAgent {
+    /// An agent that only follows the directory (clients).
+    pub fn observer(params: PkiParams, now: u64) -> Result<Self, ParamError> {
+        let directory = Directory::new(params)?;
+        let epoch = directory.clock().epoch_at(now);
+        Ok(PkiAgent {
+            directory,
+            own: None,
+            sequence: 0,
+            published_epoch: None,
+            epoch,
+            topology_digest: [0; 32],
+            installed: Vec::new(),
+            rejected: BTreeMap::new(),
+            epochs_rotated: 0,
+        })
+    }
+
+    /// An agent for a relay; `keyring` may come from disk (restart) or be new.
+    /// `sequence_floor` must exceed every sequence this node published before (the shell
+    /// may use the Unix time of start, which only grows).
+    pub fn relay(
+        params: PkiParams,
+        own: OwnNode,
+        keyring: SphinxKeyRing,
+        sequence_floor: u64,
+        now: u64,
+    ) -> Result<Self, ParamError> {
+        let mut agent = Self::observer(params, now)?;
+        agent.sequence = sequence_floor;
+        agent.own = Some((own, keyring));
+        Ok(agent)
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Epoch changes seen since the agent started.
+    pub fn epochs_rotated(&self) -> u64 {
+        self.epochs_rotated
+    }
+
+    /// Rejections by reason (duplicates included: they are harmless but counted).
+    pub fn rejections(&self) -> &BTreeMap<&'static str, u64> {
+        &self.rejected
+    }
+
+    pub fn digest(&self) -> [u8; 32] {
+        self.directory.digest(self.epoch)
+    }
+
+    pub fn topology(&self) -> Topology {
+        self.directory.topology(self.epoch)
+    }
+
+    /// Serialized key ring for the shell to persist (owner-only file).
+    pub fn keyring_bytes(&self) -> Option<Zeroizing<Vec<u8>>> {
+        self.own.as_ref().map(|(_, ring)| ring.to_bytes())
+    }
+
+    /// When the shell should call `tick` next (Unix seconds): the next epoch start, or the
+    /// end of the grace period if a previous key is still live.
+    pub fn next_tick(&self, now: u64) -> u64 {
+        let clock = self.directory.clock();
+        let next_epoch = now + clock.secs_until_next_epoch(now).max(1);
+        let current = clock.epoch_at(now);
+        let grace_end = clock.epoch_start(current) + self.directory.params().grace_period_secs;
+        if grace_end > now && self.installed.iter().any(|e| *e < current) {
+            grace_end.min(next_epoch)
+        } else {
+            next_epoch
+        }
+    }
+
+    /// Advances to `now`: rotates keys, publishes at a new epoch, expires old descriptors.
+    pub fn tick<R: CryptoRng + ?Sized>(&mut self, now: u64, rng: &mut R) -> Vec<PkiAction> {
+        let mut actions = Vec::new();
+        let epoch = self.directory.clock().epoch_at(now);
+        if epoch != self.epoch {
+            self.epochs_rotated += 1;
+            self.epoch = epoch;
+        }
+        self.directory.expire(now);
+        if let Some((own, ring)) = &mut self.own {
+            let rotation = ring.rotate(now, rng);
+            if !rotation.generated.is_empty() || !rotation.retired.is_empty() {
+                actions.push(PkiAction::PersistKeys);
+            }
+            let mut live: Vec<u64> = ring
+                .held_epochs()
+                .into_iter()
+                .filter(|e| ring.secret_for(*e, now).is_some() || *e == epoch + 1)
+                .collect();
+            // current first: most packets use it, and the processor tries keys in order
+            live.sort_by_key(|e| (*e != epoch, *e));
+            if live != self.installed {
+                let keys = live
+                    .iter()
+                    .filter_map(|e| {
+                        ring.held_secret(*e)
+                            .map(|s| (*e, Zeroizing::new(s.to_bytes())))
+                    })
+                    .collect();
+                actions.push(PkiAction::InstallKeys(keys));
+                self.installed = live;
+            }
+            if self.published_epoch != Some(epoch) {
+                self.sequence += 1;
+                let mut builder = DescriptorBuilder::new(own.role, self.sequence, epoch)
+                    .expiry_epoch(epoch + 1)
+                    .capacity_pps(own.capacity_pps);
+                if own.role.routes_packets() {
+                    for e in [epoch, epoch + 1] {
+                        if let Some(pk) = ring.public_key(e) {
+                            builder = builder.sphinx_key(e, pk);
+                        }
+                    }
+                }
+                for a in &own.addresses {
+                    builder = builder.address(a.clone());
+                }
+                if let Ok(d) = builder.sign(&own.signing_key) {
+                    let bytes = d.as_bytes().to_vec();
+                    // our own descriptor enters our directory like any other
+                    let _ = self.directory.insert(&bytes, now);
+                    actions.push(PkiAction::Publish(bytes));
+                    self.published_epoch = Some(epoch);
+                }
+            }
+        }
+        self.push_topology_if_changed(&mut actions);
+        actions
+    }
+
+    /// Takes in descriptor bytes from gossip or a sync.
+    pub fn on_descriptor(&mut self, bytes: &[u8], now: u64) -> (Verdict, Vec<PkiAction>) {
+        let mut actions = Vec::new();
+        let verdict = match self.directory.insert(bytes, now) {
+            Ok(Inserted::New | Inserted::Replaced { .. }) => Verdict::Accept,
+            Err(rejection) => {
+                *self.rejected.entry(rejection.reason()).or_default() += 1;
+                match rejection {
+                    Rejection::Duplicate | Rejection::OlderSequence { .. } => Verdict::Ignore,
+                    Rejection::Equivocation(proof) => {
+                        actions.push(PkiAction::PublishProof(proof.to_bytes()));
+                        Verdict::Reject("equivocation")
+                    }
+                    other => Verdict::Reject(other.reason()),
+                }
+            }
+        };
+        self.push_topology_if_changed(&mut actions);
+        (verdict, actions)
+    }
+
+    /// Takes in a gossiped equivocation proof.
+    pub fn on_proof(&mut self, bytes: &[u8]) -> (Verdict, Vec<PkiAction>) {
+        let mut actions = Vec::new();
+        let verdict = match self.directory.insert_equivocation_proof(bytes) {
+            Ok(crate::directory::ProofAccepted::NewlyExcluded(_)) => Verdict::Accept,
+            Ok(crate::directory::ProofAccepted::AlreadyExcluded(_)) => Verdict::Ignore,
+            Err(_) => {
+                *self.rejected.entry("bad_proof").or_default() += 1;
+                Verdict::Reject("bad_proof")
+            }
+        };
+        self.push_topology_if_changed(&mut actions);
+        (verdict, actions)
+    }
+
+    /// Every descriptor held, for a peer's full sync.
+    pub fn snapshot(&self) -> Vec<Vec<u8>> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for e in [self.epoch, self.epoch + 1] {
+            for d in self.directory.valid_for(e) {
+                if seen.insert(d.identity()) {
+                    out.push(d.as_bytes().to_vec());
+                }
+            }
+        }
+        out
+    }
+
+    pub fn is_member(&self, id: &NodeId) -> bool {
+        self.directory.get(id).is_some()
+    }
+
+    fn push_topology_if_changed(&mut self, actions: &mut Vec<PkiAction>) {
+        let digest = self.directory.digest(self.epoch);
+        if digest != self.topology_digest {
+            self.topology_digest = digest;
+            actions.push(PkiAction::Topology(self.directory.topology(self.epoch)));
+        }
+    }
+}
