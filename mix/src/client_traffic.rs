@@ -3,19 +3,25 @@
 //! Sans-I/O: the shell calls [`ClientTraffic::poll`] at [`ClientTraffic::next_deadline`]
 //! and sends what it returns; nothing here reads a clock or a socket.
 
+use crate::client_event::{ClientEvent, RejectReason};
 use crate::delay::HopDelaySampler;
 use crate::error::{BuildError, RateError};
+use crate::fragment::split_message;
 use crate::node_id::NodeId;
 use crate::outgoing::{Outgoing, TrafficKind};
 use crate::packet::build_packet;
 use crate::params::{
     DEFAULT_CLIENT_DROP_RATE, DEFAULT_CLIENT_LOOP_RATE, DEFAULT_CLIENT_REAL_RATE,
-    DEFAULT_MEAN_HOP_DELAY, MAX_CLIENT_QUEUE, MAX_PLAINTEXT_BYTES,
+    DEFAULT_MEAN_HOP_DELAY, MAX_CLIENT_QUEUE, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES,
+    MAX_RELIABLE_FRAGMENTS_PENDING,
 };
 use crate::payload::MixPayload;
 use crate::poisson::PoissonStream;
+use crate::reassembly::{Accepted, Reassembler, ReassemblyLimits};
+use crate::retransmit::{PendingFragment, RetransmitConfig, RetransmitEvent, RetransmitQueue};
+use crate::surb_ack::SurbAck;
 use crate::topology::{ClientAddress, Topology};
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -49,6 +55,15 @@ pub enum EnqueueError {
     QueueFull(usize),
 }
 
+/// How far a reliable send has got (for the shell's metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReliableStats {
+    pub messages_pending: usize,
+    pub fragments_pending: usize,
+    pub fragments_sent: u64,
+    pub retransmissions: u64,
+}
+
 struct Queued {
     id: u64,
     to: ClientAddress,
@@ -65,6 +80,18 @@ pub struct ClientTraffic {
     queue: VecDeque<Queued>,
     rng: ChaCha20Rng,
     next_id: u64,
+    /// Reliable messages we send: fragments queued, in flight, awaiting retransmission.
+    reliable: RetransmitQueue,
+    /// Reliable messages we receive.
+    reassembly: Reassembler,
+    /// Events produced by `poll` (failures, abandoned reassemblies) for `take_events`.
+    events: Vec<ClientEvent>,
+    /// Alternates the real stream between reliable fragments and `enqueue`d messages so
+    /// that neither starves the other.
+    reliable_turn: bool,
+    stopped: bool,
+    fragments_sent: u64,
+    retransmissions: u64,
 }
 
 /// Largest body a real message may carry (one kind byte goes to the payload framing).
@@ -87,7 +114,98 @@ impl ClientTraffic {
             queue: VecDeque::new(),
             rng,
             next_id: 1,
+            reliable: RetransmitQueue::new(RetransmitConfig::default()),
+            reassembly: Reassembler::new(ReassemblyLimits::default()),
+            events: Vec::new(),
+            reliable_turn: true,
+            stopped: false,
+            fragments_sent: 0,
+            retransmissions: 0,
         })
+    }
+
+    /// Replaces the ack margin and retry bound (defaults from `params`).
+    pub fn set_retransmit_config(&mut self, config: RetransmitConfig) {
+        self.reliable.set_config(config);
+    }
+
+    /// Replaces the reassembly bounds. Messages in progress are dropped (call it at startup).
+    pub fn set_reassembly_limits(&mut self, limits: ReassemblyLimits) {
+        self.reassembly = Reassembler::new(limits);
+    }
+
+    /// Queues a message of up to [`MAX_MESSAGE_BYTES`] for reliable delivery: it is split into
+    /// fragments that leave on the real stream (λ_P), each with a SURB-ack, and are resent
+    /// until acked. The returned id comes back in `MessageDelivered` / `MessageFailed`.
+    pub fn send_message(&mut self, to: ClientAddress, bytes: Vec<u8>) -> Result<u64, EnqueueError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(EnqueueError::TooLong {
+                len: bytes.len(),
+                max: MAX_MESSAGE_BYTES,
+            });
+        }
+        let (_, fragments) =
+            split_message(&mut self.rng, &bytes).map_err(|_| EnqueueError::TooLong {
+                len: bytes.len(),
+                max: MAX_MESSAGE_BYTES,
+            })?;
+        let pending = self.reliable.pending_fragments();
+        if pending + fragments.len() > MAX_RELIABLE_FRAGMENTS_PENDING {
+            return Err(EnqueueError::QueueFull(pending));
+        }
+        let id = self.take_id();
+        self.reliable.add_message(id, to, fragments);
+        Ok(id)
+    }
+
+    /// Handles a plaintext delivered to us (from our provider's mailbox) at `now`: acks are
+    /// matched, fragments reassembled; other payloads come back as [`ClientEvent::Other`].
+    pub fn on_received(&mut self, plaintext: &[u8], now: Duration) -> Vec<ClientEvent> {
+        let payload = match MixPayload::decode(plaintext) {
+            Ok(p) => p,
+            Err(e) => return vec![ClientEvent::Rejected(RejectReason::Payload(e))],
+        };
+        match payload {
+            MixPayload::Ack { id } => self
+                .reliable
+                .ack(id)
+                .map(Self::sender_event)
+                .into_iter()
+                .collect(),
+            MixPayload::Fragment { fragment, .. } => match self.reassembly.accept(fragment, now) {
+                Ok(Accepted::Complete { id, bytes }) => {
+                    vec![ClientEvent::MessageReceived { id, bytes }]
+                }
+                Ok(Accepted::Stored { .. } | Accepted::Duplicate) => Vec::new(),
+                Err(e) => vec![ClientEvent::Rejected(RejectReason::Reassembly(e))],
+            },
+            other => vec![ClientEvent::Other(other)],
+        }
+    }
+
+    /// Events produced by `poll` since the last call: `MessageFailed` and
+    /// `IncomingAbandoned`.
+    pub fn take_events(&mut self) -> Vec<ClientEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn reliable_stats(&self) -> ReliableStats {
+        ReliableStats {
+            messages_pending: self.reliable.messages(),
+            fragments_pending: self.reliable.pending_fragments(),
+            fragments_sent: self.fragments_sent,
+            retransmissions: self.retransmissions,
+        }
+    }
+
+    fn sender_event(e: RetransmitEvent) -> ClientEvent {
+        match e {
+            RetransmitEvent::Delivered { message } => ClientEvent::MessageDelivered { id: message },
+            RetransmitEvent::Failed { message, reason } => ClientEvent::MessageFailed {
+                id: message,
+                reason,
+            },
+        }
     }
 
     pub fn address(&self) -> ClientAddress {
@@ -125,12 +243,18 @@ impl ClientTraffic {
         id
     }
 
-    /// When `poll` next has something to do; `None` once every stream is stopped.
+    /// When `poll` next has something to do (a stream tick, an ack deadline, a reassembly
+    /// timeout); `None` once `stop` was called.
     pub fn next_deadline(&self) -> Option<Duration> {
+        if self.stopped {
+            return None;
+        }
         [
             self.real.next_at(),
             self.loops.next_at(),
             self.drops.next_at(),
+            self.reliable.next_deadline(),
+            self.reassembly.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -142,6 +266,7 @@ impl ClientTraffic {
         self.real.stop();
         self.loops.stop();
         self.drops.stop();
+        self.stopped = true;
     }
 
     /// Fires every stream event due at `now` and returns the packets to send. A packet that
@@ -153,7 +278,18 @@ impl ClientTraffic {
         topology: &Topology,
     ) -> Vec<Result<Outgoing, BuildError>> {
         let mut out = Vec::new();
+        // Ack deadlines first, so that timed-out fragments take the next real ticks.
+        for e in self.reliable.expire(now) {
+            self.events.push(Self::sender_event(e));
+        }
+        for a in self.reassembly.expire(now) {
+            self.events.push(ClientEvent::IncomingAbandoned(a));
+        }
         while self.real.fire(now, &mut self.rng) {
+            if self.reliable_goes_next() {
+                out.push(self.fragment_packet(now, topology));
+                continue;
+            }
             match self.queue.front() {
                 Some(q) => {
                     let (id, to) = (q.id, q.to);
@@ -189,6 +325,91 @@ impl ClientTraffic {
             out.push(self.drop_packet(topology));
         }
         out
+    }
+
+    /// Whether this real tick carries a reliable fragment: retransmissions always go first;
+    /// otherwise fragments and `enqueue`d messages take turns.
+    fn reliable_goes_next(&mut self) -> bool {
+        if self.reliable.has_retransmission() {
+            return true;
+        }
+        if !self.reliable.has_pending_send() {
+            return false;
+        }
+        if self.queue.is_empty() {
+            return true;
+        }
+        self.reliable_turn = !self.reliable_turn;
+        !self.reliable_turn
+    }
+
+    /// Builds the packet of the next reliable fragment: a fresh forward route and a fresh
+    /// SURB-ack (new ack id, new ack route) for every attempt.
+    fn fragment_packet(
+        &mut self,
+        now: Duration,
+        topology: &Topology,
+    ) -> Result<Outgoing, BuildError> {
+        let Some(pending) = self.reliable.pop_next() else {
+            return self.drop_packet(topology);
+        };
+        match self.build_fragment(&pending, now, topology) {
+            Ok(out) => {
+                self.fragments_sent += 1;
+                if pending.retransmission {
+                    self.retransmissions += 1;
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                self.reliable.unpop(pending);
+                Err(e)
+            }
+        }
+    }
+
+    fn build_fragment(
+        &mut self,
+        p: &PendingFragment,
+        now: Duration,
+        topology: &Topology,
+    ) -> Result<Outgoing, BuildError> {
+        let me = self.me;
+        let forward = topology.forward_route(&mut self.rng, &me.provider, &p.to.provider)?;
+        let forward_delays = self.delays.for_route(&mut self.rng, forward.len());
+        let back = topology.forward_route(&mut self.rng, &p.to.provider, &me.provider)?;
+        let back_delays = self.delays.for_route(&mut self.rng, back.len());
+        let mut ack_id: u64 = self.rng.random();
+        while self.reliable.knows_ack(ack_id) {
+            ack_id = self.rng.random();
+        }
+        let ack = SurbAck::build(&mut self.rng, &back, &back_delays, me.client, ack_id)?;
+        let plaintext = MixPayload::Fragment {
+            ack,
+            fragment: p.fragment.clone(),
+        }
+        .encode();
+        let packet = build_packet(
+            &mut self.rng,
+            &forward,
+            p.to.client,
+            &plaintext,
+            &forward_delays,
+        )?;
+        let forward_delay: Duration = forward_delays.iter().sum();
+        let back_delay: Duration = back_delays.iter().sum();
+        let deadline = now + forward_delay + back_delay + self.reliable.config().margin;
+        self.reliable.sent(p, ack_id, deadline);
+        Ok(Outgoing {
+            first_hop: me.provider,
+            packet,
+            kind: TrafficKind::Fragment {
+                message: p.message,
+                index: p.fragment.index,
+                retransmission: p.retransmission,
+            },
+            sampled_delay: forward_delay,
+        })
     }
 
     fn drop_packet(&mut self, topology: &Topology) -> Result<Outgoing, BuildError> {

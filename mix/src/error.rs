@@ -52,6 +52,10 @@ pub enum PayloadError {
     UnknownKind(u8),
     #[error("payload truncated")]
     Truncated,
+    #[error("malformed fragment: {0}")]
+    Fragment(#[from] crate::fragment::FragmentError),
+    #[error("SURB-ack does not parse")]
+    BadSurbAck,
 }
 
 /// A rate outside `[0, MAX_STREAM_RATE]` or not finite.

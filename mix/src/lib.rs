@@ -5,14 +5,22 @@
 //! ([`HopDelaySampler`]), the Loopix streams of clients ([`ClientTraffic`]) and mixes
 //! ([`MixCover`]), and the stratified [`Topology`] with uniformly random routes.
 //!
+//! Reliable delivery of messages of any size: [`fragment`] splits a message into packets,
+//! [`reassembly`] puts it back together, [`surb_ack`] lets the recipient's provider ack each
+//! stored fragment anonymously ([`provider_ack`]), and [`retransmit`] resends what is not
+//! acked in time; [`ClientTraffic::send_message`] and [`ClientTraffic::on_received`] tie them
+//! to the client's real stream.
+//!
 //! Nothing here touches a socket, a clock or a disk: callers pass `now` (a [`Duration`]
 //! since any fixed origin) and seeds, and get back packets and decisions.
 //!
 //! [`Duration`]: std::time::Duration
 
+pub mod client_event;
 pub mod client_traffic;
 pub mod delay;
 pub mod error;
+pub mod fragment;
 pub mod mix_cover;
 pub mod node_id;
 pub mod outgoing;
@@ -21,14 +29,20 @@ pub mod params;
 pub mod payload;
 pub mod poisson;
 pub mod processor;
+pub mod provider_ack;
+pub mod reassembly;
 pub mod replay;
+pub mod retransmit;
+pub mod surb_ack;
 pub mod topology;
 
+pub use client_event::{ClientEvent, RejectReason};
 pub use client_traffic::{
-    ClientTraffic, ClientTrafficConfig, EnqueueError, MAX_BODY_BYTES, seed_from,
+    ClientTraffic, ClientTrafficConfig, EnqueueError, MAX_BODY_BYTES, ReliableStats, seed_from,
 };
 pub use delay::HopDelaySampler;
 pub use error::{BuildError, DropReason, PayloadError, RateError};
+pub use fragment::{Fragment, FragmentError, MessageId, split_message};
 pub use mix_cover::MixCover;
 pub use node_id::NodeId;
 pub use outgoing::{Outgoing, TrafficKind};
@@ -36,5 +50,9 @@ pub use packet::build_packet;
 pub use payload::MixPayload;
 pub use poisson::PoissonStream;
 pub use processor::{MixProcessor, Processed, shard_of};
+pub use provider_ack::{AckError, AckPacket, ack_after_store};
+pub use reassembly::{Abandoned, Accepted, Reassembler, ReassemblyError, ReassemblyLimits};
 pub use replay::ReplayFilter;
+pub use retransmit::{FailureReason, RetransmitConfig, RetransmitEvent, RetransmitQueue};
+pub use surb_ack::SurbAck;
 pub use topology::{ClientAddress, RouteNode, Topology};

@@ -13,6 +13,13 @@ pub enum TrafficKind {
     Loop { id: u64 },
     /// Drop cover (from the drop stream, or the real stream with an empty queue).
     Drop,
+    /// Fragment `index` of the reliable message `message` (the id `send_message` returned);
+    /// `retransmission` when an earlier attempt was not acked in time.
+    Fragment {
+        message: u64,
+        index: u32,
+        retransmission: bool,
+    },
 }
 
 /// Send `packet` to `first_hop` now.

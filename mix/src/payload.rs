@@ -4,10 +4,15 @@
 //! the mix layer (the client layers above seal them end to end).
 
 use crate::error::PayloadError;
+use crate::fragment::Fragment;
+use crate::params::ACK_ID_BYTES;
+use crate::surb_ack::SurbAck;
 
 const KIND_REAL: u8 = 1;
 const KIND_LOOP: u8 = 2;
 const KIND_DROP: u8 = 3;
+const KIND_FRAGMENT: u8 = 4;
+const KIND_ACK: u8 = 5;
 
 /// Contents of one packet's plaintext.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +23,11 @@ pub enum MixPayload {
     Loop { id: u64 },
     /// Drop cover: the recipient's provider discards it.
     Drop,
+    /// One fragment of a reliable message, with the SURB-ack the recipient's provider turns
+    /// into an ack once it has stored the packet. Layout: kind ‖ SURB-ack ‖ fragment.
+    Fragment { ack: SurbAck, fragment: Fragment },
+    /// The ack of a stored fragment, travelling home on a SURB-ack.
+    Ack { id: u64 },
 }
 
 impl MixPayload {
@@ -35,6 +45,29 @@ impl MixPayload {
                 out
             }
             MixPayload::Drop => vec![KIND_DROP],
+            MixPayload::Fragment { ack, fragment } => {
+                let mut out =
+                    Vec::with_capacity(1 + crate::params::SURB_ACK_BYTES + fragment.encoded_len());
+                out.push(KIND_FRAGMENT);
+                ack.encode_into(&mut out);
+                fragment.encode_into(&mut out);
+                out
+            }
+            MixPayload::Ack { id } => {
+                let mut out = vec![KIND_ACK];
+                out.extend_from_slice(&id.to_be_bytes());
+                out
+            }
+        }
+    }
+
+    /// The SURB-ack of a fragment plaintext, without copying or checking the fragment: what
+    /// a provider needs to ack a packet it stores as-is. `None` for any other kind.
+    pub fn surb_ack_of(bytes: &[u8]) -> Result<Option<SurbAck>, PayloadError> {
+        match bytes.split_first() {
+            Some((&KIND_FRAGMENT, rest)) => Ok(Some(SurbAck::decode_prefix(rest)?.0)),
+            Some(_) => Ok(None),
+            None => Err(PayloadError::Empty),
         }
     }
 
@@ -52,6 +85,20 @@ impl MixPayload {
                 })
             }
             KIND_DROP => Ok(MixPayload::Drop),
+            KIND_FRAGMENT => {
+                let (ack, rest) = SurbAck::decode_prefix(rest)?;
+                let fragment = Fragment::decode(rest)?;
+                Ok(MixPayload::Fragment { ack, fragment })
+            }
+            KIND_ACK => {
+                let id: [u8; ACK_ID_BYTES] = rest
+                    .get(..ACK_ID_BYTES)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or(PayloadError::Truncated)?;
+                Ok(MixPayload::Ack {
+                    id: u64::from_be_bytes(id),
+                })
+            }
             other => Err(PayloadError::UnknownKind(other)),
         }
     }
@@ -73,5 +120,23 @@ mod tests {
         assert_eq!(MixPayload::decode(&[]), Err(PayloadError::Empty));
         assert_eq!(MixPayload::decode(&[2, 1, 2]), Err(PayloadError::Truncated));
         assert_eq!(MixPayload::decode(&[9]), Err(PayloadError::UnknownKind(9)));
+    }
+
+    #[test]
+    fn ack_round_trip_and_truncation() {
+        let ack = MixPayload::Ack { id: u64::MAX - 3 };
+        assert_eq!(MixPayload::decode(&ack.encode()), Ok(ack));
+        assert_eq!(
+            MixPayload::decode(&[5, 1, 2, 3]),
+            Err(PayloadError::Truncated)
+        );
+        assert_eq!(
+            MixPayload::surb_ack_of(&[5, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Ok(None)
+        );
+        assert_eq!(
+            MixPayload::surb_ack_of(&[4, 0]),
+            Err(PayloadError::Truncated)
+        );
     }
 }

@@ -74,7 +74,11 @@ impl MixProcessor {
                 Some(i) => old.swap_remove(i).filter,
                 None => ReplayFilter::new(),
             };
-            self.slots.push(KeySlot { epoch, secret, filter });
+            self.slots.push(KeySlot {
+                epoch,
+                secret,
+                filter,
+            });
         }
     }
 

@@ -391,13 +391,34 @@ fn shards_are_stable_for_identical_packets() {
 fn set_keys_keeps_filters_of_kept_keys_and_retires_the_rest() {
     let mut n = net(1);
     let mut rng = ChaCha20Rng::seed_from_u64(8);
-    let route = n.topology.forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32])).unwrap();
-    let pkt = build_packet(&mut rng, &route, NodeId([5; 32]), b"x", &[Duration::ZERO; 5]).unwrap();
+    let route = n
+        .topology
+        .forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32]))
+        .unwrap();
+    let pkt = build_packet(
+        &mut rng,
+        &route,
+        NodeId([5; 32]),
+        b"x",
+        &[Duration::ZERO; 5],
+    )
+    .unwrap();
     let p = n.processors.get_mut(&NodeId([1; 32])).unwrap();
     assert!(p.process(&pkt).is_ok());
-    p.set_keys(vec![(7, StaticSecret::from([9; 32])), (0, StaticSecret::from([1; 32]))]);
+    p.set_keys(vec![
+        (7, StaticSecret::from([9; 32])),
+        (0, StaticSecret::from([1; 32])),
+    ]);
     assert_eq!(p.live_epochs(), vec![7, 0]);
-    assert_eq!(p.process(&pkt).unwrap_err(), DropReason::Replay, "filter survived");
+    assert_eq!(
+        p.process(&pkt).unwrap_err(),
+        DropReason::Replay,
+        "filter survived"
+    );
     p.set_keys(vec![(7, StaticSecret::from([9; 32]))]);
-    assert_eq!(p.process(&pkt).unwrap_err(), DropReason::BadMac, "epoch 0 key retired");
+    assert_eq!(
+        p.process(&pkt).unwrap_err(),
+        DropReason::BadMac,
+        "epoch 0 key retired"
+    );
 }

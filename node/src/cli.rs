@@ -33,6 +33,29 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The gossip PKI.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Fetch a node's directory, verify every descriptor, and print it with the layers
+    /// of the current epoch.
+    Show(PkiShowArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PkiShowArgs {
+    /// The node to ask: a multiaddr ending in /p2p/<peer id>.
+    #[arg(long)]
+    pub peer: String,
+    /// The network's epoch length in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub epoch_seconds: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +83,17 @@ pub struct RoleArgs {
     /// Sphinx worker threads (default: one per core).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Join the gossip PKI through this node (a multiaddr ending in /p2p/<peer id>);
+    /// repeat for several. Without --topology and without --bootstrap the node starts a
+    /// new network that others bootstrap from.
+    #[arg(long)]
+    pub bootstrap: Vec<String>,
+    /// Address to announce in this node's descriptor (default: the listen addresses).
+    #[arg(long)]
+    pub announce: Vec<String>,
+    /// PKI epoch length in seconds; Sphinx keys rotate every epoch (default 3600).
+    #[arg(long)]
+    pub epoch_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

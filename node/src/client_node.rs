@@ -269,14 +269,16 @@ async fn follow_directory(
                 .open_stream(provider, crate::pki::sync::PKI_SYNC_PROTOCOL)
                 .await
             {
-                Ok(mut s) => match crate::pki::sync::request(&mut s).await {
-                    Ok(descs) => {
-                        for d in descs {
-                            actions.extend(agent.on_descriptor(&d, unix_now()).1);
+                Ok(mut s) => {
+                    match crate::pki::sync::request(&mut s, agent.epoch(), agent.digest()).await {
+                        Ok(answer) => {
+                            for d in answer.descriptors.unwrap_or_default() {
+                                actions.extend(agent.on_descriptor(&d, unix_now()).1);
+                            }
                         }
+                        Err(e) => tracing::debug!(error = %e, "directory sync failed"),
                     }
-                    Err(e) => tracing::debug!(error = %e, "directory sync failed"),
-                },
+                }
                 Err(e) => tracing::debug!(error = %e, "cannot open directory sync"),
             }
         }

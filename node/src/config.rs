@@ -48,6 +48,32 @@ pub struct NodeConfig {
     /// Sphinx worker threads; 0 = one per core.
     pub workers: usize,
     pub mixing: MixingConfig,
+    pub pki: PkiConfig,
+}
+
+/// `[pki]` section: how the node joins the gossip PKI (used when no static topology).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PkiConfig {
+    /// Multiaddrs ending in /p2p/<peer id> of nodes to join through.
+    pub bootstrap: Vec<String>,
+    /// Addresses to announce in the descriptor (default: the listen addresses).
+    pub announce: Vec<String>,
+    /// Epoch length, seconds (every node of a network must use the same).
+    pub epoch_seconds: u64,
+    /// Packets per second this node offers (announced as capacity).
+    pub capacity_pps: u32,
+}
+
+impl Default for PkiConfig {
+    fn default() -> Self {
+        PkiConfig {
+            bootstrap: Vec::new(),
+            announce: Vec::new(),
+            epoch_seconds: wesh_pki::params::DEFAULT_EPOCH_LENGTH_SECS,
+            capacity_pps: 10_000,
+        }
+    }
 }
 
 impl NodeConfig {
@@ -78,6 +104,15 @@ impl NodeConfig {
             return Err(ConfigError::Invalid(
                 "mixing.loop_rate",
                 format!("{r} is not in [0, {MAX_STREAM_RATE}]"),
+            ));
+        }
+        if let Err(e) = wesh_pki::PkiParams::with_epoch_length(self.pki.epoch_seconds) {
+            return Err(ConfigError::Invalid("pki.epoch_seconds", e.to_string()));
+        }
+        if self.pki.capacity_pps == 0 {
+            return Err(ConfigError::Invalid(
+                "pki.capacity_pps",
+                "must be at least 1".into(),
             ));
         }
         if self.workers > 1024 {

@@ -1,6 +1,6 @@
 use clap::Parser;
 use std::process::ExitCode;
-use wesh_node::cli::{BenchCommand, Cli, Command};
+use wesh_node::cli::{BenchCommand, Cli, Command, PkiCommand};
 use wesh_node::topology_file::Role;
 
 fn main() -> ExitCode {
@@ -15,6 +15,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // colour only for a person at a terminal, never into log files
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Command::Id(args) = cli.command {
         return finish(wesh_node::role::print_id(args));
@@ -49,6 +51,18 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Bench(BenchCommand::Mix(args)) => wesh_node::bench::run_mix_bench(args).await,
+            Command::Pki(PkiCommand::Show(args)) => {
+                let dir = wesh_node::pki::show::show(&args.peer, args.epoch_seconds).await?;
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&dir).map_err(|e| e.to_string())?
+                    );
+                } else {
+                    print!("{}", dir.to_table());
+                }
+                Ok(())
+            }
             Command::Id(_) => Ok(()),
         }
     });

@@ -3,7 +3,7 @@
 use crate::cli::{IdArgs, RoleArgs};
 use crate::config::NodeConfig;
 use crate::keys::NodeKeys;
-use crate::relay::{RelaySpec, start_relay};
+use crate::relay::{PkiSetup, RelaySpec, start_relay};
 use crate::topology_file::{NodeEntry, Role, TopologyFile};
 use libp2p::Multiaddr;
 use std::path::PathBuf;
@@ -29,6 +29,15 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
     if let Some(w) = args.workers {
         cfg.workers = w;
     }
+    if !args.bootstrap.is_empty() {
+        cfg.pki.bootstrap = args.bootstrap.clone();
+    }
+    if !args.announce.is_empty() {
+        cfg.pki.announce = args.announce.clone();
+    }
+    if let Some(e) = args.epoch_seconds {
+        cfg.pki.epoch_seconds = e;
+    }
     cfg.validate().map_err(|e| e.to_string())?;
     let listen = cfg
         .listen
@@ -52,10 +61,11 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
             let st = TopologyFile::load(p).map_err(|e| e.to_string())?;
             (Some(st.topology), st.addresses)
         }
-        None => {
-            tracing::warn!("no --topology: this node cannot forward until it has one");
-            (None, Vec::new())
-        }
+        None => (None, Vec::new()),
+    };
+    let pki = match &cfg.topology {
+        Some(_) => None,
+        None => Some(pki_setup(&cfg, &data_dir)?),
     };
     let node_id = keys.node_id().map_err(|e| e.to_string())?;
     if let Some(t) = &topology
@@ -73,7 +83,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         addresses,
         topology,
         replay_attack: false,
-        pki: None,
+        pki,
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -82,6 +92,43 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
     tracing::info!("shutting down");
     handle.shutdown();
     Ok(())
+}
+
+/// The gossip PKI settings of a role, from config and flags.
+fn pki_setup(cfg: &NodeConfig, data_dir: &std::path::Path) -> Result<PkiSetup, String> {
+    let params = wesh_pki::PkiParams::with_epoch_length(cfg.pki.epoch_seconds)
+        .map_err(|e| format!("pki.epoch_seconds: {e}"))?;
+    let mut bootstrap = Vec::new();
+    for b in &cfg.pki.bootstrap {
+        let addr: Multiaddr = b
+            .parse()
+            .map_err(|e| format!("invalid --bootstrap {b:?}: {e}"))?;
+        let peer = addr
+            .iter()
+            .find_map(|p| {
+                if let libp2p::multiaddr::Protocol::P2p(id) = p {
+                    Some(id)
+                } else {
+                    None
+                }
+            })
+            .ok_or_else(|| format!("--bootstrap {b:?} must end in /p2p/<peer id>"))?;
+        bootstrap.push((peer, addr));
+    }
+    for a in &cfg.pki.announce {
+        a.parse::<Multiaddr>()
+            .map_err(|e| format!("invalid --announce {a:?}: {e}"))?;
+    }
+    if bootstrap.is_empty() {
+        tracing::info!("no --bootstrap: starting a new network (others bootstrap from this node)");
+    }
+    Ok(PkiSetup {
+        params,
+        bootstrap,
+        announce: cfg.pki.announce.clone(),
+        capacity_pps: cfg.pki.capacity_pps,
+        keyring_path: Some(data_dir.join("sphinx-keyring.bin")),
+    })
 }
 
 async fn wait_for_signal() -> Result<(), String> {

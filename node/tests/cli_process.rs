@@ -117,6 +117,7 @@ fn mix_answers_identify_and_ping_and_stops_on_sigterm() {
         .args(["mix", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
         .arg(dir.path())
         .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -128,7 +129,7 @@ fn mix_answers_identify_and_ping_and_stops_on_sigterm() {
         if let Some(start) = line.find("/ip4/127.0.0.1/tcp/") {
             let rest = &line[start..];
             let end = rest
-                .find(|c: char| c == '"' || c == ']' || c == ' ' || c == ',')
+                .find(['"', ']', ' ', ','])
                 .unwrap_or(rest.len());
             break rest[..end].parse().unwrap();
         }

@@ -77,6 +77,7 @@ async fn bad_peer_does_not_harm_good_traffic() {
         addresses: vec![(sink_net.peer_id, sink_net.listen_addrs[0].clone())],
         topology: Some(topology),
         replay_attack: false,
+        pki: None,
     })
     .await
     .unwrap();

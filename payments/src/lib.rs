@@ -1,1 +1,47 @@
-//! placeholder
+//! Sans-I/O payments core of the mixnet.
+//!
+//! Clients get blind-RSA tokens (RFC 9474 / RFC 9578 type 0x0002 layout) from an
+//! issuer, spend them at their provider for packet credit, providers redeem them at the
+//! issuer (which catches double spends across providers), and the issuer shares a reward
+//! pool among relayers by secret-shopper score × work. Storage sits behind traits; no
+//! I/O here. See `spec/payments.md`.
+
+pub mod admission;
+pub mod codec;
+pub mod error;
+pub mod issuance;
+pub mod issuer;
+pub mod keys;
+pub mod params;
+pub mod policy;
+pub mod rewards;
+pub mod shopper;
+pub mod spent;
+pub mod token;
+pub mod verify;
+pub mod wallet;
+
+/// Epoch number (the PKI's epochs).
+pub type Epoch = u64;
+
+/// A relayer's identity (mix or provider), as in the PKI.
+pub type NodeId = [u8; 32];
+
+pub use admission::{Admission, CreditLedger};
+pub use codec::{
+    decode_request, decode_response, decode_token, encode_request, encode_response, encode_token,
+};
+pub use error::{
+    ClaimError, DecodeError, IssueError, KeyError, NoCredit, PolicyRefusal, Refusal, SettleError,
+    StoreError, WalletError,
+};
+pub use issuance::{Credential, IssuanceRequest, IssuanceResponse};
+pub use issuer::{Issuer, RedemptionReport};
+pub use keys::{IssuerKey, KeyDirectory, PublishedKey, VerifyingKey};
+pub use policy::{FreeQuotaOrVoucher, FreeQuotaPolicy, IssuancePolicy, VoucherPolicy};
+pub use rewards::{EpochRewards, RewardEntry, RewardLedger, WorkReport, split_pool};
+pub use shopper::{NodeScore, ShopperMonitor, ShopperScores, TestLoop, TopologyError};
+pub use spent::{InMemorySpentSet, SpentSet};
+pub use token::{SpentId, Token, TokenKeyId, epoch_challenge_digest};
+pub use verify::verify_token;
+pub use wallet::{PendingIssuance, Wallet};

@@ -6,7 +6,7 @@
 //! switch topology). Publication rule (spec/pki.md): at the start of epoch e a relay
 //! publishes a descriptor issued for e, expiring after e+1, with Sphinx keys for e and e+1.
 
-use crate::descriptor::{DescriptorBuilder, NodeId, Role};
+use crate::descriptor::{Descriptor, DescriptorBuilder, NodeId, Role};
 use crate::directory::{Directory, Inserted};
 use crate::error::{ParamError, Rejection};
 use crate::keyring::SphinxKeyRing;
@@ -61,6 +61,10 @@ pub struct PkiAgent {
     installed: Vec<u64>,
     rejected: BTreeMap<&'static str, u64>,
     epochs_rotated: u64,
+    /// Verified descriptors issued for a later epoch than ours, applied when we get there:
+    /// taking one in now would replace the node's current descriptor and drop the node
+    /// from this epoch's topology (a peer whose clock ticked a moment before ours).
+    early: BTreeMap<NodeId, Vec<u8>>,
 }
 
 impl PkiAgent {
@@ -78,6 +82,7 @@ impl PkiAgent {
             installed: Vec::new(),
             rejected: BTreeMap::new(),
             epochs_rotated: 0,
+            early: BTreeMap::new(),
         })
     }
 
@@ -151,6 +156,17 @@ impl PkiAgent {
             self.epoch = epoch;
         }
         self.directory.expire(now);
+        let due: Vec<NodeId> = self
+            .early
+            .iter()
+            .filter(|(_, b)| Descriptor::decode(b).is_ok_and(|d| d.content().issue_epoch <= epoch))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(bytes) = self.early.remove(&id) {
+                let _ = self.directory.insert(&bytes, now);
+            }
+        }
         if let Some((own, ring)) = &mut self.own {
             let rotation = ring.rotate(now, rng);
             if !rotation.generated.is_empty() || !rotation.retired.is_empty() {
@@ -205,6 +221,9 @@ impl PkiAgent {
     /// Takes in descriptor bytes from gossip or a sync.
     pub fn on_descriptor(&mut self, bytes: &[u8], now: u64) -> (Verdict, Vec<PkiAction>) {
         let mut actions = Vec::new();
+        if let Some(verdict) = self.hold_if_early(bytes, now) {
+            return (verdict, actions);
+        }
         let verdict = match self.directory.insert(bytes, now) {
             Ok(Inserted::New | Inserted::Replaced { .. }) => Verdict::Accept,
             Err(rejection) => {
@@ -221,6 +240,44 @@ impl PkiAgent {
         };
         self.push_topology_if_changed(&mut actions);
         (verdict, actions)
+    }
+
+    /// A valid descriptor issued for a later epoch is kept aside until that epoch.
+    fn hold_if_early(&mut self, bytes: &[u8], now: u64) -> Option<Verdict> {
+        let issue = Descriptor::decode(bytes).ok()?.content().issue_epoch;
+        // compared with the agent's epoch, not the clock: until `tick` moves the agent,
+        // its topology is still the old epoch's
+        let _ = now;
+        if issue <= self.epoch {
+            return None;
+        }
+        if issue > self.epoch + self.directory.params().future_epoch_tolerance {
+            return None; // the directory rejects it with its reason
+        }
+        let d = match Descriptor::decode_verified(bytes) {
+            Ok(d) => d,
+            Err(_) => return None, // rejected (and counted) by the directory
+        };
+        if self.directory.is_excluded(&d.identity()) {
+            return None;
+        }
+        let newer = self
+            .early
+            .get(&d.identity())
+            .and_then(|b| Descriptor::decode(b).ok())
+            .is_none_or(|held| held.sequence() < d.sequence());
+        if self.early.len() >= self.directory.params().max_directory_entries
+            && !self.early.contains_key(&d.identity())
+        {
+            return Some(Verdict::Ignore);
+        }
+        if newer {
+            self.early.insert(d.identity(), bytes.to_vec());
+            Some(Verdict::Accept)
+        } else {
+            *self.rejected.entry("duplicate").or_default() += 1;
+            Some(Verdict::Ignore)
+        }
     }
 
     /// Takes in a gossiped equivocation proof.

@@ -180,3 +180,35 @@ fn garbage_and_forgeries_are_rejected_with_reasons() {
         (Some(&1), Some(&1), Some(&1))
     );
 }
+
+#[test]
+fn a_descriptor_for_the_next_epoch_waits_for_that_epoch() {
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let now = 10 * EPOCH + 50;
+    let mut a = relay(1, Role::Mix, now);
+    let mut b = relay(2, Role::Mix, now);
+    let first = published(&a.tick(now, &mut rng)).pop().unwrap();
+    b.tick(now, &mut rng);
+    assert_eq!(b.on_descriptor(&first, now).0, Verdict::Accept);
+    let before = b.digest();
+    // a ticks into epoch 11 a moment before b does
+    let next = published(&a.tick(11 * EPOCH, &mut rng)).pop().unwrap();
+    let (v, actions) = b.on_descriptor(&next, 11 * EPOCH - 1);
+    assert_eq!(v, Verdict::Accept, "forwarded");
+    assert!(actions.is_empty(), "b's current topology is untouched");
+    assert_eq!(b.digest(), before);
+    assert!(
+        b.topology()
+            .layers
+            .iter()
+            .flatten()
+            .any(|n| n.identity.0 == SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes())
+    );
+    // once b reaches epoch 11 the held descriptor is in
+    b.tick(11 * EPOCH, &mut rng);
+    assert_eq!(
+        b.on_descriptor(&next, 11 * EPOCH).0,
+        Verdict::Ignore,
+        "already applied"
+    );
+}

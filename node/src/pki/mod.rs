@@ -3,4 +3,5 @@
 
 pub mod convert;
 pub mod service;
+pub mod show;
 pub mod sync;

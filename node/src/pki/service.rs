@@ -1,7 +1,9 @@
 //! Drives a relay's `PkiAgent` with real events and carries out what it decides.
 
 use super::convert::address_book;
-use super::sync::{PKI_SYNC_PROTOCOL, answer, request};
+use super::sync::{
+    PKI_SYNC_PROTOCOL, SyncAnswer, encode_answer, read_request, request, write_answer,
+};
 use crate::net::swarm::{NetEvent, NetHandle};
 use futures::StreamExt;
 use libp2p::PeerId;
@@ -21,6 +23,13 @@ pub const GOSSIP_DESCRIPTOR: u8 = 1;
 pub const GOSSIP_PROOF: u8 = 2;
 /// Peers a node dials on its own initiative to join the gossip mesh.
 const GOSSIP_DIAL_TARGET: usize = 8;
+/// View checks while the view is not yet confirmed by enough sampled peers.
+const VIEW_CHECK_FAST: Duration = Duration::from_secs(1);
+
+/// Between two view checks once the view is confirmed: 1/60 of an epoch, 1 to 30 s.
+fn view_check_every(epoch_secs: u64) -> Duration {
+    Duration::from_secs((epoch_secs / 60).clamp(1, 30))
+}
 
 /// What the relay must apply.
 pub enum PkiOutput {
@@ -37,6 +46,11 @@ pub struct PkiStatus {
     pub descriptors: usize,
     pub rejected: BTreeMap<String, u64>,
     pub published: u64,
+    /// A configurable share of sampled peers reported our directory digest.
+    pub view_confirmed: bool,
+    /// Sampled peers whose directory differed from ours (each then sent theirs).
+    pub view_disagreements: u64,
+    pub view_checks: u64,
 }
 
 pub fn unix_now() -> u64 {
@@ -58,6 +72,9 @@ fn until(at: u64) -> Duration {
     Duration::from_secs(at).saturating_sub(now)
 }
 
+/// A sync request waiting for the agent: (epoch, requester's digest, where the answer goes).
+type SnapshotRequest = (u64, [u8; 32], oneshot::Sender<Vec<u8>>);
+
 pub struct PkiService {
     pub agent: PkiAgent,
     pub net: NetHandle,
@@ -70,8 +87,14 @@ pub struct PkiService {
 
 impl PkiService {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let (synced_tx, mut synced) = mpsc::unbounded_channel::<Vec<Vec<u8>>>();
-        let (snap_tx, mut snapshots) = mpsc::channel::<oneshot::Sender<Vec<Vec<u8>>>>(64);
+        let (synced_tx, mut synced) = mpsc::unbounded_channel::<(PeerId, SyncAnswer)>();
+        let (snap_tx, mut snapshots) = mpsc::channel::<SnapshotRequest>(64);
+        let params = self.agent.directory().params().clone();
+        let mut view =
+            wesh_pki::ViewCheck::<PeerId>::new(self.agent.epoch(), self.agent.digest(), &params);
+        let mut next_check = tokio::time::Instant::now() + VIEW_CHECK_FAST;
+        let mut known: Vec<PeerId> = Vec::new();
+        let (mut disagreements, mut checks) = (0u64, 0u64);
         self.serve_sync(snap_tx, shutdown.clone());
         let mut dialed: HashSet<PeerId> = HashSet::new();
         for p in &self.bootstrap {
@@ -83,13 +106,27 @@ impl PkiService {
             wesh_mix::seed_from(&mut rand::rng()),
         );
         let actions = self.agent.tick(unix_now(), &mut rng);
-        self.apply(actions, &mut dialed);
+        self.apply(actions, &mut dialed, &mut known);
+        // the due time is kept until the tick has run: recomputing it after an event that
+        // arrived at the boundary would skip the boundary's tick
+        let mut tick_due = self.agent.next_tick(unix_now());
         loop {
-            let wake = until(self.agent.next_tick(unix_now()));
+            if unix_now() >= tick_due {
+                let actions = self.agent.tick(unix_now(), &mut rng);
+                self.apply(actions, &mut dialed, &mut known);
+                tick_due = self.agent.next_tick(unix_now());
+            }
             tokio::select! {
-                _ = tokio::time::sleep(wake) => {
-                    let actions = self.agent.tick(unix_now(), &mut rng);
-                    self.apply(actions, &mut dialed);
+                _ = tokio::time::sleep(until(tick_due)) => {}
+                _ = tokio::time::sleep_until(next_check) => {
+                    // compare digests with one sampled relay
+                    next_check = tokio::time::Instant::now()
+                        + if view.is_confirmed() { view_check_every(params.epoch_length_secs) } else { VIEW_CHECK_FAST };
+                    if !known.is_empty() {
+                        let peer = known[rand::RngExt::random_range(&mut rng, 0..known.len())];
+                        self.sync_with(peer, synced_tx.clone());
+                        checks += 1;
+                    }
                 }
                 ev = self.events.recv() => match ev {
                     Some(NetEvent::Gossip { id, source, data }) => {
@@ -107,38 +144,58 @@ impl PkiService {
                             Verdict::Reject(_) => MessageAcceptance::Reject,
                         };
                         self.net.report(id, source, acceptance);
-                        self.apply(actions, &mut dialed);
+                        self.apply(actions, &mut dialed, &mut known);
                     }
-                    Some(NetEvent::Connected(peer)) => {
-                        let mut control = self.net.control.clone();
-                        let tx = synced_tx.clone();
-                        tokio::spawn(async move {
-                            // clients do not serve the protocol: a failure here is normal
-                            if let Ok(mut s) = control.open_stream(peer, PKI_SYNC_PROTOCOL).await
-                                && let Ok(descs) = request(&mut s).await
-                            {
-                                let _ = tx.send(descs);
-                            }
-                        });
-                    }
+                    Some(NetEvent::Connected(peer)) => self.sync_with(peer, synced_tx.clone()),
                     None => return,
                 },
-                Some(descs) = synced.recv() => {
-                    for d in descs {
-                        let (_, actions) = self.agent.on_descriptor(&d, unix_now());
-                        self.apply(actions, &mut dialed);
+                Some((peer, answer)) = synced.recv() => {
+                    if let Some(descs) = answer.descriptors {
+                        disagreements += 1;
+                        tracing::debug!(%peer, "directory views differ: merging the peer's");
+                        for d in descs {
+                            let (_, actions) = self.agent.on_descriptor(&d, unix_now());
+                            self.apply(actions, &mut dialed, &mut known);
+                        }
                     }
+                    if view.epoch() != self.agent.epoch() {
+                        view = wesh_pki::ViewCheck::new(self.agent.epoch(), self.agent.digest(), &params);
+                    }
+                    view.set_local_digest(self.agent.digest());
+                    view.record(peer, answer.digest);
                 }
-                Some(reply) = snapshots.recv() => { let _ = reply.send(self.agent.snapshot()); }
+                Some((epoch, digest, reply)) = snapshots.recv() => {
+                    let same = epoch == self.agent.epoch() && digest == self.agent.digest();
+                    let snapshot = (!same).then(|| self.agent.snapshot());
+                    let _ = reply.send(encode_answer(self.agent.digest(), snapshot.as_deref()));
+                }
                 _ = shutdown.changed() => if *shutdown.borrow() { return },
             }
-            self.publish_status();
+            if view.epoch() != self.agent.epoch() {
+                view = wesh_pki::ViewCheck::new(self.agent.epoch(), self.agent.digest(), &params);
+            }
+            view.set_local_digest(self.agent.digest());
+            self.publish_status(view.is_confirmed(), disagreements, checks);
         }
+    }
+
+    /// Asks `peer` for its digest (and its directory if ours differs).
+    fn sync_with(&self, peer: PeerId, done: mpsc::UnboundedSender<(PeerId, SyncAnswer)>) {
+        let mut control = self.net.control.clone();
+        let (epoch, digest) = (self.agent.epoch(), self.agent.digest());
+        tokio::spawn(async move {
+            // clients do not serve the protocol: a failure here is normal
+            if let Ok(mut s) = control.open_stream(peer, PKI_SYNC_PROTOCOL).await
+                && let Ok(answer) = request(&mut s, epoch, digest).await
+            {
+                let _ = done.send((peer, answer));
+            }
+        });
     }
 
     fn serve_sync(
         &self,
-        snapshots: mpsc::Sender<oneshot::Sender<Vec<Vec<u8>>>>,
+        snapshots: mpsc::Sender<SnapshotRequest>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut control = self.net.control.clone();
@@ -153,10 +210,11 @@ impl PkiService {
                         let Some((peer, mut stream)) = next else { return };
                         let snapshots = snapshots.clone();
                         tokio::spawn(async move {
+                            let Ok((epoch, digest)) = read_request(&mut stream).await else { return };
                             let (tx, rx) = oneshot::channel();
-                            if snapshots.send(tx).await.is_err() { return }
-                            let Ok(descs) = rx.await else { return };
-                            if let Err(e) = answer(&mut stream, &descs).await {
+                            if snapshots.send((epoch, digest, tx)).await.is_err() { return }
+                            let Ok(answer) = rx.await else { return };
+                            if let Err(e) = write_answer(&mut stream, &answer).await {
                                 tracing::debug!(%peer, error = %e, "pki sync answer failed");
                             }
                         });
@@ -167,7 +225,12 @@ impl PkiService {
         });
     }
 
-    fn apply(&mut self, actions: Vec<PkiAction>, dialed: &mut HashSet<PeerId>) {
+    fn apply(
+        &mut self,
+        actions: Vec<PkiAction>,
+        dialed: &mut HashSet<PeerId>,
+        known: &mut Vec<PeerId>,
+    ) {
         for action in actions {
             match action {
                 PkiAction::Publish(bytes) => {
@@ -191,7 +254,14 @@ impl PkiService {
                     let _ = self.outputs.send(PkiOutput::Keys(keys));
                 }
                 PkiAction::Topology(t) => {
-                    for (peer, addr) in address_book(&t) {
+                    let book = address_book(&t);
+                    *known = book
+                        .iter()
+                        .map(|(p, _)| *p)
+                        .filter(|p| *p != self.net.peer_id)
+                        .collect();
+                    known.dedup();
+                    for (peer, addr) in book {
                         if peer == self.net.peer_id {
                             continue;
                         }
@@ -226,8 +296,11 @@ impl PkiService {
         }
     }
 
-    fn publish_status(&self) {
+    fn publish_status(&self, view_confirmed: bool, view_disagreements: u64, view_checks: u64) {
         if let Ok(mut s) = self.status.lock() {
+            s.view_confirmed = view_confirmed;
+            s.view_disagreements = view_disagreements;
+            s.view_checks = view_checks;
             s.epoch = self.agent.epoch();
             s.epochs_rotated = self.agent.epochs_rotated();
             s.digest = self.agent.digest();

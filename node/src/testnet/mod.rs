@@ -110,6 +110,8 @@ impl Tally {
                     self.loops_sent.insert((client, id));
                 }
                 TrafficKind::Drop => self.drops += 1,
+                // reliable (fragmented) messages are tallied by the message layer
+                TrafficKind::Fragment { .. } => {}
             },
             ClientEvent::Received {
                 client,
@@ -131,7 +133,7 @@ impl Tally {
                         self.loops_returned.insert((client, id));
                     }
                 }
-                MixPayload::Drop => {}
+                MixPayload::Drop | MixPayload::Fragment { .. } | MixPayload::Ack { .. } => {}
             },
         }
     }
@@ -165,6 +167,11 @@ async fn wait_converged(all: &[&Node], within: Duration) -> bool {
             return true;
         }
         if Instant::now() > deadline {
+            let views: Vec<String> = statuses
+                .iter()
+                .map(|(n, d)| format!("{n}:{}", hex::encode(&d[..3])))
+                .collect();
+            tracing::warn!(relays = all.len(), views = %views.join(" "), "directories disagree (descriptors:digest per relay)");
             return false;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -539,6 +546,8 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 .first()
                 .map(|s| hex::encode(&s.digest[..8]))
                 .unwrap_or_default(),
+            views_confirmed: statuses.iter().filter(|s| s.view_confirmed).count(),
+            view_disagreements: statuses.iter().map(|s| s.view_disagreements).sum(),
         });
     }
     for c in clients {

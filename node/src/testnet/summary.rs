@@ -31,6 +31,10 @@ pub struct PkiSection {
     /// Descriptors refused, by reason, summed over relays ("duplicate" is harmless re-gossip).
     pub descriptors_rejected: BTreeMap<String, u64>,
     pub directory_digest: String,
+    /// Relays whose digest enough sampled peers confirmed (route-building gate).
+    pub views_confirmed: usize,
+    /// Sampled peers whose directory differed (they then sent theirs), summed over relays.
+    pub view_disagreements: u64,
 }
 
 #[derive(Debug, Default, Serialize)]

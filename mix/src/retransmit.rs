@@ -1,0 +1,304 @@
+//! The sender's side of reliable delivery: which fragments still have to leave, which are in
+//! flight until when, and what an ack or a timeout does to them.
+//!
+//! Sans-I/O: the owner pops the next fragment to send ([`RetransmitQueue::pop_next`]), builds
+//! the packet with a fresh route and SURB-ack, and reports it with the ack id and the ack
+//! deadline ([`RetransmitQueue::sent`]). The deadline is `now + forward delays + ack-route
+//! delays + margin`: every delay on both paths was drawn by the sender, so only link latency
+//! and the provider's write are unknown, and the margin covers those.
+//!
+//! Every ack id ever issued for a fragment stays valid until its message ends: a late ack of
+//! an earlier attempt proves delivery just as well.
+
+use crate::fragment::Fragment;
+use crate::params::{MAX_FRAGMENT_RETRANSMISSIONS, RETRANSMIT_MARGIN};
+use crate::topology::ClientAddress;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
+
+/// How long to wait for an ack beyond the drawn delays, and how often to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetransmitConfig {
+    pub margin: Duration,
+    /// Retransmissions of one fragment after its first send.
+    pub max_retransmissions: u32,
+}
+
+impl Default for RetransmitConfig {
+    fn default() -> Self {
+        RetransmitConfig {
+            margin: RETRANSMIT_MARGIN,
+            max_retransmissions: MAX_FRAGMENT_RETRANSMISSIONS,
+        }
+    }
+}
+
+/// Why a message was given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    /// Fragment `index` was sent `attempts` times and never acked.
+    RetriesExhausted { index: u32, attempts: u32 },
+}
+
+/// The end of a reliable message on the sender's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetransmitEvent {
+    /// Every fragment was acked by the recipient's provider.
+    Delivered {
+        message: u64,
+    },
+    Failed {
+        message: u64,
+        reason: FailureReason,
+    },
+}
+
+/// A fragment due to leave.
+#[derive(Debug, Clone)]
+pub struct PendingFragment {
+    pub message: u64,
+    pub to: ClientAddress,
+    pub fragment: Fragment,
+    /// A previous attempt timed out.
+    pub retransmission: bool,
+}
+
+struct OutgoingMessage {
+    to: ClientAddress,
+    fragments: Vec<Fragment>,
+    acked: Vec<bool>,
+    attempts: Vec<u32>,
+    /// Ack id and deadline of each fragment's current attempt.
+    current: Vec<Option<(u64, Duration)>>,
+    unacked: usize,
+    /// Every ack id issued for this message (to forget them when it ends).
+    ack_ids: Vec<u64>,
+}
+
+/// Reliable messages of one sender, from queueing to delivery or failure.
+pub struct RetransmitQueue {
+    config: RetransmitConfig,
+    messages: HashMap<u64, OutgoingMessage>,
+    fresh: VecDeque<(u64, u32)>,
+    retry: VecDeque<(u64, u32)>,
+    deadlines: BTreeSet<(Duration, u64)>,
+    /// ack id → (message, fragment index)
+    acks: HashMap<u64, (u64, u32)>,
+    /// Fragments not yet acked, across messages (the memory bound is on this).
+    pending: usize,
+}
+
+impl RetransmitQueue {
+    pub fn new(config: RetransmitConfig) -> Self {
+        RetransmitQueue {
+            config,
+            messages: HashMap::new(),
+            fresh: VecDeque::new(),
+            retry: VecDeque::new(),
+            deadlines: BTreeSet::new(),
+            acks: HashMap::new(),
+            pending: 0,
+        }
+    }
+
+    pub fn config(&self) -> RetransmitConfig {
+        self.config
+    }
+
+    pub fn set_config(&mut self, config: RetransmitConfig) {
+        self.config = config;
+    }
+
+    /// Fragments not yet acked (queued or in flight).
+    pub fn pending_fragments(&self) -> usize {
+        self.pending
+    }
+
+    /// Messages not yet delivered or failed.
+    pub fn messages(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Queues all fragments of a message (in order) under `message`.
+    pub fn add_message(&mut self, message: u64, to: ClientAddress, fragments: Vec<Fragment>) {
+        let n = fragments.len();
+        for index in 0..n {
+            if let Ok(i) = u32::try_from(index) {
+                self.fresh.push_back((message, i));
+            }
+        }
+        self.pending += n;
+        self.messages.insert(
+            message,
+            OutgoingMessage {
+                to,
+                fragments,
+                acked: vec![false; n],
+                attempts: vec![0; n],
+                current: vec![None; n],
+                unacked: n,
+                ack_ids: Vec::new(),
+            },
+        );
+    }
+
+    /// Whether an ack id is already in use (the owner draws ids at random).
+    pub fn knows_ack(&self, ack_id: u64) -> bool {
+        self.acks.contains_key(&ack_id)
+    }
+
+    /// Whether any fragment waits to be sent.
+    pub fn has_pending_send(&mut self) -> bool {
+        self.skip_stale();
+        !self.retry.is_empty() || !self.fresh.is_empty()
+    }
+
+    /// Whether a timed-out fragment waits to be sent again (these go first).
+    pub fn has_retransmission(&mut self) -> bool {
+        self.skip_stale();
+        !self.retry.is_empty()
+    }
+
+    fn is_live(&self, (message, index): (u64, u32)) -> bool {
+        self.messages
+            .get(&message)
+            .and_then(|m| m.acked.get(index as usize))
+            .is_some_and(|acked| !acked)
+    }
+
+    /// Drops queue heads whose message ended or whose fragment was acked meanwhile.
+    fn skip_stale(&mut self) {
+        while let Some(&head) = self.retry.front() {
+            if self.is_live(head) {
+                break;
+            }
+            self.retry.pop_front();
+        }
+        while let Some(&head) = self.fresh.front() {
+            if self.is_live(head) {
+                break;
+            }
+            self.fresh.pop_front();
+        }
+    }
+
+    /// The next fragment to send: retransmissions first, then fresh fragments in order.
+    pub fn pop_next(&mut self) -> Option<PendingFragment> {
+        self.skip_stale();
+        let (retransmission, (message, index)) = match self.retry.pop_front() {
+            Some(x) => (true, x),
+            None => (false, self.fresh.pop_front()?),
+        };
+        let m = self.messages.get(&message)?;
+        Some(PendingFragment {
+            message,
+            to: m.to,
+            fragment: m.fragments.get(index as usize)?.clone(),
+            retransmission,
+        })
+    }
+
+    /// Puts back a fragment whose packet could not be built; it is the next to go.
+    pub fn unpop(&mut self, p: PendingFragment) {
+        let key = (p.message, p.fragment.index);
+        if p.retransmission {
+            self.retry.push_front(key);
+        } else {
+            self.fresh.push_front(key);
+        }
+    }
+
+    /// Records that `p` left under `ack_id`; without an ack by `deadline` it is resent.
+    pub fn sent(&mut self, p: &PendingFragment, ack_id: u64, deadline: Duration) {
+        let index = p.fragment.index;
+        let Some(m) = self.messages.get_mut(&p.message) else {
+            return;
+        };
+        let i = index as usize;
+        if let Some(a) = m.attempts.get_mut(i) {
+            *a += 1;
+        }
+        if let Some(cur) = m.current.get_mut(i) {
+            // A fragment has at most one deadline: the newest attempt's.
+            if let Some((old_ack, old_deadline)) = cur.replace((ack_id, deadline)) {
+                self.deadlines.remove(&(old_deadline, old_ack));
+            }
+        }
+        m.ack_ids.push(ack_id);
+        self.acks.insert(ack_id, (p.message, index));
+        self.deadlines.insert((deadline, ack_id));
+    }
+
+    /// An ack arrived. Unknown and repeated acks are ignored.
+    pub fn ack(&mut self, ack_id: u64) -> Option<RetransmitEvent> {
+        let &(message, index) = self.acks.get(&ack_id)?;
+        let m = self.messages.get_mut(&message)?;
+        let i = index as usize;
+        match m.acked.get_mut(i) {
+            Some(acked) if !*acked => *acked = true,
+            _ => return None,
+        }
+        m.unacked -= 1;
+        self.pending -= 1;
+        if let Some(Some((current, deadline))) = m.current.get_mut(i).map(Option::take) {
+            self.deadlines.remove(&(deadline, current));
+        }
+        if m.unacked > 0 {
+            return None;
+        }
+        self.finish(message);
+        Some(RetransmitEvent::Delivered { message })
+    }
+
+    /// Forgets a message and every ack id and deadline it still holds.
+    fn finish(&mut self, message: u64) {
+        let Some(m) = self.messages.remove(&message) else {
+            return;
+        };
+        for id in &m.ack_ids {
+            self.acks.remove(id);
+        }
+        for (ack_id, deadline) in m.current.iter().flatten() {
+            self.deadlines.remove(&(*deadline, *ack_id));
+        }
+        self.pending -= m.unacked;
+    }
+
+    /// Handles every ack deadline passed at `now`: the fragment is queued for retransmission,
+    /// or, past the retry bound, its whole message fails.
+    pub fn expire(&mut self, now: Duration) -> Vec<RetransmitEvent> {
+        let mut events = Vec::new();
+        while let Some(&(deadline, ack_id)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            let Some(&(message, index)) = self.acks.get(&ack_id) else {
+                continue;
+            };
+            let Some(m) = self.messages.get_mut(&message) else {
+                continue;
+            };
+            let i = index as usize;
+            if let Some(cur) = m.current.get_mut(i) {
+                *cur = None;
+            }
+            let attempts = m.attempts.get(i).copied().unwrap_or(0);
+            if attempts > self.config.max_retransmissions {
+                self.finish(message);
+                events.push(RetransmitEvent::Failed {
+                    message,
+                    reason: FailureReason::RetriesExhausted { index, attempts },
+                });
+            } else {
+                self.retry.push_back((message, index));
+            }
+        }
+        events
+    }
+
+    /// The earliest ack deadline.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.deadlines.first().map(|&(d, _)| d)
+    }
+}

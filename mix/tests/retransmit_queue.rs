@@ -1,0 +1,119 @@
+//! The sender's retransmission bookkeeping on its own, on a virtual clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use std::time::Duration;
+use wesh_mix::params::FRAGMENT_DATA_BYTES;
+use wesh_mix::*;
+
+fn to() -> ClientAddress {
+    ClientAddress {
+        provider: NodeId([2; 32]),
+        client: NodeId([3; 32]),
+    }
+}
+
+fn queue(fragments: usize, max_retransmissions: u32) -> RetransmitQueue {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let (_, frags) = split_message(&mut rng, &vec![1; fragments * FRAGMENT_DATA_BYTES]).unwrap();
+    let mut q = RetransmitQueue::new(RetransmitConfig {
+        margin: Duration::from_secs(1),
+        max_retransmissions,
+    });
+    q.add_message(9, to(), frags);
+    q
+}
+
+const S: fn(u64) -> Duration = Duration::from_secs;
+
+#[test]
+fn acks_complete_the_message_and_duplicates_are_harmless() {
+    let mut q = queue(3, 2);
+    for ack in 0..3u64 {
+        let p = q.pop_next().unwrap();
+        assert_eq!(p.fragment.index as u64, ack);
+        assert!(!p.retransmission);
+        q.sent(&p, 100 + ack, S(10));
+    }
+    assert!(q.pop_next().is_none());
+    assert_eq!(q.next_deadline(), Some(S(10)));
+    assert_eq!(q.ack(100), None);
+    assert_eq!(q.ack(100), None, "duplicate ack");
+    assert_eq!(q.ack(555), None, "unknown ack");
+    assert_eq!(q.ack(101), None);
+    assert_eq!(q.pending_fragments(), 1);
+    assert_eq!(q.ack(102), Some(RetransmitEvent::Delivered { message: 9 }));
+    assert_eq!(q.ack(102), None, "ack after delivery");
+    assert_eq!((q.messages(), q.pending_fragments()), (0, 0));
+    assert_eq!(q.next_deadline(), None);
+    assert!(q.expire(S(100)).is_empty());
+}
+
+#[test]
+fn timeouts_retransmit_first_and_late_acks_of_old_attempts_count() {
+    let mut q = queue(2, 3);
+    let p0 = q.pop_next().unwrap();
+    q.sent(&p0, 1, S(5));
+    assert!(q.expire(S(4)).is_empty());
+    assert!(q.expire(S(5)).is_empty(), "first timeout only requeues");
+    // the timed-out fragment 0 goes before the never-sent fragment 1
+    let again = q.pop_next().unwrap();
+    assert_eq!((again.fragment.index, again.retransmission), (0, true));
+    q.sent(&again, 2, S(20));
+    let p1 = q.pop_next().unwrap();
+    assert_eq!((p1.fragment.index, p1.retransmission), (1, false));
+    q.sent(&p1, 3, S(20));
+    // the first attempt's ack arrives late: fragment 0 is done, its new deadline is void
+    assert_eq!(q.ack(1), None);
+    assert_eq!(
+        q.ack(2),
+        None,
+        "the second attempt's ack is a duplicate now"
+    );
+    assert_eq!(q.ack(3), Some(RetransmitEvent::Delivered { message: 9 }));
+    assert!(q.expire(S(30)).is_empty());
+}
+
+#[test]
+fn the_retry_bound_fails_the_whole_message_once() {
+    let mut q = queue(2, 1);
+    let mut t = 0;
+    let mut ack = 0;
+    let mut events = Vec::new();
+    while events.is_empty() {
+        while let Some(p) = q.pop_next() {
+            ack += 1;
+            q.sent(&p, ack, S(t + 5));
+        }
+        t += 5;
+        events = q.expire(S(t));
+    }
+    assert_eq!(
+        events,
+        vec![RetransmitEvent::Failed {
+            message: 9,
+            reason: FailureReason::RetriesExhausted {
+                index: 0,
+                attempts: 2
+            }
+        }]
+    );
+    assert_eq!(ack, 4, "two attempts for each of the two fragments");
+    assert_eq!((q.messages(), q.pending_fragments()), (0, 0));
+    assert!(q.pop_next().is_none());
+    assert_eq!(
+        q.next_deadline(),
+        None,
+        "fragment 1's deadline went with it"
+    );
+    assert_eq!(q.ack(4), None);
+}
+
+#[test]
+fn unpopped_fragments_go_next() {
+    let mut q = queue(2, 1);
+    let p = q.pop_next().unwrap();
+    q.unpop(p);
+    assert_eq!(q.pop_next().unwrap().fragment.index, 0);
+}
