@@ -3,7 +3,7 @@
 
 use crate::error::DropReason;
 use crate::node_id::NodeId;
-use crate::params::{MAX_HOP_DELAY, PACKET_BYTES, SPHINX_HEADER_BYTES};
+use crate::params::{MAX_HOP_DELAY, PACKET_BYTES, REPLAY_TAG_KEPT_BYTES, SPHINX_HEADER_BYTES};
 use crate::replay::ReplayFilter;
 use sphinx_packet::header::SphinxHeader;
 use sphinx_packet::payload::Payload;
@@ -39,6 +39,8 @@ pub enum Processed {
 /// Sphinx processing state of one node (or one worker shard of it).
 pub struct MixProcessor {
     slots: Vec<KeySlot>,
+    /// Tags recorded since the last `take_journal`, when the node persists them.
+    journal: Option<Vec<(u64, [u8; REPLAY_TAG_KEPT_BYTES])>>,
 }
 
 impl MixProcessor {
@@ -50,6 +52,7 @@ impl MixProcessor {
                 secret,
                 filter: ReplayFilter::new(),
             }],
+            journal: None,
         }
     }
 
@@ -80,6 +83,33 @@ impl MixProcessor {
                 filter,
             });
         }
+    }
+
+    /// Starts recording new replay tags for [`MixProcessor::take_journal`].
+    pub fn enable_journal(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// Replay tags (epoch, kept bytes) recorded since the last call, for persistence.
+    pub fn take_journal(&mut self) -> Vec<(u64, [u8; REPLAY_TAG_KEPT_BYTES])> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Loads tags persisted before a restart into the filter of `epoch`'s key (if held).
+    pub fn preload(
+        &mut self,
+        epoch: u64,
+        tags: impl IntoIterator<Item = [u8; REPLAY_TAG_KEPT_BYTES]>,
+    ) -> usize {
+        let Some(slot) = self.slots.iter_mut().find(|s| s.epoch == epoch) else {
+            return 0;
+        };
+        tags.into_iter()
+            .filter(|t| slot.filter.insert_kept(*t))
+            .count()
     }
 
     /// Retires a key and its replay filter.
@@ -116,6 +146,9 @@ impl MixProcessor {
         // Replay check before any payload work: a replayed packet costs one DH, nothing more.
         if !slot.filter.insert(expanded.replay_tag()) {
             return Err(DropReason::Replay);
+        }
+        if let Some(journal) = &mut self.journal {
+            journal.push((slot.epoch, ReplayFilter::kept(expanded.replay_tag())));
         }
         let payload = Payload::from_bytes(payload_bytes).map_err(|_| DropReason::BadPayload)?;
         let processed = SphinxPacket { header, payload }

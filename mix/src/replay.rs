@@ -35,8 +35,18 @@ impl ReplayFilter {
 
     /// Records `tag`; false if it was already there (the packet is a replay).
     pub fn insert(&mut self, tag: &[u8; 32]) -> bool {
+        self.seen.insert(Self::kept(tag))
+    }
+
+    /// The part of a tag the filter keeps (and a journal stores).
+    pub fn kept(tag: &[u8; 32]) -> [u8; REPLAY_TAG_KEPT_BYTES] {
         let mut kept = [0u8; REPLAY_TAG_KEPT_BYTES];
         kept.copy_from_slice(&tag[..REPLAY_TAG_KEPT_BYTES]);
+        kept
+    }
+
+    /// Restores a kept tag (from a journal written before a restart).
+    pub fn insert_kept(&mut self, kept: [u8; REPLAY_TAG_KEPT_BYTES]) -> bool {
         self.seen.insert(kept)
     }
 

@@ -422,3 +422,36 @@ fn set_keys_keeps_filters_of_kept_keys_and_retires_the_rest() {
         "epoch 0 key retired"
     );
 }
+
+#[test]
+fn journaled_tags_restore_replay_protection_after_a_restart() {
+    let mut n = net(1);
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let route = n
+        .topology
+        .forward_route(&mut rng, &NodeId([1; 32]), &NodeId([2; 32]))
+        .unwrap();
+    let pkt = build_packet(
+        &mut rng,
+        &route,
+        NodeId([5; 32]),
+        b"x",
+        &[Duration::ZERO; 5],
+    )
+    .unwrap();
+    let p = n.processors.get_mut(&NodeId([1; 32])).unwrap();
+    p.enable_journal();
+    assert!(p.process(&pkt).is_ok());
+    let journal = p.take_journal();
+    assert_eq!(journal.len(), 1);
+    assert!(p.take_journal().is_empty());
+    // a "restarted" node with the same key and the journal loaded
+    let mut restarted = MixProcessor::new(0, StaticSecret::from([1; 32]));
+    assert_eq!(restarted.preload(0, journal.iter().map(|(_, t)| *t)), 1);
+    assert_eq!(
+        restarted.preload(7, journal.iter().map(|(_, t)| *t)),
+        0,
+        "no such key"
+    );
+    assert_eq!(restarted.process(&pkt).unwrap_err(), DropReason::Replay);
+}

@@ -200,6 +200,7 @@ pub async fn run_mix_bench(args: BenchArgs) -> Result<(), String> {
         topology: Some(topology),
         replay_attack: false,
         pki: None,
+        data_dir: None,
     })
     .await
     .map_err(err)?;

@@ -204,7 +204,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
     if let Some(params) = spec.pki {
         tokio::spawn(follow_directory(
             params,
-            net.control.clone(),
+            net.clone(),
             provider_peer,
             cmd_tx.clone(),
             topology_ready.clone(),
@@ -239,7 +239,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
 /// per epoch, and recomputes the topology when the epoch changes.
 async fn follow_directory(
     params: wesh_pki::PkiParams,
-    mut control: libp2p_stream::Control,
+    net: NetHandle,
     provider: PeerId,
     commands: mpsc::Sender<Command>,
     ready: Arc<std::sync::atomic::AtomicBool>,
@@ -249,15 +249,20 @@ async fn follow_directory(
     use crate::pki::service::{unix_now, until_unix};
     use std::sync::atomic::Ordering::Relaxed;
     let every = Duration::from_secs((params.epoch_length_secs / 4).clamp(1, 30));
-    let Ok(mut agent) = wesh_pki::PkiAgent::observer(params, unix_now()) else {
+    let mut control = net.control.clone();
+    let mut view = wesh_pki::ViewCheck::<PeerId>::new(0, [0; 32], &params);
+    let samples = params.view_min_samples;
+    let Ok(mut agent) = wesh_pki::PkiAgent::observer(params.clone(), unix_now()) else {
         return;
     };
+    let mut pending: Option<Topology> = None;
     let mut rng =
         <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(seed_from(&mut rand::rng()));
     let mut next_sync = Instant::now();
     loop {
         let mut actions = Vec::new();
-        if Instant::now() >= next_sync {
+        let synced = Instant::now() >= next_sync;
+        if synced {
             // until the first view arrives, ask again soon
             next_sync = Instant::now()
                 + if ready.load(Relaxed) {
@@ -283,15 +288,65 @@ async fn follow_directory(
             }
         }
         actions.extend(agent.tick(unix_now(), &mut rng));
-        for a in actions {
-            if let wesh_pki::PkiAction::Topology(t) = a
-                && let Some(view) = routing_view(&t)
-            {
-                if commands.send(Command::SetTopology(view)).await.is_err() {
+        let changed = actions
+            .iter()
+            .any(|a| matches!(a, wesh_pki::PkiAction::Topology(_)));
+        let confirmed = samples == 0 || view.is_confirmed();
+        if changed || (synced && !confirmed) {
+            // Ask sampled relays (not the provider) whether they hold the same directory.
+            // One that disagrees sends its own, so descriptors the provider withheld or
+            // invented show up, and the digests are compared again.
+            let t = agent.topology();
+            let book = crate::pki::convert::address_book(&t);
+            let mut peers: Vec<PeerId> = book
+                .iter()
+                .map(|(p, _)| *p)
+                .filter(|p| *p != provider)
+                .collect();
+            peers.sort();
+            peers.dedup();
+            for (p, a) in &book {
+                net.add_address(*p, a.clone());
+            }
+            let needed = samples.min(peers.len()).max(1);
+            let check_params = wesh_pki::PkiParams {
+                view_min_samples: needed,
+                ..params.clone()
+            };
+            view = wesh_pki::ViewCheck::new(agent.epoch(), agent.digest(), &check_params);
+            for _ in 0..needed.min(peers.len()) {
+                let i = rand::RngExt::random_range(&mut rng, 0..peers.len());
+                let peer = peers.swap_remove(i);
+                let Ok(mut s) = control
+                    .open_stream(peer, crate::pki::sync::PKI_SYNC_PROTOCOL)
+                    .await
+                else {
+                    continue;
+                };
+                let Ok(answer) =
+                    crate::pki::sync::request(&mut s, agent.epoch(), agent.digest()).await
+                else {
+                    continue;
+                };
+                for d in answer.descriptors.unwrap_or_default() {
+                    agent.on_descriptor(&d, unix_now());
+                }
+                view.set_local_digest(agent.digest());
+                view.record(peer, answer.digest);
+            }
+            pending = routing_view(&agent.topology());
+        }
+        // routes are built only over a view enough sampled relays confirm
+        if samples == 0 || view.is_confirmed() {
+            if let Some(t) = pending.take() {
+                if commands.send(Command::SetTopology(t)).await.is_err() {
                     return;
                 }
                 ready.store(true, Relaxed);
             }
+        } else {
+            tracing::debug!(status = ?view.status(), "directory view not confirmed yet");
+            next_sync = next_sync.min(Instant::now() + Duration::from_millis(300));
         }
         let tick = Instant::now() + until_unix(agent.next_tick(unix_now()));
         tokio::select! {

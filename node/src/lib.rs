@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod net;
 pub mod pki;
 pub mod relay;
+pub mod replay_journal;
 pub mod role;
 pub mod testnet;
 pub mod topology_file;

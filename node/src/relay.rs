@@ -10,6 +10,7 @@ use crate::net::swarm::{NetError, NetHandle, start_swarm_with_gossip};
 use crate::net::{DELIVER_PROTOCOL, SPHINX_PROTOCOL};
 use crate::pki::convert::routing_view;
 use crate::pki::service::{PkiOutput, PkiService, PkiStatus, unix_now};
+use crate::replay_journal::JournalMsg;
 use crate::topology_file::Role;
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId};
@@ -55,6 +56,8 @@ pub struct RelaySpec {
     pub replay_attack: bool,
     /// Take the topology and Sphinx keys from the gossip PKI instead of `topology`.
     pub pki: Option<PkiSetup>,
+    /// Where replay tags are journaled across restarts (None: memory only).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// How a relay joins the gossip PKI.
@@ -80,6 +83,7 @@ enum WorkerInput {
 struct RelayControl {
     workers_in: Vec<mpsc::Sender<WorkerInput>>,
     topology: watch::Sender<Option<Arc<Topology>>>,
+    journal: Option<mpsc::UnboundedSender<JournalMsg>>,
 }
 
 impl RelayControl {
@@ -92,6 +96,9 @@ impl RelayControl {
     }
 
     async fn set_keys(&self, keys: Vec<(u64, StaticSecret)>) {
+        if let Some(j) = &self.journal {
+            let _ = j.send(JournalMsg::Retain(keys.iter().map(|(e, _)| *e).collect()));
+        }
         for w in &self.workers_in {
             let _ = w.send(WorkerInput::Keys(keys.clone())).await;
         }
@@ -109,6 +116,7 @@ pub struct RelayHandle {
     control: RelayControl,
     cover_on: watch::Sender<bool>,
     shutdown: watch::Sender<bool>,
+    journal_done: Option<tokio::sync::oneshot::Receiver<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -134,6 +142,15 @@ impl RelayHandle {
     /// Stops the swarm and the cover stream. Worker threads finish their queues and end
     /// once the last reader lets go of them (they are not joined: a blocked peer must not
     /// hold up shutdown).
+    /// Like `shutdown`, and waits until the replay journal is synced to disk.
+    pub async fn stop(mut self) {
+        let done = self.journal_done.take();
+        self.shutdown();
+        if let Some(done) = done {
+            let _ = done.await;
+        }
+    }
+
     pub fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         self.control.workers_in.clear();
@@ -168,6 +185,21 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
     let clients = Arc::new(ClientRegistry::default());
     let (topology_tx, topology_rx) = watch::channel(spec.topology.clone().map(Arc::new));
 
+    let journal_dir = spec.data_dir.as_ref().map(|d| d.join("replay"));
+    let (journal_tx, journal_done) = match &journal_dir {
+        Some(dir) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (
+                Some(tx),
+                Some(crate::replay_journal::spawn_writer(
+                    dir.clone(),
+                    rx,
+                    shutdown_rx.clone(),
+                )),
+            )
+        }
+        None => (None, None),
+    };
     // Worker threads: each owns a processor (same keys, its own replay filter shard).
     let mut workers_in = Vec::new();
     let mut threads = Vec::new();
@@ -176,7 +208,9 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         let ctx = WorkerCtx {
             me: node_id,
             role: spec.role,
-            processor: MixProcessor::new(0, StaticSecret::from(spec.keys.sphinx_secret.to_bytes())),
+            processor: new_processor(&spec.keys, journal_dir.as_deref()),
+            journal: journal_tx.clone(),
+            journal_dir: journal_dir.clone(),
             topology: spec.topology.clone().map(Arc::new),
             links: links.clone(),
             link_cache: HashMap::new(),
@@ -240,6 +274,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
     let control = RelayControl {
         workers_in,
         topology: topology_tx,
+        journal: journal_tx,
     };
     let pki_status = match spec.pki {
         None => None,
@@ -286,6 +321,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         control,
         cover_on: cover_tx,
         shutdown: shutdown_tx,
+        journal_done,
         threads,
     })
 }
@@ -443,7 +479,20 @@ async fn run_cover(
     }
 }
 
+/// A worker's processor for the node's static Sphinx key (epoch 0; replaced by the PKI's
+/// keys when it runs), with the journaled tags of that key loaded.
+fn new_processor(keys: &NodeKeys, journal_dir: Option<&std::path::Path>) -> MixProcessor {
+    let mut p = MixProcessor::new(0, StaticSecret::from(keys.sphinx_secret.to_bytes()));
+    if let Some(dir) = journal_dir {
+        p.enable_journal();
+        p.preload(0, crate::replay_journal::load(dir, 0));
+    }
+    p
+}
+
 struct WorkerCtx {
+    journal: Option<mpsc::UnboundedSender<JournalMsg>>,
+    journal_dir: Option<std::path::PathBuf>,
     me: NodeId,
     role: Role,
     processor: MixProcessor,
@@ -461,8 +510,33 @@ impl WorkerCtx {
         while let Some(input) = rx.blocking_recv() {
             match input {
                 WorkerInput::Topology(t) => self.topology = Some(t),
-                WorkerInput::Keys(keys) => self.processor.set_keys(keys),
-                WorkerInput::Packet(frame, arrived) => self.handle(&frame, arrived),
+                WorkerInput::Keys(keys) => self.install_keys(keys),
+                WorkerInput::Packet(frame, arrived) => {
+                    self.handle(&frame, arrived);
+                    if let Some(j) = &self.journal {
+                        let tags = self.processor.take_journal();
+                        if !tags.is_empty() {
+                            let _ = j.send(JournalMsg::Tags(tags));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Installs a key set; keys new to this worker get the tags journaled for them.
+    fn install_keys(&mut self, keys: Vec<(u64, StaticSecret)>) {
+        let held = self.processor.live_epochs();
+        let fresh: Vec<u64> = keys
+            .iter()
+            .map(|(e, _)| *e)
+            .filter(|e| !held.contains(e))
+            .collect();
+        self.processor.set_keys(keys);
+        if let Some(dir) = &self.journal_dir {
+            for epoch in fresh {
+                self.processor
+                    .preload(epoch, crate::replay_journal::load(dir, epoch));
             }
         }
     }

@@ -84,13 +84,15 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         topology,
         replay_attack: false,
         pki,
+        data_dir: Some(data_dir.clone()),
     })
     .await
     .map_err(|e| e.to_string())?;
     tracing::info!(role = role_name, peer_id = %handle.net.peer_id, node_id = %hex::encode(node_id.0), addrs = ?handle.listen_addrs(), "node running");
     wait_for_signal().await?;
     tracing::info!("shutting down");
-    handle.shutdown();
+    // waits for the replay journal to be on disk
+    handle.stop().await;
     Ok(())
 }
 

@@ -128,9 +128,7 @@ fn mix_answers_identify_and_ping_and_stops_on_sigterm() {
         let line = lines.next().expect("node exited before running").unwrap();
         if let Some(start) = line.find("/ip4/127.0.0.1/tcp/") {
             let rest = &line[start..];
-            let end = rest
-                .find(['"', ']', ' ', ','])
-                .unwrap_or(rest.len());
+            let end = rest.find(['"', ']', ' ', ',']).unwrap_or(rest.len());
             break rest[..end].parse().unwrap();
         }
     };

@@ -241,6 +241,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                     capacity_pps: 10_000,
                     keyring_path: None,
                 }),
+                data_dir: None,
             })
             .await?;
             // the first relay is everyone else's bootstrap peer
