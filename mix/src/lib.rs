@@ -21,6 +21,7 @@ pub mod client_traffic;
 pub mod delay;
 pub mod error;
 pub mod fragment;
+pub mod mailbox;
 pub mod mix_cover;
 pub mod node_id;
 pub mod outgoing;
@@ -43,6 +44,7 @@ pub use client_traffic::{
 pub use delay::HopDelaySampler;
 pub use error::{BuildError, DropReason, PayloadError, RateError};
 pub use fragment::{Fragment, FragmentError, MessageId, split_message};
+pub use mailbox::{MailboxBackend, MailboxClient, MailboxId, MailboxServer};
 pub use mix_cover::MixCover;
 pub use node_id::NodeId;
 pub use outgoing::{Outgoing, TrafficKind};

@@ -136,6 +136,66 @@ pub const MAX_FRAGMENT_RETRANSMISSIONS: u32 = 10;
 /// messages before `send_message` refuses more: 20 000 × 1531 B ≈ 30 MiB of queued data.
 pub const MAX_RELIABLE_FRAGMENTS_PENDING: usize = 20_000;
 
+// ---- Mailboxes (`/wesh/mailbox/1`: clients pull what their provider stored for them) ----
+
+/// Version byte leading every mailbox frame; a peer refuses any other value.
+pub const MAILBOX_WIRE_VERSION: u8 = 1;
+
+/// Bytes of a mailbox id: 32 random bytes, so ids never collide and cannot be guessed.
+pub const MAILBOX_ID_BYTES: usize = 32;
+
+/// Bytes of a pull challenge nonce: 32 random bytes, never repeated in practice (2^-128
+/// collision bound even after 2^64 challenges), and the salt of the per-pull key.
+pub const MAILBOX_NONCE_BYTES: usize = 32;
+
+/// Slots in every pull response, real or dummy. 16 × 2031 B ≈ 32 KiB per pull: at the default
+/// λ_P = 2 packets/s a client that pulls every 8 s drains a busy mailbox in one pull, while an
+/// idle client costs its provider 32 KiB per pull.
+pub const PULL_SLOTS: usize = 16;
+
+/// Bytes of a slot's plaintext: flag (1) ‖ seq (u64) ‖ payload length (u16) ‖ payload padded
+/// with zeros to `MAX_PLAINTEXT_BYTES` (what a provider stores per entry is one plaintext).
+pub const PULL_SLOT_PLAINTEXT_BYTES: usize = 1 + 8 + 2 + MAX_PLAINTEXT_BYTES;
+
+/// Bytes of a ChaCha20-Poly1305 tag.
+pub const MAILBOX_AEAD_TAG_BYTES: usize = 16;
+
+/// Bytes of a sealed slot on the wire (plaintext + tag): the same for real and dummy slots.
+pub const PULL_SLOT_BYTES: usize = PULL_SLOT_PLAINTEXT_BYTES + MAILBOX_AEAD_TAG_BYTES;
+
+/// Bytes of the sealed pull-response header: remaining count (u32) + tag.
+pub const PULL_HEADER_BYTES: usize = 4 + MAILBOX_AEAD_TAG_BYTES;
+
+/// Bytes of every pull response frame: version ‖ type ‖ nonce ‖ sealed header ‖ slots
+/// (32 982 bytes, whatever the mailbox holds).
+pub const PULL_RESPONSE_BYTES: usize =
+    2 + MAILBOX_NONCE_BYTES + PULL_HEADER_BYTES + PULL_SLOTS * PULL_SLOT_BYTES;
+
+/// Seqs one Confirm may carry. 256 = 16 pulls' worth, so a client can batch confirmations
+/// of a backlog, while the frame stays ≈ 2 KiB.
+pub const MAX_CONFIRM_SEQS: usize = 256;
+
+/// Largest request frame, bytes: the largest Confirm (version ‖ type ‖ mailbox ‖ count (u16)
+/// ‖ seqs ‖ signature = 2 148 B). A provider stops reading a stream beyond this.
+pub const MAX_MAILBOX_REQUEST_BYTES: usize = 2 + MAILBOX_ID_BYTES + 2 + MAX_CONFIRM_SEQS * 8 + 64;
+
+/// Largest response frame, bytes: the pull response, the largest message of the protocol.
+pub const MAX_MAILBOX_RESPONSE_BYTES: usize = PULL_RESPONSE_BYTES;
+
+/// How long a pull challenge stays valid, seconds. A client uses it one round trip after it
+/// got it; 30 s tolerates slow links and clock granularity (whole seconds) while keeping the
+/// table of outstanding challenges small.
+pub const CHALLENGE_LIFETIME_SECS: u64 = 30;
+
+/// Challenges a provider keeps outstanding in all (≈ 100 B each, so ≈ 1.6 MiB). When full,
+/// the oldest is forgotten: honest clients use theirs within one round trip, so a flood must
+/// exceed this many requests per round trip to disturb them.
+pub const MAX_OUTSTANDING_CHALLENGES: usize = 16_384;
+
+/// Challenges outstanding per mailbox (the oldest is forgotten beyond): a client rarely has
+/// more than one pull in flight, and one mailbox cannot fill the provider's table.
+pub const MAX_CHALLENGES_PER_MAILBOX: usize = 4;
+
 #[cfg(test)]
 mod tests {
     use super::*;

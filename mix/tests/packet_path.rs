@@ -3,37 +3,13 @@
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use std::collections::HashMap;
 use std::time::Duration;
 use wesh_mix::params::{MAX_HOP_DELAY, PACKET_BYTES};
 use wesh_mix::*;
-use x25519_dalek::{PublicKey, StaticSecret};
+use x25519_dalek::StaticSecret;
 
-struct Net {
-    topology: Topology,
-    processors: HashMap<NodeId, MixProcessor>,
-}
-
-fn net(width: u8) -> Net {
-    let mut processors = HashMap::new();
-    let mut mk = |tag: u8| {
-        let secret = StaticSecret::from([tag; 32]);
-        let node = RouteNode {
-            id: NodeId([tag; 32]),
-            sphinx_key: PublicKey::from(&secret),
-        };
-        processors.insert(node.id, MixProcessor::new(0, secret));
-        node
-    };
-    let providers = vec![mk(1), mk(2)];
-    let layers = (0..3u8)
-        .map(|l| (0..width).map(|i| mk(10 * (l + 1) + i)).collect())
-        .collect();
-    Net {
-        topology: Topology::new(layers, providers).unwrap(),
-        processors,
-    }
-}
+mod common;
+use common::{Net, client, net};
 
 /// Runs a packet hop by hop; returns the final (node, destination, plaintext) and the hops.
 fn deliver(
@@ -63,13 +39,6 @@ fn deliver(
                 plaintext,
             } => return (at, destination, plaintext, delays),
         }
-    }
-}
-
-fn client(provider: u8, tag: u8) -> ClientAddress {
-    ClientAddress {
-        provider: NodeId([provider; 32]),
-        client: NodeId([tag; 32]),
     }
 }
 

@@ -13,5 +13,6 @@ pub mod pki;
 pub mod relay;
 pub mod replay_journal;
 pub mod role;
+pub mod storage;
 pub mod testnet;
 pub mod topology_file;

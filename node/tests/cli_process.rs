@@ -3,37 +3,15 @@
 //! config files give clear errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{testnet_json, wesh};
+
 use futures::StreamExt;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, identify, noise, ping, tcp, yamux};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn wesh() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wesh"))
-}
-
-fn testnet_json(args: &[&str]) -> serde_json::Value {
-    let out = wesh()
-        .arg("testnet")
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "testnet failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        stdout.trim().lines().count(),
-        1,
-        "stdout must be exactly one JSON object: {stdout}"
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
-}
 
 #[test]
 fn testnet_over_real_sockets_delivers_every_real_packet() {

@@ -2,28 +2,12 @@
 //! without loss, and separate processes finding each other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{testnet_json, wesh};
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn wesh() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wesh"))
-}
-
-fn testnet_json(args: &[&str]) -> serde_json::Value {
-    let out = wesh()
-        .arg("testnet")
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "testnet failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
-}
 
 #[test]
 fn twenty_relays_converge_from_one_bootstrap_address() {

@@ -1,12 +1,14 @@
 //! A real relay over loopback: valid packets are forwarded while a bad peer throws garbage,
-//! truncated frames and replays at it.
+//! truncated frames and replays at it; replay protection survives a restart.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use futures::{AsyncWriteExt, StreamExt};
+mod common;
+use common::Sink;
+
+use futures::AsyncWriteExt;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wesh_mix::params::PACKET_BYTES;
@@ -14,9 +16,8 @@ use wesh_mix::{RouteNode, Topology, build_packet};
 use wesh_node::keys::NodeKeys;
 use wesh_node::metrics::get;
 use wesh_node::net::SPHINX_PROTOCOL;
-use wesh_node::net::frames::read_frame;
-use wesh_node::net::swarm::start_swarm;
-use wesh_node::relay::{RelaySpec, start_relay};
+use wesh_node::net::swarm::{NetHandle, start_swarm};
+use wesh_node::relay::{RelayHandle, RelaySpec, start_relay};
 use wesh_node::topology_file::Role;
 
 async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
@@ -27,122 +28,99 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_peer_does_not_harm_good_traffic() {
-    let localhost: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
-    let (_stop_tx, stop) = watch::channel(false);
-    let mix_keys = NodeKeys::generate();
-    let sink_keys = NodeKeys::generate();
+/// A mix that forwards to `sink`, optionally journaling replay tags in `data_dir`.
+async fn start_mix(
+    keys: NodeKeys,
+    sink: &Sink,
+    workers: usize,
+    data_dir: Option<&Path>,
+) -> RelayHandle {
     let mix = RouteNode {
-        id: mix_keys.node_id().unwrap(),
-        sphinx_key: mix_keys.sphinx_public(),
+        id: keys.node_id().unwrap(),
+        sphinx_key: keys.sphinx_public(),
     };
-    let sink = RouteNode {
-        id: sink_keys.node_id().unwrap(),
-        sphinx_key: sink_keys.sphinx_public(),
-    };
-
-    // sink: counts forwarded frames
-    let sink_net = start_swarm(
-        sink_keys.identity.clone(),
-        std::slice::from_ref(&localhost),
-        &[],
-        stop.clone(),
-    )
-    .await
-    .unwrap();
-    let got = Arc::new(AtomicU64::new(0));
-    let mut incoming = sink_net.control.clone().accept(SPHINX_PROTOCOL).unwrap();
-    let g = got.clone();
-    tokio::spawn(async move {
-        while let Some((_, mut s)) = incoming.next().await {
-            let g = g.clone();
-            tokio::spawn(async move {
-                while let Ok(Some(f)) = read_frame(&mut s, PACKET_BYTES).await {
-                    assert_eq!(f.len(), PACKET_BYTES);
-                    g.fetch_add(1, Relaxed);
-                }
-            });
-        }
-    });
-
-    let topology = Topology::new(vec![vec![mix], vec![sink], vec![sink]], vec![sink]).unwrap();
-    let node = start_relay(RelaySpec {
-        keys: mix_keys,
+    let s = sink.node;
+    start_relay(RelaySpec {
+        keys,
         role: Role::Mix,
-        listen: vec![localhost.clone()],
-        workers: 2,
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        workers,
         mean_hop_delay: Duration::from_millis(5),
         loop_rate: 0.0,
-        addresses: vec![(sink_net.peer_id, sink_net.listen_addrs[0].clone())],
-        topology: Some(topology),
+        addresses: vec![sink.address()],
+        topology: Some(Topology::new(vec![vec![mix], vec![s], vec![s]], vec![s]).unwrap()),
         replay_attack: false,
         pki: None,
-        data_dir: None,
+        data_dir: data_dir.map(Path::to_path_buf),
     })
     .await
-    .unwrap();
-    let node_addr = node.listen_addrs()[0].clone();
-    let node_peer = node.net.peer_id;
+    .unwrap()
+}
 
-    // bad peer: random frames, one replayed valid packet, then a truncated frame
+/// Opens a `/wesh/sphinx/1` stream to `node` from a fresh peer and writes `frames`.
+async fn send(node: &RelayHandle, frames: &[Vec<u8>], stop: watch::Receiver<bool>) -> NetHandle {
+    let (peer, addr) = (node.net.peer_id, node.listen_addrs()[0].clone());
+    let sender = start_swarm(NodeKeys::generate().identity, &[], &[(peer, addr)], stop)
+        .await
+        .unwrap();
+    let mut s = sender
+        .control
+        .clone()
+        .open_stream(peer, SPHINX_PROTOCOL)
+        .await
+        .unwrap();
+    for f in frames {
+        s.write_all(f).await.unwrap();
+    }
+    s.flush().await.unwrap();
+    sender
+}
+
+fn route_of(keys: &NodeKeys, sink: &Sink) -> [RouteNode; 2] {
+    [
+        RouteNode {
+            id: keys.node_id().unwrap(),
+            sphinx_key: keys.sphinx_public(),
+        },
+        sink.node,
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_peer_does_not_harm_good_traffic() {
+    let (_stop_tx, stop) = watch::channel(false);
+    let sink = Sink::start(stop.clone()).await;
+    let keys = NodeKeys::generate();
+    let route = route_of(&keys, &sink);
+    let node = start_mix(keys, &sink, 2, None).await;
     let mut rng = ChaCha20Rng::seed_from_u64(42);
+
+    // bad peer: random frames, one valid packet three times, then a truncated frame
     let replayed = build_packet(
         &mut rng,
-        &[mix, sink],
-        sink.id,
+        &route,
+        sink.node.id,
         b"replay me",
         &[Duration::from_millis(1), Duration::ZERO],
     )
     .unwrap();
-    let bad = start_swarm(
-        NodeKeys::generate().identity,
-        &[],
-        &[(node_peer, node_addr.clone())],
-        stop.clone(),
-    )
-    .await
-    .unwrap();
-    let mut s = bad
-        .control
-        .clone()
-        .open_stream(node_peer, SPHINX_PROTOCOL)
-        .await
-        .unwrap();
-    for _ in 0..100 {
-        let junk: Vec<u8> = (0..PACKET_BYTES).map(|_| rng.random()).collect();
-        s.write_all(&junk).await.unwrap();
-    }
-    for _ in 0..3 {
-        s.write_all(&replayed).await.unwrap();
-    }
-    s.write_all(&[1, 2, 3]).await.unwrap();
-    s.close().await.unwrap();
+    let mut bad: Vec<Vec<u8>> = (0..100)
+        .map(|_| (0..PACKET_BYTES).map(|_| rng.random()).collect())
+        .collect();
+    bad.extend([replayed.clone(), replayed.clone(), replayed, vec![1, 2, 3]]);
+    let _bad_peer = send(&node, &bad, stop.clone()).await;
 
     // good peer: 50 valid packets with real (small) delays
-    let good = start_swarm(
-        NodeKeys::generate().identity,
-        &[],
-        &[(node_peer, node_addr)],
-        stop.clone(),
-    )
-    .await
-    .unwrap();
-    let mut s = good
-        .control
-        .clone()
-        .open_stream(node_peer, SPHINX_PROTOCOL)
-        .await
-        .unwrap();
-    for i in 0..50u32 {
-        let d = [Duration::from_millis(u64::from(i % 7)), Duration::ZERO];
-        let p = build_packet(&mut rng, &[mix, sink], sink.id, &i.to_be_bytes(), &d).unwrap();
-        s.write_all(&p).await.unwrap();
-    }
-    s.flush().await.unwrap();
+    let good: Vec<Vec<u8>> = (0..50u32)
+        .map(|i| {
+            let d = [Duration::from_millis(u64::from(i % 7)), Duration::ZERO];
+            build_packet(&mut rng, &route, sink.node.id, &i.to_be_bytes(), &d).unwrap()
+        })
+        .collect();
+    let _good_peer = send(&node, &good, stop.clone()).await;
 
     let m = node.metrics.clone();
-    wait_for("51 forwarded packets", || got.load(Relaxed) == 51).await;
+    wait_for("51 forwarded packets", || sink.count() == 51).await;
     wait_for("the bad frames to be counted", || {
         get(&m.drop_bad_mac) + get(&m.drop_malformed_header) == 100
     })
@@ -153,129 +131,49 @@ async fn bad_peer_does_not_harm_good_traffic() {
         "two of the three copies are replays"
     );
     assert_eq!(get(&m.forwarded), 51);
-    assert!(get(&m.held_count) == 51);
+    assert_eq!(get(&m.held_count), 51);
     node.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_protection_survives_a_restart() {
-    let localhost: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
     let (_stop_tx, stop) = watch::channel(false);
     let dir = tempfile::tempdir().unwrap();
-    let sink_keys = NodeKeys::generate();
-    let sink = RouteNode {
-        id: sink_keys.node_id().unwrap(),
-        sphinx_key: sink_keys.sphinx_public(),
-    };
-    let sink_net = start_swarm(
-        sink_keys.identity.clone(),
-        std::slice::from_ref(&localhost),
-        &[],
-        stop.clone(),
-    )
-    .await
-    .unwrap();
-    let got = Arc::new(AtomicU64::new(0));
-    let mut incoming = sink_net.control.clone().accept(SPHINX_PROTOCOL).unwrap();
-    let g = got.clone();
-    tokio::spawn(async move {
-        while let Some((_, mut s)) = incoming.next().await {
-            let g = g.clone();
-            tokio::spawn(async move {
-                while let Ok(Some(_)) = read_frame(&mut s, PACKET_BYTES).await {
-                    g.fetch_add(1, Relaxed);
-                }
-            });
-        }
-    });
-    let mix_keys = NodeKeys::load_or_create(dir.path()).unwrap();
-    let mix = RouteNode {
-        id: mix_keys.node_id().unwrap(),
-        sphinx_key: mix_keys.sphinx_public(),
-    };
-    let topology = Topology::new(vec![vec![mix], vec![sink], vec![sink]], vec![sink]).unwrap();
+    let sink = Sink::start(stop.clone()).await;
+    let route = route_of(&NodeKeys::load_or_create(dir.path()).unwrap(), &sink);
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let packet = build_packet(
         &mut rng,
-        &[mix, sink],
-        sink.id,
+        &route,
+        sink.node.id,
         b"once",
         &[Duration::ZERO; 2],
     )
     .unwrap();
-    let fresh = build_packet(
-        &mut rng,
-        &[mix, sink],
-        sink.id,
-        b"new",
-        &[Duration::ZERO; 2],
-    )
-    .unwrap();
+    let fresh = build_packet(&mut rng, &route, sink.node.id, b"new", &[Duration::ZERO; 2]).unwrap();
 
-    let start = |keys: NodeKeys| {
-        start_relay(RelaySpec {
-            keys,
-            role: Role::Mix,
-            listen: vec![localhost.clone()],
-            workers: 2,
-            mean_hop_delay: Duration::ZERO,
-            loop_rate: 0.0,
-            addresses: vec![(sink_net.peer_id, sink_net.listen_addrs[0].clone())],
-            topology: Some(topology.clone()),
-            replay_attack: false,
-            pki: None,
-            data_dir: Some(dir.path().to_path_buf()),
-        })
-    };
-    let send = |node_peer: libp2p::PeerId, addr: libp2p::Multiaddr, frames: Vec<Vec<u8>>| {
-        let stop = stop.clone();
-        async move {
-            let peer = start_swarm(
-                NodeKeys::generate().identity,
-                &[],
-                &[(node_peer, addr)],
-                stop,
-            )
-            .await
-            .unwrap();
-            let mut s = peer
-                .control
-                .clone()
-                .open_stream(node_peer, SPHINX_PROTOCOL)
-                .await
-                .unwrap();
-            for f in frames {
-                s.write_all(&f).await.unwrap();
-            }
-            s.flush().await.unwrap();
-            peer
-        }
-    };
-
-    let first = start(NodeKeys::load_or_create(dir.path()).unwrap())
-        .await
-        .unwrap();
-    let _p1 = send(
-        first.net.peer_id,
-        first.listen_addrs()[0].clone(),
-        vec![packet.clone()],
+    let first = start_mix(
+        NodeKeys::load_or_create(dir.path()).unwrap(),
+        &sink,
+        2,
+        Some(dir.path()),
     )
     .await;
-    wait_for("the first copy forwarded", || got.load(Relaxed) == 1).await;
+    let _p1 = send(&first, std::slice::from_ref(&packet), stop.clone()).await;
+    wait_for("the first copy forwarded", || sink.count() == 1).await;
     first.stop().await;
 
-    let second = start(NodeKeys::load_or_create(dir.path()).unwrap())
-        .await
-        .unwrap();
-    let m = second.metrics.clone();
-    let _p2 = send(
-        second.net.peer_id,
-        second.listen_addrs()[0].clone(),
-        vec![packet, fresh],
+    let second = start_mix(
+        NodeKeys::load_or_create(dir.path()).unwrap(),
+        &sink,
+        2,
+        Some(dir.path()),
     )
     .await;
+    let m = second.metrics.clone();
+    let _p2 = send(&second, &[packet, fresh], stop.clone()).await;
     wait_for("the replay dropped and the fresh packet forwarded", || {
-        get(&m.drop_replay) == 1 && got.load(Relaxed) == 2
+        get(&m.drop_replay) == 1 && sink.count() == 2
     })
     .await;
     assert_eq!(get(&m.forwarded), 1);

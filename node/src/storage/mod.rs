@@ -1,0 +1,10 @@
+//! Durable storage of the node (rocksdb). One database per node; each concern gets its own
+//! column families.
+
+pub mod codec;
+pub mod mailbox_store;
+
+pub use codec::MailboxId;
+pub use mailbox_store::{
+    ExpireReport, MailboxLimits, MailboxStats, MailboxStore, Registered, StoreError, params,
+};
