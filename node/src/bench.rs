@@ -42,7 +42,11 @@ pub struct BenchArgs {
 
 #[derive(Debug, Serialize)]
 pub struct MixBenchReport {
+    /// Mean of the raw rate measured just before and just after the node run (the
+    /// machine's speed drifts; comparing against both ends of the run cancels most of it).
     pub raw_process_per_s: f64,
+    pub raw_before_per_s: f64,
+    pub raw_after_per_s: f64,
     pub node_packets_per_s: f64,
     pub workers: usize,
     pub ratio: f64,
@@ -141,10 +145,12 @@ pub async fn run_mix_bench(args: BenchArgs) -> Result<(), String> {
     let probe = build_many(&route, sink.id, 1)?
         .pop()
         .ok_or("no packet built")?;
-    let raw =
+    let (probe2, secret2) = (probe.clone(), secret.clone());
+    let raw_before =
         tokio::task::spawn_blocking(move || raw_rate(&probe, &secret, Duration::from_millis(1500)))
             .await
             .map_err(err)??;
+    let raw = raw_before;
     let t = Instant::now();
     let sample = build_many(&route, sink.id, 2000)?;
     let build_per_s = sample.len() as f64 / t.elapsed().as_secs_f64();
@@ -246,6 +252,12 @@ pub async fn run_mix_bench(args: BenchArgs) -> Result<(), String> {
     let _ = stop_tx.send(true);
     writer.abort();
     node.shutdown();
+    let raw_after = tokio::task::spawn_blocking(move || {
+        raw_rate(&probe2, &secret2, Duration::from_millis(1500))
+    })
+    .await
+    .map_err(err)??;
+    let raw = (raw_before + raw_after) / 2.0;
     if exhausted {
         tracing::warn!(
             "the load generator ran out of packets before the end: the figure is a lower bound"
@@ -253,6 +265,8 @@ pub async fn run_mix_bench(args: BenchArgs) -> Result<(), String> {
     }
     let report = MixBenchReport {
         raw_process_per_s: raw.round(),
+        raw_before_per_s: raw_before.round(),
+        raw_after_per_s: raw_after.round(),
         node_packets_per_s: node_rate.round(),
         workers,
         ratio: ((node_rate / (raw * workers as f64)) * 1000.0).round() / 1000.0,
