@@ -250,8 +250,7 @@ async fn follow_directory(
     use std::sync::atomic::Ordering::Relaxed;
     let every = Duration::from_secs((params.epoch_length_secs / 4).clamp(1, 30));
     let mut control = net.control.clone();
-    let mut view = wesh_pki::ViewCheck::<PeerId>::new(0, [0; 32], &params);
-    let samples = params.view_min_samples;
+    let mut view = wesh_pki::ViewSampler::<PeerId>::new(params.clone());
     let Ok(mut agent) = wesh_pki::PkiAgent::observer(params.clone(), unix_now()) else {
         return;
     };
@@ -291,8 +290,7 @@ async fn follow_directory(
         let changed = actions
             .iter()
             .any(|a| matches!(a, wesh_pki::PkiAction::Topology(_)));
-        let confirmed = samples == 0 || view.is_confirmed();
-        if changed || (synced && !confirmed) {
+        if changed || (synced && !view.confirmed()) {
             // Ask sampled relays (not the provider) whether they hold the same directory.
             // One that disagrees sends its own, so descriptors the provider withheld or
             // invented show up, and the digests are compared again.
@@ -308,15 +306,14 @@ async fn follow_directory(
             for (p, a) in &book {
                 net.add_address(*p, a.clone());
             }
-            let needed = samples.min(peers.len()).max(1);
-            let check_params = wesh_pki::PkiParams {
-                view_min_samples: needed,
-                ..params.clone()
-            };
-            view = wesh_pki::ViewCheck::new(agent.epoch(), agent.digest(), &check_params);
+            let needed = view.samples_needed(peers.len());
+            view.restart(agent.epoch(), agent.digest(), needed);
             for _ in 0..needed.min(peers.len()) {
-                let i = rand::RngExt::random_range(&mut rng, 0..peers.len());
-                let peer = peers.swap_remove(i);
+                // distinct relays within one round
+                let Some(peer) = view.pick(&peers, &mut rng) else {
+                    break;
+                };
+                peers.retain(|p| *p != peer);
                 let Ok(mut s) = control
                     .open_stream(peer, crate::pki::sync::PKI_SYNC_PROTOCOL)
                     .await
@@ -328,16 +325,17 @@ async fn follow_directory(
                 else {
                     continue;
                 };
+                let differed = answer.descriptors.is_some();
                 for d in answer.descriptors.unwrap_or_default() {
                     agent.on_descriptor(&d, unix_now());
                 }
-                view.set_local_digest(agent.digest());
-                view.record(peer, answer.digest);
+                view.set_local(agent.epoch(), agent.digest());
+                view.record(peer, answer.digest, differed);
             }
             pending = routing_view(&agent.topology());
         }
         // routes are built only over a view enough sampled relays confirm
-        if samples == 0 || view.is_confirmed() {
+        if view.confirmed() {
             if let Some(t) = pending.take() {
                 if commands.send(Command::SetTopology(t)).await.is_err() {
                     return;
@@ -345,7 +343,7 @@ async fn follow_directory(
                 ready.store(true, Relaxed);
             }
         } else {
-            tracing::debug!(status = ?view.status(), "directory view not confirmed yet");
+            tracing::debug!("directory view not confirmed yet");
             next_sync = next_sync.min(Instant::now() + Duration::from_millis(300));
         }
         let tick = Instant::now() + until_unix(agent.next_tick(unix_now()));

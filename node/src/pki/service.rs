@@ -23,13 +23,6 @@ pub const GOSSIP_DESCRIPTOR: u8 = 1;
 pub const GOSSIP_PROOF: u8 = 2;
 /// Peers a node dials on its own initiative to join the gossip mesh.
 const GOSSIP_DIAL_TARGET: usize = 8;
-/// View checks while the view is not yet confirmed by enough sampled peers.
-const VIEW_CHECK_FAST: Duration = Duration::from_secs(1);
-
-/// Between two view checks once the view is confirmed: 1/60 of an epoch, 1 to 30 s.
-fn view_check_every(epoch_secs: u64) -> Duration {
-    Duration::from_secs((epoch_secs / 60).clamp(1, 30))
-}
 
 /// What the relay must apply.
 pub enum PkiOutput {
@@ -89,12 +82,11 @@ impl PkiService {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let (synced_tx, mut synced) = mpsc::unbounded_channel::<(PeerId, SyncAnswer)>();
         let (snap_tx, mut snapshots) = mpsc::channel::<SnapshotRequest>(64);
-        let params = self.agent.directory().params().clone();
         let mut view =
-            wesh_pki::ViewCheck::<PeerId>::new(self.agent.epoch(), self.agent.digest(), &params);
-        let mut next_check = tokio::time::Instant::now() + VIEW_CHECK_FAST;
+            wesh_pki::ViewSampler::<PeerId>::new(self.agent.directory().params().clone());
+        view.set_local(self.agent.epoch(), self.agent.digest());
+        let mut next_check = tokio::time::Instant::now() + view.next_interval();
         let mut known: Vec<PeerId> = Vec::new();
-        let (mut disagreements, mut checks) = (0u64, 0u64);
         self.serve_sync(snap_tx, shutdown.clone());
         let mut dialed: HashSet<PeerId> = HashSet::new();
         for p in &self.bootstrap {
@@ -119,13 +111,10 @@ impl PkiService {
             tokio::select! {
                 _ = tokio::time::sleep(until(tick_due)) => {}
                 _ = tokio::time::sleep_until(next_check) => {
-                    // compare digests with one sampled relay
-                    next_check = tokio::time::Instant::now()
-                        + if view.is_confirmed() { view_check_every(params.epoch_length_secs) } else { VIEW_CHECK_FAST };
-                    if !known.is_empty() {
-                        let peer = known[rand::RngExt::random_range(&mut rng, 0..known.len())];
+                    // compare digests with one relay the sampler draws from the directory
+                    next_check = tokio::time::Instant::now() + view.next_interval();
+                    if let Some(peer) = view.pick(&known, &mut rng) {
                         self.sync_with(peer, synced_tx.clone());
-                        checks += 1;
                     }
                 }
                 ev = self.events.recv() => match ev {
@@ -150,19 +139,16 @@ impl PkiService {
                     None => return,
                 },
                 Some((peer, answer)) = synced.recv() => {
+                    let differed = answer.descriptors.is_some();
                     if let Some(descs) = answer.descriptors {
-                        disagreements += 1;
                         tracing::debug!(%peer, "directory views differ: merging the peer's");
                         for d in descs {
                             let (_, actions) = self.agent.on_descriptor(&d, unix_now());
                             self.apply(actions, &mut dialed, &mut known);
                         }
                     }
-                    if view.epoch() != self.agent.epoch() {
-                        view = wesh_pki::ViewCheck::new(self.agent.epoch(), self.agent.digest(), &params);
-                    }
-                    view.set_local_digest(self.agent.digest());
-                    view.record(peer, answer.digest);
+                    view.set_local(self.agent.epoch(), self.agent.digest());
+                    view.record(peer, answer.digest, differed);
                 }
                 Some((epoch, digest, reply)) = snapshots.recv() => {
                     let same = epoch == self.agent.epoch() && digest == self.agent.digest();
@@ -171,11 +157,8 @@ impl PkiService {
                 }
                 _ = shutdown.changed() => if *shutdown.borrow() { return },
             }
-            if view.epoch() != self.agent.epoch() {
-                view = wesh_pki::ViewCheck::new(self.agent.epoch(), self.agent.digest(), &params);
-            }
-            view.set_local_digest(self.agent.digest());
-            self.publish_status(view.is_confirmed(), disagreements, checks);
+            view.set_local(self.agent.epoch(), self.agent.digest());
+            self.publish_status(view.confirmed(), view.disagreements(), view.checks());
         }
     }
 
