@@ -107,19 +107,13 @@ impl<S: SpentSet> Admission<S> {
         token: Token,
         now: Epoch,
     ) -> Result<u64, Refusal> {
-        crate::verify::verify_token(&self.keys, &token, now, self.validity_epochs)?;
-        let key_epoch = self
-            .keys
-            .get(&token.token_key_id)
-            .map(|k| k.epoch)
-            .ok_or(Refusal::UnknownKey)?;
-        let fresh = self
-            .spent
-            .insert_if_absent(token.spent_id(), key_epoch)
-            .map_err(|_| Refusal::SpentSetUnavailable)?;
-        if !fresh {
-            return Err(Refusal::AlreadySpent);
-        }
+        crate::verify::verify_and_spend(
+            &self.keys,
+            &mut self.spent,
+            &token,
+            now,
+            self.validity_epochs,
+        )?;
         ledger.credit_token();
         self.collected.push(token);
         Ok(ledger.balance())

@@ -14,7 +14,7 @@ use crate::rewards::{EpochRewards, RewardLedger, WorkReport, split_pool};
 use crate::shopper::ShopperScores;
 use crate::spent::SpentSet;
 use crate::token::Token;
-use crate::verify::verify_token;
+use crate::verify::verify_and_spend;
 use crate::{Epoch, NodeId};
 use blind_rsa_signatures::BlindSignature;
 use rand_core::CryptoRng;
@@ -151,19 +151,13 @@ impl<P: IssuancePolicy, S: SpentSet> Issuer<P, S> {
     /// Redeems one token a provider collected: verified, then inserted in the global
     /// spent set. A token is redeemed exactly once; the second time is a double spend.
     pub fn redeem(&mut self, now: Epoch, provider: NodeId, token: &Token) -> Result<(), Refusal> {
-        verify_token(&self.directory, token, now, self.validity_epochs)?;
-        let key_epoch = self
-            .directory
-            .get(&token.token_key_id)
-            .map(|k| k.epoch)
-            .ok_or(Refusal::UnknownKey)?;
-        let fresh = self
-            .spent
-            .insert_if_absent(token.spent_id(), key_epoch)
-            .map_err(|_| Refusal::SpentSetUnavailable)?;
-        if !fresh {
-            return Err(Refusal::AlreadySpent);
-        }
+        verify_and_spend(
+            &self.directory,
+            &mut self.spent,
+            token,
+            now,
+            self.validity_epochs,
+        )?;
         *self.redeemed.entry((now, provider)).or_insert(0) += 1;
         Ok(())
     }

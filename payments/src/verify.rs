@@ -37,3 +37,28 @@ pub fn verify_token(
         )
         .map_err(|_| Refusal::BadSignature)
 }
+
+/// Verifies `token` and records it in `spent`, refusing one already recorded. The one rule
+/// a provider's admission (its local spent set) and the issuer's redemption (the global
+/// one) share: a token buys something exactly once per spent set.
+pub fn verify_and_spend<S: crate::spent::SpentSet + ?Sized>(
+    keys: &KeyDirectory,
+    spent: &mut S,
+    token: &Token,
+    now: Epoch,
+    validity_epochs: u64,
+) -> Result<(), Refusal> {
+    verify_token(keys, token, now, validity_epochs)?;
+    let key_epoch = keys
+        .get(&token.token_key_id)
+        .map(|k| k.epoch)
+        .ok_or(Refusal::UnknownKey)?;
+    let fresh = spent
+        .insert_if_absent(token.spent_id(), key_epoch)
+        .map_err(|_| Refusal::SpentSetUnavailable)?;
+    if fresh {
+        Ok(())
+    } else {
+        Err(Refusal::AlreadySpent)
+    }
+}

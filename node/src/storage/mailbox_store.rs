@@ -568,15 +568,7 @@ impl MailboxStore {
         loop {
             let done = match it.item() {
                 Some((key, value)) => {
-                    let (_, stored_at) =
-                        decode_dedup_value(value).ok_or_else(|| StoreError::Corrupt {
-                            cf: CF_DEDUP,
-                            detail: format!(
-                                "entry {} has a {}-byte value",
-                                hex::encode(key),
-                                value.len()
-                            ),
-                        })?;
+                    let (_, stored_at) = dedup_record(key, value)?;
                     if self.is_expired(stored_at, now) {
                         let key: [u8; DEDUP_KEY_LEN] =
                             key.try_into().map_err(|_| StoreError::Corrupt {
@@ -787,14 +779,7 @@ impl MailboxStore {
         let Some(value) = self.db.get_pinned_cf(self.cf(CF_DEDUP)?, key)? else {
             return Ok(None);
         };
-        let (seq, stored_at) = decode_dedup_value(&value).ok_or_else(|| StoreError::Corrupt {
-            cf: CF_DEDUP,
-            detail: format!(
-                "entry {} has a {}-byte value",
-                hex::encode(key),
-                value.len()
-            ),
-        })?;
+        let (seq, stored_at) = dedup_record(key, &value)?;
         Ok((!self.is_expired(stored_at, now)).then_some(seq))
     }
 
@@ -979,6 +964,18 @@ impl<'s> Pending<'s> {
         }
         Ok(())
     }
+}
+
+/// A dedup record (sequence, store time), or a `Corrupt` error naming the entry.
+fn dedup_record(key: &[u8], value: &[u8]) -> Result<(u64, u64), StoreError> {
+    decode_dedup_value(value).ok_or_else(|| StoreError::Corrupt {
+        cf: CF_DEDUP,
+        detail: format!(
+            "entry {} has a {}-byte value",
+            hex::encode(key),
+            value.len()
+        ),
+    })
 }
 
 #[cfg(test)]
