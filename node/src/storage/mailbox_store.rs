@@ -69,7 +69,9 @@ pub mod params {
 const CF_META: &str = "mailbox_meta";
 const CF_PAYLOADS: &str = "mailboxes";
 const CF_DEDUP: &str = "mailbox_dedup";
-const OUR_CFS: [&str; 3] = [CF_META, CF_PAYLOADS, CF_DEDUP];
+/// `mailbox` → the 32-byte pull secret its owner registered (seals its pull answers).
+const CF_PULL: &str = "mailbox_pull";
+const OUR_CFS: [&str; 4] = [CF_META, CF_PAYLOADS, CF_DEDUP, CF_PULL];
 
 /// Marks a database as ours, in the default column family, so a foreign rocksdb directory is
 /// refused instead of silently getting our column families added.
@@ -341,6 +343,7 @@ impl MailboxStore {
             // fetched and deleted soon die in memory instead of being flushed and compacted.
             ColumnFamilyDescriptor::new(CF_PAYLOADS, cf_options(64 << 20)),
             ColumnFamilyDescriptor::new(CF_DEDUP, cf_options(16 << 20)),
+            ColumnFamilyDescriptor::new(CF_PULL, cf_options(1 << 20)),
         ];
         let db = DB::open_cf_descriptors(&db_opts, path, descriptors).map_err(open_err)?;
 
@@ -443,6 +446,59 @@ impl MailboxStore {
                 self.db
                     .put_cf_opt(self.cf(CF_META)?, mailbox, meta.encode(), &self.synced)?;
                 Ok(Registered::Created)
+            }
+        }
+    }
+
+    /// Registers `mailbox` (default quotas) and sets the secret its pull answers are sealed
+    /// with, in one synced write. Registering again with the same key replaces the secret
+    /// and keeps the payloads; another key is refused.
+    pub fn register_with_pull_secret(
+        &self,
+        mailbox: &MailboxId,
+        pubkey: &[u8; PUBKEY_LEN],
+        pull_secret: &[u8; 32],
+    ) -> Result<Registered, StoreError> {
+        ed25519_dalek::VerifyingKey::from_bytes(pubkey)
+            .map_err(|_| StoreError::InvalidPublicKey)?;
+        let _guard = self.lock();
+        let mut batch = WriteBatch::default();
+        let outcome = match self.load_meta(mailbox)? {
+            Some(meta) if meta.pubkey == *pubkey => Registered::AlreadyRegistered,
+            Some(_) => return Err(StoreError::KeyMismatch { mailbox: *mailbox }),
+            None => {
+                let meta = MailboxMeta {
+                    pubkey: *pubkey,
+                    quota_payloads: self.limits.quota_payloads,
+                    quota_bytes: self.limits.quota_bytes,
+                    next_seq: 0,
+                    count: 0,
+                    bytes: 0,
+                    low_seq: 0,
+                };
+                batch.put_cf(self.cf(CF_META)?, mailbox, meta.encode());
+                Registered::Created
+            }
+        };
+        batch.put_cf(self.cf(CF_PULL)?, mailbox, pull_secret);
+        self.db.write_opt(batch, &self.synced)?;
+        Ok(outcome)
+    }
+
+    /// The pull secret registered for `mailbox`, if any (zeroed when dropped).
+    pub fn pull_secret(
+        &self,
+        mailbox: &MailboxId,
+    ) -> Result<Option<zeroize::Zeroizing<[u8; 32]>>, StoreError> {
+        match self.db.get_pinned_cf(self.cf(CF_PULL)?, mailbox)? {
+            None => Ok(None),
+            Some(bytes) => {
+                let secret: [u8; 32] =
+                    bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                        cf: CF_PULL,
+                        detail: format!("pull secret of {} bytes", bytes.len()),
+                    })?;
+                Ok(Some(zeroize::Zeroizing::new(secret)))
             }
         }
     }

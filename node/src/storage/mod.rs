@@ -2,9 +2,11 @@
 //! column families.
 
 pub mod codec;
+pub mod mailbox_backend;
 pub mod mailbox_store;
 
 pub use codec::MailboxId;
+pub use mailbox_backend::StoreBackend;
 pub use mailbox_store::{
     ExpireReport, MailboxLimits, MailboxStats, MailboxStore, Registered, StoreError, params,
 };
