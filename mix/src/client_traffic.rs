@@ -2,6 +2,11 @@
 //!
 //! Sans-I/O: the shell calls [`ClientTraffic::poll`] at [`ClientTraffic::next_deadline`]
 //! and sends what it returns; nothing here reads a clock or a socket.
+//!
+//! Every route the client builds (real, loop and drop packets, fragments and their SURB-ack
+//! routes) avoids the mixes its [`RouteHealth`] suspects, learnt from fragment acks and
+//! timeouts. All streams choose alike on purpose: if only fragments avoided a mix, the
+//! packets still sent to it would be known cover.
 
 use crate::client_event::{ClientEvent, RejectReason};
 use crate::delay::HopDelaySampler;
@@ -13,14 +18,15 @@ use crate::packet::build_packet;
 use crate::params::{
     DEFAULT_CLIENT_DROP_RATE, DEFAULT_CLIENT_LOOP_RATE, DEFAULT_CLIENT_REAL_RATE,
     DEFAULT_MEAN_HOP_DELAY, MAX_CLIENT_QUEUE, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES,
-    MAX_RELIABLE_FRAGMENTS_PENDING,
+    MAX_RELIABLE_FRAGMENTS_PENDING, SUSPECT_FOR,
 };
 use crate::payload::MixPayload;
 use crate::poisson::PoissonStream;
 use crate::reassembly::{Accepted, Reassembler, ReassemblyLimits};
 use crate::retransmit::{PendingFragment, RetransmitConfig, RetransmitEvent, RetransmitQueue};
+use crate::route_health::{AttemptRoute, RouteHealth};
 use crate::surb_ack::SurbAck;
-use crate::topology::{ClientAddress, Topology};
+use crate::topology::{ClientAddress, RouteNode, Topology};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::collections::VecDeque;
@@ -84,6 +90,8 @@ pub struct ClientTraffic {
     reliable: RetransmitQueue,
     /// Reliable messages we receive.
     reassembly: Reassembler,
+    /// Mixes our fragments' acks and timeouts point at as losing packets; routes avoid them.
+    route_health: RouteHealth,
     /// Events produced by `poll` (failures, abandoned reassemblies) for `take_events`.
     events: Vec<ClientEvent>,
     /// Alternates the real stream between reliable fragments and `enqueue`d messages so
@@ -116,6 +124,7 @@ impl ClientTraffic {
             next_id: 1,
             reliable: RetransmitQueue::new(RetransmitConfig::default()),
             reassembly: Reassembler::new(ReassemblyLimits::default()),
+            route_health: RouteHealth::new(SUSPECT_FOR),
             events: Vec::new(),
             reliable_turn: true,
             stopped: false,
@@ -127,6 +136,22 @@ impl ClientTraffic {
     /// Replaces the ack margin and retry bound (defaults from `params`).
     pub fn set_retransmit_config(&mut self, config: RetransmitConfig) {
         self.reliable.set_config(config);
+    }
+
+    /// Replaces how long a mix stays avoided after a timeout blamed it (default
+    /// [`SUSPECT_FOR`]); zero turns avoidance off (uniform routes).
+    pub fn set_suspect_for(&mut self, suspect_for: Duration) {
+        self.route_health.set_suspect_for(suspect_for);
+    }
+
+    /// What the client learnt about mixes (which it avoids).
+    pub fn route_health(&self) -> &RouteHealth {
+        &self.route_health
+    }
+
+    /// Mixes routes avoid at `now` (for the shell's metrics).
+    pub fn route_health_suspects(&self, now: Duration) -> usize {
+        self.route_health.suspects(now)
     }
 
     /// Replaces the reassembly bounds. Messages in progress are dropped (call it at startup).
@@ -166,12 +191,13 @@ impl ClientTraffic {
             Err(e) => return vec![ClientEvent::Rejected(RejectReason::Payload(e))],
         };
         match payload {
-            MixPayload::Ack { id } => self
-                .reliable
-                .ack(id)
-                .map(Self::sender_event)
-                .into_iter()
-                .collect(),
+            MixPayload::Ack { id } => {
+                let outcome = self.reliable.ack(id);
+                if let Some(route) = &outcome.route {
+                    self.route_health.record_success(route, now);
+                }
+                outcome.event.map(Self::sender_event).into_iter().collect()
+            }
             MixPayload::Fragment { fragment, .. } => match self.reassembly.accept(fragment, now) {
                 Ok(Accepted::Complete { id, bytes }) => {
                     vec![ClientEvent::MessageReceived { id, bytes }]
@@ -278,8 +304,14 @@ impl ClientTraffic {
         topology: &Topology,
     ) -> Vec<Result<Outgoing, BuildError>> {
         let mut out = Vec::new();
-        // Ack deadlines first, so that timed-out fragments take the next real ticks.
-        for e in self.reliable.expire(now) {
+        // Ack deadlines first, so that timed-out fragments take the next real ticks, and
+        // over routes that already avoid what the timeouts blame.
+        let expired = self.reliable.expire(now);
+        for route in &expired.failed_routes {
+            self.route_health.record_failure(route, now);
+        }
+        self.route_health.prune(topology, now);
+        for e in expired.events {
             self.events.push(Self::sender_event(e));
         }
         for a in self.reassembly.expire(now) {
@@ -294,7 +326,7 @@ impl ClientTraffic {
                 Some(q) => {
                     let (id, to) = (q.id, q.to);
                     let payload = MixPayload::Real(q.body.clone()).encode();
-                    let built = self.build(topology, to.provider, to.client, &payload);
+                    let built = self.build(now, topology, to.provider, to.client, &payload);
                     if built.is_ok() {
                         self.queue.pop_front();
                     }
@@ -305,24 +337,25 @@ impl ClientTraffic {
                         sampled_delay,
                     }));
                 }
-                None => out.push(self.drop_packet(topology)),
+                None => out.push(self.drop_packet(now, topology)),
             }
         }
         while self.loops.fire(now, &mut self.rng) {
             let id = self.take_id();
             let payload = MixPayload::Loop { id }.encode();
             let me = self.me;
-            out.push(self.build(topology, me.provider, me.client, &payload).map(
-                |(first_hop, packet, sampled_delay)| Outgoing {
-                    first_hop,
-                    packet,
-                    kind: TrafficKind::Loop { id },
-                    sampled_delay,
-                },
-            ));
+            out.push(
+                self.build(now, topology, me.provider, me.client, &payload)
+                    .map(|(first_hop, packet, sampled_delay)| Outgoing {
+                        first_hop,
+                        packet,
+                        kind: TrafficKind::Loop { id },
+                        sampled_delay,
+                    }),
+            );
         }
         while self.drops.fire(now, &mut self.rng) {
-            out.push(self.drop_packet(topology));
+            out.push(self.drop_packet(now, topology));
         }
         out
     }
@@ -351,7 +384,7 @@ impl ClientTraffic {
         topology: &Topology,
     ) -> Result<Outgoing, BuildError> {
         let Some(pending) = self.reliable.pop_next() else {
-            return self.drop_packet(topology);
+            return self.drop_packet(now, topology);
         };
         match self.build_fragment(&pending, now, topology) {
             Ok(out) => {
@@ -375,9 +408,9 @@ impl ClientTraffic {
         topology: &Topology,
     ) -> Result<Outgoing, BuildError> {
         let me = self.me;
-        let forward = topology.forward_route(&mut self.rng, &me.provider, &p.to.provider)?;
+        let forward = self.route(now, topology, &me.provider, &p.to.provider)?;
         let forward_delays = self.delays.for_route(&mut self.rng, forward.len());
-        let back = topology.forward_route(&mut self.rng, &p.to.provider, &me.provider)?;
+        let back = self.route(now, topology, &p.to.provider, &me.provider)?;
         let back_delays = self.delays.for_route(&mut self.rng, back.len());
         let mut ack_id: u64 = self.rng.random();
         while self.reliable.knows_ack(ack_id) {
@@ -399,7 +432,8 @@ impl ClientTraffic {
         let forward_delay: Duration = forward_delays.iter().sum();
         let back_delay: Duration = back_delays.iter().sum();
         let deadline = now + forward_delay + back_delay + self.reliable.config().margin;
-        self.reliable.sent(p, ack_id, deadline);
+        let route = AttemptRoute::new(now, &forward, &back);
+        self.reliable.sent(p, ack_id, deadline, route);
         Ok(Outgoing {
             first_hop: me.provider,
             packet,
@@ -412,10 +446,11 @@ impl ClientTraffic {
         })
     }
 
-    fn drop_packet(&mut self, topology: &Topology) -> Result<Outgoing, BuildError> {
+    fn drop_packet(&mut self, now: Duration, topology: &Topology) -> Result<Outgoing, BuildError> {
         let provider = topology.random_provider(&mut self.rng)?.id;
         // The drop destination is all zeros: the recipient provider discards it.
         let (first_hop, packet, sampled_delay) = self.build(
+            now,
             topology,
             provider,
             NodeId([0; 32]),
@@ -429,14 +464,28 @@ impl ClientTraffic {
         })
     }
 
+    /// A route `from` → mixes → `to` that avoids the mixes suspect at `now`.
+    fn route(
+        &mut self,
+        now: Duration,
+        topology: &Topology,
+        from: &NodeId,
+        to: &NodeId,
+    ) -> Result<Vec<RouteNode>, BuildError> {
+        let health = &self.route_health;
+        topology.forward_route_avoiding(&mut self.rng, from, to, &|mix| health.is_suspect(mix, now))
+    }
+
     fn build(
         &mut self,
+        now: Duration,
         topology: &Topology,
         to_provider: NodeId,
         to_client: NodeId,
         plaintext: &[u8],
     ) -> Result<(NodeId, Vec<u8>, Duration), BuildError> {
-        let route = topology.forward_route(&mut self.rng, &self.me.provider, &to_provider)?;
+        let from = self.me.provider;
+        let route = self.route(now, topology, &from, &to_provider)?;
         let delays = self.delays.for_route(&mut self.rng, route.len());
         let packet = build_packet(&mut self.rng, &route, to_client, plaintext, &delays)?;
         Ok((self.me.provider, packet, delays.iter().sum()))

@@ -9,7 +9,8 @@
 //! [`reassembly`] puts it back together, [`surb_ack`] lets the recipient's provider ack each
 //! stored fragment anonymously ([`provider_ack`]), and [`retransmit`] resends what is not
 //! acked in time; [`ClientTraffic::send_message`] and [`ClientTraffic::on_received`] tie them
-//! to the client's real stream.
+//! to the client's real stream. [`route_health`] turns the acks and timeouts into which mixes
+//! to avoid for a while, so that retransmissions do not keep crossing a dead mix.
 //!
 //! Nothing here touches a socket, a clock or a disk: callers pass `now` (a [`Duration`]
 //! since any fixed origin) and seeds, and get back packets and decisions.
@@ -34,6 +35,7 @@ pub mod provider_ack;
 pub mod reassembly;
 pub mod replay;
 pub mod retransmit;
+pub mod route_health;
 pub mod surb_ack;
 pub mod topology;
 
@@ -55,6 +57,9 @@ pub use processor::{MixProcessor, Processed, shard_of};
 pub use provider_ack::{AckError, AckPacket, ack_after_store};
 pub use reassembly::{Abandoned, Accepted, Reassembler, ReassemblyError, ReassemblyLimits};
 pub use replay::ReplayFilter;
-pub use retransmit::{FailureReason, RetransmitConfig, RetransmitEvent, RetransmitQueue};
+pub use retransmit::{
+    AckOutcome, Expired, FailureReason, RetransmitConfig, RetransmitEvent, RetransmitQueue,
+};
+pub use route_health::{AttemptRoute, RouteHealth};
 pub use surb_ack::SurbAck;
 pub use topology::{ClientAddress, RouteNode, Topology};

@@ -132,6 +132,14 @@ pub const RETRANSMIT_MARGIN: Duration = Duration::from_secs(5);
 /// 0.3^11 ≈ 2·10⁻⁶ and a 4 MiB message with ≈ 0.5 %.
 pub const MAX_FRAGMENT_RETRANSMISSIONS: u32 = 10;
 
+/// How long a client avoids a mix after one of its attempts through that mix went unacked
+/// (`RouteHealth`), unless an ack through the mix arrives first. 60 s: about 8 ack rounds
+/// (8 delaying hops × 0.2 s + the 5 s margin ≈ 7 s each), so a mix found dead in one round
+/// stays avoided through the retransmissions of a large transfer; yet a mix that comes back,
+/// or was blamed for another's loss, is used again within a minute, and an adversary who
+/// wants to keep clients off an honest mix has to keep dropping their packets.
+pub const SUSPECT_FOR: Duration = Duration::from_secs(60);
+
 /// Fragments (fresh, in flight or awaiting retransmission) a client holds for reliable
 /// messages before `send_message` refuses more: 20 000 × 1531 B ≈ 30 MiB of queued data.
 pub const MAX_RELIABLE_FRAGMENTS_PENDING: usize = 20_000;

@@ -9,9 +9,15 @@
 //!
 //! Every ack id ever issued for a fragment stays valid until its message ends: a late ack of
 //! an earlier attempt proves delivery just as well.
+//!
+//! Each in-flight attempt also keeps its route's mixes, and its ack or timeout hands them
+//! back ([`AckOutcome::route`], [`Expired::failed_routes`]) as evidence for `RouteHealth`.
+//! Only the current attempt of a fragment keeps its route, so memory grows with what is in
+//! flight, not with the retry history.
 
 use crate::fragment::Fragment;
 use crate::params::{MAX_FRAGMENT_RETRANSMISSIONS, RETRANSMIT_MARGIN};
+use crate::route_health::AttemptRoute;
 use crate::topology::ClientAddress;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
@@ -53,6 +59,31 @@ pub enum RetransmitEvent {
     },
 }
 
+/// What an ack did: the end of its message if it was the last fragment, and the route of the
+/// attempt it acknowledged if that was the fragment's current attempt (the one whose route is
+/// kept), for `RouteHealth`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AckOutcome {
+    pub event: Option<RetransmitEvent>,
+    pub route: Option<AttemptRoute>,
+}
+
+/// What the ack deadlines passed at some `now` did: messages given up, and the route of every
+/// attempt that timed out, for `RouteHealth`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expired {
+    pub events: Vec<RetransmitEvent>,
+    pub failed_routes: Vec<AttemptRoute>,
+}
+
+/// A fragment's attempt waiting for its ack.
+#[derive(Debug, Clone)]
+struct InFlight {
+    ack_id: u64,
+    deadline: Duration,
+    route: AttemptRoute,
+}
+
 /// A fragment due to leave.
 #[derive(Debug, Clone)]
 pub struct PendingFragment {
@@ -68,8 +99,8 @@ struct OutgoingMessage {
     fragments: Vec<Fragment>,
     acked: Vec<bool>,
     attempts: Vec<u32>,
-    /// Ack id and deadline of each fragment's current attempt.
-    current: Vec<Option<(u64, Duration)>>,
+    /// Each fragment's current attempt, while it waits for its ack.
+    current: Vec<Option<InFlight>>,
     unacked: usize,
     /// Every ack id issued for this message (to forget them when it ends).
     ack_ids: Vec<u64>,
@@ -208,8 +239,15 @@ impl RetransmitQueue {
         }
     }
 
-    /// Records that `p` left under `ack_id`; without an ack by `deadline` it is resent.
-    pub fn sent(&mut self, p: &PendingFragment, ack_id: u64, deadline: Duration) {
+    /// Records that `p` left under `ack_id` along `route`; without an ack by `deadline` it is
+    /// resent.
+    pub fn sent(
+        &mut self,
+        p: &PendingFragment,
+        ack_id: u64,
+        deadline: Duration,
+        route: AttemptRoute,
+    ) {
         let index = p.fragment.index;
         let Some(m) = self.messages.get_mut(&p.message) else {
             return;
@@ -220,8 +258,13 @@ impl RetransmitQueue {
         }
         if let Some(cur) = m.current.get_mut(i) {
             // A fragment has at most one deadline: the newest attempt's.
-            if let Some((old_ack, old_deadline)) = cur.replace((ack_id, deadline)) {
-                self.deadlines.remove(&(old_deadline, old_ack));
+            let attempt = InFlight {
+                ack_id,
+                deadline,
+                route,
+            };
+            if let Some(old) = cur.replace(attempt) {
+                self.deadlines.remove(&(old.deadline, old.ack_id));
             }
         }
         m.ack_ids.push(ack_id);
@@ -229,25 +272,34 @@ impl RetransmitQueue {
         self.deadlines.insert((deadline, ack_id));
     }
 
-    /// An ack arrived. Unknown and repeated acks are ignored.
-    pub fn ack(&mut self, ack_id: u64) -> Option<RetransmitEvent> {
-        let &(message, index) = self.acks.get(&ack_id)?;
-        let m = self.messages.get_mut(&message)?;
+    /// An ack arrived. Unknown and repeated acks are ignored (an empty outcome).
+    pub fn ack(&mut self, ack_id: u64) -> AckOutcome {
+        let mut outcome = AckOutcome::default();
+        let Some(&(message, index)) = self.acks.get(&ack_id) else {
+            return outcome;
+        };
+        let Some(m) = self.messages.get_mut(&message) else {
+            return outcome;
+        };
         let i = index as usize;
         match m.acked.get_mut(i) {
             Some(acked) if !*acked => *acked = true,
-            _ => return None,
+            _ => return outcome,
         }
         m.unacked -= 1;
         self.pending -= 1;
-        if let Some(Some((current, deadline))) = m.current.get_mut(i).map(Option::take) {
-            self.deadlines.remove(&(deadline, current));
+        if let Some(Some(current)) = m.current.get_mut(i).map(Option::take) {
+            self.deadlines.remove(&(current.deadline, current.ack_id));
+            // A late ack of an earlier attempt says nothing about the current one's route.
+            if current.ack_id == ack_id {
+                outcome.route = Some(current.route);
+            }
         }
-        if m.unacked > 0 {
-            return None;
+        if m.unacked == 0 {
+            self.finish(message);
+            outcome.event = Some(RetransmitEvent::Delivered { message });
         }
-        self.finish(message);
-        Some(RetransmitEvent::Delivered { message })
+        outcome
     }
 
     /// Forgets a message and every ack id and deadline it still holds.
@@ -258,16 +310,16 @@ impl RetransmitQueue {
         for id in &m.ack_ids {
             self.acks.remove(id);
         }
-        for (ack_id, deadline) in m.current.iter().flatten() {
-            self.deadlines.remove(&(*deadline, *ack_id));
+        for attempt in m.current.iter().flatten() {
+            self.deadlines.remove(&(attempt.deadline, attempt.ack_id));
         }
         self.pending -= m.unacked;
     }
 
     /// Handles every ack deadline passed at `now`: the fragment is queued for retransmission,
     /// or, past the retry bound, its whole message fails.
-    pub fn expire(&mut self, now: Duration) -> Vec<RetransmitEvent> {
-        let mut events = Vec::new();
+    pub fn expire(&mut self, now: Duration) -> Expired {
+        let mut expired = Expired::default();
         while let Some(&(deadline, ack_id)) = self.deadlines.first() {
             if deadline > now {
                 break;
@@ -280,13 +332,13 @@ impl RetransmitQueue {
                 continue;
             };
             let i = index as usize;
-            if let Some(cur) = m.current.get_mut(i) {
-                *cur = None;
+            if let Some(attempt) = m.current.get_mut(i).and_then(Option::take) {
+                expired.failed_routes.push(attempt.route);
             }
             let attempts = m.attempts.get(i).copied().unwrap_or(0);
             if attempts > self.config.max_retransmissions {
                 self.finish(message);
-                events.push(RetransmitEvent::Failed {
+                expired.events.push(RetransmitEvent::Failed {
                     message,
                     reason: FailureReason::RetriesExhausted { index, attempts },
                 });
@@ -294,7 +346,7 @@ impl RetransmitQueue {
                 self.retry.push_back((message, index));
             }
         }
-        events
+        expired
     }
 
     /// The earliest ack deadline.

@@ -91,12 +91,44 @@ impl Topology {
         Self::pick(&self.providers, rng)
     }
 
+    /// One mix drawn uniformly from the nodes of `nodes` that `avoid` does not reject, or
+    /// from all of them if it rejects every one (a route is never refused). With nothing
+    /// avoided this draws exactly like [`Topology::pick`], so the same RNG gives the same mix.
+    fn pick_avoiding<R: Rng + ?Sized>(
+        nodes: &[RouteNode],
+        rng: &mut R,
+        avoid: &dyn Fn(&NodeId) -> bool,
+    ) -> Result<RouteNode, BuildError> {
+        let usable = || nodes.iter().filter(|n| !avoid(&n.id));
+        let count = usable().count();
+        if count == 0 {
+            return Self::pick(nodes, rng);
+        }
+        usable()
+            .nth(rng.random_range(0..count))
+            .copied()
+            .ok_or(BuildError::EmptyLayer("a route position"))
+    }
+
     /// `from` → one uniformly drawn mix per layer → `to`.
     pub fn forward_route<R: Rng + ?Sized>(
         &self,
         rng: &mut R,
         from: &NodeId,
         to: &NodeId,
+    ) -> Result<Vec<RouteNode>, BuildError> {
+        self.forward_route_avoiding(rng, from, to, &|_| false)
+    }
+
+    /// `from` → one mix per layer → `to`, each mix drawn uniformly among those of its layer
+    /// that `avoid` does not reject; a layer where every mix is rejected falls back to all
+    /// of them. `avoid` is asked only about mixes: the providers at both ends are fixed.
+    pub fn forward_route_avoiding<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        from: &NodeId,
+        to: &NodeId,
+        avoid: &dyn Fn(&NodeId) -> bool,
     ) -> Result<Vec<RouteNode>, BuildError> {
         let first = *self
             .provider(from)
@@ -107,7 +139,8 @@ impl Topology {
         let mut route = Vec::with_capacity(MIX_LAYERS + 2);
         route.push(first);
         for layer in 0..MIX_LAYERS {
-            route.push(self.random_mix(layer, rng)?);
+            let nodes = self.layers.get(layer).map(Vec::as_slice).unwrap_or(&[]);
+            route.push(Self::pick_avoiding(nodes, rng, avoid)?);
         }
         route.push(last);
         Ok(route)
@@ -140,7 +173,7 @@ impl Topology {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use rand::SeedableRng;
@@ -191,6 +224,72 @@ mod tests {
                 .sum();
             // 4 degrees of freedom, p = 0.001 → 18.47
             assert!(chi2 < 18.47, "chi2 {chi2} for {layer:?}");
+        }
+    }
+
+    /// Chi-square statistic of `counts` against a uniform split.
+    fn chi2(counts: &[u32]) -> f64 {
+        let expected = counts.iter().sum::<u32>() as f64 / counts.len() as f64;
+        counts
+            .iter()
+            .map(|c| (*c as f64 - expected).powi(2) / expected)
+            .sum()
+    }
+
+    /// Picks per mix of each layer over `n` routes avoiding `avoid`.
+    fn picks(t: &Topology, n: usize, avoid: &dyn Fn(&NodeId) -> bool) -> Vec<Vec<u32>> {
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let mut counts = vec![vec![0u32; t.layers()[0].len()]; 3];
+        for _ in 0..n {
+            let r = t
+                .forward_route_avoiding(&mut rng, &NodeId([1; 32]), &NodeId([2; 32]), avoid)
+                .unwrap();
+            assert_eq!((r[0].id, r[4].id), (NodeId([1; 32]), NodeId([2; 32])));
+            for layer in 0..3 {
+                let idx = t.layers()[layer]
+                    .iter()
+                    .position(|x| *x == r[layer + 1])
+                    .unwrap();
+                counts[layer][idx] += 1;
+            }
+        }
+        counts
+    }
+
+    #[test]
+    fn avoiding_routes_skip_suspects_and_fall_back_to_uniform() {
+        let t = topology(2);
+        let n = 20_000;
+        // 21 avoided: 20 gets every layer-2 pick; the other layers stay uniform
+        let counts = picks(&t, n, &|id| *id == NodeId([21; 32]));
+        assert_eq!(counts[1], vec![n as u32, 0]);
+        // 1 degree of freedom, p = 0.001 → 10.83
+        assert!(chi2(&counts[0]) < 10.83, "{counts:?}");
+        assert!(chi2(&counts[2]) < 10.83, "{counts:?}");
+        // both layer-2 mixes avoided: uniform among them, never refused
+        let counts = picks(&t, n, &|id| id.0[0] / 10 == 2);
+        for layer in &counts {
+            assert!(chi2(layer) < 10.83, "{counts:?}");
+        }
+        // providers are never asked about: avoiding them changes nothing
+        let counts = picks(&t, n, &|id| id.0[0] < 10);
+        assert_eq!(counts, picks(&t, n, &|_| false));
+    }
+
+    /// `forward_route` now goes through the avoiding variant; with nothing avoided it must
+    /// draw exactly what one `random_mix` per layer draws (its original definition).
+    #[test]
+    fn forward_route_draws_like_one_random_mix_per_layer() {
+        let t = topology(3);
+        let (mut a, mut b) = (ChaCha20Rng::seed_from_u64(2), ChaCha20Rng::seed_from_u64(2));
+        let (from, to) = (NodeId([1; 32]), NodeId([2; 32]));
+        for _ in 0..100 {
+            let mut expected = vec![*t.provider(&from).unwrap()];
+            for layer in 0..3 {
+                expected.push(t.random_mix(layer, &mut b).unwrap());
+            }
+            expected.push(*t.provider(&to).unwrap());
+            assert_eq!(t.forward_route(&mut a, &from, &to).unwrap(), expected);
         }
     }
 

@@ -34,45 +34,54 @@ fn acks_complete_the_message_and_duplicates_are_harmless() {
         let p = q.pop_next().unwrap();
         assert_eq!(p.fragment.index as u64, ack);
         assert!(!p.retransmission);
-        q.sent(&p, 100 + ack, S(10));
+        q.sent(&p, 100 + ack, S(10), AttemptRoute::default());
     }
     assert!(q.pop_next().is_none());
     assert_eq!(q.next_deadline(), Some(S(10)));
-    assert_eq!(q.ack(100), None);
-    assert_eq!(q.ack(100), None, "duplicate ack");
-    assert_eq!(q.ack(555), None, "unknown ack");
-    assert_eq!(q.ack(101), None);
+    assert_eq!(q.ack(100).event, None);
+    assert_eq!(q.ack(100).event, None, "duplicate ack");
+    assert_eq!(q.ack(555).event, None, "unknown ack");
+    assert_eq!(q.ack(101).event, None);
     assert_eq!(q.pending_fragments(), 1);
-    assert_eq!(q.ack(102), Some(RetransmitEvent::Delivered { message: 9 }));
-    assert_eq!(q.ack(102), None, "ack after delivery");
+    assert_eq!(
+        q.ack(102).event,
+        Some(RetransmitEvent::Delivered { message: 9 })
+    );
+    assert_eq!(q.ack(102).event, None, "ack after delivery");
     assert_eq!((q.messages(), q.pending_fragments()), (0, 0));
     assert_eq!(q.next_deadline(), None);
-    assert!(q.expire(S(100)).is_empty());
+    assert!(q.expire(S(100)).events.is_empty());
 }
 
 #[test]
 fn timeouts_retransmit_first_and_late_acks_of_old_attempts_count() {
     let mut q = queue(2, 3);
     let p0 = q.pop_next().unwrap();
-    q.sent(&p0, 1, S(5));
-    assert!(q.expire(S(4)).is_empty());
-    assert!(q.expire(S(5)).is_empty(), "first timeout only requeues");
+    q.sent(&p0, 1, S(5), AttemptRoute::default());
+    assert!(q.expire(S(4)).events.is_empty());
+    assert!(
+        q.expire(S(5)).events.is_empty(),
+        "first timeout only requeues"
+    );
     // the timed-out fragment 0 goes before the never-sent fragment 1
     let again = q.pop_next().unwrap();
     assert_eq!((again.fragment.index, again.retransmission), (0, true));
-    q.sent(&again, 2, S(20));
+    q.sent(&again, 2, S(20), AttemptRoute::default());
     let p1 = q.pop_next().unwrap();
     assert_eq!((p1.fragment.index, p1.retransmission), (1, false));
-    q.sent(&p1, 3, S(20));
+    q.sent(&p1, 3, S(20), AttemptRoute::default());
     // the first attempt's ack arrives late: fragment 0 is done, its new deadline is void
-    assert_eq!(q.ack(1), None);
+    assert_eq!(q.ack(1).event, None);
     assert_eq!(
-        q.ack(2),
+        q.ack(2).event,
         None,
         "the second attempt's ack is a duplicate now"
     );
-    assert_eq!(q.ack(3), Some(RetransmitEvent::Delivered { message: 9 }));
-    assert!(q.expire(S(30)).is_empty());
+    assert_eq!(
+        q.ack(3).event,
+        Some(RetransmitEvent::Delivered { message: 9 })
+    );
+    assert!(q.expire(S(30)).events.is_empty());
 }
 
 #[test]
@@ -84,10 +93,10 @@ fn the_retry_bound_fails_the_whole_message_once() {
     while events.is_empty() {
         while let Some(p) = q.pop_next() {
             ack += 1;
-            q.sent(&p, ack, S(t + 5));
+            q.sent(&p, ack, S(t + 5), AttemptRoute::default());
         }
         t += 5;
-        events = q.expire(S(t));
+        events = q.expire(S(t)).events;
     }
     assert_eq!(
         events,
@@ -107,7 +116,7 @@ fn the_retry_bound_fails_the_whole_message_once() {
         None,
         "fragment 1's deadline went with it"
     );
-    assert_eq!(q.ack(4), None);
+    assert_eq!(q.ack(4).event, None);
 }
 
 #[test]
@@ -116,4 +125,39 @@ fn unpopped_fragments_go_next() {
     let p = q.pop_next().unwrap();
     q.unpop(p);
     assert_eq!(q.pop_next().unwrap().fragment.index, 0);
+}
+
+fn route(sent_at: u64, tag: u8) -> AttemptRoute {
+    AttemptRoute {
+        sent_at: S(sent_at),
+        mixes: vec![NodeId([tag; 32])],
+    }
+}
+
+#[test]
+fn acks_and_timeouts_hand_back_the_current_attempts_route() {
+    let mut q = queue(3, 3);
+    let p0 = q.pop_next().unwrap();
+    q.sent(&p0, 1, S(5), route(0, 20));
+    let p1 = q.pop_next().unwrap();
+    q.sent(&p1, 2, S(6), route(0, 21));
+    let p2 = q.pop_next().unwrap();
+    q.sent(&p2, 3, S(7), route(0, 22));
+    // fragment 1's ack: its route worked
+    assert_eq!(q.ack(2).route, Some(route(0, 21)));
+    assert_eq!(q.ack(2).route, None, "a repeated ack reports nothing");
+    // fragment 0 times out: its route is failure evidence
+    let expired = q.expire(S(5));
+    assert_eq!(expired.failed_routes, vec![route(0, 20)]);
+    assert!(expired.events.is_empty());
+    let again = q.pop_next().unwrap();
+    q.sent(&again, 4, S(15), route(5, 23));
+    // the first attempt's late ack delivers fragment 0 but says nothing about attempt 2's
+    // route (23), whose packet may still be lost
+    assert_eq!(q.ack(1).route, None);
+    // the last ack reports its route and the message's end together
+    let last = q.ack(3);
+    assert_eq!(last.route, Some(route(0, 22)));
+    assert_eq!(last.event, Some(RetransmitEvent::Delivered { message: 9 }));
+    assert!(q.expire(S(100)).failed_routes.is_empty());
 }

@@ -51,6 +51,12 @@ pub enum Loss {
     None,
     /// Every packet arriving at this node.
     Node(NodeId),
+    /// Every packet arriving at `node` from `from` (virtual time) until before `until`.
+    NodeDuring {
+        node: NodeId,
+        from: Duration,
+        until: Duration,
+    },
     /// Each arrival at any node with probability `p` (seeded).
     Random {
         p: f64,
@@ -73,6 +79,10 @@ pub struct Sim {
     pub stored: usize,
     pub acks_sent: usize,
     pub lost: usize,
+    /// Packets that reached each node (lost ones included).
+    pub arrivals: HashMap<NodeId, usize>,
+    /// Attempts the sender made per (message, fragment index).
+    pub fragment_attempts: HashMap<(u64, u32), u32>,
 }
 
 impl Sim {
@@ -110,6 +120,8 @@ impl Sim {
             stored: 0,
             acks_sent: 0,
             lost: 0,
+            arrivals: HashMap::new(),
+            fragment_attempts: HashMap::new(),
         }
     }
 
@@ -123,6 +135,11 @@ impl Sim {
         match &mut self.loss {
             Loss::None => false,
             Loss::Node(bad) => *bad == node,
+            Loss::NodeDuring {
+                node: bad,
+                from,
+                until,
+            } => *bad == node && (*from..*until).contains(&self.now),
             Loss::Random { p, rng } => rng.random::<f64>() < *p,
         }
     }
@@ -155,6 +172,9 @@ impl Sim {
                 let outs = self.sender.poll(t, &self.net.topology);
                 for out in outs {
                     let out = out.unwrap();
+                    if let TrafficKind::Fragment { message, index, .. } = out.kind {
+                        *self.fragment_attempts.entry((message, index)).or_default() += 1;
+                    }
                     if out.kind != TrafficKind::Drop {
                         self.schedule(t, out.first_hop, out.packet);
                     }
@@ -171,6 +191,7 @@ impl Sim {
     }
 
     fn arrive(&mut self, node: NodeId, packet: Vec<u8>) {
+        *self.arrivals.entry(node).or_default() += 1;
         if self.is_lost(node) {
             self.lost += 1;
             return;
