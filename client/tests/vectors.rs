@@ -10,10 +10,20 @@ use wesh_client::group::{GroupKind, GroupSecrets};
 use wesh_client::ratchet::{ChainKey, RatchetSalt, derive_next_keys};
 use wesh_client::rendezvous::{RendezvousSeed, rendezvous_point};
 
-fn load(name: &str) -> Vec<Value> {
-    let path = format!("{}/../spec/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str::<Value>(&text)
+/// The vectors are compiled in: the test binary does not depend on where the source tree
+/// was when it was built (CI builds from a clone that is gone by the next run).
+macro_rules! vectors {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../spec/vectors/",
+            $name
+        ))
+    };
+}
+
+fn load(text: &str) -> Vec<Value> {
+    serde_json::from_str::<Value>(text)
         .unwrap()
         .as_array()
         .unwrap()
@@ -30,7 +40,7 @@ fn arr<const N: usize>(v: &Value, key: &str) -> [u8; N] {
 
 #[test]
 fn rendezvous_vectors() {
-    let cases = load("rendezvous.json");
+    let cases = load(vectors!("rendezvous.json"));
     assert!(cases.len() >= 3);
     for c in &cases {
         let seed = RendezvousSeed(arr(c, "seed"));
@@ -41,7 +51,7 @@ fn rendezvous_vectors() {
 
 #[test]
 fn ratchet_vectors() {
-    let cases = load("ratchet.json");
+    let cases = load(vectors!("ratchet.json"));
     assert!(cases.len() >= 2);
     for c in &cases {
         let salt = RatchetSalt(arr(c, "salt"));
@@ -60,7 +70,7 @@ fn ratchet_vectors() {
 
 #[test]
 fn contact_group_vectors() {
-    let cases = load("contact_group.json");
+    let cases = load(vectors!("contact_group.json"));
     assert!(!cases.is_empty());
     for c in &cases {
         let a = SigningKey::from_bytes(&arr(c, "account_a_seed"));
@@ -100,7 +110,7 @@ fn contact_group_vectors() {
 
 #[test]
 fn sealed_entry_vectors() {
-    let cases = load("sealed_entry.json");
+    let cases = load(vectors!("sealed_entry.json"));
     assert!(!cases.is_empty());
     for c in &cases {
         let group_key = SigningKey::from_bytes(&arr(c, "group_key_seed"));

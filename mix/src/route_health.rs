@@ -7,10 +7,15 @@
 //! ([`Topology::forward_route_avoiding`]). Providers are never judged: both ends of a route
 //! are fixed.
 //!
-//! A timeout does not mark a mix that carried an ack since the lost attempt left: that mix
-//! was alive, so the loss belongs to another mix of the route. Without this rule every
-//! honest mix that shared a route with a dead one would be marked as often as it is
-//! cleared, and a whole layer would look suspect.
+//! Evidence is dated by when the attempt *left* (it crossed its mixes within a few hop
+//! delays of that), not by when its ack or timeout arrived: an ack proves its mixes worked
+//! then, not now. A timeout does not mark a mix that an attempt sent at the same time or
+//! later got through: that mix was alive, so the loss belongs to another mix of the route.
+//! Without this rule every honest mix that shared a route with a dead one would be marked
+//! as often as it is cleared, and a whole layer would look suspect. Conversely a late ack
+//! of an attempt sent before a mix died does not clear the mark that a later attempt's
+//! timeout put on it: acks arrive seconds after their packets crossed, and dating them by
+//! arrival would shield a dead mix for a whole round of retransmissions.
 //!
 //! Sans-I/O and bounded: at most one entry per mix of the current topology
 //! ([`RouteHealth::prune`]), each forgotten once its newest evidence is older than the window.
@@ -50,15 +55,18 @@ fn inner(route: &[RouteNode]) -> &[RouteNode] {
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Evidence {
-    /// The newest timeout that blamed this mix, unless an ack cleared it since.
+    /// When the newest timeout that blamed this mix fired (the window runs from here),
+    /// unless an attempt sent later was acked since.
     failed_at: Option<Duration>,
-    /// The newest ack through this mix.
-    succeeded_at: Option<Duration>,
+    /// When the newest blamed attempt left.
+    failed_sent_at: Option<Duration>,
+    /// When the newest acked attempt through this mix left.
+    succeeded_sent_at: Option<Duration>,
 }
 
 impl Evidence {
     fn newest(&self) -> Option<Duration> {
-        self.failed_at.max(self.succeeded_at)
+        self.failed_at.max(self.succeeded_sent_at)
     }
 }
 
@@ -87,24 +95,29 @@ impl RouteHealth {
         self.suspect_for = suspect_for;
     }
 
-    /// The attempt along `route` was acked at `now`: every mix on it works.
-    pub fn record_success(&mut self, route: &AttemptRoute, now: Duration) {
+    /// The attempt along `route` was acked (at `_now`): every mix on it worked when the
+    /// attempt crossed it. Clears marks put by attempts that left no later than this one.
+    pub fn record_success(&mut self, route: &AttemptRoute, _now: Duration) {
         for mix in &route.mixes {
             let e = self.evidence.entry(*mix).or_default();
-            e.failed_at = None;
-            e.succeeded_at = Some(now);
+            e.succeeded_sent_at = e.succeeded_sent_at.max(Some(route.sent_at));
+            if e.failed_sent_at.is_some_and(|f| f <= route.sent_at) {
+                e.failed_at = None;
+                e.failed_sent_at = None;
+            }
         }
     }
 
     /// The attempt along `route` timed out at `now`: its mixes are marked, except those that
-    /// carried an ack since the attempt left.
+    /// an attempt sent at the same time or later got through.
     pub fn record_failure(&mut self, route: &AttemptRoute, now: Duration) {
         for mix in &route.mixes {
             let e = self.evidence.entry(*mix).or_default();
-            if e.succeeded_at.is_some_and(|s| s >= route.sent_at) {
+            if e.succeeded_sent_at.is_some_and(|s| s >= route.sent_at) {
                 continue;
             }
             e.failed_at = Some(now);
+            e.failed_sent_at = e.failed_sent_at.max(Some(route.sent_at));
         }
     }
 
@@ -201,16 +214,28 @@ mod tests {
     }
 
     #[test]
-    fn a_mix_that_carried_an_ack_since_the_attempt_left_is_not_blamed() {
+    fn a_mix_that_a_later_attempt_got_through_is_not_blamed() {
         let mut h = RouteHealth::new(SUSPECT_FOR);
-        // 20 carried an ack at t = 4, after the lost attempt left at t = 3: alive
-        h.record_success(&attempt(1, &[20]), S(4));
+        // an attempt that left at t = 4 got through 20: alive after the lost one left at 3
+        h.record_success(&attempt(4, &[20]), S(6));
         h.record_failure(&attempt(3, &[10, 20, 30]), S(9));
         assert!(!h.is_suspect(&mix(20), S(9)));
         assert!(h.is_suspect(&mix(10), S(9)));
-        // an attempt that left after 20's last ack does blame it
+        // an attempt that left after 20's last success does blame it
         h.record_failure(&attempt(5, &[20]), S(12));
         assert!(h.is_suspect(&mix(20), S(12)));
+    }
+
+    #[test]
+    fn a_late_ack_of_an_older_attempt_does_not_clear_a_newer_mark() {
+        let mut h = RouteHealth::new(SUSPECT_FOR);
+        // 20 dies at t = 2: the attempt sent at 3 times out; one sent at 1 is acked late
+        h.record_failure(&attempt(3, &[20]), S(8));
+        h.record_success(&attempt(1, &[20]), S(9));
+        assert!(h.is_suspect(&mix(20), S(9)));
+        // an ack of an attempt as recent as the lost one clears it
+        h.record_success(&attempt(3, &[20]), S(10));
+        assert!(!h.is_suspect(&mix(20), S(10)));
     }
 
     #[test]
@@ -225,7 +250,7 @@ mod tests {
         let t = topology(2);
         let mut h = RouteHealth::new(SUSPECT_FOR);
         h.record_failure(&attempt(0, &[10, 99]), S(1));
-        h.record_success(&attempt(0, &[20]), S(30));
+        h.record_success(&attempt(30, &[20]), S(31));
         h.prune(&t, S(30));
         assert_eq!(h.tracked(), 2, "99 is not a mix of the topology");
         assert!(h.is_suspect(&mix(10), S(30)));

@@ -207,6 +207,7 @@ pub async fn run_mix_bench(args: BenchArgs) -> Result<(), String> {
         replay_attack: false,
         pki: None,
         data_dir: None,
+        mailboxes: None,
     })
     .await
     .map_err(err)?;

@@ -1,17 +1,20 @@
 //! The client role's shell: one libp2p identity, a link to its provider, the Loopix streams
-//! of `wesh_mix::ClientTraffic` on tokio timers, and deliveries read from the provider.
+//! of `wesh_mix::ClientTraffic` on tokio timers, and a puller that fetches the client's
+//! mailbox from its provider on a fixed schedule (`/wesh/mailbox/1`).
 
-use crate::keys::{NodeKeys, peer_id_of};
-use crate::net::DELIVER_PROTOCOL;
-use crate::net::frames::{DELIVER_FRAME_BYTES, decode_delivery, read_frame};
+use crate::keys::peer_id_of;
+use crate::mailboxes::params::DEFAULT_PULL_INTERVAL;
+use crate::mailboxes::puller::Puller;
 use crate::net::links::Links;
 use crate::net::swarm::{NetError, NetHandle, start_swarm};
+use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
+use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
 use wesh_mix::{
     ClientAddress, ClientTraffic, ClientTrafficConfig, EnqueueError, MixPayload, NodeId, Topology,
     TrafficKind, seed_from,
@@ -25,8 +28,6 @@ pub enum ClientError {
     Keys(#[from] crate::keys::KeyError),
     #[error("provider id is not an Ed25519 key")]
     ProviderId,
-    #[error("cannot reach provider {0}: {1}")]
-    Provider(PeerId, String),
     #[error("{0}")]
     Rate(#[from] wesh_mix::RateError),
     #[error("client stopped")]
@@ -35,7 +36,7 @@ pub enum ClientError {
     Enqueue(#[from] EnqueueError),
 }
 
-/// What a client reports to an observer (the testnet, a metrics exporter).
+/// What a client reports to an observer (the testnet, a metrics exporter, the CLI).
 #[derive(Debug, Clone)]
 pub enum ClientEvent {
     Sent {
@@ -44,24 +45,106 @@ pub enum ClientEvent {
         at: Instant,
         sampled_delay: Duration,
     },
+    /// A payload outside reliable delivery (a probe, a loop) came out of the mailbox.
     Received {
         client: u32,
         payload: MixPayload,
         at: Instant,
     },
+    /// A reliable message was reassembled.
+    MessageReceived {
+        client: u32,
+        bytes: Vec<u8>,
+        at: Instant,
+    },
+    /// Every fragment of our message `id` is in the recipient's mailbox.
+    MessageDelivered { client: u32, id: u64, at: Instant },
+    /// Our message `id` was given up (retries exhausted).
+    MessageFailed {
+        client: u32,
+        id: u64,
+        reason: String,
+    },
+}
+
+/// What a client carries across going offline and coming back (or a restart, once
+/// persisted): its identity, its mailbox, and its traffic core with the reliable messages
+/// in progress.
+pub struct ClientState {
+    pub identity: Keypair,
+    pub mailbox: Arc<MailboxClient>,
+    pub core: ClientTraffic,
+    /// The core's clock origin (its `now` is time since this instant).
+    pub origin: Instant,
+}
+
+impl ClientState {
+    /// A new client for `provider`: fresh identity, mailbox key and pull secret; the
+    /// mailbox id is the client's node id (the Sphinx destination its provider sees).
+    pub fn generate(provider: NodeId, traffic: ClientTrafficConfig) -> Result<Self, ClientError> {
+        let identity = Keypair::generate_ed25519();
+        let me = crate::keys::node_id_of(&identity.public())?;
+        let mut rng = rand::rng();
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        rand::Rng::fill_bytes(&mut rng, key.as_mut());
+        let mut secret = PullSecret([0; 32]);
+        rand::Rng::fill_bytes(&mut rng, &mut secret.0);
+        let mailbox = MailboxClient::from_parts(provider, MailboxId(me.0), &key, secret);
+        Self::with(identity, Arc::new(mailbox), traffic)
+    }
+
+    /// A client with these keys and a fresh traffic core.
+    pub fn with(
+        identity: Keypair,
+        mailbox: Arc<MailboxClient>,
+        traffic: ClientTrafficConfig,
+    ) -> Result<Self, ClientError> {
+        let me = crate::keys::node_id_of(&identity.public())?;
+        let address = ClientAddress {
+            provider: *mailbox.provider(),
+            client: me,
+        };
+        let core = ClientTraffic::new(
+            address,
+            traffic,
+            Duration::ZERO,
+            seed_from(&mut rand::rng()),
+        )?;
+        Ok(ClientState {
+            identity,
+            mailbox,
+            core,
+            origin: Instant::now(),
+        })
+    }
 }
 
 pub struct ClientSpec {
-    pub keys: NodeKeys,
+    pub state: ClientState,
     pub index: u32,
-    pub provider: NodeId,
     pub provider_addr: Multiaddr,
     /// A fixed routing view; with `pki`, the view comes from the directory instead.
     pub topology: Option<Topology>,
     /// Follow the gossip PKI by syncing the directory from the provider.
     pub pki: Option<wesh_pki::PkiParams>,
-    pub traffic: ClientTrafficConfig,
+    /// Pull the mailbox this often while it is empty.
+    pub pull_interval: Duration,
     pub observer: Option<mpsc::UnboundedSender<ClientEvent>>,
+}
+
+impl ClientSpec {
+    /// A spec with the defaults: no fixed topology, no PKI, default pull interval.
+    pub fn new(state: ClientState, provider_addr: Multiaddr) -> Self {
+        ClientSpec {
+            state,
+            index: 0,
+            provider_addr,
+            topology: None,
+            pki: None,
+            pull_interval: DEFAULT_PULL_INTERVAL,
+            observer: None,
+        }
+    }
 }
 
 enum Command {
@@ -71,10 +154,25 @@ enum Command {
         body: Vec<u8>,
         reply: oneshot::Sender<Result<u64, EnqueueError>>,
     },
+    SendMessage {
+        to: ClientAddress,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<u64, EnqueueError>>,
+    },
     Probe {
         to: ClientAddress,
     },
     Stop,
+    Detach {
+        reply: oneshot::Sender<ClientTraffic>,
+    },
+}
+
+/// Payloads pulled from the mailbox; `done` fires once they are handled, and only then
+/// does the puller confirm them to the provider.
+struct Inbound {
+    payloads: Vec<Vec<u8>>,
+    done: oneshot::Sender<()>,
 }
 
 #[derive(Clone)]
@@ -83,31 +181,48 @@ pub struct ClientHandle {
     commands: mpsc::Sender<Command>,
     pub send_failures: Arc<AtomicU64>,
     /// True once the client has a routable view of the network.
-    pub topology_ready: Arc<std::sync::atomic::AtomicBool>,
+    pub topology_ready: Arc<AtomicBool>,
+    /// True once the mailbox is registered at the provider.
+    pub mailbox_ready: Arc<AtomicBool>,
 }
 
 impl ClientHandle {
-    /// Queues `body` for `to`; returns the message id.
+    async fn command(&self, c: Command) -> Result<(), ClientError> {
+        self.commands
+            .send(c)
+            .await
+            .map_err(|_| ClientError::Stopped)
+    }
+
+    /// Queues `body` (one packet, unreliable) for `to`; returns the message id.
     pub async fn send(&self, to: ClientAddress, body: Vec<u8>) -> Result<u64, ClientError> {
         let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Send { to, body, reply })
-            .await
-            .map_err(|_| ClientError::Stopped)?;
+        self.command(Command::Send { to, body, reply }).await?;
+        Ok(rx.await.map_err(|_| ClientError::Stopped)??)
+    }
+
+    /// Queues a message of any size up to `MAX_MESSAGE_BYTES` for reliable delivery
+    /// (fragments, SURB-acks, retransmission); returns its id for the
+    /// `MessageDelivered` / `MessageFailed` events.
+    pub async fn send_message(
+        &self,
+        to: ClientAddress,
+        bytes: Vec<u8>,
+    ) -> Result<u64, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::SendMessage { to, bytes, reply })
+            .await?;
         Ok(rx.await.map_err(|_| ClientError::Stopped)??)
     }
 
     /// Queues a probe message (sender index + message id in the body) for the testnet.
     pub async fn probe(&self, to: ClientAddress) -> Result<(), ClientError> {
-        self.commands
-            .send(Command::Probe { to })
-            .await
-            .map_err(|_| ClientError::Stopped)
+        self.command(Command::Probe { to }).await
     }
 
     /// Stops the Loopix streams (the client goes silent but keeps receiving).
     pub async fn stop_sending(&self) {
-        let _ = self.commands.send(Command::Stop).await;
+        let _ = self.command(Command::Stop).await;
     }
 }
 
@@ -131,6 +246,9 @@ pub fn decode_probe(body: &[u8]) -> Option<(u32, u64)> {
 pub struct RunningClient {
     pub handle: ClientHandle,
     pub net: NetHandle,
+    identity: Keypair,
+    mailbox: Arc<MailboxClient>,
+    origin: Instant,
     shutdown: watch::Sender<bool>,
 }
 
@@ -138,69 +256,60 @@ impl RunningClient {
     pub fn shutdown(self) {
         let _ = self.shutdown.send(true);
     }
+
+    /// Goes offline: closes every connection and hands back the state, so that
+    /// [`start_client`] with it later resumes (pending sends, partial messages, mailbox).
+    pub async fn go_offline(self) -> Result<ClientState, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.handle.command(Command::Detach { reply }).await?;
+        let core = rx.await.map_err(|_| ClientError::Stopped)?;
+        let _ = self.shutdown.send(true);
+        Ok(ClientState {
+            identity: self.identity,
+            mailbox: self.mailbox,
+            core,
+            origin: self.origin,
+        })
+    }
 }
 
-/// Starts a client: connects to its provider, opens its delivery stream, then runs.
+/// Starts a client: connects to its provider, registers its mailbox, runs its streams and
+/// pulls its mailbox.
 pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError> {
-    let me = spec.keys.node_id()?;
-    let provider_peer = peer_id_of(&spec.provider).ok_or(ClientError::ProviderId)?;
+    let ClientState {
+        identity,
+        mailbox,
+        core,
+        origin,
+    } = spec.state;
+    let provider = *mailbox.provider();
+    let provider_peer = peer_id_of(&provider).ok_or(ClientError::ProviderId)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let net = start_swarm(
-        spec.keys.identity.clone(),
+        identity.clone(),
         &[],
         &[(provider_peer, spec.provider_addr.clone())],
         shutdown_rx.clone(),
     )
     .await?;
-    let mut control = net.control.clone();
-    let mut deliveries = None;
-    let mut last_err = String::new();
-    for attempt in 0..5u32 {
-        match control.open_stream(provider_peer, DELIVER_PROTOCOL).await {
-            Ok(s) => {
-                deliveries = Some(s);
-                break;
-            }
-            Err(e) => {
-                last_err = e.to_string();
-                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-            }
-        }
-    }
-    let mut deliveries =
-        deliveries.ok_or_else(|| ClientError::Provider(provider_peer, last_err))?;
     let send_failures = Arc::new(AtomicU64::new(0));
     let links = Links::new(
         net.control.clone(),
         tokio::runtime::Handle::current(),
         send_failures.clone(),
     );
-    let address = ClientAddress {
-        provider: spec.provider,
-        client: me,
-    };
-    let core = ClientTraffic::new(
-        address,
-        spec.traffic,
-        Duration::ZERO,
-        seed_from(&mut rand::rng()),
-    )?;
+    let address = core.address();
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
-    let (in_tx, in_rx) = mpsc::channel::<Vec<u8>>(1024);
-    let mut stop = shutdown_rx.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                f = read_frame(&mut deliveries, DELIVER_FRAME_BYTES) => match f {
-                    Ok(Some(frame)) => if in_tx.send(frame).await.is_err() { return },
-                    Ok(None) => return,
-                    Err(e) => { tracing::warn!(error = %e, "delivery stream from provider broke"); return }
-                },
-                _ = stop.changed() => return,
-            }
-        }
-    });
-    let topology_ready = Arc::new(std::sync::atomic::AtomicBool::new(spec.topology.is_some()));
+    let (in_tx, in_rx) = mpsc::channel::<Inbound>(4);
+    let mailbox_ready = Arc::new(AtomicBool::new(false));
+    tokio::spawn(pull_mailbox(
+        Puller::new(net.control.clone(), provider_peer, mailbox.clone()),
+        spec.pull_interval,
+        in_tx,
+        mailbox_ready.clone(),
+        shutdown_rx.clone(),
+    ));
+    let topology_ready = Arc::new(AtomicBool::new(spec.topology.is_some()));
     if let Some(params) = spec.pki {
         tokio::spawn(follow_directory(
             params,
@@ -214,6 +323,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
     let runner = ClientRunner {
         index: spec.index,
         core,
+        origin,
         topology: spec.topology,
         provider_link: links.sender(provider_peer),
         links,
@@ -228,10 +338,72 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
             commands: cmd_tx,
             send_failures,
             topology_ready,
+            mailbox_ready,
         },
         net,
+        identity,
+        mailbox,
+        origin,
         shutdown: shutdown_tx,
     })
+}
+
+/// Registers the mailbox, then pulls it every `interval` (at once again while the provider
+/// says more is waiting). Payloads are confirmed only after the runner handled them.
+async fn pull_mailbox(
+    mut puller: Puller,
+    interval: Duration,
+    inbound: mpsc::Sender<Inbound>,
+    ready: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match puller.register().await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::debug!(error = %e, "mailbox registration failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    ready.store(true, Relaxed);
+    loop {
+        let mut again = false;
+        match puller.pull().await {
+            Ok(pulled) => {
+                again = pulled.remaining > 0;
+                if !pulled.payloads.is_empty() {
+                    let (seqs, payloads): (Vec<u64>, Vec<Vec<u8>>) =
+                        pulled.payloads.into_iter().unzip();
+                    let (done, handled) = oneshot::channel();
+                    if inbound.send(Inbound { payloads, done }).await.is_err() {
+                        return;
+                    }
+                    if handled.await.is_err() {
+                        // the runner is gone (offline or stopped): keep the mail at the provider
+                        return;
+                    }
+                    if let Err(e) = puller.confirm(&seqs).await {
+                        // not deleted: the next pull returns them again, the core drops duplicates
+                        tracing::debug!(error = %e, "mailbox confirm failed");
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "mailbox pull failed"),
+        }
+        if again {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// Keeps the client's routing view in step with the directory: syncs it from the
@@ -242,12 +414,11 @@ async fn follow_directory(
     net: NetHandle,
     provider: PeerId,
     commands: mpsc::Sender<Command>,
-    ready: Arc<std::sync::atomic::AtomicBool>,
+    ready: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     use crate::pki::convert::routing_view;
     use crate::pki::service::{unix_now, until_unix};
-    use std::sync::atomic::Ordering::Relaxed;
     let every = Duration::from_secs((params.epoch_length_secs / 4).clamp(1, 30));
     let mut control = net.control.clone();
     let mut view = wesh_pki::ViewSampler::<PeerId>::new(params.clone());
@@ -357,6 +528,7 @@ async fn follow_directory(
 struct ClientRunner {
     index: u32,
     core: ClientTraffic,
+    origin: Instant,
     topology: Option<Topology>,
     links: Arc<Links>,
     provider_link: crate::net::links::FrameSender,
@@ -369,10 +541,10 @@ impl ClientRunner {
     async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
-        mut inbound: mpsc::Receiver<Vec<u8>>,
+        mut inbound: mpsc::Receiver<Inbound>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let origin = Instant::now();
+        let origin = self.origin;
         loop {
             // without a routing view nothing can be built: wait for one
             let deadline = self
@@ -390,9 +562,13 @@ impl ClientRunner {
                             Err(e) => tracing::warn!(error = %e, "cannot build packet"),
                         }
                     }
+                    for ev in self.core.take_events() {
+                        self.report(ev, Instant::now());
+                    }
                 }
                 cmd = commands.recv() => match cmd {
                     Some(Command::Send { to, body, reply }) => { let _ = reply.send(self.core.enqueue(to, body)); }
+                    Some(Command::SendMessage { to, bytes, reply }) => { let _ = reply.send(self.core.send_message(to, bytes)); }
                     Some(Command::Probe { to }) => {
                         let id = self.core.next_message_id();
                         if let Err(e) = self.core.enqueue(to, encode_probe(self.index, id)) {
@@ -401,14 +577,58 @@ impl ClientRunner {
                     }
                     Some(Command::Stop) => self.core.stop(),
                     Some(Command::SetTopology(t)) => self.topology = Some(t),
+                    Some(Command::Detach { reply }) => {
+                        let _ = reply.send(self.core);
+                        return;
+                    }
                     None => return,
                 },
-                frame = inbound.recv() => match frame {
-                    Some(frame) => self.received(&frame),
-                    None => { tracing::debug!("provider delivery stream ended"); }
+                batch = inbound.recv() => match batch {
+                    Some(batch) => {
+                        let at = Instant::now();
+                        for payload in &batch.payloads {
+                            for ev in self.core.on_received(payload, at.duration_since(origin)) {
+                                self.report(ev, at);
+                            }
+                        }
+                        let _ = batch.done.send(());
+                    }
+                    None => { tracing::debug!("mailbox puller ended"); }
                 },
                 _ = shutdown.changed() => return,
             }
+        }
+    }
+
+    fn report(&self, ev: wesh_mix::ClientEvent, at: Instant) {
+        use wesh_mix::ClientEvent as Core;
+        let client = self.index;
+        let out = match ev {
+            Core::Other(payload) => ClientEvent::Received {
+                client,
+                payload,
+                at,
+            },
+            Core::MessageReceived { bytes, .. } => {
+                ClientEvent::MessageReceived { client, bytes, at }
+            }
+            Core::MessageDelivered { id } => ClientEvent::MessageDelivered { client, id, at },
+            Core::MessageFailed { id, reason } => ClientEvent::MessageFailed {
+                client,
+                id,
+                reason: format!("{reason:?}"),
+            },
+            Core::Rejected(reason) => {
+                tracing::debug!(?reason, "incoming payload refused");
+                return;
+            }
+            Core::IncomingAbandoned(a) => {
+                tracing::info!(?a, "incomplete incoming message timed out");
+                return;
+            }
+        };
+        if let Some(obs) = &self.observer {
+            let _ = obs.send(out);
         }
     }
 
@@ -418,8 +638,7 @@ impl ClientRunner {
         }
         let at = Instant::now();
         if self.provider_link.try_send(out.packet).is_err() {
-            self.send_failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.send_failures.fetch_add(1, Relaxed);
             return;
         }
         if let Some(obs) = &self.observer {
@@ -429,26 +648,6 @@ impl ClientRunner {
                 at,
                 sampled_delay: out.sampled_delay,
             });
-        }
-    }
-
-    fn received(&mut self, frame: &[u8]) {
-        let at = Instant::now();
-        let Some(plain) = decode_delivery(frame) else {
-            tracing::debug!("malformed delivery frame");
-            return;
-        };
-        match MixPayload::decode(plain) {
-            Ok(payload) => {
-                if let Some(obs) = &self.observer {
-                    let _ = obs.send(ClientEvent::Received {
-                        client: self.index,
-                        payload,
-                        at,
-                    });
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "undecodable payload"),
         }
     }
 }

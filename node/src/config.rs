@@ -49,6 +49,30 @@ pub struct NodeConfig {
     pub workers: usize,
     pub mixing: MixingConfig,
     pub pki: PkiConfig,
+    pub mailbox: MailboxConfig,
+}
+
+/// `[mailbox]` section (providers): how long and how much a mailbox keeps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailboxConfig {
+    /// Seconds an unfetched payload is kept (default 7 days).
+    pub ttl_seconds: u64,
+    /// Most payloads one mailbox holds.
+    pub quota_payloads: u32,
+    /// Most payload bytes one mailbox holds.
+    pub quota_bytes: u64,
+}
+
+impl Default for MailboxConfig {
+    fn default() -> Self {
+        use crate::storage::params as p;
+        MailboxConfig {
+            ttl_seconds: p::DEFAULT_TTL.as_secs(),
+            quota_payloads: p::DEFAULT_QUOTA_PAYLOADS,
+            quota_bytes: p::DEFAULT_QUOTA_BYTES,
+        }
+    }
 }
 
 /// `[pki]` section: how the node joins the gossip PKI (used when no static topology).
@@ -115,6 +139,18 @@ impl NodeConfig {
                 "must be at least 1".into(),
             ));
         }
+        if self.mailbox.ttl_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "mailbox.ttl_seconds",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.mailbox.quota_payloads == 0 || self.mailbox.quota_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "mailbox.quota_payloads / quota_bytes",
+                "must be at least 1".into(),
+            ));
+        }
         if self.workers > 1024 {
             return Err(ConfigError::Invalid(
                 "workers",
@@ -126,6 +162,16 @@ impl NodeConfig {
 
     pub fn mean_hop_delay(&self) -> Duration {
         Duration::from_millis(self.mixing.mean_hop_delay_ms)
+    }
+
+    /// The mailbox store's limits (providers).
+    pub fn mailbox_limits(&self) -> crate::storage::MailboxLimits {
+        crate::storage::MailboxLimits {
+            ttl: Duration::from_secs(self.mailbox.ttl_seconds),
+            quota_payloads: self.mailbox.quota_payloads,
+            quota_bytes: self.mailbox.quota_bytes,
+            ..Default::default()
+        }
     }
 
     /// Worker threads to run: the configured number, or one per core.
@@ -155,5 +201,9 @@ mod tests {
         let c: NodeConfig = toml::from_str("[mixing]\nmean_hop_delay_ms = 999999999").unwrap();
         assert!(c.validate().is_err());
         assert!(toml::from_str::<NodeConfig>("lisen = []").is_err());
+        let c: NodeConfig = toml::from_str("[mailbox]\nttl_seconds = 0").unwrap();
+        assert!(c.validate().is_err());
+        let c: NodeConfig = toml::from_str("[mailbox]\nttl_seconds = 60").unwrap();
+        assert_eq!(c.mailbox_limits().ttl, Duration::from_secs(60));
     }
 }

@@ -4,9 +4,9 @@
 pub mod bench;
 pub mod cli;
 pub mod client_node;
-pub mod client_registry;
 pub mod config;
 pub mod keys;
+pub mod mailboxes;
 pub mod metrics;
 pub mod net;
 pub mod pki;

@@ -9,7 +9,22 @@ pub struct RelayMetrics {
     pub received: AtomicU64,
     pub forwarded: AtomicU64,
     pub final_hops: AtomicU64,
-    pub delivered_to_client: AtomicU64,
+    /// Final-hop payloads durably stored in a mailbox (provider).
+    pub mailbox_stored: AtomicU64,
+    /// SURB-acks released after their fragment was stored.
+    pub acks_released: AtomicU64,
+    /// Payloads refused because their mailbox is at its quota.
+    pub mailbox_full: AtomicU64,
+    /// Payloads the store refused for another reason (empty, too large).
+    pub mailbox_refused: AtomicU64,
+    /// Payloads lost because a whole synced write failed (not acked: senders retransmit).
+    pub mailbox_store_failed: AtomicU64,
+    /// Payloads dropped because the store writer's queue was full.
+    pub drop_store_backlog: AtomicU64,
+    /// Mailbox requests refused (bad signature, unknown mailbox, ...).
+    pub mailbox_refusals: AtomicU64,
+    /// Pull answers sent.
+    pub mailbox_pulls: AtomicU64,
     pub cover_discarded: AtomicU64,
     pub undeliverable: AtomicU64,
     pub mix_loops_sent: AtomicU64,
@@ -59,6 +74,7 @@ impl RelayMetrics {
             ("unknown_next_hop", self.drop_unknown_next_hop.load(Relaxed)),
             ("link_overflow", self.drop_link_overflow.load(Relaxed)),
             ("link_failed", self.drop_link_failed.load(Relaxed)),
+            ("store_backlog", self.drop_store_backlog.load(Relaxed)),
         ]
     }
 }

@@ -1,16 +1,19 @@
 //! The mix and provider roles: accept packets, process them on worker threads, hold each
-//! for its delay, forward; providers hand final-hop payloads to their connected clients.
+//! for its delay, forward; providers store final-hop payloads in their clients' mailboxes
+//! (durably, then release the SURB-ack) and serve `/wesh/mailbox/1`.
 
-use crate::client_registry::{ClientRegistry, DeliverOutcome};
-use crate::keys::{NodeKeys, node_id_of_peer, peer_id_of};
+use crate::keys::{NodeKeys, peer_id_of};
+use crate::mailboxes::params::STORE_QUEUE;
+use crate::mailboxes::writer::{StoreJob, spawn_store_writer};
 use crate::metrics::{RelayMetrics, bump};
+use crate::net::SPHINX_PROTOCOL;
 use crate::net::frames::read_frame;
 use crate::net::links::{FrameSender, Links};
 use crate::net::swarm::{NetError, NetHandle, start_swarm_with_gossip};
-use crate::net::{DELIVER_PROTOCOL, SPHINX_PROTOCOL};
 use crate::pki::convert::routing_view;
 use crate::pki::service::{PkiOutput, PkiService, PkiStatus, unix_now};
 use crate::replay_journal::JournalMsg;
+use crate::storage::MailboxStore;
 use crate::topology_file::Role;
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId};
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 use wesh_mix::params::PACKET_BYTES;
+use wesh_mix::provider_ack::AckPacket;
 use wesh_mix::{
     MixCover, MixPayload, MixProcessor, NodeId, Processed, Topology, seed_from, shard_of,
 };
@@ -58,6 +62,8 @@ pub struct RelaySpec {
     pub pki: Option<PkiSetup>,
     /// Where replay tags are journaled across restarts (None: memory only).
     pub data_dir: Option<std::path::PathBuf>,
+    /// The mailbox store (required for a provider, unused by a mix).
+    pub mailboxes: Option<Arc<MailboxStore>>,
 }
 
 /// How a relay joins the gossip PKI.
@@ -111,7 +117,7 @@ pub struct RelayHandle {
     pub role: Role,
     pub metrics: Arc<RelayMetrics>,
     pub net: NetHandle,
-    pub clients: Arc<ClientRegistry>,
+    pub mailboxes: Option<Arc<MailboxStore>>,
     pub pki_status: Option<Arc<std::sync::Mutex<PkiStatus>>>,
     control: RelayControl,
     cover_on: watch::Sender<bool>,
@@ -151,6 +157,12 @@ impl RelayHandle {
         }
     }
 
+    /// Stops the node as a crash would (the testnet's `--kill-mix-at`): its connections
+    /// close and nothing it holds is sent on; its counters stay readable.
+    pub fn halt(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
     pub fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         self.control.workers_in.clear();
@@ -182,7 +194,17 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         tokio::runtime::Handle::current(),
         metrics.drop_link_failed.clone(),
     );
-    let clients = Arc::new(ClientRegistry::default());
+    let store = match (spec.role, &spec.mailboxes) {
+        (Role::Provider, Some(store)) => Some(store.clone()),
+        (Role::Provider, None) => {
+            return Err(RelayError::Config(
+                "a provider needs a mailbox store".into(),
+            ));
+        }
+        (Role::Mix, _) => None,
+    };
+    let (jobs_tx, jobs_rx) = mpsc::channel::<StoreJob>(STORE_QUEUE);
+    let store_jobs = store.is_some().then_some(jobs_tx);
     let (topology_tx, topology_rx) = watch::channel(spec.topology.clone().map(Arc::new));
 
     let journal_dir = spec.data_dir.as_ref().map(|d| d.join("replay"));
@@ -214,7 +236,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
             topology: spec.topology.clone().map(Arc::new),
             links: links.clone(),
             link_cache: HashMap::new(),
-            clients: clients.clone(),
+            store_jobs: store_jobs.clone(),
             metrics: metrics.clone(),
             runtime: tokio::runtime::Handle::current(),
             replay_attack: spec.replay_attack,
@@ -226,6 +248,16 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         workers_in.push(tx);
         threads.push(t);
     }
+
+    // The store writer holds the workers weakly: it must not keep them alive at shutdown
+    // (they hold its queue, and it ends when they are gone).
+    if let Some(store) = &store {
+        let weak: Vec<_> = workers_in.iter().map(|w| w.downgrade()).collect();
+        let ack = release_ack(node_id, weak, links.clone(), metrics.clone());
+        spawn_store_writer(store.clone(), jobs_rx, ack, metrics.clone())
+            .map_err(RelayError::Thread)?;
+    }
+    drop(store_jobs);
 
     // Inbound packets: one reader task per stream, sharded to workers.
     let mut control = net.control.clone();
@@ -249,26 +281,16 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         }
     });
 
-    if spec.role == Role::Provider {
-        let mut deliver_in = control
-            .accept(DELIVER_PROTOCOL)
-            .map_err(|_| RelayError::Protocol(DELIVER_PROTOCOL.to_string()))?;
-        let registry = clients.clone();
-        let mut stop = shutdown_rx.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    next = deliver_in.next() => match next {
-                        Some((peer, stream)) => match node_id_of_peer(&peer) {
-                            Some(id) => registry.attach(id, stream),
-                            None => tracing::debug!(%peer, "client without an Ed25519 identity refused"),
-                        },
-                        None => break,
-                    },
-                    _ = stop.changed() => break,
-                }
-            }
-        });
+    if let Some(store) = &store {
+        crate::mailboxes::service::serve(
+            net.control.clone(),
+            node_id,
+            store.clone(),
+            metrics.clone(),
+            shutdown_rx.clone(),
+        )
+        .map_err(|_| RelayError::Protocol(wesh_mix::mailbox::MAILBOX_PROTOCOL.to_string()))?;
+        crate::mailboxes::service::spawn_expiry(store.clone(), shutdown_rx.clone());
     }
 
     let control = RelayControl {
@@ -316,7 +338,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         role: spec.role,
         metrics,
         net,
-        clients,
+        mailboxes: store,
         pki_status,
         control,
         cover_on: cover_tx,
@@ -499,7 +521,7 @@ struct WorkerCtx {
     topology: Option<Arc<Topology>>,
     links: Arc<Links>,
     link_cache: HashMap<NodeId, FrameSender>,
-    clients: Arc<ClientRegistry>,
+    store_jobs: Option<mpsc::Sender<StoreJob>>,
     metrics: Arc<RelayMetrics>,
     runtime: tokio::runtime::Handle,
     replay_attack: bool,
@@ -575,14 +597,14 @@ impl WorkerCtx {
             Ok(Processed::Final {
                 destination,
                 plaintext,
-            }) => self.final_hop(destination, &plaintext),
+            }) => self.final_hop(destination, plaintext),
         }
     }
 
-    fn final_hop(&self, destination: NodeId, plaintext: &[u8]) {
+    fn final_hop(&self, destination: NodeId, plaintext: Vec<u8>) {
         bump(&self.metrics.final_hops);
         if destination == self.me {
-            if matches!(MixPayload::decode(plaintext), Ok(MixPayload::Loop { .. })) {
+            if matches!(MixPayload::decode(&plaintext), Ok(MixPayload::Loop { .. })) {
                 bump(&self.metrics.mix_loops_returned);
             }
             return;
@@ -595,11 +617,17 @@ impl WorkerCtx {
             bump(&self.metrics.cover_discarded);
             return;
         }
-        match self.clients.deliver(&destination, plaintext) {
-            DeliverOutcome::Delivered => bump(&self.metrics.delivered_to_client),
-            DeliverOutcome::NotConnected | DeliverOutcome::Overflow => {
-                bump(&self.metrics.undeliverable)
-            }
+        let Some(jobs) = &self.store_jobs else {
+            bump(&self.metrics.undeliverable);
+            return;
+        };
+        let job = StoreJob {
+            mailbox: destination.0,
+            plaintext,
+        };
+        if jobs.try_send(job).is_err() {
+            // the writer is behind; the sender's retransmission covers this payload
+            bump(&self.metrics.drop_store_backlog);
         }
     }
 
@@ -613,6 +641,34 @@ impl WorkerCtx {
         let l = self.links.sender(peer_id_of(&next_hop)?);
         self.link_cache.insert(next_hop, l.clone());
         Some(l)
+    }
+}
+
+/// Where a released SURB-ack goes: into this node's own workers when the SURB starts here
+/// (the usual case: the recipient's provider is the SURB's first hop), else to its link.
+fn release_ack(
+    me: NodeId,
+    workers: Vec<mpsc::WeakSender<WorkerInput>>,
+    links: Arc<Links>,
+    metrics: Arc<RelayMetrics>,
+) -> impl Fn(AckPacket) + Send + 'static {
+    move |ack: AckPacket| {
+        if ack.first_hop == me {
+            let w = shard_of(&ack.packet, workers.len());
+            let Some(tx) = workers.get(w).and_then(|w| w.upgrade()) else {
+                return;
+            };
+            if tx
+                .try_send(WorkerInput::Packet(ack.packet, Instant::now()))
+                .is_err()
+            {
+                bump(&metrics.drop_link_overflow);
+            }
+        } else if let Some(peer) = peer_id_of(&ack.first_hop)
+            && links.sender(peer).try_send(ack.packet).is_err()
+        {
+            bump(&metrics.drop_link_overflow);
+        }
     }
 }
 

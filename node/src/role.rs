@@ -73,6 +73,16 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
     {
         tracing::warn!(%node_id, "this node is not in its topology file: nobody will route through it");
     }
+    let mailboxes = match role {
+        Role::Provider => {
+            let path = data_dir.join("mailboxes");
+            let store = crate::storage::MailboxStore::open(&path, cfg.mailbox_limits())
+                .map_err(|e| e.to_string())?;
+            tracing::info!(path = %path.display(), "mailbox store open");
+            Some(std::sync::Arc::new(store))
+        }
+        Role::Mix => None,
+    };
     let handle = start_relay(RelaySpec {
         keys,
         role,
@@ -85,6 +95,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         replay_attack: false,
         pki,
         data_dir: Some(data_dir.clone()),
+        mailboxes,
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -52,6 +52,7 @@ async fn start_mix(
         replay_attack: false,
         pki: None,
         data_dir: data_dir.map(Path::to_path_buf),
+        mailboxes: None,
     })
     .await
     .unwrap()

@@ -8,6 +8,3 @@ use libp2p::StreamProtocol;
 
 /// Sphinx packets between hops (and from a client to its provider): fixed-size frames.
 pub const SPHINX_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/sphinx/1");
-
-/// Final-hop payloads from a provider to a connected client: fixed-size frames.
-pub const DELIVER_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/deliver/1");

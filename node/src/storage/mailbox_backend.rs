@@ -93,6 +93,7 @@ impl MailboxBackend for StoreBackend<'_> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::storage::MailboxLimits;
     use wesh_mix::NodeId;

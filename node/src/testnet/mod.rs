@@ -1,16 +1,23 @@
 //! `wesh testnet`: a whole mixnet on loopback in one process (every node with its own
 //! libp2p swarm and real TCP sockets), a synthetic message load, a drain, and a summary.
 
+pub mod messages;
 pub mod summary;
 
-use crate::client_node::{ClientEvent, ClientSpec, RunningClient, decode_probe, start_client};
+use crate::client_node::{
+    ClientEvent, ClientSpec, ClientState, RunningClient, decode_probe, start_client,
+};
 use crate::keys::{NodeKeys, peer_id_of};
 use crate::metrics::get;
 use crate::relay::{PkiSetup, RelayHandle, RelaySpec, start_relay};
+use crate::storage::{MailboxLimits, MailboxStore};
 use crate::topology_file::Role;
 use clap::Args;
+use messages::{MessageTally, encode_body};
 use rand::RngExt;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use summary::{Summary, percentile, round2};
 use thiserror::Error;
@@ -59,6 +66,29 @@ pub struct TestnetArgs {
     /// every epoch.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(4..=86_400))]
     pub epoch_seconds: u64,
+    /// Reliable messages each client's user sends per second (fragmented, acked by the
+    /// recipient's provider once stored, retransmitted when an ack is late).
+    #[arg(long, default_value_t = 0.3)]
+    pub reliable_rate: f64,
+    /// Size of one large reliable message client 0 sends to client 1 at the start, in
+    /// bytes (0: none).
+    #[arg(long, default_value_t = 1_048_576, value_parser = clap::value_parser!(u64).range(0..=wesh_mix::params::MAX_MESSAGE_BYTES as u64))]
+    pub bulk_bytes: u64,
+    /// Real-stream rate λ_P (packets/s) of the client sending the large message: at the
+    /// default 2/s a MiB (685 fragments) would take six minutes.
+    #[arg(long, default_value_t = 60.0)]
+    pub bulk_rate: f64,
+    /// Clients that go offline (connections closed) at a quarter of the run and come back
+    /// at three fifths; what is sent to them meanwhile waits in their mailboxes.
+    #[arg(long, default_value_t = 1)]
+    pub offline_clients: u64,
+    /// Kill one mix (layer 2) at this second of the run: what it held is lost, senders
+    /// retransmit over other routes.
+    #[arg(long)]
+    pub kill_mix_at: Option<u64>,
+    /// How often clients pull their mailboxes, in milliseconds.
+    #[arg(long, default_value_t = crate::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub pull_interval_ms: u64,
     /// Give every node the topology directly instead of running the gossip PKI.
     #[arg(long)]
     pub static_topology: bool,
@@ -135,6 +165,10 @@ impl Tally {
                 }
                 MixPayload::Drop | MixPayload::Fragment { .. } | MixPayload::Ack { .. } => {}
             },
+            // reliable messages are tallied by `MessageTally`
+            ClientEvent::MessageReceived { .. }
+            | ClientEvent::MessageDelivered { .. }
+            | ClientEvent::MessageFailed { .. } => {}
         }
     }
 
@@ -162,7 +196,7 @@ async fn wait_converged(all: &[&Node], within: Duration) -> bool {
         let agreed = statuses.len() == all.len()
             && statuses
                 .iter()
-                .all(|(count, digest)| *count == all.len() && *digest == statuses[0].1);
+                .all(|(count, digest)| *count >= all.len() && *digest == statuses[0].1);
         if agreed {
             return true;
         }
@@ -205,6 +239,11 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         })
     };
     let mut bootstrap: Vec<(libp2p::PeerId, libp2p::Multiaddr)> = Vec::new();
+    // each provider's mailboxes in a real rocksdb, removed when the run ends
+    let store_root = tempfile::Builder::new()
+        .prefix("wesh-testnet-")
+        .tempdir()
+        .map_err(|e| TestnetError::Setup(format!("cannot create a temporary directory: {e}")))?;
 
     // 1. relays: mixes layer by layer, then providers
     let mut mixes: Vec<Vec<Node>> = Vec::new();
@@ -224,6 +263,16 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                     .map_err(|e| TestnetError::Setup(e.to_string()))?,
                 sphinx_key: keys.sphinx_public(),
             };
+            let mailboxes = match role {
+                Role::Provider => Some(Arc::new(
+                    MailboxStore::open(
+                        store_root.path().join(format!("provider-{i}")),
+                        MailboxLimits::default(),
+                    )
+                    .map_err(|e| TestnetError::Setup(e.to_string()))?,
+                )),
+                Role::Mix => None,
+            };
             let handle = start_relay(RelaySpec {
                 keys,
                 role,
@@ -242,6 +291,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                     keyring_path: None,
                 }),
                 data_dir: None,
+                mailboxes,
             })
             .await?;
             // the first relay is everyone else's bootstrap peer
@@ -306,45 +356,46 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         drop_rate: args.drop_rate,
         mean_hop_delay: mean_delay,
     };
-    let mut clients: Vec<RunningClient> = Vec::new();
-    for i in 0..args.clients as usize {
-        let provider = &providers[i % providers.len()];
-        let addr = provider
+    let n_clients = args.clients as usize;
+    let bulk = args.bulk_bytes > 0;
+    // the offline clients are the last ones; clients 0 and 1 (the bulk pair) stay online
+    let n_offline = (args.offline_clients as usize).min(n_clients.saturating_sub(2));
+    let pull_interval = Duration::from_millis(args.pull_interval_ms);
+    let provider_of = |i: usize| &providers[i % providers.len()];
+    let spec_for = |i: usize, state: ClientState| -> Result<ClientSpec, TestnetError> {
+        let addr = provider_of(i)
             .handle
             .listen_addrs()
             .first()
             .cloned()
             .ok_or_else(|| TestnetError::Setup("provider has no address".into()))?;
-        clients.push(
-            start_client(ClientSpec {
-                keys: NodeKeys::generate(),
-                index: i as u32,
-                provider: provider.keys_public.id,
-                provider_addr: addr,
-                topology: pki_params.is_none().then(|| topology.clone()),
-                pki: pki_params.clone(),
-                traffic,
-                observer: Some(events_tx.clone()),
-            })
-            .await?,
-        );
-    }
-    drop(events_tx);
-    // every client's delivery stream must be attached before traffic starts
-    let ready_by = Instant::now() + Duration::from_secs(10);
-    while providers
-        .iter()
-        .map(|p| p.handle.clients.connected())
-        .sum::<usize>()
-        < clients.len()
-    {
-        if Instant::now() > ready_by {
-            return Err(TestnetError::Setup(
-                "clients did not attach to their providers within 10 s".into(),
-            ));
+        Ok(ClientSpec {
+            state,
+            index: i as u32,
+            provider_addr: addr,
+            topology: pki_params.is_none().then(|| topology.clone()),
+            pki: pki_params.clone(),
+            pull_interval,
+            observer: Some(events_tx.clone()),
+        })
+    };
+    let mut clients: Vec<Option<RunningClient>> = Vec::new();
+    for i in 0..n_clients {
+        let mut t = traffic;
+        if bulk && i == 0 {
+            t.real_rate = args.bulk_rate;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let state = ClientState::generate(provider_of(i).keys_public.id, t)?;
+        clients.push(Some(start_client(spec_for(i, state)?).await?));
     }
+    let handles: Vec<_> = clients.iter().flatten().map(|c| c.handle.clone()).collect();
+    // every client's mailbox must be registered before traffic starts
+    wait_until(
+        Duration::from_secs(10),
+        "clients did not register their mailboxes within 10 s",
+        || handles.iter().all(|h| h.mailbox_ready.load(Relaxed)),
+    )
+    .await?;
     if pki_params.is_none() {
         for n in &all {
             n.handle.set_topology(topology.clone()).await;
@@ -353,66 +404,184 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     for n in &all {
         n.handle.start_cover();
     }
-    let ready_by = Instant::now() + Duration::from_secs(15);
-    while !clients.iter().all(|c| {
-        c.handle
-            .topology_ready
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }) {
-        if Instant::now() > ready_by {
-            return Err(TestnetError::Setup(
-                "clients got no routable directory within 15 s".into(),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        Duration::from_secs(15),
+        "clients got no routable directory within 15 s",
+        || handles.iter().all(|h| h.topology_ready.load(Relaxed)),
+    )
+    .await?;
 
-    // 3. traffic: users write messages to random other users (Poisson, message_rate each)
+    // 3. traffic: users write probes (single packets) and reliable messages to random
+    // other users (Poisson); one client goes offline and back; one mix may die
     let mut tally = Tally::default();
+    let mut msgs = MessageTally::default();
     let started = Instant::now();
     let run_for = Duration::from_secs(args.seconds);
     let mut rng = rand::rng();
+    let always_online = n_clients - n_offline;
     let mut writes = PoissonStream::new(
-        args.message_rate * clients.len() as f64,
+        args.message_rate * always_online as f64,
         Duration::ZERO,
         &mut rng,
     )
     .map_err(|e| TestnetError::Setup(format!("--message-rate: {e}")))?;
-    let addresses: Vec<_> = clients.iter().map(|c| c.handle.address).collect();
-    loop {
-        let next = writes
-            .next_at()
-            .map(|d| started + d)
-            .unwrap_or(started + run_for)
-            .min(started + run_for);
-        tokio::select! {
-            _ = tokio::time::sleep_until(next.into()) => {}
-            ev = events.recv() => { if let Some(ev) = ev { tally.absorb(ev) } continue }
+    let mut reliable_writes = PoissonStream::new(
+        args.reliable_rate * n_clients as f64,
+        Duration::ZERO,
+        &mut rng,
+    )
+    .map_err(|e| TestnetError::Setup(format!("--reliable-rate: {e}")))?;
+    let addresses: Vec<_> = handles.iter().map(|h| h.address).collect();
+    let mut seqs = vec![0u64; n_clients];
+    let mut offline_states: Vec<Option<ClientState>> = (0..n_clients).map(|_| None).collect();
+    let offline_at = run_for / 4;
+    let back_at = run_for * 3 / 5;
+    let mut went_offline = false;
+    let mut came_back = false;
+    let kill_at = args.kill_mix_at.map(Duration::from_secs);
+    let mut killed = false;
+    let mut send = |from: usize, to: usize, len: usize, clients: &[Option<RunningClient>]| {
+        let c = clients.get(from).and_then(|c| c.as_ref())?;
+        seqs[from] += 1;
+        let seq = seqs[from];
+        let offline = clients.get(to).is_none_or(|c| c.is_none());
+        Some((
+            c.handle.clone(),
+            (from as u32, seq),
+            encode_body(from as u32, seq, len),
+            offline,
+        ))
+    };
+    if bulk {
+        let len = args.bulk_bytes as usize;
+        if let Some((h, key, body, offline)) = send(0, 1, len, &clients) {
+            let id = h.send_message(addresses[1], body).await?;
+            msgs.sent(key, id, len, offline);
+            msgs.bulk = Some((key, None));
         }
-        if started.elapsed() >= run_for {
+    }
+    loop {
+        let now = started.elapsed();
+        let next = [writes.next_at(), reliable_writes.next_at()]
+            .into_iter()
+            .flatten()
+            .chain([
+                run_for,
+                if went_offline { run_for } else { offline_at },
+                if came_back { run_for } else { back_at },
+                kill_at.filter(|_| !killed).unwrap_or(run_for),
+            ])
+            .min()
+            .unwrap_or(run_for)
+            .min(run_for);
+        if next > now {
+            tokio::select! {
+                _ = tokio::time::sleep_until((started + next).into()) => {}
+                ev = events.recv() => { if let Some(ev) = ev { absorb(&mut tally, &mut msgs, ev) } continue }
+            }
+        }
+        let now = started.elapsed();
+        if now >= run_for {
             break;
         }
-        while writes.fire(started.elapsed(), &mut rng) {
-            let from = rng.random_range(0..clients.len());
-            let mut to = rng.random_range(0..clients.len() - 1);
+        if n_offline > 0 && !went_offline && now >= offline_at {
+            went_offline = true;
+            for i in always_online..n_clients {
+                if let Some(c) = clients[i].take() {
+                    offline_states[i] = Some(c.go_offline().await?);
+                }
+            }
+            // make sure each offline client has mail waiting when it comes back
+            for (i, to) in addresses.iter().enumerate().skip(always_online) {
+                let from = i % always_online;
+                if let Some((h, key, body, offline)) = send(from, i, 600, &clients) {
+                    let len = body.len();
+                    let id = h.send_message(*to, body).await?;
+                    msgs.sent(key, id, len, offline);
+                }
+            }
+        }
+        if went_offline && !came_back && now >= back_at {
+            came_back = true;
+            for i in always_online..n_clients {
+                if let Some(state) = offline_states[i].take() {
+                    clients[i] = Some(start_client(spec_for(i, state)?).await?);
+                }
+            }
+        }
+        if let Some(at) = kill_at
+            && !killed
+            && now >= at
+        {
+            killed = true;
+            if let Some(victim) = mixes.get(1).and_then(|l| l.first()) {
+                tracing::info!(mix = %victim.keys_public.id, "killing a layer-2 mix");
+                victim.handle.halt();
+            }
+        }
+        while writes.fire(now, &mut rng) {
+            if always_online < 2 {
+                break;
+            }
+            let from = rng.random_range(0..always_online);
+            let mut to = rng.random_range(0..always_online - 1);
             if to >= from {
                 to += 1;
             }
-            if let Err(e) = clients[from].handle.probe(addresses[to]).await {
+            if let Some(c) = &clients[from]
+                && let Err(e) = c.handle.probe(addresses[to]).await
+            {
                 tracing::warn!(error = %e, "client refused a message");
+            }
+        }
+        while reliable_writes.fire(now, &mut rng) {
+            let from = rng.random_range(0..n_clients);
+            let mut to = rng.random_range(0..n_clients - 1);
+            if to >= from {
+                to += 1;
+            }
+            // a few fragments' worth at most, most fit one packet
+            let len = rng.random_range(64..4000);
+            if let Some((h, key, body, offline)) = send(from, to, len, &clients) {
+                let len = body.len();
+                match h.send_message(addresses[to], body).await {
+                    Ok(id) => msgs.sent(key, id, len, offline),
+                    Err(e) => tracing::warn!(error = %e, "client refused a reliable message"),
+                }
+            }
+        }
+    }
+    if went_offline && !came_back {
+        for i in always_online..n_clients {
+            if let Some(state) = offline_states[i].take() {
+                clients[i] = Some(start_client(spec_for(i, state)?).await?);
             }
         }
     }
 
-    // 4. stop sending, let in-flight packets drain
-    for c in &clients {
+    // 4. no new messages; reliable ones finish (streams still running, so retransmissions
+    // can leave), then the streams stop and in-flight packets drain
+    let settle_cap = Duration::from_secs(15);
+    let settle_started = Instant::now();
+    while !msgs.settled() && settle_started.elapsed() < settle_cap {
+        tokio::select! {
+            ev = events.recv() => if let Some(ev) = ev { absorb(&mut tally, &mut msgs, ev) },
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+    for c in clients.iter().flatten() {
         c.handle.stop_sending().await;
     }
     for n in &all {
         n.handle.stop_cover();
     }
     let drain_started = Instant::now();
-    let drain_cap = (mean_delay * 40).clamp(Duration::from_secs(2), Duration::from_secs(20));
+    let drain_cap = if killed {
+        // loops and probes the dead mix held never come back: do not wait for them
+        Duration::from_secs(3)
+    } else {
+        (mean_delay * 40).clamp(Duration::from_secs(2), Duration::from_secs(20))
+    };
     // every injected replay has reached the node that must drop it
     let replays_settled = |all: &[&Node]| {
         let injected: u64 = all
@@ -444,12 +613,12 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             break;
         }
         tokio::select! {
-            ev = events.recv() => if let Some(ev) = ev { tally.absorb(ev) },
+            ev = events.recv() => if let Some(ev) = ev { absorb(&mut tally, &mut msgs, ev) },
             _ = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
     }
     while let Ok(ev) = events.try_recv() {
-        tally.absorb(ev);
+        absorb(&mut tally, &mut msgs, ev);
     }
     let drain_ms = drain_started.elapsed().as_millis() as u64;
     let elapsed = started.elapsed().as_secs_f64();
@@ -476,7 +645,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     p.loop_sent = p.client_loop_sent + mix_sent;
     p.loop_returned = p.client_loop_returned + mix_back;
     p.drop_sent = tally.drops;
-    p.client_send_failures = clients.iter().map(|c| get(&c.handle.send_failures)).sum();
+    p.client_send_failures = handles.iter().map(|h| get(&h.send_failures)).sum();
     let mut held_sum = 0u64;
     let mut held_n = 0u64;
     let mut pools = Vec::new();
@@ -521,9 +690,32 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     s.mixing.lambda_over_mu_min =
         round2(pools.iter().copied().fold(f64::INFINITY, f64::min).min(1e9));
     s.mixing.lambda_over_mu_mean = round2(mean(&pools));
+    s.messages = msgs.section();
+    s.messages.killed_mix_at_s = args.kill_mix_at.filter(|_| killed);
+    if let (Some((_, arrived)), Some((sent_at, bytes))) = (msgs.bulk, msgs.bulk_sent()) {
+        let seconds = arrived.map(|a| a.duration_since(sent_at).as_secs_f64());
+        s.messages.bulk = Some(summary::BulkSection {
+            bytes: bytes as u64,
+            fragments: bytes.div_ceil(params::FRAGMENT_DATA_BYTES) as u64,
+            delivered: arrived.is_some(),
+            seconds: round2(seconds.unwrap_or(0.0)),
+            goodput_kib_s: round2(seconds.map_or(0.0, |t| bytes as f64 / 1024.0 / t)),
+            sender_real_rate: args.bulk_rate,
+        });
+    }
 
     if let Some(params) = &pki_params {
-        let converged = wait_converged(&all, Duration::from_secs(5)).await;
+        // a killed mix keeps its last directory: judge the living
+        let victim = mixes
+            .get(1)
+            .and_then(|l| l.first())
+            .map(|n| n.keys_public.id);
+        let living: Vec<&Node> = all
+            .iter()
+            .copied()
+            .filter(|n| !(killed && Some(n.keys_public.id) == victim))
+            .collect();
+        let converged = wait_converged(&living, Duration::from_secs(5)).await;
         let statuses: Vec<_> = all
             .iter()
             .filter_map(|n| n.handle.pki_status.as_ref()?.lock().ok().map(|s| s.clone()))
@@ -551,11 +743,48 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             view_disagreements: statuses.iter().map(|s| s.view_disagreements).sum(),
         });
     }
-    for c in clients {
+    for c in clients.into_iter().flatten() {
         c.shutdown();
     }
     for n in mixes.into_iter().flatten().chain(providers) {
         n.handle.shutdown();
     }
+    drop(store_root);
     Ok(s)
+}
+
+fn absorb(tally: &mut Tally, msgs: &mut MessageTally, ev: ClientEvent) {
+    match ev {
+        ClientEvent::MessageReceived { bytes, at, .. } => msgs.received(&bytes, at),
+        ClientEvent::MessageDelivered { client, id, .. } => msgs.acked(client, id),
+        ClientEvent::MessageFailed { client, id, reason } => {
+            tracing::warn!(client, id, %reason, "reliable message failed");
+            msgs.failed(client, id)
+        }
+        ClientEvent::Sent {
+            kind: TrafficKind::Fragment { retransmission, .. },
+            ..
+        } => {
+            msgs.fragments_sent += 1;
+            if retransmission {
+                msgs.retransmissions += 1;
+            }
+        }
+        other => tally.absorb(other),
+    }
+}
+
+async fn wait_until(
+    within: Duration,
+    failure: &str,
+    done: impl Fn() -> bool,
+) -> Result<(), TestnetError> {
+    let by = Instant::now() + within;
+    while !done() {
+        if Instant::now() > by {
+            return Err(TestnetError::Setup(failure.into()));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }

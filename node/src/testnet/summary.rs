@@ -13,8 +13,59 @@ pub struct Summary {
     pub latency_ms: LatencySection,
     pub mixing_delay_ms: MixingDelaySection,
     pub mixing: MixingSection,
+    pub messages: MessagesSection,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pki: Option<PkiSection>,
+}
+
+/// Reliable messages (fragments, SURB-acks, retransmission, mailboxes).
+#[derive(Debug, Default, Serialize)]
+pub struct MessagesSection {
+    pub sent: u64,
+    /// Reassembled by their recipients, byte for byte as sent.
+    pub delivered: u64,
+    /// Sent and neither delivered nor failed at the end of the run.
+    pub lost: u64,
+    /// Given up by their senders (retries exhausted).
+    pub failed: u64,
+    /// Fully acked to their senders (every fragment stored at the recipient's provider).
+    pub acked: u64,
+    /// Delivered messages whose bytes differed from what was sent (must be 0).
+    pub corrupted: u64,
+    pub fragments_sent: u64,
+    pub retransmissions: u64,
+    /// Messages sent to a client while it was offline, and how many of those it received
+    /// from its mailbox after coming back.
+    pub offline_sent: u64,
+    pub offline_delivered: u64,
+    pub max_message_bytes: u64,
+    /// Send to reassembly, per message.
+    pub latency_ms: MessageLatency,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulk: Option<BulkSection>,
+    /// The mix killed mid-run (`--kill-mix-at`), if any: second and mix layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub killed_mix_at_s: Option<u64>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct MessageLatency {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// The large transfer of the run.
+#[derive(Debug, Default, Serialize)]
+pub struct BulkSection {
+    pub bytes: u64,
+    pub fragments: u64,
+    pub delivered: bool,
+    pub seconds: f64,
+    /// Application bytes per second, send to reassembly.
+    pub goodput_kib_s: f64,
+    /// The sender's real-stream rate λ_P during the transfer (packets/s).
+    pub sender_real_rate: f64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -170,6 +221,7 @@ impl Summary {
             "  packets held per mix (lambda/mu): min {:.2}, mean {:.2} (Loopix asks >= 2)\n",
             self.mixing.lambda_over_mu_min, self.mixing.lambda_over_mu_mean
         ));
+        s.push_str(&self.messages_text());
         if let Some(pki) = &self.pki {
             s.push_str(&format!(
                 "\nGossip PKI ({} s epochs)\n  {} descriptors, directories {} (first in {} ms), {} epoch rotations, {} publications\n",
@@ -192,6 +244,50 @@ impl Summary {
                 } else {
                     r.join(", ")
                 }
+            ));
+        }
+        s
+    }
+}
+
+impl Summary {
+    fn messages_text(&self) -> String {
+        let m = &self.messages;
+        let mut s = String::from("Reliable messages (fragments + SURB-acks + mailboxes)\n");
+        s.push_str(&format!(
+            "  {} sent, {} delivered intact, {} lost, {} failed, {} acked to their senders\n",
+            m.sent, m.delivered, m.lost, m.failed, m.acked
+        ));
+        s.push_str(&format!(
+            "  {} fragments sent, {} of them retransmissions{}\n",
+            m.fragments_sent,
+            m.retransmissions,
+            match m.killed_mix_at_s {
+                Some(at) => format!(" (one mix killed at {at} s)"),
+                None => String::new(),
+            }
+        ));
+        s.push_str(&format!(
+            "  offline recipients: {} of {} messages sent while they were away arrived from their mailboxes\n",
+            m.offline_delivered, m.offline_sent
+        ));
+        s.push_str(&format!(
+            "  latency p50 {:.0} ms, p99 {:.0} ms; largest message {} bytes\n",
+            m.latency_ms.p50, m.latency_ms.p99, m.max_message_bytes
+        ));
+        if let Some(b) = &self.messages.bulk {
+            s.push_str(&format!(
+                "  bulk: {} bytes in {} fragments, {} after {:.1} s ({:.0} KiB/s at λ_P = {}/s)\n",
+                b.bytes,
+                b.fragments,
+                if b.delivered {
+                    "delivered"
+                } else {
+                    "NOT delivered"
+                },
+                b.seconds,
+                b.goodput_kib_s,
+                b.sender_real_rate
             ));
         }
         s

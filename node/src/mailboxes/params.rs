@@ -1,0 +1,24 @@
+//! Node-side mailbox parameters (the protocol's own live in `wesh_mix::params`).
+
+use std::time::Duration;
+
+/// Final-hop payloads queued for the store writer before new ones are dropped (counted as
+/// `store_backlog`); the sender's retransmission covers a drop. 16 384 × ~2 KB ≈ 32 MB.
+pub const STORE_QUEUE: usize = 16_384;
+
+/// Most payloads in one synced write (group commit). A larger batch amortises the fsync
+/// further; this bounds how long the first payload of a batch waits for the others.
+pub const STORE_BATCH: usize = 512;
+
+/// How often a provider sweeps payloads past their TTL (seconds of work are rare: fetch
+/// skips expired payloads anyway, the sweep only reclaims space).
+pub const EXPIRE_EVERY: Duration = Duration::from_secs(600);
+
+/// How often a client pulls its mailbox when the last pull emptied it. Loopix pulls on a
+/// fixed schedule so the pull pattern does not depend on traffic; 500 ms adds 250 ms of
+/// latency on average and costs 2 × 32,982 B/s of download per client.
+pub const DEFAULT_PULL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Bound on one mailbox exchange (open, request, response) before the client gives up
+/// and retries at the next pull.
+pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,0 +1,84 @@
+//! The client's side of `/wesh/mailbox/1`: register, pull (challenge, then signed pull), and
+//! confirm, each as one stream to the provider. The checks are the core's
+//! ([`MailboxClient`]); this only moves bytes and bounds time.
+
+use super::MAILBOX_STREAM;
+use super::exchange::request;
+use super::params::EXCHANGE_TIMEOUT;
+use libp2p::PeerId;
+use std::sync::Arc;
+use thiserror::Error;
+use wesh_mix::mailbox::{ClientError, MailboxClient, Pulled};
+use wesh_mix::params::{MAX_CONFIRM_SEQS, PULL_SLOTS};
+
+#[derive(Debug, Error)]
+pub enum PullError {
+    #[error("cannot open a mailbox stream to the provider: {0}")]
+    Open(String),
+    #[error("mailbox exchange failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("mailbox exchange timed out")]
+    Timeout,
+    #[error("{0}")]
+    Protocol(#[from] ClientError),
+}
+
+/// One mailbox at one provider, reached over libp2p.
+pub struct Puller {
+    control: libp2p_stream::Control,
+    provider: PeerId,
+    mailbox: Arc<MailboxClient>,
+}
+
+impl Puller {
+    pub fn new(
+        control: libp2p_stream::Control,
+        provider: PeerId,
+        mailbox: Arc<MailboxClient>,
+    ) -> Self {
+        Puller {
+            control,
+            provider,
+            mailbox,
+        }
+    }
+
+    async fn exchange(&mut self, frame: &[u8]) -> Result<Vec<u8>, PullError> {
+        let work = async {
+            let mut stream = self
+                .control
+                .open_stream(self.provider, MAILBOX_STREAM)
+                .await
+                .map_err(|e| PullError::Open(e.to_string()))?;
+            Ok(request(&mut stream, frame).await?)
+        };
+        tokio::time::timeout(EXCHANGE_TIMEOUT, work)
+            .await
+            .map_err(|_| PullError::Timeout)?
+    }
+
+    /// Registers the mailbox (idempotent: again after a restart is fine).
+    pub async fn register(&mut self) -> Result<(), PullError> {
+        let response = self.exchange(&self.mailbox.register_request()).await?;
+        Ok(self.mailbox.on_register_response(&response)?)
+    }
+
+    /// Pulls up to a full answer of payloads (they stay at the provider until confirmed).
+    pub async fn pull(&mut self) -> Result<Pulled, PullError> {
+        let challenge = self.exchange(&self.mailbox.challenge_request()).await?;
+        let max = u16::try_from(PULL_SLOTS).unwrap_or(u16::MAX);
+        let (pull, pending) = self.mailbox.pull_request(&challenge, max)?;
+        let response = self.exchange(&pull).await?;
+        Ok(self.mailbox.open_pull_response(&pending, &response)?)
+    }
+
+    /// Lets the provider delete these payloads; call only once they are kept safely.
+    pub async fn confirm(&mut self, seqs: &[u64]) -> Result<u32, PullError> {
+        let mut deleted = 0;
+        for chunk in seqs.chunks(MAX_CONFIRM_SEQS) {
+            let response = self.exchange(&self.mailbox.confirm_request(chunk)?).await?;
+            deleted += self.mailbox.on_confirm_response(&response)?;
+        }
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,91 @@
+//! The provider's durable final hop: payloads for its clients' mailboxes are written in
+//! groups (one synced rocksdb write per group) and only then are their SURB-acks released,
+//! so an ack always means "on disk". A crash between write and ack costs the sender a
+//! retransmission, which the recipient's reassembly drops as a duplicate.
+
+use super::params::STORE_BATCH;
+use crate::metrics::{RelayMetrics, bump};
+use crate::pki::service::unix_now;
+use crate::storage::{MailboxStore, StoreError};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use tokio::sync::mpsc;
+use wesh_mix::provider_ack::{AckPacket, ack_after_store};
+
+/// One final-hop payload for a mailbox (the mailbox id is the Sphinx destination).
+pub struct StoreJob {
+    pub mailbox: [u8; 32],
+    pub plaintext: Vec<u8>,
+}
+
+/// Starts the writer thread. It ends when every sender of `jobs` is gone. `ack` sends an
+/// ack packet on its way (into this node's own pipeline when the SURB starts here).
+pub fn spawn_store_writer(
+    store: Arc<MailboxStore>,
+    mut jobs: mpsc::Receiver<StoreJob>,
+    ack: impl Fn(AckPacket) + Send + 'static,
+    metrics: Arc<RelayMetrics>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("mailbox-writer".into())
+        .spawn(move || {
+            let mut batch = Vec::with_capacity(STORE_BATCH);
+            while let Some(first) = jobs.blocking_recv() {
+                batch.push(first);
+                while batch.len() < STORE_BATCH {
+                    match jobs.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                write_batch(&store, &batch, &ack, &metrics);
+                batch.clear();
+            }
+        })
+}
+
+fn write_batch(
+    store: &MailboxStore,
+    batch: &[StoreJob],
+    ack: &impl Fn(AckPacket),
+    metrics: &RelayMetrics,
+) {
+    let items: Vec<([u8; 32], &[u8])> = batch
+        .iter()
+        .map(|j| (j.mailbox, j.plaintext.as_slice()))
+        .collect();
+    let results = match store.store_batch(&items, unix_now()) {
+        Ok(results) => results,
+        Err(e) => {
+            // nothing of the batch is stored and nothing is acked: the senders retransmit
+            tracing::warn!(error = %e, payloads = batch.len(), "mailbox write failed");
+            metrics
+                .mailbox_store_failed
+                .fetch_add(batch.len() as u64, Relaxed);
+            return;
+        }
+    };
+    for (job, result) in batch.iter().zip(results) {
+        match result {
+            Ok(_) => {
+                bump(&metrics.mailbox_stored);
+                match ack_after_store(&job.plaintext) {
+                    Ok(Some(packet)) => {
+                        bump(&metrics.acks_released);
+                        ack(packet);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::debug!(error = %e, "stored fragment has no usable SURB-ack"),
+                }
+            }
+            Err(StoreError::UnknownMailbox { .. }) => bump(&metrics.undeliverable),
+            Err(StoreError::PayloadQuotaExceeded { .. } | StoreError::ByteQuotaExceeded { .. }) => {
+                bump(&metrics.mailbox_full)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "payload refused by the mailbox store");
+                bump(&metrics.mailbox_refused);
+            }
+        }
+    }
+}
