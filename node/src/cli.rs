@@ -9,7 +9,7 @@ use std::path::PathBuf;
 /// wesh: a mixnet-backed privacy messaging node.
 ///
 /// One binary runs every role: `mix` and `provider` relay Sphinx packets through a
-/// stratified Loopix mixnet; `testnet` starts a whole network on this machine and reports
+/// stratified Loopix mixnet; `client` sends and receives through it; `testnet` starts a whole network on this machine and reports
 /// what it measured; `bench` measures throughput.
 #[derive(Debug, Parser)]
 #[command(name = "wesh", version, about, long_about)]
@@ -23,9 +23,14 @@ pub enum Command {
     /// Run a mix node: receive Sphinx packets, hold each for its delay, forward it, and emit
     /// loop cover.
     Mix(RoleArgs),
-    /// Run a provider: the edge of the mixnet where clients connect; final-hop payloads go
-    /// to the connected client they are addressed to.
+    /// Run a provider: the edge of the mixnet where clients connect; it keeps final-hop
+    /// payloads in its clients' mailboxes (rocksdb, TTL, quota) until they pull them.
     Provider(RoleArgs),
+    /// Run a client: register a mailbox at a provider, run the Loopix streams, send
+    /// messages of any size reliably (--send) and keep what arrives (see `wesh inbox`).
+    Client(crate::client_role::ClientArgs),
+    /// List the messages a client received.
+    Inbox(crate::client_role::InboxArgs),
     /// Print this node's topology entry (creating its keys in --data-dir on first use).
     Id(IdArgs),
     /// Start a local mixnet on loopback, send traffic through it, and print what happened.

@@ -7,6 +7,7 @@ use crate::mailboxes::params::DEFAULT_PULL_INTERVAL;
 use crate::mailboxes::puller::Puller;
 use crate::net::links::Links;
 use crate::net::swarm::{NetError, NetHandle, start_swarm};
+use crate::storage::client_store::{ClientStore, OutboxMessage};
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub enum ClientError {
     Stopped,
     #[error("{0}")]
     Enqueue(#[from] EnqueueError),
+    #[error("{0}")]
+    Store(#[from] crate::storage::client_store::ClientStoreError),
 }
 
 /// What a client reports to an observer (the testnet, a metrics exporter, the CLI).
@@ -130,6 +133,9 @@ pub struct ClientSpec {
     /// Pull the mailbox this often while it is empty.
     pub pull_interval: Duration,
     pub observer: Option<mpsc::UnboundedSender<ClientEvent>>,
+    /// Durable state (`wesh client`): pulled fragments are kept before they are confirmed,
+    /// completed messages go to the inbox, messages being sent to the outbox.
+    pub store: Option<Arc<ClientStore>>,
 }
 
 impl ClientSpec {
@@ -143,6 +149,7 @@ impl ClientSpec {
             pki: None,
             pull_interval: DEFAULT_PULL_INTERVAL,
             observer: None,
+            store: None,
         }
     }
 }
@@ -168,11 +175,11 @@ enum Command {
     },
 }
 
-/// Payloads pulled from the mailbox; `done` fires once they are handled, and only then
-/// does the puller confirm them to the provider.
+/// Payloads pulled from the mailbox; `done` says whether they are handled (kept safely),
+/// and only then does the puller confirm them to the provider.
 struct Inbound {
     payloads: Vec<Vec<u8>>,
-    done: oneshot::Sender<()>,
+    done: oneshot::Sender<bool>,
 }
 
 #[derive(Clone)]
@@ -322,6 +329,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
     }
     let runner = ClientRunner {
         index: spec.index,
+        store: spec.store,
         core,
         origin,
         topology: spec.topology,
@@ -372,6 +380,7 @@ async fn pull_mailbox(
         }
     }
     ready.store(true, Relaxed);
+    tracing::info!("mailbox registered");
     loop {
         let mut again = false;
         match puller.pull().await {
@@ -384,9 +393,12 @@ async fn pull_mailbox(
                     if inbound.send(Inbound { payloads, done }).await.is_err() {
                         return;
                     }
-                    if handled.await.is_err() {
+                    match handled.await {
+                        Ok(true) => {}
+                        // not kept: leave them at the provider for the next pull
+                        Ok(false) => continue,
                         // the runner is gone (offline or stopped): keep the mail at the provider
-                        return;
+                        Err(_) => return,
                     }
                     if let Err(e) = puller.confirm(&seqs).await {
                         // not deleted: the next pull returns them again, the core drops duplicates
@@ -527,6 +539,7 @@ async fn follow_directory(
 
 struct ClientRunner {
     index: u32,
+    store: Option<Arc<ClientStore>>,
     core: ClientTraffic,
     origin: Instant,
     topology: Option<Topology>,
@@ -545,6 +558,7 @@ impl ClientRunner {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let origin = self.origin;
+        self.restore();
         loop {
             // without a routing view nothing can be built: wait for one
             let deadline = self
@@ -568,7 +582,7 @@ impl ClientRunner {
                 }
                 cmd = commands.recv() => match cmd {
                     Some(Command::Send { to, body, reply }) => { let _ = reply.send(self.core.enqueue(to, body)); }
-                    Some(Command::SendMessage { to, bytes, reply }) => { let _ = reply.send(self.core.send_message(to, bytes)); }
+                    Some(Command::SendMessage { to, bytes, reply }) => { let _ = reply.send(self.send_message(to, bytes)); }
                     Some(Command::Probe { to }) => {
                         let id = self.core.next_message_id();
                         if let Err(e) = self.core.enqueue(to, encode_probe(self.index, id)) {
@@ -585,13 +599,16 @@ impl ClientRunner {
                 },
                 batch = inbound.recv() => match batch {
                     Some(batch) => {
-                        let at = Instant::now();
-                        for payload in &batch.payloads {
-                            for ev in self.core.on_received(payload, at.duration_since(origin)) {
-                                self.report(ev, at);
+                        let kept = self.keep(&batch.payloads);
+                        if kept {
+                            let at = Instant::now();
+                            for payload in &batch.payloads {
+                                for ev in self.core.on_received(payload, at.duration_since(origin)) {
+                                    self.report(ev, at);
+                                }
                             }
                         }
-                        let _ = batch.done.send(());
+                        let _ = batch.done.send(kept);
                     }
                     None => { tracing::debug!("mailbox puller ended"); }
                 },
@@ -600,9 +617,92 @@ impl ClientRunner {
         }
     }
 
+    /// With a store: keeps the pulled fragments durably before they are confirmed. False
+    /// if that failed (then nothing is confirmed and the next pull brings them again).
+    fn keep(&self, payloads: &[Vec<u8>]) -> bool {
+        let Some(store) = &self.store else {
+            return true;
+        };
+        let fragments: Vec<_> = payloads
+            .iter()
+            .filter_map(|p| match MixPayload::decode(p) {
+                Ok(MixPayload::Fragment { fragment, .. }) => {
+                    Some((fragment.message, fragment.index, p.as_slice()))
+                }
+                _ => None,
+            })
+            .collect();
+        match store.keep_pulled(&fragments) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot keep pulled fragments; not confirming them");
+                false
+            }
+        }
+    }
+
+    fn send_message(&mut self, to: ClientAddress, bytes: Vec<u8>) -> Result<u64, EnqueueError> {
+        let kept = self.store.as_ref().map(|_| bytes.clone());
+        let id = self.core.send_message(to, bytes)?;
+        if let (Some(store), Some(bytes)) = (&self.store, kept)
+            && let Err(e) = store.add_outbox(&OutboxMessage { id, to, bytes })
+        {
+            tracing::error!(error = %e, id, "message queued but not kept in the outbox");
+        }
+        Ok(id)
+    }
+
+    /// With a store: rebuilds partial messages from the kept fragments and sends again
+    /// what the outbox holds (it was not fully acked before the client stopped).
+    fn restore(&mut self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let now = self.origin.elapsed();
+        match store.pulled() {
+            Ok(fragments) => {
+                for p in fragments {
+                    for ev in self.core.on_received(&p, now) {
+                        self.report(ev, Instant::now());
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read kept fragments"),
+        }
+        match store.outbox() {
+            Ok(pending) => {
+                for m in pending {
+                    if let Err(e) = store.remove_outbox(m.id) {
+                        tracing::error!(error = %e, "outbox");
+                        continue;
+                    }
+                    match self.send_message(m.to, m.bytes) {
+                        Ok(id) => tracing::info!(id, "resending a message from the outbox"),
+                        Err(e) => tracing::error!(error = %e, "outbox message refused"),
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
+        }
+    }
+
     fn report(&self, ev: wesh_mix::ClientEvent, at: Instant) {
         use wesh_mix::ClientEvent as Core;
         let client = self.index;
+        if let Some(store) = &self.store {
+            let stored = match &ev {
+                Core::MessageReceived { id, bytes } => store
+                    .deliver(id, bytes, crate::pki::service::unix_now())
+                    .map(|seq| tracing::info!(seq, bytes = bytes.len(), "message received")),
+                Core::MessageDelivered { id } | Core::MessageFailed { id, .. } => {
+                    store.remove_outbox(*id)
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = stored {
+                tracing::error!(error = %e, "client store");
+            }
+        }
         let out = match ev {
             Core::Other(payload) => ClientEvent::Received {
                 client,

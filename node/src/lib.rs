@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cli;
 pub mod client_node;
+pub mod client_role;
 pub mod config;
 pub mod keys;
 pub mod mailboxes;

@@ -6,7 +6,7 @@ use wesh_node::topology_file::Role;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Mix(_) | Command::Provider(_) => "info",
+        Command::Mix(_) | Command::Provider(_) | Command::Client(_) => "info",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -20,6 +20,9 @@ fn main() -> ExitCode {
         .init();
     if let Command::Id(args) = cli.command {
         return finish(wesh_node::role::print_id(args));
+    }
+    if let Command::Inbox(args) = cli.command {
+        return finish(wesh_node::client_role::show_inbox(args));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -63,7 +66,8 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
-            Command::Id(_) => Ok(()),
+            Command::Client(args) => wesh_node::client_role::run_client(args).await,
+            Command::Id(_) | Command::Inbox(_) => Ok(()),
         }
     });
     // background tasks may still hold sockets; leave without waiting for them

@@ -144,7 +144,7 @@ fn pki_setup(cfg: &NodeConfig, data_dir: &std::path::Path) -> Result<PkiSetup, S
     })
 }
 
-async fn wait_for_signal() -> Result<(), String> {
+pub async fn wait_for_signal() -> Result<(), String> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;

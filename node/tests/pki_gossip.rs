@@ -3,10 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::{testnet_json, wesh};
+use common::{start, testnet_json, wesh};
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -57,71 +55,17 @@ fn epoch_rotations_mid_run_lose_no_packet() {
     }
 }
 
-struct Running {
-    child: Child,
-    peer: String,
-    addr: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts a role and reads its peer id and listen address from its log.
-fn start(role: &str, dir: &std::path::Path, extra: &[&str]) -> Running {
-    let child = wesh()
-        .args([
-            role,
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--epoch-seconds",
-            "600",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .args(extra)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // the guard kills the child even if reading its log fails below
-    let mut running = Running {
-        child,
-        peer: String::new(),
-        addr: String::new(),
-    };
-    let mut lines = BufReader::new(running.child.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("node exited before running").unwrap();
-        if line.contains("node running") {
-            let field = |key: &str| {
-                let start = line
-                    .find(key)
-                    .unwrap_or_else(|| panic!("no {key} in {line}"))
-                    + key.len();
-                let rest = &line[start..];
-                rest[..rest.find([' ', '"', ']', ',']).unwrap_or(rest.len())].to_string()
-            };
-            running.peer = field("peer_id=");
-            running.addr = format!("/ip4/127.0.0.1/tcp/{}", field("/ip4/127.0.0.1/tcp/"));
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    running
-}
-
 #[test]
 fn separate_processes_join_through_a_bootstrap_node() {
     let a_dir = tempfile::tempdir().unwrap();
     let b_dir = tempfile::tempdir().unwrap();
-    let a = start("mix", a_dir.path(), &[]);
+    let a = start("mix", a_dir.path(), &["--epoch-seconds", "600"]);
     let boot = format!("{}/p2p/{}", a.addr, a.peer);
-    let _b = start("provider", b_dir.path(), &["--bootstrap", &boot]);
+    let _b = start(
+        "provider",
+        b_dir.path(),
+        &["--epoch-seconds", "600", "--bootstrap", &boot],
+    );
     assert!(
         a_dir.path().join("sphinx-keyring.bin").exists(),
         "key ring persisted"

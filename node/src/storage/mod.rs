@@ -1,6 +1,7 @@
 //! Durable storage of the node (rocksdb). One database per node; each concern gets its own
 //! column families.
 
+pub mod client_store;
 pub mod codec;
 pub mod mailbox_backend;
 pub mod mailbox_store;

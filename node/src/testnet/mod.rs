@@ -377,6 +377,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             pki: pki_params.clone(),
             pull_interval,
             observer: Some(events_tx.clone()),
+            store: None,
         })
     };
     let mut clients: Vec<Option<RunningClient>> = Vec::new();
