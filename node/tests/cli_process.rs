@@ -34,6 +34,36 @@ fn testnet_over_real_sockets_delivers_every_real_packet() {
     );
 }
 
+/// Reliable delivery end to end: a mix dies mid-run, a client is offline for a while, a
+/// 1 MiB message crosses; every message arrives intact, the dead mix costs retransmissions.
+#[test]
+fn testnet_killed_mix_and_offline_client_lose_no_message() {
+    let j = testnet_json(&[
+        "--seconds",
+        "12",
+        "--mean-delay-ms",
+        "50",
+        "--kill-mix-at",
+        "4",
+        "--reliable-rate",
+        "0.5",
+    ]);
+    let m = &j["messages"];
+    let sent = m["sent"].as_u64().unwrap();
+    assert!(sent > 0);
+    assert_eq!(m["delivered"].as_u64().unwrap(), sent, "{m}");
+    assert_eq!(m["lost"], 0);
+    assert_eq!(m["failed"], 0);
+    assert_eq!(m["corrupted"], 0);
+    assert!(m["retransmissions"].as_u64().unwrap() > 0, "{m}");
+    let offline = m["offline_sent"].as_u64().unwrap();
+    assert!(offline > 0);
+    assert_eq!(m["offline_delivered"].as_u64().unwrap(), offline);
+    assert!(m["max_message_bytes"].as_u64().unwrap() >= 1 << 20);
+    assert_eq!(m["bulk"]["delivered"], true);
+    assert_eq!(m["killed_mix_at_s"], 4);
+}
+
 #[test]
 fn testnet_replay_attack_is_dropped_and_costs_nothing() {
     let j = testnet_json(&["--seconds", "4", "--mean-delay-ms", "20", "--replay-attack"]);

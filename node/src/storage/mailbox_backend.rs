@@ -136,10 +136,53 @@ mod tests {
         );
         assert_eq!(client.on_confirm_response(&r).unwrap(), 1);
         assert_eq!(backend.remaining(&client.mailbox()).unwrap(), 0);
+        // an empty mailbox answers with exactly as many bytes
+        let c = server.handle(&client.challenge_request(), now, &mut rng, &mut backend);
+        let (pull, _) = client.pull_request(&c, 16).unwrap();
+        let empty = server.handle(&pull, now, &mut rng, &mut backend);
+        assert_eq!(empty.len(), wesh_mix::params::PULL_RESPONSE_BYTES);
         // someone else's key for the same mailbox is refused
         let thief =
             MailboxClient::from_parts(provider, client.mailbox(), &[9; 32], PullSecret([1; 32]));
         let r = server.handle(&thief.register_request(), now, &mut rng, &mut backend);
         assert!(thief.on_register_response(&r).is_err());
+    }
+
+    /// A payload past the TTL is not handed out: the pull is as if the mailbox were empty.
+    #[test]
+    fn pulls_skip_payloads_past_the_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let provider = NodeId([7; 32]);
+        let mut rng = rand::rng();
+        let client = MailboxClient::generate(provider, &mut rng);
+        let mut server = MailboxServer::new(provider);
+        let limits = MailboxLimits {
+            ttl: std::time::Duration::from_secs(60),
+            ..MailboxLimits::default()
+        };
+        let store = MailboxStore::open(dir.path(), limits).unwrap();
+        let t0 = 1_000;
+        let mut backend = StoreBackend::new(&store, t0);
+        let r = server.handle(&client.register_request(), t0, &mut rng, &mut backend);
+        client.on_register_response(&r).unwrap();
+        store
+            .store(client.mailbox().as_bytes(), b"old", t0)
+            .unwrap();
+        let pull_at = |now: u64, server: &mut MailboxServer| {
+            let mut backend = StoreBackend::new(&store, now);
+            let mut rng = rand::rng();
+            let c = server.handle(&client.challenge_request(), now, &mut rng, &mut backend);
+            let (pull, pending) = client.pull_request(&c, 16).unwrap();
+            let r = server.handle(&pull, now, &mut rng, &mut backend);
+            client.open_pull_response(&pending, &r).unwrap()
+        };
+        assert_eq!(
+            pull_at(t0 + 59, &mut server).payloads.len(),
+            1,
+            "within the TTL"
+        );
+        let late = pull_at(t0 + 60, &mut server);
+        assert!(late.payloads.is_empty(), "expired at stored_at + ttl");
+        assert_eq!(late.remaining, 0);
     }
 }
