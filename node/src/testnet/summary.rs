@@ -170,7 +170,7 @@ impl Summary {
         ));
         s.push_str("Traffic (every packet crossed provider -> 3 mix layers -> provider as a Sphinx packet)\n");
         s.push_str(&format!(
-            "  real messages    {:>6} sent  {:>6} delivered\n",
+            "  probe packets    {:>6} sent  {:>6} delivered\n",
             p.real_sent, p.real_delivered
         ));
         s.push_str(&format!(
@@ -203,7 +203,7 @@ impl Summary {
                 dropped.join(", ")
             }
         ));
-        s.push_str("Latency of real messages (injection to delivery)\n");
+        s.push_str("Latency of probe packets (injection to delivery, including the wait for the next pull)\n");
         s.push_str(&format!(
             "  p50 {:.0} ms  p90 {:.0} ms  p99 {:.0} ms  max {:.0} ms\n",
             l.p50, l.p90, l.p99, l.max
@@ -253,7 +253,7 @@ impl Summary {
 impl Summary {
     fn messages_text(&self) -> String {
         let m = &self.messages;
-        let mut s = String::from("Reliable messages (fragments + SURB-acks + mailboxes)\n");
+        let mut s = String::from("\nReliable messages (fragments + SURB-acks + mailboxes)\n");
         s.push_str(&format!(
             "  {} sent, {} delivered intact, {} lost, {} failed, {} acked to their senders\n",
             m.sent, m.delivered, m.lost, m.failed, m.acked
