@@ -29,6 +29,9 @@ pub enum Command {
     /// Run a client: register a mailbox at a provider, run the Loopix streams, send
     /// messages of any size reliably (--send) and keep what arrives (see `wesh inbox`).
     Client(crate::client_role::ClientArgs),
+    /// Run the token issuer: blind-sign tokens within the issuance policy, redeem the
+    /// tokens providers collected against the global spent set (rocksdb).
+    Issuer(crate::issuer::role::IssuerArgs),
     /// List the messages a client received.
     Inbox(crate::client_role::InboxArgs),
     /// Print this node's topology entry (creating its keys in --data-dir on first use).

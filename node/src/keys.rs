@@ -114,6 +114,11 @@ fn read_32(path: &Path) -> Result<Option<Zeroizing<[u8; 32]>>, KeyError> {
 }
 
 fn write_32(path: &Path, bytes: &[u8; 32]) -> Result<(), KeyError> {
+    write_secret_file(path, bytes)
+}
+
+/// Writes a new secret file (mode 0600, synced); refuses to overwrite one.
+pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -6,7 +6,7 @@ use wesh_node::topology_file::Role;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Mix(_) | Command::Provider(_) | Command::Client(_) => "info",
+        Command::Mix(_) | Command::Provider(_) | Command::Client(_) | Command::Issuer(_) => "info",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -67,6 +67,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Client(args) => wesh_node::client_role::run_client(args).await,
+            Command::Issuer(args) => wesh_node::issuer::role::run_issuer(args).await,
             Command::Id(_) | Command::Inbox(_) => Ok(()),
         }
     });

@@ -1,0 +1,72 @@
+//! `wesh issuer`: the token issuer as a process.
+
+use super::service::{IssuerState, IssuerStats, serve};
+use crate::keys::NodeKeys;
+use crate::net::swarm::start_swarm;
+use crate::storage::spent_store::SpentStore;
+use clap::Args;
+use libp2p::Multiaddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use wesh_payments::params::{FREE_TOKENS_PER_EPOCH, REWARD_POOL_PER_EPOCH, TOKEN_VALIDITY_EPOCHS};
+use wesh_payments::{FreeQuotaPolicy, Issuer};
+
+#[derive(Debug, Clone, Args)]
+pub struct IssuerArgs {
+    /// Directory for the identity key, the per-epoch signing keys and the spent set.
+    /// Default ./wesh-issuer.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// libp2p listen address; repeat for several.
+    #[arg(long, default_value = "/ip4/0.0.0.0/tcp/4200")]
+    pub listen: Vec<String>,
+    /// Payments epoch length in seconds (a new signing key every epoch).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400 * 7))]
+    pub epoch_seconds: u64,
+    /// Free tokens per client key per epoch (the default issuance policy).
+    #[arg(long, default_value_t = FREE_TOKENS_PER_EPOCH)]
+    pub free_tokens_per_epoch: u32,
+}
+
+pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("wesh-issuer"));
+    let keys = NodeKeys::load_or_create(&dir).map_err(|e| e.to_string())?;
+    let keys_dir = dir.join("issuer-keys");
+    std::fs::create_dir_all(&keys_dir).map_err(|e| format!("{}: {e}", keys_dir.display()))?;
+    let spent = SpentStore::open(dir.join("spent")).map_err(|e| e.0)?;
+    let issuer = Issuer::new(FreeQuotaPolicy::new(args.free_tokens_per_epoch), spent)
+        .with_params(TOKEN_VALIDITY_EPOCHS, REWARD_POOL_PER_EPOCH);
+    let mut state = IssuerState {
+        issuer,
+        epoch_seconds: args.epoch_seconds,
+        keys_dir: Some(keys_dir),
+    };
+    let epoch = state.current_epoch()?;
+    let listen = args
+        .listen
+        .iter()
+        .map(|a| {
+            a.parse::<Multiaddr>()
+                .map_err(|e| format!("--listen {a:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (stop_tx, stop) = watch::channel(false);
+    let net = start_swarm(keys.identity.clone(), &listen, &[], stop.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let stats = Arc::new(IssuerStats::default());
+    serve(
+        net.control.clone(),
+        Arc::new(Mutex::new(state)),
+        stats,
+        stop,
+    )?;
+    tracing::info!(peer_id = %net.peer_id, addrs = ?net.listen_addrs, epoch, "node running");
+    let r = crate::role::wait_for_signal().await;
+    let _ = stop_tx.send(true);
+    r
+}

@@ -1,0 +1,238 @@
+//! Serving the issuer's three protocols over one libp2p node.
+
+use super::calls::{Redeemed, encode_redeemed};
+use super::{
+    ISSUE_PROTOCOL, KEYS_PROTOCOL, MAX_ISSUE_BYTES, MAX_REDEEM_BATCH, REDEEM_PROTOCOL, epoch_at,
+};
+use crate::keys::node_id_of_peer;
+use crate::mailboxes::exchange::read_bounded;
+use crate::pki::service::unix_now;
+use crate::storage::spent_store::SpentStore;
+use futures::{AsyncWriteExt, StreamExt};
+use libp2p::{PeerId, StreamProtocol};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::watch;
+use wesh_payments::params::TOKEN_BYTES;
+use wesh_payments::{
+    Credential, FreeQuotaPolicy, Issuer, IssuerKey, decode_request, decode_token, encode_response,
+};
+
+/// What the issuer has done (for logs, the testnet and tests).
+#[derive(Debug, Default)]
+pub struct IssuerStats {
+    pub tokens_issued: AtomicU64,
+    pub requests_refused: AtomicU64,
+    pub tokens_redeemed: AtomicU64,
+    pub double_spends_rejected: AtomicU64,
+    pub redemptions_refused: AtomicU64,
+}
+
+pub struct IssuerState {
+    pub issuer: Issuer<FreeQuotaPolicy, SpentStore>,
+    pub epoch_seconds: u64,
+    /// Where each epoch's signing key is kept (PKCS#8 DER, mode 0600); None: memory only.
+    pub keys_dir: Option<PathBuf>,
+}
+
+impl IssuerState {
+    /// The current epoch, with its signing key installed (loaded or generated).
+    pub fn current_epoch(&mut self) -> Result<u64, String> {
+        let epoch = epoch_at(unix_now(), self.epoch_seconds);
+        if self
+            .issuer
+            .published_keys()
+            .iter()
+            .any(|k| k.epoch == epoch)
+        {
+            return Ok(epoch);
+        }
+        let path = self
+            .keys_dir
+            .as_ref()
+            .map(|d| d.join(format!("{epoch}.der")));
+        let key = match path.as_ref().map(std::fs::read) {
+            Some(Ok(der)) => IssuerKey::from_pkcs8_der(epoch, &der).map_err(|e| e.to_string())?,
+            _ => {
+                let key =
+                    IssuerKey::generate(epoch, &mut rand::rng()).map_err(|e| e.to_string())?;
+                if let Some(p) = &path {
+                    let der = key.to_pkcs8_der().map_err(|e| e.to_string())?;
+                    crate::keys::write_secret_file(p, &der).map_err(|e| e.to_string())?;
+                }
+                key
+            }
+        };
+        self.issuer.install_key(key).map_err(|e| e.to_string())?;
+        let _ = self.issuer.prune(epoch);
+        Ok(epoch)
+    }
+}
+
+type Shared = Arc<Mutex<IssuerState>>;
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, IssuerState> {
+    s.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Serves keys, issuance and redemption until `shutdown`.
+pub fn serve(
+    control: libp2p_stream::Control,
+    state: Shared,
+    stats: Arc<IssuerStats>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
+    for protocol in [KEYS_PROTOCOL, ISSUE_PROTOCOL, REDEEM_PROTOCOL] {
+        let mut incoming = control
+            .clone()
+            .accept(protocol.clone())
+            .map_err(|_| format!("{protocol} registered twice"))?;
+        let (state, stats, mut stop) = (state.clone(), stats.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    next = incoming.next() => match next {
+                        Some((peer, stream)) => {
+                            tokio::spawn(answer(protocol.clone(), peer, stream, state.clone(), stats.clone()));
+                        }
+                        None => return,
+                    },
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+async fn answer(
+    protocol: StreamProtocol,
+    peer: PeerId,
+    mut stream: libp2p::Stream,
+    state: Shared,
+    stats: Arc<IssuerStats>,
+) {
+    let limit = if protocol == REDEEM_PROTOCOL {
+        2 + MAX_REDEEM_BATCH * TOKEN_BYTES
+    } else {
+        MAX_ISSUE_BYTES
+    };
+    let Ok(request) = read_bounded(&mut stream, limit).await else {
+        return;
+    };
+    // RSA signing and synced writes block: keep them off the async workers
+    let answered = tokio::task::spawn_blocking(move || {
+        let mut s = lock(&state);
+        if protocol == KEYS_PROTOCOL {
+            keys_answer(&mut s)
+        } else if protocol == ISSUE_PROTOCOL {
+            issue_answer(&mut s, peer, &request, &stats)
+        } else {
+            redeem_answer(&mut s, peer, &request, &stats)
+        }
+    })
+    .await;
+    if let Ok(response) = answered {
+        let _ = stream.write_all(&response).await;
+        let _ = stream.close().await;
+    }
+}
+
+fn keys_answer(s: &mut IssuerState) -> Vec<u8> {
+    if let Err(e) = s.current_epoch() {
+        tracing::error!(error = %e, "no issuer key");
+    }
+    let keys = s.issuer.published_keys();
+    let mut out = vec![u8::try_from(keys.len()).unwrap_or(0)];
+    for k in keys.iter().take(255) {
+        out.extend_from_slice(&k.epoch.to_be_bytes());
+        out.extend_from_slice(&u16::try_from(k.spki.len()).unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&k.spki);
+    }
+    out
+}
+
+fn refuse(reason: &str, stats: &IssuerStats) -> Vec<u8> {
+    stats.requests_refused.fetch_add(1, Relaxed);
+    let mut out = vec![1];
+    out.extend_from_slice(reason.as_bytes());
+    out
+}
+
+fn issue_answer(s: &mut IssuerState, peer: PeerId, request: &[u8], stats: &IssuerStats) -> Vec<u8> {
+    let request = match decode_request(request) {
+        Ok(r) => r,
+        Err(e) => return refuse(&e.to_string(), stats),
+    };
+    if let Credential::ClientKey(key) = &request.credential
+        && node_id_of_peer(&peer).map(|n| n.0) != Some(*key)
+    {
+        return refuse(
+            "the client key credential must be the requesting peer's key",
+            stats,
+        );
+    }
+    let epoch = match s.current_epoch() {
+        Ok(e) => e,
+        Err(e) => return refuse(&e, stats),
+    };
+    match s.issuer.issue(epoch, &request, &mut rand::rng()) {
+        Ok(response) => {
+            stats
+                .tokens_issued
+                .fetch_add(response.blind_signatures.len() as u64, Relaxed);
+            let mut out = vec![0];
+            out.extend_from_slice(&encode_response(&response));
+            out
+        }
+        Err(e) => refuse(&e.to_string(), stats),
+    }
+}
+
+fn redeem_answer(
+    s: &mut IssuerState,
+    peer: PeerId,
+    request: &[u8],
+    stats: &IssuerStats,
+) -> Vec<u8> {
+    let mut result = Redeemed::default();
+    let Some(provider) = node_id_of_peer(&peer) else {
+        return encode_redeemed(&result);
+    };
+    let count = request
+        .get(..2)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        .unwrap_or(0);
+    let body = request.get(2..).unwrap_or(&[]);
+    if count > MAX_REDEEM_BATCH || body.len() != count * TOKEN_BYTES {
+        result.refused.push((0, "malformed batch".into()));
+        stats.redemptions_refused.fetch_add(1, Relaxed);
+        return encode_redeemed(&result);
+    }
+    let now = match s.current_epoch() {
+        Ok(e) => e,
+        Err(e) => {
+            result.refused.push((0, e));
+            return encode_redeemed(&result);
+        }
+    };
+    for (i, chunk) in body.chunks(TOKEN_BYTES).enumerate() {
+        let index = u16::try_from(i).unwrap_or(u16::MAX);
+        let verdict = decode_token(chunk).and_then(|t| s.issuer.redeem(now, provider.0, &t));
+        match verdict {
+            Ok(()) => {
+                result.accepted += 1;
+                stats.tokens_redeemed.fetch_add(1, Relaxed);
+            }
+            Err(reason) => {
+                if reason == wesh_payments::Refusal::AlreadySpent {
+                    stats.double_spends_rejected.fetch_add(1, Relaxed);
+                }
+                stats.redemptions_refused.fetch_add(1, Relaxed);
+                result.refused.push((index, reason.as_str().to_string()));
+            }
+        }
+    }
+    encode_redeemed(&result)
+}

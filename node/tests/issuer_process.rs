@@ -1,0 +1,109 @@
+//! `wesh issuer` as a real process: keys, issuance within the free quota (only for the
+//! requesting peer's own key), redemption by two providers (a double spend across
+//! providers is refused), and a spent set that survives a restart.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::start;
+use libp2p::PeerId;
+use tokio::sync::watch;
+use wesh_node::issuer::calls::{fetch_keys, fetch_tokens, redeem};
+use wesh_node::keys::NodeKeys;
+use wesh_node::net::swarm::{NetHandle, start_swarm};
+use wesh_payments::{Credential, Wallet};
+
+async fn peer_of(
+    issuer: &common::Running,
+    stop: watch::Receiver<bool>,
+) -> (NetHandle, PeerId, NodeKeys) {
+    let keys = NodeKeys::generate();
+    let peer: PeerId = issuer.peer.parse().unwrap();
+    let addr = issuer.addr.parse().unwrap();
+    let net = start_swarm(keys.identity.clone(), &[], &[(peer, addr)], stop)
+        .await
+        .unwrap();
+    (net, peer, keys)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuer_issues_within_quota_and_refuses_double_spends_across_providers() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ["--epoch-seconds", "3600", "--free-tokens-per-epoch", "5"];
+    let issuer = start("issuer", dir.path(), &extra);
+    let (_stop_tx, stop) = watch::channel(false);
+
+    let (client, peer, keys) = peer_of(&issuer, stop.clone()).await;
+    let mut control = client.control.clone();
+    let key = fetch_keys(&mut control, peer).await.unwrap().pop().unwrap();
+    let me = keys.node_id().unwrap().0;
+    let mut wallet = Wallet::new(24);
+    let got = fetch_tokens(
+        &mut control,
+        peer,
+        &key,
+        Credential::ClientKey(me),
+        8,
+        &mut wallet,
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, 5, "the free quota caps the grant");
+    let again = fetch_tokens(
+        &mut control,
+        peer,
+        &key,
+        Credential::ClientKey(me),
+        1,
+        &mut wallet,
+    )
+    .await;
+    assert!(again.unwrap_err().contains("refused"), "quota exhausted");
+    let theft = fetch_tokens(
+        &mut control,
+        peer,
+        &key,
+        Credential::ClientKey([9; 32]),
+        1,
+        &mut wallet,
+    )
+    .await;
+    assert!(
+        theft.unwrap_err().contains("requesting peer"),
+        "someone else's quota"
+    );
+
+    let epoch = key.epoch;
+    let t1 = wallet.pop(epoch).unwrap();
+    let t2 = wallet.pop(epoch).unwrap();
+    let (p1, _, _) = peer_of(&issuer, stop.clone()).await;
+    let (p2, _, _) = peer_of(&issuer, stop.clone()).await;
+    let r = redeem(&mut p1.control.clone(), peer, &[t1.clone(), t2.clone()])
+        .await
+        .unwrap();
+    assert_eq!((r.accepted, r.refused.len()), (2, 0));
+    let r = redeem(&mut p2.control.clone(), peer, std::slice::from_ref(&t1))
+        .await
+        .unwrap();
+    assert_eq!(r.accepted, 0);
+    assert_eq!(
+        r.refused,
+        vec![(0, "already_spent".to_string())],
+        "double spend across providers"
+    );
+
+    // the spent set is on disk: a restarted issuer still refuses the token
+    let addr = issuer.addr.clone();
+    drop(issuer);
+    let issuer = start(
+        "issuer",
+        dir.path(),
+        &[&extra[..], &["--listen", &addr]].concat(),
+    );
+    let (p3, _, _) = peer_of(&issuer, stop.clone()).await;
+    let r = redeem(&mut p3.control.clone(), peer, &[t2]).await.unwrap();
+    assert_eq!(r.refused, vec![(0, "already_spent".to_string())]);
+    // garbage is refused, not a crash
+    let r = redeem(&mut p3.control.clone(), peer, &[]).await.unwrap();
+    assert_eq!(r.accepted, 0);
+}
