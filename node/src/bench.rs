@@ -208,6 +208,7 @@ pub async fn run_mix_bench(args: BenchArgs) -> Result<(), String> {
         pki: None,
         data_dir: None,
         mailboxes: None,
+        payments: None,
     })
     .await
     .map_err(err)?;

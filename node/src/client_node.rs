@@ -136,6 +136,8 @@ pub struct ClientSpec {
     /// Durable state (`wesh client`): pulled fragments are kept before they are confirmed,
     /// completed messages go to the inbox, messages being sent to the outbox.
     pub store: Option<Arc<ClientStore>>,
+    /// Pay for sending with tokens of this issuer (the provider requires it).
+    pub payments: Option<crate::credit::IssuerAddress>,
 }
 
 impl ClientSpec {
@@ -150,6 +152,7 @@ impl ClientSpec {
             pull_interval: DEFAULT_PULL_INTERVAL,
             observer: None,
             store: None,
+            payments: None,
         }
     }
 }
@@ -191,6 +194,9 @@ pub struct ClientHandle {
     pub topology_ready: Arc<AtomicBool>,
     /// True once the mailbox is registered at the provider.
     pub mailbox_ready: Arc<AtomicBool>,
+    /// True once the client has sending credit at its provider (always, without payments).
+    pub credit_ready: Arc<AtomicBool>,
+    pub credit_stats: Arc<crate::credit::keeper::KeeperStats>,
 }
 
 impl ClientHandle {
@@ -327,7 +333,21 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
             shutdown_rx.clone(),
         ));
     }
+    let credit_ready = Arc::new(AtomicBool::new(spec.payments.is_none()));
+    let credit_stats = Arc::new(crate::credit::keeper::KeeperStats::default());
+    if let Some(issuer) = spec.payments {
+        tokio::spawn(crate::credit::keeper::keep_credit(
+            net.clone(),
+            provider_peer,
+            issuer,
+            address.client.0,
+            credit_ready.clone(),
+            credit_stats.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
     let runner = ClientRunner {
+        credit_ready: credit_ready.clone(),
         index: spec.index,
         store: spec.store,
         core,
@@ -347,6 +367,8 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
             send_failures,
             topology_ready,
             mailbox_ready,
+            credit_ready,
+            credit_stats,
         },
         net,
         identity,
@@ -538,6 +560,8 @@ async fn follow_directory(
 }
 
 struct ClientRunner {
+    /// Nothing is sent before the provider gives credit (it would drop it).
+    credit_ready: Arc<AtomicBool>,
     index: u32,
     store: Option<Arc<ClientStore>>,
     core: ClientTraffic,
@@ -561,13 +585,23 @@ impl ClientRunner {
         self.restore();
         loop {
             // without a routing view nothing can be built: wait for one
+            let paid = self.credit_ready.load(Relaxed);
             let deadline = self
                 .topology
                 .as_ref()
                 .and(self.core.next_deadline())
-                .map(|d| origin + d);
+                .map(|d| origin + d)
+                // without credit yet: look again shortly
+                .map(|d| {
+                    if paid {
+                        d
+                    } else {
+                        Instant::now() + Duration::from_millis(100)
+                    }
+                });
             tokio::select! {
                 _ = sleep_until_opt(deadline) => {
+                    if !paid { continue }
                     let now = origin.elapsed();
                     let Some(topology) = self.topology.as_ref() else { continue };
                     for out in self.core.poll(now, topology) {

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client_node;
 pub mod client_role;
 pub mod config;
+pub mod credit;
 pub mod issuer;
 pub mod keys;
 pub mod mailboxes;

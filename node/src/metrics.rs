@@ -19,6 +19,8 @@ pub struct RelayMetrics {
     pub mailbox_refused: AtomicU64,
     /// Payloads lost because a whole synced write failed (not acked: senders retransmit).
     pub mailbox_store_failed: AtomicU64,
+    /// Client frames dropped at a provider because the client had no credit.
+    pub drop_no_credit: AtomicU64,
     /// Payloads dropped because the store writer's queue was full.
     pub drop_store_backlog: AtomicU64,
     /// Mailbox requests refused (bad signature, unknown mailbox, ...).
@@ -75,6 +77,7 @@ impl RelayMetrics {
             ("link_overflow", self.drop_link_overflow.load(Relaxed)),
             ("link_failed", self.drop_link_failed.load(Relaxed)),
             ("store_backlog", self.drop_store_backlog.load(Relaxed)),
+            ("no_credit", self.drop_no_credit.load(Relaxed)),
         ]
     }
 }

@@ -64,6 +64,15 @@ pub struct RelaySpec {
     pub data_dir: Option<std::path::PathBuf>,
     /// The mailbox store (required for a provider, unused by a mix).
     pub mailboxes: Option<Arc<MailboxStore>>,
+    /// Providers only: make clients pay for sending with tokens of this issuer.
+    pub payments: Option<ProviderPayments>,
+}
+
+/// How a provider charges its clients.
+pub struct ProviderPayments {
+    pub credit: Arc<crate::credit::provider::ProviderCredit>,
+    pub issuer: crate::credit::IssuerAddress,
+    pub redeem_every: Duration,
 }
 
 /// How a relay joins the gossip PKI.
@@ -118,6 +127,8 @@ pub struct RelayHandle {
     pub metrics: Arc<RelayMetrics>,
     pub net: NetHandle,
     pub mailboxes: Option<Arc<MailboxStore>>,
+    /// Providers with payments: credit, spends, redemptions.
+    pub credit: Option<Arc<crate::credit::provider::ProviderCredit>>,
     pub pki_status: Option<Arc<std::sync::Mutex<PkiStatus>>>,
     control: RelayControl,
     cover_on: watch::Sender<bool>,
@@ -267,12 +278,17 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
     let readers_in = workers_in.clone();
     let m = metrics.clone();
     let mut stop = shutdown_rx.clone();
+    let credit = match (&spec.payments, spec.role) {
+        (Some(p), Role::Provider) => Some(p.credit.clone()),
+        _ => None,
+    };
+    let admission = credit.clone().map(|c| (c, topology_rx.clone()));
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 next = incoming.next() => match next {
                     Some((peer, stream)) => {
-                        tokio::spawn(read_packets(peer, stream, readers_in.clone(), m.clone()));
+                        tokio::spawn(read_packets(peer, stream, readers_in.clone(), m.clone(), admission.clone()));
                     }
                     None => break,
                 },
@@ -291,6 +307,17 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         )
         .map_err(|_| RelayError::Protocol(wesh_mix::mailbox::MAILBOX_PROTOCOL.to_string()))?;
         crate::mailboxes::service::spawn_expiry(store.clone(), shutdown_rx.clone());
+    }
+    if let (Some(p), Some(_)) = (&spec.payments, &credit) {
+        crate::credit::provider::serve(net.control.clone(), p.credit.clone(), shutdown_rx.clone())
+            .map_err(RelayError::Config)?;
+        tokio::spawn(crate::credit::redeemer::run_redeemer(
+            net.clone(),
+            p.issuer.clone(),
+            p.credit.clone(),
+            p.redeem_every,
+            shutdown_rx.clone(),
+        ));
     }
 
     let control = RelayControl {
@@ -339,6 +366,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         metrics,
         net,
         mailboxes: store,
+        credit,
         pki_status,
         control,
         cover_on: cover_tx,
@@ -421,16 +449,37 @@ fn start_pki(
     Ok(status)
 }
 
+/// A provider's admission: client credit, and the routing view that tells relays (which
+/// do not pay) from clients.
+type AdmissionCheck = (
+    Arc<crate::credit::provider::ProviderCredit>,
+    watch::Receiver<Option<Arc<Topology>>>,
+);
+
 async fn read_packets(
     peer: PeerId,
     mut stream: libp2p::Stream,
     workers: Vec<mpsc::Sender<WorkerInput>>,
     metrics: Arc<RelayMetrics>,
+    admission: Option<AdmissionCheck>,
 ) {
+    let node = crate::keys::node_id_of_peer(&peer);
     loop {
         match read_frame(&mut stream, PACKET_BYTES).await {
             Ok(Some(frame)) => {
                 bump(&metrics.received);
+                if let Some((credit, topology)) = &admission {
+                    let is_relay = node.is_some_and(|n| {
+                        topology
+                            .borrow()
+                            .as_ref()
+                            .is_some_and(|t| t.node(&n).is_some())
+                    });
+                    if !is_relay && !credit.debit(&peer) {
+                        bump(&metrics.drop_no_credit);
+                        continue;
+                    }
+                }
                 let w = shard_of(&frame, workers.len());
                 let arrived = Instant::now();
                 let Some(tx) = workers.get(w) else { return };

@@ -96,6 +96,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         pki,
         data_dir: Some(data_dir.clone()),
         mailboxes,
+        payments: None,
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -53,6 +53,7 @@ async fn start_mix(
         pki: None,
         data_dir: data_dir.map(Path::to_path_buf),
         mailboxes: None,
+        payments: None,
     })
     .await
     .unwrap()

@@ -39,6 +39,18 @@ pub async fn fetch_keys(
     control: &mut libp2p_stream::Control,
     issuer: PeerId,
 ) -> Result<Vec<VerifyingKey>, String> {
+    fetch_published_keys(control, issuer)
+        .await?
+        .iter()
+        .map(|p| VerifyingKey::from_published(p).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// The issuer's current keys as published (each checked like [`fetch_keys`] does).
+pub async fn fetch_published_keys(
+    control: &mut libp2p_stream::Control,
+    issuer: PeerId,
+) -> Result<Vec<PublishedKey>, String> {
     let answer = exchange(control, issuer, KEYS_PROTOCOL, &[1], MAX_KEYS_ANSWER).await?;
     let (&count, mut rest) = answer.split_first().ok_or("empty keys answer")?;
     let mut keys = Vec::new();
@@ -62,7 +74,8 @@ pub async fn fetch_keys(
             key_id: TokenKeyId::of_spki(&spki),
             spki,
         };
-        keys.push(VerifyingKey::from_published(&published).map_err(|e| e.to_string())?);
+        VerifyingKey::from_published(&published).map_err(|e| e.to_string())?;
+        keys.push(published);
     }
     if !rest.is_empty() {
         return Err("trailing bytes in keys answer".into());

@@ -29,23 +29,48 @@ pub struct IssuerArgs {
     pub free_tokens_per_epoch: u32,
 }
 
+/// An issuer node running in this process.
+pub struct RunningIssuer {
+    pub net: crate::net::swarm::NetHandle,
+    pub state: Arc<Mutex<IssuerState>>,
+    pub stats: Arc<IssuerStats>,
+}
+
+/// Starts an issuer: spent set in `dir/spent`, epoch keys in `dir/issuer-keys`.
+pub async fn start_issuer(
+    keys: &NodeKeys,
+    dir: &std::path::Path,
+    listen: &[Multiaddr],
+    epoch_seconds: u64,
+    free_tokens_per_epoch: u32,
+    stop: watch::Receiver<bool>,
+) -> Result<RunningIssuer, String> {
+    let keys_dir = dir.join("issuer-keys");
+    std::fs::create_dir_all(&keys_dir).map_err(|e| format!("{}: {e}", keys_dir.display()))?;
+    let spent = SpentStore::open(dir.join("spent")).map_err(|e| e.0)?;
+    let issuer = Issuer::new(FreeQuotaPolicy::new(free_tokens_per_epoch), spent)
+        .with_params(TOKEN_VALIDITY_EPOCHS, REWARD_POOL_PER_EPOCH);
+    let mut state = IssuerState {
+        issuer,
+        epoch_seconds,
+        keys_dir: Some(keys_dir),
+    };
+    state.current_epoch()?;
+    let net = start_swarm(keys.identity.clone(), listen, &[], stop.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let stats = Arc::new(IssuerStats::default());
+    let state = Arc::new(Mutex::new(state));
+    serve(net.control.clone(), state.clone(), stats.clone(), stop)?;
+    Ok(RunningIssuer { net, state, stats })
+}
+
 pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
     let dir = args
         .data_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("wesh-issuer"));
     let keys = NodeKeys::load_or_create(&dir).map_err(|e| e.to_string())?;
-    let keys_dir = dir.join("issuer-keys");
-    std::fs::create_dir_all(&keys_dir).map_err(|e| format!("{}: {e}", keys_dir.display()))?;
-    let spent = SpentStore::open(dir.join("spent")).map_err(|e| e.0)?;
-    let issuer = Issuer::new(FreeQuotaPolicy::new(args.free_tokens_per_epoch), spent)
-        .with_params(TOKEN_VALIDITY_EPOCHS, REWARD_POOL_PER_EPOCH);
-    let mut state = IssuerState {
-        issuer,
-        epoch_seconds: args.epoch_seconds,
-        keys_dir: Some(keys_dir),
-    };
-    let epoch = state.current_epoch()?;
     let listen = args
         .listen
         .iter()
@@ -55,16 +80,17 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let (stop_tx, stop) = watch::channel(false);
-    let net = start_swarm(keys.identity.clone(), &listen, &[], stop.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    let stats = Arc::new(IssuerStats::default());
-    serve(
-        net.control.clone(),
-        Arc::new(Mutex::new(state)),
-        stats,
+    let issuer = start_issuer(
+        &keys,
+        &dir,
+        &listen,
+        args.epoch_seconds,
+        args.free_tokens_per_epoch,
         stop,
-    )?;
+    )
+    .await?;
+    let net = &issuer.net;
+    let epoch = crate::issuer::epoch_at(crate::pki::service::unix_now(), args.epoch_seconds);
     tracing::info!(peer_id = %net.peer_id, addrs = ?net.listen_addrs, epoch, "node running");
     let r = crate::role::wait_for_signal().await;
     let _ = stop_tx.send(true);

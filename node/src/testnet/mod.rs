@@ -89,6 +89,14 @@ pub struct TestnetArgs {
     /// How often clients pull their mailboxes, in milliseconds.
     #[arg(long, default_value_t = crate::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub pull_interval_ms: u64,
+    /// Run a token issuer: clients buy sending credit at their providers with blind-signed
+    /// tokens, providers redeem them at the issuer.
+    #[arg(long)]
+    pub payments: bool,
+    /// (implies --payments) An attacker spends one token twice at one provider and once
+    /// more at another; the provider and the issuer must refuse the double spends.
+    #[arg(long)]
+    pub double_spend_attack: bool,
     /// Give every node the topology directly instead of running the gossip PKI.
     #[arg(long)]
     pub static_topology: bool,
@@ -245,6 +253,38 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         .tempdir()
         .map_err(|e| TestnetError::Setup(format!("cannot create a temporary directory: {e}")))?;
 
+    // 0. the token issuer
+    let payments = args.payments || args.double_spend_attack;
+    let (_issuer_stop, issuer_stop) = tokio::sync::watch::channel(false);
+    let issuer = if payments {
+        let keys = NodeKeys::generate();
+        let running = crate::issuer::role::start_issuer(
+            &keys,
+            &store_root.path().join("issuer"),
+            std::slice::from_ref(&localhost),
+            PAYMENTS_EPOCH_SECONDS,
+            wesh_payments::params::FREE_TOKENS_PER_EPOCH,
+            issuer_stop,
+        )
+        .await
+        .map_err(TestnetError::Setup)?;
+        let addr = running
+            .net
+            .listen_addrs
+            .first()
+            .cloned()
+            .ok_or_else(|| TestnetError::Setup("issuer has no listen address".into()))?;
+        let address = crate::credit::IssuerAddress {
+            peer: running.net.peer_id,
+            addr,
+            epoch_seconds: PAYMENTS_EPOCH_SECONDS,
+        };
+        Some((running, address))
+    } else {
+        None
+    };
+    let issuer_address = issuer.as_ref().map(|(_, a)| a.clone());
+
     // 1. relays: mixes layer by layer, then providers
     let mut mixes: Vec<Vec<Node>> = Vec::new();
     let mut providers: Vec<Node> = Vec::new();
@@ -292,6 +332,20 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 }),
                 data_dir: None,
                 mailboxes,
+                payments: match (&issuer_address, role) {
+                    (Some(issuer), Role::Provider) => Some(crate::relay::ProviderPayments {
+                        credit: Arc::new(crate::credit::provider::ProviderCredit::new(
+                            crate::storage::spent_store::SpentStore::open(
+                                store_root.path().join(format!("provider-{i}-spent")),
+                            )
+                            .map_err(|e| TestnetError::Setup(e.0))?,
+                            PAYMENTS_EPOCH_SECONDS,
+                        )),
+                        issuer: issuer.clone(),
+                        redeem_every: Duration::from_secs(5),
+                    }),
+                    _ => None,
+                },
             })
             .await?;
             // the first relay is everyone else's bootstrap peer
@@ -378,6 +432,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             pull_interval,
             observer: Some(events_tx.clone()),
             store: None,
+            payments: issuer_address.clone(),
         })
     };
     let mut clients: Vec<Option<RunningClient>> = Vec::new();
@@ -411,6 +466,16 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         || handles.iter().all(|h| h.topology_ready.load(Relaxed)),
     )
     .await?;
+    wait_until(
+        Duration::from_secs(15),
+        "clients got no sending credit within 15 s",
+        || handles.iter().all(|h| h.credit_ready.load(Relaxed)),
+    )
+    .await?;
+    let attack = match (&issuer_address, args.double_spend_attack) {
+        (Some(issuer), true) => Some(double_spend_attack(issuer, &providers).await?),
+        _ => None,
+    };
 
     // 3. traffic: users write probes (single packets) and reliable messages to random
     // other users (Poisson); one client goes offline and back; one mix may die
@@ -705,6 +770,9 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         });
     }
 
+    if let (Some((running, address)), true) = (&issuer, payments) {
+        s.payments = Some(payments_section(running, address, &providers, &handles, attack).await);
+    }
     if let Some(params) = &pki_params {
         // a killed mix keeps its last directory: judge the living
         let victim = mixes
@@ -752,6 +820,119 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     }
     drop(store_root);
     Ok(s)
+}
+
+/// Payments epochs in the testnet: long enough that no key rotates during a run.
+const PAYMENTS_EPOCH_SECONDS: u64 = 3600;
+
+/// What the attacker's spends got.
+#[derive(Debug, Clone, Default)]
+struct AttackOutcome {
+    first: bool,
+    again_same_provider_refused: bool,
+    other_provider_accepted: bool,
+}
+
+/// An attacker with one token spends it at provider 0, again at provider 0, then at
+/// provider 1 (which cannot know yet: only the issuer's redemption catches it).
+async fn double_spend_attack(
+    issuer: &crate::credit::IssuerAddress,
+    providers: &[Node],
+) -> Result<AttackOutcome, TestnetError> {
+    use crate::credit::CreditAnswer;
+    use crate::credit::keeper::spend_at;
+    let setup = |e: String| TestnetError::Setup(format!("double-spend attacker: {e}"));
+    let keys = NodeKeys::generate();
+    let me = keys.node_id().map_err(|e| setup(e.to_string()))?;
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let mut book = vec![(issuer.peer, issuer.addr.clone())];
+    for p in providers.iter().take(2) {
+        if let Some(a) = p.handle.listen_addrs().first() {
+            book.push((p.handle.net.peer_id, a.clone()));
+        }
+    }
+    let net = crate::net::swarm::start_swarm(keys.identity.clone(), &[], &book, stop)
+        .await
+        .map_err(|e| setup(e.to_string()))?;
+    let mut control = net.control.clone();
+    let key = crate::issuer::calls::fetch_keys(&mut control, issuer.peer)
+        .await
+        .map_err(setup)?
+        .into_iter()
+        .max_by_key(|k| k.epoch)
+        .ok_or_else(|| setup("no issuer key".into()))?;
+    let mut wallet = wesh_payments::Wallet::new(wesh_payments::params::TOKEN_VALIDITY_EPOCHS);
+    crate::issuer::calls::fetch_tokens(
+        &mut control,
+        issuer.peer,
+        &key,
+        wesh_payments::Credential::ClientKey(me.0),
+        1,
+        &mut wallet,
+    )
+    .await
+    .map_err(setup)?;
+    let token = wallet
+        .pop(key.epoch)
+        .ok_or_else(|| setup("no token granted".into()))?;
+    let (Some(a), Some(b)) = (providers.first(), providers.get(1)) else {
+        return Err(setup("needs two providers".into()));
+    };
+    let accepted = |r: &Result<CreditAnswer, String>| matches!(r, Ok(CreditAnswer::Balance { .. }));
+    let first = spend_at(&mut control, a.handle.net.peer_id, &token).await;
+    let again = spend_at(&mut control, a.handle.net.peer_id, &token).await;
+    let other = spend_at(&mut control, b.handle.net.peer_id, &token).await;
+    tracing::info!(?first, ?again, ?other, "double-spend attack");
+    Ok(AttackOutcome {
+        first: accepted(&first),
+        again_same_provider_refused: matches!(again, Ok(CreditAnswer::Refused(_))),
+        other_provider_accepted: accepted(&other),
+    })
+}
+
+/// Redeems what every provider still holds, then counts.
+async fn payments_section(
+    issuer: &crate::issuer::role::RunningIssuer,
+    address: &crate::credit::IssuerAddress,
+    providers: &[Node],
+    clients: &[crate::client_node::ClientHandle],
+    attack: Option<AttackOutcome>,
+) -> summary::PaymentsSection {
+    for p in providers {
+        if let Some(credit) = &p.handle.credit
+            && let Err(e) =
+                crate::credit::redeemer::redeem_collected(&p.handle.net, address, credit).await
+        {
+            tracing::warn!(error = %e, "final redemption failed");
+        }
+    }
+    let mut s = summary::PaymentsSection {
+        tokens_issued: get(&issuer.stats.tokens_issued),
+        tokens_redeemed: get(&issuer.stats.tokens_redeemed),
+        double_spends_rejected: get(&issuer.stats.double_spends_rejected),
+        tokens_fetched_by_clients: clients
+            .iter()
+            .map(|c| get(&c.credit_stats.tokens_fetched))
+            .sum(),
+        ..Default::default()
+    };
+    for p in providers {
+        if let Some(c) = &p.handle.credit {
+            s.tokens_spent += get(&c.stats.tokens_spent);
+            s.tokens_refused_by_providers += get(&c.stats.tokens_refused);
+            s.double_spends_rejected += get(&c.stats.double_spends_rejected);
+            s.frames_without_credit += get(&c.stats.frames_without_credit);
+        }
+    }
+    if let Some(a) = attack {
+        s.attack = Some(summary::AttackSection {
+            first_spend_accepted: a.first,
+            same_provider_refused: a.again_same_provider_refused,
+            other_provider_accepted_locally: a.other_provider_accepted,
+            caught_at_redemption: get(&issuer.stats.double_spends_rejected) > 0,
+        });
+    }
+    s
 }
 
 fn absorb(tally: &mut Tally, msgs: &mut MessageTally, ev: ClientEvent) {

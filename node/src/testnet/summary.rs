@@ -16,6 +16,49 @@ pub struct Summary {
     pub messages: MessagesSection,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pki: Option<PkiSection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payments: Option<PaymentsSection>,
+}
+
+/// Tokens: issued by the issuer, spent at providers, redeemed; double spends refused.
+#[derive(Debug, Default, Serialize)]
+pub struct PaymentsSection {
+    pub tokens_issued: u64,
+    pub tokens_fetched_by_clients: u64,
+    /// Accepted by providers for sending credit.
+    pub tokens_spent: u64,
+    pub tokens_redeemed: u64,
+    pub tokens_refused_by_providers: u64,
+    /// Refused as already spent: by the provider that saw it before, or by the issuer
+    /// when a second provider redeemed it.
+    pub double_spends_rejected: u64,
+    /// Client frames dropped for lack of credit.
+    pub frames_without_credit: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attack: Option<AttackSection>,
+    /// One scored entry per mix and provider (secret-shopper score × work).
+    pub rewards: Vec<RewardRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reward_epoch: Option<u64>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct AttackSection {
+    pub first_spend_accepted: bool,
+    pub same_provider_refused: bool,
+    pub other_provider_accepted_locally: bool,
+    pub caught_at_redemption: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct RewardRow {
+    pub node: String,
+    pub role: String,
+    pub loops_sent: u64,
+    pub loops_returned: u64,
+    pub score: f64,
+    pub work: u64,
+    pub units: u64,
 }
 
 /// Reliable messages (fragments, SURB-acks, retransmission, mailboxes).

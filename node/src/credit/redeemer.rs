@@ -1,0 +1,63 @@
+//! The provider redeems the tokens it collected at the issuer: the issuer's global spent
+//! set is what catches a token spent at two providers.
+
+use super::IssuerAddress;
+use super::provider::ProviderCredit;
+use crate::issuer::MAX_REDEEM_BATCH;
+use crate::issuer::calls::{fetch_published_keys, redeem};
+use crate::net::swarm::NetHandle;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Fetches the issuer's keys into the provider's admission, then redeems what it holds.
+pub async fn redeem_collected(
+    net: &NetHandle,
+    issuer: &IssuerAddress,
+    credit: &ProviderCredit,
+) -> Result<(), String> {
+    let mut control = net.control.clone();
+    let keys = fetch_published_keys(&mut control, issuer.peer).await?;
+    credit.install_keys(&keys);
+    let tokens = credit.take_collected();
+    for batch in tokens.chunks(MAX_REDEEM_BATCH) {
+        let r = redeem(&mut control, issuer.peer, batch).await?;
+        credit
+            .stats
+            .tokens_redeemed
+            .fetch_add(u64::from(r.accepted), Relaxed);
+        for (i, reason) in &r.refused {
+            credit.stats.redeem_refused.fetch_add(1, Relaxed);
+            if reason == "already_spent" {
+                credit.stats.redeem_double_spends.fetch_add(1, Relaxed);
+                tracing::warn!(index = i, "issuer: token already spent at another provider");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the issuer's keys fresh and redeems every `every` until `shutdown`.
+pub async fn run_redeemer(
+    net: NetHandle,
+    issuer: IssuerAddress,
+    credit: Arc<ProviderCredit>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    net.add_address(issuer.peer, issuer.addr.clone());
+    let mut wait = Duration::ZERO;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        // keys first thing, so spends verify; then on the redemption schedule
+        wait = every;
+        if let Err(e) = redeem_collected(&net, &issuer, &credit).await {
+            tracing::warn!(error = %e, "redemption at the issuer failed; retrying");
+            wait = Duration::from_secs(2);
+        }
+    }
+}
