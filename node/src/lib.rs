@@ -11,6 +11,7 @@ pub mod issuer;
 pub mod keys;
 pub mod mailboxes;
 pub mod metrics;
+pub mod monitor;
 pub mod net;
 pub mod pki;
 pub mod relay;

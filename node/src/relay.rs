@@ -152,6 +152,16 @@ impl RelayHandle {
         let _ = self.cover_on.send(false);
     }
 
+    /// Follows the routing view this node forwards by.
+    pub fn routing_watch(&self) -> watch::Receiver<Option<Arc<Topology>>> {
+        self.control.topology.subscribe()
+    }
+
+    /// The routing view this node currently forwards by.
+    pub fn routing_view(&self) -> Option<Arc<Topology>> {
+        self.control.topology.borrow().clone()
+    }
+
     pub fn listen_addrs(&self) -> &[Multiaddr] {
         &self.net.listen_addrs
     }

@@ -2,6 +2,7 @@
 //! libp2p swarm and real TCP sockets), a synthetic message load, a drain, and a summary.
 
 pub mod messages;
+pub mod rewards;
 pub mod summary;
 
 use crate::client_node::{
@@ -476,6 +477,46 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         (Some(issuer), true) => Some(double_spend_attack(issuer, &providers).await?),
         _ => None,
     };
+    // the secret shopper pays and loops like a client, through every mix and provider
+    let reward_epoch =
+        crate::issuer::epoch_at(crate::pki::service::unix_now(), PAYMENTS_EPOCH_SECONDS);
+    let monitor = match (&issuer_address, providers.first()) {
+        (Some(issuer), Some(first)) => {
+            let view = first
+                .handle
+                .routing_view()
+                .ok_or_else(|| TestnetError::Setup("no routing view for the monitor".into()))?;
+            let book: Vec<_> = providers
+                .iter()
+                .filter_map(|p| Some((p.keys_public.id, p.handle.listen_addrs().first()?.clone())))
+                .collect();
+            let m = Arc::new(
+                crate::monitor::Monitor::start(
+                    &view,
+                    &book,
+                    Some(issuer.clone()),
+                    mean_delay,
+                    pull_interval,
+                )
+                .await
+                .map_err(TestnetError::Setup)?,
+            );
+            wait_until(
+                Duration::from_secs(15),
+                "the monitor got no sending credit within 15 s",
+                || m.credit_ready.iter().all(|r| r.load(Relaxed)),
+            )
+            .await?;
+            rewards::spawn_loops(
+                m.clone(),
+                reward_epoch,
+                first.handle.routing_watch(),
+                Duration::from_secs(args.seconds),
+            );
+            Some(m)
+        }
+        _ => None,
+    };
 
     // 3. traffic: users write probes (single packets) and reliable messages to random
     // other users (Poisson); one client goes offline and back; one mix may die
@@ -771,7 +812,20 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     }
 
     if let (Some((running, address)), true) = (&issuer, payments) {
-        s.payments = Some(payments_section(running, address, &providers, &handles, attack).await);
+        let mut section = payments_section(running, address, &providers, &handles, attack).await;
+        if let Some(m) = &monitor {
+            section.rewards = rewards::settle(running, m, reward_epoch, &all);
+            section.reward_epoch = Some(reward_epoch);
+            section.reward_table = running
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .issuer
+                .rewards()
+                .table(reward_epoch);
+            m.stop();
+        }
+        s.payments = Some(section);
     }
     if let Some(params) = &pki_params {
         // a killed mix keeps its last directory: judge the living

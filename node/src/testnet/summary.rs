@@ -40,6 +40,9 @@ pub struct PaymentsSection {
     pub rewards: Vec<RewardRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_epoch: Option<u64>,
+    /// The issuer's ledger for that epoch, as `wesh rewards` prints it.
+    #[serde(skip)]
+    pub reward_table: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -265,6 +268,9 @@ impl Summary {
             self.mixing.lambda_over_mu_min, self.mixing.lambda_over_mu_mean
         ));
         s.push_str(&self.messages_text());
+        if let Some(p) = &self.payments {
+            s.push_str(&payments_text(p));
+        }
         if let Some(pki) = &self.pki {
             s.push_str(&format!(
                 "\nGossip PKI ({} s epochs)\n  {} descriptors, directories {} (first in {} ms), {} epoch rotations, {} publications\n",
@@ -291,6 +297,29 @@ impl Summary {
         }
         s
     }
+}
+
+fn payments_text(p: &PaymentsSection) -> String {
+    let mut s = String::from("\nPayments (blind-signed tokens, provider admission, rewards)\n");
+    s.push_str(&format!(
+        "  {} tokens issued, {} spent at providers, {} redeemed at the issuer; {} double spends refused; {} frames dropped for lack of credit\n",
+        p.tokens_issued, p.tokens_spent, p.tokens_redeemed, p.double_spends_rejected, p.frames_without_credit
+    ));
+    if let Some(a) = &p.attack {
+        s.push_str(&format!(
+            "  double-spend attack: first spend accepted {}, same provider refused {}, second provider accepted locally {}, caught at redemption {}\n",
+            a.first_spend_accepted, a.same_provider_refused, a.other_provider_accepted_locally, a.caught_at_redemption
+        ));
+    }
+    if let (Some(epoch), Some(table)) = (p.reward_epoch, &p.reward_table) {
+        s.push_str(&format!(
+            "  rewards for epoch {epoch} (secret-shopper score x work):\n"
+        ));
+        for line in table.lines() {
+            s.push_str(&format!("    {line}\n"));
+        }
+    }
+    s
 }
 
 impl Summary {

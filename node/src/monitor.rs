@@ -1,0 +1,208 @@
+//! The secret-shopper monitor's shell: it sends the test loops `wesh_payments::ShopperMonitor`
+//! plans (explicit routes: entry provider, one mix per layer, exit provider) as ordinary
+//! Sphinx loop packets, pays for them like any client, pulls them back from a mailbox at
+//! every provider, and reports which came back. The scoring is the core's.
+
+use crate::credit::IssuerAddress;
+use crate::credit::keeper::{KeeperStats, keep_credit};
+use crate::keys::peer_id_of;
+use crate::mailboxes::puller::Puller;
+use crate::net::links::Links;
+use crate::net::swarm::{NetHandle, start_swarm};
+use libp2p::Multiaddr;
+use libp2p::identity::Keypair;
+use rand::RngExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::watch;
+use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
+use wesh_mix::{HopDelaySampler, MixPayload, NodeId, Topology, build_packet};
+use wesh_payments::{ShopperMonitor, ShopperScores, TestLoop};
+
+/// A running monitor.
+pub struct Monitor {
+    core: Arc<Mutex<ShopperMonitor>>,
+    net: NetHandle,
+    links: Arc<Links>,
+    me: NodeId,
+    delays: HopDelaySampler,
+    pub sent: AtomicU64,
+    pub returned: Arc<AtomicU64>,
+    pub credit_ready: Vec<Arc<AtomicBool>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Monitor {
+    /// Connects to every provider of `topology`, registers a mailbox at each, keeps
+    /// credit at each (when `issuer` is given) and starts pulling.
+    pub async fn start(
+        topology: &Topology,
+        providers: &[(NodeId, Multiaddr)],
+        issuer: Option<IssuerAddress>,
+        mean_hop_delay: Duration,
+        pull_interval: Duration,
+    ) -> Result<Monitor, String> {
+        let layers: Vec<Vec<[u8; 32]>> = topology
+            .layers()
+            .iter()
+            .map(|l| l.iter().map(|n| n.id.0).collect())
+            .collect();
+        let ids: Vec<[u8; 32]> = topology.providers().iter().map(|n| n.id.0).collect();
+        let core = ShopperMonitor::new(layers, ids).map_err(|e| e.to_string())?;
+        let identity = Keypair::generate_ed25519();
+        let me = crate::keys::node_id_of(&identity.public()).map_err(|e| e.to_string())?;
+        let (shutdown, stop) = watch::channel(false);
+        let book: Vec<_> = providers
+            .iter()
+            .filter_map(|(id, a)| Some((peer_id_of(id)?, a.clone())))
+            .collect();
+        let net = start_swarm(identity, &[], &book, stop.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let links = Links::new(
+            net.control.clone(),
+            tokio::runtime::Handle::current(),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let core = Arc::new(Mutex::new(core));
+        let returned = Arc::new(AtomicU64::new(0));
+        let mut credit_ready = Vec::new();
+        for (id, _) in providers {
+            let Some(peer) = peer_id_of(id) else { continue };
+            let mut secret = PullSecret([0; 32]);
+            rand::fill(&mut secret.0);
+            let mut key = zeroize::Zeroizing::new([0u8; 32]);
+            rand::fill(&mut key[..]);
+            let mailbox = MailboxClient::from_parts(*id, MailboxId(me.0), &key, secret);
+            let puller = Puller::new(net.control.clone(), peer, Arc::new(mailbox));
+            tokio::spawn(pull_returns(
+                puller,
+                core.clone(),
+                returned.clone(),
+                pull_interval,
+                stop.clone(),
+            ));
+            let ready = Arc::new(AtomicBool::new(issuer.is_none()));
+            if let Some(issuer) = &issuer {
+                tokio::spawn(keep_credit(
+                    net.clone(),
+                    peer,
+                    issuer.clone(),
+                    me.0,
+                    ready.clone(),
+                    Arc::new(KeeperStats::default()),
+                    stop.clone(),
+                ));
+            }
+            credit_ready.push(ready);
+        }
+        Ok(Monitor {
+            core,
+            net,
+            links,
+            me,
+            delays: HopDelaySampler::new(mean_hop_delay),
+            sent: AtomicU64::new(0),
+            returned,
+            credit_ready,
+            shutdown,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ShopperMonitor> {
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Plans `count` test loops for `epoch`.
+    pub fn plan(&self, epoch: u64, count: usize) -> Vec<TestLoop> {
+        self.lock().plan_epoch(epoch, count, &mut rand::rng())
+    }
+
+    /// Sends one planned loop along its route (keys from `topology`).
+    pub fn send(&self, test: &TestLoop, topology: &Topology) -> Result<(), String> {
+        let route = test
+            .route
+            .iter()
+            .map(|id| {
+                topology
+                    .node(&NodeId(*id))
+                    .copied()
+                    .ok_or_else(|| "a node of the loop left the topology".to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rng = rand::rng();
+        let delays = self.delays.for_route(&mut rng, route.len());
+        let payload = MixPayload::Loop { id: test.id }.encode();
+        let packet = build_packet(&mut rng, &route, self.me, &payload, &delays)
+            .map_err(|e| e.to_string())?;
+        let entry = route.first().ok_or("empty route")?;
+        let peer = peer_id_of(&entry.id).ok_or("entry provider id")?;
+        self.links
+            .sender(peer)
+            .try_send(packet)
+            .map_err(|_| "link to the entry provider is full".to_string())?;
+        self.sent.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    pub fn scores(&self) -> ShopperScores {
+        self.lock().scores()
+    }
+
+    pub fn net(&self) -> &NetHandle {
+        &self.net
+    }
+
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// A random pause between loops so they leave as a Poisson stream of `rate` per second.
+    pub fn gap(rate: f64) -> Duration {
+        let u: f64 = rand::rng().random_range(f64::EPSILON..1.0);
+        Duration::from_secs_f64(-u.ln() / rate.max(1e-3))
+    }
+}
+
+async fn pull_returns(
+    mut puller: Puller,
+    core: Arc<Mutex<ShopperMonitor>>,
+    returned: Arc<AtomicU64>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    while let Err(e) = puller.register().await {
+        tracing::debug!(error = %e, "monitor mailbox registration failed; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+    loop {
+        if let Ok(pulled) = puller.pull().await {
+            let seqs: Vec<u64> = pulled.payloads.iter().map(|(s, _)| *s).collect();
+            for (_, p) in &pulled.payloads {
+                if let Ok(MixPayload::Loop { id }) = MixPayload::decode(p) {
+                    let fresh = core
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .record_return(id);
+                    if fresh {
+                        returned.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+            if !seqs.is_empty() {
+                let _ = puller.confirm(&seqs).await;
+            }
+            if pulled.remaining > 0 {
+                continue;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
