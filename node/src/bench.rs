@@ -205,6 +205,7 @@ pub async fn run_mix_bench(args: BenchArgs) -> Result<(), String> {
         addresses: vec![(sink_net.peer_id, sink_addr)],
         topology: Some(topology),
         replay_attack: false,
+        drop_fraction: 0.0,
         pki: None,
         data_dir: None,
         mailboxes: None,

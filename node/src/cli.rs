@@ -32,6 +32,8 @@ pub enum Command {
     /// Run the token issuer: blind-sign tokens within the issuance policy, redeem the
     /// tokens providers collected against the global spent set (rocksdb).
     Issuer(crate::issuer::role::IssuerArgs),
+    /// Print an issuer's reward ledger for one epoch (score x work per mix and provider).
+    Rewards(crate::issuer::role::RewardsArgs),
     /// List the messages a client received.
     Inbox(crate::client_role::InboxArgs),
     /// Print this node's topology entry (creating its keys in --data-dir on first use).

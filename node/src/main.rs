@@ -68,6 +68,7 @@ fn main() -> ExitCode {
             }
             Command::Client(args) => wesh_node::client_role::run_client(args).await,
             Command::Issuer(args) => wesh_node::issuer::role::run_issuer(args).await,
+            Command::Rewards(args) => wesh_node::issuer::role::show_rewards(args).await,
             Command::Id(_) | Command::Inbox(_) => Ok(()),
         }
     });

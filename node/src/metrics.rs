@@ -35,6 +35,8 @@ pub struct RelayMetrics {
     pub held_ns_sum: AtomicU64,
     pub held_count: AtomicU64,
     pub replays_injected: AtomicU64,
+    /// Packets dropped on purpose (testnet fault injection, `--dropping-mix`).
+    pub faults_dropped: AtomicU64,
     pub drop_wrong_size: AtomicU64,
     pub drop_malformed_header: AtomicU64,
     pub drop_bad_mac: AtomicU64,

@@ -58,6 +58,9 @@ pub struct RelaySpec {
     pub topology: Option<Topology>,
     /// Fault injection for the testnet: send every forwarded packet twice.
     pub replay_attack: bool,
+    /// Fault injection for the testnet: silently drop this fraction of the packets this
+    /// node should forward (a cheating or broken mix).
+    pub drop_fraction: f64,
     /// Take the topology and Sphinx keys from the gossip PKI instead of `topology`.
     pub pki: Option<PkiSetup>,
     /// Where replay tags are journaled across restarts (None: memory only).
@@ -172,9 +175,23 @@ impl RelayHandle {
     /// Like `shutdown`, and waits until the replay journal is synced to disk.
     pub async fn stop(mut self) {
         let done = self.journal_done.take();
+        let mailboxes = self.mailboxes.take();
+        let credit = self.credit.take();
         self.shutdown();
         if let Some(done) = done {
             let _ = done.await;
+        }
+        // Close the databases before the process exits: rocksdb's background threads
+        // must not outlive them. The tasks and threads holding them end with the swarm.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while mailboxes.as_ref().is_some_and(|m| Arc::strong_count(m) > 1)
+            || credit.as_ref().is_some_and(|c| Arc::strong_count(c) > 1)
+        {
+            if Instant::now() > deadline {
+                tracing::warn!("mailbox store still in use at shutdown");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -261,6 +278,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
             metrics: metrics.clone(),
             runtime: tokio::runtime::Handle::current(),
             replay_attack: spec.replay_attack,
+            drop_fraction: spec.drop_fraction,
         };
         let t = std::thread::Builder::new()
             .name(format!("sphinx-{i}"))
@@ -584,6 +602,7 @@ struct WorkerCtx {
     metrics: Arc<RelayMetrics>,
     runtime: tokio::runtime::Handle,
     replay_attack: bool,
+    drop_fraction: f64,
 }
 
 impl WorkerCtx {
@@ -641,6 +660,12 @@ impl WorkerCtx {
                     bump(&self.metrics.drop_unknown_next_hop);
                     return;
                 };
+                if self.drop_fraction > 0.0
+                    && rand::RngExt::random_bool(&mut rand::rng(), self.drop_fraction.min(1.0))
+                {
+                    bump(&self.metrics.faults_dropped);
+                    return;
+                }
                 let metrics = self.metrics.clone();
                 let dup = self.replay_attack;
                 if delay.is_zero() {

@@ -93,6 +93,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         addresses,
         topology,
         replay_attack: false,
+        drop_fraction: 0.0,
         pki,
         data_dir: Some(data_dir.clone()),
         mailboxes,

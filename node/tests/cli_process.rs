@@ -64,6 +64,59 @@ fn testnet_killed_mix_and_offline_client_lose_no_message() {
     assert_eq!(m["killed_mix_at_s"], 4);
 }
 
+/// Payments end to end: clients pay with tokens, an attacker's double spends are refused
+/// (by the provider that saw the token, and by the issuer when a second provider redeems
+/// it), and the secret shopper scores a mix that drops half its packets about half.
+#[test]
+fn testnet_payments_refuse_double_spends_and_score_a_dropping_mix() {
+    let j = testnet_json(&[
+        "--seconds",
+        "12",
+        "--mean-delay-ms",
+        "50",
+        "--bulk-bytes",
+        "0",
+        "--double-spend-attack",
+        "--dropping-mix",
+        "0.5",
+    ]);
+    let p = &j["payments"];
+    assert!(p["tokens_issued"].as_u64().unwrap() > 0, "{p}");
+    assert!(p["tokens_spent"].as_u64().unwrap() > 0);
+    assert!(p["double_spends_rejected"].as_u64().unwrap() >= 2, "{p}");
+    for flag in [
+        "first_spend_accepted",
+        "same_provider_refused",
+        "other_provider_accepted_locally",
+        "caught_at_redemption",
+    ] {
+        assert_eq!(p["attack"][flag], true, "{flag}: {p}");
+    }
+    let rows = p["rewards"].as_array().unwrap();
+    assert_eq!(rows.len(), 8, "6 mixes and 2 providers");
+    // rows follow the nodes: the first is the dropping mix (layer 1, first)
+    let score = |r: &serde_json::Value| r["score"].as_f64().unwrap();
+    let units = |r: &serde_json::Value| r["units"].as_f64().unwrap();
+    let cheat = &rows[0];
+    let honest: Vec<_> = rows[1..6].iter().collect();
+    let honest_score = honest.iter().map(|r| score(r)).sum::<f64>() / 5.0;
+    let honest_units = honest.iter().map(|r| units(r)).sum::<f64>() / 5.0;
+    assert!(
+        (0.2..=0.8).contains(&score(cheat)),
+        "dropping mix scored {}: {rows:?}",
+        score(cheat)
+    );
+    assert!(
+        honest_score > 0.85,
+        "honest mixes scored {honest_score}: {rows:?}"
+    );
+    assert!(
+        units(cheat) < 0.8 * honest_units,
+        "dropping mix earned {} vs {honest_units}",
+        units(cheat)
+    );
+}
+
 #[test]
 fn testnet_replay_attack_is_dropped_and_costs_nothing() {
     let j = testnet_json(&["--seconds", "4", "--mean-delay-ms", "20", "--replay-attack"]);

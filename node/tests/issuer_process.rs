@@ -92,6 +92,19 @@ async fn issuer_issues_within_quota_and_refuses_double_spends_across_providers()
         "double spend across providers"
     );
 
+    // nothing settled yet: `wesh rewards` says so
+    let out = common::wesh()
+        .args(["rewards", "--epoch", &epoch.to_string(), "--issuer"])
+        .arg(format!("{}/p2p/{}", issuer.addr, issuer.peer))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no rewards settled"));
+
     // the spent set is on disk: a restarted issuer still refuses the token
     let addr = issuer.addr.clone();
     drop(issuer);

@@ -50,6 +50,7 @@ async fn start_mix(
         addresses: vec![sink.address()],
         topology: Some(Topology::new(vec![vec![mix], vec![s], vec![s]], vec![s]).unwrap()),
         replay_attack: false,
+        drop_fraction: 0.0,
         pki: None,
         data_dir: data_dir.map(Path::to_path_buf),
         mailboxes: None,

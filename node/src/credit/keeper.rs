@@ -143,7 +143,13 @@ async fn top_up(
                 stats.tokens_spent.fetch_add(1, Relaxed);
                 balance = b;
             }
-            CreditAnswer::Refused(r) => return Err(format!("provider refused a token: {r}")),
+            CreditAnswer::Refused(r) => {
+                // the provider's problem (keys not fetched yet, storage): the token is good
+                if r == "unknown_key" || r == "spent_set_unavailable" {
+                    wallet.restore(now, token);
+                }
+                return Err(format!("provider refused a token: {r}"));
+            }
         }
     }
     Ok(balance)

@@ -39,6 +39,8 @@ pub struct ProviderCredit {
     inner: Mutex<Inner>,
     epoch_seconds: u64,
     pub stats: CreditStats,
+    /// Set when a token under a key we do not know arrives: the issuer may have rotated.
+    pub want_keys: tokio::sync::Notify,
 }
 
 impl ProviderCredit {
@@ -50,6 +52,7 @@ impl ProviderCredit {
             }),
             epoch_seconds,
             stats: CreditStats::default(),
+            want_keys: tokio::sync::Notify::new(),
         }
     }
 
@@ -108,6 +111,9 @@ impl ProviderCredit {
                 self.stats.tokens_refused.fetch_add(1, Relaxed);
                 if reason == Refusal::AlreadySpent {
                     self.stats.double_spends_rejected.fetch_add(1, Relaxed);
+                }
+                if reason == Refusal::UnknownKey {
+                    self.want_keys.notify_one();
                 }
                 tracing::info!(%peer, reason = reason.as_str(), "token refused");
                 CreditAnswer::Refused(reason.as_str().to_string())

@@ -11,15 +11,24 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::watch;
 
+async fn refresh_keys(
+    net: &NetHandle,
+    issuer: &IssuerAddress,
+    credit: &ProviderCredit,
+) -> Result<(), String> {
+    let keys = fetch_published_keys(&mut net.control.clone(), issuer.peer).await?;
+    credit.install_keys(&keys);
+    Ok(())
+}
+
 /// Fetches the issuer's keys into the provider's admission, then redeems what it holds.
 pub async fn redeem_collected(
     net: &NetHandle,
     issuer: &IssuerAddress,
     credit: &ProviderCredit,
 ) -> Result<(), String> {
+    refresh_keys(net, issuer, credit).await?;
     let mut control = net.control.clone();
-    let keys = fetch_published_keys(&mut control, issuer.peer).await?;
-    credit.install_keys(&keys);
     let tokens = credit.take_collected();
     for batch in tokens.chunks(MAX_REDEEM_BATCH) {
         let r = redeem(&mut control, issuer.peer, batch).await?;
@@ -51,13 +60,20 @@ pub async fn run_redeemer(
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = credit.want_keys.notified() => {
+                // a client showed a token under a key we lack: fetch keys now, redeem later
+                if let Err(e) = refresh_keys(&net, &issuer, &credit).await {
+                    tracing::warn!(error = %e, "cannot fetch the issuer's keys");
+                }
+                continue;
+            }
             _ = shutdown.changed() => return,
         }
         // keys first thing, so spends verify; then on the redemption schedule
         wait = every;
         if let Err(e) = redeem_collected(&net, &issuer, &credit).await {
             tracing::warn!(error = %e, "redemption at the issuer failed; retrying");
-            wait = Duration::from_secs(2);
+            wait = Duration::from_millis(500);
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{
     ISSUE_PROTOCOL, KEYS_PROTOCOL, MAX_ISSUE_BYTES, MAX_KEYS_ANSWER, MAX_REDEEM_BATCH,
-    REDEEM_PROTOCOL,
+    REDEEM_PROTOCOL, REWARDS_PROTOCOL,
 };
 use crate::mailboxes::exchange::read_bounded;
 use futures::AsyncWriteExt;
@@ -143,6 +143,23 @@ pub async fn redeem(
     }
     let answer = exchange(control, issuer, REDEEM_PROTOCOL, &request, 64 * 1024).await?;
     decode_redeemed(&answer).ok_or_else(|| "malformed redemption answer".into())
+}
+
+/// The issuer's reward ledger of `epoch`, as text.
+pub async fn fetch_rewards(
+    control: &mut libp2p_stream::Control,
+    issuer: PeerId,
+    epoch: u64,
+) -> Result<String, String> {
+    let answer = exchange(
+        control,
+        issuer,
+        REWARDS_PROTOCOL,
+        &epoch.to_be_bytes(),
+        1 << 20,
+    )
+    .await?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
 pub fn encode_redeemed(r: &Redeemed) -> Vec<u8> {

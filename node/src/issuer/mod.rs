@@ -11,7 +11,9 @@
 //!   on someone else's free quota;
 //! - `/wesh/issuer/redeem/1` (providers): request `count (u16) ‖ count × token (354 B)`;
 //!   answer `accepted (u32) ‖ refused (u16) ‖ refused × (index (u16) ‖ reason length (u8)
-//!   ‖ reason)`. The redeeming provider is the authenticated peer.
+//!   ‖ reason)`. The redeeming provider is the authenticated peer;
+//! - `/wesh/issuer/rewards/1`: request `epoch (u64)`; answer the epoch's reward ledger as
+//!   text (`wesh rewards`), or a line saying it is not settled.
 
 pub mod calls;
 pub mod role;
@@ -22,6 +24,7 @@ use libp2p::StreamProtocol;
 pub const KEYS_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/keys/1");
 pub const ISSUE_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/issue/1");
 pub const REDEEM_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/redeem/1");
+pub const REWARDS_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/rewards/1");
 
 /// Most tokens one redemption request carries (≈ 354 KB).
 pub const MAX_REDEEM_BATCH: usize = 1000;

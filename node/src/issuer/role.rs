@@ -29,6 +29,38 @@ pub struct IssuerArgs {
     pub free_tokens_per_epoch: u32,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct RewardsArgs {
+    /// The issuer: a multiaddr ending in /p2p/<peer id>.
+    #[arg(long)]
+    pub issuer: String,
+    /// The epoch to show (payments epochs: Unix time / epoch length).
+    #[arg(long)]
+    pub epoch: u64,
+}
+
+/// `wesh rewards`: prints the issuer's reward ledger of one epoch.
+pub async fn show_rewards(args: RewardsArgs) -> Result<(), String> {
+    let addr: Multiaddr = args
+        .issuer
+        .parse()
+        .map_err(|e| format!("--issuer {:?}: {e}", args.issuer))?;
+    let peer = addr
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+            _ => None,
+        })
+        .ok_or_else(|| format!("--issuer {:?} must end in /p2p/<peer id>", args.issuer))?;
+    let (_stop_tx, stop) = watch::channel(false);
+    let net = start_swarm(NodeKeys::generate().identity, &[], &[(peer, addr)], stop)
+        .await
+        .map_err(|e| e.to_string())?;
+    let table = super::calls::fetch_rewards(&mut net.control.clone(), peer, args.epoch).await?;
+    print!("{table}");
+    Ok(())
+}
+
 /// An issuer node running in this process.
 pub struct RunningIssuer {
     pub net: crate::net::swarm::NetHandle,

@@ -2,7 +2,8 @@
 
 use super::calls::{Redeemed, encode_redeemed};
 use super::{
-    ISSUE_PROTOCOL, KEYS_PROTOCOL, MAX_ISSUE_BYTES, MAX_REDEEM_BATCH, REDEEM_PROTOCOL, epoch_at,
+    ISSUE_PROTOCOL, KEYS_PROTOCOL, MAX_ISSUE_BYTES, MAX_REDEEM_BATCH, REDEEM_PROTOCOL,
+    REWARDS_PROTOCOL, epoch_at,
 };
 use crate::keys::node_id_of_peer;
 use crate::mailboxes::exchange::read_bounded;
@@ -83,7 +84,12 @@ pub fn serve(
     stats: Arc<IssuerStats>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    for protocol in [KEYS_PROTOCOL, ISSUE_PROTOCOL, REDEEM_PROTOCOL] {
+    for protocol in [
+        KEYS_PROTOCOL,
+        ISSUE_PROTOCOL,
+        REDEEM_PROTOCOL,
+        REWARDS_PROTOCOL,
+    ] {
         let mut incoming = control
             .clone()
             .accept(protocol.clone())
@@ -126,6 +132,8 @@ async fn answer(
         let mut s = lock(&state);
         if protocol == KEYS_PROTOCOL {
             keys_answer(&mut s)
+        } else if protocol == REWARDS_PROTOCOL {
+            rewards_answer(&s, &request)
         } else if protocol == ISSUE_PROTOCOL {
             issue_answer(&mut s, peer, &request, &stats)
         } else {
@@ -151,6 +159,16 @@ fn keys_answer(s: &mut IssuerState) -> Vec<u8> {
         out.extend_from_slice(&k.spki);
     }
     out
+}
+
+fn rewards_answer(s: &IssuerState, request: &[u8]) -> Vec<u8> {
+    let Some(epoch) = request.try_into().ok().map(u64::from_be_bytes) else {
+        return b"malformed request: expected an epoch (u64)\n".to_vec();
+    };
+    match s.issuer.rewards().table(epoch) {
+        Some(table) => table.into_bytes(),
+        None => format!("no rewards settled for epoch {epoch}\n").into_bytes(),
+    }
 }
 
 fn refuse(reason: &str, stats: &IssuerStats) -> Vec<u8> {

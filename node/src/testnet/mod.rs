@@ -98,6 +98,10 @@ pub struct TestnetArgs {
     /// more at another; the provider and the issuer must refuse the double spends.
     #[arg(long)]
     pub double_spend_attack: bool,
+    /// Make the first layer-1 mix silently drop this fraction of the packets it should
+    /// forward (0 to 1): the secret shopper should score it about that much lower.
+    #[arg(long, default_value_t = 0.0)]
+    pub dropping_mix: f64,
     /// Give every node the topology directly instead of running the gossip PKI.
     #[arg(long)]
     pub static_topology: bool,
@@ -230,6 +234,12 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             params::MAX_HOP_DELAY.as_secs()
         )));
     }
+    if !(0.0..=1.0).contains(&args.dropping_mix) {
+        return Err(TestnetError::Setup(format!(
+            "--dropping-mix {} is not a fraction between 0 and 1",
+            args.dropping_mix
+        )));
+    }
     let started_setup = Instant::now();
     let localhost: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/0"
         .parse()
@@ -256,7 +266,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
 
     // 0. the token issuer
     let payments = args.payments || args.double_spend_attack;
-    let (_issuer_stop, issuer_stop) = tokio::sync::watch::channel(false);
+    let (issuer_stop_tx, issuer_stop) = tokio::sync::watch::channel(false);
     let issuer = if payments {
         let keys = NodeKeys::generate();
         let running = crate::issuer::role::start_issuer(
@@ -324,6 +334,12 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 addresses: Vec::new(),
                 topology: None,
                 replay_attack: args.replay_attack && role == Role::Provider && i == 0,
+                // the first mix of layer 1 cheats when asked to
+                drop_fraction: if layer == 0 && i == 0 {
+                    args.dropping_mix
+                } else {
+                    0.0
+                },
                 pki: pki_params.as_ref().map(|params| PkiSetup {
                     params: params.clone(),
                     bootstrap: bootstrap.clone(),
@@ -687,7 +703,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         // loops and probes the dead mix held never come back: do not wait for them
         Duration::from_secs(3)
     } else {
-        (mean_delay * 40).clamp(Duration::from_secs(2), Duration::from_secs(20))
+        (mean_delay * 40).clamp(Duration::from_secs(5), Duration::from_secs(20))
     };
     // every injected replay has reached the node that must drop it
     let replays_settled = |all: &[&Node]| {
@@ -870,7 +886,14 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         c.shutdown();
     }
     for n in mixes.into_iter().flatten().chain(providers) {
-        n.handle.shutdown();
+        n.handle.stop().await;
+    }
+    if let Some((running, _)) = issuer {
+        let _ = issuer_stop_tx.send(true);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&running.state) > 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     drop(store_root);
     Ok(s)
