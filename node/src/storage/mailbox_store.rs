@@ -30,9 +30,9 @@ use rocksdb::{
 use sha2::{Digest, Sha256};
 
 use super::codec::{
-    DEDUP_KEY_LEN, MAILBOX_LEN, MailboxId, MailboxMeta, PUBKEY_LEN, decode_dedup_value,
-    decode_payload_value, dedup_key, encode_dedup_value, encode_payload_value, payload_key,
-    payload_seq, payload_upper_bound,
+    DEDUP_KEY_LEN, DEDUP_VALUE_LEN, MAILBOX_LEN, MailboxId, MailboxMeta, PAYLOAD_KEY_LEN,
+    PUBKEY_LEN, STAMP_LEN, decode_dedup_value, decode_payload_value, dedup_key, encode_dedup_value,
+    encode_payload_value, payload_key, payload_seq, payload_upper_bound,
 };
 
 /// Defaults of [`MailboxLimits`], with their units and reasons.
@@ -64,6 +64,18 @@ pub mod params {
     ///
     /// [`expire`]: super::MailboxStore::expire
     pub const EXPIRE_CHUNK: usize = 4096;
+
+    /// Old write-ahead log files kept for reuse: 2. Overwriting a log whose blocks are
+    /// allocated already spares each synced write a journal commit for the file's growth;
+    /// two cover the rotation (one being reused while the next becomes obsolete).
+    pub const WAL_RECYCLE_FILES: usize = 2;
+
+    /// Write-ahead log bytes after which the column families still holding the oldest log
+    /// are flushed: 128 MiB, two generations of the 64 MiB payload memtable. Without a cap
+    /// rocksdb allows 4 × all write buffers (≈ 1.2 GiB here), which the rarely written
+    /// registrations would keep alive: no log would become reusable and a restart would
+    /// replay all of it.
+    pub const MAX_TOTAL_WAL_BYTES: u64 = 128 << 20;
 }
 
 const CF_META: &str = "mailbox_meta";
@@ -72,6 +84,10 @@ const CF_DEDUP: &str = "mailbox_dedup";
 /// `mailbox` → the 32-byte pull secret its owner registered (seals its pull answers).
 const CF_PULL: &str = "mailbox_pull";
 const OUR_CFS: [&str; 4] = [CF_META, CF_PAYLOADS, CF_DEDUP, CF_PULL];
+
+/// A deletion whose sequence numbers span fewer than `2 × count + DENSE_SLACK` is done with
+/// one range scan rather than a point lookup per number.
+const DENSE_SLACK: u64 = 64;
 
 /// Marks a database as ours, in the default column family, so a foreign rocksdb directory is
 /// refused instead of silently getting our column families added.
@@ -268,10 +284,10 @@ pub struct MailboxStore {
     limits: MailboxLimits,
     ttl_secs: u64,
     /// Serialises every read-modify-write of registration records and the duplicate index;
-    /// guards a value buffer reused across writes so the hot path does not allocate per
-    /// payload. The database is the only state, so a poisoned lock carries no broken
-    /// invariant and is simply taken over.
-    writer: Mutex<Vec<u8>>,
+    /// guards the working memory of a write, reused so the hot path does not allocate per
+    /// batch. The database is the only state (the scratch is cleared before each use), so
+    /// a poisoned lock carries no broken invariant and is simply taken over.
+    writer: Mutex<Scratch>,
     synced: WriteOptions,
     unsynced: WriteOptions,
 }
@@ -337,12 +353,21 @@ impl MailboxStore {
             }
         }
 
+        // Synced writes dominate: reuse old log files (see the params for why and how many).
+        db_opts.set_recycle_log_file_num(params::WAL_RECYCLE_FILES);
+        db_opts.set_max_total_wal_size(params::MAX_TOTAL_WAL_BYTES);
+
+        // Duplicate-index lookups nearly always miss: a whole-key bloom filter on the
+        // memtable answers most of them without a skip-list search.
+        let mut dedup_opts = cf_options(16 << 20);
+        dedup_opts.set_memtable_prefix_bloom_ratio(0.1);
+        dedup_opts.set_memtable_whole_key_filtering(true);
         let descriptors = [
             ColumnFamilyDescriptor::new(CF_META, cf_options(8 << 20)),
             // Payloads are most of the write volume: a larger memtable lets a payload that is
             // fetched and deleted soon die in memory instead of being flushed and compacted.
             ColumnFamilyDescriptor::new(CF_PAYLOADS, cf_options(64 << 20)),
-            ColumnFamilyDescriptor::new(CF_DEDUP, cf_options(16 << 20)),
+            ColumnFamilyDescriptor::new(CF_DEDUP, dedup_opts),
             ColumnFamilyDescriptor::new(CF_PULL, cf_options(1 << 20)),
         ];
         let db = DB::open_cf_descriptors(&db_opts, path, descriptors).map_err(open_err)?;
@@ -356,7 +381,7 @@ impl MailboxStore {
             path: path.to_path_buf(),
             limits,
             ttl_secs: limits.ttl.as_secs(),
-            writer: Mutex::new(Vec::new()),
+            writer: Mutex::new(Scratch::default()),
             synced,
             unsynced,
         };
@@ -523,31 +548,203 @@ impl MailboxStore {
     /// number once the write is synced to disk. A payload already held (same bytes, within
     /// the TTL) is not stored again; its existing sequence number is returned.
     pub fn store(&self, mailbox: &MailboxId, payload: &[u8], now: u64) -> Result<u64, StoreError> {
-        let mut buf = self.lock();
-        let mut pending = Pending::new(self);
-        let seq = pending.stage_payload(mailbox, payload, now, &mut buf)?;
-        pending.commit(&self.synced)?;
-        Ok(seq)
+        // One item in, one outcome out (the fallback is unreachable).
+        let mut results = self.store_batch(&[(*mailbox, payload)], now)?;
+        results.pop().unwrap_or(Err(StoreError::EmptyPayload))
     }
 
     /// Stores many payloads with one synced write (group commit): the way to reach high
     /// durable throughput. Each item gets its own outcome; refused items store nothing.
-    /// The outer error means the write itself failed and none of the batch was stored.
+    /// The outer error means the write itself (or the batch's duplicate-index read) failed
+    /// and none of the batch was stored.
+    ///
+    /// The payloads are hashed before the writer lock is taken; under the lock the
+    /// registrations are loaded once per mailbox, the duplicate index is read with one
+    /// batched lookup, and the new records are appended to the write in key order (which
+    /// keeps rocksdb's memtable inserts next to each other).
     pub fn store_batch<P: AsRef<[u8]>>(
         &self,
         items: &[(MailboxId, P)],
         now: u64,
     ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
-        let mut buf = self.lock();
-        let mut pending = Pending::new(self);
-        let results: Vec<_> = items
+        // Size checks and duplicate-index keys need no lock.
+        let mut checked: Vec<Result<[u8; DEDUP_KEY_LEN], StoreError>> = items
             .iter()
             .map(|(mailbox, payload)| {
-                pending.stage_payload(mailbox, payload.as_ref(), now, &mut buf)
+                let payload = payload.as_ref();
+                self.check_payload(payload)?;
+                let digest: [u8; 32] = Sha256::digest(payload).into();
+                Ok(dedup_key(mailbox, &digest))
             })
             .collect();
-        pending.commit(&self.synced)?;
+
+        let mut guard = self.lock();
+        let Scratch {
+            metas,
+            keys,
+            known,
+            payloads,
+            dedup,
+            value,
+            ..
+        } = &mut *guard;
+        metas.clear();
+        keys.clear();
+        payloads.clear();
+        dedup.clear();
+
+        // Registrations, once per mailbox; the keys worth a duplicate-index lookup.
+        let mut batch_bytes = 0;
+        for (check, (mailbox, payload)) in checked.iter_mut().zip(items) {
+            if let Ok(key) = check {
+                match staged_in(self, metas, mailbox) {
+                    Ok(Some(_)) => {
+                        keys.push(*key);
+                        // Value and key of the payload, plus its index entry and framing.
+                        batch_bytes += payload.as_ref().len() + 200;
+                    }
+                    Ok(None) => *check = Err(StoreError::UnknownMailbox { mailbox: *mailbox }),
+                    Err(err) => *check = Err(err),
+                }
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        self.lookup_duplicates(keys, known, now)?;
+
+        let mut batch = WriteBatch::with_capacity_bytes(batch_bytes + 1024);
+        let mut results = Vec::with_capacity(items.len());
+        for (index, (check, (mailbox, payload))) in checked.into_iter().zip(items).enumerate() {
+            let outcome = check.and_then(|key| {
+                let slot = keys.partition_point(|k| *k < key);
+                match known.get(slot) {
+                    Some(Known::Seq(seq)) => return Ok(*seq),
+                    Some(Known::Damaged(detail)) => {
+                        return Err(StoreError::Corrupt {
+                            cf: CF_DEDUP,
+                            detail: detail.clone(),
+                        });
+                    }
+                    Some(Known::Absent) | None => {}
+                }
+                let len = payload.as_ref().len();
+                let seq = self.stage_new(metas, mailbox, len as u64, now, &mut batch)?;
+                payloads.push((payload_key(mailbox, seq), index));
+                dedup.push((key, encode_dedup_value(seq, now)));
+                if let Some(known) = known.get_mut(slot) {
+                    *known = Known::Seq(seq);
+                }
+                Ok(seq)
+            });
+            results.push(outcome);
+        }
+
+        let payload_cf = self.cf(CF_PAYLOADS)?;
+        payloads.sort_unstable_by_key(|p| p.0);
+        for (key, index) in payloads.iter() {
+            if let Some((_, payload)) = items.get(*index) {
+                encode_payload_value(value, now, payload.as_ref());
+                batch.put_cf(payload_cf, key, value.as_slice());
+            }
+        }
+        let dedup_cf = self.cf(CF_DEDUP)?;
+        dedup.sort_unstable_by_key(|d| d.0);
+        for (key, record) in dedup.iter() {
+            batch.put_cf(dedup_cf, key, record);
+        }
+        self.commit(metas, batch, &self.synced)?;
         Ok(results)
+    }
+
+    /// Refuses empty and oversized payloads.
+    fn check_payload(&self, payload: &[u8]) -> Result<(), StoreError> {
+        if payload.is_empty() {
+            return Err(StoreError::EmptyPayload);
+        }
+        if payload.len() > self.limits.max_payload_bytes {
+            return Err(StoreError::PayloadTooLarge {
+                len: payload.len(),
+                max: self.limits.max_payload_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Fills `known` (in step with the sorted `keys`) with the live duplicates the index
+    /// holds, in one batched read.
+    fn lookup_duplicates(
+        &self,
+        keys: &[[u8; DEDUP_KEY_LEN]],
+        known: &mut Vec<Known>,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        known.clear();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let found = self
+            .db
+            .batched_multi_get_cf(self.cf(CF_DEDUP)?, keys.iter(), true);
+        for (key, value) in keys.iter().zip(found) {
+            known.push(match value? {
+                None => Known::Absent,
+                Some(value) => match dedup_record(key, &value) {
+                    Ok((seq, stored_at)) if !self.is_expired(stored_at, now) => Known::Seq(seq),
+                    Ok(_) => Known::Absent,
+                    Err(StoreError::Corrupt { detail, .. }) => Known::Damaged(detail),
+                    Err(err) => return Err(err),
+                },
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes the next sequence number of `mailbox` for a new payload of `len` bytes, first
+    /// sweeping its expired payloads if the quota would refuse it. `mailbox` is loaded.
+    fn stage_new(
+        &self,
+        metas: &mut HashMap<MailboxId, Staged>,
+        mailbox: &MailboxId,
+        len: u64,
+        now: u64,
+        sweep: &mut WriteBatch,
+    ) -> Result<u64, StoreError> {
+        let Some(staged) = metas.get_mut(mailbox) else {
+            return Err(StoreError::UnknownMailbox { mailbox: *mailbox });
+        };
+        if staged.check_quota(mailbox, len).is_err() && !staged.swept {
+            // Expired payloads still count until removed: free them before refusing.
+            staged.swept = true;
+            self.sweep_expired(mailbox, now, staged, sweep)?;
+        }
+        staged.check_quota(mailbox, len)?;
+        let seq = staged.meta.next_seq;
+        staged.meta.next_seq = seq
+            .checked_add(1)
+            .ok_or(StoreError::SequenceExhausted { mailbox: *mailbox })?;
+        staged.meta.count = staged.meta.count.saturating_add(1);
+        staged.meta.bytes = staged.meta.bytes.saturating_add(len);
+        staged.dirty = true;
+        Ok(seq)
+    }
+
+    /// Adds the changed registration records to `batch` and writes it.
+    fn commit(
+        &self,
+        metas: &HashMap<MailboxId, Staged>,
+        mut batch: WriteBatch,
+        write: &WriteOptions,
+    ) -> Result<(), StoreError> {
+        let meta_cf = self.cf(CF_META)?;
+        for (mailbox, staged) in metas {
+            if staged.dirty {
+                batch.put_cf(meta_cf, mailbox, staged.meta.encode());
+            }
+        }
+        if !batch.is_empty() {
+            self.db.write_opt(batch, write)?;
+        }
+        Ok(())
     }
 
     /// Up to `max` payloads of `mailbox`, oldest first, as `(seq, payload)`, skipping those
@@ -581,7 +778,7 @@ impl MailboxStore {
         }
         if !expired.is_empty() {
             // Not synced: losing this removal in a crash only means expire() redoes it.
-            self.remove(mailbox, &expired, &self.unsynced)?;
+            self.remove_one(mailbox, &expired, &self.unsynced)?;
         }
         Ok(out)
     }
@@ -589,7 +786,18 @@ impl MailboxStore {
     /// Deletes the payloads `seqs` of `mailbox` (the client confirmed them) with a synced
     /// write; returns how many were there. Unknown sequence numbers are ignored.
     pub fn delete(&self, mailbox: &MailboxId, seqs: &[u64]) -> Result<usize, StoreError> {
-        self.remove(mailbox, seqs, &self.synced)
+        self.remove_one(mailbox, seqs, &self.synced)
+    }
+
+    /// [`delete`](Self::delete) for many mailboxes with one synced write (group commit, as
+    /// [`store_batch`](Self::store_batch) does for stores). Each entry gets its own outcome
+    /// (how many of its payloads were there, or why it was refused); the outer error means
+    /// the write failed and nothing was deleted. A mailbox may appear more than once.
+    pub fn delete_batch<S: AsRef<[u64]>>(
+        &self,
+        requests: &[(MailboxId, S)],
+    ) -> Result<Vec<Result<usize, StoreError>>, StoreError> {
+        self.remove_many(requests, &self.synced)
     }
 
     /// Removes every payload and duplicate-index entry past the TTL at `now`.
@@ -602,12 +810,14 @@ impl MailboxStore {
         let mut report = ExpireReport::default();
         for mailbox in self.mailbox_ids()? {
             // One lock hold per mailbox, so acknowledged writes interleave with the sweep.
-            let _guard = self.lock();
-            let mut pending = Pending::new(self);
-            if let Some(staged) = staged_in(self, &mut pending.metas, &mailbox)? {
-                report.payloads += self.sweep_expired(&mailbox, now, staged, &mut pending.batch)?;
+            let mut guard = self.lock();
+            let metas = &mut guard.metas;
+            metas.clear();
+            let mut batch = WriteBatch::default();
+            if let Some(staged) = staged_in(self, metas, &mailbox)? {
+                report.payloads += self.sweep_expired(&mailbox, now, staged, &mut batch)?;
             }
-            pending.commit(&self.unsynced)?;
+            self.commit(metas, batch, &self.unsynced)?;
         }
         report.dedup_entries = self.expire_dedup(now)?;
         Ok(report)
@@ -676,40 +886,121 @@ impl MailboxStore {
         Ok(removed)
     }
 
-    /// Deletes `seqs` of `mailbox` under the writer lock, keeping the counters in step.
-    fn remove(
+    /// [`remove_many`](Self::remove_many) for one mailbox, with its refusal as the error.
+    fn remove_one(
         &self,
         mailbox: &MailboxId,
         seqs: &[u64],
         write: &WriteOptions,
     ) -> Result<usize, StoreError> {
-        // Each seq once: the batch is not visible to reads, so a repeat would be counted twice.
-        let mut seqs = seqs.to_vec();
-        seqs.sort_unstable();
-        seqs.dedup();
-        let cf = self.cf(CF_PAYLOADS)?;
-        let _guard = self.lock();
-        let mut pending = Pending::new(self);
-        let Some(staged) = staged_in(self, &mut pending.metas, mailbox)? else {
+        // One request in, one outcome out (the fallback is unreachable).
+        let mut results = self.remove_many(&[(*mailbox, seqs)], write)?;
+        results
+            .pop()
+            .unwrap_or(Err(StoreError::UnknownMailbox { mailbox: *mailbox }))
+    }
+
+    /// Deletes the given payloads of each mailbox in one write under the writer lock,
+    /// keeping the counters in step.
+    fn remove_many<S: AsRef<[u64]>>(
+        &self,
+        requests: &[(MailboxId, S)],
+        write: &WriteOptions,
+    ) -> Result<Vec<Result<usize, StoreError>>, StoreError> {
+        let mut guard = self.lock();
+        let Scratch { metas, seqs, .. } = &mut *guard;
+        metas.clear();
+        let mut batch = WriteBatch::default();
+        let results = requests
+            .iter()
+            .map(|(mailbox, wanted)| {
+                self.stage_removal(metas, seqs, mailbox, wanted.as_ref(), &mut batch)
+            })
+            .collect();
+        self.commit(metas, batch, write)?;
+        Ok(results)
+    }
+
+    /// Stages deletion of `wanted` of `mailbox`; returns how many of them were there.
+    ///
+    /// A dense set of sequence numbers (the usual confirmation of what a fetch returned) is
+    /// found with one range scan, which also finds the new lowest live payload; a sparse
+    /// one with point lookups.
+    fn stage_removal(
+        &self,
+        metas: &mut HashMap<MailboxId, Staged>,
+        seqs: &mut Vec<u64>,
+        mailbox: &MailboxId,
+        wanted: &[u64],
+        batch: &mut WriteBatch,
+    ) -> Result<usize, StoreError> {
+        let Some(staged) = staged_in(self, metas, mailbox)? else {
             return Err(StoreError::UnknownMailbox { mailbox: *mailbox });
         };
+        // Each seq once, and none this write already removes: the batch is not visible to
+        // reads, so a repeat would be counted twice.
+        seqs.clear();
+        seqs.extend_from_slice(wanted);
+        seqs.sort_unstable();
+        seqs.dedup();
+        if !staged.removed.is_empty() {
+            seqs.retain(|seq| staged.removed.binary_search(seq).is_err());
+        }
+        let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) else {
+            return Ok(0);
+        };
+        // low_seq is the lowest live payload (or past the end): only deleting it moves it.
+        let moves_low = seqs.binary_search(&staged.meta.low_seq).is_ok();
+        let cf = self.cf(CF_PAYLOADS)?;
         let mut removed = 0;
-        for &seq in &seqs {
-            let key = payload_key(mailbox, seq);
-            // A damaged value is deleted too: the client asked for it to go.
-            if let Some(value) = self.db.get_pinned_cf(cf, key)? {
-                let len = value.len().saturating_sub(super::codec::STAMP_LEN) as u64;
-                pending.batch.delete_cf(cf, key);
-                staged.release(len);
-                removed += 1;
+        let dense = last - first < 2 * seqs.len() as u64 + DENSE_SLACK;
+        if dense {
+            let low = staged.meta.low_seq;
+            let mut new_low = None;
+            let mut it = self.mailbox_iter(mailbox, first, false)?;
+            while let Some((key, value)) = it.item() {
+                let seq = payload_seq(key, mailbox).ok_or_else(|| corrupt_payload_key(key))?;
+                let kept = staged.removed.binary_search(&seq).is_err();
+                if seq > last {
+                    if moves_low && new_low.is_none() && kept {
+                        new_low = Some(seq);
+                    }
+                    if !moves_low || new_low.is_some() {
+                        break;
+                    }
+                } else if seqs.binary_search(&seq).is_ok() {
+                    // A damaged value is deleted too: the client asked for it to go.
+                    batch.delete_cf(cf, key);
+                    staged.release(value.len().saturating_sub(STAMP_LEN) as u64);
+                    removed += 1;
+                } else if new_low.is_none() && seq >= low && kept {
+                    new_low = Some(seq);
+                }
+                it.next();
+            }
+            it.status()?;
+            if moves_low {
+                let past = staged.removed.last().map_or(last, |&r| r.max(last));
+                staged.meta.low_seq = new_low.unwrap_or(past.saturating_add(1));
+                staged.dirty = true;
+            }
+        } else {
+            for &seq in seqs.iter() {
+                let key = payload_key(mailbox, seq);
+                if let Some(value) = self.db.get_pinned_cf(cf, key)? {
+                    batch.delete_cf(cf, key);
+                    staged.release(value.len().saturating_sub(STAMP_LEN) as u64);
+                    removed += 1;
+                }
             }
         }
-        // low_seq is the lowest live payload (or past the end): only deleting it moves it.
-        if seqs.binary_search(&staged.meta.low_seq).is_ok() {
-            staged.meta.low_seq = self.next_live_seq(mailbox, staged.meta.low_seq, &seqs)?;
+        staged.removed.extend_from_slice(seqs);
+        staged.removed.sort_unstable();
+        if moves_low && !dense {
+            let low = staged.meta.low_seq;
+            staged.meta.low_seq = self.next_live_seq(mailbox, low, &staged.removed)?;
             staged.dirty = true;
         }
-        pending.commit(write)?;
         Ok(removed)
     }
 
@@ -825,20 +1116,6 @@ impl MailboxStore {
         }
     }
 
-    /// A live duplicate-index hit: the sequence number of the same payload stored within
-    /// the TTL.
-    fn live_duplicate(
-        &self,
-        key: &[u8; DEDUP_KEY_LEN],
-        now: u64,
-    ) -> Result<Option<u64>, StoreError> {
-        let Some(value) = self.db.get_pinned_cf(self.cf(CF_DEDUP)?, key)? else {
-            return Ok(None);
-        };
-        let (seq, stored_at) = dedup_record(key, &value)?;
-        Ok((!self.is_expired(stored_at, now)).then_some(seq))
-    }
-
     /// Expired once `ttl` whole seconds have passed: alive at `stored_at + ttl - 1`, gone at
     /// `stored_at + ttl`.
     fn is_expired(&self, stored_at: u64, now: u64) -> bool {
@@ -851,7 +1128,7 @@ impl MailboxStore {
             .ok_or(StoreError::MissingColumnFamily(name))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Scratch> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -870,11 +1147,14 @@ fn corrupt_payload_value(seq: u64) -> StoreError {
     }
 }
 
-/// A registration record being updated within one batch.
+/// A registration record being updated within one write.
 struct Staged {
     meta: MailboxMeta,
     dirty: bool,
     swept: bool,
+    /// Sequence numbers this write deletes (sorted), so a mailbox named twice in one
+    /// [`MailboxStore::delete_batch`] is not counted twice.
+    removed: Vec<u64>,
 }
 
 impl Staged {
@@ -904,7 +1184,8 @@ impl Staged {
     }
 }
 
-/// [`Pending::staged`] on the map alone, so the batch can be borrowed alongside the record.
+/// The record of `mailbox` as staged so far in `metas`, loaded on first use; `None` if the
+/// mailbox is not registered.
 fn staged_in<'m>(
     store: &MailboxStore,
     metas: &'m mut HashMap<MailboxId, Staged>,
@@ -917,109 +1198,42 @@ fn staged_in<'m>(
                 meta,
                 dirty: false,
                 swept: false,
+                removed: Vec::new(),
             })),
             None => None,
         },
     })
 }
 
-/// One atomic write in the making: payloads, index entries and the registration records
-/// they change. Only built while the writer lock is held.
-struct Pending<'s> {
-    store: &'s MailboxStore,
-    batch: WriteBatch,
-    metas: HashMap<MailboxId, Staged>,
-    /// Payloads staged in this batch, so a duplicate within the batch is caught too.
-    dedup: HashMap<[u8; DEDUP_KEY_LEN], u64>,
+/// What the duplicate index says about one key of a batch.
+enum Known {
+    /// No live entry: the payload is new (so far).
+    Absent,
+    /// The same payload is held (or staged in this batch) under this sequence number.
+    Seq(u64),
+    /// The entry does not parse; the text says which.
+    Damaged(String),
 }
 
-impl<'s> Pending<'s> {
-    fn new(store: &'s MailboxStore) -> Self {
-        Self {
-            store,
-            batch: WriteBatch::default(),
-            metas: HashMap::new(),
-            dedup: HashMap::new(),
-        }
-    }
-
-    /// The record of `mailbox` as staged so far, loaded on first use; `None` if unknown.
-    fn staged(&mut self, mailbox: &MailboxId) -> Result<Option<&mut Staged>, StoreError> {
-        staged_in(self.store, &mut self.metas, mailbox)
-    }
-
-    fn stage_payload(
-        &mut self,
-        mailbox: &MailboxId,
-        payload: &[u8],
-        now: u64,
-        buf: &mut Vec<u8>,
-    ) -> Result<u64, StoreError> {
-        let store = self.store;
-        if payload.is_empty() {
-            return Err(StoreError::EmptyPayload);
-        }
-        if payload.len() > store.limits.max_payload_bytes {
-            return Err(StoreError::PayloadTooLarge {
-                len: payload.len(),
-                max: store.limits.max_payload_bytes,
-            });
-        }
-        if self.staged(mailbox)?.is_none() {
-            return Err(StoreError::UnknownMailbox { mailbox: *mailbox });
-        }
-        let digest: [u8; 32] = Sha256::digest(payload).into();
-        let dkey = dedup_key(mailbox, &digest);
-        if let Some(&seq) = self.dedup.get(&dkey) {
-            return Ok(seq);
-        }
-        if let Some(seq) = store.live_duplicate(&dkey, now)? {
-            return Ok(seq);
-        }
-
-        let len = payload.len() as u64;
-        let batch = &mut self.batch;
-        let Some(staged) = self.metas.get_mut(mailbox) else {
-            return Err(StoreError::UnknownMailbox { mailbox: *mailbox });
-        };
-        if staged.check_quota(mailbox, len).is_err() && !staged.swept {
-            // Expired payloads still count until removed: free them before refusing.
-            staged.swept = true;
-            store.sweep_expired(mailbox, now, staged, batch)?;
-        }
-        staged.check_quota(mailbox, len)?;
-        let seq = staged.meta.next_seq;
-        staged.meta.next_seq = seq
-            .checked_add(1)
-            .ok_or(StoreError::SequenceExhausted { mailbox: *mailbox })?;
-        staged.meta.count = staged.meta.count.saturating_add(1);
-        staged.meta.bytes = staged.meta.bytes.saturating_add(len);
-        staged.dirty = true;
-
-        encode_payload_value(buf, now, payload);
-        batch.put_cf(
-            store.cf(CF_PAYLOADS)?,
-            payload_key(mailbox, seq),
-            buf.as_slice(),
-        );
-        batch.put_cf(store.cf(CF_DEDUP)?, dkey, encode_dedup_value(seq, now));
-        self.dedup.insert(dkey, seq);
-        Ok(seq)
-    }
-
-    /// Writes the batch with the changed registration records in it.
-    fn commit(mut self, write: &WriteOptions) -> Result<(), StoreError> {
-        let meta_cf = self.store.cf(CF_META)?;
-        for (mailbox, staged) in &self.metas {
-            if staged.dirty {
-                self.batch.put_cf(meta_cf, mailbox, staged.meta.encode());
-            }
-        }
-        if !self.batch.is_empty() {
-            self.store.db.write_opt(self.batch, write)?;
-        }
-        Ok(())
-    }
+/// Working memory of the write being built, guarded by the writer lock and kept between
+/// writes so the hot path does not allocate per batch (cleared, its buffers keep their
+/// capacity).
+#[derive(Default)]
+struct Scratch {
+    /// Registration records the write reads or changes.
+    metas: HashMap<MailboxId, Staged>,
+    /// Distinct duplicate-index keys of the batch, sorted.
+    keys: Vec<[u8; DEDUP_KEY_LEN]>,
+    /// What the index holds for each of `keys`, in step.
+    known: Vec<Known>,
+    /// New payloads: key and index of the item, appended to the write in key order.
+    payloads: Vec<([u8; PAYLOAD_KEY_LEN], usize)>,
+    /// New duplicate-index entries, appended to the write in key order.
+    dedup: Vec<([u8; DEDUP_KEY_LEN], [u8; DEDUP_VALUE_LEN])>,
+    /// A payload value being encoded.
+    value: Vec<u8>,
+    /// Sequence numbers of a deletion, sorted.
+    seqs: Vec<u64>,
 }
 
 /// A dedup record (sequence, store time), or a `Corrupt` error naming the entry.
@@ -1164,6 +1378,118 @@ mod tests {
             .collect();
         assert_eq!(results, vec![0, 1, 0]);
         assert_eq!(store.stats(&mb).unwrap().unwrap().payloads, 2);
+    }
+
+    /// Stores `n` distinct 8-byte payloads in `mb` at time 1000, with seqs 0..n.
+    fn fill(store: &MailboxStore, mb: &MailboxId, n: u64) {
+        let items: Vec<(MailboxId, Vec<u8>)> =
+            (0..n).map(|i| (*mb, i.to_be_bytes().to_vec())).collect();
+        for result in store.store_batch(&items, 1_000).unwrap() {
+            result.unwrap();
+        }
+    }
+
+    fn low_seq(store: &MailboxStore, mb: &MailboxId) -> u64 {
+        store.load_meta(mb).unwrap().unwrap().low_seq
+    }
+
+    fn held(store: &MailboxStore, mb: &MailboxId) -> Vec<u64> {
+        let got = store.fetch(mb, usize::MAX, 1_000).unwrap();
+        got.into_iter().map(|p| p.0).collect()
+    }
+
+    #[test]
+    fn delete_batch_counts_each_payload_once_per_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), MailboxLimits::default());
+        let mb = [7u8; 32];
+        store.register(&mb, &pubkey(7)).unwrap();
+        fill(&store, &mb, 10);
+        let requests: Vec<(MailboxId, Vec<u64>)> = vec![
+            (mb, vec![0, 1, 2]),
+            (mb, vec![2, 3, 3]),
+            ([0x77; 32], vec![1]),
+            (mb, vec![42]),
+        ];
+        let results = store.delete_batch(&requests).unwrap();
+        assert_eq!(results[0].as_ref().unwrap(), &3);
+        assert_eq!(
+            results[1].as_ref().unwrap(),
+            &1,
+            "2 went with the first entry"
+        );
+        assert!(matches!(results[2], Err(StoreError::UnknownMailbox { .. })));
+        assert_eq!(results[3].as_ref().unwrap(), &0);
+        let stats = store.stats(&mb).unwrap().unwrap();
+        assert_eq!((stats.payloads, stats.bytes), (6, 6 * 8));
+        assert_eq!(held(&store, &mb), (4..10).collect::<Vec<_>>());
+        assert_eq!(low_seq(&store, &mb), 4);
+    }
+
+    #[test]
+    fn low_seq_follows_dense_and_sparse_deletions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), MailboxLimits::default());
+        let mb = [8u8; 32];
+        store.register(&mb, &pubkey(8)).unwrap();
+        fill(&store, &mb, 200);
+        // Not the lowest: low_seq stays.
+        assert_eq!(store.delete(&mb, &[5, 6]).unwrap(), 2);
+        assert_eq!(low_seq(&store, &mb), 0);
+        // Sparse (point lookups): the lowest and one far away.
+        assert_eq!(store.delete(&mb, &[0, 150, 10_000]).unwrap(), 2);
+        assert_eq!(low_seq(&store, &mb), 1);
+        // Dense (one scan) across the gap left by 5 and 6.
+        assert_eq!(store.delete(&mb, &(1..=4).collect::<Vec<_>>()).unwrap(), 4);
+        assert_eq!(low_seq(&store, &mb), 7);
+        assert_eq!(
+            store.delete(&mb, &(7..150).collect::<Vec<_>>()).unwrap(),
+            143
+        );
+        assert_eq!(low_seq(&store, &mb), 151);
+        // Everything: low_seq goes past the end, and the next payload lands there.
+        assert_eq!(
+            store.delete(&mb, &(151..200).collect::<Vec<_>>()).unwrap(),
+            49
+        );
+        assert_eq!(low_seq(&store, &mb), 200);
+        assert!(held(&store, &mb).is_empty());
+        assert_eq!(store.stats(&mb).unwrap().unwrap().payloads, 0);
+        assert_eq!(store.store(&mb, b"later", 1_000).unwrap(), 200);
+        assert_eq!(held(&store, &mb), vec![200]);
+    }
+
+    #[test]
+    fn one_write_deleting_a_mailbox_twice_keeps_low_seq_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), MailboxLimits::default());
+        let cases: [(&[u64], &[u64], u64); 4] = [
+            (&[0, 1, 2, 3, 4], &[5, 6, 7, 8, 9], 10),
+            (&[5, 6, 7, 8, 9], &[0, 1, 2, 3, 4], 10),
+            (&[3], &[0, 100], 1),
+            (&[1, 2], &[0, 4], 3),
+        ];
+        for (n, (first, second, low)) in cases.into_iter().enumerate() {
+            let mb = [n as u8 + 10; 32];
+            store.register(&mb, &pubkey(n as u8 + 10)).unwrap();
+            fill(&store, &mb, 10);
+            let requests = [(mb, first.to_vec()), (mb, second.to_vec())];
+            let removed: usize = store
+                .delete_batch(&requests)
+                .unwrap()
+                .into_iter()
+                .map(Result::unwrap)
+                .sum();
+            let gone = first.len() + second.iter().filter(|&&s| s < 10).count();
+            assert_eq!(removed, gone, "case {n}");
+            assert_eq!(low_seq(&store, &mb), low, "case {n}");
+            let left = held(&store, &mb);
+            assert_eq!(left.len(), 10 - gone, "case {n}");
+            assert_eq!(
+                store.stats(&mb).unwrap().unwrap().payloads as usize,
+                left.len()
+            );
+        }
     }
 
     #[test]
