@@ -105,6 +105,10 @@ async fn issuer_issues_within_quota_and_refuses_double_spends_across_providers()
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("no rewards settled"));
 
+    // and no entry can be claimed
+    let claim = wesh_node::issuer::calls::claim_reward(&mut control, peer, epoch).await;
+    assert!(claim.unwrap_err().contains("not settled"));
+
     // the spent set is on disk: a restarted issuer still refuses the token
     let addr = issuer.addr.clone();
     drop(issuer);

@@ -36,7 +36,7 @@ pub async fn credit_request(
             .map_err(|e| e.to_string())?;
         CreditAnswer::decode(&answer).ok_or_else(|| "malformed credit answer".to_string())
     };
-    tokio::time::timeout(std::time::Duration::from_secs(20), work)
+    tokio::time::timeout(super::EXCHANGE_TIMEOUT, work)
         .await
         .map_err(|_| "credit request timed out".to_string())?
 }

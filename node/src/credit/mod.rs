@@ -28,6 +28,8 @@ pub const LOW_WATER_PACKETS: u64 = 400;
 pub const TOKENS_PER_REQUEST: usize = 4;
 /// How often a client checks its balance.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Bound on one credit exchange; a stuck stream is abandoned and the next check retries.
+pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(4);
 /// How often a provider redeems what it collected (the testnet also redeems at its end).
 pub const DEFAULT_REDEEM_EVERY: Duration = Duration::from_secs(60);
 

@@ -1,8 +1,8 @@
 //! What clients and providers ask an issuer: its keys, tokens, redemption.
 
 use super::{
-    ISSUE_PROTOCOL, KEYS_PROTOCOL, MAX_ISSUE_BYTES, MAX_KEYS_ANSWER, MAX_REDEEM_BATCH,
-    REDEEM_PROTOCOL, REWARDS_PROTOCOL,
+    CLAIM_PROTOCOL, ISSUE_PROTOCOL, KEYS_PROTOCOL, MAX_ISSUE_BYTES, MAX_KEYS_ANSWER,
+    MAX_REDEEM_BATCH, REDEEM_PROTOCOL, REWARDS_PROTOCOL,
 };
 use crate::mailboxes::exchange::read_bounded;
 use futures::AsyncWriteExt;
@@ -29,7 +29,7 @@ async fn exchange(
         s.close().await.map_err(|e| e.to_string())?;
         read_bounded(&mut s, limit).await.map_err(|e| e.to_string())
     };
-    tokio::time::timeout(std::time::Duration::from_secs(20), work)
+    tokio::time::timeout(super::EXCHANGE_TIMEOUT, work)
         .await
         .map_err(|_| format!("{protocol}: timed out"))?
 }
@@ -160,6 +160,27 @@ pub async fn fetch_rewards(
     )
     .await?;
     Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// Claims this node's reward entry for `epoch` (the issuer knows us by our Noise key);
+/// returns the units.
+pub async fn claim_reward(
+    control: &mut libp2p_stream::Control,
+    issuer: PeerId,
+    epoch: u64,
+) -> Result<u64, String> {
+    let answer = exchange(control, issuer, CLAIM_PROTOCOL, &epoch.to_be_bytes(), 1024).await?;
+    match answer.split_first() {
+        Some((0, units)) => units
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| "malformed claim answer".to_string()),
+        Some((1, reason)) => Err(format!(
+            "claim refused: {}",
+            String::from_utf8_lossy(reason)
+        )),
+        _ => Err("malformed claim answer".into()),
+    }
 }
 
 pub fn encode_redeemed(r: &Redeemed) -> Vec<u8> {

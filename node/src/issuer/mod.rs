@@ -13,7 +13,10 @@
 //!   answer `accepted (u32) ‖ refused (u16) ‖ refused × (index (u16) ‖ reason length (u8)
 //!   ‖ reason)`. The redeeming provider is the authenticated peer;
 //! - `/wesh/issuer/rewards/1`: request `epoch (u64)`; answer the epoch's reward ledger as
-//!   text (`wesh rewards`), or a line saying it is not settled.
+//!   text (`wesh rewards`), or a line saying it is not settled;
+//! - `/wesh/issuer/claim/1`: request `epoch (u64)`; answer `0 ‖ units (u64)` or
+//!   `1 ‖ reason`. The claimant is the authenticated peer: a relayer claims its own ledger
+//!   entry, once (spec/payments.md §8.3 says why entries, not reward tokens).
 
 pub mod calls;
 pub mod role;
@@ -25,6 +28,7 @@ pub const KEYS_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/keys
 pub const ISSUE_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/issue/1");
 pub const REDEEM_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/redeem/1");
 pub const REWARDS_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/rewards/1");
+pub const CLAIM_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/claim/1");
 
 /// Most tokens one redemption request carries (≈ 354 KB).
 pub const MAX_REDEEM_BATCH: usize = 1000;
@@ -32,6 +36,9 @@ pub const MAX_REDEEM_BATCH: usize = 1000;
 pub const MAX_KEYS_ANSWER: usize = 64 * 1024;
 /// Largest issue request / answer (64 blinded messages of 256 B plus framing).
 pub const MAX_ISSUE_BYTES: usize = 64 * 1024;
+
+/// Bound on one exchange with the issuer (signing 64 tokens takes well under a second).
+pub const EXCHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// The payments epoch at Unix time `now` for epochs of `seconds`.
 pub fn epoch_at(now: u64, seconds: u64) -> u64 {

@@ -37,6 +37,13 @@ pub struct RewardsArgs {
     /// The epoch to show (payments epochs: Unix time / epoch length).
     #[arg(long)]
     pub epoch: u64,
+    /// Claim this relayer's entry instead of printing the ledger: the relayer is the node
+    /// whose keys are in --data-dir (the issuer authenticates its identity key).
+    #[arg(long, requires = "data_dir")]
+    pub claim: bool,
+    /// The relayer's data directory (with --claim).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `wesh rewards`: prints the issuer's reward ledger of one epoch.
@@ -52,12 +59,29 @@ pub async fn show_rewards(args: RewardsArgs) -> Result<(), String> {
             _ => None,
         })
         .ok_or_else(|| format!("--issuer {:?} must end in /p2p/<peer id>", args.issuer))?;
+    let identity = match (&args.data_dir, args.claim) {
+        (Some(dir), true) => {
+            if !dir.join("identity.key").exists() {
+                return Err(format!("no node keys in {}", dir.display()));
+            }
+            NodeKeys::load_or_create(dir)
+                .map_err(|e| e.to_string())?
+                .identity
+        }
+        _ => NodeKeys::generate().identity,
+    };
     let (_stop_tx, stop) = watch::channel(false);
-    let net = start_swarm(NodeKeys::generate().identity, &[], &[(peer, addr)], stop)
+    let net = start_swarm(identity, &[], &[(peer, addr)], stop)
         .await
         .map_err(|e| e.to_string())?;
-    let table = super::calls::fetch_rewards(&mut net.control.clone(), peer, args.epoch).await?;
-    print!("{table}");
+    let mut control = net.control.clone();
+    if args.claim {
+        let units = super::calls::claim_reward(&mut control, peer, args.epoch).await?;
+        println!("claimed {units} units for epoch {}", args.epoch);
+    } else {
+        let table = super::calls::fetch_rewards(&mut control, peer, args.epoch).await?;
+        print!("{table}");
+    }
     Ok(())
 }
 

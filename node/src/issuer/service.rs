@@ -2,8 +2,8 @@
 
 use super::calls::{Redeemed, encode_redeemed};
 use super::{
-    ISSUE_PROTOCOL, KEYS_PROTOCOL, MAX_ISSUE_BYTES, MAX_REDEEM_BATCH, REDEEM_PROTOCOL,
-    REWARDS_PROTOCOL, epoch_at,
+    CLAIM_PROTOCOL, ISSUE_PROTOCOL, KEYS_PROTOCOL, MAX_ISSUE_BYTES, MAX_REDEEM_BATCH,
+    REDEEM_PROTOCOL, REWARDS_PROTOCOL, epoch_at,
 };
 use crate::keys::node_id_of_peer;
 use crate::mailboxes::exchange::read_bounded;
@@ -89,6 +89,7 @@ pub fn serve(
         ISSUE_PROTOCOL,
         REDEEM_PROTOCOL,
         REWARDS_PROTOCOL,
+        CLAIM_PROTOCOL,
     ] {
         let mut incoming = control
             .clone()
@@ -134,6 +135,8 @@ async fn answer(
             keys_answer(&mut s)
         } else if protocol == REWARDS_PROTOCOL {
             rewards_answer(&s, &request)
+        } else if protocol == CLAIM_PROTOCOL {
+            claim_answer(&mut s, peer, &request)
         } else if protocol == ISSUE_PROTOCOL {
             issue_answer(&mut s, peer, &request, &stats)
         } else {
@@ -168,6 +171,29 @@ fn rewards_answer(s: &IssuerState, request: &[u8]) -> Vec<u8> {
     match s.issuer.rewards().table(epoch) {
         Some(table) => table.into_bytes(),
         None => format!("no rewards settled for epoch {epoch}\n").into_bytes(),
+    }
+}
+
+fn claim_answer(s: &mut IssuerState, peer: PeerId, request: &[u8]) -> Vec<u8> {
+    let refused = |reason: &str| {
+        let mut out = vec![1];
+        out.extend_from_slice(reason.as_bytes());
+        out
+    };
+    let Some(epoch) = request.try_into().ok().map(u64::from_be_bytes) else {
+        return refused("malformed request: expected an epoch (u64)");
+    };
+    let Some(node) = node_id_of_peer(&peer) else {
+        return refused("the claimant is not an Ed25519 node");
+    };
+    match s.issuer.rewards_mut().claim(epoch, &node.0) {
+        Ok(units) => {
+            tracing::info!(%peer, epoch, units, "reward claimed");
+            let mut out = vec![0];
+            out.extend_from_slice(&units.to_be_bytes());
+            out
+        }
+        Err(e) => refused(&e.to_string()),
     }
 }
 

@@ -8,6 +8,7 @@ use crate::metrics::get;
 use crate::monitor::Monitor;
 use crate::topology_file::Role;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wesh_mix::Topology;
@@ -24,17 +25,15 @@ pub fn spawn_loops(
     epoch: u64,
     mut view: watch::Receiver<Option<Arc<Topology>>>,
     run_for: Duration,
-) {
+) -> u64 {
     let count = (MONITOR_LOOPS_PER_SECOND * run_for.as_secs_f64()).ceil() as usize;
     let loops = monitor.plan(epoch, count.max(1));
     let rate = loops.len() as f64 / run_for.as_secs_f64().max(1.0);
+    let planned = loops.len() as u64;
+    // every planned loop is sent (an unsent one would count as lost for its nodes)
     tokio::spawn(async move {
-        let until = Instant::now() + run_for;
         for test in loops {
             tokio::time::sleep(Monitor::gap(rate)).await;
-            if Instant::now() > until {
-                break;
-            }
             let current = view.borrow_and_update().clone();
             if let Some(t) = current
                 && let Err(e) = monitor.send(&test, &t)
@@ -43,6 +42,19 @@ pub fn spawn_loops(
             }
         }
     });
+    planned
+}
+
+/// Waits (at most `within`) until every planned loop was sent and has come back or cannot
+/// any more: loops still in flight must not count as dropped.
+pub async fn wait_for_loops(monitor: &Monitor, planned: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline
+        && (monitor.sent.load(Relaxed) < planned
+            || monitor.returned.load(Relaxed) < monitor.sent.load(Relaxed))
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Settles `epoch` at the issuer and returns one row per relay.
@@ -88,7 +100,43 @@ pub(super) fn settle(
                 score: super::summary::round2(entry.map_or(0.0, |e| e.score)),
                 work: entry.map_or(0, |e| e.reported),
                 units: entry.map_or(0, |e| e.units),
+                claimed: 0,
             }
         })
         .collect()
+}
+
+/// Every relay claims its entry over the network, as its operator would
+/// (`wesh rewards --claim`); a second claim must be refused.
+pub(super) async fn claim_all(
+    issuer: &crate::credit::IssuerAddress,
+    epoch: u64,
+    nodes: &[&Node],
+    rows: &mut [RewardRow],
+) -> u64 {
+    let mut second_claims_refused = 0;
+    for n in nodes {
+        n.handle.net.add_address(issuer.peer, issuer.addr.clone());
+    }
+    // the swarms take the addresses asynchronously
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (n, row) in nodes.iter().zip(rows.iter_mut()) {
+        let mut control = n.handle.net.control.clone();
+        // a killed relay cannot claim: do not wait long for it
+        let limit = Duration::from_secs(3);
+        let claim = crate::issuer::calls::claim_reward(&mut control, issuer.peer, epoch);
+        match tokio::time::timeout(limit, claim).await {
+            Ok(Ok(units)) => row.claimed = units,
+            Ok(Err(e)) => tracing::warn!(error = %e, "reward claim failed"),
+            Err(_) => {
+                tracing::warn!("reward claim timed out");
+                continue;
+            }
+        }
+        let again = crate::issuer::calls::claim_reward(&mut control, issuer.peer, epoch);
+        if matches!(tokio::time::timeout(limit, again).await, Ok(Err(_))) {
+            second_claims_refused += 1;
+        }
+    }
+    second_claims_refused
 }

@@ -40,6 +40,8 @@ pub struct PaymentsSection {
     pub rewards: Vec<RewardRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_epoch: Option<u64>,
+    /// Relays whose second claim of the same entry was refused (all of them, or a bug).
+    pub second_claims_refused: u64,
     /// The issuer's ledger for that epoch, as `wesh rewards` prints it.
     #[serde(skip)]
     pub reward_table: Option<String>,
@@ -62,6 +64,8 @@ pub struct RewardRow {
     pub score: f64,
     pub work: u64,
     pub units: u64,
+    /// Units the relay claimed from the issuer over `/wesh/issuer/claim/1`.
+    pub claimed: u64,
 }
 
 /// Reliable messages (fragments, SURB-acks, retransmission, mailboxes).
