@@ -731,6 +731,7 @@ impl ClientRunner {
                 Core::MessageDelivered { id } | Core::MessageFailed { id, .. } => {
                     store.remove_outbox(*id)
                 }
+                Core::IncomingAbandoned(a) => store.forget_pulled(&a.id),
                 _ => Ok(()),
             };
             if let Err(e) = stored {

@@ -71,20 +71,21 @@ impl ProviderCredit {
     }
 
     /// Debits one packet from `peer`'s credit; false (and counted) if it has none.
+    /// Peers that never paid get no ledger entry, so unpaid traffic cannot grow the map.
     pub fn debit(&self, peer: &PeerId) -> bool {
         let mut inner = self.lock();
-        let ok = inner
-            .ledgers
-            .get_mut(peer)
-            .is_some_and(|(l, _)| l.debit_packet().is_ok());
+        let ok = match inner.ledgers.get_mut(peer) {
+            Some((ledger, dropped)) => {
+                let ok = ledger.debit_packet().is_ok();
+                if !ok {
+                    *dropped += 1;
+                }
+                ok
+            }
+            None => false,
+        };
         if !ok {
             self.stats.frames_without_credit.fetch_add(1, Relaxed);
-            if let Some((_, dropped)) = inner.ledgers.get_mut(peer) {
-                *dropped += 1;
-            } else {
-                let ledger = inner.admission.open_ledger();
-                inner.ledgers.insert(*peer, (ledger, 1));
-            }
         }
         ok
     }
@@ -96,16 +97,17 @@ impl ProviderCredit {
         let Inner {
             admission, ledgers, ..
         } = &mut *inner;
-        let (ledger, dropped) = ledgers
-            .entry(peer)
-            .or_insert_with(|| (admission.open_ledger(), 0));
-        match admission.spend_bytes(ledger, token, now) {
+        // a ledger entry exists only once a token was accepted: refused tokens and unpaid
+        // frames cannot grow the map
+        let (mut ledger, dropped) = ledgers
+            .get(&peer)
+            .cloned()
+            .unwrap_or_else(|| (admission.open_ledger(), 0));
+        match admission.spend_bytes(&mut ledger, token, now) {
             Ok(balance) => {
                 self.stats.tokens_spent.fetch_add(1, Relaxed);
-                CreditAnswer::Balance {
-                    balance,
-                    dropped: *dropped,
-                }
+                ledgers.insert(peer, (ledger, dropped));
+                CreditAnswer::Balance { balance, dropped }
             }
             Err(reason) => {
                 self.stats.tokens_refused.fetch_add(1, Relaxed);
@@ -128,6 +130,11 @@ impl ProviderCredit {
             .get(peer)
             .map_or((0, 0), |(l, d)| (l.balance(), *d));
         CreditAnswer::Balance { balance, dropped }
+    }
+
+    /// Clients with a credit ledger (those that paid at least once).
+    pub fn clients(&self) -> usize {
+        self.lock().ledgers.len()
     }
 
     /// Tokens collected since the last call (to redeem at the issuer).
@@ -177,4 +184,35 @@ pub fn serve(
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn unpaid_frames_and_bad_tokens_are_refused_and_leave_no_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let credit = ProviderCredit::new(SpentStore::open(dir.path()).unwrap(), 3600);
+        let peer = PeerId::random();
+        assert!(!credit.debit(&peer), "no credit, no packet");
+        assert_eq!(credit.stats.frames_without_credit.load(Relaxed), 1);
+        let answer = credit.spend(peer, &[0u8; TOKEN_BYTES]);
+        assert!(matches!(answer, CreditAnswer::Refused(_)), "{answer:?}");
+        let answer = credit.spend(peer, &[0, 2, 1]);
+        assert_eq!(answer, CreditAnswer::Refused("truncated".into()));
+        assert_eq!(
+            credit.clients(),
+            0,
+            "refusals and unpaid frames grow nothing"
+        );
+        assert_eq!(
+            credit.balance(&peer),
+            CreditAnswer::Balance {
+                balance: 0,
+                dropped: 0
+            }
+        );
+    }
 }

@@ -212,6 +212,18 @@ impl ClientStore {
         Ok(out)
     }
 
+    /// Drops the kept fragments of a message that will not complete (reassembly gave up).
+    pub fn forget_pulled(&self, id: &MessageId) -> Result<(), ClientStoreError> {
+        let pulled = self.cf(CF_PULLED)?;
+        let mut upper = [0u8; MESSAGE_ID_BYTES + 4];
+        upper[..MESSAGE_ID_BYTES].copy_from_slice(&id.0);
+        upper[MESSAGE_ID_BYTES..].copy_from_slice(&u32::MAX.to_be_bytes());
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(pulled, pulled_key(id, 0), upper);
+        batch.delete_cf(pulled, upper);
+        Ok(self.db.write_opt(batch, &self.synced)?)
+    }
+
     /// Puts a completed message in the inbox and drops its fragments, in one synced write.
     pub fn deliver(&self, id: &MessageId, bytes: &[u8], now: u64) -> Result<u64, ClientStoreError> {
         let inbox = self.cf(CF_INBOX)?;
@@ -368,6 +380,14 @@ mod tests {
             s.pulled().unwrap(),
             vec![b"c".to_vec()],
             "only the other message's fragment stays"
+        );
+        s.keep_pulled(&[(MessageId([5; MESSAGE_ID_BYTES]), 3, b"d")])
+            .unwrap();
+        s.forget_pulled(&MessageId([5; MESSAGE_ID_BYTES])).unwrap();
+        assert_eq!(
+            s.pulled().unwrap(),
+            vec![b"c".to_vec()],
+            "abandoned fragments go"
         );
         assert_eq!(s.deliver(&other, b"second", 101).unwrap(), 2);
         let inbox = s.inbox(0).unwrap();
