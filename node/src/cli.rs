@@ -104,6 +104,13 @@ pub struct RoleArgs {
     /// PKI epoch length in seconds; Sphinx keys rotate every epoch (default 3600).
     #[arg(long)]
     pub epoch_seconds: Option<u64>,
+    /// Providers: make clients pay for sending with tokens of this issuer (a multiaddr
+    /// ending in /p2p/<peer id>); spends are kept in --data-dir/spent and redeemed at it.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// The issuer's payments epoch length in seconds (with --issuer).
+    #[arg(long, default_value_t = 3600)]
+    pub issuer_epoch_seconds: u64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -40,6 +40,13 @@ pub struct ClientArgs {
     /// How often to pull the mailbox, in milliseconds.
     #[arg(long, default_value_t = crate::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=600_000))]
     pub pull_interval_ms: u64,
+    /// Pay for sending with tokens of this issuer (needed when the provider charges): a
+    /// multiaddr ending in /p2p/<peer id>.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// The issuer's payments epoch length in seconds (with --issuer).
+    #[arg(long, default_value_t = 3600)]
+    pub issuer_epoch_seconds: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -170,6 +177,13 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
     spec.pull_interval = Duration::from_millis(args.pull_interval_ms);
     spec.observer = Some(events_tx);
     spec.store = Some(store);
+    spec.payments = match &args.issuer {
+        Some(text) => Some(crate::credit::IssuerAddress::parse(
+            text,
+            args.issuer_epoch_seconds,
+        )?),
+        None => None,
+    };
     let client = start_client(spec).await.map_err(|e| e.to_string())?;
     let address = client.handle.address;
     // stdout: the address others send to

@@ -83,6 +83,24 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         }
         Role::Mix => None,
     };
+    let payments = match (&args.issuer, role) {
+        (Some(text), Role::Provider) => {
+            let issuer = crate::credit::IssuerAddress::parse(text, args.issuer_epoch_seconds)?;
+            let spent = crate::storage::spent_store::SpentStore::open(data_dir.join("spent"))
+                .map_err(|e| e.0)?;
+            tracing::info!(issuer = %text, "clients pay for sending with this issuer's tokens");
+            Some(crate::relay::ProviderPayments {
+                credit: std::sync::Arc::new(crate::credit::provider::ProviderCredit::new(
+                    spent,
+                    args.issuer_epoch_seconds,
+                )),
+                issuer,
+                redeem_every: crate::credit::DEFAULT_REDEEM_EVERY,
+            })
+        }
+        (Some(_), Role::Mix) => return Err("--issuer is for providers".into()),
+        (None, _) => None,
+    };
     let handle = start_relay(RelaySpec {
         keys,
         role,
@@ -97,7 +115,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         pki,
         data_dir: Some(data_dir.clone()),
         mailboxes,
-        payments: None,
+        payments,
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -167,6 +167,23 @@ fn bad_flags_and_config_files_give_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid listen address"));
 
     let out = wesh()
+        .args(["provider", "--issuer", "/ip4/127.0.0.1/tcp/1", "--listen"])
+        .arg("/ip4/127.0.0.1/tcp/0")
+        .arg("--data-dir")
+        .arg(dir.path().join("p"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must end in /p2p/<peer id>"));
+
+    let out = wesh()
+        .args(["testnet", "--dropping-mix", "1.5", "--seconds", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a fraction"));
+
+    let out = wesh()
         .args(["testnet", "--mixes-per-layer", "0"])
         .output()
         .unwrap();
