@@ -87,6 +87,10 @@ pub struct TestnetArgs {
     /// retransmit over other routes.
     #[arg(long)]
     pub kill_mix_at: Option<u64>,
+    /// After the traffic stops, how long reliable messages may still take to arrive
+    /// (retransmissions keep flowing meanwhile), in seconds.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub settle_seconds: u64,
     /// How often clients pull their mailboxes, in milliseconds.
     #[arg(long, default_value_t = crate::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub pull_interval_ms: u64,
@@ -684,7 +688,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
 
     // 4. no new messages; reliable ones finish (streams still running, so retransmissions
     // can leave), then the streams stop and in-flight packets drain
-    let settle_cap = Duration::from_secs(15);
+    let settle_cap = Duration::from_secs(args.settle_seconds);
     let settle_started = Instant::now();
     while !msgs.settled() && settle_started.elapsed() < settle_cap {
         tokio::select! {
