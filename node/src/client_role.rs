@@ -5,7 +5,6 @@ use crate::client_node::{ClientEvent, ClientSpec, ClientState, start_client};
 use crate::keys::node_id_of_peer;
 use crate::storage::client_store::ClientStore;
 use clap::Args;
-use libp2p::Multiaddr;
 use libp2p::identity::{Keypair, ed25519};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -121,14 +120,7 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
     let (provider, provider_addr) =
         match (&args.provider, store.provider().map_err(|e| e.to_string())?) {
             (Some(p), _) => {
-                let addr: Multiaddr = p.parse().map_err(|e| format!("--provider {p:?}: {e}"))?;
-                let peer = addr
-                    .iter()
-                    .find_map(|c| match c {
-                        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-                        _ => None,
-                    })
-                    .ok_or_else(|| format!("--provider {p:?} must end in /p2p/<peer id>"))?;
+                let (peer, addr) = crate::keys::parse_peer_addr(p, "--provider")?;
                 let id = node_id_of_peer(&peer)
                     .ok_or_else(|| format!("--provider {p:?}: not an Ed25519 peer id"))?;
                 store.set_provider(&id, p).map_err(|e| e.to_string())?;

@@ -131,6 +131,22 @@ pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
         .map_err(|e| KeyError::Write(path.to_path_buf(), e))
 }
 
+/// A peer's address as given on the command line: a multiaddr ending in /p2p/<peer id>.
+/// `what` names the flag in errors.
+pub fn parse_peer_addr(text: &str, what: &str) -> Result<(PeerId, libp2p::Multiaddr), String> {
+    let addr: libp2p::Multiaddr = text
+        .parse()
+        .map_err(|e| format!("invalid {what} {text:?}: {e}"))?;
+    let peer = addr
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+            _ => None,
+        })
+        .ok_or_else(|| format!("{what} {text:?} must end in /p2p/<peer id>"))?;
+    Ok((peer, addr))
+}
+
 /// The Sphinx address of a libp2p identity (its raw Ed25519 public key).
 pub fn node_id_of(public: &identity::PublicKey) -> Result<NodeId, KeyError> {
     let ed = public

@@ -133,20 +133,7 @@ fn pki_setup(cfg: &NodeConfig, data_dir: &std::path::Path) -> Result<PkiSetup, S
         .map_err(|e| format!("pki.epoch_seconds: {e}"))?;
     let mut bootstrap = Vec::new();
     for b in &cfg.pki.bootstrap {
-        let addr: Multiaddr = b
-            .parse()
-            .map_err(|e| format!("invalid --bootstrap {b:?}: {e}"))?;
-        let peer = addr
-            .iter()
-            .find_map(|p| {
-                if let libp2p::multiaddr::Protocol::P2p(id) = p {
-                    Some(id)
-                } else {
-                    None
-                }
-            })
-            .ok_or_else(|| format!("--bootstrap {b:?} must end in /p2p/<peer id>"))?;
-        bootstrap.push((peer, addr));
+        bootstrap.push(crate::keys::parse_peer_addr(b, "--bootstrap")?);
     }
     for a in &cfg.pki.announce {
         a.parse::<Multiaddr>()

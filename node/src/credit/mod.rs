@@ -44,16 +44,7 @@ pub struct IssuerAddress {
 impl IssuerAddress {
     /// From a multiaddr ending in /p2p/<peer id>.
     pub fn parse(text: &str, epoch_seconds: u64) -> Result<Self, String> {
-        let addr: libp2p::Multiaddr = text
-            .parse()
-            .map_err(|e| format!("issuer address {text:?}: {e}"))?;
-        let peer = addr
-            .iter()
-            .find_map(|p| match p {
-                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-                _ => None,
-            })
-            .ok_or_else(|| format!("issuer address {text:?} must end in /p2p/<peer id>"))?;
+        let (peer, addr) = crate::keys::parse_peer_addr(text, "--issuer")?;
         if epoch_seconds == 0 {
             return Err("the issuer's epoch length must be at least 1 s".into());
         }

@@ -48,17 +48,7 @@ pub struct RewardsArgs {
 
 /// `wesh rewards`: prints the issuer's reward ledger of one epoch.
 pub async fn show_rewards(args: RewardsArgs) -> Result<(), String> {
-    let addr: Multiaddr = args
-        .issuer
-        .parse()
-        .map_err(|e| format!("--issuer {:?}: {e}", args.issuer))?;
-    let peer = addr
-        .iter()
-        .find_map(|p| match p {
-            libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-            _ => None,
-        })
-        .ok_or_else(|| format!("--issuer {:?} must end in /p2p/<peer id>", args.issuer))?;
+    let (peer, addr) = crate::keys::parse_peer_addr(&args.issuer, "--issuer")?;
     let identity = match (&args.data_dir, args.claim) {
         (Some(dir), true) => {
             if !dir.join("identity.key").exists() {

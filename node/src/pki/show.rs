@@ -5,8 +5,6 @@ use super::service::unix_now;
 use super::sync::{PKI_SYNC_PROTOCOL, request};
 use crate::keys::NodeKeys;
 use crate::net::swarm::start_swarm;
-use libp2p::Multiaddr;
-use libp2p::multiaddr::Protocol;
 use serde::Serialize;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -32,19 +30,7 @@ pub struct ShownDirectory {
 }
 
 pub async fn show(peer_addr: &str, epoch_seconds: u64) -> Result<ShownDirectory, String> {
-    let addr: Multiaddr = peer_addr
-        .parse()
-        .map_err(|e| format!("invalid --peer {peer_addr:?}: {e}"))?;
-    let peer = addr
-        .iter()
-        .find_map(|p| {
-            if let Protocol::P2p(id) = p {
-                Some(id)
-            } else {
-                None
-            }
-        })
-        .ok_or_else(|| format!("--peer {peer_addr:?} must end in /p2p/<peer id>"))?;
+    let (peer, addr) = crate::keys::parse_peer_addr(peer_addr, "--peer")?;
     let (_stop, stop_rx) = watch::channel(false);
     let net = start_swarm(NodeKeys::generate().identity, &[], &[(peer, addr)], stop_rx)
         .await

@@ -214,14 +214,17 @@ impl ClientStore {
 
     /// Drops the kept fragments of a message that will not complete (reassembly gave up).
     pub fn forget_pulled(&self, id: &MessageId) -> Result<(), ClientStoreError> {
-        let pulled = self.cf(CF_PULLED)?;
-        let mut upper = [0u8; MESSAGE_ID_BYTES + 4];
-        upper[..MESSAGE_ID_BYTES].copy_from_slice(&id.0);
-        upper[MESSAGE_ID_BYTES..].copy_from_slice(&u32::MAX.to_be_bytes());
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(pulled, pulled_key(id, 0), upper);
-        batch.delete_cf(pulled, upper);
+        self.stage_forget(&mut batch, id)?;
         Ok(self.db.write_opt(batch, &self.synced)?)
+    }
+
+    /// Stages the deletion of every kept fragment of message `id`.
+    fn stage_forget(&self, batch: &mut WriteBatch, id: &MessageId) -> Result<(), ClientStoreError> {
+        let pulled = self.cf(CF_PULLED)?;
+        batch.delete_range_cf(pulled, pulled_key(id, 0), pulled_key(id, u32::MAX));
+        batch.delete_cf(pulled, pulled_key(id, u32::MAX));
+        Ok(())
     }
 
     /// Puts a completed message in the inbox and drops its fragments, in one synced write.
@@ -239,12 +242,7 @@ impl ClientStore {
         value.extend_from_slice(&now.to_be_bytes());
         value.extend_from_slice(bytes);
         batch.put_cf(inbox, seq.to_be_bytes(), value);
-        let pulled = self.cf(CF_PULLED)?;
-        let mut upper = [0u8; MESSAGE_ID_BYTES + 4];
-        upper[..MESSAGE_ID_BYTES].copy_from_slice(&id.0);
-        upper[MESSAGE_ID_BYTES..].copy_from_slice(&u32::MAX.to_be_bytes());
-        batch.delete_range_cf(pulled, pulled_key(id, 0), upper);
-        batch.delete_cf(pulled, upper);
+        self.stage_forget(&mut batch, id)?;
         self.db.write_opt(batch, &self.synced)?;
         Ok(seq)
     }
