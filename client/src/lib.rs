@@ -11,6 +11,7 @@ pub mod handshake;
 pub mod identity;
 pub mod invitation;
 pub mod log;
+pub mod messenger;
 pub mod params;
 pub mod payload;
 pub mod ratchet;

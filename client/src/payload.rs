@@ -13,6 +13,8 @@ pub const TAG_MEMBER: u8 = 2;
 pub const TAG_SECRET: u8 = 3;
 pub const TAG_ALIAS: u8 = 4;
 pub const TAG_MESSAGE: u8 = 5;
+pub const TAG_DEVICE_MAILBOX: u8 = 6;
+pub const TAG_REPLICA_MAILBOX: u8 = 7;
 
 #[derive(Clone, PartialEq, Eq)]
 pub enum Payload {
@@ -40,6 +42,19 @@ pub enum Payload {
         resolver: [u8; 32],
         proof: [u8; 64],
     },
+    /// Where a member device receives the group's entries (wesh over the mixnet): its
+    /// provider and mailbox. Sealed like every entry, so only members learn it.
+    DeviceMailbox {
+        device_id: [u8; 32],
+        provider: [u8; 32],
+        mailbox: [u8; 32],
+    },
+    /// A replication provider that keeps the group's sealed entries, and the mailbox there
+    /// that receives them (see `spec/wesh-over-mixnet.md`).
+    ReplicaMailbox {
+        provider: [u8; 32],
+        mailbox: [u8; 32],
+    },
     /// A message sealed with a ratchet message key and signed by the device key.
     Message {
         device_id: [u8; 32],
@@ -57,6 +72,8 @@ impl core::fmt::Debug for Payload {
             Self::Member { .. } => "Member",
             Self::Secret { .. } => "Secret",
             Self::Alias { .. } => "Alias",
+            Self::DeviceMailbox { .. } => "DeviceMailbox",
+            Self::ReplicaMailbox { .. } => "ReplicaMailbox",
             Self::Message { .. } => "Message",
         };
         write!(f, "Payload::{name}")
@@ -105,6 +122,19 @@ impl Payload {
                     .bytes(resolver)
                     .bytes(proof);
             }
+            Self::DeviceMailbox {
+                device_id,
+                provider,
+                mailbox,
+            } => {
+                w.u8(TAG_DEVICE_MAILBOX)
+                    .bytes(device_id)
+                    .bytes(provider)
+                    .bytes(mailbox);
+            }
+            Self::ReplicaMailbox { provider, mailbox } => {
+                w.u8(TAG_REPLICA_MAILBOX).bytes(provider).bytes(mailbox);
+            }
             Self::Message {
                 device_id,
                 counter,
@@ -143,6 +173,15 @@ impl Payload {
                 member_id: r.array()?,
                 resolver: r.array()?,
                 proof: r.array()?,
+            },
+            TAG_DEVICE_MAILBOX => Self::DeviceMailbox {
+                device_id: r.array()?,
+                provider: r.array()?,
+                mailbox: r.array()?,
+            },
+            TAG_REPLICA_MAILBOX => Self::ReplicaMailbox {
+                provider: r.array()?,
+                mailbox: r.array()?,
             },
             TAG_MESSAGE => Self::Message {
                 device_id: r.array()?,

@@ -83,6 +83,11 @@ pub struct GroupSession {
     shared_with: HashSet<[u8; 32]>,
     aliases: HashMap<[u8; 32], ([u8; 32], [u8; 64])>,
     pending: Vec<(Entry, Payload)>,
+    /// device ID → (provider, mailbox) where it receives entries, with the clock of the
+    /// announcing entry (a later announcement replaces an earlier one).
+    mailboxes: BTreeMap<[u8; 32], (crate::entry::LamportClock, [u8; 32], [u8; 32])>,
+    /// Replication providers of the group: (provider, mailbox).
+    replicas: BTreeSet<([u8; 32], [u8; 32])>,
     /// Stored messages not opened yet (chain key not received, or beyond the window).
     unopened: BTreeMap<EntryHash, UnopenedMessage>,
     metadata: Log,
@@ -132,6 +137,8 @@ impl GroupSession {
             shared_with: HashSet::new(),
             aliases: HashMap::new(),
             pending: Vec::new(),
+            mailboxes: BTreeMap::new(),
+            replicas: BTreeSet::new(),
             unopened: BTreeMap::new(),
             metadata: Log::new(LogKind::Metadata, verifier.clone()),
             messages: Log::new(LogKind::Message, verifier),
@@ -231,6 +238,10 @@ impl GroupSession {
     }
     pub fn device_id(&self) -> [u8; 32] {
         self.device.verifying_key().to_bytes()
+    }
+    /// This device's key in the group (sealing key for what is sent to it).
+    pub(crate) fn device_key(&self) -> &SigningKey {
+        &self.device
     }
     pub fn creator(&self) -> Option<[u8; 32]> {
         self.creator
@@ -365,7 +376,17 @@ impl GroupSession {
                 }
                 Ok(())
             }
-            Payload::Alias { .. } | Payload::Message { .. } => Ok(()),
+            Payload::DeviceMailbox { device_id, .. } => {
+                if entry.clock().id != *device_id {
+                    return Err(WeshError::BadSignature(
+                        "mailbox entry not authored by its device",
+                    ));
+                }
+                Ok(())
+            }
+            Payload::Alias { .. } | Payload::ReplicaMailbox { .. } | Payload::Message { .. } => {
+                Ok(())
+            }
         }
     }
 
@@ -376,7 +397,7 @@ impl GroupSession {
         payload: Payload,
     ) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
-        match self.apply_one(rng, &payload, &mut out) {
+        match self.apply_one(rng, &entry, &payload, &mut out) {
             Ok(()) => {}
             // Dependencies (the sender's Member entry) may arrive later: keep and retry.
             Err(WeshError::UnknownDevice | WeshError::UnknownMember) => {
@@ -392,7 +413,7 @@ impl GroupSession {
                 // A pending entry that turns out invalid is dropped from the queue; it stays
                 // in the log (it was signed by the group) but has no effect.
                 if let Err(WeshError::UnknownDevice | WeshError::UnknownMember) =
-                    self.apply_one(rng, &p, &mut out)
+                    self.apply_one(rng, &e, &p, &mut out)
                 {
                     self.pending.push((e, p));
                 }
@@ -407,6 +428,7 @@ impl GroupSession {
     fn apply_one(
         &mut self,
         rng: &mut (impl rand::CryptoRng + ?Sized),
+        entry: &Entry,
         payload: &Payload,
         out: &mut Vec<Vec<u8>>,
     ) -> Result<()> {
@@ -469,8 +491,117 @@ impl GroupSession {
                 self.aliases.insert(*resolver, (*member_id, *proof));
                 Ok(())
             }
+            Payload::DeviceMailbox {
+                device_id,
+                provider,
+                mailbox,
+            } => {
+                if !self.device_owner.contains_key(device_id) {
+                    return Err(WeshError::UnknownDevice);
+                }
+                let clock = entry.clock();
+                let newer = self.mailboxes.get(device_id).is_none_or(|(seen, _, _)| {
+                    crate::entry::compare_clock(&clock, seen) == core::cmp::Ordering::Greater
+                });
+                if newer {
+                    self.mailboxes
+                        .insert(*device_id, (clock, *provider, *mailbox));
+                }
+                Ok(())
+            }
+            Payload::ReplicaMailbox { provider, mailbox } => {
+                // only a known member device may add a replication provider
+                if !self.device_owner.contains_key(&entry.clock().id) {
+                    return Err(WeshError::UnknownDevice);
+                }
+                self.replicas.insert((*provider, *mailbox));
+                Ok(())
+            }
             Payload::Message { .. } => Err(WeshError::WrongLog),
         }
+    }
+
+    /// Announces where this device receives the group's entries; returns the entries to
+    /// publish.
+    pub fn announce_mailbox<R: rand::CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        provider: [u8; 32],
+        mailbox: [u8; 32],
+    ) -> Result<Vec<Vec<u8>>> {
+        let device_id = self.device_id();
+        if self
+            .mailboxes
+            .get(&device_id)
+            .is_some_and(|(_, p, m)| *p == provider && *m == mailbox)
+        {
+            return Ok(Vec::new());
+        }
+        self.post_metadata(
+            rng,
+            &Payload::DeviceMailbox {
+                device_id,
+                provider,
+                mailbox,
+            },
+        )
+    }
+
+    /// Adds a replication provider's mailbox to the group; returns the entries to publish.
+    pub fn add_replica<R: rand::CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        provider: [u8; 32],
+        mailbox: [u8; 32],
+    ) -> Result<Vec<Vec<u8>>> {
+        if self.replicas.contains(&(provider, mailbox)) {
+            return Ok(Vec::new());
+        }
+        self.post_metadata(rng, &Payload::ReplicaMailbox { provider, mailbox })
+    }
+
+    /// Where each member device (this one included) receives entries: device → (provider,
+    /// mailbox).
+    pub fn device_mailboxes(&self) -> impl Iterator<Item = ([u8; 32], [u8; 32], [u8; 32])> + '_ {
+        self.mailboxes
+            .iter()
+            .map(|(device, (_, provider, mailbox))| (*device, *provider, *mailbox))
+    }
+
+    /// The group's replication providers: (provider, mailbox).
+    pub fn replicas(&self) -> &BTreeSet<([u8; 32], [u8; 32])> {
+        &self.replicas
+    }
+
+    /// The member a device belongs to, once its Member entry is known.
+    pub fn device_member(&self, device_id: &[u8; 32]) -> Option<[u8; 32]> {
+        self.device_owner.get(device_id).copied()
+    }
+
+    /// Every metadata entry, encoded, in log order (what a new member device needs).
+    pub fn metadata_entries(&self) -> Vec<Vec<u8>> {
+        self.metadata.iter_sorted().map(Entry::encode).collect()
+    }
+
+    /// The message entries this device wrote, encoded, in log order.
+    pub fn own_message_entries(&self) -> Vec<Vec<u8>> {
+        let me = self.device_id();
+        self.messages
+            .iter_sorted()
+            .filter(|e| e.clock().id == me)
+            .map(Entry::encode)
+            .collect()
+    }
+
+    /// Every message entry, encoded, in log order.
+    pub fn message_entries(&self) -> Vec<Vec<u8>> {
+        self.messages.iter_sorted().map(Entry::encode).collect()
+    }
+
+    /// Whether an encoded entry belongs on the metadata log (after verifying it). Lets a
+    /// caller route entries that arrive mixed in one batch.
+    pub fn entry_log(&self, bytes: &[u8]) -> Result<LogKind> {
+        Ok(Entry::decode_verified(bytes, self.metadata.verifier())?.log())
     }
 
     fn open_chain(

@@ -1,0 +1,1199 @@
+//! One Wesh device on the mixnet, sans I/O: its identity, contacts, groups, handshakes in
+//! progress, and the mapping of groups onto mailboxes. Calls return nothing to send
+//! directly; what must go out is queued as [`Outgoing`] (drain with
+//! [`WeshDevice::take_outgoing`]) and what the app should see as [`WeshEvent`]s.
+//!
+//! Rules (see `spec/wesh-over-mixnet.md`):
+//! - every member device announces its mailbox in the group's metadata log;
+//! - an entry this device writes goes to every other member device's mailbox, sealed to
+//!   that device's key, and to every replication provider of the group;
+//! - when a device learns a new member device's mailbox it sends it the whole metadata log
+//!   and the messages it wrote itself (the replication provider serves everyone else's);
+//! - contact requests reach the responder through its rendezvous mailbox; answers come
+//!   back to the requester's own mailbox.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use ed25519_dalek::VerifyingKey;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+use crate::crypto::{sha256, verifying_key};
+use crate::entry::LogKind;
+use crate::error::{DecodeError, Result, WeshError};
+use crate::group::{GroupKind, GroupSecrets};
+use crate::handshake::{
+    ContactRequestGate, EstablishedContact, RequesterAwaitingAccept, RequesterAwaitingHello,
+    ResponderAwaitingAcknowledge, ResponderAwaitingAuthenticate, TAG_REQUESTER_ACKNOWLEDGE,
+    TAG_REQUESTER_AUTHENTICATE, TAG_REQUESTER_HELLO, TAG_RESPONDER_ACCEPT, TAG_RESPONDER_HELLO,
+    start_request,
+};
+use crate::identity::{ContactCard, Identity};
+use crate::rendezvous::RotationPeriod;
+use crate::session::GroupSession;
+
+use super::account_sync::AccountSync;
+use super::envelope::{FLOW_ID_LEN, Inner, MailboxAddress, Outer, ReplyTo, batches};
+use super::invitation::MixnetInvitation;
+use super::params::{ENVELOPE_TARGET_BYTES, MAX_PENDING_HANDSHAKES};
+use super::rendezvous_mailbox::{RendezvousRegistration, registration, rendezvous_address};
+use super::sealed_box::{open_with, seal_to};
+
+const REPLICA_MAILBOX_DOMAIN: &[u8] = b"wesh/v1/replica-mailbox";
+
+/// The mailbox a replication provider keeps for a group (both sides compute it).
+pub fn replica_mailbox(group_id: &[u8; 32]) -> [u8; 32] {
+    sha256(&[REPLICA_MAILBOX_DOMAIN, group_id])
+}
+
+/// What a queued message carries (for counters and logs; the bytes are opaque).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutgoingKind {
+    /// Entries of a group for a member device.
+    Entries { group_id: [u8; 32], count: usize },
+    /// Entries of a group for its replication provider.
+    Replica { group_id: [u8; 32], count: usize },
+    /// A contact request handshake message.
+    Handshake,
+}
+
+/// One mixnet message to send (reliably) to a mailbox.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub to: MailboxAddress,
+    pub bytes: Vec<u8>,
+    pub kind: OutgoingKind,
+}
+
+/// What the app hears about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WeshEvent {
+    /// A requester proved who it is; answer with `contact_request_accept` or `_discard`.
+    ContactRequestReceived { account: [u8; 32] },
+    /// The handshake completed; the contact group exists on this device.
+    ContactEstablished {
+        account: [u8; 32],
+        group_id: [u8; 32],
+    },
+    /// This device is now a member of a multi-member group.
+    GroupJoined { group_id: [u8; 32] },
+    /// An app message was opened.
+    MessageReceived(GroupMessage),
+}
+
+/// An opened app message of a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMessage {
+    pub group_id: [u8; 32],
+    pub member_id: [u8; 32],
+    pub device_id: [u8; 32],
+    pub counter: u64,
+    pub payload: Vec<u8>,
+    /// Whether this device wrote it.
+    pub own: bool,
+}
+
+/// Counters of what arrived and what was refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WeshStats {
+    pub envelopes_received: u64,
+    pub entries_accepted: u64,
+    /// Entries this device already had (mixnet retransmissions, several senders).
+    pub entries_duplicate: u64,
+    /// Envelopes for a group this device is not in.
+    pub refused_unknown_group: u64,
+    /// Entries that failed verification (forged, wrong group, malformed).
+    pub refused_invalid_entry: u64,
+    /// Envelopes that could not be opened or decoded.
+    pub refused_envelope: u64,
+    /// Handshake messages refused (replayed, out of order, bad proof, unknown flow).
+    pub refused_handshake: u64,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+}
+
+/// Kind of group, as the API reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum GroupRole {
+    Account,
+    Contact,
+    MultiMember,
+}
+
+/// A summary of one group's metadata (GroupMetadataList).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMetadataView {
+    pub group_id: [u8; 32],
+    pub role: GroupRole,
+    /// member ID → its device IDs
+    pub members: BTreeMap<[u8; 32], BTreeSet<[u8; 32]>>,
+    pub device_mailboxes: BTreeMap<[u8; 32], MailboxAddress>,
+    pub replicas: Vec<MailboxAddress>,
+    pub metadata_entries: usize,
+    pub message_entries: usize,
+}
+
+struct GroupState {
+    session: GroupSession,
+    role: GroupRole,
+    /// Devices that were sent this device's log (so they are not sent it again).
+    pushed: BTreeSet<[u8; 32]>,
+    /// Replicas that were sent this device's log.
+    pushed_replicas: BTreeSet<MailboxAddress>,
+    messages: Vec<GroupMessage>,
+}
+
+/// What the requester waits for.
+enum RequesterStep {
+    Hello(RequesterAwaitingHello),
+    Accept(RequesterAwaitingAccept),
+}
+
+struct RequesterFlow {
+    step: RequesterStep,
+    rdv: MailboxAddress,
+    responder: VerifyingKey,
+}
+
+/// What the responder waits for.
+enum ResponderStep {
+    Authenticate(ResponderAwaitingAuthenticate),
+    /// Authenticated; the app has not decided yet. Holds the Accept to send.
+    Decision(ResponderAwaitingAcknowledge, Vec<u8>),
+    Acknowledge(ResponderAwaitingAcknowledge),
+}
+
+struct ResponderFlow {
+    step: ResponderStep,
+    reply: ReplyTo,
+}
+
+pub struct WeshDevice {
+    identity: Identity,
+    home: MailboxAddress,
+    rng: ChaCha20Rng,
+    period: RotationPeriod,
+    gate: ContactRequestGate,
+    auto_accept: bool,
+    requests_out: HashMap<[u8; FLOW_ID_LEN], RequesterFlow>,
+    requests_in: HashMap<[u8; FLOW_ID_LEN], ResponderFlow>,
+    /// contact account ID → contact group ID
+    contacts: BTreeMap<[u8; 32], [u8; 32]>,
+    groups: BTreeMap<[u8; 32], GroupState>,
+    account_group: [u8; 32],
+    outbox: Vec<Outgoing>,
+    events: Vec<WeshEvent>,
+    stats: WeshStats,
+}
+
+impl core::fmt::Debug for WeshDevice {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WeshDevice")
+            .field("identity", &self.identity)
+            .field("home", &self.home)
+            .field("contacts", &self.contacts.len())
+            .field("groups", &self.groups.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WeshDevice {
+    /// A new account on this device, receiving at `home`. `seed` seeds the device's RNG
+    /// (tests pass a fixed one; the node passes OS randomness).
+    pub fn new_account(seed: [u8; 32], home: MailboxAddress) -> Result<Self> {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        let identity = Identity::generate(&mut rng);
+        let (secrets, _group_key) = GroupSecrets::generate(&mut rng, GroupKind::Account)?;
+        Self::with_identity(rng, identity, secrets, home)
+    }
+
+    /// A second device of this device's account (what scanning a link QR code gives):
+    /// same account, alias and rendezvous seed, a new device key, the account group's
+    /// secrets, and this device's mailbox to reach first.
+    pub fn link_new_device(&mut self, seed: [u8; 32], home: MailboxAddress) -> Result<Self> {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        let identity = self.identity.link_device(&mut rng);
+        let secrets = crate::invitation::decode_invitation(
+            &self.group(&self.account_group)?.session.invitation(),
+        )?;
+        let mut linked = Self::with_identity(rng, identity, secrets, home)?;
+        // The new device knows where its sibling is; the sibling learns the new device from
+        // the Member and mailbox entries it is sent.
+        let me = self.device_id();
+        let entries = self.group(&self.account_group)?.session.metadata_entries();
+        let account_group = self.account_group;
+        // ingesting the sibling's Member and mailbox entries sends it this device's log
+        linked.ingest_entries(account_group, entries)?;
+        debug_assert!(
+            linked
+                .group(&account_group)
+                .is_ok_and(|g| g.pushed.contains(&me))
+        );
+        Ok(linked)
+    }
+
+    fn with_identity(
+        mut rng: ChaCha20Rng,
+        identity: Identity,
+        account_secrets: GroupSecrets,
+        home: MailboxAddress,
+    ) -> Result<Self> {
+        let (mut session, _) = GroupSession::account(
+            &mut rng,
+            account_secrets,
+            identity.account_key(),
+            identity.device_key(),
+        )?;
+        session.announce_mailbox(&mut rng, home.provider, home.mailbox)?;
+        let account_group = session.group_id();
+        let mut device = Self {
+            identity,
+            home,
+            rng,
+            period: RotationPeriod::default(),
+            gate: ContactRequestGate::new(),
+            auto_accept: false,
+            requests_out: HashMap::new(),
+            requests_in: HashMap::new(),
+            contacts: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            account_group,
+            outbox: Vec::new(),
+            events: Vec::new(),
+            stats: WeshStats::default(),
+        };
+        device
+            .groups
+            .insert(account_group, GroupState::new(session, GroupRole::Account));
+        Ok(device)
+    }
+
+    pub fn account_id(&self) -> [u8; 32] {
+        self.identity.account_id()
+    }
+    pub fn device_id(&self) -> [u8; 32] {
+        self.identity.device_key().verifying_key().to_bytes()
+    }
+    pub fn home(&self) -> MailboxAddress {
+        self.home
+    }
+    pub fn account_group(&self) -> [u8; 32] {
+        self.account_group
+    }
+    pub fn stats(&self) -> &WeshStats {
+        &self.stats
+    }
+    /// Accept every authenticated contact request without asking the app.
+    pub fn set_auto_accept(&mut self, on: bool) {
+        self.auto_accept = on;
+    }
+    /// Rotation period of the public rendezvous point (default 24 h).
+    pub fn set_rotation_period(&mut self, period: RotationPeriod) {
+        self.period = period;
+    }
+    pub fn take_outgoing(&mut self) -> Vec<Outgoing> {
+        std::mem::take(&mut self.outbox)
+    }
+    pub fn take_events(&mut self) -> Vec<WeshEvent> {
+        std::mem::take(&mut self.events)
+    }
+    /// Contact account IDs and their contact group IDs.
+    pub fn contacts(&self) -> &BTreeMap<[u8; 32], [u8; 32]> {
+        &self.contacts
+    }
+    /// IDs of every group this device is in (account, contact and multi-member).
+    pub fn group_ids(&self) -> Vec<[u8; 32]> {
+        self.groups.keys().copied().collect()
+    }
+
+    fn group(&self, id: &[u8; 32]) -> Result<&GroupState> {
+        self.groups
+            .get(id)
+            .ok_or(WeshError::InvalidParameter("unknown group"))
+    }
+    fn group_mut(&mut self, id: &[u8; 32]) -> Result<&mut GroupState> {
+        self.groups
+            .get_mut(id)
+            .ok_or(WeshError::InvalidParameter("unknown group"))
+    }
+
+    // ------------------------------------------------------------------ contacts
+
+    /// ContactRequestReference: the contact card to share (account ID and rendezvous seed).
+    pub fn contact_request_reference(&self) -> Vec<u8> {
+        self.identity.contact_card().encode()
+    }
+
+    /// Where this device must keep (register and pull) its rendezvous mailbox now.
+    /// Re-register whenever the returned address changes (rotation, seed renewal).
+    pub fn rendezvous_registration(
+        &self,
+        now: u64,
+        providers: &[[u8; 32]],
+    ) -> Result<RendezvousRegistration> {
+        let point = self.identity.public_rendezvous_point(now, self.period);
+        registration(self.identity.account_key(), point, providers)
+    }
+
+    /// Renews the rendezvous seed: old contact cards stop working, and the old rendezvous
+    /// mailbox is no longer pulled (the shell drops it when the registration changes).
+    pub fn renew_rendezvous_seed(&mut self) {
+        self.identity.renew_rendezvous_seed(&mut self.rng);
+    }
+
+    /// ContactRequestSend: starts the handshake with the owner of `card`.
+    pub fn contact_request_send(
+        &mut self,
+        card: &[u8],
+        now: u64,
+        providers: &[[u8; 32]],
+    ) -> Result<()> {
+        let card = ContactCard::decode(card)?;
+        let responder = card.account_id;
+        if responder.to_bytes() == self.account_id() {
+            return Err(WeshError::InvalidParameter(
+                "cannot add yourself as a contact",
+            ));
+        }
+        if self.contacts.contains_key(responder.as_bytes()) {
+            return Err(WeshError::InvalidParameter("already a contact"));
+        }
+        if self.requests_out.len() >= MAX_PENDING_HANDSHAKES {
+            return Err(WeshError::InvalidParameter(
+                "too many contact requests in progress",
+            ));
+        }
+        let rdv = rendezvous_address(&card.rendezvous_point(now, self.period), providers)?;
+        let (state, hello) = start_request(
+            &mut self.rng,
+            self.identity.account_key(),
+            self.identity.alias_public(),
+            responder,
+        );
+        let mut flow = [0u8; FLOW_ID_LEN];
+        self.rng.fill_bytes(&mut flow);
+        let reply = Some(ReplyTo {
+            address: self.home,
+            device: self.device_id(),
+        });
+        self.send_handshake(rdv, &responder, flow, reply, hello)?;
+        self.requests_out.insert(
+            flow,
+            RequesterFlow {
+                step: RequesterStep::Hello(state),
+                rdv,
+                responder,
+            },
+        );
+        Ok(())
+    }
+
+    /// Contact requests waiting for the app's decision: requester account IDs.
+    pub fn contact_requests_pending(&self) -> Vec<[u8; 32]> {
+        self.requests_in
+            .values()
+            .filter_map(|f| match &f.step {
+                ResponderStep::Decision(s, _) => Some(s.requester().account_id.to_bytes()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn flow_of_requester(&self, account: &[u8; 32]) -> Option<[u8; FLOW_ID_LEN]> {
+        self.requests_in.iter().find_map(|(flow, f)| match &f.step {
+            ResponderStep::Decision(s, _)
+                if s.requester().account_id.as_bytes() == account =>
+            {
+                Some(*flow)
+            }
+            _ => None,
+        })
+    }
+
+    /// ContactRequestAccept: sends the Accept to a requester that proved its identity.
+    pub fn contact_request_accept(&mut self, account: &[u8; 32]) -> Result<()> {
+        let flow = self
+            .flow_of_requester(account)
+            .ok_or(WeshError::InvalidParameter(
+                "no pending contact request from this account",
+            ))?;
+        self.accept_flow(flow)
+    }
+
+    /// ContactRequestDiscard: forgets a pending request (the requester hears nothing).
+    pub fn contact_request_discard(&mut self, account: &[u8; 32]) -> Result<()> {
+        let flow = self
+            .flow_of_requester(account)
+            .ok_or(WeshError::InvalidParameter(
+                "no pending contact request from this account",
+            ))?;
+        self.requests_in.remove(&flow);
+        Ok(())
+    }
+
+    fn accept_flow(&mut self, flow: [u8; FLOW_ID_LEN]) -> Result<()> {
+        let Some(f) = self.requests_in.remove(&flow) else {
+            return Err(WeshError::InvalidParameter("unknown handshake"));
+        };
+        let ResponderStep::Decision(state, accept) = f.step else {
+            self.requests_in.insert(flow, f);
+            return Err(WeshError::InvalidParameter(
+                "handshake not awaiting a decision",
+            ));
+        };
+        let device = verifying_key(&f.reply.device, "requester device")?;
+        self.send_handshake(f.reply.address, &device, flow, None, accept)?;
+        self.requests_in.insert(
+            flow,
+            ResponderFlow {
+                step: ResponderStep::Acknowledge(state),
+                reply: f.reply,
+            },
+        );
+        Ok(())
+    }
+
+    fn send_handshake(
+        &mut self,
+        to: MailboxAddress,
+        key: &VerifyingKey,
+        flow: [u8; FLOW_ID_LEN],
+        reply: Option<ReplyTo>,
+        message: Vec<u8>,
+    ) -> Result<()> {
+        let inner = Inner::Handshake {
+            flow,
+            reply,
+            message,
+        };
+        let sealed = seal_to(&mut self.rng, key, &inner.encode())?;
+        self.outbox.push(Outgoing {
+            to,
+            bytes: Outer::Sealed(sealed).encode(),
+            kind: OutgoingKind::Handshake,
+        });
+        Ok(())
+    }
+
+    fn on_handshake(
+        &mut self,
+        to_account: bool,
+        flow: [u8; FLOW_ID_LEN],
+        reply: Option<ReplyTo>,
+        message: &[u8],
+    ) -> Result<()> {
+        let tag = *message
+            .get(1)
+            .ok_or(WeshError::Decode(DecodeError::Truncated {
+                have: 0,
+                need: 2,
+            }))?;
+        match (to_account, tag) {
+            (true, TAG_REQUESTER_HELLO) => {
+                let reply = reply.ok_or(WeshError::InvalidParameter("hello without reply"))?;
+                if self.requests_in.contains_key(&flow) {
+                    return Err(WeshError::Replay);
+                }
+                if self.requests_in.len() >= MAX_PENDING_HANDSHAKES {
+                    return Err(WeshError::InvalidParameter(
+                        "too many handshakes in progress",
+                    ));
+                }
+                let (state, answer) = self.gate.on_hello(
+                    &mut self.rng,
+                    self.identity.account_key(),
+                    self.identity.alias_public(),
+                    message,
+                )?;
+                let device = verifying_key(&reply.device, "requester device")?;
+                self.send_handshake(reply.address, &device, flow, None, answer)?;
+                self.requests_in.insert(
+                    flow,
+                    ResponderFlow {
+                        step: ResponderStep::Authenticate(state),
+                        reply,
+                    },
+                );
+                Ok(())
+            }
+            (true, TAG_REQUESTER_AUTHENTICATE) => {
+                let f = self.requests_in.remove(&flow).ok_or(WeshError::Replay)?;
+                let ResponderStep::Authenticate(state) = f.step else {
+                    self.requests_in.insert(flow, f);
+                    return Err(WeshError::Replay);
+                };
+                let (next, accept) = state.on_authenticate(&self.gate, message)?;
+                let account = next.requester().account_id.to_bytes();
+                if self.contacts.contains_key(&account) {
+                    return Err(WeshError::InvalidParameter("already a contact"));
+                }
+                self.requests_in.insert(
+                    flow,
+                    ResponderFlow {
+                        step: ResponderStep::Decision(next, accept),
+                        reply: f.reply,
+                    },
+                );
+                if self.auto_accept {
+                    self.accept_flow(flow)
+                } else {
+                    self.events
+                        .push(WeshEvent::ContactRequestReceived { account });
+                    Ok(())
+                }
+            }
+            (true, TAG_REQUESTER_ACKNOWLEDGE) => {
+                let f = self.requests_in.remove(&flow).ok_or(WeshError::Replay)?;
+                let ResponderStep::Acknowledge(state) = f.step else {
+                    self.requests_in.insert(flow, f);
+                    return Err(WeshError::Replay);
+                };
+                let contact = state.on_acknowledge(message)?;
+                self.establish(&contact, Some(f.reply))
+            }
+            (false, TAG_RESPONDER_HELLO) => {
+                let f = self.requests_out.remove(&flow).ok_or(WeshError::Replay)?;
+                let RequesterStep::Hello(state) = f.step else {
+                    self.requests_out.insert(flow, f);
+                    return Err(WeshError::Replay);
+                };
+                let (next, auth) = state.on_responder_hello(message)?;
+                self.send_handshake(f.rdv, &f.responder, flow, None, auth)?;
+                self.requests_out.insert(
+                    flow,
+                    RequesterFlow {
+                        step: RequesterStep::Accept(next),
+                        ..f
+                    },
+                );
+                Ok(())
+            }
+            (false, TAG_RESPONDER_ACCEPT) => {
+                let f = self.requests_out.remove(&flow).ok_or(WeshError::Replay)?;
+                let RequesterStep::Accept(state) = f.step else {
+                    self.requests_out.insert(flow, f);
+                    return Err(WeshError::Replay);
+                };
+                let (contact, ack) = state.on_accept(message)?;
+                self.send_handshake(f.rdv, &f.responder, flow, None, ack)?;
+                self.establish(&contact, None)
+            }
+            _ => Err(WeshError::InvalidParameter("unexpected handshake message")),
+        }
+    }
+
+    /// Creates the contact group, announces this device's mailbox in it, and (responder)
+    /// sends the first entries to the requester's mailbox.
+    fn establish(&mut self, contact: &EstablishedContact, reply: Option<ReplyTo>) -> Result<()> {
+        let account = contact.account_id.to_bytes();
+        let (mut session, mut entries) = GroupSession::contact(
+            &mut self.rng,
+            self.identity.account_key(),
+            self.identity.device_key(),
+            &contact.account_id,
+        )?;
+        entries.extend(session.announce_mailbox(
+            &mut self.rng,
+            self.home.provider,
+            self.home.mailbox,
+        )?);
+        let group_id = session.group_id();
+        let mut state = GroupState::new(session, GroupRole::Contact);
+        if let Some(reply) = reply {
+            let device = verifying_key(&reply.device, "requester device")?;
+            state.pushed.insert(reply.device);
+            let all = state.session.metadata_entries();
+            self.groups.insert(group_id, state);
+            self.send_entries_to(reply.address, &device, group_id, all)?;
+        } else {
+            self.groups.insert(group_id, state);
+        }
+        self.contacts.insert(account, group_id);
+        self.events
+            .push(WeshEvent::ContactEstablished { account, group_id });
+        self.sync_to_account(AccountSync::Contact {
+            account,
+            metadata: self.group(&group_id)?.session.metadata_entries(),
+        })?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ groups
+
+    /// MultiMemberGroupCreate: a new group with this device as its first member.
+    pub fn multi_member_group_create(&mut self) -> Result<[u8; 32]> {
+        let (mut session, _) =
+            GroupSession::create_multi_member(&mut self.rng, self.identity.account_key())?;
+        session.announce_mailbox(&mut self.rng, self.home.provider, self.home.mailbox)?;
+        let group_id = session.group_id();
+        self.groups
+            .insert(group_id, GroupState::new(session, GroupRole::MultiMember));
+        self.events.push(WeshEvent::GroupJoined { group_id });
+        self.sync_group_to_account(group_id)?;
+        Ok(group_id)
+    }
+
+    /// MultiMemberGroupInvitationCreate: the group's secrets and where to reach this device
+    /// (share it over a secure channel, such as a contact group).
+    pub fn multi_member_group_invitation_create(&self, group_id: &[u8; 32]) -> Result<Vec<u8>> {
+        let state = self.group(group_id)?;
+        if state.role != GroupRole::MultiMember {
+            return Err(WeshError::InvalidParameter("not a multi-member group"));
+        }
+        Ok(MixnetInvitation {
+            group: state.session.invitation(),
+            inviter_device: state.session.device_id(),
+            inviter: self.home,
+        }
+        .encode())
+    }
+
+    /// MultiMemberGroupJoin: joins from an invitation and introduces this device to the
+    /// inviter, which answers with the group's metadata.
+    pub fn multi_member_group_join(&mut self, invitation: &[u8]) -> Result<[u8; 32]> {
+        let inv = MixnetInvitation::decode(invitation)?;
+        let (mut session, _) = GroupSession::join_multi_member(
+            &mut self.rng,
+            &inv.group,
+            self.identity.account_key(),
+        )?;
+        let group_id = session.group_id();
+        if self.groups.contains_key(&group_id) {
+            return Err(WeshError::InvalidParameter(
+                "already a member of this group",
+            ));
+        }
+        session.announce_mailbox(&mut self.rng, self.home.provider, self.home.mailbox)?;
+        let mut state = GroupState::new(session, GroupRole::MultiMember);
+        let inviter = verifying_key(&inv.inviter_device, "inviter device")?;
+        let mine = state.session.metadata_entries();
+        if inv.inviter_device != state.session.device_id() {
+            state.pushed.insert(inv.inviter_device);
+        }
+        self.groups.insert(group_id, state);
+        self.send_entries_to(inv.inviter, &inviter, group_id, mine)?;
+        self.events.push(WeshEvent::GroupJoined { group_id });
+        self.sync_group_to_account(group_id)?;
+        Ok(group_id)
+    }
+
+    /// AppMessageSend: seals `payload` into the group's message log and sends it.
+    pub fn app_message_send(&mut self, group_id: &[u8; 32], payload: &[u8]) -> Result<()> {
+        if *group_id == self.account_group {
+            return Err(WeshError::InvalidParameter(
+                "the account group carries no app messages",
+            ));
+        }
+        let state = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(WeshError::InvalidParameter("unknown group"))?;
+        let entry = state.session.send_message(&mut self.rng, payload)?;
+        let device_id = self.group(group_id)?.session.device_id();
+        let member_id = self.group(group_id)?.session.member_id();
+        self.stats.messages_sent += 1;
+        let state = self.group_mut(group_id)?;
+        let counter = state.messages.iter().filter(|m| m.own).count() as u64;
+        state.messages.push(GroupMessage {
+            group_id: *group_id,
+            member_id,
+            device_id,
+            counter,
+            payload: payload.to_vec(),
+            own: true,
+        });
+        self.publish(*group_id, vec![entry])
+    }
+
+    /// ReplicationServiceRegisterGroup (the member's half): adds `provider` as the group's
+    /// replication provider and sends it the log. Returns the view to register there (it
+    /// lets the provider verify entries, not read them).
+    pub fn replication_register_group(
+        &mut self,
+        group_id: &[u8; 32],
+        provider: [u8; 32],
+    ) -> Result<crate::replication::ReplicationView> {
+        let mailbox = replica_mailbox(group_id);
+        let state = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(WeshError::InvalidParameter("unknown group"))?;
+        let view = state.session.replication_view();
+        let entries = state
+            .session
+            .add_replica(&mut self.rng, provider, mailbox)?;
+        self.publish(*group_id, entries)?;
+        self.push_log_to_new_replicas(*group_id)?;
+        Ok(view)
+    }
+
+    /// GroupMessageList: the app messages opened so far, in arrival order.
+    pub fn group_message_list(&self, group_id: &[u8; 32]) -> Result<&[GroupMessage]> {
+        Ok(&self.group(group_id)?.messages)
+    }
+
+    /// GroupMetadataList, summarised: members, devices, mailboxes, replicas.
+    pub fn group_metadata(&self, group_id: &[u8; 32]) -> Result<GroupMetadataView> {
+        let s = &self.group(group_id)?;
+        Ok(GroupMetadataView {
+            group_id: *group_id,
+            role: s.role,
+            members: s.session.members().clone(),
+            device_mailboxes: s
+                .session
+                .device_mailboxes()
+                .map(|(d, provider, mailbox)| (d, MailboxAddress { provider, mailbox }))
+                .collect(),
+            replicas: s
+                .session
+                .replicas()
+                .iter()
+                .map(|(provider, mailbox)| MailboxAddress {
+                    provider: *provider,
+                    mailbox: *mailbox,
+                })
+                .collect(),
+            metadata_entries: s.session.metadata_log().len(),
+            message_entries: s.session.message_log().len(),
+        })
+    }
+
+    // ------------------------------------------------------------------ sending
+
+    /// Sends `entries` this device wrote to every other member device and every replica.
+    fn publish(&mut self, group_id: [u8; 32], entries: Vec<Vec<u8>>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let me = self.group(&group_id)?.session.device_id();
+        let state = self.group(&group_id)?;
+        let targets: Vec<([u8; 32], MailboxAddress)> = state
+            .session
+            .device_mailboxes()
+            .filter(|(d, _, _)| *d != me)
+            .map(|(d, provider, mailbox)| (d, MailboxAddress { provider, mailbox }))
+            .collect();
+        let replicas: Vec<MailboxAddress> = state
+            .session
+            .replicas()
+            .iter()
+            .map(|(provider, mailbox)| MailboxAddress {
+                provider: *provider,
+                mailbox: *mailbox,
+            })
+            .collect();
+        for (device, address) in targets {
+            let key = verifying_key(&device, "member device")?;
+            self.send_entries_to(address, &key, group_id, entries.clone())?;
+        }
+        for address in replicas {
+            self.send_replica(address, group_id, entries.clone());
+        }
+        Ok(())
+    }
+
+    fn send_entries_to(
+        &mut self,
+        to: MailboxAddress,
+        device: &VerifyingKey,
+        group_id: [u8; 32],
+        entries: Vec<Vec<u8>>,
+    ) -> Result<()> {
+        for batch in batches(entries, ENVELOPE_TARGET_BYTES) {
+            let count = batch.len();
+            let inner = Inner::GroupEntries {
+                group_id,
+                entries: batch,
+            };
+            let sealed = seal_to(&mut self.rng, device, &inner.encode())?;
+            self.outbox.push(Outgoing {
+                to,
+                bytes: Outer::Sealed(sealed).encode(),
+                kind: OutgoingKind::Entries { group_id, count },
+            });
+        }
+        Ok(())
+    }
+
+    fn send_replica(&mut self, to: MailboxAddress, group_id: [u8; 32], entries: Vec<Vec<u8>>) {
+        for batch in batches(entries, ENVELOPE_TARGET_BYTES) {
+            let count = batch.len();
+            self.outbox.push(Outgoing {
+                to,
+                bytes: Outer::Replica {
+                    group_id,
+                    entries: batch,
+                }
+                .encode(),
+                kind: OutgoingKind::Replica { group_id, count },
+            });
+        }
+    }
+
+    /// Sends the metadata log and this device's messages to member devices (and replicas)
+    /// that have not had them yet.
+    fn push_log_to_new_devices(&mut self, group_id: [u8; 32]) -> Result<usize> {
+        let me = self.group(&group_id)?.session.device_id();
+        let state = self.group_mut(&group_id)?;
+        let fresh: Vec<([u8; 32], MailboxAddress)> = state
+            .session
+            .device_mailboxes()
+            .filter(|(d, _, _)| *d != me && !state.pushed.contains(d))
+            .map(|(d, provider, mailbox)| (d, MailboxAddress { provider, mailbox }))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        let mut log = state.session.metadata_entries();
+        log.extend(state.session.own_message_entries());
+        for (device, _) in &fresh {
+            state.pushed.insert(*device);
+        }
+        let n = fresh.len();
+        for (device, address) in fresh {
+            let key = verifying_key(&device, "member device")?;
+            self.send_entries_to(address, &key, group_id, log.clone())?;
+        }
+        Ok(n)
+    }
+
+    fn push_log_to_new_replicas(&mut self, group_id: [u8; 32]) -> Result<()> {
+        let state = self.group_mut(&group_id)?;
+        let fresh: Vec<MailboxAddress> = state
+            .session
+            .replicas()
+            .iter()
+            .map(|(provider, mailbox)| MailboxAddress {
+                provider: *provider,
+                mailbox: *mailbox,
+            })
+            .filter(|a| !state.pushed_replicas.contains(a))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let mut log = state.session.metadata_entries();
+        log.extend(state.session.own_message_entries());
+        for a in &fresh {
+            state.pushed_replicas.insert(*a);
+        }
+        for a in fresh {
+            self.send_replica(a, group_id, log.clone());
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ receiving
+
+    /// Handles one reassembled mixnet message from one of this device's mailboxes.
+    /// Refusals are counted in [`WeshStats`] and returned; nothing refused is stored.
+    pub fn on_message(&mut self, bytes: &[u8]) -> Result<()> {
+        self.stats.envelopes_received += 1;
+        let opened = match Outer::decode(bytes) {
+            Ok(Outer::Sealed(sealed)) => self.open_sealed(&sealed),
+            Ok(Outer::Replica { .. }) => Err(WeshError::InvalidParameter(
+                "replication envelope sent to a device",
+            )),
+            Err(e) => Err(e),
+        };
+        let inner = opened.and_then(|(to_account, plain)| Ok((to_account, Inner::decode(&plain)?)));
+        let (to_account, inner) = match inner {
+            Ok(x) => x,
+            Err(e) => {
+                self.stats.refused_envelope += 1;
+                return Err(e);
+            }
+        };
+        match inner {
+            Inner::GroupEntries { group_id, entries } if !to_account => {
+                if !self.groups.contains_key(&group_id) {
+                    self.stats.refused_unknown_group += 1;
+                    return Err(WeshError::InvalidParameter("entries for an unknown group"));
+                }
+                self.ingest_entries(group_id, entries)
+            }
+            Inner::GroupEntries { .. } => {
+                self.stats.refused_envelope += 1;
+                Err(WeshError::InvalidParameter(
+                    "group entries sealed to the account key",
+                ))
+            }
+            Inner::Handshake {
+                flow,
+                reply,
+                message,
+            } => {
+                let r = self.on_handshake(to_account, flow, reply, &message);
+                if r.is_err() {
+                    self.stats.refused_handshake += 1;
+                }
+                r
+            }
+        }
+    }
+
+    /// Tries this device's keys: its device key (contact and account groups, handshake
+    /// answers), its account key (rendezvous), then each multi-member group's device key
+    /// (per group, so that members of two groups cannot link this device across them).
+    fn open_sealed(&self, sealed: &[u8]) -> Result<(bool, Vec<u8>)> {
+        if let Ok(plain) = open_with(self.identity.device_key(), sealed) {
+            return Ok((false, plain));
+        }
+        if let Ok(plain) = open_with(self.identity.account_key(), sealed) {
+            return Ok((true, plain));
+        }
+        self.groups
+            .values()
+            .filter(|g| g.role == GroupRole::MultiMember)
+            .find_map(|g| open_with(g.session.device_key(), sealed).ok())
+            .map(|plain| (false, plain))
+            .ok_or(WeshError::DecryptionFailed("sealed box"))
+    }
+
+    /// Entries of `group_id` from history (a replication provider, a direct link): the
+    /// same checks as entries from the mixnet.
+    pub fn ingest_history(&mut self, group_id: [u8; 32], entries: Vec<Vec<u8>>) -> Result<()> {
+        if !self.groups.contains_key(&group_id) {
+            self.stats.refused_unknown_group += 1;
+            return Err(WeshError::InvalidParameter("history for an unknown group"));
+        }
+        self.ingest_entries(group_id, entries)
+    }
+
+    fn ingest_entries(&mut self, group_id: [u8; 32], entries: Vec<Vec<u8>>) -> Result<()> {
+        let mut responses = Vec::new();
+        let mut opened = Vec::new();
+        let mut first_error = None;
+        let mut sync = Vec::new();
+        let me = self.group(&group_id)?.session.device_id();
+        let is_account = group_id == self.account_group;
+        // Metadata first: messages need the chain keys and devices it brings.
+        let state = self
+            .groups
+            .get_mut(&group_id)
+            .ok_or(WeshError::InvalidParameter("unknown group"))?;
+        let mut sorted: Vec<(LogKind, Vec<u8>)> = Vec::with_capacity(entries.len());
+        let mut accepted = 0u64;
+        let mut duplicate = 0u64;
+        let mut invalid = 0u64;
+        for e in entries {
+            match state.session.entry_log(&e) {
+                Ok(kind) => sorted.push((kind, e)),
+                Err(err) => {
+                    invalid += 1;
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        sorted.sort_by_key(|(k, _)| *k != LogKind::Metadata);
+        for (kind, e) in sorted {
+            let before = match kind {
+                LogKind::Metadata => state.session.metadata_log().len(),
+                LogKind::Message => state.session.message_log().len(),
+            };
+            let result = match kind {
+                LogKind::Metadata => state.session.ingest_metadata(&mut self.rng, &e).map(|out| {
+                    responses.extend(out);
+                    None
+                }),
+                LogKind::Message => state.session.ingest_message(&e),
+            };
+            let after = match kind {
+                LogKind::Metadata => state.session.metadata_log().len(),
+                LogKind::Message => state.session.message_log().len(),
+            };
+            match result {
+                Ok(m) => {
+                    if after > before {
+                        accepted += 1;
+                    } else {
+                        duplicate += 1;
+                    }
+                    if let Some(m) = m {
+                        opened.push(m);
+                    }
+                }
+                // stored, opened later when the sender's chain key arrives
+                Err(WeshError::MissingChainKey | WeshError::CounterBeyondWindow { .. }) => {
+                    accepted += 1;
+                }
+                Err(err) => {
+                    if after > before {
+                        // stored but had no effect (its dependencies may come later)
+                        accepted += 1;
+                    } else {
+                        invalid += 1;
+                        first_error.get_or_insert(err);
+                    }
+                }
+            }
+        }
+        opened.extend(state.session.retry_unopened());
+        for m in opened {
+            let msg = GroupMessage {
+                group_id,
+                member_id: m.member_id,
+                device_id: m.device_id,
+                counter: m.counter,
+                payload: m.plaintext,
+                own: m.device_id == me,
+            };
+            if msg.own {
+                continue;
+            }
+            if is_account {
+                sync.push(msg.payload);
+            } else {
+                state.messages.push(msg.clone());
+                self.events.push(WeshEvent::MessageReceived(msg));
+                self.stats.messages_received += 1;
+            }
+        }
+        self.stats.entries_accepted += accepted;
+        self.stats.entries_duplicate += duplicate;
+        self.stats.refused_invalid_entry += invalid;
+        // New devices get the whole log (the responses are in it); the others just the
+        // responses.
+        let known_before: BTreeSet<[u8; 32]> = self.group(&group_id)?.pushed.clone();
+        let new_devices = self.push_log_to_new_devices(group_id)?;
+        if !responses.is_empty() {
+            let state = self.group(&group_id)?;
+            let old: Vec<([u8; 32], MailboxAddress)> = state
+                .session
+                .device_mailboxes()
+                .filter(|(d, _, _)| *d != me && known_before.contains(d))
+                .map(|(d, provider, mailbox)| (d, MailboxAddress { provider, mailbox }))
+                .collect();
+            let replicas: Vec<MailboxAddress> = state
+                .session
+                .replicas()
+                .iter()
+                .map(|(provider, mailbox)| MailboxAddress {
+                    provider: *provider,
+                    mailbox: *mailbox,
+                })
+                .collect();
+            for (device, address) in old {
+                let key = verifying_key(&device, "member device")?;
+                self.send_entries_to(address, &key, group_id, responses.clone())?;
+            }
+            for a in replicas {
+                self.send_replica(a, group_id, responses.clone());
+            }
+        }
+        self.push_log_to_new_replicas(group_id)?;
+        if is_account && new_devices > 0 {
+            // A new sibling cannot open what was posted before it shared chain keys with
+            // us (forward secrecy of the ratchet): post the current state again.
+            self.resync_account()?;
+        }
+        for payload in sync {
+            if let Err(e) = self.apply_account_sync(&payload) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    // ------------------------------------------------------------------ linked devices
+
+    fn resync_account(&mut self) -> Result<()> {
+        let contacts: Vec<([u8; 32], [u8; 32])> =
+            self.contacts.iter().map(|(a, g)| (*a, *g)).collect();
+        for (account, group_id) in contacts {
+            let metadata = self.group(&group_id)?.session.metadata_entries();
+            self.sync_to_account(AccountSync::Contact { account, metadata })?;
+        }
+        let groups: Vec<[u8; 32]> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.role == GroupRole::MultiMember)
+            .map(|(id, _)| *id)
+            .collect();
+        for g in groups {
+            self.sync_group_to_account(g)?;
+        }
+        Ok(())
+    }
+
+    fn sync_group_to_account(&mut self, group_id: [u8; 32]) -> Result<()> {
+        let state = self.group(&group_id)?;
+        let sync = AccountSync::Group {
+            invitation: state.session.invitation(),
+            metadata: state.session.metadata_entries(),
+        };
+        self.sync_to_account(sync)
+    }
+
+    /// Posts a contact or group to the account group, so the account's other devices
+    /// (now or linked later) follow it.
+    fn sync_to_account(&mut self, sync: AccountSync) -> Result<()> {
+        let account_group = self.account_group;
+        let state = self
+            .groups
+            .get_mut(&account_group)
+            .ok_or(WeshError::InvalidParameter("unknown group"))?;
+        let entry = state.session.send_message(&mut self.rng, &sync.encode())?;
+        self.publish(account_group, vec![entry])
+    }
+
+    fn apply_account_sync(&mut self, payload: &[u8]) -> Result<()> {
+        match AccountSync::decode(payload)? {
+            AccountSync::Contact { account, metadata } => {
+                if self.contacts.contains_key(&account) {
+                    return Ok(());
+                }
+                let their = verifying_key(&account, "contact account")?;
+                let (mut session, _) = GroupSession::contact(
+                    &mut self.rng,
+                    self.identity.account_key(),
+                    self.identity.device_key(),
+                    &their,
+                )?;
+                session.announce_mailbox(&mut self.rng, self.home.provider, self.home.mailbox)?;
+                let group_id = session.group_id();
+                self.groups
+                    .insert(group_id, GroupState::new(session, GroupRole::Contact));
+                self.contacts.insert(account, group_id);
+                self.events
+                    .push(WeshEvent::ContactEstablished { account, group_id });
+                self.ingest_entries(group_id, metadata)
+            }
+            AccountSync::Group {
+                invitation,
+                metadata,
+            } => {
+                let secrets = crate::invitation::decode_invitation(&invitation)?;
+                if self.groups.contains_key(&secrets.group_id_bytes()) {
+                    return Ok(());
+                }
+                let (mut session, _) = GroupSession::join_multi_member(
+                    &mut self.rng,
+                    &invitation,
+                    self.identity.account_key(),
+                )?;
+                session.announce_mailbox(&mut self.rng, self.home.provider, self.home.mailbox)?;
+                let group_id = session.group_id();
+                self.groups
+                    .insert(group_id, GroupState::new(session, GroupRole::MultiMember));
+                self.events.push(WeshEvent::GroupJoined { group_id });
+                self.ingest_entries(group_id, metadata)
+            }
+        }
+    }
+}
+
+impl GroupState {
+    fn new(session: GroupSession, role: GroupRole) -> Self {
+        Self {
+            session,
+            role,
+            pushed: BTreeSet::new(),
+            pushed_replicas: BTreeSet::new(),
+            messages: Vec::new(),
+        }
+    }
+}

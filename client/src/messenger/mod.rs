@@ -1,0 +1,18 @@
+//! Wesh over the mixnet (sans I/O): how a device's contacts and groups map onto mailboxes,
+//! contact requests through rendezvous mailboxes, linked devices, replication providers.
+//! `spec/wesh-over-mixnet.md` is the prose version.
+
+pub mod account_sync;
+pub mod device;
+pub mod envelope;
+pub mod invitation;
+pub mod params;
+pub mod rendezvous_mailbox;
+pub mod replica;
+pub mod sealed_box;
+
+pub use device::{
+    GroupMessage, GroupMetadataView, GroupRole, Outgoing, OutgoingKind, WeshDevice, WeshEvent,
+    WeshStats, replica_mailbox,
+};
+pub use envelope::MailboxAddress;

@@ -1,0 +1,328 @@
+//! Wesh over mailboxes, with an in-memory post office standing in for the mixnet: contact
+//! requests through rendezvous mailboxes, a 3-member group with a replication provider,
+//! an offline member catching up, linked devices, and refused input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, VecDeque};
+
+use wesh_client::messenger::envelope::{Inner, Outer};
+use wesh_client::messenger::replica::ReplicaKeeper;
+use wesh_client::messenger::{MailboxAddress, WeshDevice, WeshEvent, replica_mailbox};
+
+const NOW: u64 = 1_800_000_000;
+
+fn providers() -> Vec<[u8; 32]> {
+    (1..=3u8).map(|i| [i; 32]).collect()
+}
+
+/// Mailboxes by address; devices pull their home and (if registered) rendezvous mailbox.
+#[derive(Default)]
+struct PostOffice {
+    boxes: BTreeMap<MailboxAddress, VecDeque<Vec<u8>>>,
+    replica: ReplicaKeeper,
+    replica_log: BTreeMap<[u8; 32], Vec<Vec<u8>>>,
+    sent: usize,
+}
+
+impl PostOffice {
+    fn collect(&mut self, d: &mut WeshDevice) {
+        for out in d.take_outgoing() {
+            self.sent += 1;
+            if out.to.mailbox == replica_mailbox(&group_of_replica(&out.bytes)) {
+                let acc = self.replica.on_message(&out.bytes).unwrap();
+                self.replica_log
+                    .entry(acc.group_id)
+                    .or_default()
+                    .extend(acc.entries.into_iter().map(|(_, e)| e));
+            } else {
+                self.boxes.entry(out.to).or_default().push_back(out.bytes);
+            }
+        }
+    }
+
+    /// Delivers everything waiting for `d` (home and rendezvous mailbox).
+    fn deliver(&mut self, d: &mut WeshDevice) -> usize {
+        let rdv = d
+            .rendezvous_registration(NOW, &providers())
+            .unwrap()
+            .address;
+        let mut n = 0;
+        for addr in [d.home(), rdv] {
+            while let Some(m) = self.boxes.get_mut(&addr).and_then(VecDeque::pop_front) {
+                d.on_message(&m).unwrap();
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+fn group_of_replica(bytes: &[u8]) -> [u8; 32] {
+    match Outer::decode(bytes) {
+        Ok(Outer::Replica { group_id, .. }) => group_id,
+        _ => [0; 32],
+    }
+}
+
+fn device(i: u8) -> WeshDevice {
+    let home = MailboxAddress {
+        provider: providers()[usize::from(i) % 3],
+        mailbox: [100 + i; 32],
+    };
+    let mut d = WeshDevice::new_account([i; 32], home).unwrap();
+    d.set_auto_accept(true);
+    d
+}
+
+/// Runs the post office until nothing moves.
+fn settle(po: &mut PostOffice, devices: &mut [&mut WeshDevice], offline: &[usize]) {
+    for _ in 0..50 {
+        for d in devices.iter_mut() {
+            po.collect(d);
+        }
+        let mut moved = 0;
+        for (i, d) in devices.iter_mut().enumerate() {
+            if !offline.contains(&i) {
+                moved += po.deliver(d);
+            }
+        }
+        for d in devices.iter_mut() {
+            po.collect(d);
+        }
+        if moved == 0 {
+            return;
+        }
+    }
+    panic!("post office did not settle");
+}
+
+fn befriend(po: &mut PostOffice, a: &mut WeshDevice, b: &mut WeshDevice) {
+    let card = b.contact_request_reference();
+    a.contact_request_send(&card, NOW, &providers()).unwrap();
+    settle(po, &mut [a, b], &[]);
+    assert!(a.contacts().contains_key(&b.account_id()));
+    assert!(b.contacts().contains_key(&a.account_id()));
+}
+
+fn payloads(d: &WeshDevice, g: &[u8; 32]) -> Vec<Vec<u8>> {
+    d.group_message_list(g)
+        .unwrap()
+        .iter()
+        .filter(|m| !m.own)
+        .map(|m| m.payload.clone())
+        .collect()
+}
+
+#[test]
+fn contacts_group_replica_and_offline_catch_up() {
+    let mut po = PostOffice::default();
+    let (mut a, mut b, mut c) = (device(1), device(2), device(3));
+    befriend(&mut po, &mut a, &mut b);
+    befriend(&mut po, &mut a, &mut c);
+    befriend(&mut po, &mut b, &mut c);
+
+    // contact messages both ways
+    let ab = a.contacts()[&b.account_id()];
+    a.app_message_send(&ab, b"hi b").unwrap();
+    b.app_message_send(&ab, b"hi a").unwrap();
+    settle(&mut po, &mut [&mut a, &mut b, &mut c], &[]);
+    assert_eq!(payloads(&b, &ab), vec![b"hi b".to_vec()]);
+    assert_eq!(payloads(&a, &ab), vec![b"hi a".to_vec()]);
+
+    // A creates a group, adds a replication provider, invites B and C through contacts
+    let g = a.multi_member_group_create().unwrap();
+    let rv = a.replication_register_group(&g, providers()[2]).unwrap();
+    // (the registration the node sends to the provider)
+    po.replica.register(&rv.encode()).unwrap();
+    let view = a.group_metadata(&g).unwrap();
+    assert_eq!(view.replicas.len(), 1);
+    let inv = a.multi_member_group_invitation_create(&g).unwrap();
+    b.multi_member_group_join(&inv).unwrap();
+    c.multi_member_group_join(&inv).unwrap();
+    settle(&mut po, &mut [&mut a, &mut b, &mut c], &[]);
+    for d in [&a, &b, &c] {
+        let m = d.group_metadata(&g).unwrap();
+        assert_eq!(m.members.len(), 3, "members seen by a device");
+        assert_eq!(m.device_mailboxes.len(), 3);
+    }
+    a.app_message_send(&g, b"one").unwrap();
+    b.app_message_send(&g, b"two").unwrap();
+    settle(&mut po, &mut [&mut a, &mut b, &mut c], &[]);
+    assert_eq!(payloads(&c, &g).len(), 2);
+
+    // C goes offline; A and B keep talking; C's mailbox holds their entries
+    a.app_message_send(&g, b"three").unwrap();
+    b.app_message_send(&g, b"four").unwrap();
+    settle(&mut po, &mut [&mut a, &mut b, &mut c], &[2]);
+    assert_eq!(payloads(&c, &g).len(), 2);
+    assert_eq!(payloads(&a, &g), vec![b"two".to_vec(), b"four".to_vec()]);
+    // back online: first the replica's history, then the mailbox (duplicates are no-ops)
+    let history = po.replica_log[&g].clone();
+    c.ingest_history(g, history).unwrap();
+    assert_eq!(payloads(&c, &g).len(), 4);
+    let dup_before = c.stats().entries_duplicate;
+    settle(&mut po, &mut [&mut a, &mut b, &mut c], &[]);
+    assert_eq!(
+        payloads(&c, &g),
+        vec![
+            b"one".to_vec(),
+            b"two".to_vec(),
+            b"three".to_vec(),
+            b"four".to_vec()
+        ]
+    );
+    assert!(c.stats().entries_duplicate > dup_before);
+    // the replica kept every message entry and refused nothing
+    assert!(po.replica.stats().entries_kept >= 4);
+    assert_eq!(po.replica.stats().refused_invalid_entry, 0);
+}
+
+#[test]
+fn linked_device_follows_contacts_and_groups() {
+    let mut po = PostOffice::default();
+    let (mut a, mut b) = (device(1), device(2));
+    befriend(&mut po, &mut a, &mut b);
+    let g = b.multi_member_group_create().unwrap();
+    let inv = b.multi_member_group_invitation_create(&g).unwrap();
+    a.multi_member_group_join(&inv).unwrap();
+    settle(&mut po, &mut [&mut a, &mut b], &[]);
+    let home = MailboxAddress {
+        provider: providers()[0],
+        mailbox: [77; 32],
+    };
+    let mut a2 = a.link_new_device([9; 32], home).unwrap();
+    a2.set_auto_accept(true);
+    settle(&mut po, &mut [&mut a, &mut b, &mut a2], &[]);
+    assert_eq!(a2.account_id(), a.account_id());
+    assert!(
+        a2.contacts().contains_key(&b.account_id()),
+        "contact synced"
+    );
+    assert!(a2.group_ids().contains(&g), "group synced");
+    // B's message reaches both of A's devices; A2's message reaches B and A
+    b.app_message_send(&g, b"to both").unwrap();
+    a2.app_message_send(&g, b"from a2").unwrap();
+    settle(&mut po, &mut [&mut a, &mut b, &mut a2], &[]);
+    assert!(payloads(&a, &g).contains(&b"to both".to_vec()));
+    assert!(payloads(&a2, &g).contains(&b"to both".to_vec()));
+    assert!(payloads(&b, &g).contains(&b"from a2".to_vec()));
+    assert!(payloads(&a, &g).contains(&b"from a2".to_vec()));
+}
+
+#[test]
+fn bad_input_is_refused_and_counted() {
+    let mut po = PostOffice::default();
+    let (mut a, mut b) = (device(1), device(2));
+    befriend(&mut po, &mut a, &mut b);
+    let ab = a.contacts()[&b.account_id()];
+    a.app_message_send(&ab, b"x").unwrap();
+    let outs = a.take_outgoing();
+    assert_eq!(outs.len(), 1);
+    let good = outs[0].bytes.clone();
+    // replay: the same envelope twice stores nothing new
+    b.on_message(&good).unwrap();
+    let accepted = b.stats().entries_accepted;
+    b.on_message(&good).unwrap();
+    assert_eq!(b.stats().entries_accepted, accepted);
+    assert_eq!(payloads(&b, &ab).len(), 1);
+    // tampered envelope: cannot be opened
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert!(b.on_message(&bad).is_err());
+    assert_eq!(b.stats().refused_envelope, 1);
+    // garbage and truncations never panic
+    for cut in 0..good.len().min(200) {
+        let _ = b.on_message(&good[..cut]);
+    }
+    // an envelope for a group B is not in
+    let mut c = device(3);
+    let g = c.multi_member_group_create().unwrap();
+    let inv = c.multi_member_group_invitation_create(&g).unwrap();
+    let mut d = device(4);
+    d.multi_member_group_join(&inv).unwrap();
+    let to_c = d.take_outgoing();
+    // re-seal D's entries for B's key is what a confused or hostile sender would do
+    let sealed = wesh_client::messenger::sealed_box::seal_to(
+        &mut rand::rng(),
+        &ed25519_dalek::VerifyingKey::from_bytes(&b.device_id()).unwrap(),
+        &Inner::GroupEntries {
+            group_id: g,
+            entries: vec![vec![1, 2, 3]],
+        }
+        .encode(),
+    )
+    .unwrap();
+    assert!(b.on_message(&Outer::Sealed(sealed).encode()).is_err());
+    assert_eq!(b.stats().refused_unknown_group, 1);
+    assert!(!to_c.is_empty());
+    // a forged entry inside a well-sealed envelope for a known group
+    let forged = wesh_client::messenger::sealed_box::seal_to(
+        &mut rand::rng(),
+        &ed25519_dalek::VerifyingKey::from_bytes(&b.device_id()).unwrap(),
+        &Inner::GroupEntries {
+            group_id: ab,
+            entries: vec![vec![1, 9, 9, 9]],
+        }
+        .encode(),
+    )
+    .unwrap();
+    let before = b.group_metadata(&ab).unwrap();
+    assert!(b.on_message(&Outer::Sealed(forged).encode()).is_err());
+    assert_eq!(b.stats().refused_invalid_entry, 1);
+    let after = b.group_metadata(&ab).unwrap();
+    assert_eq!(before.metadata_entries, after.metadata_entries);
+    assert_eq!(before.message_entries, after.message_entries);
+    // bad API arguments: typed errors
+    assert!(a.app_message_send(&[5; 32], b"x").is_err());
+    assert!(a.multi_member_group_join(b"not an invitation").is_err());
+    assert!(
+        a.contact_request_send(b"bad card", NOW, &providers())
+            .is_err()
+    );
+    assert!(a.contact_request_accept(&[1; 32]).is_err());
+    let own = a.contact_request_reference();
+    assert!(a.contact_request_send(&own, NOW, &providers()).is_err());
+}
+
+#[test]
+fn responder_decides_and_requester_never_learns_its_provider() {
+    let mut po = PostOffice::default();
+    let (mut a, mut b) = (device(1), device(2));
+    b.set_auto_accept(false);
+    let card = b.contact_request_reference();
+    a.contact_request_send(&card, NOW, &providers()).unwrap();
+    // every message A ever sends during the handshake goes to B's rendezvous mailbox
+    let rdv = b
+        .rendezvous_registration(NOW, &providers())
+        .unwrap()
+        .address;
+    for _ in 0..10 {
+        for out in a.take_outgoing() {
+            assert_eq!(out.to, rdv);
+            po.boxes.entry(out.to).or_default().push_back(out.bytes);
+        }
+        po.deliver(&mut b);
+        po.collect(&mut b);
+        po.deliver(&mut a);
+    }
+    let events = b.take_events();
+    assert_eq!(
+        events,
+        vec![WeshEvent::ContactRequestReceived {
+            account: a.account_id()
+        }]
+    );
+    assert_eq!(b.contact_requests_pending(), vec![a.account_id()]);
+    b.contact_request_accept(&a.account_id()).unwrap();
+    settle(&mut po, &mut [&mut a, &mut b], &[]);
+    assert!(a.contacts().contains_key(&b.account_id()));
+    assert!(b.contacts().contains_key(&a.account_id()));
+    // renewing the seed moves the rendezvous mailbox: the old card no longer reaches B
+    b.renew_rendezvous_seed();
+    let moved = b
+        .rendezvous_registration(NOW, &providers())
+        .unwrap()
+        .address;
+    assert_ne!(moved.mailbox, rdv.mailbox);
+}
