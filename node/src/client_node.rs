@@ -263,9 +263,46 @@ pub struct RunningClient {
     mailbox: Arc<MailboxClient>,
     origin: Instant,
     shutdown: watch::Sender<bool>,
+    inbound: mpsc::Sender<Inbound>,
+    pull_interval: Duration,
 }
 
 impl RunningClient {
+    /// Also registers and pulls `mailbox` (at its provider, reached at `provider_addr`),
+    /// feeding what arrives into this client like its own mail: used for a rendezvous
+    /// mailbox. Pulling stops when the returned guard is dropped or the client stops.
+    pub fn pull_also(
+        &self,
+        provider_addr: Multiaddr,
+        mailbox: Arc<MailboxClient>,
+    ) -> Result<ExtraMailbox, ClientError> {
+        let peer = peer_id_of(mailbox.provider()).ok_or(ClientError::ProviderId)?;
+        self.net.add_address(peer, provider_addr);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (both_tx, both_rx) = watch::channel(false);
+        let mut client_stop = self.shutdown.subscribe();
+        let mut own_stop = stop_rx;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = client_stop.changed() => {}
+                _ = own_stop.changed() => {}
+            }
+            let _ = both_tx.send(true);
+        });
+        let ready = Arc::new(AtomicBool::new(false));
+        tokio::spawn(pull_mailbox(
+            Puller::new(self.net.control.clone(), peer, mailbox),
+            self.pull_interval,
+            self.inbound.clone(),
+            ready.clone(),
+            both_rx,
+        ));
+        Ok(ExtraMailbox {
+            _stop: stop_tx,
+            ready,
+        })
+    }
+
     pub fn shutdown(self) {
         let _ = self.shutdown.send(true);
     }
@@ -284,6 +321,13 @@ impl RunningClient {
             origin: self.origin,
         })
     }
+}
+
+/// An extra mailbox being pulled ([`RunningClient::pull_also`]); dropping it stops pulling.
+pub struct ExtraMailbox {
+    _stop: watch::Sender<bool>,
+    /// True once the mailbox is registered.
+    pub ready: Arc<AtomicBool>,
 }
 
 /// Starts a client: connects to its provider, registers its mailbox, runs its streams and
@@ -318,7 +362,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
     tokio::spawn(pull_mailbox(
         Puller::new(net.control.clone(), provider_peer, mailbox.clone()),
         spec.pull_interval,
-        in_tx,
+        in_tx.clone(),
         mailbox_ready.clone(),
         shutdown_rx.clone(),
     ));
@@ -375,6 +419,8 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
         mailbox,
         origin,
         shutdown: shutdown_tx,
+        inbound: in_tx,
+        pull_interval: spec.pull_interval,
     })
 }
 

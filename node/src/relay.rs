@@ -165,6 +165,11 @@ impl RelayHandle {
         self.control.topology.borrow().clone()
     }
 
+    /// Fires when the relay stops (for services started beside it, e.g. replication).
+    pub fn shutdown_watch(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
     pub fn listen_addrs(&self) -> &[Multiaddr] {
         &self.net.listen_addrs
     }

@@ -94,7 +94,7 @@ pub struct GroupMessage {
 }
 
 /// Counters of what arrived and what was refused.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WeshStats {
     pub envelopes_received: u64,
     pub entries_accepted: u64,
@@ -401,9 +401,7 @@ impl WeshDevice {
 
     fn flow_of_requester(&self, account: &[u8; 32]) -> Option<[u8; FLOW_ID_LEN]> {
         self.requests_in.iter().find_map(|(flow, f)| match &f.step {
-            ResponderStep::Decision(s, _)
-                if s.requester().account_id.as_bytes() == account =>
-            {
+            ResponderStep::Decision(s, _) if s.requester().account_id.as_bytes() == account => {
                 Some(*flow)
             }
             _ => None,
@@ -703,6 +701,20 @@ impl WeshDevice {
             own: true,
         });
         self.publish(*group_id, vec![entry])
+    }
+
+    /// The view a replication provider needs for `group_id` (verifies, cannot read).
+    pub fn replication_view(
+        &self,
+        group_id: &[u8; 32],
+    ) -> Result<crate::replication::ReplicationView> {
+        let state = self.group(group_id)?;
+        if state.role == GroupRole::Account {
+            return Err(WeshError::InvalidParameter(
+                "the account group is not replicated",
+            ));
+        }
+        Ok(state.session.replication_view())
     }
 
     /// ReplicationServiceRegisterGroup (the member's half): adds `provider` as the group's

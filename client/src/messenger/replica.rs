@@ -12,7 +12,7 @@ use crate::replication::ReplicationView;
 use super::envelope::Outer;
 
 /// Counters of the replication service.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReplicaStats {
     pub groups: u64,
     pub entries_kept: u64,
@@ -60,11 +60,19 @@ impl ReplicaKeeper {
         Ok(id)
     }
 
-    /// Restores an entry kept earlier (after a restart), without counting it again.
-    pub fn restore(&mut self, group_id: &[u8; 32], hash: EntryHash) {
-        if let Some((_, seen)) = self.groups.get_mut(group_id) {
-            seen.insert(hash);
+    /// Restores an entry kept earlier (after a restart) into the duplicate filter, without
+    /// counting it again. Entries that no longer verify are ignored.
+    pub fn restore_entry(&mut self, group_id: &[u8; 32], bytes: &[u8]) {
+        if let Some((verifier, seen)) = self.groups.get_mut(group_id)
+            && let Ok(entry) = Entry::decode_verified(bytes, verifier)
+        {
+            seen.insert(*entry.hash());
         }
+    }
+
+    /// The registered groups.
+    pub fn group_ids(&self) -> Vec<[u8; 32]> {
+        self.groups.keys().copied().collect()
     }
 
     /// Checks one replication envelope; returns the new, verified entries to keep.
@@ -105,5 +113,210 @@ impl ReplicaKeeper {
             group_id,
             entries: kept,
         })
+    }
+}
+
+/// Requests of `/wesh/replication/1` (one per stream).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplicaRequest {
+    /// ReplicationServiceRegisterGroup: the group's [`ReplicationView`], encoded.
+    Register { view: Vec<u8> },
+    /// Entries kept for `group_id` after sequence number `after` (0 = from the start).
+    Fetch {
+        group_id: [u8; 32],
+        after: u64,
+        max: u16,
+    },
+}
+
+/// Answers of `/wesh/replication/1`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplicaResponse {
+    Registered {
+        group_id: [u8; 32],
+    },
+    /// Entries with their sequence numbers, oldest first; `more` says whether to fetch
+    /// again after the last one.
+    Entries {
+        entries: Vec<(u64, Vec<u8>)>,
+        more: bool,
+    },
+    Refused {
+        reason: String,
+    },
+}
+
+const REQ_REGISTER: u8 = 1;
+const REQ_FETCH: u8 = 2;
+const RESP_REGISTERED: u8 = 0x81;
+const RESP_ENTRIES: u8 = 0x82;
+const RESP_REFUSED: u8 = 0x8f;
+
+/// Longest refusal reason, in bytes.
+const MAX_REASON: usize = 256;
+
+impl ReplicaRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = crate::codec::Writer::new();
+        w.u8(crate::params::WIRE_VERSION);
+        match self {
+            Self::Register { view } => {
+                w.u8(REQ_REGISTER).var_bytes(view);
+            }
+            Self::Fetch {
+                group_id,
+                after,
+                max,
+            } => {
+                w.u8(REQ_FETCH).bytes(group_id).u64(*after).u16(*max);
+            }
+        }
+        w.finish()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = crate::codec::Reader::new(bytes);
+        r.version()?;
+        let req = match r.u8()? {
+            REQ_REGISTER => Self::Register {
+                view: r
+                    .var_bytes(
+                        "replication view",
+                        crate::replication::REPLICATION_VIEW_LEN,
+                        crate::replication::REPLICATION_VIEW_LEN,
+                    )?
+                    .to_vec(),
+            },
+            REQ_FETCH => Self::Fetch {
+                group_id: r.array()?,
+                after: r.u64()?,
+                max: r.u16()?,
+            },
+            tag => {
+                return Err(crate::error::DecodeError::UnknownTag {
+                    what: "replication request",
+                    tag,
+                }
+                .into());
+            }
+        };
+        r.finish()?;
+        Ok(req)
+    }
+}
+
+impl ReplicaResponse {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = crate::codec::Writer::new();
+        w.u8(crate::params::WIRE_VERSION);
+        match self {
+            Self::Registered { group_id } => {
+                w.u8(RESP_REGISTERED).bytes(group_id);
+            }
+            Self::Entries { entries, more } => {
+                w.u8(RESP_ENTRIES).u8(u8::from(*more));
+                w.u32(u32::try_from(entries.len()).unwrap_or(u32::MAX));
+                for (seq, e) in entries {
+                    w.u64(*seq).var_bytes(e);
+                }
+            }
+            Self::Refused { reason } => {
+                let r = reason.as_bytes();
+                w.u8(RESP_REFUSED)
+                    .var_bytes(r.get(..MAX_REASON.min(r.len())).unwrap_or_default());
+            }
+        }
+        w.finish()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = crate::codec::Reader::new(bytes);
+        r.version()?;
+        let resp = match r.u8()? {
+            RESP_REGISTERED => Self::Registered {
+                group_id: r.array()?,
+            },
+            RESP_ENTRIES => {
+                let more = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(crate::error::DecodeError::NonCanonical("more flag").into()),
+                };
+                let n = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
+                if n > super::params::MAX_ENTRIES_PER_ENVELOPE {
+                    return Err(crate::error::DecodeError::LengthOutOfRange {
+                        what: "history entries",
+                        len: n,
+                    }
+                    .into());
+                }
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let seq = r.u64()?;
+                    let e = r
+                        .var_bytes("entry", 1, super::params::MAX_ENCODED_ENTRY)?
+                        .to_vec();
+                    entries.push((seq, e));
+                }
+                Self::Entries { entries, more }
+            }
+            RESP_REFUSED => Self::Refused {
+                reason: String::from_utf8_lossy(r.var_bytes("reason", 0, MAX_REASON)?).into_owned(),
+            },
+            tag => {
+                return Err(crate::error::DecodeError::UnknownTag {
+                    what: "replication response",
+                    tag,
+                }
+                .into());
+            }
+        };
+        r.finish()?;
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn wire_round_trips_and_truncations_fail() {
+        let reqs = [
+            ReplicaRequest::Fetch {
+                group_id: [1; 32],
+                after: 9,
+                max: 100,
+            },
+            ReplicaRequest::Register {
+                view: vec![0; crate::replication::REPLICATION_VIEW_LEN],
+            },
+        ];
+        for q in reqs {
+            let b = q.encode();
+            assert_eq!(ReplicaRequest::decode(&b).unwrap(), q);
+            for cut in 0..b.len() {
+                assert!(ReplicaRequest::decode(&b[..cut]).is_err());
+            }
+        }
+        let resps = [
+            ReplicaResponse::Registered { group_id: [2; 32] },
+            ReplicaResponse::Entries {
+                entries: vec![(1, vec![1, 2]), (2, vec![3])],
+                more: true,
+            },
+            ReplicaResponse::Refused {
+                reason: "no".into(),
+            },
+        ];
+        for a in resps {
+            let b = a.encode();
+            assert_eq!(ReplicaResponse::decode(&b).unwrap(), a);
+            for cut in 0..b.len() {
+                assert!(ReplicaResponse::decode(&b[..cut]).is_err());
+            }
+        }
+        assert!(ReplicaRequest::decode(&[crate::params::WIRE_VERSION, 7]).is_err());
     }
 }

@@ -4,6 +4,7 @@
 pub mod messages;
 pub mod rewards;
 pub mod summary;
+pub mod wesh_scenario;
 
 use crate::client_node::{
     ClientEvent, ClientSpec, ClientState, RunningClient, decode_probe, start_client,
@@ -109,6 +110,10 @@ pub struct TestnetArgs {
     /// Give every node the topology directly instead of running the gossip PKI.
     #[arg(long)]
     pub static_topology: bool,
+    /// Skip the Wesh story (three accounts become contacts, form a replicated group,
+    /// write to it, one goes offline and catches up); only the synthetic load runs.
+    #[arg(long)]
+    pub no_wesh: bool,
     /// Print one JSON object on stdout instead of the readable summary.
     #[arg(long)]
     pub json: bool,
@@ -422,6 +427,25 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         ));
     }
     let pki_converged_after = started_setup.elapsed();
+    // every provider can be a replication provider for Wesh groups
+    let mut replicas = Vec::new();
+    for (i, p) in providers.iter().enumerate() {
+        let (Some(mailboxes), net) = (&p.handle.mailboxes, &p.handle.net) else {
+            continue;
+        };
+        let store = crate::storage::replica_store::ReplicaStore::open(
+            store_root.path().join(format!("provider-{i}-replica")),
+        )
+        .map_err(|e| TestnetError::Setup(e.to_string()))?;
+        let service = crate::replication::start_replication(
+            net.control.clone(),
+            mailboxes.clone(),
+            Arc::new(store),
+            p.handle.shutdown_watch(),
+        )
+        .map_err(TestnetError::Setup)?;
+        replicas.push((p.keys_public.id, service));
+    }
 
     // 2. clients, each on a provider, reporting to one collector
     let (events_tx, mut events) = mpsc::unbounded_channel();
@@ -493,6 +517,51 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         || handles.iter().all(|h| h.credit_ready.load(Relaxed)),
     )
     .await?;
+    let wesh = if args.no_wesh {
+        None
+    } else {
+        let mut homes = Vec::new();
+        let mut list = Vec::new();
+        for p in &providers {
+            let addr = p
+                .handle
+                .listen_addrs()
+                .first()
+                .cloned()
+                .ok_or_else(|| TestnetError::Setup("provider has no address".into()))?;
+            homes.push((p.keys_public.id, addr.clone()));
+            list.push((p.keys_public.id, addr));
+        }
+        let topology = pki_params.is_none().then(|| topology.clone());
+        let pki = pki_params.clone();
+        let issuer = issuer_address.clone();
+        let make_spec: Arc<dyn Fn(ClientState, libp2p::Multiaddr) -> ClientSpec + Send + Sync> =
+            Arc::new(move |state, addr| ClientSpec {
+                state,
+                index: 1000,
+                provider_addr: addr,
+                topology: topology.clone(),
+                pki: pki.clone(),
+                pull_interval,
+                observer: None,
+                store: None,
+                payments: issuer.clone(),
+            });
+        let setup = wesh_scenario::ScenarioSetup {
+            providers: crate::wesh_app::ProviderBook::new(list).map_err(TestnetError::Setup)?,
+            homes,
+            traffic,
+            make_spec,
+            // the last provider keeps the group (alice's home is the first)
+            replication_provider: providers
+                .last()
+                .map(|p| p.keys_public.id)
+                .ok_or_else(|| TestnetError::Setup("no provider".into()))?,
+            replicas: replicas.clone(),
+            deadline: Instant::now() + Duration::from_secs(args.seconds + args.settle_seconds),
+        };
+        Some(tokio::spawn(wesh_scenario::run(setup)))
+    };
     let attack = match (&issuer_address, args.double_spend_attack) {
         (Some(issuer), true) => Some(double_spend_attack(issuer, &providers).await?),
         _ => None,
@@ -696,6 +765,17 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             _ = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
     }
+    // the Wesh story ends by its own deadline (the end of the settle window)
+    let wesh_section = match wesh {
+        Some(task) => match task.await {
+            Ok(section) => Some(section),
+            Err(e) => {
+                tracing::warn!(error = %e, "wesh scenario task failed");
+                None
+            }
+        },
+        None => None,
+    };
     for c in clients.iter().flatten() {
         c.handle.stop_sending().await;
     }
@@ -758,6 +838,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         ..Default::default()
     };
     s.nodes.layers = MIX_LAYERS;
+    s.wesh = wesh_section;
     s.nodes.mixes_per_layer = width;
     s.nodes.providers = providers.len();
     s.nodes.clients = clients.len();
@@ -892,6 +973,8 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     for c in clients.into_iter().flatten() {
         c.shutdown();
     }
+    // the replication services hold the providers' mailbox stores
+    drop(replicas);
     for n in mixes.into_iter().flatten().chain(providers) {
         n.handle.stop().await;
     }

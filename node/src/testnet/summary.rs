@@ -18,6 +18,50 @@ pub struct Summary {
     pub pki: Option<PkiSection>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payments: Option<PaymentsSection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wesh: Option<WeshSection>,
+}
+
+/// The Wesh story: contacts, a replicated group, an offline member catching up.
+#[derive(Debug, Default, Serialize)]
+pub struct WeshSection {
+    pub accounts: u64,
+    pub contact_requests_sent: u64,
+    /// Contact pairs usable both ways (each side knows the other's device mailbox).
+    pub contacts_established: u64,
+    pub contacts_after_s: f64,
+    pub group_members: u64,
+    pub group_after_s: f64,
+    /// First bytes of the replication provider's node ID, hex.
+    pub replication_provider: String,
+    pub group_messages_sent: u64,
+    /// Messages every other member opened.
+    pub group_messages_delivered: u64,
+    /// App send → open at each online recipient.
+    pub latency_ms: WeshLatency,
+    pub offline_seconds: f64,
+    /// Messages written while carol was offline.
+    pub offline_missed: u64,
+    /// Entries carol fetched from the replication provider when she came back.
+    pub history_entries_fetched: u64,
+    pub offline_caught_up: bool,
+    pub carol_messages: u64,
+    /// Entries the replication provider verified and kept (it cannot read them).
+    pub replica_entries_kept: u64,
+    pub replica_refused: u64,
+    pub entries_duplicate: u64,
+    pub entries_refused: u64,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct WeshLatency {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub samples: u64,
 }
 
 /// Tokens: issued by the issuer, spent at providers, redeemed; double spends refused.

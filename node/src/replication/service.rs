@@ -1,0 +1,225 @@
+//! The provider's half: serves register and fetch, and runs the worker that turns replica
+//! mailbox fragments into verified, durable entries.
+
+use super::REPLICATION_PROTOCOL;
+use super::params::{
+    MAX_FETCH_ENTRIES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, WORKER_BATCH, WORKER_EVERY,
+};
+use crate::mailboxes::exchange::{read_bounded, respond};
+use crate::pki::service::unix_now;
+use crate::storage::MailboxStore;
+use crate::storage::replica_store::ReplicaStore;
+use futures::StreamExt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+use tokio::sync::watch;
+use wesh_client::messenger::replica::{
+    ReplicaKeeper, ReplicaRequest, ReplicaResponse, ReplicaStats,
+};
+use wesh_client::messenger::replica_mailbox;
+use wesh_mix::{Accepted, MixPayload, Reassembler, ReassemblyLimits};
+
+pub struct ReplicaService {
+    keeper: Mutex<ReplicaKeeper>,
+    store: Arc<ReplicaStore>,
+    mailboxes: Arc<MailboxStore>,
+}
+
+impl std::fmt::Debug for ReplicaService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaService").finish_non_exhaustive()
+    }
+}
+
+impl ReplicaService {
+    fn keeper(&self) -> std::sync::MutexGuard<'_, ReplicaKeeper> {
+        self.keeper.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn stats(&self) -> ReplicaStats {
+        self.keeper().stats().clone()
+    }
+
+    /// Everything kept for `group` (tests and `wesh` tools).
+    pub fn stored_entries(&self, group: &[u8; 32]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            match self
+                .store
+                .fetch(group, after, MAX_FETCH_ENTRIES, usize::MAX)
+            {
+                Ok((entries, more)) => {
+                    after = entries.last().map_or(after, |(s, _)| *s);
+                    out.extend(entries.into_iter().map(|(_, e)| e));
+                    if !more {
+                        return out;
+                    }
+                }
+                Err(_) => return out,
+            }
+        }
+    }
+
+    fn answer(&self, request: &[u8]) -> ReplicaResponse {
+        let refused = |reason: String| ReplicaResponse::Refused { reason };
+        match ReplicaRequest::decode(request) {
+            Err(e) => refused(format!("bad request: {e}")),
+            Ok(ReplicaRequest::Register { view }) => {
+                let group_id = match self.keeper().register(&view) {
+                    Ok(g) => g,
+                    Err(e) => return refused(format!("bad replication view: {e}")),
+                };
+                if let Err(e) = self.store.put_group(&group_id, &view) {
+                    return refused(format!("cannot keep the group: {e}"));
+                }
+                // the mailbox key is the group ID: nobody holds its private key (the creator
+                // dropped it), so only this provider's worker ever reads the mailbox
+                match self
+                    .mailboxes
+                    .register(&replica_mailbox(&group_id), &group_id)
+                {
+                    Ok(_) => ReplicaResponse::Registered { group_id },
+                    Err(e) => refused(format!("cannot open the replica mailbox: {e}")),
+                }
+            }
+            Ok(ReplicaRequest::Fetch {
+                group_id,
+                after,
+                max,
+            }) => {
+                if !self.keeper().is_registered(&group_id) {
+                    return refused("group not registered here".into());
+                }
+                let max = usize::from(max).clamp(1, MAX_FETCH_ENTRIES);
+                match self
+                    .store
+                    .fetch(&group_id, after, max, MAX_RESPONSE_BYTES - 4096)
+                {
+                    Ok((entries, more)) => ReplicaResponse::Entries { entries, more },
+                    Err(e) => refused(format!("history unavailable: {e}")),
+                }
+            }
+        }
+    }
+
+    /// One worker round: fragments of each replica mailbox → messages → verified entries,
+    /// kept durably before the fragments are deleted.
+    fn work(&self, reassembler: &mut Reassembler, origin: Instant) {
+        let now = unix_now();
+        let groups = self.keeper().group_ids();
+        for group in groups {
+            let mailbox = replica_mailbox(&group);
+            let fetched = match self.mailboxes.fetch(&mailbox, WORKER_BATCH, now) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(error = %e, "replica mailbox unreadable");
+                    continue;
+                }
+            };
+            if fetched.is_empty() {
+                continue;
+            }
+            let mut seqs = Vec::with_capacity(fetched.len());
+            for (seq, payload) in fetched {
+                seqs.push(seq);
+                let Ok(MixPayload::Fragment { fragment, .. }) = MixPayload::decode(&payload) else {
+                    continue;
+                };
+                let Ok(Accepted::Complete { bytes, .. }) =
+                    reassembler.accept(fragment, origin.elapsed())
+                else {
+                    continue;
+                };
+                let accepted = self.keeper().on_message(&bytes);
+                match accepted {
+                    Ok(a) => {
+                        let entries: Vec<Vec<u8>> = a.entries.into_iter().map(|(_, e)| e).collect();
+                        if let Err(e) = self.store.append(&a.group_id, &entries) {
+                            // not deleted below: the next round reads the fragments again
+                            tracing::error!(error = %e, "cannot keep replicated entries");
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "replication envelope refused"),
+                }
+            }
+            if let Err(e) = self.mailboxes.delete(&mailbox, &seqs) {
+                tracing::warn!(error = %e, "cannot delete replica mailbox fragments");
+            }
+        }
+    }
+}
+
+/// Starts the replication service of a provider: restores registered groups, serves
+/// `/wesh/replication/1`, and runs the worker until `shutdown`.
+pub fn start_replication(
+    mut control: libp2p_stream::Control,
+    mailboxes: Arc<MailboxStore>,
+    store: Arc<ReplicaStore>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Arc<ReplicaService>, String> {
+    let mut keeper = ReplicaKeeper::new();
+    for (group, view) in store.groups().map_err(|e| e.to_string())? {
+        if let Err(e) = keeper.register(&view) {
+            tracing::warn!(group = %hex::encode(group), error = %e, "stored replication view no longer valid");
+        }
+    }
+    for (group, entry) in store.all_entries().map_err(|e| e.to_string())? {
+        keeper.restore_entry(&group, &entry);
+    }
+    let service = Arc::new(ReplicaService {
+        keeper: Mutex::new(keeper),
+        store,
+        mailboxes,
+    });
+    let mut incoming = control
+        .accept(REPLICATION_PROTOCOL)
+        .map_err(|_| format!("protocol {REPLICATION_PROTOCOL} registered twice"))?;
+    let server = service.clone();
+    let mut stop = shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                next = incoming.next() => match next {
+                    Some((_peer, mut stream)) => {
+                        let server = server.clone();
+                        tokio::spawn(async move {
+                            let work = async {
+                                let request = read_bounded(&mut stream, MAX_REQUEST_BYTES).await?;
+                                let answer = tokio::task::spawn_blocking(move || server.answer(&request).encode())
+                                    .await
+                                    .map_err(std::io::Error::other)?;
+                                respond(&mut stream, &answer).await
+                            };
+                            if let Err(e) = tokio::time::timeout(super::params::EXCHANGE_TIMEOUT, work).await {
+                                tracing::debug!(error = %e, "replication exchange timed out");
+                            }
+                        });
+                    }
+                    None => break,
+                },
+                _ = stop.changed() => break,
+            }
+        }
+    });
+    let worker = service.clone();
+    tokio::spawn(async move {
+        let reassembler = Arc::new(Mutex::new(Reassembler::new(ReassemblyLimits::default())));
+        let origin = Instant::now();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(WORKER_EVERY) => {}
+                _ = shutdown.changed() => return,
+            }
+            let w = worker.clone();
+            let r = reassembler.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let mut r = r.lock().unwrap_or_else(PoisonError::into_inner);
+                w.work(&mut r, origin);
+            })
+            .await;
+        }
+    });
+    Ok(service)
+}

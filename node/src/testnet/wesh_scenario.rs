@@ -1,0 +1,439 @@
+//! The Wesh story of the testnet: three accounts (alice, bob, carol) exchange contact cards
+//! and become contacts through rendezvous mailboxes, alice creates a group with a
+//! replication provider and invites the others through their contact groups, everyone
+//! writes to the group through the mixnet, carol goes offline, misses messages, comes back
+//! and catches up from the replication provider and her mailbox. Every step goes through
+//! the same typed API an app uses ([`ApiRequest`]).
+
+use super::summary::{WeshLatency, WeshSection, percentile, round2};
+use crate::client_node::{ClientSpec, ClientState};
+use crate::replication::ReplicaService;
+use crate::wesh_app::api::MessageView;
+use crate::wesh_app::runner::MakeClientSpec;
+use crate::wesh_app::{
+    ApiError, ApiRequest, ApiResponse, ProviderBook, WeshApp, WeshAppEvent, WeshAppSpec,
+    WeshDevice, start_wesh_app,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use wesh_client::messenger::{MailboxAddress, WeshEvent};
+use wesh_mix::{ClientTrafficConfig, NodeId};
+
+pub const NAMES: [&str; 3] = ["alice", "bob", "carol"];
+/// Marks an app message that carries a group invitation (the scenario's tiny app format).
+const INVITE_PREFIX: &[u8] = b"wesh-invite:";
+/// Messages each member writes while everyone is online, and while carol is away.
+const ONLINE_MESSAGES: usize = 2;
+const OFFLINE_MESSAGES: usize = 2;
+
+pub struct ScenarioSetup {
+    pub providers: ProviderBook,
+    /// (provider node, its address) per account, round robin.
+    pub homes: Vec<(NodeId, libp2p::Multiaddr)>,
+    pub traffic: ClientTrafficConfig,
+    pub make_spec: Arc<dyn Fn(ClientState, libp2p::Multiaddr) -> ClientSpec + Send + Sync>,
+    pub replication_provider: NodeId,
+    pub replicas: Vec<(NodeId, Arc<ReplicaService>)>,
+    pub deadline: Instant,
+}
+
+/// What one message became: when it was sent, and when each other member opened it.
+struct Tracked {
+    sent_at: Instant,
+    sender: usize,
+    while_offline: bool,
+    received: HashMap<usize, Instant>,
+}
+
+#[derive(Default)]
+struct Observed {
+    /// payload → tracking
+    messages: BTreeMap<Vec<u8>, Tracked>,
+}
+
+fn err(e: ApiError) -> String {
+    e.to_string()
+}
+
+async fn call(app: &WeshApp, r: ApiRequest) -> Result<ApiResponse, String> {
+    app.call(r).await.map_err(err)
+}
+
+/// Accepts contact requests, joins groups it is invited to, and records message arrivals.
+fn spawn_app_loop(index: usize, app: WeshApp, observed: Arc<Mutex<Observed>>) {
+    let mut events = app.subscribe();
+    tokio::spawn(async move {
+        while let Ok(ev) = events.recv().await {
+            let WeshAppEvent::Wesh { at, event } = ev else {
+                continue;
+            };
+            match event {
+                WeshEvent::ContactRequestReceived { account } => {
+                    let r = app
+                        .call(ApiRequest::ContactRequestAccept {
+                            account: hex::encode(account),
+                        })
+                        .await;
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "accept failed");
+                    }
+                }
+                WeshEvent::MessageReceived(m) => {
+                    if let Some(inv) = m.payload.strip_prefix(INVITE_PREFIX) {
+                        let r = app
+                            .call(ApiRequest::MultiMemberGroupJoin {
+                                invitation: hex::encode(inv),
+                            })
+                            .await;
+                        if let Err(e) = r {
+                            tracing::warn!(error = %e, "join failed");
+                        }
+                    } else if let Some(t) = observed.lock().await.messages.get_mut(&m.payload) {
+                        t.received.entry(index).or_insert(at);
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+async fn wait_for<F, Fut>(deadline: Instant, what: &str, mut check: F) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    loop {
+        if check().await {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn contacts_of(app: &WeshApp) -> Vec<(String, String)> {
+    match app.call(ApiRequest::ContactList).await {
+        Ok(ApiResponse::Contacts { contacts }) => contacts,
+        _ => Vec::new(),
+    }
+}
+
+async fn group_devices(app: &WeshApp, group: &str) -> (usize, usize) {
+    match app
+        .call(ApiRequest::GroupMetadataList {
+            group: group.to_string(),
+        })
+        .await
+    {
+        Ok(ApiResponse::Metadata(m)) => (m.members.len(), m.device_mailboxes.len()),
+        _ => (0, 0),
+    }
+}
+
+/// A contact is usable once both sides know the other's device mailbox.
+async fn contact_ready(a: &WeshApp, b: &WeshApp) -> bool {
+    let b_account = hex::encode(b.account);
+    let Some((_, group)) = contacts_of(a)
+        .await
+        .into_iter()
+        .find(|(acc, _)| *acc == b_account)
+    else {
+        return false;
+    };
+    group_devices(a, &group).await.1 == 2 && group_devices(b, &group).await.1 == 2
+}
+
+pub async fn run(setup: ScenarioSetup) -> WeshSection {
+    let mut section = WeshSection {
+        accounts: NAMES.len() as u64,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let observed = Arc::new(Mutex::new(Observed::default()));
+    match run_inner(&setup, &mut section, started, observed.clone()).await {
+        Ok(()) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "wesh scenario stopped early");
+            section.error = Some(e);
+        }
+    }
+    section.seconds = round2(started.elapsed().as_secs_f64());
+    let o = observed.lock().await;
+    section.group_messages_sent = o.messages.len() as u64;
+    let mut latencies = Vec::new();
+    for t in o.messages.values() {
+        let everyone = (0..NAMES.len())
+            .filter(|r| *r != t.sender)
+            .all(|r| t.received.contains_key(&r));
+        if everyone {
+            section.group_messages_delivered += 1;
+        }
+        for (r, at) in &t.received {
+            // carol's catch-up is not network latency
+            if !(t.while_offline && *r == 2) {
+                latencies.push(at.duration_since(t.sent_at).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    finish(&mut section, &latencies);
+    for (node, r) in &setup.replicas {
+        if *node == setup.replication_provider {
+            section.replica_entries_kept = r.stats().entries_kept;
+            section.replica_refused = r.stats().refused_invalid_entry;
+        }
+    }
+    section
+}
+
+async fn run_inner(
+    setup: &ScenarioSetup,
+    section: &mut WeshSection,
+    started: Instant,
+    observed: Arc<Mutex<Observed>>,
+) -> Result<(), String> {
+    let deadline = setup.deadline;
+    // 1. three accounts, each a client of a provider, with its own Wesh device
+    let mut apps = Vec::new();
+    if setup.homes.is_empty() {
+        return Err("no provider".into());
+    }
+    for i in 0..NAMES.len() {
+        let (provider, addr) = &setup.homes[i % setup.homes.len()];
+        let state = ClientState::generate(*provider, setup.traffic).map_err(|e| e.to_string())?;
+        let me = state.core.address();
+        let home = MailboxAddress {
+            provider: me.provider.0,
+            mailbox: me.client.0,
+        };
+        let mut seed = [0u8; 32];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
+        let device = WeshDevice::new_account(seed, home).map_err(|e| e.to_string())?;
+        let make = setup.make_spec.clone();
+        let addr = addr.clone();
+        let client_spec: MakeClientSpec = Box::new(move |state, observer| {
+            let mut spec = make(state, addr.clone());
+            spec.observer = Some(observer);
+            spec
+        });
+        let app = start_wesh_app(WeshAppSpec {
+            device,
+            providers: setup.providers.clone(),
+            state,
+            client_spec,
+        })
+        .await
+        .map_err(err)?;
+        spawn_app_loop(i, app.clone(), observed.clone());
+        apps.push(app);
+    }
+    wait_for(deadline, "the Wesh clients to be ready", || async {
+        apps.iter().all(|a| {
+            a.client.mailbox_ready.load(Relaxed)
+                && a.client.topology_ready.load(Relaxed)
+                && a.client.credit_ready.load(Relaxed)
+        })
+    })
+    .await?;
+
+    // 2. contact requests: alice → bob, alice → carol, bob → carol
+    let pairs = [(0usize, 1usize), (0, 2), (1, 2)];
+    for (from, to) in pairs {
+        let ApiResponse::ContactRequestReference { reference } =
+            call(&apps[to], ApiRequest::ContactRequestReference).await?
+        else {
+            return Err("no contact card".into());
+        };
+        call(
+            &apps[from],
+            ApiRequest::ContactRequestSend { contact: reference },
+        )
+        .await?;
+    }
+    section.contact_requests_sent = pairs.len() as u64;
+    let contacts_deadline = deadline.min(Instant::now() + Duration::from_secs(25));
+    let _ = wait_for(contacts_deadline, "contacts", || async {
+        let mut n = 0;
+        for (a, b) in pairs {
+            if contact_ready(&apps[a], &apps[b]).await {
+                n += 1;
+            }
+        }
+        n == pairs.len()
+    })
+    .await;
+    for (a, b) in pairs {
+        if contact_ready(&apps[a], &apps[b]).await {
+            section.contacts_established += 1;
+        }
+    }
+    section.contacts_after_s = round2(started.elapsed().as_secs_f64());
+    if section.contacts_established < pairs.len() as u64 {
+        return Err(format!(
+            "only {} of {} contacts established",
+            section.contacts_established,
+            pairs.len()
+        ));
+    }
+
+    // 3. alice creates the group, registers it at the replication provider, and invites
+    // bob and carol through their contact groups
+    let ApiResponse::Group { group } = call(&apps[0], ApiRequest::MultiMemberGroupCreate).await?
+    else {
+        return Err("no group".into());
+    };
+    call(
+        &apps[0],
+        ApiRequest::ReplicationServiceRegisterGroup {
+            group: group.clone(),
+            provider: hex::encode(setup.replication_provider.0),
+        },
+    )
+    .await?;
+    section.replication_provider = hex::encode(&setup.replication_provider.0[..8]);
+    let ApiResponse::Invitation { invitation } = call(
+        &apps[0],
+        ApiRequest::MultiMemberGroupInvitationCreate {
+            group: group.clone(),
+        },
+    )
+    .await?
+    else {
+        return Err("no invitation".into());
+    };
+    let invite = [
+        INVITE_PREFIX,
+        &hex::decode(&invitation).map_err(|e| e.to_string())?,
+    ]
+    .concat();
+    let alice_contacts = contacts_of(&apps[0]).await;
+    for (_, contact_group) in alice_contacts {
+        call(
+            &apps[0],
+            ApiRequest::AppMessageSend {
+                group: contact_group,
+                payload: hex::encode(&invite),
+            },
+        )
+        .await?;
+    }
+    wait_for(deadline, "every member to see the whole group", || async {
+        for a in &apps {
+            if group_devices(a, &group).await != (3, 3) {
+                return false;
+            }
+        }
+        true
+    })
+    .await?;
+    section.group_members = 3;
+    section.group_after_s = round2(started.elapsed().as_secs_f64());
+
+    // 4. everyone writes while online
+    let send = |sender: usize, n: usize, while_offline: bool| {
+        let apps = &apps;
+        let group = group.clone();
+        let observed = observed.clone();
+        async move {
+            let payload = format!("{} says hello #{n}", NAMES[sender]).into_bytes();
+            observed.lock().await.messages.insert(
+                payload.clone(),
+                Tracked {
+                    sent_at: Instant::now(),
+                    sender,
+                    while_offline,
+                    received: HashMap::new(),
+                },
+            );
+            call(
+                &apps[sender],
+                ApiRequest::AppMessageSend {
+                    group,
+                    payload: hex::encode(payload),
+                },
+            )
+            .await
+        }
+    };
+    for n in 0..ONLINE_MESSAGES {
+        for s in 0..apps.len() {
+            send(s, n, false).await?;
+        }
+    }
+    let all_delivered = |offline_ok: bool| {
+        let observed = observed.clone();
+        async move {
+            let o = observed.lock().await;
+            o.messages.values().all(|t| {
+                (0..NAMES.len())
+                    .filter(|r| *r != t.sender && !(offline_ok && *r == 2 && t.while_offline))
+                    .all(|r| t.received.contains_key(&r))
+            })
+        }
+    };
+    wait_for(deadline, "the group messages", || all_delivered(false)).await?;
+
+    // 5. carol goes offline; alice and bob keep writing
+    apps[2].go_offline().await.map_err(err)?;
+    let away = Instant::now();
+    for n in ONLINE_MESSAGES..ONLINE_MESSAGES + OFFLINE_MESSAGES {
+        for s in 0..2 {
+            send(s, n, true).await?;
+        }
+    }
+    wait_for(
+        deadline,
+        "alice and bob to see each other's messages",
+        || all_delivered(true),
+    )
+    .await?;
+    // give carol's copies time to land in her mailbox (they are acked once stored)
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    section.offline_seconds = round2(away.elapsed().as_secs_f64());
+
+    // 6. carol comes back: history from the replication provider, then her mailbox
+    let fetched = apps[2].come_online().await.map_err(err)?;
+    section.history_entries_fetched = fetched as u64;
+    let caught = wait_for(deadline, "carol to catch up", || all_delivered(false)).await;
+    section.offline_caught_up = caught.is_ok();
+    {
+        let o = observed.lock().await;
+        section.offline_missed = o.messages.values().filter(|t| t.while_offline).count() as u64;
+    }
+    if let ApiResponse::Messages { messages } = call(
+        &apps[2],
+        ApiRequest::GroupMessageList {
+            group: group.clone(),
+            follow: false,
+        },
+    )
+    .await?
+    {
+        section.carol_messages = messages.iter().filter(|m: &&MessageView| !m.own).count() as u64;
+    }
+    for a in &apps {
+        if let Ok(ApiResponse::Stats(s)) = a.call(ApiRequest::Stats).await {
+            section.entries_refused += s.refused_invalid_entry + s.refused_envelope;
+            section.entries_duplicate += s.entries_duplicate;
+        }
+        a.shutdown().await;
+    }
+    caught
+}
+
+/// Counts and latencies from what the scenario observed.
+pub fn finish(section: &mut WeshSection, latencies: &[f64]) {
+    let mut v = latencies.to_vec();
+    v.sort_by(f64::total_cmp);
+    section.latency_ms = WeshLatency {
+        p50: round2(percentile(&v, 50.0)),
+        p99: round2(percentile(&v, 99.0)),
+        max: round2(v.last().copied().unwrap_or(0.0)),
+        samples: v.len() as u64,
+    };
+}

@@ -1,0 +1,198 @@
+//! The typed app API of a Wesh client, modeled on weshnet's ProtocolService (same method
+//! names where they apply). The same types travel over the local API socket as JSON lines
+//! (`{"method": "AppMessageSend", "params": {...}}`), are used by the CLI subcommands, and
+//! are called in-process by the testnet. Binary values are hex strings.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use wesh_client::messenger::{GroupMessage, GroupMetadataView, WeshStats};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params")]
+pub enum ApiRequest {
+    /// This account's contact card (account ID and rendezvous seed), to share.
+    ContactRequestReference,
+    /// Sends a contact request to the owner of `contact` (a contact card, hex).
+    ContactRequestSend {
+        contact: String,
+    },
+    /// Accepts a request from `account` (hex account ID).
+    ContactRequestAccept {
+        account: String,
+    },
+    ContactRequestDiscard {
+        account: String,
+    },
+    /// Contact requests waiting for a decision.
+    ContactRequestList,
+    ContactList,
+    MultiMemberGroupCreate,
+    MultiMemberGroupInvitationCreate {
+        group: String,
+    },
+    MultiMemberGroupJoin {
+        invitation: String,
+    },
+    GroupList,
+    /// Sends `payload` (hex) to the group.
+    AppMessageSend {
+        group: String,
+        payload: String,
+    },
+    /// The group's app messages so far; over the socket, `follow: true` keeps the stream
+    /// open and adds each new message as it arrives.
+    GroupMessageList {
+        group: String,
+        #[serde(default)]
+        follow: bool,
+    },
+    GroupMetadataList {
+        group: String,
+    },
+    /// Registers the group at the replication provider `provider` (hex node ID).
+    ReplicationServiceRegisterGroup {
+        group: String,
+        provider: String,
+    },
+    Stats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageView {
+    pub group: String,
+    pub member: String,
+    pub device: String,
+    pub own: bool,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataView {
+    pub group: String,
+    pub kind: String,
+    /// member → devices
+    pub members: Vec<(String, Vec<String>)>,
+    /// device → "provider:mailbox"
+    pub device_mailboxes: Vec<(String, String)>,
+    pub replicas: Vec<String>,
+    pub metadata_entries: usize,
+    pub message_entries: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", content = "value")]
+pub enum ApiResponse {
+    ContactRequestReference { reference: String },
+    Done,
+    Accounts { accounts: Vec<String> },
+    Contacts { contacts: Vec<(String, String)> },
+    Group { group: String },
+    Groups { groups: Vec<(String, String)> },
+    Invitation { invitation: String },
+    Messages { messages: Vec<MessageView> },
+    Message(MessageView),
+    Metadata(MetadataView),
+    Stats(WeshStats),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
+#[serde(tag = "error", content = "detail")]
+pub enum ApiError {
+    #[error("bad argument {field}: {reason}")]
+    BadArgument { field: String, reason: String },
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("the client is offline")]
+    Offline,
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<wesh_client::WeshError> for ApiError {
+    fn from(e: wesh_client::WeshError) -> Self {
+        ApiError::Refused(e.to_string())
+    }
+}
+
+/// Parses a 32-byte hex id.
+pub fn parse_id(field: &str, text: &str) -> Result<[u8; 32], ApiError> {
+    let bad = |reason: &str| ApiError::BadArgument {
+        field: field.to_string(),
+        reason: reason.to_string(),
+    };
+    let bytes = hex::decode(text.trim()).map_err(|_| bad("not hex"))?;
+    bytes
+        .try_into()
+        .map_err(|_| bad("expected 32 bytes (64 hex digits)"))
+}
+
+/// Parses hex bytes.
+pub fn parse_hex(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
+    hex::decode(text.trim()).map_err(|_| ApiError::BadArgument {
+        field: field.to_string(),
+        reason: "not hex".to_string(),
+    })
+}
+
+pub fn message_view(m: &GroupMessage) -> MessageView {
+    MessageView {
+        group: hex::encode(m.group_id),
+        member: hex::encode(m.member_id),
+        device: hex::encode(m.device_id),
+        own: m.own,
+        payload: hex::encode(&m.payload),
+    }
+}
+
+pub fn metadata_view(m: &GroupMetadataView) -> MetadataView {
+    MetadataView {
+        group: hex::encode(m.group_id),
+        kind: format!("{:?}", m.role),
+        members: m
+            .members
+            .iter()
+            .map(|(k, v)| (hex::encode(k), v.iter().map(hex::encode).collect()))
+            .collect(),
+        device_mailboxes: m
+            .device_mailboxes
+            .iter()
+            .map(|(d, a)| {
+                (
+                    hex::encode(d),
+                    format!("{}:{}", hex::encode(a.provider), hex::encode(a.mailbox)),
+                )
+            })
+            .collect(),
+        replicas: m
+            .replicas
+            .iter()
+            .map(|a| format!("{}:{}", hex::encode(a.provider), hex::encode(a.mailbox)))
+            .collect(),
+        metadata_entries: m.metadata_entries,
+        message_entries: m.message_entries,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn requests_are_json_with_method_names() {
+        let r = ApiRequest::AppMessageSend {
+            group: "00".repeat(32),
+            payload: "6869".into(),
+        };
+        let j = serde_json::to_string(&r).unwrap();
+        assert!(j.contains(r#""method":"AppMessageSend""#), "{j}");
+        assert_eq!(serde_json::from_str::<ApiRequest>(&j).unwrap(), r);
+        let unit: ApiRequest =
+            serde_json::from_str(r#"{"method":"MultiMemberGroupCreate"}"#).unwrap();
+        assert_eq!(unit, ApiRequest::MultiMemberGroupCreate);
+        assert!(serde_json::from_str::<ApiRequest>(r#"{"method":"Nope"}"#).is_err());
+        assert!(parse_id("group", "zz").is_err());
+        assert!(parse_id("group", "00").is_err());
+        assert_eq!(parse_id("group", &"01".repeat(32)).unwrap(), [1; 32]);
+    }
+}

@@ -1,0 +1,441 @@
+//! The task that drives one [`WeshDevice`]: API calls in, mixnet messages in and out,
+//! the rendezvous mailbox, going offline and catching up.
+
+use super::api::{
+    ApiError, ApiRequest, ApiResponse, message_view, metadata_view, parse_hex, parse_id,
+};
+use super::providers::ProviderBook;
+use crate::client_node::{
+    ClientEvent, ClientSpec, ClientState, ExtraMailbox, RunningClient, start_client,
+};
+use crate::pki::service::unix_now;
+use crate::replication::calls::{fetch_history, register_group};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use wesh_client::messenger::{MailboxAddress, Outgoing, WeshDevice, WeshEvent};
+use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
+use wesh_mix::{ClientAddress, NodeId};
+
+/// How often the rendezvous registration is checked (rotation, seed renewal).
+const RENDEZVOUS_CHECK: Duration = Duration::from_secs(2);
+
+/// Builds the client spec for a (re)start from the client's state and the observer the
+/// app listens to.
+pub type MakeClientSpec =
+    Box<dyn Fn(ClientState, mpsc::UnboundedSender<ClientEvent>) -> ClientSpec + Send>;
+
+pub struct WeshAppSpec {
+    pub device: WeshDevice,
+    pub providers: ProviderBook,
+    pub state: ClientState,
+    pub client_spec: MakeClientSpec,
+}
+
+/// What an app hears, stamped with when it happened.
+#[derive(Debug, Clone)]
+pub enum WeshAppEvent {
+    Wesh {
+        at: Instant,
+        event: WeshEvent,
+    },
+    /// A mixnet message carrying Wesh data was given up by the client.
+    SendFailed {
+        reason: String,
+    },
+}
+
+enum Command {
+    Call(ApiRequest, oneshot::Sender<Result<ApiResponse, ApiError>>),
+    GoOffline(oneshot::Sender<Result<(), ApiError>>),
+    ComeOnline(oneshot::Sender<Result<usize, ApiError>>),
+    Shutdown,
+}
+
+/// Handle to a running Wesh app (cheap to clone).
+#[derive(Clone)]
+pub struct WeshApp {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<WeshAppEvent>,
+    pub account: [u8; 32],
+    /// The underlying client's readiness flags.
+    pub client: crate::client_node::ClientHandle,
+}
+
+impl WeshApp {
+    /// One API call.
+    pub async fn call(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Call(request, tx))
+            .await
+            .map_err(|_| ApiError::Unavailable("the app stopped".into()))?;
+        rx.await
+            .map_err(|_| ApiError::Unavailable("the app stopped".into()))?
+    }
+
+    /// Events from now on (messages, contacts, groups).
+    pub fn subscribe(&self) -> broadcast::Receiver<WeshAppEvent> {
+        self.events.subscribe()
+    }
+
+    /// Disconnects from the network, keeping every state (what sleeping does to a phone).
+    pub async fn go_offline(&self) -> Result<(), ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::GoOffline(tx))
+            .await
+            .map_err(|_| ApiError::Unavailable("the app stopped".into()))?;
+        rx.await
+            .map_err(|_| ApiError::Unavailable("the app stopped".into()))?
+    }
+
+    /// Reconnects, fetches the history of replicated groups, and resumes pulling the
+    /// mailbox. Returns how many entries the replication providers returned.
+    pub async fn come_online(&self) -> Result<usize, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::ComeOnline(tx))
+            .await
+            .map_err(|_| ApiError::Unavailable("the app stopped".into()))?;
+        rx.await
+            .map_err(|_| ApiError::Unavailable("the app stopped".into()))?
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+    }
+}
+
+struct Runner {
+    device: WeshDevice,
+    providers: ProviderBook,
+    client: Option<RunningClient>,
+    state: Option<ClientState>,
+    make_spec: MakeClientSpec,
+    client_events: mpsc::UnboundedSender<ClientEvent>,
+    rendezvous: Option<(MailboxAddress, ExtraMailbox)>,
+    pending: Vec<Outgoing>,
+    events: broadcast::Sender<WeshAppEvent>,
+    /// (group, replica provider) → last history sequence number seen
+    history: HashMap<([u8; 32], [u8; 32]), u64>,
+}
+
+/// Starts the client and the app around `spec.device`.
+pub async fn start_wesh_app(spec: WeshAppSpec) -> Result<WeshApp, ApiError> {
+    let (client_tx, client_rx) = mpsc::unbounded_channel();
+    let client = start_client((spec.client_spec)(spec.state, client_tx.clone()))
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("cannot start the client: {e}")))?;
+    let (events, _) = broadcast::channel(4096);
+    let (commands, commands_rx) = mpsc::channel(256);
+    let app = WeshApp {
+        commands,
+        events: events.clone(),
+        account: spec.device.account_id(),
+        client: client.handle.clone(),
+    };
+    for p in spec.providers.all() {
+        client.net.add_address(p.peer, p.addr.clone());
+    }
+    let mut runner = Runner {
+        device: spec.device,
+        providers: spec.providers,
+        client: Some(client),
+        state: None,
+        make_spec: spec.client_spec,
+        client_events: client_tx,
+        rendezvous: None,
+        pending: Vec::new(),
+        events,
+        history: HashMap::new(),
+    };
+    runner.ensure_rendezvous();
+    tokio::spawn(runner.run(commands_rx, client_rx));
+    Ok(app)
+}
+
+impl Runner {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut client_rx: mpsc::UnboundedReceiver<ClientEvent>,
+    ) {
+        let mut tick = tokio::time::interval(RENDEZVOUS_CHECK);
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Call(req, reply)) => {
+                        let r = self.call(req).await;
+                        let _ = reply.send(r);
+                    }
+                    Some(Command::GoOffline(reply)) => {
+                        let _ = reply.send(self.go_offline().await);
+                    }
+                    Some(Command::ComeOnline(reply)) => {
+                        let r = self.come_online().await;
+                        let _ = reply.send(r);
+                    }
+                    Some(Command::Shutdown) | None => {
+                        if let Some(c) = self.client.take() {
+                            c.shutdown();
+                        }
+                        return;
+                    }
+                },
+                ev = client_rx.recv() => match ev {
+                    Some(ClientEvent::MessageReceived { bytes, .. }) => {
+                        if let Err(e) = self.device.on_message(&bytes) {
+                            tracing::debug!(error = %e, "wesh message refused");
+                        }
+                    }
+                    Some(ClientEvent::MessageFailed { reason, .. }) => {
+                        let _ = self.events.send(WeshAppEvent::SendFailed { reason });
+                    }
+                    Some(_) => {}
+                    None => {}
+                },
+                _ = tick.tick() => self.ensure_rendezvous(),
+            }
+            self.flush().await;
+        }
+    }
+
+    /// Keeps the rendezvous mailbox registered and pulled at the provider the current
+    /// public rendezvous point selects; drops the old one when the point moves.
+    fn ensure_rendezvous(&mut self) {
+        let Some(client) = &self.client else {
+            return;
+        };
+        let reg = match self
+            .device
+            .rendezvous_registration(unix_now(), &self.providers.ids())
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "no rendezvous registration");
+                return;
+            }
+        };
+        if self
+            .rendezvous
+            .as_ref()
+            .is_some_and(|(a, _)| *a == reg.address)
+        {
+            return;
+        }
+        let Some(provider) = self.providers.get(&reg.address.provider) else {
+            return;
+        };
+        let mailbox = MailboxClient::from_parts(
+            NodeId(reg.address.provider),
+            MailboxId(reg.address.mailbox),
+            &reg.mailbox_key,
+            PullSecret(*reg.pull_secret),
+        );
+        match client.pull_also(provider.addr.clone(), Arc::new(mailbox)) {
+            Ok(guard) => {
+                tracing::info!(provider = %provider.peer, "rendezvous mailbox kept");
+                self.rendezvous = Some((reg.address, guard));
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot keep the rendezvous mailbox"),
+        }
+    }
+
+    async fn flush(&mut self) {
+        let now = Instant::now();
+        for event in self.device.take_events() {
+            let _ = self.events.send(WeshAppEvent::Wesh { at: now, event });
+        }
+        self.pending.extend(self.device.take_outgoing());
+        let Some(client) = &self.client else {
+            return;
+        };
+        let mut kept = Vec::new();
+        for out in std::mem::take(&mut self.pending) {
+            let to = ClientAddress {
+                provider: NodeId(out.to.provider),
+                client: NodeId(out.to.mailbox),
+            };
+            match client.handle.send_message(to, out.bytes.clone()).await {
+                Ok(_) => {}
+                Err(crate::client_node::ClientError::Enqueue(e)) => {
+                    tracing::debug!(error = %e, "send queue full; keeping the message");
+                    kept.push(out);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot send a wesh message");
+                    kept.push(out);
+                }
+            }
+        }
+        self.pending = kept;
+    }
+
+    async fn go_offline(&mut self) -> Result<(), ApiError> {
+        let client = self.client.take().ok_or(ApiError::Offline)?;
+        self.rendezvous = None;
+        let state = client
+            .go_offline()
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        self.state = Some(state);
+        Ok(())
+    }
+
+    async fn come_online(&mut self) -> Result<usize, ApiError> {
+        let state = self
+            .state
+            .take()
+            .ok_or(ApiError::Refused("already online".into()))?;
+        let client = start_client((self.make_spec)(state, self.client_events.clone()))
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("cannot restart the client: {e}")))?;
+        for p in self.providers.all() {
+            client.net.add_address(p.peer, p.addr.clone());
+        }
+        self.client = Some(client);
+        self.ensure_rendezvous();
+        self.catch_up().await
+    }
+
+    /// Fetches what replication providers kept for this device's groups.
+    async fn catch_up(&mut self) -> Result<usize, ApiError> {
+        let Some(client) = &self.client else {
+            return Err(ApiError::Offline);
+        };
+        let mut control = client.net.control.clone();
+        let mut fetched = 0;
+        for group in self.device.group_ids() {
+            let Ok(meta) = self.device.group_metadata(&group) else {
+                continue;
+            };
+            for replica in meta.replicas {
+                let Some(p) = self.providers.get(&replica.provider) else {
+                    continue;
+                };
+                client.net.add_address(p.peer, p.addr.clone());
+                let after = self
+                    .history
+                    .get(&(group, replica.provider))
+                    .copied()
+                    .unwrap_or(0);
+                let mut result = fetch_history(&mut control, p.peer, group, after).await;
+                if result.is_err() {
+                    // the address may reach the swarm just after the first dial: once more
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    result = fetch_history(&mut control, p.peer, group, after).await;
+                }
+                match result {
+                    Ok((entries, last)) => {
+                        fetched += entries.len();
+                        self.history.insert((group, replica.provider), last);
+                        if let Err(e) = self.device.ingest_history(group, entries) {
+                            tracing::debug!(error = %e, "some history entries refused");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "history fetch failed"),
+                }
+            }
+        }
+        Ok(fetched)
+    }
+
+    async fn call(&mut self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+        let d = &mut self.device;
+        Ok(match req {
+            ApiRequest::ContactRequestReference => ApiResponse::ContactRequestReference {
+                reference: hex::encode(d.contact_request_reference()),
+            },
+            ApiRequest::ContactRequestSend { contact } => {
+                let card = parse_hex("contact", &contact)?;
+                d.contact_request_send(&card, unix_now(), &self.providers.ids())?;
+                ApiResponse::Done
+            }
+            ApiRequest::ContactRequestAccept { account } => {
+                d.contact_request_accept(&parse_id("account", &account)?)?;
+                ApiResponse::Done
+            }
+            ApiRequest::ContactRequestDiscard { account } => {
+                d.contact_request_discard(&parse_id("account", &account)?)?;
+                ApiResponse::Done
+            }
+            ApiRequest::ContactRequestList => ApiResponse::Accounts {
+                accounts: d
+                    .contact_requests_pending()
+                    .iter()
+                    .map(hex::encode)
+                    .collect(),
+            },
+            ApiRequest::ContactList => ApiResponse::Contacts {
+                contacts: d
+                    .contacts()
+                    .iter()
+                    .map(|(a, g)| (hex::encode(a), hex::encode(g)))
+                    .collect(),
+            },
+            ApiRequest::MultiMemberGroupCreate => ApiResponse::Group {
+                group: hex::encode(d.multi_member_group_create()?),
+            },
+            ApiRequest::MultiMemberGroupInvitationCreate { group } => ApiResponse::Invitation {
+                invitation: hex::encode(
+                    d.multi_member_group_invitation_create(&parse_id("group", &group)?)?,
+                ),
+            },
+            ApiRequest::MultiMemberGroupJoin { invitation } => ApiResponse::Group {
+                group: hex::encode(
+                    d.multi_member_group_join(&parse_hex("invitation", &invitation)?)?,
+                ),
+            },
+            ApiRequest::GroupList => ApiResponse::Groups {
+                groups: d
+                    .group_ids()
+                    .into_iter()
+                    .filter_map(|g| {
+                        d.group_metadata(&g)
+                            .ok()
+                            .map(|m| (hex::encode(g), format!("{:?}", m.role)))
+                    })
+                    .collect(),
+            },
+            ApiRequest::AppMessageSend { group, payload } => {
+                let group = parse_id("group", &group)?;
+                d.app_message_send(&group, &parse_hex("payload", &payload)?)?;
+                ApiResponse::Done
+            }
+            ApiRequest::GroupMessageList { group, .. } => ApiResponse::Messages {
+                messages: d
+                    .group_message_list(&parse_id("group", &group)?)?
+                    .iter()
+                    .map(message_view)
+                    .collect(),
+            },
+            ApiRequest::GroupMetadataList { group } => ApiResponse::Metadata(metadata_view(
+                &d.group_metadata(&parse_id("group", &group)?)?,
+            )),
+            ApiRequest::ReplicationServiceRegisterGroup { group, provider } => {
+                let group = parse_id("group", &group)?;
+                let provider = parse_id("provider", &provider)?;
+                let p = self
+                    .providers
+                    .get(&provider)
+                    .ok_or(ApiError::BadArgument {
+                        field: "provider".into(),
+                        reason: "not a known provider".into(),
+                    })?
+                    .clone();
+                let view = d.replication_view(&group)?;
+                let client = self.client.as_ref().ok_or(ApiError::Offline)?;
+                client.net.add_address(p.peer, p.addr.clone());
+                let mut control = client.net.control.clone();
+                register_group(&mut control, p.peer, view.encode())
+                    .await
+                    .map_err(ApiError::Unavailable)?;
+                self.device.replication_register_group(&group, provider)?;
+                ApiResponse::Done
+            }
+            ApiRequest::Stats => ApiResponse::Stats(d.stats().clone()),
+        })
+    }
+}
