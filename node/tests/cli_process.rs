@@ -144,6 +144,45 @@ fn testnet_payments_refuse_double_spends_and_score_a_dropping_mix() {
     );
 }
 
+/// The Wesh story end to end with real nodes over loopback: three contacts through
+/// rendezvous mailboxes, a 3-member group with a replication provider, messages through
+/// the mixnet, an offline member catching up; the replication provider keeps only
+/// ciphertext.
+#[test]
+fn testnet_wesh_story_contacts_group_and_offline_catch_up() {
+    let j = testnet(&[
+        "--seconds",
+        "30",
+        "--mean-delay-ms",
+        "50",
+        "--bulk-bytes",
+        "0",
+    ]);
+    let w = &j["wesh"];
+    assert!(w["error"].is_null(), "story stopped: {}", w["error"]);
+    assert_eq!(w["contacts_established"].as_u64().unwrap(), 3);
+    assert_eq!(w["group_members"].as_u64().unwrap(), 3);
+    let sent = w["group_messages_sent"].as_u64().unwrap();
+    assert!(sent > 0);
+    assert_eq!(w["group_messages_delivered"].as_u64().unwrap(), sent);
+    assert_eq!(w["offline_caught_up"], true);
+    assert!(w["offline_missed"].as_u64().unwrap() > 0);
+    // carol opened every message the others wrote (she wrote 2 while online), and the
+    // replica served history
+    assert_eq!(w["carol_messages"].as_u64().unwrap(), sent - 2);
+    assert!(w["history_entries_fetched"].as_u64().unwrap() > 0);
+    assert!(w["replica_entries_kept"].as_u64().unwrap() > 0);
+    assert!(w["replica_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(w["replica_plaintext_hits"].as_u64().unwrap(), 0);
+    assert_eq!(w["replica_refused"].as_u64().unwrap(), 0);
+    assert_eq!(w["entries_refused"].as_u64().unwrap(), 0);
+    let (p50, p99) = (
+        w["latency_ms"]["p50"].as_f64().unwrap(),
+        w["latency_ms"]["p99"].as_f64().unwrap(),
+    );
+    assert!(p50 > 0.0 && p99 >= p50);
+}
+
 #[test]
 fn testnet_replay_attack_is_dropped_and_costs_nothing() {
     let j = testnet(&["--seconds", "4", "--mean-delay-ms", "20", "--replay-attack"]);

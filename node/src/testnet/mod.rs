@@ -29,8 +29,9 @@ use wesh_mix::{ClientTrafficConfig, MixPayload, PoissonStream, RouteNode, Topolo
 
 #[derive(Debug, Clone, Args)]
 pub struct TestnetArgs {
-    /// Seconds of traffic before the clients stop sending and the network drains.
-    #[arg(long, default_value_t = 20)]
+    /// Seconds of traffic before the clients stop sending and the network drains. The
+    /// Wesh story runs only when this is at least 25 (it needs about 30 s).
+    #[arg(long, default_value_t = 40)]
     pub seconds: u64,
     /// Mixes in each of the 3 layers.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=32))]
@@ -517,7 +518,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         || handles.iter().all(|h| h.credit_ready.load(Relaxed)),
     )
     .await?;
-    let wesh = if args.no_wesh {
+    let wesh = if args.no_wesh || args.seconds < WESH_MIN_SECONDS {
         None
     } else {
         let mut homes = Vec::new();
@@ -988,6 +989,10 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     drop(store_root);
     Ok(s)
 }
+
+/// Shortest run (--seconds) that includes the Wesh story: it needs about 30 s on loopback
+/// with the default rates, and must end by the end of the settle window.
+const WESH_MIN_SECONDS: u64 = 25;
 
 /// Payments epochs in the testnet: long enough that no key rotates during a run.
 const PAYMENTS_EPOCH_SECONDS: u64 = 3600;

@@ -49,6 +49,12 @@ pub struct WeshSection {
     /// Entries the replication provider verified and kept (it cannot read them).
     pub replica_entries_kept: u64,
     pub replica_refused: u64,
+    /// Bytes of the group's entries the replication provider stores.
+    pub replica_bytes: u64,
+    /// How many of the group's message texts appear in those bytes (must be 0: it keeps
+    /// ciphertext only). Absent if the story stopped before the check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_plaintext_hits: Option<u64>,
     pub entries_duplicate: u64,
     pub entries_refused: u64,
     pub seconds: f64,
@@ -316,6 +322,7 @@ impl Summary {
             self.mixing.lambda_over_mu_min, self.mixing.lambda_over_mu_mean
         ));
         s.push_str(&self.messages_text());
+        s.push_str(&self.wesh_text());
         if let Some(p) = &self.payments {
             s.push_str(&payments_text(p));
         }
@@ -371,6 +378,46 @@ fn payments_text(p: &PaymentsSection) -> String {
 }
 
 impl Summary {
+    fn wesh_text(&self) -> String {
+        let Some(w) = &self.wesh else {
+            return String::new();
+        };
+        let mut s = String::from(
+            "\nWesh over the mixnet (alice, bob and carol, each a client of a provider)\n",
+        );
+        s.push_str(&format!(
+            "  1. contacts: {} requests sent to rendezvous mailboxes, {} contacts established after {:.1} s\n",
+            w.contact_requests_sent, w.contacts_established, w.contacts_after_s
+        ));
+        s.push_str(&format!(
+            "  2. group: alice created it, registered it at replication provider {}, invited bob and carol through their contact groups; {} members after {:.1} s\n",
+            w.replication_provider, w.group_members, w.group_after_s
+        ));
+        s.push_str(&format!(
+            "  3. messages: {} written, {} opened by every other member (latency p50 {:.0} ms, p99 {:.0} ms)\n",
+            w.group_messages_sent, w.group_messages_delivered, w.latency_ms.p50, w.latency_ms.p99
+        ));
+        s.push_str(&format!(
+            "  4. carol offline for {:.1} s, missed {} messages; back online: {} entries from the replication provider + her mailbox -> {}\n",
+            w.offline_seconds,
+            w.offline_missed,
+            w.history_entries_fetched,
+            if w.offline_caught_up { "caught up" } else { "NOT caught up" }
+        ));
+        s.push_str(&format!(
+            "  replication provider: {} entries verified and kept ({} bytes, {} refused), plaintext found in them: {}\n",
+            w.replica_entries_kept,
+            w.replica_bytes,
+            w.replica_refused,
+            w.replica_plaintext_hits
+                .map_or("not checked".to_string(), |h| h.to_string())
+        ));
+        if let Some(e) = &w.error {
+            s.push_str(&format!("  stopped early: {e}\n"));
+        }
+        s
+    }
+
     fn messages_text(&self) -> String {
         let m = &self.messages;
         let mut s = String::from("\nReliable messages (fragments + SURB-acks + mailboxes)\n");

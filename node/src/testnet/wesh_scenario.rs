@@ -416,6 +416,24 @@ async fn run_inner(
     {
         section.carol_messages = messages.iter().filter(|m: &&MessageView| !m.own).count() as u64;
     }
+    // the replication provider verified and kept the entries, but holds no plaintext
+    if let (Some((_, replica)), Ok(gid)) = (
+        setup
+            .replicas
+            .iter()
+            .find(|(n, _)| *n == setup.replication_provider),
+        crate::wesh_app::api::parse_id("group", &group),
+    ) {
+        let stored = replica.stored_entries(&gid).concat();
+        let o = observed.lock().await;
+        let hits = o
+            .messages
+            .keys()
+            .filter(|p| stored.windows(p.len()).any(|w| w == p.as_slice()))
+            .count();
+        section.replica_plaintext_hits = Some(hits as u64);
+        section.replica_bytes = stored.len() as u64;
+    }
     for a in &apps {
         if let Ok(ApiResponse::Stats(s)) = a.call(ApiRequest::Stats).await {
             section.entries_refused += s.refused_invalid_entry + s.refused_envelope;
