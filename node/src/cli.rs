@@ -73,6 +73,9 @@ pub enum BenchCommand {
     /// Drive a real mix node over loopback at saturation and compare its rate with raw
     /// sphinx-packet processing measured in the same run.
     Mix(BenchArgs),
+    /// CPU of an idle client process with the default cover traffic, against a real
+    /// network of 3 mixes and a provider started here (target: under 3 % of one core).
+    Client(crate::bench_client::ClientBenchArgs),
 }
 
 #[derive(Debug, Clone, Args)]

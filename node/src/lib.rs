@@ -2,6 +2,7 @@
 //! real events: libp2p streams, tokio timers, files.
 
 pub mod bench;
+pub mod bench_client;
 pub mod cli;
 pub mod client_node;
 pub mod client_role;

@@ -54,6 +54,9 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Bench(BenchCommand::Mix(args)) => wesh_node::bench::run_mix_bench(args).await,
+            Command::Bench(BenchCommand::Client(args)) => {
+                wesh_node::bench_client::run_client_bench(args).await
+            }
             Command::Pki(PkiCommand::Show(args)) => {
                 let dir = wesh_node::pki::show::show(&args.peer, args.epoch_seconds).await?;
                 if args.json {

@@ -1,0 +1,232 @@
+//! `wesh bench client`: CPU of an idle client with the default cover traffic (λ_P, λ_L,
+//! λ_D and 500 ms mailbox pulls), as a share of one core. The client runs as its own
+//! process (`wesh client`) against a real network started here (3 mixes, 1 provider, a
+//! static topology), and its CPU time is read from /proc; the network's own CPU time over
+//! the same interval is reported beside it as the baseline measured in the same run.
+//! Target (issue "Wesh over the mixnet"): under 3 % of one core.
+
+use crate::keys::NodeKeys;
+use crate::relay::{RelayHandle, RelaySpec, start_relay};
+use crate::storage::{MailboxLimits, MailboxStore};
+use crate::topology_file::{NodeEntry, Role, TopologyFile};
+use clap::Args;
+use serde::Serialize;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wesh_mix::params::DEFAULT_MEAN_HOP_DELAY;
+use wesh_mix::{RouteNode, Topology};
+
+#[derive(Debug, Clone, Args)]
+pub struct ClientBenchArgs {
+    /// Seconds of measurement (after a warm-up of two seconds).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..=600))]
+    pub seconds: u64,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClientBenchReport {
+    pub measured_seconds: f64,
+    /// The idle client's CPU time over wall time, in % of one core.
+    pub client_cpu_percent: f64,
+    /// The target, in % of one core.
+    pub target_percent: f64,
+    /// client_cpu_percent / target_percent (below 1 meets the target).
+    pub ratio_to_target: f64,
+    /// The network's CPU (this process: 3 mixes and a provider relaying the client's
+    /// cover and their own loops) over the same interval, in % of one core.
+    pub network_cpu_percent: f64,
+}
+
+const TARGET_PERCENT: f64 = 3.0;
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// CPU time of a process in seconds: the sum over its threads of the time on a CPU from
+/// /proc/<pid>/task/*/schedstat (nanoseconds; clock ticks of /proc/<pid>/stat are 10 ms,
+/// too coarse for a client using about 1 %).
+fn cpu_seconds(pid: &str) -> Result<f64, String> {
+    let mut ns: u64 = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).map_err(err)? {
+        let path = task.map_err(err)?.path().join("schedstat");
+        // a thread that ended between the listing and the read is skipped
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let first = text.split_whitespace().next().ok_or("bad schedstat")?;
+        ns += first.parse::<u64>().map_err(err)?;
+    }
+    Ok(ns as f64 / 1e9)
+}
+
+async fn start_network(
+    dir: &std::path::Path,
+) -> Result<(Vec<RelayHandle>, TopologyFile, String), String> {
+    let localhost: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().map_err(err)?;
+    let keys: Vec<NodeKeys> = (0..4).map(|_| NodeKeys::generate()).collect();
+    let nodes: Vec<RouteNode> = keys
+        .iter()
+        .map(|k| {
+            Ok(RouteNode {
+                id: k.node_id().map_err(err)?,
+                sphinx_key: k.sphinx_public(),
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    let topology = Topology::new(
+        vec![vec![nodes[0]], vec![nodes[1]], vec![nodes[2]]],
+        vec![nodes[3]],
+    )
+    .map_err(err)?;
+    let mut relays = Vec::new();
+    for (i, k) in keys.into_iter().enumerate() {
+        let role = if i == 3 {
+            crate::topology_file::Role::Provider
+        } else {
+            crate::topology_file::Role::Mix
+        };
+        let mailboxes = match role {
+            Role::Provider => Some(Arc::new(
+                MailboxStore::open(dir.join("provider"), MailboxLimits::default()).map_err(err)?,
+            )),
+            Role::Mix => None,
+        };
+        relays.push(
+            start_relay(RelaySpec {
+                keys: k,
+                role,
+                listen: vec![localhost.clone()],
+                workers: 1,
+                mean_hop_delay: DEFAULT_MEAN_HOP_DELAY,
+                loop_rate: wesh_mix::params::DEFAULT_MIX_LOOP_RATE,
+                addresses: Vec::new(),
+                topology: Some(topology.clone()),
+                replay_attack: false,
+                drop_fraction: 0.0,
+                pki: None,
+                data_dir: None,
+                mailboxes,
+                payments: None,
+            })
+            .await
+            .map_err(err)?,
+        );
+    }
+    let mut file = TopologyFile::default();
+    for (i, (r, n)) in relays.iter().zip(&nodes).enumerate() {
+        let addr = r
+            .listen_addrs()
+            .first()
+            .cloned()
+            .ok_or("relay has no address")?;
+        file.nodes.push(NodeEntry {
+            id: hex::encode(n.id.0),
+            role: if i == 3 { Role::Provider } else { Role::Mix },
+            layer: (i < 3).then_some(i as u8 + 1),
+            sphinx_key: hex::encode(n.sphinx_key.as_bytes()),
+            addrs: vec![addr.to_string()],
+        });
+    }
+    for r in &relays {
+        for n in &file.nodes {
+            if let (Some(peer), Some(a)) = (
+                hex::decode(&n.id)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .and_then(|b| crate::keys::peer_id_of(&wesh_mix::NodeId(b))),
+                n.addrs.first().and_then(|a| a.parse().ok()),
+            ) {
+                r.net.add_address(peer, a);
+            }
+        }
+    }
+    let provider = &relays[3];
+    let provider_addr = format!(
+        "{}/p2p/{}",
+        provider
+            .listen_addrs()
+            .first()
+            .ok_or("provider has no address")?,
+        provider.net.peer_id
+    );
+    Ok((relays, file, provider_addr))
+}
+
+pub async fn run_client_bench(args: ClientBenchArgs) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(err)?;
+    let (relays, file, provider_addr) = start_network(dir.path()).await?;
+    for r in &relays {
+        r.start_cover();
+    }
+    let topo_path = dir.path().join("topology.toml");
+    std::fs::write(&topo_path, file.to_toml().map_err(err)?).map_err(err)?;
+    let exe = std::env::current_exe().map_err(err)?;
+    let mut child = Command::new(exe)
+        .args(["client", "--data-dir"])
+        .arg(dir.path().join("client"))
+        .args(["--provider", &provider_addr, "--topology"])
+        .arg(&topo_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the client: {e}"))?;
+    let pid = child.id().to_string();
+    let stdout = child.stdout.take().ok_or("no client stdout")?;
+    let ready = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("client address"))
+    });
+    let ready = tokio::time::timeout(Duration::from_secs(20), ready).await;
+    let result = match ready {
+        Ok(Ok(true)) => measure(&pid, args.seconds).await,
+        _ => Err("the client did not start within 20 s".to_string()),
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    for r in relays {
+        r.shutdown();
+    }
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report).map_err(err)?);
+    } else {
+        println!(
+            "idle client (λ_P {}/s, λ_L {}/s, λ_D {}/s, pulls every {} ms): {:.2} % of one core over {:.1} s (target < {TARGET_PERCENT} %, ratio {:.2}); the network of 4 relays used {:.2} %",
+            wesh_mix::params::DEFAULT_CLIENT_REAL_RATE,
+            wesh_mix::params::DEFAULT_CLIENT_LOOP_RATE,
+            wesh_mix::params::DEFAULT_CLIENT_DROP_RATE,
+            crate::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis(),
+            report.client_cpu_percent,
+            report.measured_seconds,
+            report.ratio_to_target,
+            report.network_cpu_percent
+        );
+    }
+    Ok(())
+}
+
+async fn measure(pid: &str, seconds: u64) -> Result<ClientBenchReport, String> {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let me = std::process::id().to_string();
+    let (c1, n1, t1) = (cpu_seconds(pid)?, cpu_seconds(&me)?, Instant::now());
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let (c2, n2, t2) = (cpu_seconds(pid)?, cpu_seconds(&me)?, Instant::now());
+    let wall = t2.duration_since(t1).as_secs_f64();
+    let pct = |a: f64, b: f64| (b - a).max(0.0) / wall * 100.0;
+    let client = pct(c1, c2);
+    Ok(ClientBenchReport {
+        measured_seconds: wall,
+        client_cpu_percent: (client * 100.0).round() / 100.0,
+        target_percent: TARGET_PERCENT,
+        ratio_to_target: ((client / TARGET_PERCENT) * 100.0).round() / 100.0,
+        network_cpu_percent: (pct(n1, n2) * 100.0).round() / 100.0,
+    })
+}
