@@ -27,6 +27,9 @@ pub struct CreditStats {
     /// Refused by the issuer at redemption as already spent elsewhere.
     pub redeem_double_spends: AtomicU64,
     pub redeem_refused: AtomicU64,
+    /// Key refreshes served by the issuer's PKI descriptor / by `/wesh/issuer/keys/1`.
+    pub keys_from_pki: AtomicU64,
+    pub keys_from_issuer: AtomicU64,
 }
 
 struct Inner {
@@ -41,6 +44,8 @@ pub struct ProviderCredit {
     pub stats: CreditStats,
     /// Set when a token under a key we do not know arrives: the issuer may have rotated.
     pub want_keys: tokio::sync::Notify,
+    /// The relay's PKI view, where the issuer's descriptor announces its keys.
+    pki: Mutex<Option<Arc<Mutex<crate::pki::service::PkiStatus>>>>,
 }
 
 impl ProviderCredit {
@@ -53,7 +58,41 @@ impl ProviderCredit {
             epoch_seconds,
             stats: CreditStats::default(),
             want_keys: tokio::sync::Notify::new(),
+            pki: Mutex::new(None),
         }
+    }
+
+    /// Takes the issuer's keys from this PKI view when it has them (see
+    /// [`ProviderCredit::pki_keys`]).
+    pub fn attach_pki(&self, status: Arc<Mutex<crate::pki::service::PkiStatus>>) {
+        *self.pki.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
+    }
+
+    /// The keys `issuer` announces in the PKI directory (signed descriptor valid now, key
+    /// ids checked against the SPKIs), or None without a PKI or a descriptor of it.
+    pub fn pki_keys(&self, issuer: &PeerId) -> Option<Result<Vec<PublishedKey>, String>> {
+        let id = crate::keys::node_id_of_peer(issuer)?;
+        let status = self
+            .pki
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        let keys = status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .issuer_keys
+            .get(&id.0)
+            .cloned()?;
+        Some(
+            keys.iter()
+                .map(crate::issuer::pki_keys::to_published)
+                .collect(),
+        )
+    }
+
+    /// Issuer keys this provider accepts tokens under.
+    pub fn key_count(&self) -> usize {
+        self.lock().admission.keys_mut().len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -41,13 +41,22 @@ impl IssuerState {
     /// The current epoch, with its signing key installed (loaded or generated).
     pub fn current_epoch(&mut self) -> Result<u64, String> {
         let epoch = epoch_at(unix_now(), self.epoch_seconds);
+        self.ensure_key(epoch)?;
+        Ok(epoch)
+    }
+
+    /// Installs the signing key of `epoch`: loaded from the keys directory, or generated
+    /// and written there (a restart then signs and verifies with the same key). Keys of
+    /// the current epoch and the next are announced in the PKI; the issuer signs only
+    /// with the current one.
+    pub fn ensure_key(&mut self, epoch: u64) -> Result<(), String> {
         if self
             .issuer
             .published_keys()
             .iter()
             .any(|k| k.epoch == epoch)
         {
-            return Ok(epoch);
+            return Ok(());
         }
         let path = self
             .keys_dir
@@ -66,8 +75,28 @@ impl IssuerState {
             }
         };
         self.issuer.install_key(key).map_err(|e| e.to_string())?;
-        let _ = self.issuer.prune(epoch);
-        Ok(epoch)
+        let _ = self.issuer.prune(epoch_at(unix_now(), self.epoch_seconds));
+        Ok(())
+    }
+
+    /// The token keys of `epoch` and `epoch + 1` (generated if needed), as an issuer
+    /// descriptor announces them.
+    pub fn announced_keys(&mut self, epoch: u64) -> Vec<wesh_pki::EpochTokenKey> {
+        for e in [epoch, epoch.saturating_add(1)] {
+            if let Err(e) = self.ensure_key(e) {
+                tracing::error!(error = %e, "cannot install an issuer key");
+            }
+        }
+        self.issuer
+            .published_keys()
+            .into_iter()
+            .filter(|k| k.epoch == epoch || k.epoch == epoch.saturating_add(1))
+            .map(|k| wesh_pki::EpochTokenKey {
+                epoch: k.epoch,
+                key_id: k.key_id.0,
+                spki: k.spki,
+            })
+            .collect()
     }
 }
 
@@ -151,10 +180,20 @@ async fn answer(
 }
 
 fn keys_answer(s: &mut IssuerState) -> Vec<u8> {
-    if let Err(e) = s.current_epoch() {
-        tracing::error!(error = %e, "no issuer key");
-    }
-    let keys = s.issuer.published_keys();
+    let current = match s.current_epoch() {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "no issuer key");
+            epoch_at(unix_now(), s.epoch_seconds)
+        }
+    };
+    // keys already usable: the next epoch's key is announced in the PKI only
+    let keys: Vec<_> = s
+        .issuer
+        .published_keys()
+        .into_iter()
+        .filter(|k| k.epoch <= current)
+        .collect();
     let mut out = vec![u8::try_from(keys.len()).unwrap_or(0)];
     for k in keys.iter().take(255) {
         out.extend_from_slice(&k.epoch.to_be_bytes());
