@@ -98,6 +98,12 @@ pub async fn run_redeemer(
         }
         // keys first thing, so spends verify; then on the redemption schedule
         wait = every;
+        // debits reach the disk at least once per round, not only every
+        // DEBIT_FLUSH_PACKETS packets
+        let c = credit.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || c.flush()).await {
+            tracing::warn!(error = %e, "cannot write the credit ledgers");
+        }
         if let Err(e) = redeem_collected(&net, &issuer, &credit).await {
             tracing::warn!(error = %e, "redemption at the issuer failed; retrying");
             wait = Duration::from_millis(500);
