@@ -4,6 +4,7 @@ use super::service::{IssuerState, IssuerStats, serve};
 use crate::keys::NodeKeys;
 use crate::net::swarm::{start_swarm, start_swarm_with_gossip};
 use crate::pki::service::{PkiService, PkiStatus, unix_now};
+use crate::storage::reward_store::RewardStore;
 use crate::storage::spent_store::SpentStore;
 use clap::Args;
 use libp2p::{Multiaddr, PeerId};
@@ -103,7 +104,8 @@ pub struct IssuerPki {
     pub announce: Vec<String>,
 }
 
-/// Starts an issuer: spent set in `dir/spent`, epoch keys in `dir/issuer-keys`; not in
+/// Starts an issuer: spent set in `dir/spent`, epoch keys in `dir/issuer-keys`, settled
+/// reward epochs in `dir/rewards`; not in
 /// the gossip PKI (clients and providers fetch its keys over `/wesh/issuer/keys/1`).
 pub async fn start_issuer(
     keys: &NodeKeys,
@@ -146,7 +148,13 @@ pub async fn start_issuer_with_pki(
         issuer,
         epoch_seconds,
         keys_dir: Some(keys_dir),
+        rewards_store: Some(RewardStore::open(dir.join("rewards"))?),
+        rewards_saved: Default::default(),
     };
+    let restored = state.load_rewards()?;
+    if restored > 0 {
+        tracing::info!(epochs = restored, "settled reward epochs restored");
+    }
     state.current_epoch()?;
     let bootstrap = pki
         .as_ref()

@@ -5,6 +5,7 @@ pub mod client_store;
 pub mod codec;
 pub mod mailbox_backend;
 pub mod mailbox_store;
+pub mod reward_store;
 pub mod spent_store;
 
 pub use codec::MailboxId;
