@@ -370,6 +370,10 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
             shutdown_rx.clone(),
         )?),
     };
+    // a provider takes its issuer's token keys from the issuer's PKI descriptor
+    if let (Some(p), Some(status)) = (&spec.payments, &pki_status) {
+        p.credit.attach_pki(status.clone());
+    }
 
     // With the PKI, cover waits until the caller says the view is settled: loops built
     // over a half-learnt directory would die at nodes that do not know their next hop yet.

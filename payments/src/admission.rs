@@ -38,8 +38,14 @@ impl CreditLedger {
         Ok(self.credit)
     }
 
+    /// The balance one more token would bring: what a store persisting ledgers records
+    /// together with the token's spend, so that the two land in one atomic write.
+    pub fn balance_after_token(&self) -> u64 {
+        self.credit.saturating_add(self.packets_per_token)
+    }
+
     fn credit_token(&mut self) {
-        self.credit = self.credit.saturating_add(self.packets_per_token);
+        self.credit = self.balance_after_token();
     }
 }
 
@@ -84,6 +90,14 @@ impl<S: SpentSet> Admission<S> {
     pub fn open_ledger(&self) -> CreditLedger {
         CreditLedger {
             credit: 0,
+            packets_per_token: self.packets_per_token,
+        }
+    }
+
+    /// A ledger restored from storage with `balance` packets (a provider's restart).
+    pub fn restore_ledger(&self, balance: u64) -> CreditLedger {
+        CreditLedger {
+            credit: balance,
             packets_per_token: self.packets_per_token,
         }
     }

@@ -170,6 +170,11 @@ impl RewardLedger {
         self.epochs.get(&epoch)
     }
 
+    /// Every settled epoch, oldest first (for a node persisting the ledger).
+    pub fn epochs(&self) -> impl Iterator<Item = &EpochRewards> {
+        self.epochs.values()
+    }
+
     /// A node's units for an epoch (None if not settled or no entry).
     pub fn share(&self, epoch: Epoch, node: &NodeId) -> Option<u64> {
         self.epochs

@@ -6,7 +6,7 @@
 //! switch topology). Publication rule (spec/pki.md): at the start of epoch e a relay
 //! publishes a descriptor issued for e, expiring after e+1, with Sphinx keys for e and e+1.
 
-use crate::descriptor::{Descriptor, DescriptorBuilder, NodeId, Role};
+use crate::descriptor::{Descriptor, DescriptorBuilder, EpochTokenKey, NodeId, Role};
 use crate::directory::{Directory, Inserted};
 use crate::error::{ParamError, Rejection};
 use crate::keyring::SphinxKeyRing;
@@ -53,7 +53,10 @@ pub struct OwnNode {
 
 pub struct PkiAgent {
     directory: Directory,
-    own: Option<(OwnNode, SphinxKeyRing)>,
+    /// The node's own publication data; relays hold a Sphinx key ring, an issuer none.
+    own: Option<(OwnNode, Option<SphinxKeyRing>)>,
+    /// Issuer only: the token keys its next descriptor announces.
+    token_keys: Vec<EpochTokenKey>,
     sequence: u64,
     published_epoch: Option<u64>,
     epoch: u64,
@@ -75,6 +78,7 @@ impl PkiAgent {
         Ok(PkiAgent {
             directory,
             own: None,
+            token_keys: Vec::new(),
             sequence: 0,
             published_epoch: None,
             epoch,
@@ -98,8 +102,34 @@ impl PkiAgent {
     ) -> Result<Self, ParamError> {
         let mut agent = Self::observer(params, now)?;
         agent.sequence = sequence_floor;
-        agent.own = Some((own, keyring));
+        agent.own = Some((own, Some(keyring)));
         Ok(agent)
+    }
+
+    /// An agent for the token issuer: it publishes a [`Role::Issuer`] descriptor (whatever
+    /// `own.role` says) with the token keys given to [`PkiAgent::set_token_keys`], and has
+    /// no Sphinx keys. `sequence_floor` as for [`PkiAgent::relay`].
+    pub fn issuer(
+        params: PkiParams,
+        mut own: OwnNode,
+        sequence_floor: u64,
+        now: u64,
+    ) -> Result<Self, ParamError> {
+        own.role = Role::Issuer;
+        let mut agent = Self::observer(params, now)?;
+        agent.sequence = sequence_floor;
+        agent.own = Some((own, None));
+        Ok(agent)
+    }
+
+    /// Issuer: the token keys to announce (those bound to the descriptor's epochs are
+    /// published). A change is published at the next `tick`, under a new sequence.
+    pub fn set_token_keys(&mut self, mut keys: Vec<EpochTokenKey>) {
+        keys.sort_by_key(|k| k.epoch);
+        if keys != self.token_keys {
+            self.token_keys = keys;
+            self.published_epoch = None;
+        }
     }
 
     pub fn directory(&self) -> &Directory {
@@ -130,7 +160,10 @@ impl PkiAgent {
 
     /// Serialized key ring for the shell to persist (owner-only file).
     pub fn keyring_bytes(&self) -> Option<Zeroizing<Vec<u8>>> {
-        self.own.as_ref().map(|(_, ring)| ring.to_bytes())
+        self.own
+            .as_ref()
+            .and_then(|(_, ring)| ring.as_ref())
+            .map(|ring| ring.to_bytes())
     }
 
     /// When the shell should call `tick` next (Unix seconds): the next epoch start, or the
@@ -168,38 +201,49 @@ impl PkiAgent {
             }
         }
         if let Some((own, ring)) = &mut self.own {
-            let rotation = ring.rotate(now, rng);
-            if !rotation.generated.is_empty() || !rotation.retired.is_empty() {
-                actions.push(PkiAction::PersistKeys);
-            }
-            let mut live: Vec<u64> = ring
-                .held_epochs()
-                .into_iter()
-                .filter(|e| ring.secret_for(*e, now).is_some() || *e == epoch + 1)
-                .collect();
-            // current first: most packets use it, and the processor tries keys in order
-            live.sort_by_key(|e| (*e != epoch, *e));
-            if live != self.installed {
-                let keys = live
-                    .iter()
-                    .filter_map(|e| {
-                        ring.held_secret(*e)
-                            .map(|s| (*e, Zeroizing::new(s.to_bytes())))
-                    })
+            if let Some(ring) = ring {
+                let rotation = ring.rotate(now, rng);
+                if !rotation.generated.is_empty() || !rotation.retired.is_empty() {
+                    actions.push(PkiAction::PersistKeys);
+                }
+                let mut live: Vec<u64> = ring
+                    .held_epochs()
+                    .into_iter()
+                    .filter(|e| ring.secret_for(*e, now).is_some() || *e == epoch + 1)
                     .collect();
-                actions.push(PkiAction::InstallKeys(keys));
-                self.installed = live;
+                // current first: most packets use it, and the processor tries keys in order
+                live.sort_by_key(|e| (*e != epoch, *e));
+                if live != self.installed {
+                    let keys = live
+                        .iter()
+                        .filter_map(|e| {
+                            ring.held_secret(*e)
+                                .map(|s| (*e, Zeroizing::new(s.to_bytes())))
+                        })
+                        .collect();
+                    actions.push(PkiAction::InstallKeys(keys));
+                    self.installed = live;
+                }
             }
             if self.published_epoch != Some(epoch) {
                 self.sequence += 1;
                 let mut builder = DescriptorBuilder::new(own.role, self.sequence, epoch)
                     .expiry_epoch(epoch + 1)
                     .capacity_pps(own.capacity_pps);
-                if own.role.routes_packets() {
+                if let (true, Some(ring)) = (own.role.routes_packets(), ring.as_ref()) {
                     for e in [epoch, epoch + 1] {
                         if let Some(pk) = ring.public_key(e) {
                             builder = builder.sphinx_key(e, pk);
                         }
+                    }
+                }
+                if own.role == Role::Issuer {
+                    for k in self
+                        .token_keys
+                        .iter()
+                        .filter(|k| k.epoch == epoch || k.epoch == epoch + 1)
+                    {
+                        builder = builder.token_key(k.clone());
                     }
                 }
                 for a in &own.addresses {

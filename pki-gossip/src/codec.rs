@@ -5,11 +5,13 @@
 //! rule the encoder enforces; the builder cannot sign what decode would reject.
 
 use ed25519_dalek::VerifyingKey;
+use sha2::{Digest, Sha256};
 
-use crate::descriptor::{DescriptorContent, EpochSphinxKey, NodeId, Role};
+use crate::descriptor::{DescriptorContent, EpochSphinxKey, EpochTokenKey, NodeId, Role};
 use crate::error::CodecError;
 use crate::params::{
     ENCODING_VERSION, MAX_ADDRESS_LEN, MAX_ADDRESSES, MAX_DESCRIPTOR_BYTES, MAX_SPHINX_KEYS,
+    MAX_TOKEN_KEY_SPKI_BYTES, MAX_TOKEN_KEYS,
 };
 
 /// Ed25519 signature length at the end of every encoded descriptor.
@@ -20,6 +22,14 @@ pub const FIXED_HEADER_LEN: usize = 1 + 1 + 2 + 32 + 8 + 8 + 8 + 4;
 
 /// Bytes per Sphinx key entry (epoch u64 + key).
 pub const SPHINX_KEY_ENTRY_LEN: usize = 8 + 32;
+
+/// Fixed bytes of a token key entry before the SPKI (epoch u64 + key id + SPKI length u16).
+pub const TOKEN_KEY_ENTRY_HEADER_LEN: usize = 8 + 32 + 2;
+
+/// The token key id of an SPKI: SHA-256 (spec/payments.md §2).
+pub fn token_key_id(spki: &[u8]) -> [u8; 32] {
+    Sha256::digest(spki).into()
+}
 
 /// Bounds-checked cursor over untrusted bytes.
 pub(crate) struct Reader<'a> {
@@ -70,6 +80,7 @@ pub fn encode_body(content: &DescriptorContent) -> Result<Vec<u8>, CodecError> {
     check_identity(&content.identity)?;
     check_sphinx_keys(&content.sphinx_keys)?;
     check_addresses(&content.addresses)?;
+    check_token_keys(content.role, &content.token_keys)?;
 
     let mut out = Vec::with_capacity(MAX_DESCRIPTOR_BYTES);
     out.push(ENCODING_VERSION);
@@ -90,6 +101,18 @@ pub fn encode_body(content: &DescriptorContent) -> Result<Vec<u8>, CodecError> {
     for address in &content.addresses {
         out.push(u8::try_from(address.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(address.as_bytes());
+    }
+    // Counts and lengths fit: checked above against MAX_TOKEN_KEYS / the SPKI limit.
+    out.push(u8::try_from(content.token_keys.len()).unwrap_or(u8::MAX));
+    for key in &content.token_keys {
+        out.extend_from_slice(&key.epoch.to_be_bytes());
+        out.extend_from_slice(&key.key_id);
+        out.extend_from_slice(
+            &u16::try_from(key.spki.len())
+                .unwrap_or(u16::MAX)
+                .to_be_bytes(),
+        );
+        out.extend_from_slice(&key.spki);
     }
     Ok(out)
 }
@@ -141,6 +164,29 @@ pub fn decode_descriptor(bytes: &[u8]) -> Result<DescriptorContent, CodecError> 
     }
     check_addresses(&addresses)?;
 
+    let token_key_count = usize::from(r.u8().ok_or(CodecError::Truncated)?);
+    if token_key_count > 0 && role != Role::Issuer {
+        return Err(CodecError::TokenKeysOnNonIssuer);
+    }
+    if token_key_count > MAX_TOKEN_KEYS {
+        return Err(CodecError::TooManyTokenKeys(token_key_count));
+    }
+    let mut token_keys = Vec::with_capacity(token_key_count);
+    for _ in 0..token_key_count {
+        let epoch = r.u64().ok_or(CodecError::Truncated)?;
+        let key_id = r.array().ok_or(CodecError::Truncated)?;
+        let len = usize::from(r.u16().ok_or(CodecError::Truncated)?);
+        // bounded before it is read or hashed
+        check_spki_len(len)?;
+        let spki = r.take(len).ok_or(CodecError::Truncated)?.to_vec();
+        token_keys.push(EpochTokenKey {
+            epoch,
+            key_id,
+            spki,
+        });
+    }
+    check_token_keys(role, &token_keys)?;
+
     r.take(SIGNATURE_LEN).ok_or(CodecError::Truncated)?;
     if r.remaining() != 0 {
         return Err(CodecError::TrailingBytes(r.remaining()));
@@ -155,7 +201,41 @@ pub fn decode_descriptor(bytes: &[u8]) -> Result<DescriptorContent, CodecError> 
         capacity_pps,
         sphinx_keys,
         addresses,
+        token_keys,
     })
+}
+
+fn check_spki_len(len: usize) -> Result<(), CodecError> {
+    if (1..=MAX_TOKEN_KEY_SPKI_BYTES).contains(&len) {
+        Ok(())
+    } else {
+        Err(CodecError::TokenKeyLength(len))
+    }
+}
+
+/// Token keys: issuers only, at most [`MAX_TOKEN_KEYS`], epochs strictly increasing,
+/// SPKI of 1..=[`MAX_TOKEN_KEY_SPKI_BYTES`] bytes, key id = SHA-256(SPKI).
+fn check_token_keys(role: Role, keys: &[EpochTokenKey]) -> Result<(), CodecError> {
+    if !keys.is_empty() && role != Role::Issuer {
+        return Err(CodecError::TokenKeysOnNonIssuer);
+    }
+    if keys.len() > MAX_TOKEN_KEYS {
+        return Err(CodecError::TooManyTokenKeys(keys.len()));
+    }
+    if keys
+        .windows(2)
+        .any(|w| matches!(w, [a, b] if a.epoch >= b.epoch))
+    {
+        return Err(CodecError::TokenKeysNotAscending);
+    }
+    for key in keys {
+        check_spki_len(key.spki.len())?;
+        // public data: no constant-time comparison needed
+        if token_key_id(&key.spki) != key.key_id {
+            return Err(CodecError::TokenKeyIdMismatch { epoch: key.epoch });
+        }
+    }
+    Ok(())
 }
 
 fn check_identity(identity: &NodeId) -> Result<(), CodecError> {

@@ -71,6 +71,29 @@ pub struct EpochSphinxKey {
     pub public: [u8; 32],
 }
 
+/// An issuer's token-signing public key bound to the epoch it signs in
+/// (spec/payments.md §2). Only issuer descriptors carry them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EpochTokenKey {
+    pub epoch: u64,
+    /// SHA-256 of `spki`; the decoder refuses a descriptor where it is not.
+    pub key_id: [u8; 32],
+    /// SubjectPublicKeyInfo, DER (RSASSA-PSS, RFC 9578 §6.5). Only its length is checked
+    /// here; the payments code parses it (RSA-2048) before trusting it.
+    pub spki: Vec<u8>,
+}
+
+impl EpochTokenKey {
+    /// A key whose id is computed from its SPKI.
+    pub fn new(epoch: u64, spki: Vec<u8>) -> Self {
+        Self {
+            epoch,
+            key_id: crate::codec::token_key_id(&spki),
+            spki,
+        }
+    }
+}
+
 /// The signed fields of a descriptor, as plain data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DescriptorContent {
@@ -89,6 +112,8 @@ pub struct DescriptorContent {
     pub sphinx_keys: Vec<EpochSphinxKey>,
     /// libp2p multiaddrs as text, in the node's order of preference.
     pub addresses: Vec<String>,
+    /// Issuers only: token keys in strictly increasing epoch order.
+    pub token_keys: Vec<EpochTokenKey>,
 }
 
 impl DescriptorContent {
@@ -103,6 +128,11 @@ impl DescriptorContent {
             .iter()
             .find(|k| k.epoch == epoch)
             .map(|k| k.public)
+    }
+
+    /// The token key bound to `epoch`, if listed (issuer descriptors).
+    pub fn token_key_for(&self, epoch: u64) -> Option<&EpochTokenKey> {
+        self.token_keys.iter().find(|k| k.epoch == epoch)
     }
 }
 
@@ -199,6 +229,7 @@ pub struct DescriptorBuilder {
     capacity_pps: u32,
     sphinx_keys: Vec<EpochSphinxKey>,
     addresses: Vec<String>,
+    token_keys: Vec<EpochTokenKey>,
 }
 
 impl DescriptorBuilder {
@@ -213,6 +244,7 @@ impl DescriptorBuilder {
             capacity_pps: 0,
             sphinx_keys: Vec::new(),
             addresses: Vec::new(),
+            token_keys: Vec::new(),
         }
     }
 
@@ -237,6 +269,13 @@ impl DescriptorBuilder {
         self
     }
 
+    /// Adds an issuer token key; keys are sorted by epoch when signing. Signing fails
+    /// unless the role is [`Role::Issuer`] and `key.key_id` is the SHA-256 of `key.spki`.
+    pub fn token_key(mut self, key: EpochTokenKey) -> Self {
+        self.token_keys.push(key);
+        self
+    }
+
     pub fn address(mut self, multiaddr: impl Into<String>) -> Self {
         self.addresses.push(multiaddr.into());
         self
@@ -245,6 +284,7 @@ impl DescriptorBuilder {
     /// Encodes canonically and signs. Fails on anything decode would reject.
     pub fn sign(mut self, identity: &SigningKey) -> Result<Descriptor, CodecError> {
         self.sphinx_keys.sort_by_key(|k| k.epoch);
+        self.token_keys.sort_by_key(|k| k.epoch);
         let content = DescriptorContent {
             identity: NodeId(identity.verifying_key().to_bytes()),
             role: self.role,
@@ -255,6 +295,7 @@ impl DescriptorBuilder {
             capacity_pps: self.capacity_pps,
             sphinx_keys: self.sphinx_keys,
             addresses: self.addresses,
+            token_keys: self.token_keys,
         };
         let mut encoded = codec::encode_body(&content)?;
         let signature = identity.sign(&signed_message(&encoded));

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::descriptor::{Descriptor, NodeId, Role};
+use crate::descriptor::{Descriptor, EpochTokenKey, NodeId, Role};
 use crate::epoch::EpochClock;
 use crate::equivocation::EquivocationProof;
 use crate::error::{CodecError, EquivocationError, ParamError, Rejection};
@@ -60,7 +60,10 @@ impl Directory {
         })
     }
 
-    /// Identities allowed to publish `Role::Issuer` descriptors (from node config).
+    /// Issuers whose token keys this node uses (from node config). Issuer descriptors of
+    /// any key are admitted and counted in the digest, so that nodes configured with
+    /// different issuers still hold the same directory; trust only selects whose keys
+    /// [`Directory::trusted_token_keys`] returns.
     pub fn with_trusted_issuers(mut self, issuers: impl IntoIterator<Item = NodeId>) -> Self {
         self.trusted_issuers.extend(issuers);
         self
@@ -99,7 +102,6 @@ impl Directory {
             descriptor.content(),
             self.clock.epoch_at(now),
             self.params.future_epoch_tolerance,
-            &self.trusted_issuers,
         )?;
         if let Some(held) = self.entries.get(&identity) {
             // Cheap comparison before the signature check.
@@ -175,6 +177,29 @@ impl Directory {
 
     pub fn get(&self, identity: &NodeId) -> Option<&Descriptor> {
         self.entries.get(identity)
+    }
+
+    pub fn trusted_issuers(&self) -> &BTreeSet<NodeId> {
+        &self.trusted_issuers
+    }
+
+    /// The token keys `issuer` announces in its descriptor valid for `epoch` (empty if it
+    /// has none, or is not an issuer). Each key id was checked against its SPKI on decode.
+    pub fn token_keys(&self, issuer: &NodeId, epoch: u64) -> &[EpochTokenKey] {
+        match self.entries.get(issuer) {
+            Some(d) if d.content().role == Role::Issuer && d.content().covers(epoch) => {
+                &d.content().token_keys
+            }
+            _ => &[],
+        }
+    }
+
+    /// Token keys of every trusted issuer valid for `epoch`.
+    pub fn trusted_token_keys(&self, epoch: u64) -> Vec<(NodeId, EpochTokenKey)> {
+        self.trusted_issuers
+            .iter()
+            .flat_map(|id| self.token_keys(id, epoch).iter().map(|k| (*id, k.clone())))
+            .collect()
     }
 
     /// Descriptors held (all epochs).

@@ -42,6 +42,16 @@ pub enum CodecError {
     AddressSyntax,
     #[error("address listed twice")]
     DuplicateAddress,
+    #[error("token keys in a descriptor whose role is not issuer")]
+    TokenKeysOnNonIssuer,
+    #[error("{0} token keys, at most 2 allowed")]
+    TooManyTokenKeys(usize),
+    #[error("token key epochs must be strictly increasing")]
+    TokenKeysNotAscending,
+    #[error("token key SPKI of {0} bytes outside 1..=400")]
+    TokenKeyLength(usize),
+    #[error("token key id of epoch {epoch} is not the SHA-256 of its SPKI")]
+    TokenKeyIdMismatch { epoch: u64 },
 }
 
 /// Why a gossiped descriptor was not taken into the directory.
@@ -74,8 +84,8 @@ pub enum Rejection {
     MissingAddresses,
     #[error("a routing node declares zero capacity")]
     ZeroCapacity,
-    #[error("issuer role claimed by an untrusted key")]
-    UntrustedIssuer,
+    #[error("an issuer token key is bound to an epoch the descriptor does not cover")]
+    TokenKeyOutsideWindow,
     #[error("descriptor already held")]
     Duplicate,
     #[error("sequence {received} older than held {held}")]
@@ -103,7 +113,7 @@ impl Rejection {
         "unexpected_sphinx_keys",
         "missing_addresses",
         "zero_capacity",
-        "untrusted_issuer",
+        "token_key_outside_window",
         "duplicate",
         "older_sequence",
         "equivocation",
@@ -126,7 +136,7 @@ impl Rejection {
             Self::UnexpectedSphinxKeys => "unexpected_sphinx_keys",
             Self::MissingAddresses => "missing_addresses",
             Self::ZeroCapacity => "zero_capacity",
-            Self::UntrustedIssuer => "untrusted_issuer",
+            Self::TokenKeyOutsideWindow => "token_key_outside_window",
             Self::Duplicate => "duplicate",
             Self::OlderSequence { .. } => "older_sequence",
             Self::Equivocation(_) => "equivocation",

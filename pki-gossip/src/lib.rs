@@ -26,7 +26,8 @@ pub mod view;
 
 pub use agent::{OwnNode, PkiAction, PkiAgent, Verdict};
 pub use descriptor::{
-    Descriptor, DescriptorBuilder, DescriptorContent, EpochSphinxKey, NodeId, Role, VerifyError,
+    Descriptor, DescriptorBuilder, DescriptorContent, EpochSphinxKey, EpochTokenKey, NodeId, Role,
+    VerifyError,
 };
 pub use directory::{Directory, Inserted, ProofAccepted};
 pub use epoch::EpochClock;

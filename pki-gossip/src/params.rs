@@ -9,7 +9,8 @@ use crate::error::ParamError;
 
 /// Version byte that opens every encoded descriptor. Unit: none.
 /// Source: this crate's format (spec/pki.md §2); bump on any layout change.
-pub const ENCODING_VERSION: u8 = 1;
+/// Version 2 added the token-key list (issuer descriptors); version 1 is refused.
+pub const ENCODING_VERSION: u8 = 2;
 
 /// Node protocol version this core accepts in descriptors. Unit: none.
 /// Source: the node's wire protocol; descriptors of other versions are rejected
@@ -32,8 +33,10 @@ pub const LAYER_SCORE_DOMAIN: &[u8] = b"wesh-pki/layer-score/v1\x00";
 
 /// Largest encoded descriptor accepted, signature included. Unit: bytes.
 /// Source: the layout in spec/pki.md §2 with every list at its maximum is
-/// 210 + 4 × (1 + 200) = 1014 bytes, rounded up to 1024.
-pub const MAX_DESCRIPTOR_BYTES: usize = 1024;
+/// 211 + 4 × (1 + 200) + 2 × (42 + 400) = 1899 bytes (a routing node's largest is
+/// 1015, an issuer's with two RSA-2048 keys and four long addresses 1703), rounded up
+/// to 2048.
+pub const MAX_DESCRIPTOR_BYTES: usize = 2048;
 
 /// Most multiaddrs a descriptor may list. Unit: count.
 /// Source: a node typically has one TCP and one QUIC address per IP family.
@@ -46,6 +49,17 @@ pub const MAX_ADDRESS_LEN: usize = 200;
 
 /// Most Sphinx keys in one descriptor: the current and the next epoch. Unit: count.
 pub const MAX_SPHINX_KEYS: usize = 2;
+
+/// Most issuer token keys in one descriptor: the current and the next epoch's.
+/// Unit: count. Source: a descriptor covers at most [`MAX_DESCRIPTOR_SPAN_EPOCHS`]
+/// epochs and the issuer signs with one key per epoch (spec/payments.md §2).
+pub const MAX_TOKEN_KEYS: usize = 2;
+
+/// Longest token-key SubjectPublicKeyInfo (DER) a descriptor may carry. Unit: bytes.
+/// Source: an RSA-2048 key with the RSASSA-PSS/SHA-384 parameters of RFC 9578 §6.5
+/// encodes in 342 bytes (measured, spec/pki.md §2); 400 leaves room for encoding
+/// variants of the parameters and refuses anything larger (RSA-4096 would be ~600).
+pub const MAX_TOKEN_KEY_SPKI_BYTES: usize = 400;
 
 /// Most epochs a descriptor may cover, `expiry_epoch - issue_epoch + 1`. Unit: epochs.
 /// Source: a descriptor carries the key for its issue epoch and the next one, so
@@ -74,7 +88,8 @@ pub const DEFAULT_FUTURE_EPOCH_TOLERANCE: u64 = 1;
 
 /// Default cap on descriptors held at once. Unit: descriptors.
 /// Source: 10× the 100,000-node scale target of spec/pki.md §9; bounds memory
-/// (about 0.4 GB at the worst-case size) against a key-generating flood.
+/// (about 1 GB at the worst-case routing size, 2 GB at the absolute limit) against a
+/// key-generating flood.
 pub const DEFAULT_MAX_DIRECTORY_ENTRIES: usize = 1_000_000;
 
 /// Default smallest number of peer digests before a view can be confirmed.

@@ -2,9 +2,7 @@
 //! The signature is checked by the directory after these, so junk is dropped
 //! before paying for a verification.
 
-use std::collections::BTreeSet;
-
-use crate::descriptor::{DescriptorContent, NodeId, Role};
+use crate::descriptor::{DescriptorContent, Role};
 use crate::error::Rejection;
 use crate::params::{MAX_DESCRIPTOR_SPAN_EPOCHS, PROTOCOL_VERSION};
 
@@ -13,13 +11,12 @@ pub fn check_rules(
     content: &DescriptorContent,
     current_epoch: u64,
     future_epoch_tolerance: u64,
-    trusted_issuers: &BTreeSet<NodeId>,
 ) -> Result<(), Rejection> {
     if content.protocol_version != PROTOCOL_VERSION {
         return Err(Rejection::UnsupportedProtocol(content.protocol_version));
     }
     check_window(content, current_epoch, future_epoch_tolerance)?;
-    check_role(content, trusted_issuers)
+    check_role(content)
 }
 
 fn check_window(
@@ -49,10 +46,7 @@ fn check_window(
     Ok(())
 }
 
-fn check_role(
-    content: &DescriptorContent,
-    trusted_issuers: &BTreeSet<NodeId>,
-) -> Result<(), Rejection> {
+fn check_role(content: &DescriptorContent) -> Result<(), Rejection> {
     match content.role {
         Role::Mix | Role::Provider => {
             if content.sphinx_keys.iter().any(|k| !content.covers(k.epoch)) {
@@ -75,8 +69,11 @@ fn check_role(
             if !content.sphinx_keys.is_empty() {
                 return Err(Rejection::UnexpectedSphinxKeys);
             }
-            if !trusted_issuers.contains(&content.identity) {
-                return Err(Rejection::UntrustedIssuer);
+            // Any key may publish an issuer descriptor: every node must hold the same set
+            // (the view digest covers it), while which issuer's token keys a node *uses*
+            // is its own configuration (`Directory::trusted_token_keys`).
+            if content.token_keys.iter().any(|k| !content.covers(k.epoch)) {
+                return Err(Rejection::TokenKeyOutsideWindow);
             }
         }
     }

@@ -84,7 +84,7 @@ fn oversized_input_is_rejected_before_parsing() {
     let mut bytes = mix(1, 1, 10).as_bytes().to_vec();
     bytes.resize(wesh_pki::params::MAX_DESCRIPTOR_BYTES + 1, 0);
     let rejection = reject(&mut d, &bytes, mid(10));
-    assert_eq!(rejection, Rejection::Oversized { len: 1025 });
+    assert_eq!(rejection, Rejection::Oversized { len: 2049 });
     assert_eq!(rejection.reason(), "oversized");
 }
 
@@ -231,14 +231,22 @@ fn wrong_role_is_rejected() {
         .address("/dns/issuer.example/tcp/443")
         .sign(&issuer_key)
         .unwrap();
-    // An untrusted key claiming the issuer role.
-    let mut d = directory();
-    let rejection = reject(&mut d, issuer.as_bytes(), mid(10));
-    assert_eq!(rejection, Rejection::UntrustedIssuer);
-    assert_eq!(rejection.reason(), "untrusted_issuer");
-    // The trusted one is accepted, but not with Sphinx keys (it is not a hop).
+    // Any key may publish an issuer descriptor (every node must hold the same set);
+    // trust only decides whose token keys a node uses.
+    let mut untrusting = directory();
+    assert_eq!(
+        untrusting.insert(issuer.as_bytes(), mid(10)),
+        Ok(Inserted::New)
+    );
+    assert!(untrusting.trusted_token_keys(10).is_empty());
+    // Not with Sphinx keys, trusted or not (it is not a hop).
     let mut d = directory().with_trusted_issuers([issuer_id]);
     assert_eq!(d.insert(issuer.as_bytes(), mid(10)), Ok(Inserted::New));
+    assert_eq!(
+        untrusting.digest(10),
+        d.digest(10),
+        "trust does not change the view"
+    );
     let issuer_with_keys = routing_builder(99, Role::Issuer, 2, 10)
         .sign(&issuer_key)
         .unwrap();

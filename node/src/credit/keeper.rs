@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use tokio::sync::watch;
 use wesh_payments::params::TOKEN_VALIDITY_EPOCHS;
-use wesh_payments::{Credential, Token, Wallet, encode_token};
+use wesh_payments::{Credential, Token, VerifyingKey, Wallet, encode_token};
 
 /// One credit request to a provider.
 pub async fn credit_request(
@@ -64,6 +64,48 @@ pub async fn balance_at(
 pub struct KeeperStats {
     pub tokens_fetched: AtomicU64,
     pub tokens_spent: AtomicU64,
+    /// Issuance keys taken from the issuer's descriptor in the provider's directory /
+    /// fetched from the issuer directly (no usable descriptor).
+    pub keys_from_pki: AtomicU64,
+    pub keys_from_issuer: AtomicU64,
+}
+
+/// The issuer's signing key of the current epoch: from its descriptor in the PKI
+/// directory the provider serves (all nodes hold the same signed descriptor, so the
+/// issuer cannot hand this client a key of its own), else fetched from the issuer.
+pub async fn issuance_key(
+    control: &mut libp2p_stream::Control,
+    provider: PeerId,
+    issuer: &IssuerAddress,
+    stats: &KeeperStats,
+) -> Result<VerifyingKey, String> {
+    let now = epoch_at(unix_now(), issuer.epoch_seconds);
+    let from_pki = crate::issuer::pki_keys::fetch_from_directory(
+        control,
+        provider,
+        issuer.peer,
+        issuer.epoch_seconds,
+    )
+    .await;
+    match from_pki {
+        Ok(keys) => {
+            if let Some(key) = keys.iter().find(|k| k.epoch == now) {
+                let key = VerifyingKey::from_published(key).map_err(|e| e.to_string())?;
+                stats.keys_from_pki.fetch_add(1, Relaxed);
+                return Ok(key);
+            }
+            tracing::debug!("no issuer descriptor for this epoch in the directory");
+        }
+        Err(e) => tracing::debug!(error = %e, "issuer keys not available from the PKI"),
+    }
+    let keys = fetch_keys(control, issuer.peer).await?;
+    let key = keys
+        .into_iter()
+        .filter(|k| k.epoch <= now)
+        .max_by_key(|k| k.epoch)
+        .ok_or("the issuer has no key")?;
+    stats.keys_from_issuer.fetch_add(1, Relaxed);
+    Ok(key)
 }
 
 /// Keeps credit at `provider` above the low-water mark until `shutdown`; `ready` turns
@@ -120,15 +162,11 @@ async fn top_up(
         let token = match wallet.pop(now) {
             Some(t) => t,
             None => {
-                let keys = fetch_keys(control, issuer.peer).await?;
-                let key = keys
-                    .iter()
-                    .max_by_key(|k| k.epoch)
-                    .ok_or("the issuer has no key")?;
+                let key = issuance_key(control, provider, issuer, stats).await?;
                 let got = fetch_tokens(
                     control,
                     issuer.peer,
-                    key,
+                    &key,
                     Credential::ClientKey(me),
                     TOKENS_PER_REQUEST,
                     wallet,

@@ -1,7 +1,19 @@
 //! The provider's side: token spends, per-client credit, and the debit of every Sphinx
 //! frame a client sends.
+//!
+//! **Persistence.** The ledgers live in the provider's spent-set database (column family
+//! `credit`, key = the client's peer id, value = `version (1) ‖ balance u64 ‖ dropped u64`)
+//! and are loaded at start. Crash safety, by write:
+//! - a token's spend and the credit it buys are one synced write batch (the record is
+//!   staged in the store and written by the spent-set insert), so a crash can never keep
+//!   the credit while forgetting the spend — no credit is minted by a restart;
+//! - debits are written lazily: the ledgers they changed are written (synced) once
+//!   [`DEBIT_FLUSH_PACKETS`] debits are unwritten, at every redemption round, and when
+//!   the `ProviderCredit` is dropped (clean shutdown). A crash therefore loses at most
+//!   `DEBIT_FLUSH_PACKETS` debits over all clients: they get that many packets back,
+//!   never more (if the write fails, frames are refused until it succeeds).
 
-use super::{CREDIT_PROTOCOL, CreditAnswer, OP_BALANCE, OP_SPEND};
+use super::{CREDIT_PROTOCOL, CreditAnswer, DEBIT_FLUSH_PACKETS, OP_BALANCE, OP_SPEND};
 use crate::issuer::epoch_at;
 use crate::mailboxes::exchange::read_bounded;
 use crate::pki::service::unix_now;
@@ -27,11 +39,73 @@ pub struct CreditStats {
     /// Refused by the issuer at redemption as already spent elsewhere.
     pub redeem_double_spends: AtomicU64,
     pub redeem_refused: AtomicU64,
+    /// Key refreshes served by the issuer's PKI descriptor / by `/wesh/issuer/keys/1`.
+    pub keys_from_pki: AtomicU64,
+    pub keys_from_issuer: AtomicU64,
 }
 
 struct Inner {
     admission: Admission<SpentStore>,
     ledgers: HashMap<PeerId, (CreditLedger, u64)>,
+    /// Ledgers changed since they were last written, with the debits not yet written.
+    dirty: HashMap<PeerId, u64>,
+    /// Sum of the unwritten debits (≤ DEBIT_FLUSH_PACKETS).
+    unwritten_debits: u64,
+}
+
+/// Version byte of a stored ledger record.
+const LEDGER_RECORD_VERSION: u8 = 1;
+
+fn encode_ledger(balance: u64, dropped: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(17);
+    out.push(LEDGER_RECORD_VERSION);
+    out.extend_from_slice(&balance.to_be_bytes());
+    out.extend_from_slice(&dropped.to_be_bytes());
+    out
+}
+
+/// (balance, dropped) of a stored record.
+fn decode_ledger(bytes: &[u8]) -> Result<(u64, u64), String> {
+    match bytes.split_first() {
+        Some((&LEDGER_RECORD_VERSION, rest)) if rest.len() == 16 => {
+            let (b, d) = rest.split_at(8);
+            let num = |x: &[u8]| x.try_into().map(u64::from_be_bytes);
+            Ok((
+                num(b).map_err(|_| "bad balance")?,
+                num(d).map_err(|_| "bad counter")?,
+            ))
+        }
+        Some((&LEDGER_RECORD_VERSION, rest)) => Err(format!(
+            "ledger record of {} bytes, expected 17",
+            rest.len() + 1
+        )),
+        Some((v, _)) => Err(format!("unknown ledger record version {v}")),
+        None => Err("empty ledger record".into()),
+    }
+}
+
+impl Inner {
+    /// Writes every changed ledger in one synced batch.
+    fn write_dirty(&mut self) -> Result<(), String> {
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<(Vec<u8>, Vec<u8>)> = self
+            .dirty
+            .keys()
+            .filter_map(|peer| {
+                let (ledger, dropped) = self.ledgers.get(peer)?;
+                Some((peer.to_bytes(), encode_ledger(ledger.balance(), *dropped)))
+            })
+            .collect();
+        self.admission
+            .spent_set()
+            .write_credits(&records)
+            .map_err(|e| e.0)?;
+        self.dirty.clear();
+        self.unwritten_debits = 0;
+        Ok(())
+    }
 }
 
 /// A provider's admission state.
@@ -41,19 +115,87 @@ pub struct ProviderCredit {
     pub stats: CreditStats,
     /// Set when a token under a key we do not know arrives: the issuer may have rotated.
     pub want_keys: tokio::sync::Notify,
+    /// The relay's PKI view, where the issuer's descriptor announces its keys.
+    pki: Mutex<Option<Arc<Mutex<crate::pki::service::PkiStatus>>>>,
+    /// Tests: drop as a crash would, without writing the debits.
+    skip_flush_on_drop: bool,
 }
 
 impl ProviderCredit {
+    /// Admission over `spent`, with the client ledgers stored there loaded. A record that
+    /// cannot be read is skipped and logged (that client loses its credit: the safe side).
     pub fn new(spent: SpentStore, epoch_seconds: u64) -> Self {
+        let admission = Admission::new(Default::default(), spent);
+        let mut ledgers = HashMap::new();
+        match admission.spent_set().credits() {
+            Ok(records) => {
+                for (key, value) in records {
+                    let peer = PeerId::from_bytes(&key).map_err(|e| e.to_string());
+                    match peer.and_then(|p| decode_ledger(&value).map(|l| (p, l))) {
+                        Ok((peer, (balance, dropped))) => {
+                            ledgers.insert(peer, (admission.restore_ledger(balance), dropped));
+                        }
+                        Err(e) => tracing::error!(error = %e, "unreadable credit ledger skipped"),
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e.0, "cannot load the credit ledgers"),
+        }
+        if !ledgers.is_empty() {
+            tracing::info!(clients = ledgers.len(), "credit ledgers restored");
+        }
         ProviderCredit {
             inner: Mutex::new(Inner {
-                admission: Admission::new(Default::default(), spent),
-                ledgers: HashMap::new(),
+                admission,
+                ledgers,
+                dirty: HashMap::new(),
+                unwritten_debits: 0,
             }),
             epoch_seconds,
             stats: CreditStats::default(),
             want_keys: tokio::sync::Notify::new(),
+            pki: Mutex::new(None),
+            skip_flush_on_drop: false,
         }
+    }
+
+    /// Drops the state as a crash would: unwritten debits are lost (tests).
+    #[cfg(test)]
+    fn crash(mut self) {
+        self.skip_flush_on_drop = true;
+    }
+
+    /// Takes the issuer's keys from this PKI view when it has them (see
+    /// [`ProviderCredit::pki_keys`]).
+    pub fn attach_pki(&self, status: Arc<Mutex<crate::pki::service::PkiStatus>>) {
+        *self.pki.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
+    }
+
+    /// The keys `issuer` announces in the PKI directory (signed descriptor valid now, key
+    /// ids checked against the SPKIs), or None without a PKI or a descriptor of it.
+    pub fn pki_keys(&self, issuer: &PeerId) -> Option<Result<Vec<PublishedKey>, String>> {
+        let id = crate::keys::node_id_of_peer(issuer)?;
+        let status = self
+            .pki
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        let keys = status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .issuer_keys
+            .get(&id.0)
+            .cloned()?;
+        Some(
+            keys.iter()
+                .map(crate::issuer::pki_keys::to_published)
+                .collect(),
+        )
+    }
+
+    /// Issuer keys this provider accepts tokens under.
+    pub fn key_count(&self) -> usize {
+        self.lock().admission.keys_mut().len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -74,10 +216,28 @@ impl ProviderCredit {
     /// Peers that never paid get no ledger entry, so unpaid traffic cannot grow the map.
     pub fn debit(&self, peer: &PeerId) -> bool {
         let mut inner = self.lock();
-        let ok = match inner.ledgers.get_mut(peer) {
+        // keep the unwritten debits bounded: write first, refuse if that fails
+        if inner.unwritten_debits >= DEBIT_FLUSH_PACKETS
+            && let Err(e) = inner.write_dirty()
+        {
+            tracing::error!(error = %e, "cannot write the credit ledgers; refusing frames");
+            self.stats.frames_without_credit.fetch_add(1, Relaxed);
+            return false;
+        }
+        let Inner {
+            ledgers,
+            dirty,
+            unwritten_debits,
+            ..
+        } = &mut *inner;
+        let ok = match ledgers.get_mut(peer) {
             Some((ledger, dropped)) => {
                 let ok = ledger.debit_packet().is_ok();
-                if !ok {
+                let unwritten = dirty.entry(*peer).or_default();
+                if ok {
+                    *unwritten += 1;
+                    *unwritten_debits += 1;
+                } else {
                     *dropped += 1;
                 }
                 ok
@@ -90,12 +250,25 @@ impl ProviderCredit {
         ok
     }
 
+    /// Writes the ledgers changed since the last write (synced).
+    pub fn flush(&self) -> Result<(), String> {
+        self.lock().write_dirty()
+    }
+
+    /// Debits not yet written (a crash would give them back).
+    pub fn unwritten_debits(&self) -> u64 {
+        self.lock().unwritten_debits
+    }
+
     /// Spends `token` for `peer` (verified, recorded in this provider's spent set).
     pub fn spend(&self, peer: PeerId, token: &[u8]) -> CreditAnswer {
         let now = epoch_at(unix_now(), self.epoch_seconds);
         let mut inner = self.lock();
         let Inner {
-            admission, ledgers, ..
+            admission,
+            ledgers,
+            dirty,
+            unwritten_debits,
         } = &mut *inner;
         // a ledger entry exists only once a token was accepted: refused tokens and unpaid
         // frames cannot grow the map
@@ -103,10 +276,19 @@ impl ProviderCredit {
             .get(&peer)
             .cloned()
             .unwrap_or_else(|| (admission.open_ledger(), 0));
-        match admission.spend_bytes(&mut ledger, token, now) {
+        // the credit is written in the spend's own synced batch (with the debits so far)
+        admission.spent_set().stage_credit(
+            peer.to_bytes(),
+            encode_ledger(ledger.balance_after_token(), dropped),
+        );
+        let spent = admission.spend_bytes(&mut ledger, token, now);
+        admission.spent_set().clear_staged_credit();
+        match spent {
             Ok(balance) => {
                 self.stats.tokens_spent.fetch_add(1, Relaxed);
                 ledgers.insert(peer, (ledger, dropped));
+                let written = dirty.remove(&peer).unwrap_or(0);
+                *unwritten_debits = unwritten_debits.saturating_sub(written);
                 CreditAnswer::Balance { balance, dropped }
             }
             Err(reason) => {
@@ -140,6 +322,18 @@ impl ProviderCredit {
     /// Tokens collected since the last call (to redeem at the issuer).
     pub fn take_collected(&self) -> Vec<Token> {
         self.lock().admission.take_collected()
+    }
+}
+
+impl Drop for ProviderCredit {
+    /// A clean shutdown writes every debit.
+    fn drop(&mut self) {
+        if self.skip_flush_on_drop {
+            return;
+        }
+        if let Err(e) = self.flush() {
+            tracing::error!(error = %e, "credit ledgers not written at shutdown");
+        }
     }
 }
 
@@ -188,7 +382,7 @@ pub fn serve(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -214,5 +408,148 @@ mod tests {
                 dropped: 0
             }
         );
+    }
+
+    /// `n` valid tokens of the current epoch and the key that verifies them.
+    fn tokens(n: usize) -> (Vec<Vec<u8>>, PublishedKey) {
+        use wesh_payments::{
+            Credential, FreeQuotaPolicy, InMemorySpentSet, Issuer, IssuerKey, VerifyingKey, Wallet,
+            encode_token,
+        };
+        let epoch = epoch_at(unix_now(), 3600);
+        let mut rng = rand::rng();
+        let key = IssuerKey::generate(epoch, &mut rng).unwrap();
+        let published = key.published();
+        let mut issuer = Issuer::new(FreeQuotaPolicy::new(100), InMemorySpentSet::new());
+        issuer.install_key(key).unwrap();
+        let mut wallet = Wallet::new(24);
+        let vk = VerifyingKey::from_published(&published).unwrap();
+        let (request, pending) = wallet
+            .prepare_request(&vk, Credential::ClientKey([1; 32]), n, &mut rng)
+            .unwrap();
+        let response = issuer.issue(epoch, &request, &mut rng).unwrap();
+        wallet.finalize(pending, &response).unwrap();
+        let tokens = (0..n)
+            .map(|_| encode_token(&wallet.pop(epoch).unwrap()).to_vec())
+            .collect();
+        (tokens, published)
+    }
+
+    fn open(dir: &std::path::Path, key: &PublishedKey) -> ProviderCredit {
+        let credit = ProviderCredit::new(SpentStore::open(dir).unwrap(), 3600);
+        credit.install_keys(std::slice::from_ref(key));
+        credit
+    }
+
+    fn balance(credit: &ProviderCredit, peer: &PeerId) -> (u64, u64) {
+        match credit.balance(peer) {
+            CreditAnswer::Balance { balance, dropped } => (balance, dropped),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn credit_survives_a_restart_and_a_crash_mints_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tokens, key) = tokens(3);
+        let (alice, bob) = (PeerId::random(), PeerId::random());
+
+        // clean shutdown: every debit and drop counter comes back exactly
+        let credit = open(dir.path(), &key);
+        assert!(matches!(
+            credit.spend(alice, &tokens[0]),
+            CreditAnswer::Balance { balance: 1000, .. }
+        ));
+        for _ in 0..10 {
+            assert!(credit.debit(&alice));
+        }
+        assert!(!credit.debit(&bob), "bob never paid");
+        assert_eq!(credit.unwritten_debits(), 10);
+        drop(credit);
+        let credit = open(dir.path(), &key);
+        assert_eq!(balance(&credit, &alice), (990, 0));
+        assert_eq!(credit.clients(), 1, "no ledger for a peer that never paid");
+
+        // crash right after a spend: the token and its credit are on disk together, so
+        // the token cannot buy its credit a second time
+        assert!(matches!(
+            credit.spend(alice, &tokens[1]),
+            CreditAnswer::Balance { balance: 1990, .. }
+        ));
+        credit.crash();
+        let credit = open(dir.path(), &key);
+        assert_eq!(balance(&credit, &alice), (1990, 0));
+        assert_eq!(
+            credit.spend(alice, &tokens[1]),
+            CreditAnswer::Refused("already_spent".into()),
+            "no second credit for one token"
+        );
+        assert_eq!(balance(&credit, &alice), (1990, 0));
+
+        // crash with debits in memory: at most DEBIT_FLUSH_PACKETS of them come back
+        let debits = DEBIT_FLUSH_PACKETS + 5;
+        for _ in 0..debits {
+            assert!(credit.debit(&alice));
+        }
+        let real = 1990 - debits;
+        assert_eq!(balance(&credit, &alice).0, real);
+        assert!(credit.unwritten_debits() <= DEBIT_FLUSH_PACKETS);
+        credit.crash();
+        let credit = open(dir.path(), &key);
+        let restored = balance(&credit, &alice).0;
+        assert!(restored >= real, "a crash never takes credit away");
+        assert!(
+            restored - real <= DEBIT_FLUSH_PACKETS,
+            "restored {restored}, real {real}: more than the bound given back"
+        );
+        assert_eq!(restored - real, 5, "the debits after the last write");
+
+        // a spend writes the ledger with the debits made before it
+        for _ in 0..7 {
+            assert!(credit.debit(&alice));
+        }
+        assert!(matches!(
+            credit.spend(alice, &tokens[2]),
+            CreditAnswer::Balance { .. }
+        ));
+        assert_eq!(credit.unwritten_debits(), 0);
+        let expected = restored - 7 + 1000;
+        credit.crash();
+        let credit = open(dir.path(), &key);
+        assert_eq!(balance(&credit, &alice).0, expected);
+        // drops are counted and kept across a clean restart
+        while credit.debit(&alice) {}
+        assert!(!credit.debit(&alice));
+        drop(credit);
+        let credit = open(dir.path(), &key);
+        assert_eq!(balance(&credit, &alice), (0, 2));
+    }
+
+    #[test]
+    fn unreadable_ledger_records_are_refused_with_a_reason() {
+        assert_eq!(decode_ledger(&encode_ledger(5, 6)), Ok((5, 6)));
+        assert_eq!(
+            decode_ledger(&[1, 2, 3]),
+            Err("ledger record of 3 bytes, expected 17".into())
+        );
+        assert_eq!(
+            decode_ledger(&[9; 17]),
+            Err("unknown ledger record version 9".into())
+        );
+        assert_eq!(decode_ledger(&[]), Err("empty ledger record".into()));
+        // a store holding one is still opened; the record is skipped
+        let dir = tempfile::tempdir().unwrap();
+        let peer = PeerId::random();
+        {
+            let s = SpentStore::open(dir.path()).unwrap();
+            s.write_credits(&[
+                (peer.to_bytes(), vec![1, 2]),
+                (b"not a peer id".to_vec(), encode_ledger(5, 0)),
+            ])
+            .unwrap();
+        }
+        let credit = ProviderCredit::new(SpentStore::open(dir.path()).unwrap(), 3600);
+        assert_eq!(credit.clients(), 0);
+        assert!(!credit.debit(&peer));
     }
 }

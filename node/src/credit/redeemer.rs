@@ -11,14 +11,41 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Where the provider's issuer keys came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// The issuer's signed descriptor in the PKI directory.
+    Pki,
+    /// `/wesh/issuer/keys/1`: no usable descriptor, or it lacked a key a client used.
+    Issuer,
+}
+
+/// Installs the issuer's keys: from its PKI descriptor when that announces the current
+/// epoch's key (and, when a client showed an unknown key — `wanted` — only if the PKI
+/// brought a key not held before), else fetched from the issuer itself.
 async fn refresh_keys(
     net: &NetHandle,
     issuer: &IssuerAddress,
     credit: &ProviderCredit,
-) -> Result<(), String> {
+    wanted: bool,
+) -> Result<KeySource, String> {
+    let current = crate::issuer::epoch_at(crate::pki::service::unix_now(), issuer.epoch_seconds);
+    match credit.pki_keys(&issuer.peer) {
+        Some(Ok(keys)) if keys.iter().any(|k| k.epoch == current) => {
+            let before = credit.key_count();
+            credit.install_keys(&keys);
+            if !wanted || credit.key_count() > before {
+                credit.stats.keys_from_pki.fetch_add(1, Relaxed);
+                return Ok(KeySource::Pki);
+            }
+        }
+        Some(Err(e)) => tracing::warn!(error = %e, "the issuer's PKI descriptor has a bad key"),
+        _ => {}
+    }
     let keys = fetch_published_keys(&mut net.control.clone(), issuer.peer).await?;
     credit.install_keys(&keys);
-    Ok(())
+    credit.stats.keys_from_issuer.fetch_add(1, Relaxed);
+    Ok(KeySource::Issuer)
 }
 
 /// Fetches the issuer's keys into the provider's admission, then redeems what it holds.
@@ -27,7 +54,7 @@ pub async fn redeem_collected(
     issuer: &IssuerAddress,
     credit: &ProviderCredit,
 ) -> Result<(), String> {
-    refresh_keys(net, issuer, credit).await?;
+    refresh_keys(net, issuer, credit, false).await?;
     let mut control = net.control.clone();
     let tokens = credit.take_collected();
     for batch in tokens.chunks(MAX_REDEEM_BATCH) {
@@ -62,7 +89,7 @@ pub async fn run_redeemer(
             _ = tokio::time::sleep(wait) => {}
             _ = credit.want_keys.notified() => {
                 // a client showed a token under a key we lack: fetch keys now, redeem later
-                if let Err(e) = refresh_keys(&net, &issuer, &credit).await {
+                if let Err(e) = refresh_keys(&net, &issuer, &credit, true).await {
                     tracing::warn!(error = %e, "cannot fetch the issuer's keys");
                 }
                 continue;
@@ -71,6 +98,12 @@ pub async fn run_redeemer(
         }
         // keys first thing, so spends verify; then on the redemption schedule
         wait = every;
+        // debits reach the disk at least once per round, not only every
+        // DEBIT_FLUSH_PACKETS packets
+        let c = credit.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || c.flush()).await {
+            tracing::warn!(error = %e, "cannot write the credit ledgers");
+        }
         if let Err(e) = redeem_collected(&net, &issuer, &credit).await {
             tracing::warn!(error = %e, "redemption at the issuer failed; retrying");
             wait = Duration::from_millis(500);

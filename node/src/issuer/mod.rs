@@ -19,6 +19,7 @@
 //!   entry, once (spec/payments.md §8.3 says why entries, not reward tokens).
 
 pub mod calls;
+pub mod pki_keys;
 pub mod role;
 pub mod service;
 

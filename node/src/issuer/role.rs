@@ -2,10 +2,12 @@
 
 use super::service::{IssuerState, IssuerStats, serve};
 use crate::keys::NodeKeys;
-use crate::net::swarm::start_swarm;
+use crate::net::swarm::{start_swarm, start_swarm_with_gossip};
+use crate::pki::service::{PkiService, PkiStatus, unix_now};
+use crate::storage::reward_store::RewardStore;
 use crate::storage::spent_store::SpentStore;
 use clap::Args;
-use libp2p::Multiaddr;
+use libp2p::{Multiaddr, PeerId};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -27,6 +29,15 @@ pub struct IssuerArgs {
     /// Free tokens per client key per epoch (the default issuance policy).
     #[arg(long, default_value_t = FREE_TOKENS_PER_EPOCH)]
     pub free_tokens_per_epoch: u32,
+    /// A node of the gossip PKI to join (multiaddr ending in /p2p/<peer id>); repeat for
+    /// several. The issuer announces its token keys there in a signed issuer descriptor;
+    /// without it, the descriptor spreads from the providers that connect to the issuer.
+    /// The network's PKI epochs must be --epoch-seconds long.
+    #[arg(long)]
+    pub bootstrap: Vec<String>,
+    /// Addresses to announce in the issuer descriptor (default: the listen addresses).
+    #[arg(long)]
+    pub announce: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -80,15 +91,52 @@ pub struct RunningIssuer {
     pub net: crate::net::swarm::NetHandle,
     pub state: Arc<Mutex<IssuerState>>,
     pub stats: Arc<IssuerStats>,
+    /// With the gossip PKI: what the issuer's PKI agent holds and has published.
+    pub pki_status: Option<Arc<Mutex<PkiStatus>>>,
 }
 
-/// Starts an issuer: spent set in `dir/spent`, epoch keys in `dir/issuer-keys`.
+/// How an issuer joins the gossip PKI to announce its token keys.
+#[derive(Debug, Clone, Default)]
+pub struct IssuerPki {
+    /// Nodes to join through (none: the descriptor spreads from the peers that connect).
+    pub bootstrap: Vec<(PeerId, Multiaddr)>,
+    /// Addresses to announce; empty = the listen addresses.
+    pub announce: Vec<String>,
+}
+
+/// Starts an issuer: spent set in `dir/spent`, epoch keys in `dir/issuer-keys`, settled
+/// reward epochs in `dir/rewards`; not in
+/// the gossip PKI (clients and providers fetch its keys over `/wesh/issuer/keys/1`).
 pub async fn start_issuer(
     keys: &NodeKeys,
     dir: &std::path::Path,
     listen: &[Multiaddr],
     epoch_seconds: u64,
     free_tokens_per_epoch: u32,
+    stop: watch::Receiver<bool>,
+) -> Result<RunningIssuer, String> {
+    start_issuer_with_pki(
+        keys,
+        dir,
+        listen,
+        epoch_seconds,
+        free_tokens_per_epoch,
+        None,
+        stop,
+    )
+    .await
+}
+
+/// Like [`start_issuer`]; with `pki`, the issuer also joins the gossip PKI (PKI epochs
+/// of `epoch_seconds`) and publishes an issuer descriptor announcing the token keys of
+/// the current and the next epoch at every epoch start.
+pub async fn start_issuer_with_pki(
+    keys: &NodeKeys,
+    dir: &std::path::Path,
+    listen: &[Multiaddr],
+    epoch_seconds: u64,
+    free_tokens_per_epoch: u32,
+    pki: Option<IssuerPki>,
     stop: watch::Receiver<bool>,
 ) -> Result<RunningIssuer, String> {
     let keys_dir = dir.join("issuer-keys");
@@ -100,15 +148,114 @@ pub async fn start_issuer(
         issuer,
         epoch_seconds,
         keys_dir: Some(keys_dir),
+        rewards_store: Some(RewardStore::open(dir.join("rewards"))?),
+        rewards_saved: Default::default(),
     };
+    let restored = state.load_rewards()?;
+    if restored > 0 {
+        tracing::info!(epochs = restored, "settled reward epochs restored");
+    }
     state.current_epoch()?;
-    let net = start_swarm(keys.identity.clone(), listen, &[], stop.clone())
-        .await
-        .map_err(|e| e.to_string())?;
+    let bootstrap = pki
+        .as_ref()
+        .map(|p| p.bootstrap.clone())
+        .unwrap_or_default();
+    let (net, events) = start_swarm_with_gossip(
+        keys.identity.clone(),
+        listen,
+        &bootstrap,
+        pki.is_some(),
+        stop.clone(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let stats = Arc::new(IssuerStats::default());
     let state = Arc::new(Mutex::new(state));
-    serve(net.control.clone(), state.clone(), stats.clone(), stop)?;
-    Ok(RunningIssuer { net, state, stats })
+    serve(
+        net.control.clone(),
+        state.clone(),
+        stats.clone(),
+        stop.clone(),
+    )?;
+    let pki_status = match pki {
+        Some(setup) => Some(start_issuer_pki(
+            keys,
+            &net,
+            events,
+            epoch_seconds,
+            setup,
+            state.clone(),
+            stop,
+        )?),
+        None => None,
+    };
+    Ok(RunningIssuer {
+        net,
+        state,
+        stats,
+        pki_status,
+    })
+}
+
+/// Runs the issuer's PKI agent: an issuer descriptor (no Sphinx keys) with the token keys
+/// of the current and next epoch, republished at each epoch start.
+fn start_issuer_pki(
+    keys: &NodeKeys,
+    net: &crate::net::swarm::NetHandle,
+    events: tokio::sync::mpsc::UnboundedReceiver<crate::net::swarm::NetEvent>,
+    epoch_seconds: u64,
+    setup: IssuerPki,
+    state: Arc<Mutex<IssuerState>>,
+    stop: watch::Receiver<bool>,
+) -> Result<Arc<Mutex<PkiStatus>>, String> {
+    let params =
+        wesh_pki::PkiParams::with_epoch_length(epoch_seconds).map_err(|e| format!("pki: {e}"))?;
+    let ed = keys
+        .identity
+        .clone()
+        .try_into_ed25519()
+        .map_err(|e| format!("pki: identity key: {e}"))?;
+    let secret: [u8; 32] = ed
+        .secret()
+        .as_ref()
+        .try_into()
+        .map_err(|_| "pki: identity key".to_string())?;
+    let addresses = if setup.announce.is_empty() {
+        net.listen_addrs.iter().map(|a| a.to_string()).collect()
+    } else {
+        setup.announce
+    };
+    let own = wesh_pki::OwnNode {
+        signing_key: ed25519_dalek::SigningKey::from_bytes(&secret),
+        role: wesh_pki::Role::Issuer,
+        addresses,
+        capacity_pps: 0,
+    };
+    let now = unix_now();
+    // the Unix time only grows: a restarted issuer signs with higher sequences
+    let agent =
+        wesh_pki::PkiAgent::issuer(params, own, now, now).map_err(|e| format!("pki: {e}"))?;
+    let status = Arc::new(Mutex::new(PkiStatus::default()));
+    // an issuer routes nothing: the key and topology outputs are not needed
+    let (outputs, _) = tokio::sync::mpsc::unbounded_channel();
+    let service = PkiService {
+        agent,
+        net: net.clone(),
+        events,
+        outputs,
+        status: status.clone(),
+        keyring_path: None,
+        bootstrap: setup.bootstrap.iter().map(|(p, _)| *p).collect(),
+    };
+    // RSA key generation (once per epoch, for the next epoch) blocks this task briefly
+    let source: crate::pki::service::TokenKeySource = Box::new(move |epoch| {
+        state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .announced_keys(epoch)
+    });
+    tokio::spawn(service.run_with_token_keys(stop, Some(source)));
+    Ok(status)
 }
 
 pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
@@ -125,13 +272,26 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
                 .map_err(|e| format!("--listen {a:?}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mut bootstrap = Vec::new();
+    for b in &args.bootstrap {
+        bootstrap.push(crate::keys::parse_peer_addr(b, "--bootstrap")?);
+    }
+    for a in &args.announce {
+        a.parse::<Multiaddr>()
+            .map_err(|e| format!("invalid --announce {a:?}: {e}"))?;
+    }
+    let pki = IssuerPki {
+        bootstrap,
+        announce: args.announce.clone(),
+    };
     let (stop_tx, stop) = watch::channel(false);
-    let issuer = start_issuer(
+    let issuer = start_issuer_with_pki(
         &keys,
         &dir,
         &listen,
         args.epoch_seconds,
         args.free_tokens_per_epoch,
+        Some(pki),
         stop,
     )
     .await?;

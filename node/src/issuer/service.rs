@@ -8,16 +8,19 @@ use super::{
 use crate::keys::node_id_of_peer;
 use crate::mailboxes::exchange::read_bounded;
 use crate::pki::service::unix_now;
+use crate::storage::reward_store::RewardStore;
 use crate::storage::spent_store::SpentStore;
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, StreamProtocol};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use wesh_payments::params::TOKEN_BYTES;
 use wesh_payments::{
-    Credential, FreeQuotaPolicy, Issuer, IssuerKey, decode_request, decode_token, encode_response,
+    ClaimError, Credential, EpochRewards, FreeQuotaPolicy, Issuer, IssuerKey, ShopperScores,
+    WorkReport, decode_request, decode_token, encode_response,
 };
 
 /// What the issuer has done (for logs, the testnet and tests).
@@ -35,19 +38,32 @@ pub struct IssuerState {
     pub epoch_seconds: u64,
     /// Where each epoch's signing key is kept (PKCS#8 DER, mode 0600); None: memory only.
     pub keys_dir: Option<PathBuf>,
+    /// Where settled reward epochs and their claims are kept; None: memory only.
+    pub rewards_store: Option<RewardStore>,
+    /// Settled epochs known to be in `rewards_store`.
+    pub rewards_saved: BTreeSet<u64>,
 }
 
 impl IssuerState {
     /// The current epoch, with its signing key installed (loaded or generated).
     pub fn current_epoch(&mut self) -> Result<u64, String> {
         let epoch = epoch_at(unix_now(), self.epoch_seconds);
+        self.ensure_key(epoch)?;
+        Ok(epoch)
+    }
+
+    /// Installs the signing key of `epoch`: loaded from the keys directory, or generated
+    /// and written there (a restart then signs and verifies with the same key). Keys of
+    /// the current epoch and the next are announced in the PKI; the issuer signs only
+    /// with the current one.
+    pub fn ensure_key(&mut self, epoch: u64) -> Result<(), String> {
         if self
             .issuer
             .published_keys()
             .iter()
             .any(|k| k.epoch == epoch)
         {
-            return Ok(epoch);
+            return Ok(());
         }
         let path = self
             .keys_dir
@@ -66,8 +82,104 @@ impl IssuerState {
             }
         };
         self.issuer.install_key(key).map_err(|e| e.to_string())?;
-        let _ = self.issuer.prune(epoch);
-        Ok(epoch)
+        let _ = self.issuer.prune(epoch_at(unix_now(), self.epoch_seconds));
+        Ok(())
+    }
+
+    /// Loads the settled epochs kept in the reward store into the ledger.
+    pub fn load_rewards(&mut self) -> Result<usize, String> {
+        let Some(store) = &self.rewards_store else {
+            return Ok(0);
+        };
+        let epochs = store.load()?;
+        let n = epochs.len();
+        for rewards in epochs {
+            let epoch = rewards.epoch;
+            self.issuer
+                .rewards_mut()
+                .record(rewards)
+                .map_err(|e| e.to_string())?;
+            self.rewards_saved.insert(epoch);
+        }
+        Ok(n)
+    }
+
+    /// Settles `epoch` and writes it to the reward store before returning.
+    pub fn settle(
+        &mut self,
+        epoch: u64,
+        scores: &ShopperScores,
+        reports: &[WorkReport],
+    ) -> Result<EpochRewards, String> {
+        let settled = self
+            .issuer
+            .settle(epoch, scores, reports)
+            .map_err(|e| e.to_string())?
+            .clone();
+        self.persist_unsaved()?;
+        Ok(settled)
+    }
+
+    /// Writes settled epochs not yet in the store (settled through `issuer` directly,
+    /// as the testnet does).
+    pub fn persist_unsaved(&mut self) -> Result<(), String> {
+        let Some(store) = &self.rewards_store else {
+            return Ok(());
+        };
+        for rewards in self.issuer.rewards().epochs() {
+            if !self.rewards_saved.contains(&rewards.epoch) {
+                store.put(rewards)?;
+                self.rewards_saved.insert(rewards.epoch);
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims `node`'s entry of `epoch`: the claimed entry is durable before it counts,
+    /// so a crash cannot let it be claimed again.
+    pub fn claim(&mut self, epoch: u64, node: &[u8; 32]) -> Result<u64, String> {
+        self.persist_unsaved()?;
+        if let Some(store) = &self.rewards_store {
+            let mut record = self
+                .issuer
+                .rewards()
+                .epoch(epoch)
+                .cloned()
+                .ok_or_else(|| ClaimError::NotSettled.to_string())?;
+            let entry = record
+                .entries
+                .get_mut(node)
+                .ok_or_else(|| ClaimError::NoEntry.to_string())?;
+            if entry.claimed {
+                return Err(ClaimError::AlreadyClaimed.to_string());
+            }
+            entry.claimed = true;
+            store.put(&record)?;
+        }
+        self.issuer
+            .rewards_mut()
+            .claim(epoch, node)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The token keys of `epoch` and `epoch + 1` (generated if needed), as an issuer
+    /// descriptor announces them.
+    pub fn announced_keys(&mut self, epoch: u64) -> Vec<wesh_pki::EpochTokenKey> {
+        for e in [epoch, epoch.saturating_add(1)] {
+            if let Err(e) = self.ensure_key(e) {
+                tracing::error!(error = %e, "cannot install an issuer key");
+            }
+        }
+        self.issuer
+            .published_keys()
+            .into_iter()
+            .filter(|k| k.epoch == epoch || k.epoch == epoch.saturating_add(1))
+            .map(|k| wesh_pki::EpochTokenKey {
+                epoch: k.epoch,
+                key_id: k.key_id.0,
+                spki: k.spki,
+            })
+            .collect()
     }
 }
 
@@ -134,7 +246,7 @@ async fn answer(
         if protocol == KEYS_PROTOCOL {
             keys_answer(&mut s)
         } else if protocol == REWARDS_PROTOCOL {
-            rewards_answer(&s, &request)
+            rewards_answer(&mut s, &request)
         } else if protocol == CLAIM_PROTOCOL {
             claim_answer(&mut s, peer, &request)
         } else if protocol == ISSUE_PROTOCOL {
@@ -151,10 +263,20 @@ async fn answer(
 }
 
 fn keys_answer(s: &mut IssuerState) -> Vec<u8> {
-    if let Err(e) = s.current_epoch() {
-        tracing::error!(error = %e, "no issuer key");
-    }
-    let keys = s.issuer.published_keys();
+    let current = match s.current_epoch() {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "no issuer key");
+            epoch_at(unix_now(), s.epoch_seconds)
+        }
+    };
+    // keys already usable: the next epoch's key is announced in the PKI only
+    let keys: Vec<_> = s
+        .issuer
+        .published_keys()
+        .into_iter()
+        .filter(|k| k.epoch <= current)
+        .collect();
     let mut out = vec![u8::try_from(keys.len()).unwrap_or(0)];
     for k in keys.iter().take(255) {
         out.extend_from_slice(&k.epoch.to_be_bytes());
@@ -164,10 +286,13 @@ fn keys_answer(s: &mut IssuerState) -> Vec<u8> {
     out
 }
 
-fn rewards_answer(s: &IssuerState, request: &[u8]) -> Vec<u8> {
+fn rewards_answer(s: &mut IssuerState, request: &[u8]) -> Vec<u8> {
     let Some(epoch) = request.try_into().ok().map(u64::from_be_bytes) else {
         return b"malformed request: expected an epoch (u64)\n".to_vec();
     };
+    if let Err(e) = s.persist_unsaved() {
+        tracing::error!(error = %e, "settled rewards not persisted");
+    }
     match s.issuer.rewards().table(epoch) {
         Some(table) => table.into_bytes(),
         None => format!("no rewards settled for epoch {epoch}\n").into_bytes(),
@@ -186,14 +311,14 @@ fn claim_answer(s: &mut IssuerState, peer: PeerId, request: &[u8]) -> Vec<u8> {
     let Some(node) = node_id_of_peer(&peer) else {
         return refused("the claimant is not an Ed25519 node");
     };
-    match s.issuer.rewards_mut().claim(epoch, &node.0) {
+    match s.claim(epoch, &node.0) {
         Ok(units) => {
             tracing::info!(%peer, epoch, units, "reward claimed");
             let mut out = vec![0];
             out.extend_from_slice(&units.to_be_bytes());
             out
         }
-        Err(e) => refused(&e.to_string()),
+        Err(e) => refused(&e),
     }
 }
 
@@ -279,4 +404,84 @@ fn redeem_answer(
         }
     }
     encode_redeemed(&result)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use wesh_payments::NodeScore;
+
+    fn state(dir: &std::path::Path) -> IssuerState {
+        let spent = SpentStore::open(dir.join("spent")).unwrap();
+        let mut s = IssuerState {
+            issuer: Issuer::new(FreeQuotaPolicy::new(5), spent),
+            epoch_seconds: 3600,
+            keys_dir: None,
+            rewards_store: Some(RewardStore::open(dir.join("rewards")).unwrap()),
+            rewards_saved: BTreeSet::new(),
+        };
+        s.load_rewards().unwrap();
+        s
+    }
+
+    fn ask(s: &mut IssuerState, epoch: u64) -> String {
+        String::from_utf8(rewards_answer(s, &epoch.to_be_bytes())).unwrap()
+    }
+
+    #[test]
+    fn settled_rewards_and_claims_survive_an_issuer_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        let scores = ShopperScores {
+            epoch: 40,
+            nodes: [(a, 1.0), (b, 0.5), (c, 1.0)]
+                .into_iter()
+                .map(|(n, score)| {
+                    let s = NodeScore {
+                        loops_sent: 100,
+                        loops_returned: (100.0 * score) as u64,
+                        score: Some(score),
+                    };
+                    (n, s)
+                })
+                .collect(),
+        };
+        let reports: Vec<WorkReport> = [a, b, c]
+            .iter()
+            .map(|&node| WorkReport {
+                node,
+                packets: 1000,
+            })
+            .collect();
+        let (table, units_b) = {
+            let mut s = state(dir.path());
+            let settled = s.settle(40, &scores, &reports).unwrap();
+            assert!(settled.entries[&b].units > 0);
+            // an epoch settled straight through the core (as the testnet does) is kept too
+            s.issuer.settle(41, &scores, &reports).unwrap();
+            assert_eq!(s.claim(40, &a).unwrap(), settled.entries[&a].units);
+            (ask(&mut s, 40), settled.entries[&b].units)
+        };
+        assert!(table.contains("epoch 40"), "{table}");
+
+        let mut s = state(dir.path());
+        assert_eq!(ask(&mut s, 40), table, "the same ledger after the restart");
+        assert!(ask(&mut s, 41).contains("epoch 41"));
+        assert!(ask(&mut s, 42).contains("no rewards settled for epoch 42"));
+        assert_eq!(
+            s.claim(40, &a),
+            Err("reward already claimed".into()),
+            "a claim made before the restart stands"
+        );
+        assert_eq!(s.claim(40, &b), Ok(units_b));
+        assert_eq!(
+            s.settle(40, &scores, &reports).map(|_| ()),
+            Err("epoch 40 already settled".into())
+        );
+        drop(s);
+        let mut s = state(dir.path());
+        assert_eq!(s.claim(40, &b), Err("reward already claimed".into()));
+        assert_eq!(s.claim(41, &c).map(|u| u > 0), Ok(true));
+    }
 }

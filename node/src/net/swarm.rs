@@ -15,8 +15,9 @@ pub const AGENT_VERSION: &str = concat!("wesh/", env!("CARGO_PKG_VERSION"));
 pub const PROTOCOL_VERSION: &str = "/wesh/1.0.0";
 /// Gossipsub topic of the PKI: descriptors and equivocation proofs.
 pub const PKI_TOPIC: &str = "wesh/pki/1";
-/// Largest gossip message accepted (a descriptor is at most 1 KiB, a proof two of them).
-const MAX_GOSSIP_BYTES: usize = 4096;
+/// Largest gossip message accepted: a descriptor is at most 2 KiB
+/// (`wesh_pki::params::MAX_DESCRIPTOR_BYTES`), a proof two of them plus framing.
+const MAX_GOSSIP_BYTES: usize = 8192;
 /// A publish that found no mesh peer yet is retried this often.
 const PUBLISH_RETRY: Duration = Duration::from_millis(500);
 /// Pending publications kept for retry (newest win).

@@ -44,6 +44,10 @@ pub struct PkiStatus {
     /// Sampled peers whose directory differed from ours (each then sent theirs).
     pub view_disagreements: u64,
     pub view_checks: u64,
+    /// Token keys announced by each issuer descriptor valid for the current epoch (the
+    /// key id of each was checked against its SPKI when the descriptor was decoded).
+    /// Whose keys to use is the reader's choice: its configured issuer.
+    pub issuer_keys: BTreeMap<[u8; 32], Vec<wesh_pki::EpochTokenKey>>,
 }
 
 pub fn unix_now() -> u64 {
@@ -68,6 +72,10 @@ fn until(at: u64) -> Duration {
 /// A sync request waiting for the agent: (epoch, requester's digest, where the answer goes).
 type SnapshotRequest = (u64, [u8; 32], oneshot::Sender<Vec<u8>>);
 
+/// The issuer's token keys to announce, asked for with the epoch about to be published
+/// (it should return the keys of that epoch and the next).
+pub type TokenKeySource = Box<dyn FnMut(u64) -> Vec<wesh_pki::EpochTokenKey> + Send>;
+
 pub struct PkiService {
     pub agent: PkiAgent,
     pub net: NetHandle,
@@ -79,7 +87,17 @@ pub struct PkiService {
 }
 
 impl PkiService {
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        self.run_with_token_keys(shutdown, None).await
+    }
+
+    /// Like `run`; an issuer passes where its token keys come from, asked before every
+    /// tick so the descriptor published at an epoch start carries that epoch's keys.
+    pub async fn run_with_token_keys(
+        mut self,
+        mut shutdown: watch::Receiver<bool>,
+        mut token_keys: Option<TokenKeySource>,
+    ) {
         let (synced_tx, mut synced) = mpsc::unbounded_channel::<(PeerId, SyncAnswer)>();
         let (snap_tx, mut snapshots) = mpsc::channel::<SnapshotRequest>(64);
         let mut view =
@@ -97,6 +115,7 @@ impl PkiService {
         let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(
             wesh_mix::seed_from(&mut rand::rng()),
         );
+        self.refresh_token_keys(&mut token_keys);
         let actions = self.agent.tick(unix_now(), &mut rng);
         self.apply(actions, &mut dialed, &mut known);
         // the due time is kept until the tick has run: recomputing it after an event that
@@ -104,6 +123,7 @@ impl PkiService {
         let mut tick_due = self.agent.next_tick(unix_now());
         loop {
             if unix_now() >= tick_due {
+                self.refresh_token_keys(&mut token_keys);
                 let actions = self.agent.tick(unix_now(), &mut rng);
                 self.apply(actions, &mut dialed, &mut known);
                 tick_due = self.agent.next_tick(unix_now());
@@ -159,6 +179,13 @@ impl PkiService {
             }
             view.set_local(self.agent.epoch(), self.agent.digest());
             self.publish_status(view.confirmed(), view.disagreements(), view.checks());
+        }
+    }
+
+    fn refresh_token_keys(&mut self, source: &mut Option<TokenKeySource>) {
+        if let Some(source) = source {
+            let epoch = self.agent.directory().clock().epoch_at(unix_now());
+            self.agent.set_token_keys(source(epoch));
         }
     }
 
@@ -288,6 +315,13 @@ impl PkiService {
             s.epochs_rotated = self.agent.epochs_rotated();
             s.digest = self.agent.digest();
             s.descriptors = self.agent.directory().valid_for(self.agent.epoch()).count();
+            s.issuer_keys = self
+                .agent
+                .directory()
+                .valid_for(self.agent.epoch())
+                .filter(|d| d.content().role == wesh_pki::Role::Issuer)
+                .map(|d| (d.identity().0, d.content().token_keys.clone()))
+                .collect();
             s.rejected = self
                 .agent
                 .rejections()

@@ -6,6 +6,7 @@ pub mod codec;
 pub mod mailbox_backend;
 pub mod mailbox_store;
 pub mod replica_store;
+pub mod reward_store;
 pub mod spent_store;
 
 pub use codec::MailboxId;
