@@ -152,7 +152,7 @@ fn testnet_payments_refuse_double_spends_and_score_a_dropping_mix() {
 fn testnet_wesh_story_contacts_group_and_offline_catch_up() {
     let j = testnet(&[
         "--seconds",
-        "30",
+        "40",
         "--mean-delay-ms",
         "50",
         "--bulk-bytes",

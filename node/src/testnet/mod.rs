@@ -111,6 +111,11 @@ pub struct TestnetArgs {
     /// Give every node the topology directly instead of running the gossip PKI.
     #[arg(long)]
     pub static_topology: bool,
+    /// Real-stream rate λ_P (packets/s) of the Wesh story's three clients: each group
+    /// message leaves as one reliable message per other member and replica, and the
+    /// handshake is five sequential messages, so λ_P sets how long the story takes.
+    #[arg(long, default_value_t = 5.0)]
+    pub wesh_real_rate: f64,
     /// Skip the Wesh story (three accounts become contacts, form a replicated group,
     /// write to it, one goes offline and catches up); only the synthetic load runs.
     #[arg(long)]
@@ -551,7 +556,10 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         let setup = wesh_scenario::ScenarioSetup {
             providers: crate::wesh_app::ProviderBook::new(list).map_err(TestnetError::Setup)?,
             homes,
-            traffic,
+            traffic: ClientTrafficConfig {
+                real_rate: args.wesh_real_rate,
+                ..traffic
+            },
             make_spec,
             // the last provider keeps the group (alice's home is the first)
             replication_provider: providers

@@ -26,6 +26,8 @@ pub struct Summary {
 #[derive(Debug, Default, Serialize)]
 pub struct WeshSection {
     pub accounts: u64,
+    /// λ_P of the three clients, packets/s.
+    pub real_rate: f64,
     pub contact_requests_sent: u64,
     /// Contact pairs usable both ways (each side knows the other's device mailbox).
     pub contacts_established: u64,
@@ -385,6 +387,10 @@ impl Summary {
         let mut s = String::from(
             "\nWesh over the mixnet (alice, bob and carol, each a client of a provider)\n",
         );
+        s.push_str(&format!(
+            "  clients with λ_P = {}/s; every step below goes through the app API and the mixnet\n",
+            w.real_rate
+        ));
         s.push_str(&format!(
             "  1. contacts: {} requests sent to rendezvous mailboxes, {} contacts established after {:.1} s\n",
             w.contact_requests_sent, w.contacts_established, w.contacts_after_s

@@ -66,7 +66,16 @@ async fn call(app: &WeshApp, r: ApiRequest) -> Result<ApiResponse, String> {
 fn spawn_app_loop(index: usize, app: WeshApp, observed: Arc<Mutex<Observed>>) {
     let mut events = app.subscribe();
     tokio::spawn(async move {
-        while let Ok(ev) = events.recv().await {
+        loop {
+            let ev = match events.recv().await {
+                Ok(ev) => ev,
+                // a burst larger than the channel: keep going with what follows
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "wesh story fell behind its events");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
             let WeshAppEvent::Wesh { at, event } = ev else {
                 continue;
             };
@@ -152,6 +161,7 @@ async fn contact_ready(a: &WeshApp, b: &WeshApp) -> bool {
 pub async fn run(setup: ScenarioSetup) -> WeshSection {
     let mut section = WeshSection {
         accounts: NAMES.len() as u64,
+        real_rate: setup.traffic.real_rate,
         ..Default::default()
     };
     let started = Instant::now();
