@@ -168,7 +168,7 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
     spec.pki = pki;
     spec.pull_interval = Duration::from_millis(args.pull_interval_ms);
     spec.observer = Some(events_tx);
-    spec.store = Some(store);
+    spec.store = Some(store.clone());
     spec.payments = match &args.issuer {
         Some(text) => Some(crate::credit::IssuerAddress::parse(
             text,
@@ -215,6 +215,13 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
         }
     };
     client.shutdown();
+    // Close the database only once the client's tasks let go of it: returning from main
+    // while one of them is inside a rocksdb write aborts the process at exit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while Arc::strong_count(&store) > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(store);
     result
 }
 
