@@ -774,26 +774,22 @@ impl WeshDevice {
 
     /// Sends `entries` this device wrote to every other member device and every replica.
     fn publish(&mut self, group_id: [u8; 32], entries: Vec<Vec<u8>>) -> Result<()> {
+        self.publish_where(group_id, entries, |_| true)
+    }
+
+    /// Sends `entries` to the other member devices `keep` selects, and to every replica.
+    fn publish_where(
+        &mut self,
+        group_id: [u8; 32],
+        entries: Vec<Vec<u8>>,
+        keep: impl Fn(&[u8; 32]) -> bool,
+    ) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        let me = self.group(&group_id)?.session.device_id();
-        let state = self.group(&group_id)?;
-        let targets: Vec<([u8; 32], MailboxAddress)> = state
-            .session
-            .device_mailboxes()
-            .filter(|(d, _, _)| *d != me)
-            .map(|(d, provider, mailbox)| (d, MailboxAddress { provider, mailbox }))
-            .collect();
-        let replicas: Vec<MailboxAddress> = state
-            .session
-            .replicas()
-            .iter()
-            .map(|(provider, mailbox)| MailboxAddress {
-                provider: *provider,
-                mailbox: *mailbox,
-            })
-            .collect();
+        let session = &self.group(&group_id)?.session;
+        let targets = device_targets(session, keep);
+        let replicas = replica_addresses(session);
         for (device, address) in targets {
             let key = verifying_key(&device, "member device")?;
             self.send_entries_to(address, &key, group_id, entries.clone())?;
@@ -845,14 +841,9 @@ impl WeshDevice {
     /// Sends the metadata log and this device's messages to member devices (and replicas)
     /// that have not had them yet.
     fn push_log_to_new_devices(&mut self, group_id: [u8; 32]) -> Result<usize> {
-        let me = self.group(&group_id)?.session.device_id();
         let state = self.group_mut(&group_id)?;
-        let fresh: Vec<([u8; 32], MailboxAddress)> = state
-            .session
-            .device_mailboxes()
-            .filter(|(d, _, _)| *d != me && !state.pushed.contains(d))
-            .map(|(d, provider, mailbox)| (d, MailboxAddress { provider, mailbox }))
-            .collect();
+        let pushed = &state.pushed;
+        let fresh = device_targets(&state.session, |d| !pushed.contains(d));
         if fresh.is_empty() {
             return Ok(0);
         }
@@ -871,14 +862,8 @@ impl WeshDevice {
 
     fn push_log_to_new_replicas(&mut self, group_id: [u8; 32]) -> Result<()> {
         let state = self.group_mut(&group_id)?;
-        let fresh: Vec<MailboxAddress> = state
-            .session
-            .replicas()
-            .iter()
-            .map(|(provider, mailbox)| MailboxAddress {
-                provider: *provider,
-                mailbox: *mailbox,
-            })
+        let fresh: Vec<MailboxAddress> = replica_addresses(&state.session)
+            .into_iter()
             .filter(|a| !state.pushed_replicas.contains(a))
             .collect();
         if fresh.is_empty() {
@@ -1068,31 +1053,7 @@ impl WeshDevice {
         // responses.
         let known_before: BTreeSet<[u8; 32]> = self.group(&group_id)?.pushed.clone();
         let new_devices = self.push_log_to_new_devices(group_id)?;
-        if !responses.is_empty() {
-            let state = self.group(&group_id)?;
-            let old: Vec<([u8; 32], MailboxAddress)> = state
-                .session
-                .device_mailboxes()
-                .filter(|(d, _, _)| *d != me && known_before.contains(d))
-                .map(|(d, provider, mailbox)| (d, MailboxAddress { provider, mailbox }))
-                .collect();
-            let replicas: Vec<MailboxAddress> = state
-                .session
-                .replicas()
-                .iter()
-                .map(|(provider, mailbox)| MailboxAddress {
-                    provider: *provider,
-                    mailbox: *mailbox,
-                })
-                .collect();
-            for (device, address) in old {
-                let key = verifying_key(&device, "member device")?;
-                self.send_entries_to(address, &key, group_id, responses.clone())?;
-            }
-            for a in replicas {
-                self.send_replica(a, group_id, responses.clone());
-            }
-        }
+        self.publish_where(group_id, responses, |d| known_before.contains(d))?;
         self.push_log_to_new_replicas(group_id)?;
         if is_account && new_devices > 0 {
             // A new sibling cannot open what was posted before it shared chain keys with
@@ -1196,6 +1157,32 @@ impl WeshDevice {
             }
         }
     }
+}
+
+/// Other member devices of the session (not this one) that `keep` selects, with their
+/// mailboxes.
+fn device_targets(
+    session: &GroupSession,
+    keep: impl Fn(&[u8; 32]) -> bool,
+) -> Vec<([u8; 32], MailboxAddress)> {
+    let me = session.device_id();
+    session
+        .device_mailboxes()
+        .filter(|(d, _, _)| *d != me && keep(d))
+        .map(|(d, provider, mailbox)| (d, MailboxAddress { provider, mailbox }))
+        .collect()
+}
+
+/// The group's replication mailboxes.
+fn replica_addresses(session: &GroupSession) -> Vec<MailboxAddress> {
+    session
+        .replicas()
+        .iter()
+        .map(|(provider, mailbox)| MailboxAddress {
+            provider: *provider,
+            mailbox: *mailbox,
+        })
+        .collect()
 }
 
 impl GroupState {
