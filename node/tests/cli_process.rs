@@ -176,6 +176,9 @@ fn testnet_wesh_story_contacts_group_and_offline_catch_up() {
     assert_eq!(w["replica_plaintext_hits"].as_u64().unwrap(), 0);
     assert_eq!(w["replica_refused"].as_u64().unwrap(), 0);
     assert_eq!(w["entries_refused"].as_u64().unwrap(), 0);
+    // bob's app went through the real API client over its local socket
+    assert_eq!(w["api_bad_argument_refused"], true);
+    assert_eq!(w["api_bob_messages"].as_u64().unwrap(), sent);
     let (p50, p99) = (
         w["latency_ms"]["p50"].as_f64().unwrap(),
         w["latency_ms"]["p99"].as_f64().unwrap(),

@@ -59,6 +59,10 @@ pub struct WeshSection {
     pub replica_plaintext_hits: Option<u64>,
     pub entries_duplicate: u64,
     pub entries_refused: u64,
+    /// Bob's app was driven through the local API socket (JSON lines): a bad argument got
+    /// a typed error, and this many messages were listed through it at the end.
+    pub api_bad_argument_refused: bool,
+    pub api_bob_messages: u64,
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -11,8 +11,8 @@ use crate::replication::ReplicaService;
 use crate::wesh_app::api::MessageView;
 use crate::wesh_app::runner::MakeClientSpec;
 use crate::wesh_app::{
-    ApiError, ApiRequest, ApiResponse, ProviderBook, WeshApp, WeshAppEvent, WeshAppSpec,
-    WeshDevice, start_wesh_app,
+    ApiClient, ApiError, ApiRequest, ApiResponse, ProviderBook, WeshApp, WeshAppEvent, WeshAppSpec,
+    WeshDevice, start_api_server, start_wesh_app,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -251,19 +251,50 @@ async fn run_inner(
     })
     .await?;
 
+    // bob's app is driven through the local API socket, as a separate app process would
+    let server = start_api_server(
+        apps[1].clone(),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        false,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let bob = Arc::new(Mutex::new(
+        ApiClient::connect(&server.local_addr().to_string())
+            .await
+            .map_err(err)?,
+    ));
+    // a bad argument gets a typed error and the connection stays usable
+    let refused = bob
+        .lock()
+        .await
+        .call(ApiRequest::AppMessageSend {
+            group: "not hex".into(),
+            payload: String::new(),
+        })
+        .await;
+    section.api_bad_argument_refused = matches!(refused, Err(ApiError::BadArgument { .. }));
+    let via = |i: usize, r: ApiRequest| {
+        let bob = bob.clone();
+        let app = apps[i].clone();
+        async move {
+            if i == 1 {
+                bob.lock().await.call(r).await.map_err(err)
+            } else {
+                call(&app, r).await
+            }
+        }
+    };
+
     // 2. contact requests: alice → bob, alice → carol, bob → carol
     let pairs = [(0usize, 1usize), (0, 2), (1, 2)];
     for (from, to) in pairs {
         let ApiResponse::ContactRequestReference { reference } =
-            call(&apps[to], ApiRequest::ContactRequestReference).await?
+            via(to, ApiRequest::ContactRequestReference).await?
         else {
             return Err("no contact card".into());
         };
-        call(
-            &apps[from],
-            ApiRequest::ContactRequestSend { contact: reference },
-        )
-        .await?;
+        via(from, ApiRequest::ContactRequestSend { contact: reference }).await?;
     }
     section.contact_requests_sent = pairs.len() as u64;
     let contacts_deadline = deadline.min(Instant::now() + Duration::from_secs(25));
@@ -346,7 +377,7 @@ async fn run_inner(
 
     // 4. everyone writes while online
     let send = |sender: usize, n: usize, while_offline: bool| {
-        let apps = &apps;
+        let via = &via;
         let group = group.clone();
         let observed = observed.clone();
         async move {
@@ -360,8 +391,8 @@ async fn run_inner(
                     received: HashMap::new(),
                 },
             );
-            call(
-                &apps[sender],
+            via(
+                sender,
                 ApiRequest::AppMessageSend {
                     group,
                     payload: hex::encode(payload),
@@ -444,6 +475,19 @@ async fn run_inner(
         section.replica_plaintext_hits = Some(hits as u64);
         section.replica_bytes = stored.len() as u64;
     }
+    // bob's messages, listed through the socket: the ones alice and carol wrote
+    if let Ok(ApiResponse::Messages { messages }) = bob
+        .lock()
+        .await
+        .call(ApiRequest::GroupMessageList {
+            group: group.clone(),
+            follow: false,
+        })
+        .await
+    {
+        section.api_bob_messages = messages.len() as u64;
+    }
+    server.shutdown();
     for a in &apps {
         if let Ok(ApiResponse::Stats(s)) = a.call(ApiRequest::Stats).await {
             section.entries_refused += s.refused_invalid_entry + s.refused_envelope;

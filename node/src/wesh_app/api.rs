@@ -62,6 +62,9 @@ pub struct MessageView {
     pub group: String,
     pub member: String,
     pub device: String,
+    /// The entry's position in its device's chain: (device, counter) names a message.
+    #[serde(default)]
+    pub counter: u64,
     pub own: bool,
     pub payload: String,
 }
@@ -139,6 +142,7 @@ pub fn message_view(m: &GroupMessage) -> MessageView {
         group: hex::encode(m.group_id),
         member: hex::encode(m.member_id),
         device: hex::encode(m.device_id),
+        counter: m.counter,
         own: m.own,
         payload: hex::encode(&m.payload),
     }

@@ -6,8 +6,10 @@
 pub mod api;
 pub mod providers;
 pub mod runner;
+pub mod server;
 
 pub use api::{ApiError, ApiRequest, ApiResponse};
 pub use providers::{ProviderBook, ProviderInfo};
 pub use runner::{WeshApp, WeshAppEvent, WeshAppSpec, start_wesh_app};
+pub use server::{ApiAnswer, ApiClient, ApiServer, MessageStream, start_api_server};
 pub use wesh_client::messenger::WeshDevice;
