@@ -30,7 +30,7 @@ use wesh_mix::{ClientTrafficConfig, MixPayload, PoissonStream, RouteNode, Topolo
 #[derive(Debug, Clone, Args)]
 pub struct TestnetArgs {
     /// Seconds of traffic before the clients stop sending and the network drains. The
-    /// Wesh story runs only when this is at least 25 (it needs about 30 s).
+    /// Wesh story runs only when this is at least 35 (it needs about 30 s).
     #[arg(long, default_value_t = 40)]
     pub seconds: u64,
     /// Mixes in each of the 3 layers.
@@ -1000,7 +1000,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
 
 /// Shortest run (--seconds) that includes the Wesh story: it needs about 30 s on loopback
 /// with the default rates, and must end by the end of the settle window.
-const WESH_MIN_SECONDS: u64 = 25;
+const WESH_MIN_SECONDS: u64 = 35;
 
 /// Payments epochs in the testnet: long enough that no key rotates during a run.
 const PAYMENTS_EPOCH_SECONDS: u64 = 3600;
