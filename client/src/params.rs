@@ -50,3 +50,8 @@ pub const AEAD_TAG_LEN: usize = 16;
 /// sender's chain key not received yet, or counter beyond the window), in entries. Source:
 /// our choice; bounds memory if a member floods the log.
 pub const MAX_UNOPENED_MESSAGES: usize = 4096;
+
+/// Maximum number of signed message entries held per group because their device is not
+/// known yet (its metadata still on its way), in entries. Source: our choice; bounds
+/// memory if someone holding the group key sends entries from devices that never join.
+pub const MAX_MESSAGES_FROM_UNKNOWN_DEVICES: usize = 1024;

@@ -16,7 +16,9 @@ use crate::error::{Result, WeshError};
 use crate::group::{GroupKind, GroupSecrets, derive_member_key};
 use crate::invitation::{decode_invitation, encode_invitation};
 use crate::log::Log;
-use crate::params::{AEAD_NONCE_LEN, MAX_MESSAGE_LEN, MAX_UNOPENED_MESSAGES};
+use crate::params::{
+    AEAD_NONCE_LEN, MAX_MESSAGE_LEN, MAX_MESSAGES_FROM_UNKNOWN_DEVICES, MAX_UNOPENED_MESSAGES,
+};
 use crate::payload::{Payload, SEALED_CHAIN_LEN};
 use crate::ratchet::{ReceivingChain, SendingChain};
 use crate::replication::ReplicationView;
@@ -90,6 +92,10 @@ pub struct GroupSession {
     replicas: BTreeSet<([u8; 32], [u8; 32])>,
     /// Stored messages not opened yet (chain key not received, or beyond the window).
     unopened: BTreeMap<EntryHash, UnopenedMessage>,
+    /// Signed message entries whose device is not known yet: the mixnet reorders, so a
+    /// member's first message can arrive before the metadata that introduces its device.
+    /// Retried by [`GroupSession::retry_unopened`].
+    from_unknown_devices: Vec<Vec<u8>>,
     metadata: Log,
     messages: Log,
 }
@@ -140,6 +146,7 @@ impl GroupSession {
             mailboxes: BTreeMap::new(),
             replicas: BTreeSet::new(),
             unopened: BTreeMap::new(),
+            from_unknown_devices: Vec::new(),
             metadata: Log::new(LogKind::Metadata, verifier.clone()),
             messages: Log::new(LogKind::Message, verifier),
         };
@@ -782,10 +789,6 @@ impl GroupSession {
             ));
         }
         let gid = self.group_id();
-        let member_id = *self
-            .device_owner
-            .get(&device_id)
-            .ok_or(WeshError::UnknownDevice)?;
         let device_key = verifying_key(&device_id, "device ID")?;
         verify(
             &device_key,
@@ -793,6 +796,14 @@ impl GroupSession {
             &device_sig,
             "message",
         )?;
+        let Some(member_id) = self.device_owner.get(&device_id).copied() else {
+            if self.from_unknown_devices.len() < MAX_MESSAGES_FROM_UNKNOWN_DEVICES
+                && !self.from_unknown_devices.iter().any(|b| b == bytes)
+            {
+                self.from_unknown_devices.push(bytes.to_vec());
+            }
+            return Err(WeshError::UnknownDevice);
+        };
         let hash = *entry.hash();
         if !self.messages.insert(entry)? && !self.unopened.contains_key(&hash) {
             return Ok(None);
@@ -819,13 +830,19 @@ impl GroupSession {
     /// Retries stored messages that could not be opened yet, in log order; returns those that
     /// now open (call after new chain keys arrive).
     pub fn retry_unopened(&mut self) -> Vec<ReceivedMessage> {
+        let mut opened = Vec::new();
+        for bytes in std::mem::take(&mut self.from_unknown_devices) {
+            // still unknown: ingest_message keeps it again; invalid now: dropped
+            if let Ok(Some(m)) = self.ingest_message(&bytes) {
+                opened.push(m);
+            }
+        }
         let mut order: Vec<_> = self
             .unopened
             .iter()
             .filter_map(|(h, (_, _, c, _))| self.messages.get(h).map(|e| (e.clock(), *c, *h)))
             .collect();
         order.sort();
-        let mut opened = Vec::new();
         for (_, _, hash) in order {
             if let Some((member, device, counter, sealed)) = self.unopened.remove(&hash) {
                 match self.open_message(member, device, counter, &sealed) {

@@ -34,8 +34,16 @@ pub enum Command {
     Issuer(crate::issuer::role::IssuerArgs),
     /// Print an issuer's reward ledger for one epoch (score x work per mix and provider).
     Rewards(crate::issuer::role::RewardsArgs),
-    /// List the messages a client received.
-    Inbox(crate::client_role::InboxArgs),
+    /// Contacts of the Wesh account of a running `wesh client --api` (cards, requests).
+    Contact(crate::wesh_cli::ContactArgs),
+    /// Groups of the Wesh account of a running `wesh client --api`.
+    Group(crate::wesh_cli::GroupArgs),
+    /// Write a message to a group (or a contact's group) through a running
+    /// `wesh client --api`.
+    Send(crate::wesh_cli::SendArgs),
+    /// The messages your Wesh account received (through the API of a running
+    /// `wesh client --api`); with --data-dir, the raw mixnet messages a stopped client kept.
+    Inbox(crate::wesh_cli::InboxArgs),
     /// Print this node's topology entry (creating its keys in --data-dir on first use).
     Id(IdArgs),
     /// Start a local mixnet on loopback, send traffic through it, and print what happened.

@@ -59,6 +59,8 @@ pub enum ClientEvent {
         client: u32,
         bytes: Vec<u8>,
         at: Instant,
+        /// Its sequence number in the client's inbox, with a store.
+        inbox_seq: Option<u64>,
     },
     /// Every fragment of our message `id` is in the recipient's mailbox.
     MessageDelivered { client: u32, id: u64, at: Instant },
@@ -197,6 +199,9 @@ pub struct ClientHandle {
     /// True once the client has sending credit at its provider (always, without payments).
     pub credit_ready: Arc<AtomicBool>,
     pub credit_stats: Arc<crate::credit::keeper::KeeperStats>,
+    /// The providers of the confirmed directory view (node ID, addresses), updated as the
+    /// directory changes; empty with a static topology.
+    pub directory_providers: watch::Receiver<DirectoryProviders>,
 }
 
 impl ClientHandle {
@@ -273,11 +278,13 @@ impl RunningClient {
     /// mailbox. Pulling stops when the returned guard is dropped or the client stops.
     pub fn pull_also(
         &self,
-        provider_addr: Multiaddr,
+        provider_addrs: &[Multiaddr],
         mailbox: Arc<MailboxClient>,
     ) -> Result<ExtraMailbox, ClientError> {
         let peer = peer_id_of(mailbox.provider()).ok_or(ClientError::ProviderId)?;
-        self.net.add_address(peer, provider_addr);
+        for a in provider_addrs {
+            self.net.add_address(peer, a.clone());
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let (both_tx, both_rx) = watch::channel(false);
         let mut client_stop = self.shutdown.subscribe();
@@ -367,13 +374,17 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
         shutdown_rx.clone(),
     ));
     let topology_ready = Arc::new(AtomicBool::new(spec.topology.is_some()));
+    let (providers_tx, directory_providers) = watch::channel(Vec::new());
     if let Some(params) = spec.pki {
         tokio::spawn(follow_directory(
             params,
             net.clone(),
             provider_peer,
-            cmd_tx.clone(),
-            topology_ready.clone(),
+            DirectoryOut {
+                commands: cmd_tx.clone(),
+                ready: topology_ready.clone(),
+                providers: providers_tx,
+            },
             shutdown_rx.clone(),
         ));
     }
@@ -413,6 +424,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
             mailbox_ready,
             credit_ready,
             credit_stats,
+            directory_providers,
         },
         net,
         identity,
@@ -489,14 +501,39 @@ async fn pull_mailbox(
 /// Keeps the client's routing view in step with the directory: syncs it from the
 /// provider (every descriptor is verified here, the provider is not trusted) a few times
 /// per epoch, and recomputes the topology when the epoch changes.
+/// Providers of a directory view: node ID and the addresses it announces.
+pub type DirectoryProviders = Vec<(NodeId, Vec<Multiaddr>)>;
+
+/// Where a client's directory follower reports.
+struct DirectoryOut {
+    commands: mpsc::Sender<Command>,
+    ready: Arc<AtomicBool>,
+    providers: watch::Sender<DirectoryProviders>,
+}
+
+/// The providers of a directory view with the addresses they announce.
+fn directory_providers(t: &wesh_pki::Topology) -> DirectoryProviders {
+    t.providers
+        .iter()
+        .map(|n| {
+            let addrs = n.addresses.iter().filter_map(|a| a.parse().ok()).collect();
+            (NodeId(n.identity.0), addrs)
+        })
+        .collect()
+}
+
 async fn follow_directory(
     params: wesh_pki::PkiParams,
     net: NetHandle,
     provider: PeerId,
-    commands: mpsc::Sender<Command>,
-    ready: Arc<AtomicBool>,
+    out: DirectoryOut,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let DirectoryOut {
+        commands,
+        ready,
+        providers,
+    } = out;
     use crate::pki::convert::routing_view;
     use crate::pki::service::{unix_now, until_unix};
     let every = Duration::from_secs((params.epoch_length_secs / 4).clamp(1, 30));
@@ -505,7 +542,7 @@ async fn follow_directory(
     let Ok(mut agent) = wesh_pki::PkiAgent::observer(params.clone(), unix_now()) else {
         return;
     };
-    let mut pending: Option<Topology> = None;
+    let mut pending: Option<(Topology, DirectoryProviders)> = None;
     let mut rng =
         <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(seed_from(&mut rand::rng()));
     let mut next_sync = Instant::now();
@@ -583,14 +620,16 @@ async fn follow_directory(
                 view.set_local(agent.epoch(), agent.digest());
                 view.record(peer, answer.digest, differed);
             }
-            pending = routing_view(&agent.topology());
+            let t = agent.topology();
+            pending = routing_view(&t).map(|r| (r, directory_providers(&t)));
         }
         // routes are built only over a view enough sampled relays confirm
         if view.confirmed() {
-            if let Some(t) = pending.take() {
+            if let Some((t, listed)) = pending.take() {
                 if commands.send(Command::SetTopology(t)).await.is_err() {
                     return;
                 }
+                providers.send_replace(listed);
                 ready.store(true, Relaxed);
             }
         } else {
@@ -769,11 +808,15 @@ impl ClientRunner {
     fn report(&self, ev: wesh_mix::ClientEvent, at: Instant) {
         use wesh_mix::ClientEvent as Core;
         let client = self.index;
+        let mut inbox_seq = None;
         if let Some(store) = &self.store {
             let stored = match &ev {
                 Core::MessageReceived { id, bytes } => store
                     .deliver(id, bytes, crate::pki::service::unix_now())
-                    .map(|seq| tracing::info!(seq, bytes = bytes.len(), "message received")),
+                    .map(|seq| {
+                        tracing::info!(seq, bytes = bytes.len(), "message received");
+                        inbox_seq = Some(seq);
+                    }),
                 Core::MessageDelivered { id } | Core::MessageFailed { id, .. } => {
                     store.remove_outbox(*id)
                 }
@@ -790,9 +833,12 @@ impl ClientRunner {
                 payload,
                 at,
             },
-            Core::MessageReceived { bytes, .. } => {
-                ClientEvent::MessageReceived { client, bytes, at }
-            }
+            Core::MessageReceived { bytes, .. } => ClientEvent::MessageReceived {
+                client,
+                bytes,
+                at,
+                inbox_seq,
+            },
             Core::MessageDelivered { id } => ClientEvent::MessageDelivered { client, id, at },
             Core::MessageFailed { id, reason } => ClientEvent::MessageFailed {
                 client,

@@ -46,7 +46,19 @@ pub struct ClientArgs {
     /// The issuer's payments epoch length in seconds (with --issuer).
     #[arg(long, default_value_t = 3600)]
     pub issuer_epoch_seconds: u64,
+    /// Run a Wesh account in this client and serve its app API (JSON lines over TCP,
+    /// see `wesh contact --help`) on this address. The account and its journal live in
+    /// --data-dir. The API has no authentication: it listens on loopback only unless
+    /// --api-allow-remote is given.
+    #[arg(long, value_name = "IP:PORT", num_args = 0..=1, default_missing_value = DEFAULT_API, conflicts_with_all = ["send", "exit_when_sent"])]
+    pub api: Option<String>,
+    /// Serve the API on a non-loopback address (anyone who reaches it acts as the account).
+    #[arg(long, requires = "api")]
+    pub api_allow_remote: bool,
 }
+
+/// Where `wesh client --api` listens, and where the API subcommands look, by default.
+pub const DEFAULT_API: &str = "127.0.0.1:7447";
 
 #[derive(Debug, Clone, Args)]
 pub struct InboxArgs {
@@ -94,7 +106,37 @@ fn parse_send(s: &str) -> Result<(ClientAddress, PathBuf), String> {
     Ok((parse_address(a)?, PathBuf::from(p)))
 }
 
-pub async fn run_client(args: ClientArgs) -> Result<(), String> {
+/// What every (re)start of the client is built from.
+#[derive(Clone)]
+pub struct ClientSetup {
+    pub provider_addr: libp2p::Multiaddr,
+    pub topology: Option<wesh_mix::Topology>,
+    pub pki: Option<wesh_pki::PkiParams>,
+    pub pull_interval: Duration,
+    pub store: Arc<ClientStore>,
+    pub payments: Option<crate::credit::IssuerAddress>,
+    /// With a static topology: its providers (node, addresses); empty with the PKI.
+    pub static_providers: Vec<(NodeId, Vec<libp2p::Multiaddr>)>,
+}
+
+impl ClientSetup {
+    pub fn spec(
+        &self,
+        state: ClientState,
+        observer: mpsc::UnboundedSender<ClientEvent>,
+    ) -> ClientSpec {
+        let mut spec = ClientSpec::new(state, self.provider_addr.clone());
+        spec.topology = self.topology.clone();
+        spec.pki = self.pki.clone();
+        spec.pull_interval = self.pull_interval;
+        spec.observer = Some(observer);
+        spec.store = Some(self.store.clone());
+        spec.payments = self.payments.clone();
+        spec
+    }
+}
+
+fn read_outgoing(args: &ClientArgs) -> Result<Vec<(ClientAddress, Vec<u8>)>, String> {
     let sends = args
         .send
         .iter()
@@ -114,9 +156,52 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
         }
         outgoing.push((to, bytes));
     }
+    Ok(outgoing)
+}
+
+pub async fn run_client(args: ClientArgs) -> Result<(), String> {
+    let outgoing = read_outgoing(&args)?;
+    let api = match &args.api {
+        Some(a) => Some(
+            a.parse::<std::net::SocketAddr>()
+                .map_err(|e| format!("--api {a:?}: not an IP:port address ({e})"))?,
+        ),
+        None => None,
+    };
+    if let Some(a) = api {
+        crate::wesh_app::server::check_api_addr(a, args.api_allow_remote)
+            .map_err(|e| e.to_string())?;
+    }
     let dir = data_dir(&args.data_dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let store = Arc::new(ClientStore::open(dir.join("client.db")).map_err(|e| e.to_string())?);
+    let (state, setup) = setup_client(&args, store.clone())?;
+    let result = match api {
+        Some(addr) => {
+            crate::wesh_app::client_service::run_wesh_client(
+                state,
+                setup,
+                addr,
+                args.api_allow_remote,
+            )
+            .await
+        }
+        None => run_plain(state, setup, outgoing, args.exit_when_sent).await,
+    };
+    // Close the database only once the client's tasks let go of it: returning from main
+    // while one of them is inside a rocksdb write aborts the process at exit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while Arc::strong_count(&store) > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    result
+}
+
+/// The client's state and how to start it, from its store and flags.
+fn setup_client(
+    args: &ClientArgs,
+    store: Arc<ClientStore>,
+) -> Result<(ClientState, ClientSetup), String> {
     let (provider, provider_addr) =
         match (&args.provider, store.provider().map_err(|e| e.to_string())?) {
             (Some(p), _) => {
@@ -149,10 +234,24 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
     );
     let state = ClientState::with(identity, Arc::new(mailbox), ClientTrafficConfig::default())
         .map_err(|e| e.to_string())?;
-    let (topology, pki) = match &args.topology {
+    let (topology, pki, static_providers) = match &args.topology {
         Some(p) => {
             let t = crate::topology_file::TopologyFile::load(p).map_err(|e| e.to_string())?;
-            (Some(t.topology), None)
+            let providers = t
+                .topology
+                .providers()
+                .iter()
+                .map(|n| {
+                    let addrs = t
+                        .addresses
+                        .iter()
+                        .filter(|(peer, _)| crate::keys::peer_id_of(&n.id).as_ref() == Some(peer))
+                        .map(|(_, a)| a.clone())
+                        .collect();
+                    (n.id, addrs)
+                })
+                .collect();
+            (Some(t.topology), None, providers)
         }
         None => (
             None,
@@ -160,23 +259,41 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
                 wesh_pki::PkiParams::with_epoch_length(args.epoch_seconds)
                     .map_err(|e| format!("--epoch-seconds: {e}"))?,
             ),
+            Vec::new(),
         ),
     };
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-    let mut spec = ClientSpec::new(state, provider_addr);
-    spec.topology = topology;
-    spec.pki = pki;
-    spec.pull_interval = Duration::from_millis(args.pull_interval_ms);
-    spec.observer = Some(events_tx);
-    spec.store = Some(store.clone());
-    spec.payments = match &args.issuer {
+    let payments = match &args.issuer {
         Some(text) => Some(crate::credit::IssuerAddress::parse(
             text,
             args.issuer_epoch_seconds,
         )?),
         None => None,
     };
-    let client = start_client(spec).await.map_err(|e| e.to_string())?;
+    Ok((
+        state,
+        ClientSetup {
+            provider_addr,
+            topology,
+            pki,
+            pull_interval: Duration::from_millis(args.pull_interval_ms),
+            store,
+            payments,
+            static_providers,
+        },
+    ))
+}
+
+/// A client without the Wesh app: sends the --send files, keeps what arrives in its inbox.
+async fn run_plain(
+    state: ClientState,
+    setup: ClientSetup,
+    outgoing: Vec<(ClientAddress, Vec<u8>)>,
+    exit_when_sent: bool,
+) -> Result<(), String> {
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let client = start_client(setup.spec(state, events_tx))
+        .await
+        .map_err(|e| e.to_string())?;
     let address = client.handle.address;
     // stdout: the address others send to
     println!("client address: {}", format_address(&address));
@@ -191,9 +308,8 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
         tracing::info!(id, bytes = len, to = %format_address(&to), "message queued");
         waiting.insert(id);
     }
-    let done_early = args.exit_when_sent;
     let result = loop {
-        if done_early && waiting.is_empty() {
+        if exit_when_sent && waiting.is_empty() {
             break Ok(());
         }
         tokio::select! {
@@ -204,7 +320,7 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
                 }
                 Some(ClientEvent::MessageFailed { id, reason, .. }) => {
                     tracing::error!(id, %reason, "message failed");
-                    if waiting.remove(&id) && done_early {
+                    if waiting.remove(&id) && exit_when_sent {
                         break Err(format!("message {id} failed: {reason}"));
                     }
                 }
@@ -215,13 +331,6 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
         }
     };
     client.shutdown();
-    // Close the database only once the client's tasks let go of it: returning from main
-    // while one of them is inside a rocksdb write aborts the process at exit.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while Arc::strong_count(&store) > 1 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    drop(store);
     result
 }
 

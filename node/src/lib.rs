@@ -23,3 +23,4 @@ pub mod storage;
 pub mod testnet;
 pub mod topology_file;
 pub mod wesh_app;
+pub mod wesh_cli;

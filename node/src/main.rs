@@ -21,8 +21,16 @@ fn main() -> ExitCode {
     if let Command::Id(args) = cli.command {
         return finish(wesh_node::role::print_id(args));
     }
-    if let Command::Inbox(args) = cli.command {
-        return finish(wesh_node::client_role::show_inbox(args));
+    if let Command::Inbox(args) = &cli.command
+        && let Some(dir) = &args.data_dir
+    {
+        return finish(wesh_node::client_role::show_inbox(
+            wesh_node::client_role::InboxArgs {
+                data_dir: Some(dir.clone()),
+                json: args.api.json,
+                delete: args.delete,
+            },
+        ));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,7 +80,11 @@ fn main() -> ExitCode {
             Command::Client(args) => wesh_node::client_role::run_client(args).await,
             Command::Issuer(args) => wesh_node::issuer::role::run_issuer(args).await,
             Command::Rewards(args) => wesh_node::issuer::role::show_rewards(args).await,
-            Command::Id(_) | Command::Inbox(_) => Ok(()),
+            Command::Contact(args) => wesh_node::wesh_cli::contact(args).await,
+            Command::Group(args) => wesh_node::wesh_cli::group(args).await,
+            Command::Send(args) => wesh_node::wesh_cli::send(args).await,
+            Command::Inbox(args) => wesh_node::wesh_cli::inbox(args).await,
+            Command::Id(_) => Ok(()),
         }
     });
     // background tasks may still hold sockets; leave without waiting for them

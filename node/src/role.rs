@@ -119,6 +119,21 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
+    // a provider keeps the sealed entries of Wesh groups registered with it
+    let _replication = match &handle.mailboxes {
+        Some(mailboxes) => {
+            let path = data_dir.join("replica");
+            let store = crate::storage::replica_store::ReplicaStore::open(&path)
+                .map_err(|e| e.to_string())?;
+            Some(crate::replication::start_replication(
+                handle.net.control.clone(),
+                mailboxes.clone(),
+                std::sync::Arc::new(store),
+                handle.shutdown_watch(),
+            )?)
+        }
+        None => None,
+    };
     tracing::info!(role = role_name, peer_id = %handle.net.peer_id, node_id = %hex::encode(node_id.0), addrs = ?handle.listen_addrs(), "node running");
     wait_for_signal().await?;
     tracing::info!("shutting down");

@@ -12,7 +12,7 @@
 //! - contact requests reach the responder through its rendezvous mailbox; answers come
 //!   back to the requester's own mailbox.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::VerifyingKey;
 use rand::{Rng, SeedableRng};
@@ -35,7 +35,7 @@ use crate::session::GroupSession;
 use super::account_sync::AccountSync;
 use super::envelope::{FLOW_ID_LEN, Inner, MailboxAddress, Outer, ReplyTo, batches};
 use super::invitation::MixnetInvitation;
-use super::params::{ENVELOPE_TARGET_BYTES, MAX_PENDING_HANDSHAKES};
+use super::params::{ENVELOPE_TARGET_BYTES, MAX_DEFERRED_MESSAGES, MAX_PENDING_HANDSHAKES};
 use super::rendezvous_mailbox::{RendezvousRegistration, registration, rendezvous_address};
 use super::sealed_box::{open_with, seal_to};
 
@@ -110,6 +110,8 @@ pub struct WeshStats {
     pub refused_handshake: u64,
     pub messages_sent: u64,
     pub messages_received: u64,
+    /// Contact-group messages written before the contact joined (sent once it did).
+    pub messages_deferred: u64,
 }
 
 /// Kind of group, as the API reports it.
@@ -141,6 +143,10 @@ struct GroupState {
     /// Replicas that were sent this device's log.
     pushed_replicas: BTreeSet<MailboxAddress>,
     messages: Vec<GroupMessage>,
+    /// Contact groups: app messages written before the contact's member was known. Its
+    /// chain key for them would start after them (the ratchet never goes back), so they
+    /// are sealed only once it has joined.
+    deferred: Vec<Vec<u8>>,
 }
 
 /// What the requester waits for.
@@ -175,8 +181,8 @@ pub struct WeshDevice {
     period: RotationPeriod,
     gate: ContactRequestGate,
     auto_accept: bool,
-    requests_out: HashMap<[u8; FLOW_ID_LEN], RequesterFlow>,
-    requests_in: HashMap<[u8; FLOW_ID_LEN], ResponderFlow>,
+    requests_out: BTreeMap<[u8; FLOW_ID_LEN], RequesterFlow>,
+    requests_in: BTreeMap<[u8; FLOW_ID_LEN], ResponderFlow>,
     /// contact account ID → contact group ID
     contacts: BTreeMap<[u8; 32], [u8; 32]>,
     groups: BTreeMap<[u8; 32], GroupState>,
@@ -253,8 +259,8 @@ impl WeshDevice {
             period: RotationPeriod::default(),
             gate: ContactRequestGate::new(),
             auto_accept: false,
-            requests_out: HashMap::new(),
-            requests_in: HashMap::new(),
+            requests_out: BTreeMap::new(),
+            requests_in: BTreeMap::new(),
             contacts: BTreeMap::new(),
             groups: BTreeMap::new(),
             account_group,
@@ -280,6 +286,15 @@ impl WeshDevice {
     pub fn account_group(&self) -> [u8; 32] {
         self.account_group
     }
+    /// What the journal checks after each input: RNG position, group and contact counts.
+    pub fn journal_state(&self) -> (u128, usize, usize) {
+        (
+            self.rng.get_word_pos(),
+            self.groups.len(),
+            self.contacts.len(),
+        )
+    }
+
     pub fn stats(&self) -> &WeshStats {
         &self.stats
     }
@@ -686,6 +701,16 @@ impl WeshDevice {
             .groups
             .get_mut(group_id)
             .ok_or(WeshError::InvalidParameter("unknown group"))?;
+        if state.role == GroupRole::Contact && state.session.members().len() < 2 {
+            if state.deferred.len() >= MAX_DEFERRED_MESSAGES {
+                return Err(WeshError::InvalidParameter(
+                    "too many messages waiting for the contact to join its group",
+                ));
+            }
+            state.deferred.push(payload.to_vec());
+            self.stats.messages_deferred += 1;
+            return Ok(());
+        }
         let entry = state.session.send_message(&mut self.rng, payload)?;
         let device_id = self.group(group_id)?.session.device_id();
         let member_id = self.group(group_id)?.session.member_id();
@@ -1010,8 +1035,12 @@ impl WeshDevice {
                         opened.push(m);
                     }
                 }
-                // stored, opened later when the sender's chain key arrives
-                Err(WeshError::MissingChainKey | WeshError::CounterBeyondWindow { .. }) => {
+                // kept, opened later when the sender's chain key or device arrives
+                Err(
+                    WeshError::MissingChainKey
+                    | WeshError::CounterBeyondWindow { .. }
+                    | WeshError::UnknownDevice,
+                ) => {
                     accepted += 1;
                 }
                 Err(err) => {
@@ -1052,6 +1081,8 @@ impl WeshDevice {
         // New devices get the whole log (the responses are in it); the others just the
         // responses.
         let known_before: BTreeSet<[u8; 32]> = self.group(&group_id)?.pushed.clone();
+        // deferred messages first, so that the log pushed to new devices holds them
+        self.send_deferred(&group_id)?;
         let new_devices = self.push_log_to_new_devices(group_id)?;
         self.publish_where(group_id, responses, |d| known_before.contains(d))?;
         self.push_log_to_new_replicas(group_id)?;
@@ -1069,6 +1100,18 @@ impl WeshDevice {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Sends a contact group's deferred messages once the contact's member is known.
+    fn send_deferred(&mut self, group_id: &[u8; 32]) -> Result<()> {
+        let state = self.group_mut(group_id)?;
+        if state.deferred.is_empty() || state.session.members().len() < 2 {
+            return Ok(());
+        }
+        for payload in std::mem::take(&mut state.deferred) {
+            self.app_message_send(group_id, &payload)?;
+        }
+        Ok(())
     }
 
     // ------------------------------------------------------------------ linked devices
@@ -1193,6 +1236,7 @@ impl GroupState {
             pushed: BTreeSet::new(),
             pushed_replicas: BTreeSet::new(),
             messages: Vec::new(),
+            deferred: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod account_sync;
 pub mod device;
 pub mod envelope;
 pub mod invitation;
+pub mod journal;
 pub mod params;
 pub mod rendezvous_mailbox;
 pub mod replica;

@@ -19,3 +19,7 @@ pub const ENVELOPE_TARGET_BYTES: usize = 256 * 1024;
 /// Handshakes in progress a device keeps (both roles), in flows. Source: our choice; a
 /// flood of Hellos to a rendezvous mailbox cannot grow memory beyond this.
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
+
+/// App messages a contact group holds until the contact's member joins it (each is sent
+/// then). Bounds memory when a contact never completes the exchange. Unit: messages.
+pub const MAX_DEFERRED_MESSAGES: usize = 1024;

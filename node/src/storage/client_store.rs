@@ -13,6 +13,7 @@
 //!   message`, until every fragment is acked. After a restart the outbox is sent again
 //!   (at-least-once: a message whose acks were in flight at the crash may arrive twice,
 //!   under two different wire ids).
+//! - `wesh_journal`: `seq (u64 BE)` → one encoded Wesh journal record (see [`wesh`]).
 
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
@@ -26,7 +27,10 @@ const CF_KEYS: &str = "client_keys";
 const CF_INBOX: &str = "inbox";
 const CF_PULLED: &str = "pulled";
 const CF_OUTBOX: &str = "outbox";
-const CFS: [&str; 4] = [CF_KEYS, CF_INBOX, CF_PULLED, CF_OUTBOX];
+const CF_WESH_JOURNAL: &str = "wesh_journal";
+const CFS: [&str; 5] = [CF_KEYS, CF_INBOX, CF_PULLED, CF_OUTBOX, CF_WESH_JOURNAL];
+
+pub mod wesh;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientStoreError {

@@ -897,6 +897,15 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     s.latency_ms.mean = round2(mean(&lat));
     s.latency_ms.sampled_mean = round2(mean(&tally.sampled));
     s.latency_ms.overhead_mean = round2(mean(&lat) - mean(&tally.sampled));
+    let mut overhead: Vec<f64> = tally
+        .latencies
+        .iter()
+        .zip(&tally.sampled)
+        .map(|(measured, drawn)| measured - drawn)
+        .collect();
+    overhead.sort_by(f64::total_cmp);
+    s.latency_ms.overhead_p50 = round2(percentile(&overhead, 50.0));
+    s.latency_ms.overhead_p99 = round2(percentile(&overhead, 99.0));
     s.mixing_delay_ms.configured_mean_per_hop = mean_delay.as_secs_f64() * 1e3;
     s.mixing_delay_ms.samples = held_n;
     s.mixing_delay_ms.measured_mean_per_hop = if held_n > 0 {

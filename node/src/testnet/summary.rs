@@ -232,6 +232,10 @@ pub struct LatencySection {
     pub sampled_mean: f64,
     /// mean − sampled_mean: what the network, the code and the timers add.
     pub overhead_mean: f64,
+    /// Per packet, measured − drawn delay (network, code, and the wait for the next pull:
+    /// up to one pull interval).
+    pub overhead_p50: f64,
+    pub overhead_p99: f64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -315,8 +319,12 @@ impl Summary {
             l.p50, l.p90, l.p99, l.max
         ));
         s.push_str(&format!(
-            "  mean {:.0} ms, of which the senders' drawn delays {:.0} ms, overhead {:.1} ms\n\n",
+            "  mean {:.0} ms, of which the senders' drawn delays {:.0} ms, overhead {:.1} ms\n",
             l.mean, l.sampled_mean, l.overhead_mean
+        ));
+        s.push_str(&format!(
+            "  overhead per packet (measured - drawn): p50 {:.1} ms, p99 {:.1} ms\n\n",
+            l.overhead_p50, l.overhead_p99
         ));
         s.push_str("Mixing\n");
         s.push_str(&format!(

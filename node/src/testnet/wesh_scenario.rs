@@ -234,8 +234,10 @@ async fn run_inner(
         let app = start_wesh_app(WeshAppSpec {
             device,
             providers: setup.providers.clone(),
+            follow_directory: false,
             state,
             client_spec,
+            store: None,
         })
         .await
         .map_err(err)?;

@@ -4,6 +4,8 @@
 //! typed app API ([`api`]) served to apps over a local socket ([`server`]).
 
 pub mod api;
+pub mod client_service;
+pub mod journal;
 pub mod providers;
 pub mod runner;
 pub mod server;

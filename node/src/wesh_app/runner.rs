@@ -10,10 +10,13 @@ use crate::client_node::{
 };
 use crate::pki::service::unix_now;
 use crate::replication::calls::{fetch_history, register_group};
+use crate::storage::client_store::ClientStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use wesh_client::messenger::envelope::Outer;
+use wesh_client::messenger::journal::{self, Applied, Input};
 use wesh_client::messenger::{MailboxAddress, Outgoing, WeshDevice, WeshEvent};
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
 use wesh_mix::{ClientAddress, NodeId};
@@ -28,9 +31,16 @@ pub type MakeClientSpec =
 
 pub struct WeshAppSpec {
     pub device: WeshDevice,
+    /// The providers rendezvous hashing picks among; with `follow_directory` this is
+    /// replaced by the providers of the client's directory view whenever it changes.
     pub providers: ProviderBook,
+    pub follow_directory: bool,
     pub state: ClientState,
     pub client_spec: MakeClientSpec,
+    /// Durable account (`wesh client --api`): the device's journal is appended here
+    /// before anything it produced leaves, and Wesh messages are taken out of the inbox
+    /// in the same write. Without it the account lives in memory only.
+    pub store: Option<Arc<ClientStore>>,
 }
 
 /// What an app hears, stamped with when it happened.
@@ -106,11 +116,18 @@ impl WeshApp {
     pub async fn shutdown(&self) {
         let _ = self.commands.send(Command::Shutdown).await;
     }
+
+    /// Resolves when the app has stopped (after `shutdown`, or on its own when its journal
+    /// cannot be written).
+    pub async fn stopped(&self) {
+        self.commands.closed().await
+    }
 }
 
 struct Runner {
     device: WeshDevice,
     providers: ProviderBook,
+    follow_directory: bool,
     client: Option<RunningClient>,
     state: Option<ClientState>,
     make_spec: MakeClientSpec,
@@ -120,6 +137,13 @@ struct Runner {
     events: broadcast::Sender<WeshAppEvent>,
     /// (group, replica provider) → last history sequence number seen
     history: HashMap<([u8; 32], [u8; 32]), u64>,
+    store: Option<Arc<ClientStore>>,
+    /// Inbox messages the device took since the last journal write.
+    consumed: Vec<u64>,
+    /// Journal records (encoded) not written yet.
+    journal: Vec<Vec<u8>>,
+    /// A journal write failed: the app stops.
+    halted: bool,
 }
 
 /// Starts the client and the app around `spec.device`.
@@ -137,11 +161,12 @@ pub async fn start_wesh_app(spec: WeshAppSpec) -> Result<WeshApp, ApiError> {
         client: client.handle.clone(),
     };
     for p in spec.providers.all() {
-        client.net.add_address(p.peer, p.addr.clone());
+        p.introduce(&client.net);
     }
     let mut runner = Runner {
         device: spec.device,
         providers: spec.providers,
+        follow_directory: spec.follow_directory,
         client: Some(client),
         state: None,
         make_spec: spec.client_spec,
@@ -150,7 +175,12 @@ pub async fn start_wesh_app(spec: WeshAppSpec) -> Result<WeshApp, ApiError> {
         pending: Vec::new(),
         events,
         history: HashMap::new(),
+        store: spec.store,
+        consumed: Vec::new(),
+        journal: Vec::new(),
+        halted: false,
     };
+    runner.take_inbox_backlog();
     runner.ensure_rendezvous();
     tokio::spawn(runner.run(commands_rx, client_rx));
     Ok(app)
@@ -168,6 +198,8 @@ impl Runner {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Call(req, reply)) => {
                         let r = self.call(req).await;
+                        // the answer goes out once what the call changed is durable
+                        self.flush().await;
                         let _ = reply.send(r);
                     }
                     Some(Command::GoOffline(reply)) => {
@@ -185,10 +217,8 @@ impl Runner {
                     }
                 },
                 ev = client_rx.recv() => match ev {
-                    Some(ClientEvent::MessageReceived { bytes, .. }) => {
-                        if let Err(e) = self.device.on_message(&bytes) {
-                            tracing::debug!(error = %e, "wesh message refused");
-                        }
+                    Some(ClientEvent::MessageReceived { bytes, inbox_seq, .. }) => {
+                        self.take_message(&bytes, inbox_seq);
                     }
                     Some(ClientEvent::MessageFailed { reason, .. }) => {
                         let _ = self.events.send(WeshAppEvent::SendFailed { reason });
@@ -196,9 +226,47 @@ impl Runner {
                     Some(_) => {}
                     None => {}
                 },
-                _ = tick.tick() => self.ensure_rendezvous(),
+                _ = tick.tick() => {
+                    self.refresh_providers();
+                    self.ensure_rendezvous();
+                }
             }
             self.flush().await;
+            if self.halted {
+                if let Some(c) = self.client.take() {
+                    c.shutdown();
+                }
+                return;
+            }
+        }
+    }
+
+    /// Takes the providers of the client's current directory view (they decide where
+    /// rendezvous points live, so every client must use the directory's list).
+    fn refresh_providers(&mut self) {
+        if !self.follow_directory {
+            return;
+        }
+        let Some(client) = &self.client else {
+            return;
+        };
+        let listed = client.handle.directory_providers.borrow().clone();
+        if listed.is_empty() {
+            return;
+        }
+        match ProviderBook::with_addresses(listed) {
+            Ok(book) if book != self.providers => {
+                for p in book.all() {
+                    p.introduce(&client.net);
+                }
+                tracing::info!(
+                    providers = book.all().len(),
+                    "provider list from the directory"
+                );
+                self.providers = book;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "directory providers refused"),
         }
     }
 
@@ -234,7 +302,7 @@ impl Runner {
             &reg.mailbox_key,
             PullSecret(*reg.pull_secret),
         );
-        match client.pull_also(provider.addr.clone(), Arc::new(mailbox)) {
+        match client.pull_also(&provider.addrs, Arc::new(mailbox)) {
             Ok(guard) => {
                 tracing::info!(provider = %provider.peer, "rendezvous mailbox kept");
                 self.rendezvous = Some((reg.address, guard));
@@ -243,7 +311,70 @@ impl Runner {
         }
     }
 
+    /// Gives a mixnet message to the device. A Wesh envelope leaves the inbox (with the
+    /// next journal write) whether the device kept it or refused it; anything else stays
+    /// there for `wesh inbox`.
+    fn take_message(&mut self, bytes: &[u8], inbox_seq: Option<u64>) {
+        let wesh = Outer::decode(bytes).is_ok();
+        if let Err(e) = self.input(Input::Message {
+            bytes: bytes.to_vec(),
+        }) {
+            tracing::debug!(error = %e, "wesh message refused");
+        }
+        if let (true, Some(seq)) = (wesh, inbox_seq) {
+            self.consumed.push(seq);
+        }
+    }
+
+    /// Gives an input to the device, keeping its journal record (with a store).
+    fn input(&mut self, input: Input) -> Applied {
+        let (result, record) = journal::apply_and_record(&mut self.device, input);
+        if let (Some(record), Some(_)) = (record, &self.store) {
+            self.journal.push(record.encode());
+        }
+        result
+    }
+
+    /// Wesh messages that reached the inbox while the app was not running.
+    fn take_inbox_backlog(&mut self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        match store.inbox(0) {
+            Ok(messages) => {
+                for m in messages {
+                    self.take_message(&m.bytes, Some(m.seq));
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the inbox"),
+        }
+    }
+
+    /// Makes the device's new journal records durable (and drops the inbox messages they
+    /// consumed). False if the write failed: then nothing the device produced may leave,
+    /// or a restart could reuse a ratchet key for a different message.
+    fn persist(&mut self) -> bool {
+        let Some(store) = &self.store else {
+            return true;
+        };
+        match store.append_wesh_journal(&self.journal, &self.consumed) {
+            Ok(()) => {
+                self.consumed.clear();
+                self.journal.clear();
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write the wesh journal; stopping the account");
+                false
+            }
+        }
+    }
+
     async fn flush(&mut self) {
+        if !self.persist() {
+            self.halted = true;
+            return;
+        }
         let now = Instant::now();
         for event in self.device.take_events() {
             let _ = self.events.send(WeshAppEvent::Wesh { at: now, event });
@@ -293,7 +424,7 @@ impl Runner {
             .await
             .map_err(|e| ApiError::Unavailable(format!("cannot restart the client: {e}")))?;
         for p in self.providers.all() {
-            client.net.add_address(p.peer, p.addr.clone());
+            p.introduce(&client.net);
         }
         self.client = Some(client);
         self.ensure_rendezvous();
@@ -302,20 +433,20 @@ impl Runner {
 
     /// Fetches what replication providers kept for this device's groups.
     async fn catch_up(&mut self) -> Result<usize, ApiError> {
-        let Some(client) = &self.client else {
+        let Some(net) = self.client.as_ref().map(|c| c.net.clone()) else {
             return Err(ApiError::Offline);
         };
-        let mut control = client.net.control.clone();
+        let mut control = net.control.clone();
         let mut fetched = 0;
         for group in self.device.group_ids() {
             let Ok(meta) = self.device.group_metadata(&group) else {
                 continue;
             };
             for replica in meta.replicas {
-                let Some(p) = self.providers.get(&replica.provider) else {
+                let Some(p) = self.providers.get(&replica.provider).cloned() else {
                     continue;
                 };
-                client.net.add_address(p.peer, p.addr.clone());
+                p.introduce(&net);
                 let after = self
                     .history
                     .get(&(group, replica.provider))
@@ -331,7 +462,7 @@ impl Runner {
                     Ok((entries, last)) => {
                         fetched += entries.len();
                         self.history.insert((group, replica.provider), last);
-                        if let Err(e) = self.device.ingest_history(group, entries) {
+                        if let Err(e) = self.input(Input::History { group, entries }) {
                             tracing::debug!(error = %e, "some history entries refused");
                         }
                     }
@@ -342,6 +473,12 @@ impl Runner {
         Ok(fetched)
     }
 
+    /// The group an input created or joined.
+    fn created_group(&mut self, input: Input) -> Result<[u8; 32], ApiError> {
+        self.input(input)?
+            .ok_or_else(|| ApiError::Unavailable("the device named no group".into()))
+    }
+
     async fn call(&mut self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
         let d = &mut self.device;
         Ok(match req {
@@ -350,15 +487,22 @@ impl Runner {
             },
             ApiRequest::ContactRequestSend { contact } => {
                 let card = parse_hex("contact", &contact)?;
-                d.contact_request_send(&card, unix_now(), &self.providers.ids())?;
+                let providers = self.providers.ids();
+                self.input(Input::ContactRequestSend {
+                    card,
+                    now: unix_now(),
+                    providers,
+                })?;
                 ApiResponse::Done
             }
             ApiRequest::ContactRequestAccept { account } => {
-                d.contact_request_accept(&parse_id("account", &account)?)?;
+                let account = parse_id("account", &account)?;
+                self.input(Input::ContactRequestAccept { account })?;
                 ApiResponse::Done
             }
             ApiRequest::ContactRequestDiscard { account } => {
-                d.contact_request_discard(&parse_id("account", &account)?)?;
+                let account = parse_id("account", &account)?;
+                self.input(Input::ContactRequestDiscard { account })?;
                 ApiResponse::Done
             }
             ApiRequest::ContactRequestList => ApiResponse::Accounts {
@@ -376,18 +520,21 @@ impl Runner {
                     .collect(),
             },
             ApiRequest::MultiMemberGroupCreate => ApiResponse::Group {
-                group: hex::encode(d.multi_member_group_create()?),
+                group: hex::encode(self.created_group(Input::MultiMemberGroupCreate)?),
             },
             ApiRequest::MultiMemberGroupInvitationCreate { group } => ApiResponse::Invitation {
                 invitation: hex::encode(
                     d.multi_member_group_invitation_create(&parse_id("group", &group)?)?,
                 ),
             },
-            ApiRequest::MultiMemberGroupJoin { invitation } => ApiResponse::Group {
-                group: hex::encode(
-                    d.multi_member_group_join(&parse_hex("invitation", &invitation)?)?,
-                ),
-            },
+            ApiRequest::MultiMemberGroupJoin { invitation } => {
+                let invitation = parse_hex("invitation", &invitation)?;
+                ApiResponse::Group {
+                    group: hex::encode(
+                        self.created_group(Input::MultiMemberGroupJoin { invitation })?,
+                    ),
+                }
+            }
             ApiRequest::GroupList => ApiResponse::Groups {
                 groups: d
                     .group_ids()
@@ -401,7 +548,8 @@ impl Runner {
             },
             ApiRequest::AppMessageSend { group, payload } => {
                 let group = parse_id("group", &group)?;
-                d.app_message_send(&group, &parse_hex("payload", &payload)?)?;
+                let payload = parse_hex("payload", &payload)?;
+                self.input(Input::AppMessageSend { group, payload })?;
                 ApiResponse::Done
             }
             ApiRequest::GroupMessageList { group, .. } => ApiResponse::Messages {
@@ -427,12 +575,12 @@ impl Runner {
                     .clone();
                 let view = d.replication_view(&group)?;
                 let client = self.client.as_ref().ok_or(ApiError::Offline)?;
-                client.net.add_address(p.peer, p.addr.clone());
+                p.introduce(&client.net);
                 let mut control = client.net.control.clone();
                 register_group(&mut control, p.peer, view.encode())
                     .await
                     .map_err(ApiError::Unavailable)?;
-                self.device.replication_register_group(&group, provider)?;
+                self.input(Input::ReplicationRegisterGroup { group, provider })?;
                 ApiResponse::Done
             }
             ApiRequest::Stats => ApiResponse::Stats(d.stats().clone()),

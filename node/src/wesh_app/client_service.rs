@@ -1,0 +1,81 @@
+//! `wesh client --api`: the client runs a Wesh account and serves its app API.
+//!
+//! The account's seed and the journal of its device's inputs live in the client's
+//! database, so a restart (or a crash) rebuilds the same account with its contacts,
+//! groups and messages. Wesh messages that arrived while it was stopped wait in the inbox
+//! and are taken at start; other messages stay there for `wesh inbox --data-dir`.
+
+use super::{ProviderBook, WeshAppSpec, WeshDevice, start_api_server, start_wesh_app};
+use crate::client_node::ClientState;
+use crate::client_role::{ClientSetup, format_address};
+use crate::wesh_app::runner::MakeClientSpec;
+use std::net::SocketAddr;
+use wesh_client::messenger::MailboxAddress;
+
+/// Runs until SIGINT/SIGTERM. Prints `client address: …` then `api: IP:PORT` on stdout.
+pub async fn run_wesh_client(
+    state: ClientState,
+    setup: ClientSetup,
+    api: SocketAddr,
+    allow_remote: bool,
+) -> Result<(), String> {
+    let address = state.core.address();
+    let home = MailboxAddress {
+        provider: address.provider.0,
+        mailbox: address.client.0,
+    };
+    let store = setup.store.clone();
+    let device = load_device(&store, home)?;
+    let providers = ProviderBook::with_addresses(setup.static_providers.clone())?;
+    let follow_directory = setup.static_providers.is_empty();
+    let client_spec: MakeClientSpec = Box::new(move |state, observer| setup.spec(state, observer));
+    let app = start_wesh_app(WeshAppSpec {
+        device,
+        providers,
+        follow_directory,
+        state,
+        client_spec,
+        store: Some(store),
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let server = match start_api_server(app.clone(), api, allow_remote).await {
+        Ok(s) => s,
+        Err(e) => {
+            app.shutdown().await;
+            return Err(e.to_string());
+        }
+    };
+    // stdout: what apps and other users need
+    println!("client address: {}", format_address(&address));
+    println!("api: {}", server.local_addr());
+    tracing::info!(
+        account = %hex::encode(app.account),
+        api = %server.local_addr(),
+        "wesh account running"
+    );
+    let result = tokio::select! {
+        r = crate::role::wait_for_signal() => r,
+        _ = app.stopped() => Err("the wesh account stopped (see the log above)".to_string()),
+    };
+    server.shutdown();
+    app.shutdown().await;
+    result
+}
+
+/// The account's device: rebuilt from its journal, or created on first start.
+fn load_device(
+    store: &crate::storage::client_store::ClientStore,
+    home: MailboxAddress,
+) -> Result<WeshDevice, String> {
+    let seed = store.wesh_seed().map_err(|e| e.to_string())?;
+    let records = store.wesh_journal().map_err(|e| e.to_string())?;
+    let device = crate::wesh_app::journal::restore_device(*seed, home, &records)?;
+    if !records.is_empty() {
+        tracing::info!(
+            records = records.len(),
+            "wesh account restored from its journal"
+        );
+    }
+    Ok(device)
+}

@@ -1,0 +1,198 @@
+//! The Wesh app API with every part a real process: 3 mixes and 2 providers (`wesh mix`,
+//! `wesh provider`, gossip PKI), two accounts in `wesh client --api` processes, driven
+//! only through the CLI subcommands (`wesh contact|group|send|inbox`, which use the typed
+//! API client). They become contacts, write both ways, one account is killed with SIGKILL
+//! and comes back with its contacts and messages (its journal), and catches up.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Running, start, wesh};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const EPOCH: &str = "600";
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// A `wesh client --api` process; its addresses are read from stdout.
+struct Account {
+    child: Child,
+    api: String,
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn account(dir: &Path, provider: Option<&Running>) -> Account {
+    let mut cmd = wesh();
+    cmd.args([
+        "client",
+        "--epoch-seconds",
+        EPOCH,
+        "--pull-interval-ms",
+        "100",
+        "--api",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(dir);
+    if let Some(p) = provider {
+        cmd.args(["--provider", &format!("{}/p2p/{}", p.addr, p.peer)]);
+    }
+    let mut child = cmd
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("client printed nothing").unwrap();
+    assert!(first.starts_with("client address: "), "{first:?}");
+    let second = lines.next().expect("no api line").unwrap();
+    let api = second
+        .strip_prefix("api: ")
+        .unwrap_or_else(|| panic!("unexpected line {second:?}"))
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    Account { child, api }
+}
+
+/// Runs `wesh ARGS --api API --json`; Ok(answer) or Err(stderr).
+fn api(acc: &Account, args: &[&str]) -> Result<Value, String> {
+    let out = wesh()
+        .args(args)
+        .args(["--api", &acc.api, "--json"])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8(out.stdout).unwrap();
+    Ok(match text.lines().count() {
+        1 => serde_json::from_str(text.trim()).unwrap(),
+        _ => Value::Array(
+            text.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect(),
+        ),
+    })
+}
+
+/// Retries `f` until it returns Some, or panics after [`PATIENCE`].
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The payloads (as text) of `group`'s messages that `acc` received from others.
+fn received(acc: &Account, group: &str) -> Vec<String> {
+    match api(acc, &["inbox", group]) {
+        Ok(Value::Array(ms)) => ms,
+        Ok(Value::Null) => Vec::new(),
+        Ok(one) => vec![one],
+        Err(_) => Vec::new(),
+    }
+    .iter()
+    .filter_map(|m| m["payload"].as_str())
+    .map(|h| String::from_utf8(hex::decode(h).unwrap()).unwrap())
+    .collect()
+}
+
+fn contacts(acc: &Account) -> Vec<(String, String)> {
+    api(acc, &["contact", "list"])
+        .ok()
+        .and_then(|v| serde_json::from_value(v["value"]["contacts"].clone()).ok())
+        .unwrap_or_default()
+}
+
+#[test]
+fn two_accounts_become_contacts_write_and_survive_a_sigkill_through_the_cli() {
+    let dirs: Vec<_> = (0..7).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mix1 = start("mix", dirs[0].path(), &["--epoch-seconds", EPOCH]);
+    let boot = format!("{}/p2p/{}", mix1.addr, mix1.peer);
+    let with_boot = ["--epoch-seconds", EPOCH, "--bootstrap", &boot];
+    let _mix2 = start("mix", dirs[1].path(), &with_boot);
+    let _mix3 = start("mix", dirs[2].path(), &with_boot);
+    let pa = start("provider", dirs[3].path(), &with_boot);
+    let pb = start("provider", dirs[4].path(), &with_boot);
+    let (alice_dir, bob_dir) = (dirs[5].path(), dirs[6].path());
+    let alice = account(alice_dir, Some(&pa));
+    let bob = account(bob_dir, Some(&pb));
+
+    // a bad argument is a typed error, and the exit status says so
+    let refused = api(&alice, &["send", "not-a-group", "hi"]).unwrap_err();
+    assert!(refused.contains("bad argument group"), "{refused}");
+
+    // bob asks alice (her card is all he needs); alice accepts
+    let card = api(&alice, &["contact", "reference"]).unwrap()["value"]["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    eventually(
+        "bob's request to be sent (the directory may not be there yet)",
+        || api(&bob, &["contact", "send", &card]).ok(),
+    );
+    let requester = eventually("alice to see bob's request", || {
+        let v = api(&alice, &["contact", "requests"]).ok()?;
+        v["value"]["accounts"][0].as_str().map(str::to_string)
+    });
+    api(&alice, &["contact", "accept", &requester]).unwrap();
+    let group = eventually("both to list each other as contacts", || {
+        let (a, b) = (contacts(&alice), contacts(&bob));
+        (a.len() == 1 && b.len() == 1 && a[0].1 == b[0].1).then(|| a[0].1.clone())
+    });
+
+    // messages both ways, through the mixnet
+    api(&bob, &["send", &group, "hello", "alice"]).unwrap();
+    eventually("alice to read bob's message", || {
+        received(&alice, &group)
+            .contains(&"hello alice".to_string())
+            .then_some(())
+    });
+    api(&alice, &["send", &group, "hi bob"]).unwrap();
+    eventually("bob to read alice's answer", || {
+        received(&bob, &group)
+            .contains(&"hi bob".to_string())
+            .then_some(())
+    });
+
+    // alice dies without a chance to flush anything; bob writes meanwhile
+    let alice_contacts = contacts(&alice);
+    assert_eq!(alice_contacts[0].0, requester);
+    drop(alice);
+    api(&bob, &["send", &group, "while you were away"]).unwrap();
+    let alice = account(alice_dir, None);
+    assert_eq!(contacts(&alice), alice_contacts, "her contacts survive");
+    assert!(
+        received(&alice, &group).contains(&"hello alice".to_string()),
+        "what alice had read survives"
+    );
+    eventually(
+        "alice, back, to read what bob wrote while she was away",
+        || {
+            received(&alice, &group)
+                .contains(&"while you were away".to_string())
+                .then_some(())
+        },
+    );
+    // and her ratchet picks up where it was: bob accepts what she writes now
+    api(&alice, &["send", &group, "back again"]).unwrap();
+    eventually("bob to read alice after her restart", || {
+        received(&bob, &group)
+            .contains(&"back again".to_string())
+            .then_some(())
+    });
+}
