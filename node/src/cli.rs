@@ -115,8 +115,9 @@ pub struct RoleArgs {
     /// PKI epoch length in seconds; Sphinx keys rotate every epoch (default 3600).
     #[arg(long)]
     pub epoch_seconds: Option<u64>,
-    /// Providers: make clients pay for sending with tokens of this issuer (a multiaddr
-    /// ending in /p2p/<peer id>); spends are kept in --data-dir/spent and redeemed at it.
+    /// The token issuer (a multiaddr ending in /p2p/<peer id>). Providers make clients
+    /// pay for sending with its tokens (spends are kept in --data-dir/spent and redeemed
+    /// at it); every relay reports its work to it after each payments epoch (rewards).
     #[arg(long)]
     pub issuer: Option<String>,
     /// The issuer's payments epoch length in seconds (with --issuer).

@@ -14,7 +14,7 @@ use libp2p::identity::Keypair;
 use rand::RngExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
 use wesh_mix::{HopDelaySampler, MixPayload, NodeId, Topology, build_packet};
@@ -204,5 +204,45 @@ async fn pull_returns(
             _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Sends `loops_per_second × run_for` planned loops as a Poisson stream, each over the routing view
+/// current when it leaves.
+pub fn spawn_loops(
+    monitor: Arc<Monitor>,
+    epoch: u64,
+    mut view: watch::Receiver<Option<Arc<Topology>>>,
+    run_for: Duration,
+    loops_per_second: f64,
+) -> u64 {
+    let count = (loops_per_second * run_for.as_secs_f64()).ceil() as usize;
+    let loops = monitor.plan(epoch, count.max(1));
+    let rate = loops.len() as f64 / run_for.as_secs_f64().max(1.0);
+    let planned = loops.len() as u64;
+    // every planned loop is sent (an unsent one would count as lost for its nodes)
+    tokio::spawn(async move {
+        for test in loops {
+            tokio::time::sleep(Monitor::gap(rate)).await;
+            let current = view.borrow_and_update().clone();
+            if let Some(t) = current
+                && let Err(e) = monitor.send(&test, &t)
+            {
+                tracing::debug!(error = %e, "test loop not sent");
+            }
+        }
+    });
+    planned
+}
+
+/// Waits (at most `within`) until every planned loop was sent and has come back or cannot
+/// any more: loops still in flight must not count as dropped.
+pub async fn wait_for_loops(monitor: &Monitor, planned: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline
+        && (monitor.sent.load(Relaxed) < planned
+            || monitor.returned.load(Relaxed) < monitor.sent.load(Relaxed))
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -98,8 +98,15 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
                 redeem_every: crate::credit::DEFAULT_REDEEM_EVERY,
             })
         }
-        (Some(_), Role::Mix) => return Err("--issuer is for providers".into()),
-        (None, _) => None,
+        // a mix only reports its work (it charges nobody)
+        (Some(_), Role::Mix) | (None, _) => None,
+    };
+    let work_issuer = match &args.issuer {
+        Some(text) => Some(crate::credit::IssuerAddress::parse(
+            text,
+            args.issuer_epoch_seconds,
+        )?),
+        None => None,
     };
     let handle = start_relay(RelaySpec {
         keys,
@@ -119,6 +126,15 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
+    // relays tell the issuer their work after every payments epoch (for the rewards)
+    if let Some(issuer) = work_issuer {
+        crate::issuer::work_reporter::spawn_work_reporter(
+            handle.net.clone(),
+            issuer,
+            handle.metrics.clone(),
+            handle.shutdown_watch(),
+        );
+    }
     // a provider keeps the sealed entries of Wesh groups registered with it
     let _replication = match &handle.mailboxes {
         Some(mailboxes) => {

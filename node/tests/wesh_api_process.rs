@@ -111,6 +111,13 @@ fn received(acc: &Account, group: &str) -> Vec<String> {
     .collect()
 }
 
+/// Waits until `acc` has received `text` in `group`.
+fn reads(acc: &Account, group: &str, text: &str) {
+    eventually(&format!("{} to read {text:?}", acc.api), || {
+        received(acc, group).iter().any(|t| t == text).then_some(())
+    });
+}
+
 fn contacts(acc: &Account) -> Vec<(String, String)> {
     api(acc, &["contact", "list"])
         .ok()
@@ -157,17 +164,9 @@ fn two_accounts_become_contacts_write_and_survive_a_sigkill_through_the_cli() {
 
     // messages both ways, through the mixnet
     api(&bob, &["send", &group, "hello", "alice"]).unwrap();
-    eventually("alice to read bob's message", || {
-        received(&alice, &group)
-            .contains(&"hello alice".to_string())
-            .then_some(())
-    });
+    reads(&alice, &group, "hello alice");
     api(&alice, &["send", &group, "hi bob"]).unwrap();
-    eventually("bob to read alice's answer", || {
-        received(&bob, &group)
-            .contains(&"hi bob".to_string())
-            .then_some(())
-    });
+    reads(&bob, &group, "hi bob");
 
     // alice dies without a chance to flush anything; bob writes meanwhile
     let alice_contacts = contacts(&alice);
@@ -180,19 +179,8 @@ fn two_accounts_become_contacts_write_and_survive_a_sigkill_through_the_cli() {
         received(&alice, &group).contains(&"hello alice".to_string()),
         "what alice had read survives"
     );
-    eventually(
-        "alice, back, to read what bob wrote while she was away",
-        || {
-            received(&alice, &group)
-                .contains(&"while you were away".to_string())
-                .then_some(())
-        },
-    );
+    reads(&alice, &group, "while you were away");
     // and her ratchet picks up where it was: bob accepts what she writes now
     api(&alice, &["send", &group, "back again"]).unwrap();
-    eventually("bob to read alice after her restart", || {
-        received(&bob, &group)
-            .contains(&"back again".to_string())
-            .then_some(())
-    });
+    reads(&bob, &group, "back again");
 }

@@ -36,6 +36,10 @@ pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// synced write per 1,000 packets adds ≤ 10 µs per packet even at a slow 10 ms fsync
 /// (< 10 % of one Sphinx processing, ~1 % at a typical 1 ms).
 pub const DEBIT_FLUSH_PACKETS: u64 = wesh_payments::params::PACKETS_PER_TOKEN;
+/// A provider forgets the ledger of a client that sent nothing for this long (its unspent
+/// credit with it), seconds. Ledgers exist only for clients that paid, so this bounds the
+/// state of clients that left; 30 days is well beyond a phone being off for a holiday.
+pub const LEDGER_IDLE_TTL_SECS: u64 = 30 * 24 * 3600;
 /// Bound on one credit exchange; a stuck stream is abandoned and the next check retries.
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(4);
 /// How often a provider redeems what it collected (the testnet also redeems at its end).

@@ -2,8 +2,10 @@
 //! frame a client sends.
 //!
 //! **Persistence.** The ledgers live in the provider's spent-set database (column family
-//! `credit`, key = the client's peer id, value = `version (1) ‖ balance u64 ‖ dropped u64`)
-//! and are loaded at start. Crash safety, by write:
+//! `credit`, key = the client's peer id, value = `version (2) ‖ balance u64 ‖ dropped u64 ‖
+//! last active u64 (Unix s)`; version 1 records, without the time, are read as active at
+//! load) and are loaded at start. A ledger idle for [`LEDGER_IDLE_TTL_SECS`] is forgotten,
+//! with its unspent credit, at the next flush. Crash safety, by write:
 //! - a token's spend and the credit it buys are one synced write batch (the record is
 //!   staged in the store and written by the spent-set insert), so a crash can never keep
 //!   the credit while forgetting the spend — no credit is minted by a restart;
@@ -13,7 +15,9 @@
 //!   `DEBIT_FLUSH_PACKETS` debits over all clients: they get that many packets back,
 //!   never more (if the write fails, frames are refused until it succeeds).
 
-use super::{CREDIT_PROTOCOL, CreditAnswer, DEBIT_FLUSH_PACKETS, OP_BALANCE, OP_SPEND};
+use super::{
+    CREDIT_PROTOCOL, CreditAnswer, DEBIT_FLUSH_PACKETS, LEDGER_IDLE_TTL_SECS, OP_BALANCE, OP_SPEND,
+};
 use crate::issuer::epoch_at;
 use crate::mailboxes::exchange::read_bounded;
 use crate::pki::service::unix_now;
@@ -44,40 +48,57 @@ pub struct CreditStats {
     pub keys_from_issuer: AtomicU64,
 }
 
+/// One paying client: its credit, the frames refused for lack of it, and when it last
+/// spent or sent (Unix s).
+#[derive(Clone)]
+struct ClientLedger {
+    credit: CreditLedger,
+    dropped: u64,
+    last_active: u64,
+}
+
 struct Inner {
     admission: Admission<SpentStore>,
-    ledgers: HashMap<PeerId, (CreditLedger, u64)>,
+    ledgers: HashMap<PeerId, ClientLedger>,
     /// Ledgers changed since they were last written, with the debits not yet written.
     dirty: HashMap<PeerId, u64>,
     /// Sum of the unwritten debits (≤ DEBIT_FLUSH_PACKETS).
     unwritten_debits: u64,
 }
 
-/// Version byte of a stored ledger record.
-const LEDGER_RECORD_VERSION: u8 = 1;
+/// Version byte of a stored ledger record (1: without the activity time).
+const LEDGER_RECORD_VERSION: u8 = 2;
 
-fn encode_ledger(balance: u64, dropped: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(17);
+fn encode_ledger(balance: u64, dropped: u64, last_active: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(25);
     out.push(LEDGER_RECORD_VERSION);
     out.extend_from_slice(&balance.to_be_bytes());
     out.extend_from_slice(&dropped.to_be_bytes());
+    out.extend_from_slice(&last_active.to_be_bytes());
     out
 }
 
-/// (balance, dropped) of a stored record.
-fn decode_ledger(bytes: &[u8]) -> Result<(u64, u64), String> {
+/// (balance, dropped, last active) of a stored record; `now` stands for the time a
+/// version 1 record does not have.
+fn decode_ledger(bytes: &[u8], now: u64) -> Result<(u64, u64, u64), String> {
+    let fields = |rest: &[u8]| -> Vec<u64> {
+        rest.chunks_exact(8)
+            .filter_map(|c| c.try_into().ok().map(u64::from_be_bytes))
+            .collect()
+    };
     match bytes.split_first() {
-        Some((&LEDGER_RECORD_VERSION, rest)) if rest.len() == 16 => {
-            let (b, d) = rest.split_at(8);
-            let num = |x: &[u8]| x.try_into().map(u64::from_be_bytes);
-            Ok((
-                num(b).map_err(|_| "bad balance")?,
-                num(d).map_err(|_| "bad counter")?,
-            ))
-        }
-        Some((&LEDGER_RECORD_VERSION, rest)) => Err(format!(
-            "ledger record of {} bytes, expected 17",
-            rest.len() + 1
+        Some((1, rest)) if rest.len() == 16 => match fields(rest)[..] {
+            [balance, dropped] => Ok((balance, dropped, now)),
+            _ => Err("bad version 1 ledger record".into()),
+        },
+        Some((&LEDGER_RECORD_VERSION, rest)) if rest.len() == 24 => match fields(rest)[..] {
+            [balance, dropped, last_active] => Ok((balance, dropped, last_active)),
+            _ => Err("bad ledger record".into()),
+        },
+        Some((&v, rest)) if v == 1 || v == LEDGER_RECORD_VERSION => Err(format!(
+            "version {v} ledger record of {} bytes, expected {}",
+            rest.len() + 1,
+            if v == 1 { 17 } else { 25 }
         )),
         Some((v, _)) => Err(format!("unknown ledger record version {v}")),
         None => Err("empty ledger record".into()),
@@ -94,17 +115,45 @@ impl Inner {
             .dirty
             .keys()
             .filter_map(|peer| {
-                let (ledger, dropped) = self.ledgers.get(peer)?;
-                Some((peer.to_bytes(), encode_ledger(ledger.balance(), *dropped)))
+                let l = self.ledgers.get(peer)?;
+                Some((
+                    peer.to_bytes(),
+                    encode_ledger(l.credit.balance(), l.dropped, l.last_active),
+                ))
             })
             .collect();
         self.admission
             .spent_set()
-            .write_credits(&records)
+            .write_credits(&records, &[])
             .map_err(|e| e.0)?;
         self.dirty.clear();
         self.unwritten_debits = 0;
         Ok(())
+    }
+
+    /// Forgets (in memory and on disk) the ledgers idle since before `now - ttl`.
+    fn expire_idle(&mut self, now: u64, ttl: u64) -> Result<usize, String> {
+        let idle: Vec<PeerId> = self
+            .ledgers
+            .iter()
+            .filter(|(_, l)| now.saturating_sub(l.last_active) > ttl)
+            .map(|(p, _)| *p)
+            .collect();
+        if idle.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<Vec<u8>> = idle.iter().map(|p| p.to_bytes()).collect();
+        self.admission
+            .spent_set()
+            .write_credits(&[], &keys)
+            .map_err(|e| e.0)?;
+        for p in &idle {
+            self.ledgers.remove(p);
+            if let Some(unwritten) = self.dirty.remove(p) {
+                self.unwritten_debits = self.unwritten_debits.saturating_sub(unwritten);
+            }
+        }
+        Ok(idle.len())
     }
 }
 
@@ -127,13 +176,22 @@ impl ProviderCredit {
     pub fn new(spent: SpentStore, epoch_seconds: u64) -> Self {
         let admission = Admission::new(Default::default(), spent);
         let mut ledgers = HashMap::new();
+        let now = unix_now();
         match admission.spent_set().credits() {
             Ok(records) => {
                 for (key, value) in records {
                     let peer = PeerId::from_bytes(&key).map_err(|e| e.to_string());
-                    match peer.and_then(|p| decode_ledger(&value).map(|l| (p, l))) {
-                        Ok((peer, (balance, dropped))) => {
-                            ledgers.insert(peer, (admission.restore_ledger(balance), dropped));
+                    match peer.and_then(|p| decode_ledger(&value, now).map(|l| (p, l))) {
+                        Ok((peer, (balance, dropped, last_active))) => {
+                            let credit = admission.restore_ledger(balance);
+                            ledgers.insert(
+                                peer,
+                                ClientLedger {
+                                    credit,
+                                    dropped,
+                                    last_active,
+                                },
+                            );
                         }
                         Err(e) => tracing::error!(error = %e, "unreadable credit ledger skipped"),
                     }
@@ -231,14 +289,15 @@ impl ProviderCredit {
             ..
         } = &mut *inner;
         let ok = match ledgers.get_mut(peer) {
-            Some((ledger, dropped)) => {
-                let ok = ledger.debit_packet().is_ok();
+            Some(l) => {
+                let ok = l.credit.debit_packet().is_ok();
+                l.last_active = unix_now();
                 let unwritten = dirty.entry(*peer).or_default();
                 if ok {
                     *unwritten += 1;
                     *unwritten_debits += 1;
                 } else {
-                    *dropped += 1;
+                    l.dropped += 1;
                 }
                 ok
             }
@@ -250,9 +309,20 @@ impl ProviderCredit {
         ok
     }
 
-    /// Writes the ledgers changed since the last write (synced).
+    /// Writes the ledgers changed since the last write (synced), and forgets those idle
+    /// for [`LEDGER_IDLE_TTL_SECS`].
     pub fn flush(&self) -> Result<(), String> {
-        self.lock().write_dirty()
+        self.flush_at(unix_now(), LEDGER_IDLE_TTL_SECS)
+    }
+
+    fn flush_at(&self, now: u64, idle_ttl: u64) -> Result<(), String> {
+        let mut inner = self.lock();
+        inner.write_dirty()?;
+        let forgotten = inner.expire_idle(now, idle_ttl)?;
+        if forgotten > 0 {
+            tracing::info!(clients = forgotten, "idle credit ledgers forgotten");
+        }
+        Ok(())
     }
 
     /// Debits not yet written (a crash would give them back).
@@ -272,21 +342,28 @@ impl ProviderCredit {
         } = &mut *inner;
         // a ledger entry exists only once a token was accepted: refused tokens and unpaid
         // frames cannot grow the map
-        let (mut ledger, dropped) = ledgers
-            .get(&peer)
-            .cloned()
-            .unwrap_or_else(|| (admission.open_ledger(), 0));
+        let mut ledger = ledgers.get(&peer).cloned().unwrap_or_else(|| ClientLedger {
+            credit: admission.open_ledger(),
+            dropped: 0,
+            last_active: 0,
+        });
+        ledger.last_active = unix_now();
         // the credit is written in the spend's own synced batch (with the debits so far)
         admission.spent_set().stage_credit(
             peer.to_bytes(),
-            encode_ledger(ledger.balance_after_token(), dropped),
+            encode_ledger(
+                ledger.credit.balance_after_token(),
+                ledger.dropped,
+                ledger.last_active,
+            ),
         );
-        let spent = admission.spend_bytes(&mut ledger, token, now);
+        let spent = admission.spend_bytes(&mut ledger.credit, token, now);
         admission.spent_set().clear_staged_credit();
         match spent {
             Ok(balance) => {
                 self.stats.tokens_spent.fetch_add(1, Relaxed);
-                ledgers.insert(peer, (ledger, dropped));
+                let dropped = ledger.dropped;
+                ledgers.insert(peer, ledger);
                 let written = dirty.remove(&peer).unwrap_or(0);
                 *unwritten_debits = unwritten_debits.saturating_sub(written);
                 CreditAnswer::Balance { balance, dropped }
@@ -310,7 +387,7 @@ impl ProviderCredit {
         let (balance, dropped) = inner
             .ledgers
             .get(peer)
-            .map_or((0, 0), |(l, d)| (l.balance(), *d));
+            .map_or((0, 0), |l| (l.credit.balance(), l.dropped));
         CreditAnswer::Balance { balance, dropped }
     }
 
@@ -449,6 +526,38 @@ mod tests {
     }
 
     #[test]
+    fn idle_ledgers_are_forgotten_on_disk_too_and_active_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tokens, key) = tokens(2);
+        let (idle, active) = (PeerId::random(), PeerId::random());
+        let credit = open(dir.path(), &key);
+        assert!(matches!(
+            credit.spend(idle, &tokens[0]),
+            CreditAnswer::Balance { .. }
+        ));
+        assert!(matches!(
+            credit.spend(active, &tokens[1]),
+            CreditAnswer::Balance { .. }
+        ));
+        assert!(credit.debit(&active));
+        // with a one-hour TTL, both were active just now
+        let now = unix_now();
+        credit.flush_at(now, 3600).unwrap();
+        assert_eq!(credit.clients(), 2, "active within the TTL");
+        // backdate the idle client's activity, as if it left long ago
+        credit.lock().ledgers.get_mut(&idle).unwrap().last_active = now - 7200;
+        credit.flush_at(now, 3600).unwrap();
+        assert_eq!(credit.clients(), 1);
+        assert_eq!(balance(&credit, &idle), (0, 0));
+        assert!(!credit.debit(&idle), "its credit went with its ledger");
+        assert_eq!(balance(&credit, &active), (999, 0));
+        drop(credit);
+        let credit = open(dir.path(), &key);
+        assert_eq!(credit.clients(), 1, "forgotten on disk as well");
+        assert_eq!(balance(&credit, &active), (999, 0));
+    }
+
+    #[test]
     fn credit_survives_a_restart_and_a_crash_mints_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let (tokens, key) = tokens(3);
@@ -527,25 +636,37 @@ mod tests {
 
     #[test]
     fn unreadable_ledger_records_are_refused_with_a_reason() {
-        assert_eq!(decode_ledger(&encode_ledger(5, 6)), Ok((5, 6)));
+        assert_eq!(decode_ledger(&encode_ledger(5, 6, 7), 0), Ok((5, 6, 7)));
+        // a version 1 record (no time) reads as active now
+        let mut v1 = vec![1];
+        v1.extend_from_slice(&5u64.to_be_bytes());
+        v1.extend_from_slice(&6u64.to_be_bytes());
+        assert_eq!(decode_ledger(&v1, 99), Ok((5, 6, 99)));
         assert_eq!(
-            decode_ledger(&[1, 2, 3]),
-            Err("ledger record of 3 bytes, expected 17".into())
+            decode_ledger(&[1, 2, 3], 0),
+            Err("version 1 ledger record of 3 bytes, expected 17".into())
         );
         assert_eq!(
-            decode_ledger(&[9; 17]),
+            decode_ledger(&[2; 17], 0),
+            Err("version 2 ledger record of 17 bytes, expected 25".into())
+        );
+        assert_eq!(
+            decode_ledger(&[9; 17], 0),
             Err("unknown ledger record version 9".into())
         );
-        assert_eq!(decode_ledger(&[]), Err("empty ledger record".into()));
+        assert_eq!(decode_ledger(&[], 0), Err("empty ledger record".into()));
         // a store holding one is still opened; the record is skipped
         let dir = tempfile::tempdir().unwrap();
         let peer = PeerId::random();
         {
             let s = SpentStore::open(dir.path()).unwrap();
-            s.write_credits(&[
-                (peer.to_bytes(), vec![1, 2]),
-                (b"not a peer id".to_vec(), encode_ledger(5, 0)),
-            ])
+            s.write_credits(
+                &[
+                    (peer.to_bytes(), vec![1, 2]),
+                    (b"not a peer id".to_vec(), encode_ledger(5, 0, 0)),
+                ],
+                &[],
+            )
             .unwrap();
         }
         let credit = ProviderCredit::new(SpentStore::open(dir.path()).unwrap(), 3600);

@@ -2,7 +2,7 @@
 
 use super::{
     CLAIM_PROTOCOL, ISSUE_PROTOCOL, KEYS_PROTOCOL, MAX_ISSUE_BYTES, MAX_KEYS_ANSWER,
-    MAX_REDEEM_BATCH, REDEEM_PROTOCOL, REWARDS_PROTOCOL,
+    MAX_REDEEM_BATCH, REDEEM_PROTOCOL, REWARDS_PROTOCOL, WORK_PROTOCOL,
 };
 use crate::mailboxes::exchange::read_bounded;
 use futures::AsyncWriteExt;
@@ -180,6 +180,26 @@ pub async fn claim_reward(
             String::from_utf8_lossy(reason)
         )),
         _ => Err("malformed claim answer".into()),
+    }
+}
+
+/// Reports the packets this relay received in `epoch` (`/wesh/issuer/work/1`).
+pub async fn report_work(
+    control: &mut libp2p_stream::Control,
+    issuer: PeerId,
+    epoch: u64,
+    packets: u64,
+) -> Result<(), String> {
+    let mut request = epoch.to_be_bytes().to_vec();
+    request.extend_from_slice(&packets.to_be_bytes());
+    let answer = exchange(control, issuer, WORK_PROTOCOL, &request, 1024).await?;
+    match answer.split_first() {
+        Some((0, [])) => Ok(()),
+        Some((1, reason)) => Err(format!(
+            "work report refused: {}",
+            String::from_utf8_lossy(reason)
+        )),
+        _ => Err("malformed work report answer".into()),
     }
 }
 

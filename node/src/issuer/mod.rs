@@ -16,12 +16,18 @@
 //!   text (`wesh rewards`), or a line saying it is not settled;
 //! - `/wesh/issuer/claim/1`: request `epoch (u64)`; answer `0 ‖ units (u64)` or
 //!   `1 ‖ reason`. The claimant is the authenticated peer: a relayer claims its own ledger
-//!   entry, once (spec/payments.md §8.3 says why entries, not reward tokens).
+//!   entry, once (spec/payments.md §8.3 says why entries, not reward tokens);
+//! - `/wesh/issuer/work/1` (mixes and providers): request `epoch (u64) ‖ packets (u64)`,
+//!   the Sphinx packets the relay received in that payments epoch; answer `0` or
+//!   `1 ‖ reason`. The reporter is the authenticated peer; one report per relay and epoch,
+//!   for the current or the previous epoch only.
 
 pub mod calls;
 pub mod pki_keys;
+pub mod reward_loop;
 pub mod role;
 pub mod service;
+pub mod work_reporter;
 
 use libp2p::StreamProtocol;
 
@@ -30,6 +36,10 @@ pub const ISSUE_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/iss
 pub const REDEEM_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/redeem/1");
 pub const REWARDS_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/rewards/1");
 pub const CLAIM_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/claim/1");
+pub const WORK_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/work/1");
+
+/// Relays reported per epoch at most (bounds the issuer's memory).
+pub const MAX_WORK_REPORTS_PER_EPOCH: usize = 10_000;
 
 /// Most tokens one redemption request carries (≈ 354 KB).
 pub const MAX_REDEEM_BATCH: usize = 1000;

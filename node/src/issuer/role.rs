@@ -1,6 +1,8 @@
 //! `wesh issuer`: the token issuer as a process.
 
+use super::reward_loop::{DirectoryView, RewardLoopSpec, spawn_reward_loop};
 use super::service::{IssuerState, IssuerStats, serve};
+use crate::credit::IssuerAddress;
 use crate::keys::NodeKeys;
 use crate::net::swarm::{start_swarm, start_swarm_with_gossip};
 use crate::pki::service::{PkiService, PkiStatus, unix_now};
@@ -38,6 +40,11 @@ pub struct IssuerArgs {
     /// Addresses to announce in the issuer descriptor (default: the listen addresses).
     #[arg(long)]
     pub announce: Vec<String>,
+    /// Test loops per second the secret shopper sends through the network during each
+    /// epoch (with --bootstrap: it follows the directory); each epoch is then settled from
+    /// its scores and the work the relays report. 0 turns the shopper and settlement off.
+    #[arg(long, default_value_t = 2.0)]
+    pub monitor_loops_per_second: f64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -93,6 +100,8 @@ pub struct RunningIssuer {
     pub stats: Arc<IssuerStats>,
     /// With the gossip PKI: what the issuer's PKI agent holds and has published.
     pub pki_status: Option<Arc<Mutex<PkiStatus>>>,
+    /// With the gossip PKI: the routing view of the directory (for the secret shopper).
+    pub directory: Option<DirectoryWatch>,
 }
 
 /// How an issuer joins the gossip PKI to announce its token keys.
@@ -150,6 +159,7 @@ pub async fn start_issuer_with_pki(
         keys_dir: Some(keys_dir),
         rewards_store: Some(RewardStore::open(dir.join("rewards"))?),
         rewards_saved: Default::default(),
+        work: Default::default(),
     };
     let restored = state.load_rewards()?;
     if restored > 0 {
@@ -177,28 +187,36 @@ pub async fn start_issuer_with_pki(
         stats.clone(),
         stop.clone(),
     )?;
-    let pki_status = match pki {
-        Some(setup) => Some(start_issuer_pki(
-            keys,
-            &net,
-            events,
-            epoch_seconds,
-            setup,
-            state.clone(),
-            stop,
-        )?),
-        None => None,
+    let (pki_status, directory) = match pki {
+        Some(setup) => {
+            let (status, directory) = start_issuer_pki(
+                keys,
+                &net,
+                events,
+                epoch_seconds,
+                setup,
+                state.clone(),
+                stop,
+            )?;
+            (Some(status), Some(directory))
+        }
+        None => (None, None),
     };
     Ok(RunningIssuer {
         net,
         state,
         stats,
         pki_status,
+        directory,
     })
 }
 
+/// The directory's routing view as the issuer's PKI agent follows it.
+pub type DirectoryWatch = watch::Receiver<Option<DirectoryView>>;
+
 /// Runs the issuer's PKI agent: an issuer descriptor (no Sphinx keys) with the token keys
-/// of the current and next epoch, republished at each epoch start.
+/// of the current and next epoch, republished at each epoch start. Returns its status and
+/// the routing view of the directory it follows.
 fn start_issuer_pki(
     keys: &NodeKeys,
     net: &crate::net::swarm::NetHandle,
@@ -207,7 +225,7 @@ fn start_issuer_pki(
     setup: IssuerPki,
     state: Arc<Mutex<IssuerState>>,
     stop: watch::Receiver<bool>,
-) -> Result<Arc<Mutex<PkiStatus>>, String> {
+) -> Result<(Arc<Mutex<PkiStatus>>, DirectoryWatch), String> {
     let params =
         wesh_pki::PkiParams::with_epoch_length(epoch_seconds).map_err(|e| format!("pki: {e}"))?;
     let ed = keys
@@ -236,8 +254,29 @@ fn start_issuer_pki(
     let agent =
         wesh_pki::PkiAgent::issuer(params, own, now, now).map_err(|e| format!("pki: {e}"))?;
     let status = Arc::new(Mutex::new(PkiStatus::default()));
-    // an issuer routes nothing: the key and topology outputs are not needed
-    let (outputs, _) = tokio::sync::mpsc::unbounded_channel();
+    // an issuer routes nothing; its secret shopper follows the directory's routing view
+    let (outputs, mut out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (view_tx, view_rx) = watch::channel(None);
+    tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            if let crate::pki::service::PkiOutput::Topology(t) = out
+                && let Some(routing) = crate::pki::convert::routing_view(&t)
+            {
+                let providers = t
+                    .providers
+                    .iter()
+                    .filter_map(|n| {
+                        let addr = n.addresses.iter().find_map(|a| a.parse().ok())?;
+                        Some((wesh_mix::NodeId(n.identity.0), addr))
+                    })
+                    .collect();
+                view_tx.send_replace(Some(DirectoryView {
+                    routing: Arc::new(routing),
+                    providers,
+                }));
+            }
+        }
+    });
     let service = PkiService {
         agent,
         net: net.clone(),
@@ -255,7 +294,7 @@ fn start_issuer_pki(
             .announced_keys(epoch)
     });
     tokio::spawn(service.run_with_token_keys(stop, Some(source)));
-    Ok(status)
+    Ok((status, view_rx))
 }
 
 pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
@@ -285,6 +324,7 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
         announce: args.announce.clone(),
     };
     let (stop_tx, stop) = watch::channel(false);
+    let stop_rx = stop.clone();
     let issuer = start_issuer_with_pki(
         &keys,
         &dir,
@@ -296,9 +336,57 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
     )
     .await?;
     let net = &issuer.net;
+    if !(args.monitor_loops_per_second >= 0.0 && args.monitor_loops_per_second <= 1000.0) {
+        return Err("--monitor-loops-per-second must be between 0 and 1000".into());
+    }
+    match (&issuer.directory, args.monitor_loops_per_second > 0.0) {
+        (Some(directory), true) if !args.bootstrap.is_empty() => {
+            let me = IssuerAddress {
+                peer: net.peer_id,
+                addr: reachable_self(&net.listen_addrs)?,
+                epoch_seconds: args.epoch_seconds,
+            };
+            spawn_reward_loop(
+                RewardLoopSpec {
+                    issuer: me,
+                    loops_per_second: args.monitor_loops_per_second,
+                    mean_hop_delay: wesh_mix::params::DEFAULT_MEAN_HOP_DELAY,
+                },
+                directory.clone(),
+                issuer.state.clone(),
+                stop_rx.clone(),
+            );
+            tracing::info!(
+                loops_per_second = args.monitor_loops_per_second,
+                "secret shopper on: epochs are settled from its scores and the relays' work"
+            );
+        }
+        _ => tracing::info!("no secret shopper (it needs --bootstrap): epochs are not settled"),
+    }
     let epoch = crate::issuer::epoch_at(crate::pki::service::unix_now(), args.epoch_seconds);
     tracing::info!(peer_id = %net.peer_id, addrs = ?net.listen_addrs, epoch, "node running");
     let r = crate::role::wait_for_signal().await;
     let _ = stop_tx.send(true);
     r
+}
+
+/// An address of this process its own monitor can dial: a listen address, with an
+/// unspecified IP (0.0.0.0, ::) replaced by loopback.
+fn reachable_self(listen: &[Multiaddr]) -> Result<Multiaddr, String> {
+    use libp2p::multiaddr::Protocol;
+    let first = listen
+        .first()
+        .ok_or_else(|| "the issuer listens nowhere".to_string())?;
+    Ok(first
+        .iter()
+        .map(|p| match p {
+            Protocol::Ip4(ip) if ip.is_unspecified() => {
+                Protocol::Ip4(std::net::Ipv4Addr::LOCALHOST)
+            }
+            Protocol::Ip6(ip) if ip.is_unspecified() => {
+                Protocol::Ip6(std::net::Ipv6Addr::LOCALHOST)
+            }
+            other => other,
+        })
+        .collect())
 }

@@ -3,7 +3,7 @@
 use super::calls::{Redeemed, encode_redeemed};
 use super::{
     CLAIM_PROTOCOL, ISSUE_PROTOCOL, KEYS_PROTOCOL, MAX_ISSUE_BYTES, MAX_REDEEM_BATCH,
-    REDEEM_PROTOCOL, REWARDS_PROTOCOL, epoch_at,
+    MAX_WORK_REPORTS_PER_EPOCH, REDEEM_PROTOCOL, REWARDS_PROTOCOL, WORK_PROTOCOL, epoch_at,
 };
 use crate::keys::node_id_of_peer;
 use crate::mailboxes::exchange::read_bounded;
@@ -12,7 +12,7 @@ use crate::storage::reward_store::RewardStore;
 use crate::storage::spent_store::SpentStore;
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, StreamProtocol};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -42,6 +42,8 @@ pub struct IssuerState {
     pub rewards_store: Option<RewardStore>,
     /// Settled epochs known to be in `rewards_store`.
     pub rewards_saved: BTreeSet<u64>,
+    /// Work the relays reported, per epoch not settled yet: node → packets.
+    pub work: BTreeMap<u64, BTreeMap<[u8; 32], u64>>,
 }
 
 impl IssuerState {
@@ -135,6 +137,40 @@ impl IssuerState {
         Ok(())
     }
 
+    /// Records `node`'s work for `epoch` (the current or the previous epoch, once).
+    pub fn report_work(&mut self, epoch: u64, node: [u8; 32], packets: u64) -> Result<(), String> {
+        let current = epoch_at(unix_now(), self.epoch_seconds);
+        if epoch > current || epoch + 1 < current {
+            return Err(format!(
+                "epoch {epoch} is not the current ({current}) or the previous one"
+            ));
+        }
+        if self.issuer.rewards().table(epoch).is_some() {
+            return Err(format!("epoch {epoch} is already settled"));
+        }
+        // older epochs nobody settled are dropped
+        self.work.retain(|e, _| e + 1 >= current);
+        let reports = self.work.entry(epoch).or_default();
+        if reports.contains_key(&node) {
+            return Err(format!("work for epoch {epoch} already reported"));
+        }
+        if reports.len() >= MAX_WORK_REPORTS_PER_EPOCH {
+            return Err("too many reports for this epoch".into());
+        }
+        reports.insert(node, packets);
+        Ok(())
+    }
+
+    /// The work reported for `epoch` (taken: settlement uses it once).
+    pub fn take_work(&mut self, epoch: u64) -> Vec<WorkReport> {
+        self.work
+            .remove(&epoch)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(node, packets)| WorkReport { node, packets })
+            .collect()
+    }
+
     /// Claims `node`'s entry of `epoch`: the claimed entry is durable before it counts,
     /// so a crash cannot let it be claimed again.
     pub fn claim(&mut self, epoch: u64, node: &[u8; 32]) -> Result<u64, String> {
@@ -202,6 +238,7 @@ pub fn serve(
         REDEEM_PROTOCOL,
         REWARDS_PROTOCOL,
         CLAIM_PROTOCOL,
+        WORK_PROTOCOL,
     ] {
         let mut incoming = control
             .clone()
@@ -249,6 +286,8 @@ async fn answer(
             rewards_answer(&mut s, &request)
         } else if protocol == CLAIM_PROTOCOL {
             claim_answer(&mut s, peer, &request)
+        } else if protocol == WORK_PROTOCOL {
+            work_answer(&mut s, peer, &request)
         } else if protocol == ISSUE_PROTOCOL {
             issue_answer(&mut s, peer, &request, &stats)
         } else {
@@ -317,6 +356,31 @@ fn claim_answer(s: &mut IssuerState, peer: PeerId, request: &[u8]) -> Vec<u8> {
             let mut out = vec![0];
             out.extend_from_slice(&units.to_be_bytes());
             out
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+fn work_answer(s: &mut IssuerState, peer: PeerId, request: &[u8]) -> Vec<u8> {
+    let refused = |reason: &str| {
+        let mut out = vec![1];
+        out.extend_from_slice(reason.as_bytes());
+        out
+    };
+    let fields: Option<([u8; 8], [u8; 8])> = (request.len() == 16)
+        .then(|| Some((request[..8].try_into().ok()?, request[8..].try_into().ok()?)))
+        .flatten();
+    let Some((epoch, packets)) = fields else {
+        return refused("malformed request: expected epoch (u64) and packets (u64)");
+    };
+    let Some(node) = node_id_of_peer(&peer) else {
+        return refused("the reporter is not an Ed25519 node");
+    };
+    let (epoch, packets) = (u64::from_be_bytes(epoch), u64::from_be_bytes(packets));
+    match s.report_work(epoch, node.0, packets) {
+        Ok(()) => {
+            tracing::info!(%peer, epoch, packets, "work reported");
+            vec![0]
         }
         Err(e) => refused(&e),
     }
@@ -420,6 +484,7 @@ mod tests {
             keys_dir: None,
             rewards_store: Some(RewardStore::open(dir.join("rewards")).unwrap()),
             rewards_saved: BTreeSet::new(),
+            work: BTreeMap::new(),
         };
         s.load_rewards().unwrap();
         s
@@ -427,6 +492,32 @@ mod tests {
 
     fn ask(s: &mut IssuerState, epoch: u64) -> String {
         String::from_utf8(rewards_answer(s, &epoch.to_be_bytes())).unwrap()
+    }
+
+    #[test]
+    fn work_reports_are_taken_once_per_relay_and_recent_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = state(dir.path());
+        let now = epoch_at(unix_now(), s.epoch_seconds);
+        let peer = PeerId::from(libp2p::identity::Keypair::generate_ed25519().public());
+        let report = |e: u64, p: u64| {
+            let mut r = e.to_be_bytes().to_vec();
+            r.extend_from_slice(&p.to_be_bytes());
+            r
+        };
+        assert_eq!(work_answer(&mut s, peer, &report(now, 7)), vec![0]);
+        let again = work_answer(&mut s, peer, &report(now, 9));
+        assert!(String::from_utf8_lossy(&again).contains("already reported"));
+        for bad in [
+            report(now + 1, 1),
+            report(now.saturating_sub(5), 1),
+            vec![0; 3],
+        ] {
+            assert_eq!(work_answer(&mut s, peer, &bad)[0], 1, "refused");
+        }
+        let node = node_id_of_peer(&peer).unwrap().0;
+        assert_eq!(s.take_work(now), vec![WorkReport { node, packets: 7 }]);
+        assert!(s.take_work(now).is_empty(), "taken once");
     }
 
     #[test]

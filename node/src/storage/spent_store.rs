@@ -93,12 +93,20 @@ impl SpentStore {
         *self.staged() = None;
     }
 
-    /// Writes credit records in one batch (synced: it returns once they are durable).
-    pub fn write_credits(&self, records: &[CreditRecord]) -> Result<(), StoreError> {
+    /// Writes credit records and deletes the keys `forget`, in one batch (synced: it
+    /// returns once they are durable).
+    pub fn write_credits(
+        &self,
+        records: &[CreditRecord],
+        forget: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
         let cf = self.credit_cf()?;
         let mut batch = WriteBatch::default();
         for (k, v) in records {
             batch.put_cf(cf, k, v);
+        }
+        for k in forget {
+            batch.delete_cf(cf, k);
         }
         self.db.write_opt(batch, &self.synced).map_err(err)
     }
@@ -206,7 +214,7 @@ mod tests {
             s.stage_credit(b"peer-c".to_vec(), b"1000".to_vec());
             s.clear_staged_credit();
             assert!(s.insert_if_absent(SpentId([2; 32]), 5).unwrap());
-            s.write_credits(&[(b"peer-d".to_vec(), b"7".to_vec())])
+            s.write_credits(&[(b"peer-d".to_vec(), b"7".to_vec())], &[])
                 .unwrap();
         }
         let s = SpentStore::open(dir.path()).unwrap();

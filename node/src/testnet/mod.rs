@@ -605,11 +605,12 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 || m.credit_ready.iter().all(|r| r.load(Relaxed)),
             )
             .await?;
-            let planned = rewards::spawn_loops(
+            let planned = crate::monitor::spawn_loops(
                 m.clone(),
                 reward_epoch,
                 first.handle.routing_watch(),
                 Duration::from_secs(args.seconds),
+                rewards::MONITOR_LOOPS_PER_SECOND,
             );
             Some((m, planned))
         }
@@ -933,7 +934,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     if let (Some((running, address)), true) = (&issuer, payments) {
         let mut section = payments_section(running, address, &providers, &handles, attack).await;
         if let Some((m, planned)) = &monitor {
-            rewards::wait_for_loops(m, *planned, Duration::from_secs(5)).await;
+            crate::monitor::wait_for_loops(m, *planned, Duration::from_secs(5)).await;
             section.rewards = rewards::settle(running, m, reward_epoch, &all);
             section.second_claims_refused =
                 rewards::claim_all(address, reward_epoch, &all, &mut section.rewards).await;

@@ -7,55 +7,12 @@ use super::summary::RewardRow;
 use crate::metrics::get;
 use crate::monitor::Monitor;
 use crate::topology_file::Role;
-use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
-use tokio::sync::watch;
-use wesh_mix::Topology;
+use std::time::Duration;
 use wesh_payments::WorkReport;
 
 /// Test loops per second the monitor sends (≈ 50 per mix in a 15 s run with 2 mixes a
 /// layer: enough for a score, see `MIN_LOOPS_FOR_SCORE`).
 pub const MONITOR_LOOPS_PER_SECOND: f64 = 8.0;
-
-/// Sends the planned loops as a Poisson stream until `until`, each over the routing view
-/// current when it leaves.
-pub fn spawn_loops(
-    monitor: Arc<Monitor>,
-    epoch: u64,
-    mut view: watch::Receiver<Option<Arc<Topology>>>,
-    run_for: Duration,
-) -> u64 {
-    let count = (MONITOR_LOOPS_PER_SECOND * run_for.as_secs_f64()).ceil() as usize;
-    let loops = monitor.plan(epoch, count.max(1));
-    let rate = loops.len() as f64 / run_for.as_secs_f64().max(1.0);
-    let planned = loops.len() as u64;
-    // every planned loop is sent (an unsent one would count as lost for its nodes)
-    tokio::spawn(async move {
-        for test in loops {
-            tokio::time::sleep(Monitor::gap(rate)).await;
-            let current = view.borrow_and_update().clone();
-            if let Some(t) = current
-                && let Err(e) = monitor.send(&test, &t)
-            {
-                tracing::debug!(error = %e, "test loop not sent");
-            }
-        }
-    });
-    planned
-}
-
-/// Waits (at most `within`) until every planned loop was sent and has come back or cannot
-/// any more: loops still in flight must not count as dropped.
-pub async fn wait_for_loops(monitor: &Monitor, planned: u64, within: Duration) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline
-        && (monitor.sent.load(Relaxed) < planned
-            || monitor.returned.load(Relaxed) < monitor.sent.load(Relaxed))
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Settles `epoch` at the issuer and returns one row per relay.
 pub(super) fn settle(

@@ -1,0 +1,62 @@
+//! A relay's side of reward settlement: right after each payments epoch ends, it tells the
+//! issuer how many Sphinx packets it received during that epoch (`/wesh/issuer/work/1`).
+//! The issuer weighs each relay's score by this work; a relay that never reports earns
+//! nothing for the epoch.
+
+use super::calls::report_work;
+use super::epoch_at;
+use crate::credit::IssuerAddress;
+use crate::metrics::RelayMetrics;
+use crate::net::swarm::NetHandle;
+use crate::pki::service::{unix_now, until_unix};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Tries per report (the issuer may be restarting), this far apart.
+const REPORT_TRIES: u32 = 5;
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// Reports every finished epoch's work until `stop`. The first epoch is counted from the
+/// relay's start (partial work, reported as such).
+pub fn spawn_work_reporter(
+    net: NetHandle,
+    issuer: IssuerAddress,
+    metrics: Arc<RelayMetrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        net.add_address(issuer.peer, issuer.addr.clone());
+        let mut control = net.control.clone();
+        let seconds = issuer.epoch_seconds;
+        let mut epoch = epoch_at(unix_now(), seconds);
+        let mut counted_before = metrics.received.load(Relaxed);
+        loop {
+            let boundary = (epoch + 1).saturating_mul(seconds);
+            tokio::select! {
+                _ = tokio::time::sleep(until_unix(boundary)) => {}
+                _ = stop.changed() => return,
+            }
+            let now_count = metrics.received.load(Relaxed);
+            let packets = now_count.saturating_sub(counted_before);
+            counted_before = now_count;
+            for attempt in 1..=REPORT_TRIES {
+                match report_work(&mut control, issuer.peer, epoch, packets).await {
+                    Ok(()) => {
+                        tracing::info!(epoch, packets, "work reported to the issuer");
+                        break;
+                    }
+                    Err(e) if attempt == REPORT_TRIES => {
+                        tracing::warn!(epoch, error = %e, "work report failed");
+                    }
+                    Err(e) => {
+                        tracing::debug!(epoch, error = %e, "work report failed; retrying");
+                        tokio::time::sleep(RETRY_AFTER).await;
+                    }
+                }
+            }
+            epoch = epoch_at(unix_now(), seconds).max(epoch + 1);
+        }
+    });
+}
