@@ -175,6 +175,9 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
     let dir = data_dir(&args.data_dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let store = Arc::new(ClientStore::open(dir.join("client.db")).map_err(|e| e.to_string())?);
+    if api.is_some() {
+        refuse_moving_an_account(&args, &store)?;
+    }
     let (state, setup) = setup_client(&args, store.clone())?;
     let result = match api {
         Some(addr) => {
@@ -195,6 +198,24 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     result
+}
+
+/// A Wesh account's contacts know it by its mailbox at its provider: moving it to another
+/// provider would leave them writing to the old one (re-announcing is not built yet).
+fn refuse_moving_an_account(args: &ClientArgs, store: &ClientStore) -> Result<(), String> {
+    let (Some(wanted), Some((current, current_addr))) =
+        (&args.provider, store.provider().map_err(|e| e.to_string())?)
+    else {
+        return Ok(());
+    };
+    let (peer, _) = crate::keys::parse_peer_addr(wanted, "--provider")?;
+    let moving = node_id_of_peer(&peer).is_some_and(|id| id != current);
+    if moving && !store.wesh_journal().map_err(|e| e.to_string())?.is_empty() {
+        return Err(format!(
+            "this Wesh account lives at provider {current_addr}; moving it to another provider is not supported yet (its contacts would keep writing to the old mailbox). Start without --provider, or use a new --data-dir"
+        ));
+    }
+    Ok(())
 }
 
 /// The client's state and how to start it, from its store and flags.

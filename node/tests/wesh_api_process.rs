@@ -173,6 +173,17 @@ fn two_accounts_become_contacts_write_and_survive_a_sigkill_through_the_cli() {
     assert_eq!(alice_contacts[0].0, requester);
     drop(alice);
     api(&bob, &["send", &group, "while you were away"]).unwrap();
+    // the account cannot silently move to another provider
+    let moved = wesh()
+        .args(["client", "--api", "127.0.0.1:0", "--epoch-seconds", EPOCH])
+        .arg("--data-dir")
+        .arg(alice_dir)
+        .args(["--provider", &format!("{}/p2p/{}", pb.addr, pb.peer)])
+        .output()
+        .unwrap();
+    assert!(!moved.status.success());
+    let why = String::from_utf8_lossy(&moved.stderr);
+    assert!(why.contains("moving it to another provider"), "{why}");
     let alice = account(alice_dir, None);
     assert_eq!(contacts(&alice), alice_contacts, "her contacts survive");
     assert!(
