@@ -72,6 +72,10 @@ impl<'a> Reader<'a> {
     pub fn position(&self) -> usize {
         self.pos
     }
+    /// Bytes not read yet (bounds a count read from the input before allocating for it).
+    pub fn remaining(&self) -> usize {
+        self.input.len().saturating_sub(self.pos)
+    }
     /// Bytes consumed so far (used to authenticate a prefix of the input).
     pub fn consumed(&self) -> &'a [u8] {
         self.input.get(..self.pos).unwrap_or_default()

@@ -4,7 +4,9 @@
 //! or skipped. Secrets: a = DH(eR, eS), b = DH(eR, S), c = DH(R, eS), where R/S are the
 //! requester/responder account keys (X25519 form) and eR/eS the ephemeral keys.
 
-use std::collections::{HashSet, VecDeque};
+// Ordered sets, not hash sets: device state must not follow a per-process random order
+// (devices are rebuilt by replaying their inputs, see `messenger::journal`).
+use std::collections::{BTreeSet, VecDeque};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use x25519_dalek::{PublicKey as XPublicKey, StaticSecret};
@@ -220,8 +222,8 @@ impl RequesterAwaitingAccept {
 /// Responder-wide state: blocked requesters and recently seen hellos (replay refusal).
 #[derive(Debug, Default)]
 pub struct ContactRequestGate {
-    blocked: HashSet<[u8; 32]>,
-    seen: HashSet<[u8; 32]>,
+    blocked: BTreeSet<[u8; 32]>,
+    seen: BTreeSet<[u8; 32]>,
     seen_order: VecDeque<[u8; 32]>,
 }
 

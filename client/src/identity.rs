@@ -45,12 +45,32 @@ impl Identity {
 
     /// A second device of the same account: shares account and alias keys, own device key.
     pub fn link_device<R: rand::CryptoRng + ?Sized>(&self, rng: &mut R) -> Self {
+        Self::linked(
+            self.account.clone(),
+            self.alias.clone(),
+            self.rendezvous_seed.clone(),
+            rng,
+        )
+    }
+
+    /// A device of the account whose shared secrets are given (what a link carries).
+    pub fn linked<R: rand::CryptoRng + ?Sized>(
+        account: SigningKey,
+        alias: SigningKey,
+        rendezvous_seed: RendezvousSeed,
+        rng: &mut R,
+    ) -> Self {
         Self {
-            account: self.account.clone(),
-            alias: self.alias.clone(),
+            account,
+            alias,
             device: crate::crypto::generate_signing_key(rng),
-            rendezvous_seed: self.rendezvous_seed.clone(),
+            rendezvous_seed,
         }
+    }
+
+    /// The rendezvous seed (secret: with the account ID it finds the rendezvous points).
+    pub fn rendezvous_seed(&self) -> &RendezvousSeed {
+        &self.rendezvous_seed
     }
 
     pub fn account_key(&self) -> &SigningKey {

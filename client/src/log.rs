@@ -3,7 +3,9 @@
 //! any two replicas holding the same set of entries list them identically whatever the
 //! order in which they were received.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+// Ordered collections only: a device is rebuilt by replaying its inputs
+// (`messenger::journal`), so nothing may follow a per-process random hash order.
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::entry::{Entry, EntryHash, EntryVerifier, LamportClock, LogKind};
 use crate::error::{Result, WeshError};
@@ -26,7 +28,7 @@ pub trait EntryStore {
 /// In-memory store: hash index plus an ordered index by (clock, hash).
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    by_hash: HashMap<EntryHash, Entry>,
+    by_hash: BTreeMap<EntryHash, Entry>,
     order: BTreeSet<(LamportClock, EntryHash)>,
 }
 
@@ -61,7 +63,7 @@ pub struct Log<S: EntryStore = MemoryStore> {
     verifier: EntryVerifier,
     store: S,
     heads: BTreeSet<EntryHash>,
-    referenced: HashSet<EntryHash>,
+    referenced: BTreeSet<EntryHash>,
     max_time: u64,
 }
 
@@ -78,7 +80,7 @@ impl<S: EntryStore> Log<S> {
             verifier,
             store,
             heads: BTreeSet::new(),
-            referenced: HashSet::new(),
+            referenced: BTreeSet::new(),
             max_time: 0,
         }
     }

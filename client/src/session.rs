@@ -1,7 +1,9 @@
 //! One member device's view of a group: its keys, the two logs, the member list, the chain
 //! keys received from other devices, and the rules for each entry type.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+// Ordered collections only: a device is rebuilt by replaying its inputs
+// (`messenger::journal`), so nothing may follow a per-process random hash order.
+use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use hmac::{Hmac, KeyInit, Mac};
@@ -76,14 +78,14 @@ pub struct GroupSession {
     sending: SendingChain,
     /// member ID → its device IDs
     members: BTreeMap<[u8; 32], BTreeSet<[u8; 32]>>,
-    device_owner: HashMap<[u8; 32], [u8; 32]>,
+    device_owner: BTreeMap<[u8; 32], [u8; 32]>,
     /// Members allowed in account and contact groups (their account IDs); None = anyone with
     /// the invitation (multi-member groups).
     allowed_members: Option<BTreeSet<[u8; 32]>>,
     creator: Option<[u8; 32]>,
-    chains: HashMap<[u8; 32], ReceivingChain>,
-    shared_with: HashSet<[u8; 32]>,
-    aliases: HashMap<[u8; 32], ([u8; 32], [u8; 64])>,
+    chains: BTreeMap<[u8; 32], ReceivingChain>,
+    shared_with: BTreeSet<[u8; 32]>,
+    aliases: BTreeMap<[u8; 32], ([u8; 32], [u8; 64])>,
     pending: Vec<(Entry, Payload)>,
     /// device ID → (provider, mailbox) where it receives entries, with the clock of the
     /// announcing entry (a later announcement replaces an earlier one).
@@ -124,7 +126,7 @@ impl GroupSession {
         let ctx = secrets.ratchet_context();
         let chain = SecretKey32::random(rng);
         let device_id = device.verifying_key().to_bytes();
-        let mut chains = HashMap::new();
+        let mut chains = BTreeMap::new();
         chains.insert(
             device_id,
             ReceivingChain::new(chain.clone(), 0, ctx.clone()),
@@ -136,12 +138,12 @@ impl GroupSession {
             member,
             device,
             members: BTreeMap::new(),
-            device_owner: HashMap::new(),
+            device_owner: BTreeMap::new(),
             allowed_members,
             creator: None,
             chains,
-            shared_with: HashSet::new(),
-            aliases: HashMap::new(),
+            shared_with: BTreeSet::new(),
+            aliases: BTreeMap::new(),
             pending: Vec::new(),
             mailboxes: BTreeMap::new(),
             replicas: BTreeSet::new(),
@@ -860,6 +862,12 @@ impl GroupSession {
 
     pub fn unopened_len(&self) -> usize {
         self.unopened.len()
+    }
+
+    /// Entries held until what they depend on arrives: metadata waiting for its sender's
+    /// Member entry, messages from devices not known yet.
+    pub fn held_len(&self) -> usize {
+        self.pending.len() + self.from_unknown_devices.len()
     }
 
     /// Opens a message already in the log (e.g. after its chain key arrived late).

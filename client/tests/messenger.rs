@@ -499,7 +499,7 @@ fn a_device_rebuilt_from_its_journal_keeps_its_contacts_groups_and_ratchets() {
 
 #[test]
 fn garbage_is_not_journaled_and_damaged_journals_are_refused() {
-    use journal::{Input, JournalError};
+    use journal::{Input, RestoreError};
     let mut j = Journaled::new(31);
     let before = j.records.len();
     for junk in [vec![], vec![0xff; 40], vec![1, 0x30, 9, 9, 9]] {
@@ -514,14 +514,14 @@ fn garbage_is_not_journaled_and_damaged_journals_are_refused() {
     bad[last][5] ^= 1;
     assert!(matches!(
         journal::restore(j.seed, j.home, &bad),
-        Err(JournalError::Diverged { index, .. }) if index == last
+        Err(RestoreError::Diverged { index, .. }) if index == last
     ));
     // truncated and unknown records: decode errors, never a panic
     let mut cut = j.records.clone();
     cut[last].truncate(10);
     assert!(matches!(
         journal::restore(j.seed, j.home, &cut),
-        Err(JournalError::Decode { .. })
+        Err(RestoreError::Decode { .. })
     ));
     for bytes in [vec![], vec![9; 30], vec![1; 64]] {
         assert!(journal::JournalRecord::decode(&bytes).is_err());

@@ -11,13 +11,18 @@
 //!   and the messages it wrote itself (the replication provider serves everyone else's);
 //! - contact requests reach the responder through its rendezvous mailbox; answers come
 //!   back to the requester's own mailbox.
+//!
+//! Every call that changes the device also journals its input (drain with
+//! [`WeshDevice::take_journal`]), from which [`WeshDevice::restore`] rebuilds the device
+//! after a restart: see [`super::journal`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+use crate::codec::Writer;
 use crate::crypto::{sha256, verifying_key};
 use crate::entry::LogKind;
 use crate::error::{DecodeError, Result, WeshError};
@@ -29,12 +34,13 @@ use crate::handshake::{
     start_request,
 };
 use crate::identity::{ContactCard, Identity};
-use crate::rendezvous::RotationPeriod;
+use crate::rendezvous::{RendezvousSeed, RotationPeriod};
 use crate::session::GroupSession;
 
 use super::account_sync::AccountSync;
 use super::envelope::{FLOW_ID_LEN, Inner, MailboxAddress, Outer, ReplyTo, batches};
 use super::invitation::MixnetInvitation;
+use super::journal::{Check, DeviceLink, Input, JournalRecord};
 use super::params::{ENVELOPE_TARGET_BYTES, MAX_DEFERRED_MESSAGES, MAX_PENDING_HANDSHAKES};
 use super::rendezvous_mailbox::{RendezvousRegistration, registration, rendezvous_address};
 use super::sealed_box::{open_with, seal_to};
@@ -190,6 +196,8 @@ pub struct WeshDevice {
     outbox: Vec<Outgoing>,
     events: Vec<WeshEvent>,
     stats: WeshStats,
+    /// Inputs taken since the last [`WeshDevice::take_journal`] (see [`super::journal`]).
+    journal: Vec<JournalRecord>,
 }
 
 impl core::fmt::Debug for WeshDevice {
@@ -210,31 +218,57 @@ impl WeshDevice {
         let mut rng = ChaCha20Rng::from_seed(seed);
         let identity = Identity::generate(&mut rng);
         let (secrets, _group_key) = GroupSecrets::generate(&mut rng, GroupKind::Account)?;
-        Self::with_identity(rng, identity, secrets, home)
+        let mut device = Self::with_identity(rng, identity, secrets, home)?;
+        device.record(Input::NewAccount { home });
+        Ok(device)
     }
 
     /// A second device of this device's account (what scanning a link QR code gives):
     /// same account, alias and rendezvous seed, a new device key, the account group's
     /// secrets, and this device's mailbox to reach first.
+    ///
+    /// This device does not change (it learns the new one from the entries the new one
+    /// sends it), so nothing is journaled here; the new device's journal starts with the
+    /// link.
     pub fn link_new_device(&mut self, seed: [u8; 32], home: MailboxAddress) -> Result<Self> {
+        let account = self.group(&self.account_group)?;
+        let link = DeviceLink {
+            account_key: self.identity.account_key().to_bytes(),
+            alias_key: self.identity.alias_key().to_bytes(),
+            rendezvous_seed: self.identity.rendezvous_seed().0,
+            account_invitation: account.session.invitation(),
+            sibling_metadata: account.session.metadata_entries(),
+        };
+        let linked = Self::from_link(seed, home, link)?;
+        debug_assert!(
+            linked
+                .group(&self.account_group)
+                .is_ok_and(|g| g.pushed.contains(&self.device_id()))
+        );
+        Ok(linked)
+    }
+
+    /// The device `link` describes, with its RNG seeded by `seed`.
+    pub(super) fn from_link(
+        seed: [u8; 32],
+        home: MailboxAddress,
+        link: DeviceLink,
+    ) -> Result<Self> {
         let mut rng = ChaCha20Rng::from_seed(seed);
-        let identity = self.identity.link_device(&mut rng);
-        let secrets = crate::invitation::decode_invitation(
-            &self.group(&self.account_group)?.session.invitation(),
-        )?;
+        let identity = Identity::linked(
+            SigningKey::from_bytes(&link.account_key),
+            SigningKey::from_bytes(&link.alias_key),
+            RendezvousSeed(link.rendezvous_seed),
+            &mut rng,
+        );
+        let secrets = crate::invitation::decode_invitation(&link.account_invitation)?;
         let mut linked = Self::with_identity(rng, identity, secrets, home)?;
         // The new device knows where its sibling is; the sibling learns the new device from
         // the Member and mailbox entries it is sent.
-        let me = self.device_id();
-        let entries = self.group(&self.account_group)?.session.metadata_entries();
-        let account_group = self.account_group;
+        let account_group = linked.account_group;
         // ingesting the sibling's Member and mailbox entries sends it this device's log
-        linked.ingest_entries(account_group, entries)?;
-        debug_assert!(
-            linked
-                .group(&account_group)
-                .is_ok_and(|g| g.pushed.contains(&me))
-        );
+        linked.ingest_entries(account_group, &link.sibling_metadata)?;
+        linked.record(Input::LinkedDevice { home, link });
         Ok(linked)
     }
 
@@ -267,6 +301,7 @@ impl WeshDevice {
             outbox: Vec::new(),
             events: Vec::new(),
             stats: WeshStats::default(),
+            journal: Vec::new(),
         };
         device
             .groups
@@ -286,13 +321,111 @@ impl WeshDevice {
     pub fn account_group(&self) -> [u8; 32] {
         self.account_group
     }
-    /// What the journal checks after each input: RNG position, group and contact counts.
-    pub fn journal_state(&self) -> (u128, usize, usize) {
-        (
-            self.rng.get_word_pos(),
-            self.groups.len(),
-            self.contacts.len(),
-        )
+    /// What the journal checks after each input: the RNG position, the group and contact
+    /// counts, and a digest of the rest of the state's shape (home, settings, handshakes in
+    /// progress, each group's logs, messages and deliveries). Counts rather than contents:
+    /// cheap enough to take around every input, and a replay that went another way
+    /// almost always differs in one of them.
+    pub(super) fn check(&self) -> Check {
+        let mut w = Writer::new();
+        w.bytes(&self.home.provider)
+            .bytes(&self.home.mailbox)
+            .u8(u8::from(self.auto_accept))
+            .u64(self.period.secs());
+        // handshakes and their steps (some steps move without drawing randomness)
+        let requester_at = |step: fn(&RequesterStep) -> bool| {
+            self.requests_out.values().filter(|f| step(&f.step)).count() as u64
+        };
+        let responder_at = |step: fn(&ResponderStep) -> bool| {
+            self.requests_in.values().filter(|f| step(&f.step)).count() as u64
+        };
+        w.u64(self.requests_out.len() as u64)
+            .u64(requester_at(|s| matches!(s, RequesterStep::Hello(_))))
+            .u64(self.requests_in.len() as u64)
+            .u64(responder_at(|s| matches!(s, ResponderStep::Decision(..))))
+            .u64(responder_at(|s| matches!(s, ResponderStep::Acknowledge(_))));
+        for (id, g) in &self.groups {
+            let s = &g.session;
+            w.bytes(id);
+            for n in [
+                s.metadata_log().len(),
+                s.message_log().len(),
+                s.unopened_len(),
+                s.held_len(),
+                g.messages.len(),
+                g.deferred.len(),
+                g.pushed.len(),
+                g.pushed_replicas.len(),
+            ] {
+                w.u64(n as u64);
+            }
+        }
+        let digest = sha256(&[w.as_slice()]);
+        Check {
+            rng_position: self.rng.get_word_pos(),
+            groups: u32::try_from(self.groups.len()).unwrap_or(u32::MAX),
+            contacts: u32::try_from(self.contacts.len()).unwrap_or(u32::MAX),
+            digest: digest.first_chunk().copied().map(u64::from_be_bytes),
+        }
+    }
+
+    /// Journals an input that cannot fail.
+    fn record(&mut self, input: Input) {
+        let check = self.check();
+        self.journal.push(JournalRecord { input, check });
+    }
+
+    /// Journals an input that succeeded, or failed after changing state (its replay must
+    /// change it the same way). A refusal that changed nothing is left out, so garbage
+    /// from the network does not grow the journal.
+    fn record_outcome(&mut self, before: Check, ok: bool, input: impl FnOnce() -> Input) {
+        let check = self.check();
+        if ok || check != before {
+            self.journal.push(JournalRecord {
+                input: input(),
+                check,
+            });
+        }
+    }
+
+    /// Runs `run` and journals `input` by [`Self::record_outcome`]'s rule.
+    fn journaled<T>(
+        &mut self,
+        input: impl FnOnce() -> Input,
+        run: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let before = self.check();
+        let result = run(self);
+        self.record_outcome(before, result.is_ok(), input);
+        result
+    }
+
+    /// The journal records of the inputs taken since the last call, oldest first: append
+    /// them to durable storage before sending what [`Self::take_outgoing`] returns, and
+    /// [`WeshDevice::restore`] rebuilds this device from all of them. The device keeps
+    /// them until they are taken.
+    pub fn take_journal(&mut self) -> Vec<JournalRecord> {
+        std::mem::take(&mut self.journal)
+    }
+
+    /// Drops what replaying an input produced (it went out the first time).
+    pub(super) fn drop_outputs(&mut self) {
+        self.outbox.clear();
+        self.events.clear();
+        self.journal.clear();
+    }
+
+    /// The last record, if the journal has grown beyond `len` records.
+    pub(super) fn record_beyond(&mut self, len: usize) -> Option<JournalRecord> {
+        if self.journal.len() > len {
+            self.journal.pop()
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn journal_len(&self) -> usize {
+        self.journal.len()
     }
 
     pub fn stats(&self) -> &WeshStats {
@@ -301,10 +434,12 @@ impl WeshDevice {
     /// Accept every authenticated contact request without asking the app.
     pub fn set_auto_accept(&mut self, on: bool) {
         self.auto_accept = on;
+        self.record(Input::SetAutoAccept { on });
     }
     /// Rotation period of the public rendezvous point (default 24 h).
     pub fn set_rotation_period(&mut self, period: RotationPeriod) {
         self.period = period;
+        self.record(Input::SetRotationPeriod { period });
     }
     pub fn take_outgoing(&mut self) -> Vec<Outgoing> {
         std::mem::take(&mut self.outbox)
@@ -354,10 +489,27 @@ impl WeshDevice {
     /// mailbox is no longer pulled (the shell drops it when the registration changes).
     pub fn renew_rendezvous_seed(&mut self) {
         self.identity.renew_rendezvous_seed(&mut self.rng);
+        self.record(Input::RenewRendezvousSeed);
     }
 
     /// ContactRequestSend: starts the handshake with the owner of `card`.
     pub fn contact_request_send(
+        &mut self,
+        card: &[u8],
+        now: u64,
+        providers: &[[u8; 32]],
+    ) -> Result<()> {
+        self.journaled(
+            || Input::ContactRequestSend {
+                card: card.to_vec(),
+                now,
+                providers: providers.to_vec(),
+            },
+            |d| d.start_contact_request(card, now, providers),
+        )
+    }
+
+    fn start_contact_request(
         &mut self,
         card: &[u8],
         now: u64,
@@ -425,23 +577,29 @@ impl WeshDevice {
 
     /// ContactRequestAccept: sends the Accept to a requester that proved its identity.
     pub fn contact_request_accept(&mut self, account: &[u8; 32]) -> Result<()> {
-        let flow = self
-            .flow_of_requester(account)
-            .ok_or(WeshError::InvalidParameter(
-                "no pending contact request from this account",
-            ))?;
-        self.accept_flow(flow)
+        self.journaled(
+            || Input::ContactRequestAccept { account: *account },
+            |d| d.accept_flow(d.pending_flow(account)?),
+        )
     }
 
     /// ContactRequestDiscard: forgets a pending request (the requester hears nothing).
     pub fn contact_request_discard(&mut self, account: &[u8; 32]) -> Result<()> {
-        let flow = self
-            .flow_of_requester(account)
+        self.journaled(
+            || Input::ContactRequestDiscard { account: *account },
+            |d| {
+                let flow = d.pending_flow(account)?;
+                d.requests_in.remove(&flow);
+                Ok(())
+            },
+        )
+    }
+
+    fn pending_flow(&self, account: &[u8; 32]) -> Result<[u8; FLOW_ID_LEN]> {
+        self.flow_of_requester(account)
             .ok_or(WeshError::InvalidParameter(
                 "no pending contact request from this account",
-            ))?;
-        self.requests_in.remove(&flow);
-        Ok(())
+            ))
     }
 
     fn accept_flow(&mut self, flow: [u8; FLOW_ID_LEN]) -> Result<()> {
@@ -635,6 +793,10 @@ impl WeshDevice {
 
     /// MultiMemberGroupCreate: a new group with this device as its first member.
     pub fn multi_member_group_create(&mut self) -> Result<[u8; 32]> {
+        self.journaled(|| Input::MultiMemberGroupCreate, Self::create_group)
+    }
+
+    fn create_group(&mut self) -> Result<[u8; 32]> {
         let (mut session, _) =
             GroupSession::create_multi_member(&mut self.rng, self.identity.account_key())?;
         session.announce_mailbox(&mut self.rng, self.home.provider, self.home.mailbox)?;
@@ -664,6 +826,15 @@ impl WeshDevice {
     /// MultiMemberGroupJoin: joins from an invitation and introduces this device to the
     /// inviter, which answers with the group's metadata.
     pub fn multi_member_group_join(&mut self, invitation: &[u8]) -> Result<[u8; 32]> {
+        self.journaled(
+            || Input::MultiMemberGroupJoin {
+                invitation: invitation.to_vec(),
+            },
+            |d| d.join_group(invitation),
+        )
+    }
+
+    fn join_group(&mut self, invitation: &[u8]) -> Result<[u8; 32]> {
         let inv = MixnetInvitation::decode(invitation)?;
         let (mut session, _) = GroupSession::join_multi_member(
             &mut self.rng,
@@ -692,6 +863,16 @@ impl WeshDevice {
 
     /// AppMessageSend: seals `payload` into the group's message log and sends it.
     pub fn app_message_send(&mut self, group_id: &[u8; 32], payload: &[u8]) -> Result<()> {
+        self.journaled(
+            || Input::AppMessageSend {
+                group: *group_id,
+                payload: payload.to_vec(),
+            },
+            |d| d.send_app_message(group_id, payload),
+        )
+    }
+
+    fn send_app_message(&mut self, group_id: &[u8; 32], payload: &[u8]) -> Result<()> {
         if *group_id == self.account_group {
             return Err(WeshError::InvalidParameter(
                 "the account group carries no app messages",
@@ -746,6 +927,20 @@ impl WeshDevice {
     /// replication provider and sends it the log. Returns the view to register there (it
     /// lets the provider verify entries, not read them).
     pub fn replication_register_group(
+        &mut self,
+        group_id: &[u8; 32],
+        provider: [u8; 32],
+    ) -> Result<crate::replication::ReplicationView> {
+        self.journaled(
+            || Input::ReplicationRegisterGroup {
+                group: *group_id,
+                provider,
+            },
+            |d| d.register_replica(group_id, provider),
+        )
+    }
+
+    fn register_replica(
         &mut self,
         group_id: &[u8; 32],
         provider: [u8; 32],
@@ -910,6 +1105,15 @@ impl WeshDevice {
     /// Handles one reassembled mixnet message from one of this device's mailboxes.
     /// Refusals are counted in [`WeshStats`] and returned; nothing refused is stored.
     pub fn on_message(&mut self, bytes: &[u8]) -> Result<()> {
+        self.journaled(
+            || Input::Message {
+                bytes: bytes.to_vec(),
+            },
+            |d| d.receive(bytes),
+        )
+    }
+
+    fn receive(&mut self, bytes: &[u8]) -> Result<()> {
         self.stats.envelopes_received += 1;
         let opened = match Outer::decode(bytes) {
             Ok(Outer::Sealed(sealed)) => self.open_sealed(&sealed),
@@ -932,7 +1136,7 @@ impl WeshDevice {
                     self.stats.refused_unknown_group += 1;
                     return Err(WeshError::InvalidParameter("entries for an unknown group"));
                 }
-                self.ingest_entries(group_id, entries)
+                self.ingest_entries(group_id, &entries)
             }
             Inner::GroupEntries { .. } => {
                 self.stats.refused_envelope += 1;
@@ -975,14 +1179,21 @@ impl WeshDevice {
     /// Entries of `group_id` from history (a replication provider, a direct link): the
     /// same checks as entries from the mixnet.
     pub fn ingest_history(&mut self, group_id: [u8; 32], entries: Vec<Vec<u8>>) -> Result<()> {
-        if !self.groups.contains_key(&group_id) {
+        let before = self.check();
+        let result = if self.groups.contains_key(&group_id) {
+            self.ingest_entries(group_id, &entries)
+        } else {
             self.stats.refused_unknown_group += 1;
-            return Err(WeshError::InvalidParameter("history for an unknown group"));
-        }
-        self.ingest_entries(group_id, entries)
+            Err(WeshError::InvalidParameter("history for an unknown group"))
+        };
+        self.record_outcome(before, result.is_ok(), || Input::History {
+            group: group_id,
+            entries,
+        });
+        result
     }
 
-    fn ingest_entries(&mut self, group_id: [u8; 32], entries: Vec<Vec<u8>>) -> Result<()> {
+    fn ingest_entries(&mut self, group_id: [u8; 32], entries: &[Vec<u8>]) -> Result<()> {
         let mut responses = Vec::new();
         let mut opened = Vec::new();
         let mut first_error = None;
@@ -994,13 +1205,13 @@ impl WeshDevice {
             .groups
             .get_mut(&group_id)
             .ok_or(WeshError::InvalidParameter("unknown group"))?;
-        let mut sorted: Vec<(LogKind, Vec<u8>)> = Vec::with_capacity(entries.len());
+        let mut sorted: Vec<(LogKind, &[u8])> = Vec::with_capacity(entries.len());
         let mut accepted = 0u64;
         let mut duplicate = 0u64;
         let mut invalid = 0u64;
         for e in entries {
-            match state.session.entry_log(&e) {
-                Ok(kind) => sorted.push((kind, e)),
+            match state.session.entry_log(e) {
+                Ok(kind) => sorted.push((kind, e.as_slice())),
                 Err(err) => {
                     invalid += 1;
                     first_error.get_or_insert(err);
@@ -1014,11 +1225,11 @@ impl WeshDevice {
                 LogKind::Message => state.session.message_log().len(),
             };
             let result = match kind {
-                LogKind::Metadata => state.session.ingest_metadata(&mut self.rng, &e).map(|out| {
+                LogKind::Metadata => state.session.ingest_metadata(&mut self.rng, e).map(|out| {
                     responses.extend(out);
                     None
                 }),
-                LogKind::Message => state.session.ingest_message(&e),
+                LogKind::Message => state.session.ingest_message(e),
             };
             let after = match kind {
                 LogKind::Metadata => state.session.metadata_log().len(),
@@ -1109,7 +1320,7 @@ impl WeshDevice {
             return Ok(());
         }
         for payload in std::mem::take(&mut state.deferred) {
-            self.app_message_send(group_id, &payload)?;
+            self.send_app_message(group_id, &payload)?;
         }
         Ok(())
     }
@@ -1176,7 +1387,7 @@ impl WeshDevice {
                 self.contacts.insert(account, group_id);
                 self.events
                     .push(WeshEvent::ContactEstablished { account, group_id });
-                self.ingest_entries(group_id, metadata)
+                self.ingest_entries(group_id, &metadata)
             }
             AccountSync::Group {
                 invitation,
@@ -1196,7 +1407,7 @@ impl WeshDevice {
                 self.groups
                     .insert(group_id, GroupState::new(session, GroupRole::MultiMember));
                 self.events.push(WeshEvent::GroupJoined { group_id });
-                self.ingest_entries(group_id, metadata)
+                self.ingest_entries(group_id, &metadata)
             }
         }
     }

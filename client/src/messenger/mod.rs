@@ -17,3 +17,4 @@ pub use device::{
     WeshStats, replica_mailbox,
 };
 pub use envelope::MailboxAddress;
+pub use journal::{JournalRecord, RestoreError};

@@ -3,7 +3,8 @@
 //! entries members send. The node persists what this accepts and serves it back as
 //! history.
 
-use std::collections::{HashMap, HashSet};
+// Ordered: `group_ids` lists the same groups in the same order on every run.
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::entry::{Entry, EntryHash, EntryVerifier};
 use crate::error::{Result, WeshError};
@@ -31,7 +32,7 @@ pub struct Accepted {
 
 #[derive(Debug, Default)]
 pub struct ReplicaKeeper {
-    groups: HashMap<[u8; 32], (EntryVerifier, HashSet<EntryHash>)>,
+    groups: BTreeMap<[u8; 32], (EntryVerifier, BTreeSet<EntryHash>)>,
     stats: ReplicaStats,
 }
 
@@ -53,8 +54,8 @@ impl ReplicaKeeper {
     pub fn register(&mut self, view: &[u8]) -> Result<[u8; 32]> {
         let view = ReplicationView::decode(view)?;
         let id = view.group_id.to_bytes();
-        if let std::collections::hash_map::Entry::Vacant(v) = self.groups.entry(id) {
-            v.insert((view.verifier(), HashSet::new()));
+        if let std::collections::btree_map::Entry::Vacant(v) = self.groups.entry(id) {
+            v.insert((view.verifier(), BTreeSet::new()));
             self.stats.groups += 1;
         }
         Ok(id)
