@@ -326,13 +326,20 @@ impl Runner {
         }
     }
 
-    /// Gives an input to the device, keeping its journal record (with a store).
+    /// Gives an input to the device, keeping the journal records it made (with a store).
     fn input(&mut self, input: Input) -> Applied {
-        let (result, record) = journal::apply_and_record(&mut self.device, input);
-        if let (Some(record), Some(_)) = (record, &self.store) {
-            self.journal.push(record.encode());
-        }
+        let result = journal::apply(&mut self.device, &input);
+        self.collect_journal();
         result
+    }
+
+    /// Takes the device's new journal records (kept for the next write with a store; the
+    /// testnet's in-memory accounts drop them).
+    fn collect_journal(&mut self) {
+        let records = self.device.take_journal();
+        if self.store.is_some() {
+            self.journal.extend(records.iter().map(|r| r.encode()));
+        }
     }
 
     /// Wesh messages that reached the inbox while the app was not running.
@@ -354,6 +361,7 @@ impl Runner {
     /// consumed). False if the write failed: then nothing the device produced may leave,
     /// or a restart could reuse a ratchet key for a different message.
     fn persist(&mut self) -> bool {
+        self.collect_journal();
         let Some(store) = &self.store else {
             return true;
         };
