@@ -5,6 +5,8 @@
 //! `messenger.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use wesh_client::messenger::envelope::{Inner, Outer};
@@ -136,7 +138,8 @@ impl PostOffice {
                     .or_default()
                     .extend(acc.entries.into_iter().map(|(_, e)| e));
             } else {
-                self.boxes.entry(out.to).or_default().push_back(out.bytes);
+                let (to, bytes) = common::through_desk(out.to, out.bytes);
+                self.boxes.entry(to).or_default().push_back(bytes);
             }
         }
     }

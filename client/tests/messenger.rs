@@ -3,9 +3,12 @@
 //! an offline member catching up, linked devices, and refused input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use wesh_client::messenger::envelope::{Inner, Outer};
+use wesh_client::messenger::rendezvous_wire::rendezvous_service_mailbox;
 use wesh_client::messenger::replica::ReplicaKeeper;
 use wesh_client::messenger::{MailboxAddress, WeshDevice, WeshEvent, journal, replica_mailbox};
 
@@ -35,7 +38,8 @@ impl PostOffice {
                     .or_default()
                     .extend(acc.entries.into_iter().map(|(_, e)| e));
             } else {
-                self.boxes.entry(out.to).or_default().push_back(out.bytes);
+                let (to, bytes) = common::through_desk(out.to, out.bytes);
+                self.boxes.entry(to).or_default().push_back(bytes);
             }
         }
     }
@@ -292,15 +296,20 @@ fn responder_decides_and_requester_never_learns_its_provider() {
     b.set_auto_accept(false);
     let card = b.contact_request_reference();
     a.contact_request_send(&card, NOW, &providers()).unwrap();
-    // every message A ever sends during the handshake goes to B's rendezvous mailbox
+    // every message A ever sends during the handshake is dropped at B's rendezvous
+    // provider's desk for B's rendezvous mailbox
     let rdv = b
         .rendezvous_registration(NOW, &providers())
         .unwrap()
         .address;
     for _ in 0..10 {
         for out in a.take_outgoing() {
-            assert_eq!(out.to, rdv);
-            po.boxes.entry(out.to).or_default().push_back(out.bytes);
+            assert_eq!(out.to.provider, rdv.provider);
+            assert_eq!(out.to.mailbox, rendezvous_service_mailbox());
+            let (to, bytes) = common::through_desk(out.to, out.bytes);
+            assert_eq!(to, rdv);
+            assert!(bytes.len() <= wesh_client::messenger::params::MAX_RDV_ENVELOPE);
+            po.boxes.entry(to).or_default().push_back(bytes);
         }
         po.deliver(&mut b);
         po.collect(&mut b);

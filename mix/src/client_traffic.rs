@@ -23,6 +23,7 @@ use crate::params::{
 use crate::payload::MixPayload;
 use crate::poisson::PoissonStream;
 use crate::reassembly::{Accepted, Reassembler, ReassemblyLimits};
+use crate::reply_surb::ReplySurb;
 use crate::retransmit::{PendingFragment, RetransmitConfig, RetransmitEvent, RetransmitQueue};
 use crate::route_health::{AttemptRoute, RouteHealth};
 use crate::surb_ack::SurbAck;
@@ -184,7 +185,7 @@ impl ClientTraffic {
     }
 
     /// Handles a plaintext delivered to us (from our provider's mailbox) at `now`: acks are
-    /// matched, fragments reassembled; other payloads come back as [`ClientEvent::Other`].
+    /// matched, fragments (also those that came on our reply SURBs) reassembled; other payloads come back as [`ClientEvent::Other`].
     pub fn on_received(&mut self, plaintext: &[u8], now: Duration) -> Vec<ClientEvent> {
         let payload = match MixPayload::decode(plaintext) {
             Ok(p) => p,
@@ -198,15 +199,37 @@ impl ClientTraffic {
                 }
                 outcome.event.map(Self::sender_event).into_iter().collect()
             }
-            MixPayload::Fragment { fragment, .. } => match self.reassembly.accept(fragment, now) {
-                Ok(Accepted::Complete { id, bytes }) => {
-                    vec![ClientEvent::MessageReceived { id, bytes }]
+            MixPayload::Fragment { fragment, .. } | MixPayload::SurbData { fragment } => {
+                match self.reassembly.accept(fragment, now) {
+                    Ok(Accepted::Complete { id, bytes }) => {
+                        vec![ClientEvent::MessageReceived { id, bytes }]
+                    }
+                    Ok(Accepted::Stored { .. } | Accepted::Duplicate) => Vec::new(),
+                    Err(e) => vec![ClientEvent::Rejected(RejectReason::Reassembly(e))],
                 }
-                Ok(Accepted::Stored { .. } | Accepted::Duplicate) => Vec::new(),
-                Err(e) => vec![ClientEvent::Rejected(RejectReason::Reassembly(e))],
-            },
+            }
             other => vec![ClientEvent::Other(other)],
         }
+    }
+
+    /// `count` reply SURBs for `holder` (a provider) to send us data with: routes `holder` →
+    /// mixes → our provider (avoiding suspect mixes), delays drawn from our sampler, our
+    /// client id as destination. Valid while the mixes keep their current Sphinx keys.
+    pub fn reply_surbs(
+        &mut self,
+        now: Duration,
+        topology: &Topology,
+        holder: NodeId,
+        count: usize,
+    ) -> Result<Vec<ReplySurb>, BuildError> {
+        let me = self.me;
+        (0..count)
+            .map(|_| {
+                let route = self.route(now, topology, &holder, &me.provider)?;
+                let delays = self.delays.for_route(&mut self.rng, route.len());
+                ReplySurb::build(&mut self.rng, &route, &delays, me.client)
+            })
+            .collect()
     }
 
     /// Events produced by `poll` since the last call: `MessageFailed` and

@@ -13,6 +13,8 @@ pub enum BuildError {
     RouteLength(usize),
     #[error("sphinx: {0}")]
     Sphinx(String),
+    #[error("message needs {need} reply blocks, {have} available")]
+    NotEnoughSurbs { need: usize, have: usize },
 }
 
 /// Why a node dropped a packet it received. Each reason is counted by the node.
@@ -56,6 +58,8 @@ pub enum PayloadError {
     Fragment(#[from] crate::fragment::FragmentError),
     #[error("SURB-ack does not parse")]
     BadSurbAck,
+    #[error("reply block does not parse")]
+    BadSurb,
 }
 
 /// A rate outside `[0, MAX_STREAM_RATE]` or not finite.

@@ -7,7 +7,8 @@
 //!
 //! Reliable delivery of messages of any size: [`fragment`] splits a message into packets,
 //! [`reassembly`] puts it back together, [`surb_ack`] lets the recipient's provider ack each
-//! stored fragment anonymously ([`provider_ack`]), and [`retransmit`] resends what is not
+//! stored fragment anonymously ([`provider_ack`]), [`reply_surb`] carries data back to a
+//! SURB's creator, and [`retransmit`] resends what is not
 //! acked in time; [`ClientTraffic::send_message`] and [`ClientTraffic::on_received`] tie them
 //! to the client's real stream. [`route_health`] turns the acks and timeouts into which mixes
 //! to avoid for a while, so that retransmissions do not keep crossing a dead mix.
@@ -34,6 +35,7 @@ pub mod processor;
 pub mod provider_ack;
 pub mod reassembly;
 pub mod replay;
+pub mod reply_surb;
 pub mod retransmit;
 pub mod route_health;
 pub mod surb_ack;
@@ -57,6 +59,7 @@ pub use processor::{MixProcessor, Processed, shard_of};
 pub use provider_ack::{AckError, AckPacket, ack_after_store};
 pub use reassembly::{Abandoned, Accepted, Reassembler, ReassemblyError, ReassemblyLimits};
 pub use replay::ReplayFilter;
+pub use reply_surb::{ReplySurb, reply_packets, surbs_needed};
 pub use retransmit::{
     AckOutcome, Expired, FailureReason, RetransmitConfig, RetransmitEvent, RetransmitQueue,
 };

@@ -13,6 +13,7 @@ const KIND_LOOP: u8 = 2;
 const KIND_DROP: u8 = 3;
 const KIND_FRAGMENT: u8 = 4;
 const KIND_ACK: u8 = 5;
+const KIND_SURB_DATA: u8 = 6;
 
 /// Contents of one packet's plaintext.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,10 @@ pub enum MixPayload {
     Fragment { ack: SurbAck, fragment: Fragment },
     /// The ack of a stored fragment, travelling home on a SURB-ack.
     Ack { id: u64 },
+    /// One fragment of a message travelling to a SURB's creator on a reply SURB
+    /// ([`crate::reply_surb`]); it has no SURB-ack (its sender has no route to the
+    /// creator). Layout: kind ‖ fragment.
+    SurbData { fragment: Fragment },
 }
 
 impl MixPayload {
@@ -56,6 +61,12 @@ impl MixPayload {
             MixPayload::Ack { id } => {
                 let mut out = vec![KIND_ACK];
                 out.extend_from_slice(&id.to_be_bytes());
+                out
+            }
+            MixPayload::SurbData { fragment } => {
+                let mut out = Vec::with_capacity(1 + fragment.encoded_len());
+                out.push(KIND_SURB_DATA);
+                fragment.encode_into(&mut out);
                 out
             }
         }
@@ -99,6 +110,9 @@ impl MixPayload {
                     id: u64::from_be_bytes(id),
                 })
             }
+            KIND_SURB_DATA => Ok(MixPayload::SurbData {
+                fragment: Fragment::decode(rest)?,
+            }),
             other => Err(PayloadError::UnknownKind(other)),
         }
     }

@@ -17,8 +17,8 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
 use wesh_mix::{
-    ClientAddress, ClientTraffic, ClientTrafficConfig, EnqueueError, MixPayload, NodeId, Topology,
-    TrafficKind, seed_from,
+    ClientAddress, ClientTraffic, ClientTrafficConfig, EnqueueError, MixPayload, NodeId, ReplySurb,
+    Topology, TrafficKind, seed_from,
 };
 
 #[derive(Debug, Error)]
@@ -37,6 +37,10 @@ pub enum ClientError {
     Enqueue(#[from] EnqueueError),
     #[error("{0}")]
     Store(#[from] crate::storage::client_store::ClientStoreError),
+    #[error("the client has no view of the network yet")]
+    NoTopology,
+    #[error("cannot build reply blocks: {0}")]
+    Build(String),
 }
 
 /// What a client reports to an observer (the testnet, a metrics exporter, the CLI).
@@ -174,6 +178,11 @@ enum Command {
     Probe {
         to: ClientAddress,
     },
+    ReplySurbs {
+        holder: NodeId,
+        count: usize,
+        reply: oneshot::Sender<Result<Vec<ReplySurb>, ClientError>>,
+    },
     Stop,
     Detach {
         reply: oneshot::Sender<ClientTraffic>,
@@ -233,6 +242,23 @@ impl ClientHandle {
         Ok(rx.await.map_err(|_| ClientError::Stopped)??)
     }
 
+    /// `count` reply SURBs for the provider `holder` to send this client data with
+    /// (routes over the current topology). `NoTopology` before the client has a view.
+    pub async fn reply_surbs(
+        &self,
+        holder: NodeId,
+        count: usize,
+    ) -> Result<Vec<ReplySurb>, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::ReplySurbs {
+            holder,
+            count,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
     /// Queues a probe message (sender index + message id in the body) for the testnet.
     pub async fn probe(&self, to: ClientAddress) -> Result<(), ClientError> {
         self.command(Command::Probe { to }).await
@@ -268,48 +294,9 @@ pub struct RunningClient {
     mailbox: Arc<MailboxClient>,
     origin: Instant,
     shutdown: watch::Sender<bool>,
-    inbound: mpsc::Sender<Inbound>,
-    pull_interval: Duration,
 }
 
 impl RunningClient {
-    /// Also registers and pulls `mailbox` (at its provider, reached at `provider_addr`),
-    /// feeding what arrives into this client like its own mail: used for a rendezvous
-    /// mailbox. Pulling stops when the returned guard is dropped or the client stops.
-    pub fn pull_also(
-        &self,
-        provider_addrs: &[Multiaddr],
-        mailbox: Arc<MailboxClient>,
-    ) -> Result<ExtraMailbox, ClientError> {
-        let peer = peer_id_of(mailbox.provider()).ok_or(ClientError::ProviderId)?;
-        for a in provider_addrs {
-            self.net.add_address(peer, a.clone());
-        }
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let (both_tx, both_rx) = watch::channel(false);
-        let mut client_stop = self.shutdown.subscribe();
-        let mut own_stop = stop_rx;
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = client_stop.changed() => {}
-                _ = own_stop.changed() => {}
-            }
-            let _ = both_tx.send(true);
-        });
-        let ready = Arc::new(AtomicBool::new(false));
-        tokio::spawn(pull_mailbox(
-            Puller::new(self.net.control.clone(), peer, mailbox),
-            self.pull_interval,
-            self.inbound.clone(),
-            ready.clone(),
-            both_rx,
-        ));
-        Ok(ExtraMailbox {
-            _stop: stop_tx,
-            ready,
-        })
-    }
-
     pub fn shutdown(self) {
         let _ = self.shutdown.send(true);
     }
@@ -328,13 +315,6 @@ impl RunningClient {
             origin: self.origin,
         })
     }
-}
-
-/// An extra mailbox being pulled ([`RunningClient::pull_also`]); dropping it stops pulling.
-pub struct ExtraMailbox {
-    _stop: watch::Sender<bool>,
-    /// True once the mailbox is registered.
-    pub ready: Arc<AtomicBool>,
 }
 
 /// Starts a client: connects to its provider, registers its mailbox, runs its streams and
@@ -369,7 +349,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
     tokio::spawn(pull_mailbox(
         Puller::new(net.control.clone(), provider_peer, mailbox.clone()),
         spec.pull_interval,
-        in_tx.clone(),
+        in_tx,
         mailbox_ready.clone(),
         shutdown_rx.clone(),
     ));
@@ -431,8 +411,6 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
         mailbox,
         origin,
         shutdown: shutdown_tx,
-        inbound: in_tx,
-        pull_interval: spec.pull_interval,
     })
 }
 
@@ -708,6 +686,16 @@ impl ClientRunner {
                             tracing::warn!(error = %e, "probe refused");
                         }
                     }
+                    Some(Command::ReplySurbs { holder, count, reply }) => {
+                        let surbs = match self.topology.as_ref() {
+                            None => Err(ClientError::NoTopology),
+                            Some(t) => self
+                                .core
+                                .reply_surbs(origin.elapsed(), t, holder, count)
+                                .map_err(|e| ClientError::Build(e.to_string())),
+                        };
+                        let _ = reply.send(surbs);
+                    }
                     Some(Command::Stop) => self.core.stop(),
                     Some(Command::SetTopology(t)) => self.topology = Some(t),
                     Some(Command::Detach { reply }) => {
@@ -745,7 +733,7 @@ impl ClientRunner {
         let fragments: Vec<_> = payloads
             .iter()
             .filter_map(|p| match MixPayload::decode(p) {
-                Ok(MixPayload::Fragment { fragment, .. }) => {
+                Ok(MixPayload::Fragment { fragment, .. } | MixPayload::SurbData { fragment }) => {
                     Some((fragment.message, fragment.index, p.as_slice()))
                 }
                 _ => None,

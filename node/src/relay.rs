@@ -133,6 +133,9 @@ pub struct RelayHandle {
     /// Providers with payments: credit, spends, redemptions.
     pub credit: Option<Arc<crate::credit::provider::ProviderCredit>>,
     pub pki_status: Option<Arc<std::sync::Mutex<PkiStatus>>>,
+    /// Providers: sends a packet this node built on a SURB (its first hop is normally this
+    /// node, whose workers then hold and forward it like any packet).
+    pub inject: Option<PacketInjector>,
     control: RelayControl,
     cover_on: watch::Sender<bool>,
     shutdown: watch::Sender<bool>,
@@ -295,11 +298,18 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
 
     // The store writer holds the workers weakly: it must not keep them alive at shutdown
     // (they hold its queue, and it ends when they are gone).
+    let mut inject: Option<PacketInjector> = None;
     if let Some(store) = &store {
         let weak: Vec<_> = workers_in.iter().map(|w| w.downgrade()).collect();
-        let ack = release_ack(node_id, weak, links.clone(), metrics.clone());
+        let ack = release_ack(node_id, weak.clone(), links.clone(), metrics.clone());
         spawn_store_writer(store.clone(), jobs_rx, ack, metrics.clone())
             .map_err(RelayError::Thread)?;
+        inject = Some(Arc::new(release_ack(
+            node_id,
+            weak,
+            links.clone(),
+            metrics.clone(),
+        )));
     }
     drop(store_jobs);
 
@@ -405,6 +415,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         mailboxes: store,
         credit,
         pki_status,
+        inject,
         control,
         cover_on: cover_tx,
         shutdown: shutdown_tx,
@@ -737,6 +748,9 @@ impl WorkerCtx {
     }
 }
 
+/// Sends a packet built on a SURB from its first hop on.
+pub type PacketInjector = Arc<dyn Fn(AckPacket) + Send + Sync>;
+
 /// Where a released SURB-ack goes: into this node's own workers when the SURB starts here
 /// (the usual case: the recipient's provider is the SURB's first hop), else to its link.
 fn release_ack(
@@ -744,7 +758,7 @@ fn release_ack(
     workers: Vec<mpsc::WeakSender<WorkerInput>>,
     links: Arc<Links>,
     metrics: Arc<RelayMetrics>,
-) -> impl Fn(AckPacket) + Send + 'static {
+) -> impl Fn(AckPacket) + Send + Sync + 'static {
     move |ack: AckPacket| {
         if ack.first_hop == me {
             let w = shard_of(&ack.packet, workers.len());

@@ -150,6 +150,16 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         }
         None => None,
     };
+    // a provider is a rendezvous point for contact requests
+    let _rendezvous = match (&handle.mailboxes, &handle.inject) {
+        (Some(mailboxes), Some(inject)) => Some(crate::rendezvous::start_rendezvous(
+            handle.node_id,
+            mailboxes.clone(),
+            inject.clone(),
+            handle.shutdown_watch(),
+        )?),
+        _ => None,
+    };
     tracing::info!(role = role_name, peer_id = %handle.net.peer_id, node_id = %hex::encode(node_id.0), addrs = ?handle.listen_addrs(), "node running");
     wait_for_signal().await?;
     tracing::info!("shutting down");

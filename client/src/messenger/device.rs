@@ -43,6 +43,7 @@ use super::invitation::MixnetInvitation;
 use super::journal::{Check, DeviceLink, Input, JournalRecord};
 use super::params::{ENVELOPE_TARGET_BYTES, MAX_DEFERRED_MESSAGES, MAX_PENDING_HANDSHAKES};
 use super::rendezvous_mailbox::{RendezvousRegistration, registration, rendezvous_address};
+use super::rendezvous_wire::{RendezvousFrame, rendezvous_service_mailbox};
 use super::sealed_box::{open_with, seal_to};
 
 const REPLICA_MAILBOX_DOMAIN: &[u8] = b"wesh/v1/replica-mailbox";
@@ -474,8 +475,8 @@ impl WeshDevice {
         self.identity.contact_card().encode()
     }
 
-    /// Where this device must keep (register and pull) its rendezvous mailbox now.
-    /// Re-register whenever the returned address changes (rotation, seed renewal).
+    /// Where this device must keep its rendezvous registration now (give it to a
+    /// `RendezvousRegistrar`; the address changes with rotation and seed renewal).
     pub fn rendezvous_registration(
         &self,
         now: u64,
@@ -486,7 +487,7 @@ impl WeshDevice {
     }
 
     /// Renews the rendezvous seed: old contact cards stop working, and the old rendezvous
-    /// mailbox is no longer pulled (the shell drops it when the registration changes).
+    /// registration is revoked (the registrar does it when the registration changes).
     pub fn renew_rendezvous_seed(&mut self) {
         self.identity.renew_rendezvous_seed(&mut self.rng);
         self.record(Input::RenewRendezvousSeed);
@@ -543,7 +544,7 @@ impl WeshDevice {
             address: self.home,
             device: self.device_id(),
         });
-        self.send_handshake(rdv, &responder, flow, reply, hello)?;
+        self.send_to_rendezvous(rdv, &responder, flow, reply, hello)?;
         self.requests_out.insert(
             flow,
             RequesterFlow {
@@ -646,6 +647,31 @@ impl WeshDevice {
         Ok(())
     }
 
+    /// A requester's handshake message: dropped at the rendezvous provider's desk for the
+    /// rendezvous mailbox `rdv`, which forwards it to the responder on its reply SURBs.
+    fn send_to_rendezvous(
+        &mut self,
+        rdv: MailboxAddress,
+        key: &VerifyingKey,
+        flow: [u8; FLOW_ID_LEN],
+        reply: Option<ReplyTo>,
+        message: Vec<u8>,
+    ) -> Result<()> {
+        self.send_handshake(rdv, key, flow, reply, message)?;
+        if let Some(out) = self.outbox.last_mut() {
+            out.bytes = RendezvousFrame::Drop {
+                mailbox: rdv.mailbox,
+                envelope: std::mem::take(&mut out.bytes),
+            }
+            .encode();
+            out.to = MailboxAddress {
+                provider: rdv.provider,
+                mailbox: rendezvous_service_mailbox(),
+            };
+        }
+        Ok(())
+    }
+
     fn on_handshake(
         &mut self,
         to_account: bool,
@@ -729,7 +755,7 @@ impl WeshDevice {
                     return Err(WeshError::Replay);
                 };
                 let (next, auth) = state.on_responder_hello(message)?;
-                self.send_handshake(f.rdv, &f.responder, flow, None, auth)?;
+                self.send_to_rendezvous(f.rdv, &f.responder, flow, None, auth)?;
                 self.requests_out.insert(
                     flow,
                     RequesterFlow {
@@ -746,7 +772,7 @@ impl WeshDevice {
                     return Err(WeshError::Replay);
                 };
                 let (contact, ack) = state.on_accept(message)?;
-                self.send_handshake(f.rdv, &f.responder, flow, None, ack)?;
+                self.send_to_rendezvous(f.rdv, &f.responder, flow, None, ack)?;
                 self.establish(&contact, None)
             }
             _ => Err(WeshError::InvalidParameter("unexpected handshake message")),

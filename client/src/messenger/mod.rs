@@ -8,7 +8,10 @@ pub mod envelope;
 pub mod invitation;
 pub mod journal;
 pub mod params;
+pub mod rendezvous_desk;
 pub mod rendezvous_mailbox;
+pub mod rendezvous_registrar;
+pub mod rendezvous_wire;
 pub mod replica;
 pub mod sealed_box;
 

@@ -23,3 +23,73 @@ pub const MAX_PENDING_HANDSHAKES: usize = 256;
 /// App messages a contact group holds until the contact's member joins it (each is sent
 /// then). Bounds memory when a contact never completes the exchange. Unit: messages.
 pub const MAX_DEFERRED_MESSAGES: usize = 1024;
+
+// ---- Rendezvous desks (spec/wesh-over-mixnet.md §4) ----
+
+/// Bytes of one reply SURB in a rendezvous update. Source: `wesh_mix::params::SURB_BYTES`
+/// (348-byte header ‖ 32-byte first hop ‖ 5 × 16-byte payload key seeds); the node's tests
+/// check the two agree.
+pub const RDV_SURB_BYTES: usize = 460;
+
+/// Largest envelope a drop or forward carries, in bytes. Source: a handshake envelope is
+/// at most about 450 bytes (a 256-byte message, flow, reply address, sealed-box overhead);
+/// 1024 keeps every forward within one Sphinx packet (1,531 data bytes a fragment).
+pub const MAX_RDV_ENVELOPE: usize = 1024;
+
+/// Forward ids one update acks at most. Source: our choice (2 KiB of ids).
+pub const MAX_RDV_ACKS: usize = 256;
+
+/// Reply SURBs one update may carry. Source: our choice (about 15 KiB, 10 fragments).
+pub const MAX_SURBS_PER_UPDATE: usize = 32;
+
+/// Reply SURBs a responder sends in each update. Source: our choice; 8 forwards can
+/// arrive between two updates (a Hello, an Authenticate and an Acknowledge each take one).
+pub const RDV_SURBS_PER_UPDATE: usize = 8;
+
+/// Reply SURBs a desk keeps per registration (newest kept). Source: two updates' worth.
+pub const RDV_SURBS_KEPT: usize = 16;
+
+/// How long a desk uses a SURB after receiving it, milliseconds. Source: a SURB dies
+/// when a mix on its route retires its Sphinx key (epochs of 1 h, keys kept 10 min into
+/// the next, spec/pki.md); 15 min with updates every 5 min keeps most SURBs usable, and
+/// a forward on a dead one is retried on a fresher one.
+pub const RDV_SURB_TTL_MS: u64 = 15 * 60 * 1000;
+
+/// How often a responder refreshes its registration (new SURBs), milliseconds.
+/// Source: a third of [`RDV_SURB_TTL_MS`].
+pub const RDV_REFRESH_MS: u64 = 5 * 60 * 1000;
+
+/// How long a responder waits to batch the acks of forwards it received, milliseconds.
+pub const RDV_ACK_DELAY_MS: u64 = 1000;
+
+/// A responder sends a new update early when it thinks the desk holds fewer SURBs than
+/// this. Source: our choice.
+pub const RDV_SURBS_LOW: usize = 3;
+
+/// How long a desk keeps a registration without an update, milliseconds. Source: one
+/// default rotation period of the rendezvous point (24 h) plus an hour; a responder that
+/// stays offline does not lose its mailbox to someone else who knows the point.
+pub const RDV_REGISTRATION_TTL_MS: u64 = 25 * 3600 * 1000;
+
+/// How long a desk keeps a drop it could not get acked, milliseconds. Source: a week,
+/// like a provider's mailbox TTL.
+pub const RDV_HELD_TTL_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// First wait before a desk forwards an unacked drop again, milliseconds; it doubles with
+/// every attempt up to [`RDV_RETRY_MAX_MS`]. Source: a forward crosses 4 delaying hops
+/// (0.8 s on average), waits for the responder's pull, and the ack crosses 5 more; 20 s
+/// covers that with a wide margin.
+pub const RDV_RETRY_MS: u64 = 20 * 1000;
+
+/// Longest wait between two forwards of one drop, milliseconds.
+pub const RDV_RETRY_MAX_MS: u64 = 10 * 60 * 1000;
+
+/// Drops a desk holds for one rendezvous mailbox. Source: our choice; bounds what one
+/// requester (who knows the point) can park there.
+pub const RDV_HELD_PER_MAILBOX: usize = 64;
+
+/// Drops a desk holds in all. Source: our choice (16 Ki × 1 KiB = 16 MiB at most).
+pub const RDV_HELD_TOTAL: usize = 16 * 1024;
+
+/// Registrations a desk keeps. Source: our choice (8 Ki × 16 SURBs × 460 B ≈ 60 MiB).
+pub const RDV_REGISTRATIONS_MAX: usize = 8 * 1024;

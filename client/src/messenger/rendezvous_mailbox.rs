@@ -1,11 +1,11 @@
 //! Contact requests without revealing where the responder lives: the responder's public
 //! rendezvous point (the Wesh spec's `rendezvousPoint`, rotating) selects, by rendezvous
-//! hashing, one provider of the directory; the responder keeps a mailbox there whose id is
-//! derived from the point. A requester holding the contact card computes the same provider
-//! and mailbox and sends the Requester Hello there, sealed to the responder's account key.
-//! The requester never learns the responder's own provider, and the rendezvous provider
-//! learns neither party's identity from the bytes (see `spec/wesh-over-mixnet.md` for what
-//! it does learn).
+//! hashing, one provider of the directory and a rendezvous mailbox id derived from the
+//! point. The responder registers the mailbox at that provider's desk with reply SURBs
+//! (`rendezvous_desk`); a requester holding the contact card computes the same provider and
+//! mailbox and drops the Requester Hello there, sealed to the responder's account key, and
+//! the desk forwards it on a SURB. Neither the requester nor the rendezvous provider learns
+//! the responder's provider (see `spec/wesh-over-mixnet.md` §4 for what they do learn).
 
 use ed25519_dalek::SigningKey;
 use zeroize::Zeroizing;
@@ -17,8 +17,7 @@ use super::envelope::MailboxAddress;
 
 const PROVIDER_DOMAIN: &[u8] = b"wesh/v1/rdv-provider";
 const MAILBOX_DOMAIN: &[u8] = b"wesh/v1/rdv-mailbox";
-const KEY_INFO: &[u8] = b"wesh/v1/rdv-mailbox-key";
-const PULL_INFO: &[u8] = b"wesh/v1/rdv-pull-secret";
+const AUTH_INFO: &[u8] = b"wesh/v1/rdv-auth";
 
 /// The rendezvous address of `point` among `providers` (highest random weight), or an error
 /// when the directory lists no provider.
@@ -33,15 +32,15 @@ pub fn rendezvous_address(point: &[u8; 32], providers: &[[u8; 32]]) -> Result<Ma
     })
 }
 
-/// What the responder needs to register and pull its rendezvous mailbox: keys only it can
-/// derive (from its account key), so a requester who knows the point cannot pull or
-/// confirm (delete) other requesters' Hellos.
+/// What the responder needs to register its rendezvous mailbox: the secret only it can
+/// derive (from its account key), so a requester who knows the point cannot refresh, ack
+/// or revoke the registration.
+#[derive(Clone)]
 pub struct RendezvousRegistration {
     pub point: [u8; 32],
     pub address: MailboxAddress,
-    /// Ed25519 secret key of the mailbox (`MailboxClient::from_parts`).
-    pub mailbox_key: Zeroizing<[u8; 32]>,
-    pub pull_secret: Zeroizing<[u8; 32]>,
+    /// Proves the registration to the desk (it keeps the hash of the first one it saw).
+    pub auth: Zeroizing<[u8; 32]>,
 }
 
 impl core::fmt::Debug for RendezvousRegistration {
@@ -59,15 +58,12 @@ pub fn registration(
 ) -> Result<RendezvousRegistration> {
     let address = rendezvous_address(&point, providers)?;
     let secret = Zeroizing::new(account.to_bytes());
-    let mut mailbox_key = Zeroizing::new([0u8; 32]);
-    let mut pull_secret = Zeroizing::new([0u8; 32]);
-    hkdf_sha256(secret.as_slice(), &point, KEY_INFO, mailbox_key.as_mut())?;
-    hkdf_sha256(secret.as_slice(), &point, PULL_INFO, pull_secret.as_mut())?;
+    let mut auth = Zeroizing::new([0u8; 32]);
+    hkdf_sha256(secret.as_slice(), &point, AUTH_INFO, auth.as_mut())?;
     Ok(RendezvousRegistration {
         point,
         address,
-        mailbox_key,
-        pull_secret,
+        auth,
     })
 }
 
@@ -94,7 +90,7 @@ mod tests {
         let account = crate::crypto::generate_signing_key(&mut rng);
         let r1 = registration(&account, [1; 32], &providers).unwrap();
         let r2 = registration(&account, [2; 32], &providers).unwrap();
-        assert_ne!(*r1.mailbox_key, *r2.mailbox_key);
-        assert_ne!(*r1.pull_secret, *r1.mailbox_key);
+        assert_ne!(*r1.auth, *r2.auth);
+        assert_ne!(r1.address.mailbox, r2.address.mailbox);
     }
 }

@@ -191,7 +191,10 @@ impl Tally {
                         self.loops_returned.insert((client, id));
                     }
                 }
-                MixPayload::Drop | MixPayload::Fragment { .. } | MixPayload::Ack { .. } => {}
+                MixPayload::Drop
+                | MixPayload::Fragment { .. }
+                | MixPayload::Ack { .. }
+                | MixPayload::SurbData { .. } => {}
             },
             // reliable messages are tallied by `MessageTally`
             ClientEvent::MessageReceived { .. }
@@ -451,6 +454,15 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         )
         .map_err(TestnetError::Setup)?;
         replicas.push((p.keys_public.id, service));
+        if let Some(inject) = &p.handle.inject {
+            crate::rendezvous::start_rendezvous(
+                p.handle.node_id,
+                mailboxes.clone(),
+                inject.clone(),
+                p.handle.shutdown_watch(),
+            )
+            .map_err(TestnetError::Setup)?;
+        }
     }
 
     // 2. clients, each on a provider, reporting to one collector

@@ -1,14 +1,13 @@
 //! The task that drives one [`WeshDevice`]: API calls in, mixnet messages in and out,
-//! the rendezvous mailbox, going offline and catching up.
+//! the rendezvous registration (reply SURBs at the rendezvous provider's desk), going
+//! offline and catching up.
 
 use super::api::{
     ApiError, ApiRequest, ApiResponse, message_view, metadata_view, parse_hex, parse_id,
 };
 use super::providers::ProviderBook;
-use crate::client_node::{
-    ClientEvent, ClientSpec, ClientState, ExtraMailbox, RunningClient, start_client,
-};
-use crate::pki::service::unix_now;
+use crate::client_node::{ClientEvent, ClientSpec, ClientState, RunningClient, start_client};
+use crate::pki::service::{unix_now, unix_now_ms};
 use crate::replication::calls::{fetch_history, register_group};
 use crate::storage::client_store::ClientStore;
 use std::collections::HashMap;
@@ -17,11 +16,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use wesh_client::messenger::envelope::Outer;
 use wesh_client::messenger::journal::{self, Applied, Input};
-use wesh_client::messenger::{MailboxAddress, Outgoing, WeshDevice, WeshEvent};
-use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
+use wesh_client::messenger::rendezvous_registrar::{RendezvousRegistrar, UpdateRequest};
+use wesh_client::messenger::rendezvous_wire::RendezvousFrame;
+use wesh_client::messenger::{Outgoing, WeshDevice, WeshEvent};
 use wesh_mix::{ClientAddress, NodeId};
 
-/// How often the rendezvous registration is checked (rotation, seed renewal).
+/// How often the rendezvous registration is checked (rotation, seed renewal, acks of
+/// forwards, refresh).
 const RENDEZVOUS_CHECK: Duration = Duration::from_secs(2);
 
 /// Builds the client spec for a (re)start from the client's state and the observer the
@@ -132,7 +133,7 @@ struct Runner {
     state: Option<ClientState>,
     make_spec: MakeClientSpec,
     client_events: mpsc::UnboundedSender<ClientEvent>,
-    rendezvous: Option<(MailboxAddress, ExtraMailbox)>,
+    rendezvous: RendezvousRegistrar,
     pending: Vec<Outgoing>,
     events: broadcast::Sender<WeshAppEvent>,
     /// (group, replica provider) → last history sequence number seen
@@ -171,7 +172,7 @@ pub async fn start_wesh_app(spec: WeshAppSpec) -> Result<WeshApp, ApiError> {
         state: None,
         make_spec: spec.client_spec,
         client_events: client_tx,
-        rendezvous: None,
+        rendezvous: RendezvousRegistrar::new(),
         pending: Vec::new(),
         events,
         history: HashMap::new(),
@@ -181,7 +182,6 @@ pub async fn start_wesh_app(spec: WeshAppSpec) -> Result<WeshApp, ApiError> {
         halted: false,
     };
     runner.take_inbox_backlog();
-    runner.ensure_rendezvous();
     tokio::spawn(runner.run(commands_rx, client_rx));
     Ok(app)
 }
@@ -228,7 +228,7 @@ impl Runner {
                 },
                 _ = tick.tick() => {
                     self.refresh_providers();
-                    self.ensure_rendezvous();
+                    self.ensure_rendezvous().await;
                 }
             }
             self.flush().await;
@@ -270,52 +270,91 @@ impl Runner {
         }
     }
 
-    /// Keeps the rendezvous mailbox registered and pulled at the provider the current
-    /// public rendezvous point selects; drops the old one when the point moves.
-    fn ensure_rendezvous(&mut self) {
-        let Some(client) = &self.client else {
-            return;
-        };
-        let reg = match self
+    /// Keeps the rendezvous registration at the desk of the provider the current public
+    /// rendezvous point selects: registers, refreshes the reply SURBs, acks forwards, and
+    /// revokes the old registration when the point moves.
+    async fn ensure_rendezvous(&mut self) {
+        match self
             .device
             .rendezvous_registration(unix_now(), &self.providers.ids())
         {
-            Ok(r) => r,
+            Ok(r) => self.rendezvous.set(r),
             Err(e) => {
                 tracing::warn!(error = %e, "no rendezvous registration");
                 return;
             }
-        };
-        if self
-            .rendezvous
-            .as_ref()
-            .is_some_and(|(a, _)| *a == reg.address)
-        {
+        }
+        if self.client.is_none() {
             return;
         }
-        let Some(provider) = self.providers.get(&reg.address.provider) else {
-            return;
-        };
-        let mailbox = MailboxClient::from_parts(
-            NodeId(reg.address.provider),
-            MailboxId(reg.address.mailbox),
-            &reg.mailbox_key,
-            PullSecret(*reg.pull_secret),
-        );
-        match client.pull_also(&provider.addrs, Arc::new(mailbox)) {
-            Ok(guard) => {
-                tracing::info!(provider = %provider.peer, "rendezvous mailbox kept");
-                self.rendezvous = Some((reg.address, guard));
+        for request in self.rendezvous.poll(unix_now_ms()) {
+            if let Err(e) = self.send_update(request).await {
+                // said again at the next check
+                tracing::debug!(error = %e, "rendezvous update not sent");
+                self.rendezvous.reset();
             }
-            Err(e) => tracing::warn!(error = %e, "cannot keep the rendezvous mailbox"),
         }
+    }
+
+    /// Completes an update with reply SURBs for the rendezvous provider and sends it.
+    async fn send_update(&mut self, request: UpdateRequest) -> Result<(), String> {
+        let Some(client) = &self.client else {
+            return Err("offline".into());
+        };
+        let UpdateRequest {
+            to,
+            mut update,
+            surbs_wanted,
+        } = request;
+        if surbs_wanted > 0 {
+            let surbs = client
+                .handle
+                .reply_surbs(NodeId(to.provider), surbs_wanted)
+                .await
+                .map_err(|e| e.to_string())?;
+            update.surbs = surbs.iter().map(|s| s.as_bytes().to_vec()).collect();
+        }
+        let to = ClientAddress {
+            provider: NodeId(to.provider),
+            client: NodeId(to.mailbox),
+        };
+        client
+            .handle
+            .send_message(to, RendezvousFrame::Update(update).encode())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Gives a mixnet message to the device. A Wesh envelope leaves the inbox (with the
     /// next journal write) whether the device kept it or refused it; anything else stays
     /// there for `wesh inbox`.
     fn take_message(&mut self, bytes: &[u8], inbox_seq: Option<u64>) {
-        let wesh = Outer::decode(bytes).is_ok();
+        let mut wesh = Outer::decode(bytes).is_ok();
+        let mut bytes = bytes;
+        let forwarded;
+        if RendezvousFrame::is_frame(bytes) {
+            wesh = true;
+            match RendezvousFrame::decode(bytes) {
+                Ok(RendezvousFrame::Forward {
+                    mailbox,
+                    id,
+                    envelope,
+                }) => {
+                    // acked whatever the device makes of it: the desk must stop resending
+                    self.rendezvous.on_forward(unix_now_ms(), &mailbox, id);
+                    forwarded = envelope;
+                    bytes = &forwarded;
+                }
+                Ok(_) | Err(_) => {
+                    tracing::debug!("rendezvous frame that is not a forward ignored");
+                    if let Some(seq) = inbox_seq {
+                        self.consumed.push(seq);
+                    }
+                    return;
+                }
+            }
+        }
         if let Err(e) = self.input(Input::Message {
             bytes: bytes.to_vec(),
         }) {
@@ -414,7 +453,7 @@ impl Runner {
 
     async fn go_offline(&mut self) -> Result<(), ApiError> {
         let client = self.client.take().ok_or(ApiError::Offline)?;
-        self.rendezvous = None;
+        self.rendezvous.reset();
         let state = client
             .go_offline()
             .await
@@ -435,7 +474,7 @@ impl Runner {
             p.introduce(&client.net);
         }
         self.client = Some(client);
-        self.ensure_rendezvous();
+        self.ensure_rendezvous().await;
         self.catch_up().await
     }
 

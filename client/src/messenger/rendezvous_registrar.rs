@@ -1,0 +1,220 @@
+//! The responder's side of its rendezvous registration (sans I/O): when to send its
+//! rendezvous provider an update (new point, refresh, acks of forwards received, SURBs
+//! running low), and revoking the old mailbox when the point moves.
+//!
+//! Soft state, outside the device's journal: after a restart the first poll registers
+//! again, and forwards not acked before it are forwarded again by the desk (the device
+//! refuses the duplicates).
+
+use std::collections::BTreeSet;
+
+use super::envelope::MailboxAddress;
+use super::params::{
+    MAX_RDV_ACKS, RDV_ACK_DELAY_MS, RDV_REFRESH_MS, RDV_SURBS_KEPT, RDV_SURBS_LOW,
+    RDV_SURBS_PER_UPDATE,
+};
+use super::rendezvous_mailbox::RendezvousRegistration;
+use super::rendezvous_wire::{RendezvousUpdate, rendezvous_service_mailbox};
+
+/// An update to send: complete `update.surbs` with `surbs_wanted` reply SURBs for
+/// `to.provider`, encode it as a [`super::rendezvous_wire::RendezvousFrame::Update`] and
+/// send it to `to`.
+#[derive(Debug)]
+pub struct UpdateRequest {
+    pub to: MailboxAddress,
+    pub update: RendezvousUpdate,
+    pub surbs_wanted: usize,
+}
+
+struct Active {
+    registration: RendezvousRegistration,
+    last_sent: Option<u64>,
+    /// What we think the desk holds: SURBs sent minus forwards received.
+    surbs_left: usize,
+}
+
+#[derive(Default)]
+pub struct RendezvousRegistrar {
+    active: Option<Active>,
+    revoke: Vec<RendezvousRegistration>,
+    acks: BTreeSet<u64>,
+    first_ack_at: Option<u64>,
+    last_seq: u64,
+}
+
+impl RendezvousRegistrar {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Where the device's current point says to register (call it often: the point
+    /// rotates and the seed can be renewed). A new address makes the old one revoked.
+    pub fn set(&mut self, registration: RendezvousRegistration) {
+        if let Some(a) = &self.active
+            && a.registration.address == registration.address
+        {
+            return;
+        }
+        if let Some(old) = self.active.take() {
+            self.revoke.push(old.registration);
+            self.acks.clear();
+            self.first_ack_at = None;
+        }
+        self.active = Some(Active {
+            registration,
+            last_sent: None,
+            surbs_left: 0,
+        });
+    }
+
+    /// The rendezvous mailbox registered now, if any.
+    pub fn address(&self) -> Option<MailboxAddress> {
+        self.active.as_ref().map(|a| a.registration.address)
+    }
+
+    /// A forward arrived for `mailbox` with `id`: acked in the next update. False if it is
+    /// not for the current registration (nothing to ack: an old mailbox was revoked).
+    pub fn on_forward(&mut self, now: u64, mailbox: &[u8; 32], id: u64) -> bool {
+        let Some(a) = self.active.as_mut() else {
+            return false;
+        };
+        if a.registration.address.mailbox != *mailbox {
+            return false;
+        }
+        a.surbs_left = a.surbs_left.saturating_sub(1);
+        if self.acks.len() < MAX_RDV_ACKS {
+            self.acks.insert(id);
+        }
+        self.first_ack_at.get_or_insert(now);
+        true
+    }
+
+    /// Forgets what the desk was told (after going offline: registering again at the
+    /// next poll costs one update).
+    pub fn reset(&mut self) {
+        if let Some(a) = self.active.as_mut() {
+            a.last_sent = None;
+            a.surbs_left = 0;
+        }
+    }
+
+    /// Updates due at `now` (milliseconds).
+    pub fn poll(&mut self, now: u64) -> Vec<UpdateRequest> {
+        let mut out: Vec<UpdateRequest> = Vec::new();
+        for old in std::mem::take(&mut self.revoke) {
+            let seq = self.next_seq(now);
+            out.push(request(&old, seq, true, Vec::new(), 0));
+        }
+        let Some(a) = self.active.as_ref() else {
+            return out;
+        };
+        let due = match a.last_sent {
+            None => true,
+            Some(at) => {
+                let since = now.saturating_sub(at);
+                since >= RDV_REFRESH_MS
+                    || self
+                        .first_ack_at
+                        .is_some_and(|f| now.saturating_sub(f) >= RDV_ACK_DELAY_MS)
+                    || (a.surbs_left < RDV_SURBS_LOW && since >= RDV_ACK_DELAY_MS)
+            }
+        };
+        if !due {
+            return out;
+        }
+        let seq = self.next_seq(now);
+        let acks: Vec<u64> = std::mem::take(&mut self.acks).into_iter().collect();
+        self.first_ack_at = None;
+        if let Some(a) = self.active.as_mut() {
+            out.push(request(
+                &a.registration,
+                seq,
+                false,
+                acks,
+                RDV_SURBS_PER_UPDATE,
+            ));
+            a.last_sent = Some(now);
+            a.surbs_left = (a.surbs_left + RDV_SURBS_PER_UPDATE).min(RDV_SURBS_KEPT);
+        }
+        out
+    }
+
+    fn next_seq(&mut self, now: u64) -> u64 {
+        self.last_seq = now.max(self.last_seq.saturating_add(1));
+        self.last_seq
+    }
+}
+
+fn request(
+    r: &RendezvousRegistration,
+    seq: u64,
+    revoke: bool,
+    acks: Vec<u64>,
+    surbs_wanted: usize,
+) -> UpdateRequest {
+    UpdateRequest {
+        to: MailboxAddress {
+            provider: r.address.provider,
+            mailbox: rendezvous_service_mailbox(),
+        },
+        update: RendezvousUpdate {
+            mailbox: r.address.mailbox,
+            auth: r.auth.clone(),
+            seq,
+            revoke,
+            acks,
+            surbs: Vec::new(),
+        },
+        surbs_wanted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use zeroize::Zeroizing;
+
+    fn registration(mailbox: u8) -> RendezvousRegistration {
+        RendezvousRegistration {
+            point: [mailbox; 32],
+            address: MailboxAddress {
+                provider: [1; 32],
+                mailbox: [mailbox; 32],
+            },
+            auth: Zeroizing::new([mailbox ^ 0xff; 32]),
+        }
+    }
+
+    #[test]
+    fn registers_refreshes_acks_and_revokes() {
+        let mut r = RendezvousRegistrar::new();
+        assert!(r.poll(0).is_empty());
+        r.set(registration(7));
+        let first = r.poll(1000);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].surbs_wanted, RDV_SURBS_PER_UPDATE);
+        assert_eq!(first[0].to.mailbox, rendezvous_service_mailbox());
+        assert!(!first[0].update.revoke);
+        assert!(r.poll(2000).is_empty(), "nothing new to say");
+        // a forward is acked after the batching delay
+        assert!(r.on_forward(2000, &[7; 32], 42));
+        assert!(!r.on_forward(2000, &[9; 32], 43), "not our mailbox");
+        assert!(r.poll(2000 + RDV_ACK_DELAY_MS - 1).is_empty());
+        let acked = r.poll(2000 + RDV_ACK_DELAY_MS);
+        assert_eq!(acked[0].update.acks, vec![42]);
+        assert!(acked[0].update.seq > first[0].update.seq);
+        // refreshed on schedule
+        assert_eq!(r.poll(3000 + RDV_REFRESH_MS).len(), 1);
+        // the point moves: the old mailbox is revoked, the new one registered
+        r.set(registration(8));
+        let moved = r.poll(4000 + RDV_REFRESH_MS);
+        assert_eq!(moved.len(), 2);
+        assert!(moved[0].update.revoke && moved[0].update.mailbox == [7; 32]);
+        assert!(!moved[1].update.revoke && moved[1].update.mailbox == [8; 32]);
+        assert!(moved[1].update.seq > moved[0].update.seq);
+        // after going offline it registers again at once
+        r.reset();
+        assert_eq!(r.poll(5000 + RDV_REFRESH_MS).len(), 1);
+    }
+}

@@ -1,0 +1,227 @@
+//! The provider's rendezvous worker: reads the service mailbox, keeps drops durably in a
+//! second, provider-private mailbox until the responder acks them, and sends the desk's
+//! forwards on the responders' reply SURBs.
+//!
+//! Durability: a drop is stored in the held mailbox (synced) before its fragments leave
+//! the service mailbox, so a crash re-reads one or the other; at start the held mailbox
+//! is read back into the desk. Registrations (and their SURBs) live in memory: responders
+//! refresh them every few minutes.
+
+use super::params::{
+    EXPIRE_EVERY, SERVICE_QUOTA_BYTES, SERVICE_QUOTA_PAYLOADS, WORKER_BATCH, WORKER_EVERY,
+};
+use crate::pki::service::unix_now_ms as now_ms;
+use crate::relay::PacketInjector;
+use crate::storage::MailboxStore;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+use tokio::sync::watch;
+use wesh_client::crypto::sha256;
+use wesh_client::messenger::params::RDV_HELD_TOTAL;
+use wesh_client::messenger::rendezvous_desk::{DeskOutcome, DeskStats, RendezvousDesk};
+use wesh_client::messenger::rendezvous_wire::{RendezvousFrame, rendezvous_service_mailbox};
+use wesh_mix::provider_ack::AckPacket;
+use wesh_mix::{Accepted, MixPayload, NodeId, Reassembler, ReassemblyLimits, ReplySurb};
+
+const HELD_DOMAIN: &[u8] = b"wesh/v1/rdv-held";
+
+/// Where a provider keeps the drops its desk holds (only the provider reads it).
+pub fn held_mailbox() -> [u8; 32] {
+    sha256(&[HELD_DOMAIN])
+}
+
+pub struct RendezvousService {
+    desk: Mutex<RendezvousDesk>,
+    mailboxes: Arc<MailboxStore>,
+    inject: PacketInjector,
+    rng: Mutex<rand_chacha::ChaCha20Rng>,
+}
+
+impl std::fmt::Debug for RendezvousService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RendezvousService").finish_non_exhaustive()
+    }
+}
+
+impl RendezvousService {
+    fn desk(&self) -> std::sync::MutexGuard<'_, RendezvousDesk> {
+        self.desk.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn stats(&self) -> DeskStats {
+        self.desk().stats()
+    }
+
+    /// Deletes held drops the desk let go of.
+    fn forget(&self, gone: &[u64]) {
+        if gone.is_empty() {
+            return;
+        }
+        if let Err(e) = self.mailboxes.delete(&held_mailbox(), gone) {
+            tracing::warn!(error = %e, "cannot delete held rendezvous drops");
+        }
+    }
+
+    /// One message from the service mailbox. False if a drop could not be kept (its
+    /// fragments must stay for the next round).
+    fn take(&self, bytes: &[u8], now: u64) -> bool {
+        let outcome = self.desk().on_message(now, bytes);
+        match outcome {
+            Ok(DeskOutcome::Updated { gone }) => self.forget(&gone),
+            Ok(DeskOutcome::Hold { mailbox, envelope }) => {
+                let frame = RendezvousFrame::Drop { mailbox, envelope }.encode();
+                match self.mailboxes.store(&held_mailbox(), &frame, now / 1000) {
+                    Ok(id) => {
+                        if let Ok(RendezvousFrame::Drop { mailbox, envelope }) =
+                            RendezvousFrame::decode(&frame)
+                        {
+                            self.desk().hold(id, mailbox, envelope, now);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot keep a rendezvous drop");
+                        return false;
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "rendezvous message refused"),
+        }
+        true
+    }
+
+    /// One worker round: service mailbox → desk, then the forwards due.
+    fn work(&self, reassembler: &mut Reassembler, origin: Instant) {
+        let now = now_ms();
+        let service = rendezvous_service_mailbox();
+        match self.mailboxes.fetch(&service, WORKER_BATCH, now / 1000) {
+            Ok(fetched) if !fetched.is_empty() => {
+                let mut seqs = Vec::with_capacity(fetched.len());
+                for (seq, payload) in fetched {
+                    let Ok(MixPayload::Fragment { fragment, .. }) = MixPayload::decode(&payload)
+                    else {
+                        seqs.push(seq);
+                        continue;
+                    };
+                    if let Ok(Accepted::Complete { bytes, .. }) =
+                        reassembler.accept(fragment, origin.elapsed())
+                        && !self.take(&bytes, now)
+                    {
+                        // this message's fragments stay; the next round reads them again
+                        // with a fresh reassembler (it would call them duplicates)
+                        *reassembler = Reassembler::new(ReassemblyLimits::default());
+                        break;
+                    }
+                    seqs.push(seq);
+                }
+                if let Err(e) = self.mailboxes.delete(&service, &seqs) {
+                    tracing::warn!(error = %e, "cannot delete rendezvous fragments");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "rendezvous service mailbox unreadable"),
+        }
+        let forwards = self.desk().poll(now);
+        let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
+        for f in forwards {
+            let surb = match ReplySurb::from_bytes(&f.surb) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(error = %e, "unusable reply block");
+                    continue;
+                }
+            };
+            match wesh_mix::reply_packets(&mut *rng, &f.frame, &mut vec![surb]) {
+                Ok(packets) => {
+                    for (first_hop, packet) in packets {
+                        (self.inject)(AckPacket { first_hop, packet });
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, id = f.id, "cannot forward a drop"),
+            }
+        }
+    }
+
+    fn expire(&self) {
+        let gone = self.desk().expire(now_ms());
+        self.forget(&gone);
+    }
+}
+
+/// Starts a provider's rendezvous desk: opens its two mailboxes (keyed to the provider's
+/// own identity, so nobody else can pull them), reads back the drops it held, and runs
+/// the worker until `shutdown`.
+pub fn start_rendezvous(
+    me: NodeId,
+    mailboxes: Arc<MailboxStore>,
+    inject: PacketInjector,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Arc<RendezvousService>, String> {
+    let service_mailbox = rendezvous_service_mailbox();
+    mailboxes
+        .register_with_quota(
+            &service_mailbox,
+            &me.0,
+            SERVICE_QUOTA_PAYLOADS,
+            SERVICE_QUOTA_BYTES,
+        )
+        .map_err(|e| format!("cannot open the rendezvous service mailbox: {e}"))?;
+    let held_quota = u32::try_from(RDV_HELD_TOTAL).unwrap_or(u32::MAX);
+    mailboxes
+        .register_with_quota(
+            &held_mailbox(),
+            &me.0,
+            held_quota,
+            u64::from(held_quota) * 2048,
+        )
+        .map_err(|e| format!("cannot open the rendezvous held mailbox: {e}"))?;
+    let mut desk = RendezvousDesk::new();
+    let now = now_ms();
+    let held = mailboxes
+        .fetch(&held_mailbox(), RDV_HELD_TOTAL, now / 1000)
+        .map_err(|e| format!("cannot read the held rendezvous drops: {e}"))?;
+    let mut broken = Vec::new();
+    for (id, frame) in held {
+        match RendezvousFrame::decode(&frame) {
+            Ok(RendezvousFrame::Drop { mailbox, envelope }) => {
+                desk.hold(id, mailbox, envelope, now);
+            }
+            _ => broken.push(id),
+        }
+    }
+    let service = Arc::new(RendezvousService {
+        desk: Mutex::new(desk),
+        mailboxes,
+        inject,
+        rng: Mutex::new(<rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(
+            wesh_mix::seed_from(&mut rand::rng()),
+        )),
+    });
+    service.forget(&broken);
+    let worker = service.clone();
+    tokio::spawn(async move {
+        let reassembler = Arc::new(Mutex::new(Reassembler::new(ReassemblyLimits::default())));
+        let origin = Instant::now();
+        let mut last_expiry = Instant::now();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(WORKER_EVERY) => {}
+                _ = shutdown.changed() => return,
+            }
+            let w = worker.clone();
+            let r = reassembler.clone();
+            let expire = last_expiry.elapsed() >= EXPIRE_EVERY;
+            if expire {
+                last_expiry = Instant::now();
+            }
+            let _ = tokio::task::spawn_blocking(move || {
+                let mut r = r.lock().unwrap_or_else(PoisonError::into_inner);
+                w.work(&mut r, origin);
+                if expire {
+                    w.expire();
+                }
+            })
+            .await;
+        }
+    });
+    Ok(service)
+}
