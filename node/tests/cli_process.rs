@@ -161,6 +161,12 @@ fn testnet_wesh_story_contacts_group_and_offline_catch_up() {
     let w = &j["wesh"];
     assert!(w["error"].is_null(), "story stopped: {}", w["error"]);
     assert_eq!(w["contacts_established"].as_u64().unwrap(), 3);
+    // the requesters' handshake messages (Hello, Authenticate, Acknowledge: 3 per
+    // contact) went through the rendezvous desks and on the responders' reply SURBs
+    let drops = w["rendezvous_drops"].as_u64().unwrap();
+    assert!(drops >= 9, "{drops} drops");
+    assert!(w["rendezvous_forwards"].as_u64().unwrap() >= drops);
+    assert!(w["rendezvous_acked"].as_u64().unwrap() > 0);
     assert_eq!(w["group_members"].as_u64().unwrap(), 3);
     let sent = w["group_messages_sent"].as_u64().unwrap();
     assert!(sent > 0);

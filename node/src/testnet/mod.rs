@@ -436,8 +436,10 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         ));
     }
     let pki_converged_after = started_setup.elapsed();
-    // every provider can be a replication provider for Wesh groups
+    // every provider can be a replication provider for Wesh groups, and is a rendezvous
+    // desk for contact requests
     let mut replicas = Vec::new();
+    let mut desks = Vec::new();
     for (i, p) in providers.iter().enumerate() {
         let (Some(mailboxes), net) = (&p.handle.mailboxes, &p.handle.net) else {
             continue;
@@ -455,13 +457,15 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         .map_err(TestnetError::Setup)?;
         replicas.push((p.keys_public.id, service));
         if let Some(inject) = &p.handle.inject {
-            crate::rendezvous::start_rendezvous(
-                p.handle.node_id,
-                mailboxes.clone(),
-                inject.clone(),
-                p.handle.shutdown_watch(),
-            )
-            .map_err(TestnetError::Setup)?;
+            desks.push(
+                crate::rendezvous::start_rendezvous(
+                    p.handle.node_id,
+                    mailboxes.clone(),
+                    inject.clone(),
+                    p.handle.shutdown_watch(),
+                )
+                .map_err(TestnetError::Setup)?,
+            );
         }
     }
 
@@ -579,6 +583,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 .map(|p| p.keys_public.id)
                 .ok_or_else(|| TestnetError::Setup("no provider".into()))?,
             replicas: replicas.clone(),
+            desks: desks.clone(),
             deadline: Instant::now() + Duration::from_secs(args.seconds + args.settle_seconds),
         };
         Some(tokio::spawn(wesh_scenario::run(setup)))

@@ -29,6 +29,12 @@ pub struct WeshSection {
     /// λ_P of the three clients, packets/s.
     pub real_rate: f64,
     pub contact_requests_sent: u64,
+    /// What the providers' rendezvous desks did (summed): requesters' handshake messages
+    /// dropped there, forwards sent on the responders' reply SURBs, forwards the
+    /// responders acked.
+    pub rendezvous_drops: u64,
+    pub rendezvous_forwards: u64,
+    pub rendezvous_acked: u64,
     /// Contact pairs usable both ways (each side knows the other's device mailbox).
     pub contacts_established: u64,
     pub contacts_after_s: f64,
@@ -406,6 +412,10 @@ impl Summary {
         s.push_str(&format!(
             "  1. contacts: {} requests sent to rendezvous mailboxes, {} contacts established after {:.1} s\n",
             w.contact_requests_sent, w.contacts_established, w.contacts_after_s
+        ));
+        s.push_str(&format!(
+            "     the rendezvous providers took {} handshake messages and forwarded them {} times on the responders' reply SURBs ({} acked), never learning where the responders live\n",
+            w.rendezvous_drops, w.rendezvous_forwards, w.rendezvous_acked
         ));
         s.push_str(&format!(
             "  2. group: alice created it, registered it at replication provider {}, invited bob and carol through their contact groups; {} members after {:.1} s\n",

@@ -37,6 +37,7 @@ pub struct ScenarioSetup {
     pub make_spec: Arc<dyn Fn(ClientState, libp2p::Multiaddr) -> ClientSpec + Send + Sync>,
     pub replication_provider: NodeId,
     pub replicas: Vec<(NodeId, Arc<ReplicaService>)>,
+    pub desks: Vec<Arc<crate::rendezvous::RendezvousService>>,
     pub deadline: Instant,
 }
 
@@ -192,6 +193,12 @@ pub async fn run(setup: ScenarioSetup) -> WeshSection {
         }
     }
     finish(&mut section, &latencies);
+    for d in &setup.desks {
+        let stats = d.stats();
+        section.rendezvous_drops += stats.drops;
+        section.rendezvous_forwards += stats.forwards;
+        section.rendezvous_acked += stats.acked;
+    }
     for (node, r) in &setup.replicas {
         if *node == setup.replication_provider {
             section.replica_entries_kept = r.stats().entries_kept;
