@@ -7,5 +7,5 @@
 pub mod params;
 pub mod service;
 
-pub use service::{RendezvousService, start_rendezvous};
+pub use service::{RendezvousService, open_rendezvous, start_rendezvous};
 pub use wesh_client::messenger::rendezvous_desk::{DeskStats, RendezvousDesk};

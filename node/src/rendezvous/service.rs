@@ -147,15 +147,13 @@ impl RendezvousService {
     }
 }
 
-/// Starts a provider's rendezvous desk: opens its two mailboxes (keyed to the provider's
-/// own identity, so nobody else can pull them), reads back the drops it held, and runs
-/// the worker until `shutdown`.
-pub fn start_rendezvous(
+/// Opens a provider's rendezvous desk: its two mailboxes (keyed to the provider's own
+/// identity, so nobody else can pull them) and the drops it held before a restart.
+pub fn open_rendezvous(
     me: NodeId,
     mailboxes: Arc<MailboxStore>,
     inject: PacketInjector,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<Arc<RendezvousService>, String> {
+) -> Result<RendezvousService, String> {
     let service_mailbox = rendezvous_service_mailbox();
     mailboxes
         .register_with_quota(
@@ -188,15 +186,26 @@ pub fn start_rendezvous(
             _ => broken.push(id),
         }
     }
-    let service = Arc::new(RendezvousService {
+    let service = RendezvousService {
         desk: Mutex::new(desk),
         mailboxes,
         inject,
         rng: Mutex::new(<rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(
             wesh_mix::seed_from(&mut rand::rng()),
         )),
-    });
+    };
     service.forget(&broken);
+    Ok(service)
+}
+
+/// Opens the desk ([`open_rendezvous`]) and runs its worker until `shutdown`.
+pub fn start_rendezvous(
+    me: NodeId,
+    mailboxes: Arc<MailboxStore>,
+    inject: PacketInjector,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Arc<RendezvousService>, String> {
+    let service = Arc::new(open_rendezvous(me, mailboxes, inject)?);
     let worker = service.clone();
     tokio::spawn(async move {
         let reassembler = Arc::new(Mutex::new(Reassembler::new(ReassemblyLimits::default())));
@@ -224,4 +233,123 @@ pub fn start_rendezvous(
         }
     });
     Ok(service)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::storage::MailboxLimits;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+    use std::time::Duration;
+    use wesh_client::messenger::rendezvous_wire::RendezvousUpdate;
+    use wesh_mix::{RouteNode, SurbAck, split_message};
+    use x25519_dalek::{PublicKey, StaticSecret};
+    use zeroize::Zeroizing;
+
+    fn route(rng: &mut ChaCha20Rng) -> Vec<RouteNode> {
+        (0..5u8)
+            .map(|i| RouteNode {
+                id: NodeId([i + 1; 32]),
+                sphinx_key: PublicKey::from(&StaticSecret::random_from_rng(&mut *rng)),
+            })
+            .collect()
+    }
+
+    /// What a client's reliable message to the service mailbox leaves there.
+    fn post(store: &MailboxStore, rng: &mut ChaCha20Rng, message: &[u8]) {
+        let (_, fragments) = split_message(rng, message).unwrap();
+        for fragment in fragments {
+            let r = route(rng);
+            let ack = SurbAck::build(rng, &r, &[Duration::ZERO; 5], NodeId([9; 32]), 1).unwrap();
+            let payload = MixPayload::Fragment { ack, fragment }.encode();
+            store
+                .store(&rendezvous_service_mailbox(), &payload, now_ms() / 1000)
+                .unwrap();
+        }
+    }
+
+    fn update(rng: &mut ChaCha20Rng, seq: u64, acks: Vec<u64>, surbs: usize) -> Vec<u8> {
+        let surbs = (0..surbs)
+            .map(|_| {
+                let r = route(rng);
+                ReplySurb::build(rng, &r, &[Duration::ZERO; 5], NodeId([8; 32]))
+                    .unwrap()
+                    .as_bytes()
+                    .to_vec()
+            })
+            .collect();
+        RendezvousFrame::Update(RendezvousUpdate {
+            mailbox: [7; 32],
+            auth: Zeroizing::new([3; 32]),
+            seq,
+            revoke: false,
+            acks,
+            surbs,
+        })
+        .encode()
+    }
+
+    #[test]
+    fn held_drops_survive_a_restart_and_leave_once_acked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MailboxStore::open(dir.path(), MailboxLimits::default()).unwrap());
+        let sent: Arc<Mutex<Vec<AckPacket>>> = Arc::default();
+        let s = sent.clone();
+        let inject: PacketInjector = Arc::new(move |p| s.lock().unwrap().push(p));
+        let me = NodeId([1; 32]);
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let origin = Instant::now();
+        let mut reassembler = Reassembler::new(ReassemblyLimits::default());
+
+        let desk = open_rendezvous(me, store.clone(), inject.clone()).unwrap();
+        let dropped = RendezvousFrame::Drop {
+            mailbox: [7; 32],
+            envelope: vec![0xab; 400],
+        }
+        .encode();
+        post(&store, &mut rng, &dropped);
+        post(&store, &mut rng, b"garbage");
+        desk.work(&mut reassembler, origin);
+        assert_eq!(desk.stats().held, 1, "kept before any registration");
+        assert_eq!(desk.stats().refused, 1, "garbage counted, not kept");
+        assert!(sent.lock().unwrap().is_empty());
+        let held = store.stats(&held_mailbox()).unwrap().unwrap();
+        assert_eq!(held.payloads, 1, "kept durably");
+        let service = store.stats(&rendezvous_service_mailbox()).unwrap().unwrap();
+        assert_eq!(service.payloads, 0, "the service mailbox is emptied");
+        drop(desk);
+
+        // the provider restarts: the drop comes back and leaves on the SURB registered then
+        let desk = open_rendezvous(me, store.clone(), inject).unwrap();
+        assert_eq!(desk.stats().held, 1);
+        let u = update(&mut rng, 1, vec![], 2);
+        post(&store, &mut rng, &u);
+        desk.work(&mut reassembler, origin);
+        let packets = std::mem::take(&mut *sent.lock().unwrap());
+        assert_eq!(packets.len(), 1);
+        assert_eq!(
+            packets[0].first_hop,
+            NodeId([1; 32]),
+            "the SURB's first hop"
+        );
+        assert_eq!(packets[0].packet.len(), wesh_mix::params::PACKET_BYTES);
+        // acked: the drop is gone from the desk and from disk
+        let id = store.fetch(&held_mailbox(), 10, now_ms() / 1000).unwrap()[0].0;
+        let u = update(&mut rng, 2, vec![id], 1);
+        post(&store, &mut rng, &u);
+        desk.work(&mut reassembler, origin);
+        assert_eq!(desk.stats().held, 0);
+        assert_eq!(desk.stats().acked, 1);
+        assert_eq!(store.stats(&held_mailbox()).unwrap().unwrap().payloads, 0);
+    }
+
+    #[test]
+    fn the_core_and_the_mix_agree_on_the_surb_size() {
+        assert_eq!(
+            wesh_client::messenger::params::RDV_SURB_BYTES,
+            wesh_mix::params::SURB_BYTES
+        );
+    }
 }
