@@ -7,14 +7,13 @@
 
 mod common;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use wesh_client::messenger::envelope::{Inner, Outer};
 use wesh_client::messenger::journal::{Input, restore};
-use wesh_client::messenger::replica::ReplicaKeeper;
 use wesh_client::messenger::{
     GroupMessage, GroupMetadataView, JournalRecord, MailboxAddress, RestoreError, WeshDevice,
-    WeshStats, replica_mailbox,
+    WeshStats,
 };
 use wesh_client::rendezvous::RotationPeriod;
 
@@ -63,7 +62,7 @@ impl Account {
 
     /// Drops the device and rebuilds it from its disk; it must look the same.
     fn restart(&mut self, po: &mut PostOffice) {
-        po.collect(self);
+        po.collect_account(self);
         let before = State::of(&self.device);
         self.device = WeshDevice::restore(self.seed, self.home, &self.records()).unwrap();
         assert!(self.device.take_journal().is_empty());
@@ -115,50 +114,18 @@ impl State {
     }
 }
 
-/// Mailboxes by address, and the replication provider of `messenger.rs`.
-#[derive(Default)]
-struct PostOffice {
-    boxes: BTreeMap<MailboxAddress, VecDeque<Vec<u8>>>,
-    replica: ReplicaKeeper,
-    replica_log: BTreeMap<[u8; 32], Vec<Vec<u8>>>,
-}
+use common::PostOffice;
 
+/// The post office with accounts that journal as they go.
 impl PostOffice {
-    fn collect(&mut self, a: &mut Account) {
+    fn collect_account(&mut self, a: &mut Account) {
         a.persist();
-        for out in a.device.take_outgoing() {
-            let replica = match Outer::decode(&out.bytes) {
-                Ok(Outer::Replica { group_id, .. }) => out.to.mailbox == replica_mailbox(&group_id),
-                _ => false,
-            };
-            if replica {
-                let acc = self.replica.on_message(&out.bytes).unwrap();
-                self.replica_log
-                    .entry(acc.group_id)
-                    .or_default()
-                    .extend(acc.entries.into_iter().map(|(_, e)| e));
-            } else {
-                let (to, bytes) = common::through_desk(out.to, out.bytes);
-                self.boxes.entry(to).or_default().push_back(bytes);
-            }
-        }
+        self.collect(&mut a.device);
     }
 
     /// Delivers what waits at `a`'s home and rendezvous mailboxes; every message opens.
-    fn deliver(&mut self, a: &mut Account) -> usize {
-        let rdv = a
-            .device
-            .rendezvous_registration(NOW, &providers())
-            .unwrap()
-            .address;
-        let mut n = 0;
-        for addr in [a.device.home(), rdv] {
-            while let Some(m) = self.boxes.get_mut(&addr).and_then(VecDeque::pop_front) {
-                a.device.on_message(&m).unwrap();
-                n += 1;
-            }
-        }
-        n
+    fn deliver_account(&mut self, a: &mut Account) -> usize {
+        self.deliver(&mut a.device, &providers(), NOW)
     }
 
     /// Runs until nothing moves; `offline` accounts get no mail.
@@ -166,15 +133,15 @@ impl PostOffice {
         for _ in 0..50 {
             let mut moved = 0;
             for a in accounts.iter_mut() {
-                self.collect(a);
+                self.collect_account(a);
             }
             for (i, a) in accounts.iter_mut().enumerate() {
                 if !offline.contains(&i) {
-                    moved += self.deliver(a);
+                    moved += self.deliver_account(a);
                 }
             }
             for a in accounts.iter_mut() {
-                self.collect(a);
+                self.collect_account(a);
             }
             if moved == 0 {
                 return;
@@ -222,8 +189,8 @@ fn three_accounts_survive_restarts_throughout_a_story() {
     a.device
         .contact_request_send(&card_b, NOW, &providers())
         .unwrap();
-    po.collect(&mut a);
-    assert_eq!(po.deliver(&mut b), 1);
+    po.collect_account(&mut a);
+    assert_eq!(po.deliver_account(&mut b), 1);
     b.restart(&mut po);
     po.settle(&mut [&mut a, &mut b], &[]);
     let ab = a.device.contacts()[&b.device.account_id()];

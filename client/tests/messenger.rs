@@ -5,12 +5,9 @@
 
 mod common;
 
-use std::collections::{BTreeMap, VecDeque};
-
 use wesh_client::messenger::envelope::{Inner, Outer};
 use wesh_client::messenger::rendezvous_wire::rendezvous_service_mailbox;
-use wesh_client::messenger::replica::ReplicaKeeper;
-use wesh_client::messenger::{MailboxAddress, WeshDevice, WeshEvent, journal, replica_mailbox};
+use wesh_client::messenger::{MailboxAddress, WeshDevice, WeshEvent, journal};
 
 const NOW: u64 = 1_800_000_000;
 
@@ -18,55 +15,7 @@ fn providers() -> Vec<[u8; 32]> {
     (1..=3u8).map(|i| [i; 32]).collect()
 }
 
-/// Mailboxes by address; devices pull their home and (if registered) rendezvous mailbox.
-#[derive(Default)]
-struct PostOffice {
-    boxes: BTreeMap<MailboxAddress, VecDeque<Vec<u8>>>,
-    replica: ReplicaKeeper,
-    replica_log: BTreeMap<[u8; 32], Vec<Vec<u8>>>,
-    sent: usize,
-}
-
-impl PostOffice {
-    fn collect(&mut self, d: &mut WeshDevice) {
-        for out in d.take_outgoing() {
-            self.sent += 1;
-            if out.to.mailbox == replica_mailbox(&group_of_replica(&out.bytes)) {
-                let acc = self.replica.on_message(&out.bytes).unwrap();
-                self.replica_log
-                    .entry(acc.group_id)
-                    .or_default()
-                    .extend(acc.entries.into_iter().map(|(_, e)| e));
-            } else {
-                let (to, bytes) = common::through_desk(out.to, out.bytes);
-                self.boxes.entry(to).or_default().push_back(bytes);
-            }
-        }
-    }
-
-    /// Delivers everything waiting for `d` (home and rendezvous mailbox).
-    fn deliver(&mut self, d: &mut WeshDevice) -> usize {
-        let rdv = d
-            .rendezvous_registration(NOW, &providers())
-            .unwrap()
-            .address;
-        let mut n = 0;
-        for addr in [d.home(), rdv] {
-            while let Some(m) = self.boxes.get_mut(&addr).and_then(VecDeque::pop_front) {
-                d.on_message(&m).unwrap();
-                n += 1;
-            }
-        }
-        n
-    }
-}
-
-fn group_of_replica(bytes: &[u8]) -> [u8; 32] {
-    match Outer::decode(bytes) {
-        Ok(Outer::Replica { group_id, .. }) => group_id,
-        _ => [0; 32],
-    }
-}
+use common::PostOffice;
 
 fn device(i: u8) -> WeshDevice {
     let home = MailboxAddress {
@@ -87,7 +36,7 @@ fn settle(po: &mut PostOffice, devices: &mut [&mut WeshDevice], offline: &[usize
         let mut moved = 0;
         for (i, d) in devices.iter_mut().enumerate() {
             if !offline.contains(&i) {
-                moved += po.deliver(d);
+                moved += po.deliver(d, &providers(), NOW);
             }
         }
         for d in devices.iter_mut() {
@@ -311,9 +260,9 @@ fn responder_decides_and_requester_never_learns_its_provider() {
             assert!(bytes.len() <= wesh_client::messenger::params::MAX_RDV_ENVELOPE);
             po.boxes.entry(to).or_default().push_back(bytes);
         }
-        po.deliver(&mut b);
+        po.deliver(&mut b, &providers(), NOW);
         po.collect(&mut b);
-        po.deliver(&mut a);
+        po.deliver(&mut a, &providers(), NOW);
     }
     let events = b.take_events();
     assert_eq!(
@@ -346,9 +295,9 @@ fn contact_messages_written_before_the_exchange_settles_are_read() {
     // exists, but B's member is not known to it yet
     for _ in 0..10 {
         po.collect(&mut a);
-        po.deliver(&mut b);
+        po.deliver(&mut b, &providers(), NOW);
         po.collect(&mut b);
-        po.deliver(&mut a);
+        po.deliver(&mut a, &providers(), NOW);
         if a.contacts().contains_key(&b.account_id()) {
             break;
         }
@@ -396,19 +345,11 @@ impl Journaled {
 
     /// Delivers this device's mail through the journal.
     fn deliver(&mut self, po: &mut PostOffice) -> usize {
-        let rdv = self
-            .device
-            .rendezvous_registration(NOW, &providers())
-            .unwrap()
-            .address;
-        let mut n = 0;
-        for addr in [self.device.home(), rdv] {
-            while let Some(m) = po.boxes.get_mut(&addr).and_then(VecDeque::pop_front) {
-                let _ = self.input(journal::Input::Message { bytes: m });
-                n += 1;
-            }
+        let mail = po.mail_for(&self.device, &providers(), NOW);
+        for m in &mail {
+            let _ = self.input(journal::Input::Message { bytes: m.clone() });
         }
-        n
+        mail.len()
     }
 
     /// Drops the device and rebuilds it from its journal (what a restart does).

@@ -140,26 +140,9 @@ fn payload_tampering_is_not_delivered_intact() {
     .unwrap();
     let last = pkt.len() - 100;
     pkt[last] ^= 1;
-    let mut at = route[0].id;
-    let mut packet = pkt;
-    loop {
-        match n.processors.get_mut(&at).unwrap().process(&packet) {
-            Ok(Processed::Forward {
-                next_hop,
-                packet: next,
-                ..
-            }) => {
-                at = next_hop;
-                packet = next;
-            }
-            Ok(Processed::Final { plaintext, .. }) => {
-                panic!("tampered payload delivered: {plaintext:?}")
-            }
-            Err(e) => {
-                assert_eq!(e, DropReason::BadPayload);
-                break;
-            }
-        }
+    match common::walk(&mut n, route[0].id, pkt).1 {
+        Ok((_, plaintext)) => panic!("tampered payload delivered: {plaintext:?}"),
+        Err(e) => assert_eq!(e, DropReason::BadPayload),
     }
 }
 

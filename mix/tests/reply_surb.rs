@@ -9,27 +9,6 @@ use std::time::Duration;
 use wesh_mix::params::{FRAGMENT_DATA_BYTES, PACKET_BYTES, SURB_BYTES};
 use wesh_mix::*;
 
-/// Takes a packet from `at` to its final hop; returns (final hop, destination, plaintext).
-fn deliver(n: &mut common::Net, mut at: NodeId, mut packet: Vec<u8>) -> (NodeId, NodeId, Vec<u8>) {
-    loop {
-        match n.processors.get_mut(&at).unwrap().process(&packet) {
-            Ok(Processed::Forward {
-                next_hop,
-                packet: next,
-                ..
-            }) => {
-                at = next_hop;
-                packet = next;
-            }
-            Ok(Processed::Final {
-                destination,
-                plaintext,
-            }) => return (at, destination, plaintext),
-            Err(e) => panic!("dropped at {at:?}: {e}"),
-        }
-    }
-}
-
 #[test]
 fn a_message_on_reply_surbs_reaches_their_creator_once() {
     let mut n = net(2);
@@ -66,7 +45,8 @@ fn a_message_on_reply_surbs_reaches_their_creator_once() {
     for (first_hop, packet) in packets.clone() {
         assert_eq!(first_hop, holder, "a SURB starts at its holder");
         assert_eq!(packet.len(), PACKET_BYTES, "a reply looks like any packet");
-        let (at, destination, plaintext) = deliver(&mut n, first_hop, packet);
+        let (at, delivered) = common::walk(&mut n, first_hop, packet);
+        let (destination, plaintext) = delivered.unwrap();
         assert_eq!((at, destination), (creator.provider, creator.client));
         // the creator's provider stores it without an ack to send
         assert_eq!(ack_after_store(&plaintext).unwrap(), None);
@@ -80,24 +60,10 @@ fn a_message_on_reply_surbs_reaches_their_creator_once() {
 
     // single use: the same packet again dies at the first mix (replay filter)
     let (first_hop, packet) = packets[0].clone();
-    let mut at = first_hop;
-    let mut p = packet;
-    let mut replayed = false;
-    for _ in 0..5 {
-        match n.processors.get_mut(&at).unwrap().process(&p) {
-            Ok(Processed::Forward {
-                next_hop, packet, ..
-            }) => {
-                at = next_hop;
-                p = packet;
-            }
-            Ok(Processed::Final { .. }) => break,
-            Err(_) => {
-                replayed = true;
-                break;
-            }
-        }
-    }
+    let replayed = matches!(
+        common::walk(&mut n, first_hop, packet).1,
+        Err(DropReason::Replay)
+    );
     assert!(replayed, "a used SURB must not carry a second packet");
 
     // not enough SURBs: refused, nothing used

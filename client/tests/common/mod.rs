@@ -1,7 +1,11 @@
-//! Helpers shared by the in-memory post offices of the messenger tests.
+//! The in-memory network of the messenger tests.
+#![allow(dead_code, clippy::unwrap_used)]
 
-use wesh_client::messenger::MailboxAddress;
+use std::collections::{BTreeMap, VecDeque};
+use wesh_client::messenger::envelope::Outer;
 use wesh_client::messenger::rendezvous_wire::RendezvousFrame;
+use wesh_client::messenger::replica::ReplicaKeeper;
+use wesh_client::messenger::{MailboxAddress, WeshDevice, replica_mailbox};
 
 /// Where a message ends up and what it carries: a drop for a rendezvous mailbox is
 /// unwrapped as the rendezvous provider's desk forwards it (its SURB path is tested in
@@ -16,5 +20,63 @@ pub fn through_desk(to: MailboxAddress, bytes: Vec<u8>) -> (MailboxAddress, Vec<
             envelope,
         ),
         _ => (to, bytes),
+    }
+}
+
+/// Mailboxes by address, and a replication provider: an in-memory network that carries
+/// what devices send, in order, with the rendezvous desk's forwarding (see
+/// [`through_desk`]).
+#[derive(Default)]
+pub struct PostOffice {
+    pub boxes: BTreeMap<MailboxAddress, VecDeque<Vec<u8>>>,
+    pub replica: ReplicaKeeper,
+    pub replica_log: BTreeMap<[u8; 32], Vec<Vec<u8>>>,
+    /// Messages devices handed over.
+    pub sent: usize,
+}
+
+impl PostOffice {
+    /// Takes what `d` sends: entries for a replica are verified and kept, the rest waits
+    /// in mailboxes.
+    pub fn collect(&mut self, d: &mut WeshDevice) {
+        for out in d.take_outgoing() {
+            self.sent += 1;
+            let replica = match Outer::decode(&out.bytes) {
+                Ok(Outer::Replica { group_id, .. }) => out.to.mailbox == replica_mailbox(&group_id),
+                _ => false,
+            };
+            if replica {
+                let acc = self.replica.on_message(&out.bytes).unwrap();
+                self.replica_log
+                    .entry(acc.group_id)
+                    .or_default()
+                    .extend(acc.entries.into_iter().map(|(_, e)| e));
+            } else {
+                let (to, bytes) = through_desk(out.to, out.bytes);
+                self.boxes.entry(to).or_default().push_back(bytes);
+            }
+        }
+    }
+
+    /// Takes what waits for `d` at home and at its rendezvous mailbox (registered with
+    /// `providers` at `now`).
+    pub fn mail_for(&mut self, d: &WeshDevice, providers: &[[u8; 32]], now: u64) -> Vec<Vec<u8>> {
+        let rdv = d.rendezvous_registration(now, providers).unwrap().address;
+        let mut mail = Vec::new();
+        for addr in [d.home(), rdv] {
+            if let Some(q) = self.boxes.get_mut(&addr) {
+                mail.extend(q.drain(..));
+            }
+        }
+        mail
+    }
+
+    /// Gives `d` its mail; every message must open. Returns how many there were.
+    pub fn deliver(&mut self, d: &mut WeshDevice, providers: &[[u8; 32]], now: u64) -> usize {
+        let mail = self.mail_for(d, providers, now);
+        for m in &mail {
+            d.on_message(m).unwrap();
+        }
+        mail.len()
     }
 }

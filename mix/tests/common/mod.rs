@@ -260,3 +260,29 @@ pub fn random_message(len: usize, seed: u64) -> Vec<u8> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     (0..len).map(|_| rng.random()).collect()
 }
+
+/// Follows `packet` from `at` hop by hop (ignoring delays) until a final hop or a drop:
+/// the node it ended at, and the destination and plaintext, or why it was dropped.
+pub fn walk(
+    n: &mut Net,
+    mut at: NodeId,
+    mut packet: Vec<u8>,
+) -> (NodeId, Result<(NodeId, Vec<u8>), DropReason>) {
+    loop {
+        match n.processors.get_mut(&at).unwrap().process(&packet) {
+            Ok(Processed::Forward {
+                next_hop,
+                packet: next,
+                ..
+            }) => {
+                at = next_hop;
+                packet = next;
+            }
+            Ok(Processed::Final {
+                destination,
+                plaintext,
+            }) => return (at, Ok((destination, plaintext))),
+            Err(e) => return (at, Err(e)),
+        }
+    }
+}
