@@ -151,6 +151,21 @@ impl PostOffice {
     }
 }
 
+/// Two auto-accepting accounts (seeds `x`, `y`) that became contacts, and their contact
+/// group.
+fn contacts(x: u8, y: u8) -> (PostOffice, Account, Account, [u8; 32]) {
+    let mut po = PostOffice::default();
+    let mut a = Account::new(x, true);
+    let mut b = Account::new(y, true);
+    let card = b.device.contact_request_reference();
+    a.device
+        .contact_request_send(&card, NOW, &providers())
+        .unwrap();
+    po.settle(&mut [&mut a, &mut b], &[]);
+    let ab = a.device.contacts()[&b.device.account_id()];
+    (po, a, b, ab)
+}
+
 fn others_payloads(a: &Account, g: &[u8; 32]) -> Vec<Vec<u8>> {
     a.device
         .group_message_list(g)
@@ -370,15 +385,7 @@ fn a_linked_device_is_rebuilt_from_its_link() {
 
 #[test]
 fn damaged_journals_are_refused_with_the_record_named() {
-    let mut po = PostOffice::default();
-    let mut a = Account::new(51, true);
-    let mut b = Account::new(52, true);
-    let card = b.device.contact_request_reference();
-    a.device
-        .contact_request_send(&card, NOW, &providers())
-        .unwrap();
-    po.settle(&mut [&mut a, &mut b], &[]);
-    let ab = a.device.contacts()[&b.device.account_id()];
+    let (mut po, mut a, mut b, ab) = contacts(51, 52);
     a.device.app_message_send(&ab, b"hello").unwrap();
     po.settle(&mut [&mut a, &mut b], &[]);
     assert!(restore(b.seed, b.home, &b.disk).is_ok());
@@ -451,15 +458,7 @@ fn damaged_journals_are_refused_with_the_record_named() {
 
 #[test]
 fn refused_garbage_is_not_journaled() {
-    let mut po = PostOffice::default();
-    let mut a = Account::new(61, true);
-    let mut b = Account::new(62, true);
-    let card = b.device.contact_request_reference();
-    a.device
-        .contact_request_send(&card, NOW, &providers())
-        .unwrap();
-    po.settle(&mut [&mut a, &mut b], &[]);
-    let ab = a.device.contacts()[&b.device.account_id()];
+    let (_, mut a, mut b, ab) = contacts(61, 62);
     a.device.app_message_send(&ab, b"x").unwrap();
     a.persist();
     let good = a.device.take_outgoing().remove(0).bytes;

@@ -136,7 +136,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         );
     }
     // a provider keeps the sealed entries of Wesh groups registered with it
-    let _replication = match &handle.mailboxes {
+    let replication = match &handle.mailboxes {
         Some(mailboxes) => {
             let path = data_dir.join("replica");
             let store = crate::storage::replica_store::ReplicaStore::open(&path)
@@ -151,7 +151,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         None => None,
     };
     // a provider is a rendezvous point for contact requests
-    let _rendezvous = match (&handle.mailboxes, &handle.inject) {
+    let rendezvous = match (&handle.mailboxes, &handle.inject) {
         (Some(mailboxes), Some(inject)) => Some(crate::rendezvous::start_rendezvous(
             handle.node_id,
             mailboxes.clone(),
@@ -163,6 +163,9 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
     tracing::info!(role = role_name, peer_id = %handle.net.peer_id, node_id = %hex::encode(node_id.0), addrs = ?handle.listen_addrs(), "node running");
     wait_for_signal().await?;
     tracing::info!("shutting down");
+    // they hold the mailbox store, which must close before the process exits
+    drop(replication);
+    drop(rendezvous);
     // waits for the replay journal to be on disk
     handle.stop().await;
     Ok(())

@@ -3,6 +3,7 @@
 //! `wesh_mix::mailbox` and `wesh_mix::provider_ack`; this is the I/O around them.
 
 pub mod exchange;
+pub mod own_reader;
 pub mod params;
 pub mod puller;
 pub mod service;

@@ -10,6 +10,7 @@
 use super::params::{
     EXPIRE_EVERY, SERVICE_QUOTA_BYTES, SERVICE_QUOTA_PAYLOADS, WORKER_BATCH, WORKER_EVERY,
 };
+use crate::mailboxes::own_reader::spawn_own_reader;
 use crate::pki::service::unix_now_ms as now_ms;
 use crate::relay::PacketInjector;
 use crate::storage::MailboxStore;
@@ -203,33 +204,17 @@ pub fn start_rendezvous(
     me: NodeId,
     mailboxes: Arc<MailboxStore>,
     inject: PacketInjector,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<Arc<RendezvousService>, String> {
     let service = Arc::new(open_rendezvous(me, mailboxes, inject)?);
     let worker = service.clone();
-    tokio::spawn(async move {
-        let reassembler = Arc::new(Mutex::new(Reassembler::new(ReassemblyLimits::default())));
-        let origin = Instant::now();
-        let mut last_expiry = Instant::now();
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(WORKER_EVERY) => {}
-                _ = shutdown.changed() => return,
-            }
-            let w = worker.clone();
-            let r = reassembler.clone();
-            let expire = last_expiry.elapsed() >= EXPIRE_EVERY;
-            if expire {
-                last_expiry = Instant::now();
-            }
-            let _ = tokio::task::spawn_blocking(move || {
-                let mut r = r.lock().unwrap_or_else(PoisonError::into_inner);
-                w.work(&mut r, origin);
-                if expire {
-                    w.expire();
-                }
-            })
-            .await;
+    let last_expiry = Mutex::new(Instant::now());
+    spawn_own_reader(WORKER_EVERY, shutdown, move |r, origin| {
+        worker.work(r, origin);
+        let mut last = last_expiry.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.elapsed() >= EXPIRE_EVERY {
+            *last = Instant::now();
+            worker.expire();
         }
     });
     Ok(service)

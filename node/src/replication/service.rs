@@ -17,7 +17,7 @@ use wesh_client::messenger::replica::{
     ReplicaKeeper, ReplicaRequest, ReplicaResponse, ReplicaStats,
 };
 use wesh_client::messenger::replica_mailbox;
-use wesh_mix::{Accepted, MixPayload, Reassembler, ReassemblyLimits};
+use wesh_mix::{Accepted, MixPayload, Reassembler};
 
 pub struct ReplicaService {
     keeper: Mutex<ReplicaKeeper>,
@@ -157,7 +157,7 @@ pub fn start_replication(
     mut control: libp2p_stream::Control,
     mailboxes: Arc<MailboxStore>,
     store: Arc<ReplicaStore>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<Arc<ReplicaService>, String> {
     let mut keeper = ReplicaKeeper::new();
     for (group, view) in store.groups().map_err(|e| e.to_string())? {
@@ -204,22 +204,8 @@ pub fn start_replication(
         }
     });
     let worker = service.clone();
-    tokio::spawn(async move {
-        let reassembler = Arc::new(Mutex::new(Reassembler::new(ReassemblyLimits::default())));
-        let origin = Instant::now();
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(WORKER_EVERY) => {}
-                _ = shutdown.changed() => return,
-            }
-            let w = worker.clone();
-            let r = reassembler.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                let mut r = r.lock().unwrap_or_else(PoisonError::into_inner);
-                w.work(&mut r, origin);
-            })
-            .await;
-        }
+    crate::mailboxes::own_reader::spawn_own_reader(WORKER_EVERY, shutdown, move |r, origin| {
+        worker.work(r, origin)
     });
     Ok(service)
 }

@@ -1009,8 +1009,9 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     for c in clients.into_iter().flatten() {
         c.shutdown();
     }
-    // the replication services hold the providers' mailbox stores
+    // the replication services and rendezvous desks hold the providers' mailbox stores
     drop(replicas);
+    drop(desks);
     for n in mixes.into_iter().flatten().chain(providers) {
         n.handle.stop().await;
     }
