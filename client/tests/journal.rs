@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use wesh_client::messenger::envelope::{Inner, Outer};
 use wesh_client::messenger::journal::{Input, restore};
 use wesh_client::messenger::{
-    GroupMessage, GroupMetadataView, JournalRecord, MailboxAddress, RestoreError, WeshDevice,
-    WeshStats,
+    DeviceLink, GroupMessage, GroupMetadataView, JournalRecord, MailboxAddress, RestoreError,
+    WeshDevice, WeshStats,
 };
 use wesh_client::rendezvous::RotationPeriod;
 
@@ -347,8 +347,17 @@ fn a_linked_device_is_rebuilt_from_its_link() {
         provider: providers()[0],
         mailbox: [77; 32],
     };
-    let a2_device = a.device.link_new_device([43; 32], home).unwrap();
+    // through a link code, as a device in another process gets it
+    let code = a.device.device_link().unwrap().encode();
     assert!(a.device.take_journal().is_empty());
+    for cut in 0..code.len() {
+        assert!(DeviceLink::decode(&code[..cut]).is_err());
+    }
+    let mut wrong = code.to_vec();
+    wrong[1] = 0x35;
+    assert!(DeviceLink::decode(&wrong).is_err());
+    let a2_device =
+        WeshDevice::from_link([43; 32], home, DeviceLink::decode(&code).unwrap()).unwrap();
     let mut a2 = Account {
         seed: [43; 32],
         home,

@@ -36,6 +36,8 @@ pub enum Command {
     Rewards(crate::issuer::role::RewardsArgs),
     /// Contacts of the Wesh account of a running `wesh client --api` (cards, requests).
     Contact(crate::wesh_cli::ContactArgs),
+    /// The Wesh account of a running `wesh client --api` (linking another device).
+    Account(crate::wesh_cli::AccountArgs),
     /// Groups of the Wesh account of a running `wesh client --api`.
     Group(crate::wesh_cli::GroupArgs),
     /// Write a message to a group (or a contact's group) through a running

@@ -55,6 +55,12 @@ pub struct ClientArgs {
     /// Serve the API on a non-loopback address (anyone who reaches it acts as the account).
     #[arg(long, requires = "api")]
     pub api_allow_remote: bool,
+    /// Make this client a new device of an existing account, from the link code that
+    /// `wesh account link` wrote to this file (`-` reads it from stdin). Only for a data
+    /// dir without an account; the device then syncs the account's contacts and groups.
+    /// Later starts need no flag. Delete the file afterwards: it holds the account's keys.
+    #[arg(long, value_name = "FILE", requires = "api")]
+    pub link_from: Option<PathBuf>,
 }
 
 /// Where `wesh client --api` listens, and where the API subcommands look, by default.
@@ -178,6 +184,10 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
     if api.is_some() {
         refuse_moving_an_account(&args, &store)?;
     }
+    let link = match &args.link_from {
+        Some(path) => Some(read_link_code(path, &store)?),
+        None => None,
+    };
     let (state, setup) = setup_client(&args, store.clone())?;
     let result = match api {
         Some(addr) => {
@@ -186,6 +196,7 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
                 setup,
                 addr,
                 args.api_allow_remote,
+                link,
             )
             .await
         }
@@ -198,6 +209,33 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     result
+}
+
+/// The link code in `path` (`-`: stdin), for a data dir that has no Wesh account yet.
+fn read_link_code(
+    path: &std::path::Path,
+    store: &ClientStore,
+) -> Result<wesh_client::messenger::DeviceLink, String> {
+    if !store.wesh_journal().map_err(|e| e.to_string())?.is_empty() {
+        return Err(
+            "--link-from: this data dir already holds a Wesh account; link a new device from a new --data-dir".into(),
+        );
+    }
+    let text = if path.as_os_str() == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+            .map_err(|e| format!("--link-from -: cannot read stdin: {e}"))?;
+        t
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("--link-from {}: {e}", path.display()))?
+    };
+    let text = zeroize::Zeroizing::new(text);
+    let bytes = zeroize::Zeroizing::new(
+        hex::decode(text.trim())
+            .map_err(|_| "--link-from: the file does not hold a hex link code".to_string())?,
+    );
+    wesh_client::messenger::DeviceLink::decode(&bytes)
+        .map_err(|e| format!("--link-from: not a valid link code ({e})"))
 }
 
 /// A Wesh account's contacts know it by its mailbox at its provider: moving it to another

@@ -81,6 +81,7 @@ fn main() -> ExitCode {
             Command::Issuer(args) => wesh_node::issuer::role::run_issuer(args).await,
             Command::Rewards(args) => wesh_node::issuer::role::show_rewards(args).await,
             Command::Contact(args) => wesh_node::wesh_cli::contact(args).await,
+            Command::Account(args) => wesh_node::wesh_cli::account(args).await,
             Command::Group(args) => wesh_node::wesh_cli::group(args).await,
             Command::Send(args) => wesh_node::wesh_cli::send(args).await,
             Command::Inbox(args) => wesh_node::wesh_cli::inbox(args).await,

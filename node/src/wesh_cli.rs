@@ -50,6 +50,28 @@ pub enum ContactCommand {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct AccountArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(subcommand)]
+    pub command: AccountCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AccountCommand {
+    /// Write a link code for a new device of this account. Start the new device with
+    /// `wesh client --api --link-from FILE --data-dir <a new dir>`: it gets this
+    /// account's contacts and groups and receives what they write. The code holds the
+    /// account's secret keys: move it only over a channel you trust, then delete it.
+    Link {
+        /// Write the code to this file (created with mode 0600; an existing file is not
+        /// overwritten). Without it the code goes to stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct GroupArgs {
     #[command(flatten)]
     pub api: ApiArgs,
@@ -154,6 +176,56 @@ pub async fn contact(args: ContactArgs) -> Result<(), String> {
         ContactCommand::List => ApiRequest::ContactList,
     };
     call_and_print(&args.api, request).await
+}
+
+pub async fn account(args: AccountArgs) -> Result<(), String> {
+    match args.command {
+        AccountCommand::Link { out } => {
+            let mut client = connect(&args.api).await?;
+            let answer = client
+                .call(ApiRequest::DeviceLinkCreate)
+                .await
+                .map_err(|e| e.to_string())?;
+            let ApiResponse::DeviceLink { code } = answer else {
+                return Err(format!("unexpected answer {answer:?}"));
+            };
+            let code = zeroize::Zeroizing::new(code);
+            match out {
+                Some(path) => {
+                    write_secret_file(&path, code.as_bytes())?;
+                    eprintln!(
+                        "link code written to {} (it holds the account's secret keys)",
+                        path.display()
+                    );
+                }
+                None => {
+                    eprintln!(
+                        "the link code below holds the account's secret keys: move it only over a channel you trust"
+                    );
+                    println!("{}", code.as_str());
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Creates `path` readable by its owner only and writes `bytes`; refuses to overwrite.
+fn write_secret_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 pub async fn group(args: GroupArgs) -> Result<(), String> {
@@ -319,6 +391,7 @@ fn answer_text(answer: &ApiResponse) -> String {
                 m.metadata_entries, m.message_entries
             ));
         }
+        ApiResponse::DeviceLink { code } => line(code.clone()),
         ApiResponse::Stats(s) => match serde_json::to_string_pretty(s) {
             Ok(t) => line(t),
             Err(e) => line(format!("stats: {e}")),

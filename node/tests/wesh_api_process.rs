@@ -31,6 +31,10 @@ impl Drop for Account {
 }
 
 fn account(dir: &Path, provider: Option<&Running>) -> Account {
+    account_with(dir, provider, &[])
+}
+
+fn account_with(dir: &Path, provider: Option<&Running>, extra: &[&str]) -> Account {
     let mut cmd = wesh();
     cmd.args([
         "client",
@@ -46,6 +50,7 @@ fn account(dir: &Path, provider: Option<&Running>) -> Account {
     if let Some(p) = provider {
         cmd.args(["--provider", &format!("{}/p2p/{}", p.addr, p.peer)]);
     }
+    cmd.args(extra);
     let mut child = cmd
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -127,7 +132,7 @@ fn contacts(acc: &Account) -> Vec<(String, String)> {
 
 #[test]
 fn two_accounts_become_contacts_write_and_survive_a_sigkill_through_the_cli() {
-    let dirs: Vec<_> = (0..7).map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<_> = (0..9).map(|_| tempfile::tempdir().unwrap()).collect();
     let mix1 = start("mix", dirs[0].path(), &["--epoch-seconds", EPOCH]);
     let boot = format!("{}/p2p/{}", mix1.addr, mix1.peer);
     let with_boot = ["--epoch-seconds", EPOCH, "--bootstrap", &boot];
@@ -194,4 +199,71 @@ fn two_accounts_become_contacts_write_and_survive_a_sigkill_through_the_cli() {
     // and her ratchet picks up where it was: bob accepts what she writes now
     api(&alice, &["send", &group, "back again"]).unwrap();
     reads(&bob, &group, "back again");
+
+    // alice links a second device: the code goes through a 0600 file
+    let code_file = dirs[8].path().join("link-code");
+    let out = wesh()
+        .args(["account", "link", "--api", &alice.api, "--out"])
+        .arg(&code_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&code_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // a garbage code is refused with a clear error, before anything starts
+    let garbage = dirs[8].path().join("garbage");
+    std::fs::write(&garbage, "00ff").unwrap();
+    let bad = wesh()
+        .args(["client", "--api", "127.0.0.1:0", "--epoch-seconds", EPOCH])
+        .arg("--data-dir")
+        .arg(dirs[8].path().join("unused"))
+        .arg("--link-from")
+        .arg(&garbage)
+        .args(["--provider", &format!("{}/p2p/{}", pb.addr, pb.peer)])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let why = String::from_utf8_lossy(&bad.stderr);
+    assert!(why.contains("not a valid link code"), "{why}");
+
+    let alice2_dir = dirs[7].path();
+    let code_arg = code_file.to_str().unwrap().to_string();
+    let alice2 = account_with(alice2_dir, Some(&pb), &["--link-from", &code_arg]);
+    let synced = eventually("alice's second device to get her contact", || {
+        let c = contacts(&alice2);
+        (c == alice_contacts).then_some(c)
+    });
+    assert_eq!(synced[0].1, group, "the same contact group");
+    // bob learns the new device from the contact group and writes to both
+    api(&bob, &["send", &group, "to both of you"]).unwrap();
+    reads(&alice2, &group, "to both of you");
+    reads(&alice, &group, "to both of you");
+
+    // the linked device is rebuilt from its journal after a SIGKILL; linking again
+    // into a data dir that has an account is refused
+    drop(alice2);
+    let again = wesh()
+        .args(["client", "--api", "127.0.0.1:0", "--epoch-seconds", EPOCH])
+        .arg("--data-dir")
+        .arg(alice2_dir)
+        .arg("--link-from")
+        .arg(&code_file)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let why = String::from_utf8_lossy(&again.stderr);
+    assert!(why.contains("already holds a Wesh account"), "{why}");
+    let alice2 = account(alice2_dir, None);
+    assert_eq!(contacts(&alice2), alice_contacts);
+    assert!(received(&alice2, &group).contains(&"to both of you".to_string()));
+    api(&bob, &["send", &group, "still there?"]).unwrap();
+    reads(&alice2, &group, "still there?");
 }

@@ -232,14 +232,7 @@ impl WeshDevice {
     /// sends it), so nothing is journaled here; the new device's journal starts with the
     /// link.
     pub fn link_new_device(&mut self, seed: [u8; 32], home: MailboxAddress) -> Result<Self> {
-        let account = self.group(&self.account_group)?;
-        let link = DeviceLink {
-            account_key: self.identity.account_key().to_bytes(),
-            alias_key: self.identity.alias_key().to_bytes(),
-            rendezvous_seed: self.identity.rendezvous_seed().0,
-            account_invitation: account.session.invitation(),
-            sibling_metadata: account.session.metadata_entries(),
-        };
+        let link = self.device_link()?;
         let linked = Self::from_link(seed, home, link)?;
         debug_assert!(
             linked
@@ -249,12 +242,24 @@ impl WeshDevice {
         Ok(linked)
     }
 
-    /// The device `link` describes, with its RNG seeded by `seed`.
-    pub(super) fn from_link(
-        seed: [u8; 32],
-        home: MailboxAddress,
-        link: DeviceLink,
-    ) -> Result<Self> {
+    /// What a new device of this account is made from (encode it as a link code with
+    /// [`DeviceLink::encode`] for a device in another process). Holds the account's
+    /// secrets. Changes nothing here.
+    pub fn device_link(&self) -> Result<DeviceLink> {
+        let account = self.group(&self.account_group)?;
+        Ok(DeviceLink {
+            account_key: self.identity.account_key().to_bytes(),
+            alias_key: self.identity.alias_key().to_bytes(),
+            rendezvous_seed: self.identity.rendezvous_seed().0,
+            account_invitation: account.session.invitation(),
+            sibling_metadata: account.session.metadata_entries(),
+        })
+    }
+
+    /// The device `link` describes, with its RNG seeded by `seed`, receiving at `home`.
+    /// Its journal starts with the link ([`Input::LinkedDevice`]); its first outputs
+    /// introduce it to its sibling.
+    pub fn from_link(seed: [u8; 32], home: MailboxAddress, link: DeviceLink) -> Result<Self> {
         let mut rng = ChaCha20Rng::from_seed(seed);
         let identity = Identity::linked(
             SigningKey::from_bytes(&link.account_key),

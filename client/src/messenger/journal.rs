@@ -123,6 +123,54 @@ pub struct DeviceLink {
     pub(crate) sibling_metadata: Vec<Vec<u8>>,
 }
 
+/// Tag of an encoded link code (`version ‖ 0x36 ‖ fields`).
+pub const TAG_LINK_CODE: u8 = 0x36;
+
+impl DeviceLink {
+    fn write(&self, w: &mut Writer) {
+        w.bytes(&self.account_key)
+            .bytes(&self.alias_key)
+            .bytes(&self.rendezvous_seed)
+            .var_bytes(&self.account_invitation);
+        write_list(w, &self.sibling_metadata);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(DeviceLink {
+            account_key: r.array()?,
+            alias_key: r.array()?,
+            rendezvous_seed: r.array()?,
+            account_invitation: read_field(r, "account invitation")?,
+            sibling_metadata: read_list(r, "sibling metadata")?,
+        })
+    }
+
+    /// The link code a new device is made from (`version ‖ 0x36 ‖ account key ‖ alias key
+    /// ‖ rendezvous seed ‖ account invitation ‖ sibling metadata`): the whole account's
+    /// secrets, to move over a secure channel only; wiped on drop.
+    pub fn encode(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let mut w = Writer::new();
+        w.u8(crate::params::WIRE_VERSION).u8(TAG_LINK_CODE);
+        self.write(&mut w);
+        zeroize::Zeroizing::new(w.finish())
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.version()?;
+        let tag = r.u8()?;
+        if tag != TAG_LINK_CODE {
+            return Err(DecodeError::UnknownTag {
+                what: "link code",
+                tag,
+            });
+        }
+        let link = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(link)
+    }
+}
+
 impl core::fmt::Debug for DeviceLink {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("DeviceLink")
@@ -444,11 +492,7 @@ impl JournalRecord {
             Input::LinkedDevice { home, link } => {
                 w.u8(T_LINKED_DEVICE);
                 write_home(&mut w, home);
-                w.bytes(&link.account_key)
-                    .bytes(&link.alias_key)
-                    .bytes(&link.rendezvous_seed)
-                    .var_bytes(&link.account_invitation);
-                write_list(&mut w, &link.sibling_metadata);
+                link.write(&mut w);
             }
             Input::ContactRequestSend {
                 card,
@@ -526,13 +570,7 @@ impl JournalRecord {
             },
             T_LINKED_DEVICE => Input::LinkedDevice {
                 home: read_home(&mut r)?,
-                link: DeviceLink {
-                    account_key: r.array()?,
-                    alias_key: r.array()?,
-                    rendezvous_seed: r.array()?,
-                    account_invitation: read_field(&mut r, "account invitation")?,
-                    sibling_metadata: read_list(&mut r, "sibling metadata")?,
-                },
+                link: DeviceLink::read(&mut r)?,
             },
             T_CONTACT_SEND => {
                 let card = read_field(&mut r, "contact card")?;

@@ -20,4 +20,4 @@ pub use device::{
     WeshStats, replica_mailbox,
 };
 pub use envelope::MailboxAddress;
-pub use journal::{JournalRecord, RestoreError};
+pub use journal::{DeviceLink, JournalRecord, RestoreError};

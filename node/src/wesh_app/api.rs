@@ -55,6 +55,10 @@ pub enum ApiRequest {
         provider: String,
     },
     Stats,
+    /// A link code for a new device of this account (hex): `wesh client --api
+    /// --link-from FILE` in another data dir makes a device that syncs this account's
+    /// contacts and groups. It holds the account's secret keys.
+    DeviceLinkCreate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +100,7 @@ pub enum ApiResponse {
     Message(MessageView),
     Metadata(MetadataView),
     Stats(WeshStats),
+    DeviceLink { code: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use crate::client_node::ClientState;
 use crate::client_role::{ClientSetup, format_address};
 use crate::wesh_app::runner::MakeClientSpec;
 use std::net::SocketAddr;
-use wesh_client::messenger::MailboxAddress;
+use wesh_client::messenger::{DeviceLink, MailboxAddress};
 
 /// Runs until SIGINT/SIGTERM. Prints `client address: …` then `api: IP:PORT` on stdout.
 pub async fn run_wesh_client(
@@ -18,6 +18,7 @@ pub async fn run_wesh_client(
     setup: ClientSetup,
     api: SocketAddr,
     allow_remote: bool,
+    link: Option<DeviceLink>,
 ) -> Result<(), String> {
     let address = state.core.address();
     let home = MailboxAddress {
@@ -25,7 +26,10 @@ pub async fn run_wesh_client(
         mailbox: address.client.0,
     };
     let store = setup.store.clone();
-    let device = load_device(&store, home)?;
+    let device = match link {
+        Some(link) => new_linked_device(&store, home, link)?,
+        None => load_device(&store, home)?,
+    };
     let providers = ProviderBook::with_addresses(setup.static_providers.clone())?;
     let follow_directory = setup.static_providers.is_empty();
     let client_spec: MakeClientSpec = Box::new(move |state, observer| setup.spec(state, observer));
@@ -61,6 +65,23 @@ pub async fn run_wesh_client(
     server.shutdown();
     app.shutdown().await;
     result
+}
+
+/// A new device of an existing account, from its link code. Its journal starts with the
+/// link (written before anything it sends, like every record), so later starts rebuild it.
+fn new_linked_device(
+    store: &crate::storage::client_store::ClientStore,
+    home: MailboxAddress,
+    link: DeviceLink,
+) -> Result<WeshDevice, String> {
+    let seed = store.wesh_seed().map_err(|e| e.to_string())?;
+    let device = WeshDevice::from_link(*seed, home, link)
+        .map_err(|e| format!("--link-from: cannot make a device from this code: {e}"))?;
+    tracing::info!(
+        account = %hex::encode(device.account_id()),
+        "new device linked to the account"
+    );
+    Ok(device)
 }
 
 /// The account's device: rebuilt from its journal, or created on first start.

@@ -529,6 +529,9 @@ impl Runner {
     async fn call(&mut self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
         let d = &mut self.device;
         Ok(match req {
+            ApiRequest::DeviceLinkCreate => ApiResponse::DeviceLink {
+                code: hex::encode(d.device_link()?.encode().as_slice()),
+            },
             ApiRequest::ContactRequestReference => ApiResponse::ContactRequestReference {
                 reference: hex::encode(d.contact_request_reference()),
             },
