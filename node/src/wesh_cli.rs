@@ -59,7 +59,9 @@ pub struct AccountArgs {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum AccountCommand {
-    /// Write a link code for a new device of this account. Start the new device with
+    /// Write a link code for a new device of this account.
+    ///
+    /// Start the new device with
     /// `wesh client --api --link-from FILE --data-dir <a new dir>`: it gets this
     /// account's contacts and groups and receives what they write. The code holds the
     /// account's secret keys: move it only over a channel you trust, then delete it.
