@@ -10,8 +10,9 @@
 //!
 //! The shell keeps every held drop durably under the id it passes to [`RendezvousDesk::hold`]
 //! and deletes it when the desk reports the id gone ([`DeskOutcome::Updated`],
-//! [`RendezvousDesk::expire`]); registrations and SURBs are soft state that responders
-//! refresh every `RDV_REFRESH_MS`.
+//! [`RendezvousDesk::expire`]), and keeps which secret each mailbox is bound to
+//! ([`RendezvousDesk::take_binding_changes`]); SURBs are soft state that responders refresh
+//! every `RDV_REFRESH_MS`.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -95,10 +96,25 @@ struct Held {
     next_try_at: u64,
 }
 
+/// A change to which secret a rendezvous mailbox is bound to, for the shell to keep
+/// durably ([`RendezvousDesk::take_binding_changes`]), so that a restart does not let
+/// someone else bind the mailbox first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindingChange {
+    Bound {
+        mailbox: [u8; 32],
+        auth_hash: [u8; 32],
+    },
+    Unbound {
+        mailbox: [u8; 32],
+    },
+}
+
 #[derive(Default)]
 pub struct RendezvousDesk {
     registrations: BTreeMap<[u8; 32], Registration>,
     held: BTreeMap<u64, Held>,
+    bindings: Vec<BindingChange>,
     stats: DeskStats,
 }
 
@@ -169,12 +185,20 @@ impl RendezvousDesk {
         let mine = |h: &Held| h.mailbox == u.mailbox;
         let gone: Vec<u64> = if u.revoke {
             self.registrations.remove(&u.mailbox);
+            self.bindings
+                .push(BindingChange::Unbound { mailbox: u.mailbox });
             self.held
                 .iter()
                 .filter(|(_, h)| mine(h))
                 .map(|(id, _)| *id)
                 .collect()
         } else {
+            if !self.registrations.contains_key(&u.mailbox) {
+                self.bindings.push(BindingChange::Bound {
+                    mailbox: u.mailbox,
+                    auth_hash,
+                });
+            }
             let r = self
                 .registrations
                 .entry(u.mailbox)
@@ -201,6 +225,25 @@ impl RendezvousDesk {
         }
         self.stats.acked += if u.revoke { 0 } else { gone.len() as u64 };
         Ok(DeskOutcome::Updated { gone })
+    }
+
+    /// Bindings made or ended since the last call (registrations, revocations, expiry).
+    pub fn take_binding_changes(&mut self) -> Vec<BindingChange> {
+        std::mem::take(&mut self.bindings)
+    }
+
+    /// Restores a binding kept before a restart: the mailbox is registered again (without
+    /// SURBs, until its responder's next update) and only that secret can update it.
+    pub fn restore_binding(&mut self, mailbox: [u8; 32], auth_hash: [u8; 32], now: u64) {
+        self.registrations.insert(
+            mailbox,
+            Registration {
+                auth_hash,
+                seq: 0,
+                surbs: VecDeque::new(),
+                updated_at: now,
+            },
+        );
     }
 
     /// Keeps a drop the shell stored durably under `id` (also at restart, with the time
@@ -262,8 +305,14 @@ impl RendezvousDesk {
     /// Forgets registrations without an update for [`RDV_REGISTRATION_TTL_MS`] and drops
     /// held past [`RDV_HELD_TTL_MS`]; returns the held ids to delete.
     pub fn expire(&mut self, now: u64) -> Vec<u64> {
-        self.registrations
-            .retain(|_, r| now.saturating_sub(r.updated_at) <= RDV_REGISTRATION_TTL_MS);
+        let bindings = &mut self.bindings;
+        self.registrations.retain(|mailbox, r| {
+            let live = now.saturating_sub(r.updated_at) <= RDV_REGISTRATION_TTL_MS;
+            if !live {
+                bindings.push(BindingChange::Unbound { mailbox: *mailbox });
+            }
+            live
+        });
         let gone: Vec<u64> = self
             .held
             .iter()
@@ -366,12 +415,32 @@ mod tests {
             })
             .encode()
         };
+        // the binding survives a restart: another secret is still refused
+        let changes = desk.take_binding_changes();
+        let [BindingChange::Bound { mailbox, auth_hash }] = changes.as_slice() else {
+            panic!("{changes:?}")
+        };
+        let mut restarted = RendezvousDesk::new();
+        restarted.restore_binding(*mailbox, *auth_hash, 2);
+        assert_eq!(
+            restarted.on_message(3, &update(7, 2, 1, vec![], 1)),
+            Err(DeskError::BadAuth)
+        );
+        assert!(restarted.on_message(3, &update(7, 1, 1, vec![], 1)).is_ok());
+        assert!(
+            restarted.take_binding_changes().is_empty(),
+            "not bound again"
+        );
         assert_eq!(desk.on_message(3, &revoke(2, 9)), Err(DeskError::BadAuth));
         assert_eq!(
             desk.on_message(3, &revoke(1, 9)),
             Ok(DeskOutcome::Updated { gone: vec![3] })
         );
         assert!(!desk.is_registered(&[7; 32]));
+        assert_eq!(
+            desk.take_binding_changes(),
+            vec![BindingChange::Unbound { mailbox: [7; 32] }]
+        );
         assert_eq!(desk.stats().held, 0);
         assert!(desk.on_message(3, b"garbage").is_err());
         assert_eq!(desk.stats().refused, 4);

@@ -4,8 +4,9 @@
 //!
 //! Durability: a drop is stored in the held mailbox (synced) before its fragments leave
 //! the service mailbox, so a crash re-reads one or the other; at start the held mailbox
-//! is read back into the desk. Registrations (and their SURBs) live in memory: responders
-//! refresh them every few minutes.
+//! is read back into the desk, with which secret each rendezvous mailbox is bound to (a
+//! third mailbox), so a restart does not let someone else register it first. SURBs live
+//! in memory: responders refresh them every few minutes.
 
 use super::params::{
     EXPIRE_EVERY, SERVICE_QUOTA_BYTES, SERVICE_QUOTA_PAYLOADS, WORKER_BATCH, WORKER_EVERY,
@@ -14,25 +15,37 @@ use crate::mailboxes::own_reader::spawn_own_reader;
 use crate::pki::service::unix_now_ms as now_ms;
 use crate::relay::PacketInjector;
 use crate::storage::MailboxStore;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use tokio::sync::watch;
 use wesh_client::crypto::sha256;
-use wesh_client::messenger::params::RDV_HELD_TOTAL;
-use wesh_client::messenger::rendezvous_desk::{DeskOutcome, DeskStats, RendezvousDesk};
+use wesh_client::messenger::params::{RDV_HELD_TOTAL, RDV_REGISTRATIONS_MAX};
+use wesh_client::messenger::rendezvous_desk::{
+    BindingChange, DeskOutcome, DeskStats, RendezvousDesk,
+};
 use wesh_client::messenger::rendezvous_wire::{RendezvousFrame, rendezvous_service_mailbox};
 use wesh_mix::provider_ack::AckPacket;
 use wesh_mix::{Accepted, MixPayload, NodeId, Reassembler, ReassemblyLimits, ReplySurb};
 
 const HELD_DOMAIN: &[u8] = b"wesh/v1/rdv-held";
+const BINDINGS_DOMAIN: &[u8] = b"wesh/v1/rdv-bindings";
 
 /// Where a provider keeps the drops its desk holds (only the provider reads it).
 pub fn held_mailbox() -> [u8; 32] {
     sha256(&[HELD_DOMAIN])
 }
 
+/// Where a provider keeps which secret each rendezvous mailbox is bound to
+/// (`mailbox ‖ SHA-256(auth)`, 64 bytes each; only the provider reads it).
+pub fn bindings_mailbox() -> [u8; 32] {
+    sha256(&[BINDINGS_DOMAIN])
+}
+
 pub struct RendezvousService {
     desk: Mutex<RendezvousDesk>,
+    /// rendezvous mailbox → seq of its binding in [`bindings_mailbox`]
+    bound: Mutex<HashMap<[u8; 32], u64>>,
     mailboxes: Arc<MailboxStore>,
     inject: PacketInjector,
     rng: Mutex<rand_chacha::ChaCha20Rng>,
@@ -51,6 +64,38 @@ impl RendezvousService {
 
     pub fn stats(&self) -> DeskStats {
         self.desk().stats()
+    }
+
+    /// Keeps the desk's new bindings durably and forgets ended ones.
+    fn keep_bindings(&self) {
+        let changes = self.desk().take_binding_changes();
+        if changes.is_empty() {
+            return;
+        }
+        let mut bound = self.bound.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut ended = Vec::new();
+        for change in changes {
+            match change {
+                BindingChange::Bound { mailbox, auth_hash } => {
+                    let record = [mailbox.as_slice(), auth_hash.as_slice()].concat();
+                    match self
+                        .mailboxes
+                        .store(&bindings_mailbox(), &record, now_ms() / 1000)
+                    {
+                        Ok(seq) => {
+                            ended.extend(bound.insert(mailbox, seq));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot keep a rendezvous binding"),
+                    }
+                }
+                BindingChange::Unbound { mailbox } => ended.extend(bound.remove(&mailbox)),
+            }
+        }
+        if !ended.is_empty()
+            && let Err(e) = self.mailboxes.delete(&bindings_mailbox(), &ended)
+        {
+            tracing::warn!(error = %e, "cannot forget rendezvous bindings");
+        }
     }
 
     /// Deletes held drops the desk let go of.
@@ -121,6 +166,7 @@ impl RendezvousService {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "rendezvous service mailbox unreadable"),
         }
+        self.keep_bindings();
         let forwards = self.desk().poll(now);
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
         for f in forwards {
@@ -145,6 +191,7 @@ impl RendezvousService {
     fn expire(&self) {
         let gone = self.desk().expire(now_ms());
         self.forget(&gone);
+        self.keep_bindings();
     }
 }
 
@@ -173,8 +220,38 @@ pub fn open_rendezvous(
             u64::from(held_quota) * 2048,
         )
         .map_err(|e| format!("cannot open the rendezvous held mailbox: {e}"))?;
+    mailboxes
+        .register_with_quota(
+            &bindings_mailbox(),
+            &me.0,
+            u32::try_from(RDV_REGISTRATIONS_MAX).unwrap_or(u32::MAX),
+            u64::try_from(RDV_REGISTRATIONS_MAX * 128).unwrap_or(u64::MAX),
+        )
+        .map_err(|e| format!("cannot open the rendezvous bindings mailbox: {e}"))?;
     let mut desk = RendezvousDesk::new();
     let now = now_ms();
+    let mut bound = HashMap::new();
+    let mut stale = Vec::new();
+    let records = mailboxes
+        .fetch(&bindings_mailbox(), RDV_REGISTRATIONS_MAX, now / 1000)
+        .map_err(|e| format!("cannot read the rendezvous bindings: {e}"))?;
+    for (seq, record) in records {
+        let (Some(mailbox), Some(auth_hash)) = (
+            record.get(..32).and_then(|m| <[u8; 32]>::try_from(m).ok()),
+            record.get(32..).and_then(|h| <[u8; 32]>::try_from(h).ok()),
+        ) else {
+            stale.push(seq);
+            continue;
+        };
+        desk.restore_binding(mailbox, auth_hash, now);
+        // oldest first: a later binding of the same mailbox replaces an earlier one
+        stale.extend(bound.insert(mailbox, seq));
+    }
+    if !stale.is_empty() {
+        mailboxes
+            .delete(&bindings_mailbox(), &stale)
+            .map_err(|e| format!("cannot clean the rendezvous bindings: {e}"))?;
+    }
     let held = mailboxes
         .fetch(&held_mailbox(), RDV_HELD_TOTAL, now / 1000)
         .map_err(|e| format!("cannot read the held rendezvous drops: {e}"))?;
@@ -189,6 +266,7 @@ pub fn open_rendezvous(
     }
     let service = RendezvousService {
         desk: Mutex::new(desk),
+        bound: Mutex::new(bound),
         mailboxes,
         inject,
         rng: Mutex::new(<rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(
@@ -307,6 +385,7 @@ mod tests {
         drop(desk);
 
         // the provider restarts: the drop comes back and leaves on the SURB registered then
+        let inject_again = inject.clone();
         let desk = open_rendezvous(me, store.clone(), inject).unwrap();
         assert_eq!(desk.stats().held, 1);
         let u = update(&mut rng, 1, vec![], 2);
@@ -320,6 +399,21 @@ mod tests {
             "the SURB's first hop"
         );
         assert_eq!(packets[0].packet.len(), wesh_mix::params::PACKET_BYTES);
+        // the mailbox stayed bound to its first secret across the restart
+        let mut other = update(&mut rng, 3, vec![], 1);
+        if let Ok(RendezvousFrame::Update(mut u)) = RendezvousFrame::decode(&other) {
+            u.auth = Zeroizing::new([4; 32]);
+            other = RendezvousFrame::Update(u).encode();
+        }
+        drop(desk);
+        let desk = open_rendezvous(me, store.clone(), inject_again).unwrap();
+        post(&store, &mut rng, &other);
+        desk.work(&mut reassembler, origin);
+        assert_eq!(
+            desk.stats().refused,
+            1,
+            "another secret cannot take the mailbox"
+        );
         // acked: the drop is gone from the desk and from disk
         let id = store.fetch(&held_mailbox(), 10, now_ms() / 1000).unwrap()[0].0;
         let u = update(&mut rng, 2, vec![id], 1);
