@@ -25,7 +25,7 @@ use super::params::{
     RDV_HELD_PER_MAILBOX, RDV_HELD_TOTAL, RDV_HELD_TTL_MS, RDV_REGISTRATION_TTL_MS,
     RDV_REGISTRATIONS_MAX, RDV_RETRY_MAX_MS, RDV_RETRY_MS, RDV_SURB_TTL_MS, RDV_SURBS_KEPT,
 };
-use super::rendezvous_wire::{RendezvousFrame, RendezvousUpdate};
+use super::rendezvous_wire::{RendezvousFrame, RendezvousUpdate, forward_tag};
 
 /// Why the desk refused a message.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -293,6 +293,7 @@ impl RendezvousDesk {
                 frame: RendezvousFrame::Forward {
                     mailbox: h.mailbox,
                     id: *id,
+                    tag: forward_tag(&r.auth_hash, &h.mailbox, *id, &h.envelope),
                     envelope: h.envelope.clone(),
                 }
                 .encode(),

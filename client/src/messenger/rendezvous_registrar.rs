@@ -14,7 +14,10 @@ use super::params::{
     RDV_SURBS_PER_UPDATE,
 };
 use super::rendezvous_mailbox::RendezvousRegistration;
-use super::rendezvous_wire::{RendezvousUpdate, rendezvous_service_mailbox};
+use subtle::ConstantTimeEq;
+
+use super::rendezvous_wire::{RendezvousUpdate, forward_tag, rendezvous_service_mailbox};
+use crate::crypto::sha256;
 
 /// An update to send: complete `update.surbs` with `surbs_wanted` reply SURBs for
 /// `to.provider`, encode it as a [`super::rendezvous_wire::RendezvousFrame::Update`] and
@@ -73,12 +76,26 @@ impl RendezvousRegistrar {
     }
 
     /// A forward arrived for `mailbox` with `id`: acked in the next update. False if it is
-    /// not for the current registration (nothing to ack: an old mailbox was revoked).
-    pub fn on_forward(&mut self, now: u64, mailbox: &[u8; 32], id: u64) -> bool {
+    /// not for the current registration (nothing to ack: an old mailbox was revoked), or
+    /// if its tag shows it did not come from our desk (acking a forged id would delete
+    /// someone else's drop).
+    pub fn on_forward(
+        &mut self,
+        now: u64,
+        mailbox: &[u8; 32],
+        id: u64,
+        tag: &[u8; 32],
+        envelope: &[u8],
+    ) -> bool {
         let Some(a) = self.active.as_mut() else {
             return false;
         };
         if a.registration.address.mailbox != *mailbox {
+            return false;
+        }
+        let auth_hash = sha256(&[a.registration.auth.as_slice()]);
+        let expected = forward_tag(&auth_hash, mailbox, id, envelope);
+        if !bool::from(expected.ct_eq(tag)) {
             return false;
         }
         a.surbs_left = a.surbs_left.saturating_sub(1);
@@ -197,9 +214,22 @@ mod tests {
         assert_eq!(first[0].to.mailbox, rendezvous_service_mailbox());
         assert!(!first[0].update.revoke);
         assert!(r.poll(2000).is_empty(), "nothing new to say");
-        // a forward is acked after the batching delay
-        assert!(r.on_forward(2000, &[7; 32], 42));
-        assert!(!r.on_forward(2000, &[9; 32], 43), "not our mailbox");
+        // a forward from our desk is acked after the batching delay; a forged one is not
+        let auth_hash = sha256(&[&[7 ^ 0xff; 32]]);
+        let tag = |m: &[u8; 32], id| forward_tag(&auth_hash, m, id, b"env");
+        assert!(
+            !r.on_forward(2000, &[7; 32], 41, &[0; 32], b"env"),
+            "forged"
+        );
+        assert!(
+            !r.on_forward(2000, &[7; 32], 41, &tag(&[7; 32], 40), b"env"),
+            "other id"
+        );
+        assert!(r.on_forward(2000, &[7; 32], 42, &tag(&[7; 32], 42), b"env"));
+        assert!(
+            !r.on_forward(2000, &[9; 32], 43, &tag(&[9; 32], 43), b"env"),
+            "not our mailbox"
+        );
         assert!(r.poll(2000 + RDV_ACK_DELAY_MS - 1).is_empty());
         let acked = r.poll(2000 + RDV_ACK_DELAY_MS);
         assert_eq!(acked[0].update.acks, vec![42]);

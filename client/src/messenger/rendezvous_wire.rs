@@ -5,15 +5,19 @@
 //! update  = 1 ‖ mailbox(32) ‖ auth(32) ‖ seq(u64) ‖ revoke(u8) ‖ u16 n ‖ n × id(u64)
 //!             ‖ u16 m ‖ m × surb(460)                responder → its rendezvous provider
 //! drop    = 2 ‖ mailbox(32) ‖ u32 len ‖ envelope      requester → rendezvous provider
-//! forward = 3 ‖ mailbox(32) ‖ id(u64) ‖ u32 len ‖ envelope
+//! forward = 3 ‖ mailbox(32) ‖ id(u64) ‖ tag(32) ‖ u32 len ‖ envelope
 //!                                                     rendezvous provider → responder,
 //!                                                     on one of the responder's SURBs
+//! tag     = HMAC-SHA256(SHA-256(auth), "wesh/v1/rdv-forward" ‖ mailbox ‖ id ‖ envelope)
 //! ```
 //!
 //! Updates and drops go to the provider's service mailbox
 //! ([`rendezvous_service_mailbox`]); the `mailbox` field names the rendezvous mailbox (derived
 //! from the public rendezvous point). `auth` is a secret only the responder derives; it
-//! travels inside the Sphinx payload, so only the rendezvous provider sees it.
+//! travels inside the Sphinx payload, so only the rendezvous provider sees it. The forward's
+//! tag lets the responder ack only forwards that came from its desk: anyone who knows its
+//! mailbox could otherwise send it forged forwards whose acks delete other requesters'
+//! drops.
 
 use zeroize::Zeroizing;
 
@@ -74,8 +78,28 @@ pub enum RendezvousFrame {
     Forward {
         mailbox: [u8; 32],
         id: u64,
+        tag: [u8; 32],
         envelope: Vec<u8>,
     },
+}
+
+const FORWARD_DOMAIN: &[u8] = b"wesh/v1/rdv-forward";
+
+/// The tag of a forward, keyed with the hash of the registration's secret (what the desk
+/// keeps, and the responder can compute).
+pub fn forward_tag(auth_hash: &[u8; 32], mailbox: &[u8; 32], id: u64, envelope: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, KeyInit, Mac};
+    // HMAC accepts keys of any length: this cannot fail for a 32-byte key.
+    match <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(auth_hash) {
+        Ok(mut mac) => {
+            mac.update(FORWARD_DOMAIN);
+            mac.update(mailbox);
+            mac.update(&id.to_be_bytes());
+            mac.update(envelope);
+            mac.finalize().into_bytes().into()
+        }
+        Err(_) => [0u8; 32],
+    }
 }
 
 fn count(n: usize) -> u16 {
@@ -111,11 +135,13 @@ impl RendezvousFrame {
             RendezvousFrame::Forward {
                 mailbox,
                 id,
+                tag,
                 envelope,
             } => {
                 w.u8(KIND_FORWARD)
                     .bytes(mailbox)
                     .u64(*id)
+                    .bytes(tag)
                     .var_bytes(envelope);
             }
         }
@@ -188,6 +214,7 @@ impl RendezvousFrame {
             KIND_FORWARD => RendezvousFrame::Forward {
                 mailbox: r.array()?,
                 id: r.u64()?,
+                tag: r.array()?,
                 envelope: r
                     .var_bytes("rendezvous envelope", 1, MAX_RDV_ENVELOPE)?
                     .to_vec(),
@@ -227,8 +254,13 @@ mod tests {
         let forward = RendezvousFrame::Forward {
             mailbox: [6; 32],
             id: 9,
+            tag: forward_tag(&[1; 32], &[6; 32], 9, &[8; 100]),
             envelope: vec![8; 100],
         };
+        assert_ne!(
+            forward_tag(&[1; 32], &[6; 32], 9, &[8; 100]),
+            forward_tag(&[1; 32], &[6; 32], 10, &[8; 100])
+        );
         for f in [update, drop, forward] {
             let bytes = f.encode();
             assert!(RendezvousFrame::is_frame(&bytes));

@@ -339,10 +339,17 @@ impl Runner {
                 Ok(RendezvousFrame::Forward {
                     mailbox,
                     id,
+                    tag,
                     envelope,
                 }) => {
-                    // acked whatever the device makes of it: the desk must stop resending
-                    self.rendezvous.on_forward(unix_now_ms(), &mailbox, id);
+                    // acked whatever the device makes of it (the desk must stop resending),
+                    // if it came from our desk
+                    if !self
+                        .rendezvous
+                        .on_forward(unix_now_ms(), &mailbox, id, &tag, &envelope)
+                    {
+                        tracing::debug!(id, "rendezvous forward not acked (stale or forged)");
+                    }
                     forwarded = envelope;
                     bytes = &forwarded;
                 }
