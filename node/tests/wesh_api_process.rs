@@ -69,6 +69,20 @@ fn account_with(dir: &Path, provider: Option<&Running>, extra: &[&str]) -> Accou
     Account { child, api }
 }
 
+/// `wesh client --api` on `dir` with `extra` must exit at once with `why` on stderr.
+fn refused_start(dir: &Path, extra: &[&str], why: &str) {
+    let out = wesh()
+        .args(["client", "--api", "127.0.0.1:0", "--epoch-seconds", EPOCH])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(why), "{stderr}");
+}
+
 /// Runs `wesh ARGS --api API --json`; Ok(answer) or Err(stderr).
 fn api(acc: &Account, args: &[&str]) -> Result<Value, String> {
     let out = wesh()
@@ -179,16 +193,12 @@ fn two_accounts_become_contacts_write_and_survive_a_sigkill_through_the_cli() {
     drop(alice);
     api(&bob, &["send", &group, "while you were away"]).unwrap();
     // the account cannot silently move to another provider
-    let moved = wesh()
-        .args(["client", "--api", "127.0.0.1:0", "--epoch-seconds", EPOCH])
-        .arg("--data-dir")
-        .arg(alice_dir)
-        .args(["--provider", &format!("{}/p2p/{}", pb.addr, pb.peer)])
-        .output()
-        .unwrap();
-    assert!(!moved.status.success());
-    let why = String::from_utf8_lossy(&moved.stderr);
-    assert!(why.contains("moving it to another provider"), "{why}");
+    let pb_addr = format!("{}/p2p/{}", pb.addr, pb.peer);
+    refused_start(
+        alice_dir,
+        &["--provider", &pb_addr],
+        "moving it to another provider",
+    );
     let alice = account(alice_dir, None);
     assert_eq!(contacts(&alice), alice_contacts, "her contacts survive");
     assert!(
@@ -221,18 +231,16 @@ fn two_accounts_become_contacts_write_and_survive_a_sigkill_through_the_cli() {
     // a garbage code is refused with a clear error, before anything starts
     let garbage = dirs[8].path().join("garbage");
     std::fs::write(&garbage, "00ff").unwrap();
-    let bad = wesh()
-        .args(["client", "--api", "127.0.0.1:0", "--epoch-seconds", EPOCH])
-        .arg("--data-dir")
-        .arg(dirs[8].path().join("unused"))
-        .arg("--link-from")
-        .arg(&garbage)
-        .args(["--provider", &format!("{}/p2p/{}", pb.addr, pb.peer)])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    let why = String::from_utf8_lossy(&bad.stderr);
-    assert!(why.contains("not a valid link code"), "{why}");
+    refused_start(
+        &dirs[8].path().join("unused"),
+        &[
+            "--link-from",
+            garbage.to_str().unwrap(),
+            "--provider",
+            &pb_addr,
+        ],
+        "not a valid link code",
+    );
 
     let alice2_dir = dirs[7].path();
     let code_arg = code_file.to_str().unwrap().to_string();
@@ -250,17 +258,11 @@ fn two_accounts_become_contacts_write_and_survive_a_sigkill_through_the_cli() {
     // the linked device is rebuilt from its journal after a SIGKILL; linking again
     // into a data dir that has an account is refused
     drop(alice2);
-    let again = wesh()
-        .args(["client", "--api", "127.0.0.1:0", "--epoch-seconds", EPOCH])
-        .arg("--data-dir")
-        .arg(alice2_dir)
-        .arg("--link-from")
-        .arg(&code_file)
-        .output()
-        .unwrap();
-    assert!(!again.status.success());
-    let why = String::from_utf8_lossy(&again.stderr);
-    assert!(why.contains("already holds a Wesh account"), "{why}");
+    refused_start(
+        alice2_dir,
+        &["--link-from", &code_arg],
+        "already holds a Wesh account",
+    );
     let alice2 = account(alice2_dir, None);
     assert_eq!(contacts(&alice2), alice_contacts);
     assert!(received(&alice2, &group).contains(&"to both of you".to_string()));
