@@ -31,6 +31,8 @@ pub struct ContactArgs {
 pub enum ContactCommand {
     /// Print this account's contact card (hex) to give to people who may add you.
     Reference,
+    /// Make a new contact card and print it; the cards you gave out before stop working.
+    ResetReference,
     /// Ask the owner of a contact card to become a contact.
     Send {
         /// Their contact card (hex, as `wesh contact reference` prints it).
@@ -171,6 +173,7 @@ async fn call_and_print(args: &ApiArgs, request: ApiRequest) -> Result<(), Strin
 pub async fn contact(args: ContactArgs) -> Result<(), String> {
     let request = match args.command {
         ContactCommand::Reference => ApiRequest::ContactRequestReference,
+        ContactCommand::ResetReference => ApiRequest::ContactRequestResetReference,
         ContactCommand::Send { card } => ApiRequest::ContactRequestSend { contact: card },
         ContactCommand::Requests => ApiRequest::ContactRequestList,
         ContactCommand::Accept { account } => ApiRequest::ContactRequestAccept { account },

@@ -162,11 +162,16 @@ fn two_accounts_become_contacts_write_and_survive_a_sigkill_through_the_cli() {
     let refused = api(&alice, &["send", "not-a-group", "hi"]).unwrap_err();
     assert!(refused.contains("bad argument group"), "{refused}");
 
-    // bob asks alice (her card is all he needs); alice accepts
-    let card = api(&alice, &["contact", "reference"]).unwrap()["value"]["reference"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // alice renews her card once (the old one stops working: its registration is
+    // revoked); bob asks alice with the new card (all he needs); alice accepts
+    let card_of = |v: Value| v["value"]["reference"].as_str().unwrap().to_string();
+    let old_card = card_of(api(&alice, &["contact", "reference"]).unwrap());
+    let card = card_of(api(&alice, &["contact", "reset-reference"]).unwrap());
+    assert_ne!(card, old_card);
+    assert_eq!(
+        card_of(api(&alice, &["contact", "reference"]).unwrap()),
+        card
+    );
     eventually(
         "bob's request to be sent (the directory may not be there yet)",
         || api(&bob, &["contact", "send", &card]).ok(),

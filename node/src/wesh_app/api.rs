@@ -12,6 +12,9 @@ use wesh_client::messenger::{GroupMessage, GroupMetadataView, WeshStats};
 pub enum ApiRequest {
     /// This account's contact card (account ID and rendezvous seed), to share.
     ContactRequestReference,
+    /// Renews the rendezvous seed and returns the new card: cards given out before stop
+    /// working (the old rendezvous registration is revoked at its provider).
+    ContactRequestResetReference,
     /// Sends a contact request to the owner of `contact` (a contact card, hex).
     ContactRequestSend {
         contact: String,

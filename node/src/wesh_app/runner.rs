@@ -539,6 +539,14 @@ impl Runner {
             ApiRequest::DeviceLinkCreate => ApiResponse::DeviceLink {
                 code: hex::encode(d.device_link()?.encode().as_slice()),
             },
+            ApiRequest::ContactRequestResetReference => {
+                self.input(Input::RenewRendezvousSeed)?;
+                // revoke the old registration and register the new point now
+                self.ensure_rendezvous().await;
+                ApiResponse::ContactRequestReference {
+                    reference: hex::encode(self.device.contact_request_reference()),
+                }
+            }
             ApiRequest::ContactRequestReference => ApiResponse::ContactRequestReference {
                 reference: hex::encode(d.contact_request_reference()),
             },
