@@ -160,6 +160,31 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         )?),
         _ => None,
     };
+    // what the provider's Wesh services did, for operators
+    if let (Some(replication), Some(rendezvous)) = (replication.clone(), rendezvous.clone()) {
+        let mut stop = handle.shutdown_watch();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(crate::rendezvous::params::SERVICES_REPORT_EVERY) => {}
+                    _ = stop.changed() => return,
+                }
+                let (r, d) = (replication.stats(), rendezvous.stats());
+                tracing::info!(
+                    replicated_groups = r.groups,
+                    entries_kept = r.entries_kept,
+                    entries_refused =
+                        r.refused_invalid_entry + r.refused_envelope + r.refused_unknown_group,
+                    rendezvous_registrations = d.registrations,
+                    rendezvous_held = d.held,
+                    rendezvous_forwards = d.forwards,
+                    rendezvous_acked = d.acked,
+                    rendezvous_refused = d.refused,
+                    "wesh services"
+                );
+            }
+        });
+    }
     tracing::info!(role = role_name, peer_id = %handle.net.peer_id, node_id = %hex::encode(node_id.0), addrs = ?handle.listen_addrs(), "node running");
     wait_for_signal().await?;
     tracing::info!("shutting down");

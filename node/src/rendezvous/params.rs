@@ -17,3 +17,6 @@ pub const SERVICE_QUOTA_PAYLOADS: u32 = 65_536;
 
 /// Quota of the service mailbox, in bytes (payloads are at most 2,031 bytes).
 pub const SERVICE_QUOTA_BYTES: u64 = 65_536 * 2_048;
+
+/// How often a provider logs what its Wesh services (replication, rendezvous desk) did.
+pub const SERVICES_REPORT_EVERY: Duration = Duration::from_secs(600);

@@ -278,7 +278,15 @@ impl Runner {
             .device
             .rendezvous_registration(unix_now(), &self.providers.ids())
         {
-            Ok(r) => self.rendezvous.set(r),
+            Ok(r) => {
+                if self.rendezvous.address() != Some(r.address) {
+                    tracing::info!(
+                        provider = %hex::encode(r.address.provider),
+                        "registering the rendezvous point (reply blocks at this provider's desk)"
+                    );
+                }
+                self.rendezvous.set(r);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "no rendezvous registration");
                 return;
