@@ -123,7 +123,7 @@ impl ClientState {
             identity,
             mailbox,
             core,
-            origin: Instant::now(),
+            origin: crate::clock::monotonic(),
         })
     }
 }
@@ -523,13 +523,13 @@ async fn follow_directory(
     let mut pending: Option<(Topology, DirectoryProviders)> = None;
     let mut rng =
         <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(seed_from(&mut rand::rng()));
-    let mut next_sync = Instant::now();
+    let mut next_sync = crate::clock::monotonic();
     loop {
         let mut actions = Vec::new();
-        let synced = Instant::now() >= next_sync;
+        let synced = crate::clock::monotonic() >= next_sync;
         if synced {
             // until the first view arrives, ask again soon
-            next_sync = Instant::now()
+            next_sync = crate::clock::monotonic()
                 + if ready.load(Relaxed) {
                     every
                 } else {
@@ -612,9 +612,9 @@ async fn follow_directory(
             }
         } else {
             tracing::debug!("directory view not confirmed yet");
-            next_sync = next_sync.min(Instant::now() + Duration::from_millis(300));
+            next_sync = next_sync.min(crate::clock::monotonic() + Duration::from_millis(300));
         }
-        let tick = Instant::now() + until_unix(agent.next_tick(unix_now()));
+        let tick = crate::clock::monotonic() + until_unix(agent.next_tick(unix_now()));
         tokio::select! {
             _ = tokio::time::sleep_until(next_sync.min(tick).into()) => {}
             _ = shutdown.changed() => return,
@@ -659,7 +659,7 @@ impl ClientRunner {
                     if paid {
                         d
                     } else {
-                        Instant::now() + Duration::from_millis(100)
+                        crate::clock::monotonic() + Duration::from_millis(100)
                     }
                 });
             tokio::select! {
@@ -674,7 +674,7 @@ impl ClientRunner {
                         }
                     }
                     for ev in self.core.take_events() {
-                        self.report(ev, Instant::now());
+                        self.report(ev, crate::clock::monotonic());
                     }
                 }
                 cmd = commands.recv() => match cmd {
@@ -708,7 +708,7 @@ impl ClientRunner {
                     Some(batch) => {
                         let kept = self.keep(&batch.payloads);
                         if kept {
-                            let at = Instant::now();
+                            let at = crate::clock::monotonic();
                             for payload in &batch.payloads {
                                 for ev in self.core.on_received(payload, at.duration_since(origin)) {
                                     self.report(ev, at);
@@ -770,7 +770,7 @@ impl ClientRunner {
             Ok(fragments) => {
                 for p in fragments {
                     for ev in self.core.on_received(&p, now) {
-                        self.report(ev, Instant::now());
+                        self.report(ev, crate::clock::monotonic());
                     }
                 }
             }
@@ -851,7 +851,7 @@ impl ClientRunner {
         if self.provider_link.is_closed() {
             self.provider_link = self.links.sender(self.provider_peer);
         }
-        let at = Instant::now();
+        let at = crate::clock::monotonic();
         if self.provider_link.try_send(out.packet).is_err() {
             self.send_failures.fetch_add(1, Relaxed);
             return;

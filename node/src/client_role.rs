@@ -204,8 +204,8 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
     };
     // Close the database only once the client's tasks let go of it: returning from main
     // while one of them is inside a rocksdb write aborts the process at exit.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while Arc::strong_count(&store) > 1 && std::time::Instant::now() < deadline {
+    let deadline = crate::clock::monotonic() + Duration::from_secs(5);
+    while Arc::strong_count(&store) > 1 && crate::clock::monotonic() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     result

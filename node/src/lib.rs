@@ -6,6 +6,7 @@ pub mod bench_client;
 pub mod cli;
 pub mod client_node;
 pub mod client_role;
+pub mod clock;
 pub mod config;
 pub mod credit;
 pub mod issuer;

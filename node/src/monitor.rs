@@ -14,7 +14,7 @@ use libp2p::identity::Keypair;
 use rand::RngExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
 use wesh_mix::{HopDelaySampler, MixPayload, NodeId, Topology, build_packet};
@@ -238,8 +238,8 @@ pub fn spawn_loops(
 /// Waits (at most `within`) until every planned loop was sent and has come back or cannot
 /// any more: loops still in flight must not count as dropped.
 pub async fn wait_for_loops(monitor: &Monitor, planned: u64, within: Duration) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline
+    let deadline = crate::clock::monotonic() + within;
+    while crate::clock::monotonic() < deadline
         && (monitor.sent.load(Relaxed) < planned
             || monitor.returned.load(Relaxed) < monitor.sent.load(Relaxed))
     {

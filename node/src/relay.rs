@@ -191,11 +191,11 @@ impl RelayHandle {
         }
         // Close the databases before the process exits: rocksdb's background threads
         // must not outlive them. The tasks and threads holding them end with the swarm.
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = crate::clock::monotonic() + Duration::from_secs(5);
         while mailboxes.as_ref().is_some_and(|m| Arc::strong_count(m) > 1)
             || credit.as_ref().is_some_and(|c| Arc::strong_count(c) > 1)
         {
-            if Instant::now() > deadline {
+            if crate::clock::monotonic() > deadline {
                 tracing::warn!("mailbox store still in use at shutdown");
                 break;
             }
@@ -529,7 +529,7 @@ async fn read_packets(
                     }
                 }
                 let w = shard_of(&frame, workers.len());
-                let arrived = Instant::now();
+                let arrived = crate::clock::monotonic();
                 let Some(tx) = workers.get(w) else { return };
                 if tx.send(WorkerInput::Packet(frame, arrived)).await.is_err() {
                     return;
@@ -558,7 +558,7 @@ async fn run_cover(
             _ = shutdown.changed() => return,
         }
     }
-    let origin = Instant::now();
+    let origin = crate::clock::monotonic();
     loop {
         let current = topology.borrow().clone();
         let Some(t) = current else {
@@ -766,7 +766,7 @@ fn release_ack(
                 return;
             };
             if tx
-                .try_send(WorkerInput::Packet(ack.packet, Instant::now()))
+                .try_send(WorkerInput::Packet(ack.packet, crate::clock::monotonic()))
                 .is_err()
             {
                 bump(&metrics.drop_link_overflow);

@@ -16,7 +16,7 @@ where
     let round = Arc::new(round);
     tokio::spawn(async move {
         let reassembler = Arc::new(Mutex::new(Reassembler::new(ReassemblyLimits::default())));
-        let origin = Instant::now();
+        let origin = crate::clock::monotonic();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}

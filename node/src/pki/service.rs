@@ -13,7 +13,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use wesh_pki::{PkiAction, PkiAgent, Verdict};
 use x25519_dalek::StaticSecret;
@@ -50,32 +50,7 @@ pub struct PkiStatus {
     pub issuer_keys: BTreeMap<[u8; 32], Vec<wesh_pki::EpochTokenKey>>,
 }
 
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub fn unix_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// How long until Unix second `at` begins.
-pub fn until_unix(at: u64) -> Duration {
-    until(at)
-}
-
-fn until(at: u64) -> Duration {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Duration::from_secs(at).saturating_sub(now)
-}
+pub use crate::clock::{unix_now, unix_now_ms, until_unix};
 
 /// A sync request waiting for the agent: (epoch, requester's digest, where the answer goes).
 type SnapshotRequest = (u64, [u8; 32], oneshot::Sender<Vec<u8>>);
@@ -111,7 +86,7 @@ impl PkiService {
         let mut view =
             wesh_pki::ViewSampler::<PeerId>::new(self.agent.directory().params().clone());
         view.set_local(self.agent.epoch(), self.agent.digest());
-        let mut next_check = tokio::time::Instant::now() + view.next_interval();
+        let mut next_check = tokio::time::Instant::from_std(crate::clock::monotonic()) + view.next_interval();
         let mut known: Vec<PeerId> = Vec::new();
         self.serve_sync(snap_tx, shutdown.clone());
         let mut dialed: HashSet<PeerId> = HashSet::new();
@@ -137,10 +112,10 @@ impl PkiService {
                 tick_due = self.agent.next_tick(unix_now());
             }
             tokio::select! {
-                _ = tokio::time::sleep(until(tick_due)) => {}
+                _ = tokio::time::sleep(until_unix(tick_due)) => {}
                 _ = tokio::time::sleep_until(next_check) => {
                     // compare digests with one relay the sampler draws from the directory
-                    next_check = tokio::time::Instant::now() + view.next_interval();
+                    next_check = tokio::time::Instant::from_std(crate::clock::monotonic()) + view.next_interval();
                     if let Some(peer) = view.pick(&known, &mut rng) {
                         self.sync_with(peer, synced_tx.clone());
                     }

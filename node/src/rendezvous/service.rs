@@ -286,12 +286,12 @@ pub fn start_rendezvous(
 ) -> Result<Arc<RendezvousService>, String> {
     let service = Arc::new(open_rendezvous(me, mailboxes, inject)?);
     let worker = service.clone();
-    let last_expiry = Mutex::new(Instant::now());
+    let last_expiry = Mutex::new(crate::clock::monotonic());
     spawn_own_reader(WORKER_EVERY, shutdown, move |r, origin| {
         worker.work(r, origin);
         let mut last = last_expiry.lock().unwrap_or_else(PoisonError::into_inner);
         if last.elapsed() >= EXPIRE_EVERY {
-            *last = Instant::now();
+            *last = crate::clock::monotonic();
             worker.expire();
         }
     });
@@ -363,7 +363,7 @@ mod tests {
         let inject: PacketInjector = Arc::new(move |p| s.lock().unwrap().push(p));
         let me = NodeId([1; 32]);
         let mut rng = ChaCha20Rng::seed_from_u64(4);
-        let origin = Instant::now();
+        let origin = crate::clock::monotonic();
         let mut reassembler = Reassembler::new(ReassemblyLimits::default());
 
         let desk = open_rendezvous(me, store.clone(), inject.clone()).unwrap();

@@ -437,7 +437,7 @@ impl Runner {
             self.halted = true;
             return;
         }
-        let now = Instant::now();
+        let now = crate::clock::monotonic();
         for event in self.device.take_events() {
             let _ = self.events.send(WeshAppEvent::Wesh { at: now, event });
         }
