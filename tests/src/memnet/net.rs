@@ -1,6 +1,7 @@
 //! `MemNet`: every node of a small mixnet in one process, on one virtual clock. It only
 //! moves bytes between the cores and wakes their timers; every decision is a core's.
 
+use super::MemNetError;
 use super::client::{MemClient, PULL_INTERVAL};
 use super::clock::VirtualClock;
 use super::config::{MemNetConfig, PROVIDER_ROUND};
@@ -10,7 +11,6 @@ use super::link::MemLink;
 use super::mix::{MemMix, RelayStep};
 use super::provider::MemProvider;
 use super::trace::TraceDigest;
-use super::MemNetError;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::collections::BTreeMap;
@@ -195,8 +195,12 @@ impl MemNet {
             .ok_or(MemNetError::UnknownProvider)?;
         let me = NodeId(seed_of(&mut self.rng));
         let key = seed_of(&mut self.rng);
-        let mailbox =
-            MailboxClient::from_parts(provider, MailboxId(me.0), &key, PullSecret(seed_of(&mut self.rng)));
+        let mailbox = MailboxClient::from_parts(
+            provider,
+            MailboxId(me.0),
+            &key,
+            PullSecret(seed_of(&mut self.rng)),
+        );
         let address = ClientAddress {
             provider,
             client: me,
@@ -209,7 +213,8 @@ impl MemNet {
         )?;
         let index = self.clients.len();
         self.clients.push(MemClient::new(index, traffic, mailbox));
-        self.queue.schedule(self.clock.now(), Event::Pull { client: index });
+        self.queue
+            .schedule(self.clock.now(), Event::Pull { client: index });
         self.reschedule_client(index);
         Ok(index)
     }
@@ -297,12 +302,32 @@ impl MemNet {
     }
 
     /// Sends `bytes` from client `c` to client `to` as one reliable message.
-    pub fn send_message(&mut self, c: usize, to: usize, bytes: Vec<u8>) -> Result<u64, MemNetError> {
+    pub fn send_message(
+        &mut self,
+        c: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    ) -> Result<u64, MemNetError> {
         let to = self.client(to)?.address();
         let client = self.clients.get_mut(c).ok_or(MemNetError::NoClient(c))?;
         let id = client.send_message(to, bytes)?;
         self.reschedule_client(c);
         Ok(id)
+    }
+
+    /// Changes client `c`'s stream rates from now on (`ClientTraffic::set_rates`).
+    pub fn set_client_rates(
+        &mut self,
+        c: usize,
+        traffic: wesh_mix::ClientTrafficConfig,
+    ) -> Result<(), MemNetError> {
+        let now = self.clock.now();
+        let client = self.clients.get_mut(c).ok_or(MemNetError::NoClient(c))?;
+        client.traffic.set_rates(traffic, now)?;
+        // the core's next deadline may now be earlier than the wake the queue holds
+        client.wake = None;
+        self.reschedule_client(c);
+        Ok(())
     }
 
     /// Takes client `c` offline: its core is no longer polled and its mailbox no longer
@@ -326,7 +351,8 @@ impl MemNet {
             return Err(MemNetError::Offline(c));
         }
         client.online = true;
-        self.queue.schedule(self.clock.now(), Event::Pull { client: c });
+        self.queue
+            .schedule(self.clock.now(), Event::Pull { client: c });
         self.device_tick(c)?;
         self.catch_up(c)
     }
@@ -393,7 +419,11 @@ impl MemNet {
         Ok(fetched)
     }
 
-    fn replica_exchange(&mut self, provider: &NodeId, request: &[u8]) -> Result<Vec<u8>, MemNetError> {
+    fn replica_exchange(
+        &mut self,
+        provider: &NodeId,
+        request: &[u8],
+    ) -> Result<Vec<u8>, MemNetError> {
         let p = self
             .providers
             .get_mut(provider)
@@ -485,7 +515,9 @@ impl MemNet {
         }
         self.stats.frames_sent += 1;
         match self.link.transit(&from, &to) {
-            Some(latency) => self.queue.schedule(now + latency, Event::Arrive { to, packet }),
+            Some(latency) => self
+                .queue
+                .schedule(now + latency, Event::Arrive { to, packet }),
             None => self.stats.frames_lost += 1,
         }
     }
@@ -584,8 +616,13 @@ impl MemNet {
         client.wake_generation += 1;
         let generation = client.wake_generation;
         client.wake = Some((generation, at));
-        self.queue
-            .schedule(at, Event::ClientWake { client: c, generation });
+        self.queue.schedule(
+            at,
+            Event::ClientWake {
+                client: c,
+                generation,
+            },
+        );
     }
 
     fn client_wake(&mut self, c: usize, generation: u64) {
@@ -636,11 +673,16 @@ impl MemNet {
             }
         }
         self.flush_device(c);
-        self.queue.schedule(now + PULL_INTERVAL, Event::Pull { client: c });
+        self.queue
+            .schedule(now + PULL_INTERVAL, Event::Pull { client: c });
     }
 
     fn device_tick(&mut self, c: usize) -> Result<(), MemNetError> {
-        let (now, unix, now_ms) = (self.clock.now(), self.clock.unix_secs(), self.clock.unix_ms());
+        let (now, unix, now_ms) = (
+            self.clock.now(),
+            self.clock.unix_secs(),
+            self.clock.unix_ms(),
+        );
         let client = self.clients.get_mut(c).ok_or(MemNetError::NoClient(c))?;
         let Some(device) = client.device.as_mut() else {
             return Ok(());
