@@ -19,7 +19,14 @@
 //! - [`memnet::MemClient`]: `ClientTraffic` (Poisson streams, fragments, SURB-acks,
 //!   retransmission, route health) and `MailboxClient`, pulling every 500 ms;
 //! - [`memnet::MemDevice`]: a `WeshDevice` with its `RendezvousRegistrar`, fed as the
-//!   node's Wesh runner feeds it.
+//!   node's Wesh runner feeds it;
+//! - [`memnet::LinkObserver`]: when switched on, every frame on a link (time, ends, never
+//!   bytes): the view of a global passive adversary, for the anonymity lab.
+//!
+//! A story drives it through [`memnet::MemNet`]'s calls (`add_wesh_client`, `input` with
+//! the journal's API inputs, `contact_request`, `register_replica`, `go_offline`,
+//! `come_online`, `kill_mix`, `set_client_rates`) and runs the clock with `run_for` or
+//! `run_until(limit, condition)`; see `tests/memnet_story.rs`.
 //!
 //! Everything is seeded from [`memnet::MemNetConfig::seed`]: the same seed and the same
 //! calls give the same run, which [`memnet::MemNet::trace_digest`] summarises. Mailbox,

@@ -3,12 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
-use wesh_tests::memnet::{MemNet, MemNetConfig};
+use wesh_mix::NodeId;
+use wesh_tests::memnet::{Endpoint, MemNet, MemNetConfig};
 
 #[test]
 fn a_reliable_message_crosses_the_mixnet() {
     let wall = Instant::now();
     let mut net = MemNet::new(MemNetConfig::default()).unwrap();
+    net.observer.set_on(true);
     let a = net.add_client(0).unwrap();
     let b = net.add_client(1).unwrap();
     let body: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
@@ -20,6 +22,22 @@ fn a_reliable_message_crosses_the_mixnet() {
         .unwrap();
     assert_eq!(net.client(b).unwrap().inbox, vec![body]);
     assert!(net.mixes().any(|m| m.stats.loops_returned > 0));
+    // an observer sees only stratified links: client → its provider → layer 1 → 2 → 3 →
+    // provider (a provider's SURB-ack to itself never touches a link)
+    let t = net.topology().clone();
+    let position = |id: &NodeId| match t.layer_of(id) {
+        Some(layer) => layer + 1,
+        None => 0,
+    };
+    assert!(!net.observer.frames().is_empty());
+    for f in net.observer.frames() {
+        match f.from {
+            Endpoint::Client(c) => assert_eq!(f.to, net.client(c).unwrap().provider()),
+            Endpoint::Relay(from) => {
+                assert_eq!(position(&f.to), (position(&from) + 1) % 4, "{f:?}")
+            }
+        }
+    }
     println!(
         "delivered in {took:?} virtual, {:?} wall, {} events, {:?}",
         wall.elapsed(),

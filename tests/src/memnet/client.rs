@@ -38,6 +38,8 @@ pub struct MemClient {
     /// The wake the queue holds for the traffic core: (generation, at).
     pub(crate) wake: Option<(u64, Duration)>,
     pub(crate) wake_generation: u64,
+    /// Bumped when the client goes offline: pulls scheduled before are void.
+    pub(crate) pull_generation: u64,
     /// The Wesh device this client carries, if any.
     pub(crate) device: Option<MemDevice>,
     /// Reliable messages received that no device took (the node's inbox).
@@ -67,6 +69,7 @@ impl MemClient {
             online: true,
             wake: None,
             wake_generation: 0,
+            pull_generation: 0,
             device: None,
             inbox: Vec::new(),
             delivered: Vec::new(),

@@ -22,8 +22,8 @@ pub enum MemNetError {
     NoDevice(usize),
     #[error("unknown provider")]
     UnknownProvider,
-    #[error("client {0} is offline")]
-    Offline(usize),
+    #[error("client {0} is online already")]
+    AlreadyOnline(usize),
     #[error("replication provider refused: {0}")]
     ReplicaRefused(String),
     #[error("unexpected answer from the replication provider")]

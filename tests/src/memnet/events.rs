@@ -19,8 +19,9 @@ pub enum Event {
     },
     /// A client's traffic core asked to be polled (`generation` tells stale wakes apart).
     ClientWake { client: usize, generation: u64 },
-    /// A client pulls its mailbox.
-    Pull { client: usize },
+    /// A client pulls its mailbox (`generation` tells the chain of an earlier online
+    /// period apart).
+    Pull { client: usize, generation: u64 },
     /// A Wesh device checks its rendezvous registration.
     DeviceTick { client: usize },
     /// A mix's loop cover stream is due.
@@ -118,21 +119,18 @@ mod tests {
     fn earliest_first_then_scheduling_order() {
         let mut q = EventQueue::new();
         let ms = Duration::from_millis;
-        q.schedule(ms(5), Event::Pull { client: 1 });
-        q.schedule(ms(1), Event::Pull { client: 2 });
-        q.schedule(ms(5), Event::Pull { client: 3 });
+        let pull = |client| Event::Pull {
+            client,
+            generation: 0,
+        };
+        q.schedule(ms(5), pull(1));
+        q.schedule(ms(1), pull(2));
+        q.schedule(ms(5), pull(3));
         assert_eq!(q.pop_until(ms(0)), None);
         let order: Vec<_> = std::iter::from_fn(|| q.pop_until(ms(10)))
             .map(|(_, e)| e)
             .collect();
-        assert_eq!(
-            order,
-            vec![
-                Event::Pull { client: 2 },
-                Event::Pull { client: 1 },
-                Event::Pull { client: 3 }
-            ]
-        );
+        assert_eq!(order, vec![pull(2), pull(1), pull(3)]);
         assert!(q.is_empty());
     }
 }

@@ -9,13 +9,14 @@ use super::device::{MemDevice, RENDEZVOUS_CHECK};
 use super::events::{Event, EventQueue};
 use super::link::MemLink;
 use super::mix::{MemMix, RelayStep};
+use super::observer::{Endpoint, LinkObserver};
 use super::provider::MemProvider;
 use super::trace::TraceDigest;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use wesh_client::messenger::journal::{Applied, Input};
+use wesh_client::messenger::journal::Input;
 use wesh_client::messenger::replica::{ReplicaRequest, ReplicaResponse};
 use wesh_client::messenger::{MailboxAddress, WeshDevice};
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
@@ -53,6 +54,8 @@ pub struct MemNet {
     /// Draws node ids, keys and the seeds of every core.
     rng: ChaCha20Rng,
     trace: TraceDigest,
+    /// Frames on links, for an adversary's view (off unless switched on).
+    pub observer: LinkObserver,
     pub stats: NetStats,
 }
 
@@ -127,6 +130,7 @@ impl MemNet {
             config,
             rng,
             trace: TraceDigest::default(),
+            observer: LinkObserver::default(),
             stats: NetStats::default(),
         };
         let mix_ids: Vec<NodeId> = net.mixes.keys().copied().collect();
@@ -213,8 +217,11 @@ impl MemNet {
         )?;
         let index = self.clients.len();
         self.clients.push(MemClient::new(index, traffic, mailbox));
-        self.queue
-            .schedule(self.clock.now(), Event::Pull { client: index });
+        let pull = Event::Pull {
+            client: index,
+            generation: 0,
+        };
+        self.queue.schedule(self.clock.now(), pull);
         self.reschedule_client(index);
         Ok(index)
     }
@@ -239,18 +246,15 @@ impl MemNet {
 
     // ------------------------------------------------------------------ calls
 
-    /// Gives an API input to client `c`'s device and sends what it queued.
-    pub fn input(&mut self, c: usize, input: Input) -> Applied {
-        let Some(client) = self.clients.get_mut(c) else {
-            return Err(wesh_client::WeshError::InvalidParameter("no such client"));
-        };
-        let Some(device) = client.device.as_mut() else {
-            return Err(wesh_client::WeshError::InvalidParameter("no device"));
-        };
+    /// Gives an API input to client `c`'s device and sends what it queued. Returns the
+    /// group the input created or joined, if any.
+    pub fn input(&mut self, c: usize, input: Input) -> Result<Option<[u8; 32]>, MemNetError> {
+        let client = self.clients.get_mut(c).ok_or(MemNetError::NoClient(c))?;
+        let device = client.device.as_mut().ok_or(MemNetError::NoDevice(c))?;
         let result = device.input(input);
         device.flush(&mut client.traffic);
         self.reschedule_client(c);
-        result
+        Ok(result?)
     }
 
     /// ContactRequestSend from `c` with the card of `to`, at the current virtual time.
@@ -336,6 +340,7 @@ impl MemNet {
         let client = self.clients.get_mut(c).ok_or(MemNetError::NoClient(c))?;
         client.online = false;
         client.wake = None;
+        client.pull_generation += 1;
         if let Some(d) = client.device.as_mut() {
             d.went_offline();
         }
@@ -348,11 +353,14 @@ impl MemNet {
     pub fn come_online(&mut self, c: usize) -> Result<usize, MemNetError> {
         let client = self.clients.get_mut(c).ok_or(MemNetError::NoClient(c))?;
         if client.online {
-            return Err(MemNetError::Offline(c));
+            return Err(MemNetError::AlreadyOnline(c));
         }
         client.online = true;
-        self.queue
-            .schedule(self.clock.now(), Event::Pull { client: c });
+        let pull = Event::Pull {
+            client: c,
+            generation: client.pull_generation,
+        };
+        self.queue.schedule(self.clock.now(), pull);
         self.device_tick(c)?;
         self.catch_up(c)
     }
@@ -475,7 +483,7 @@ impl MemNet {
                 self.trace.record(at, tag, &from.0, Some(packet))
             }
             Event::ClientWake { client, .. }
-            | Event::Pull { client }
+            | Event::Pull { client, .. }
             | Event::DeviceTick { client } => {
                 self.trace
                     .record(at, tag, &(*client as u64).to_le_bytes(), None)
@@ -490,7 +498,7 @@ impl MemNet {
             Event::Arrive { to, packet } => self.arrive(to, &packet),
             Event::Release { from, to, packet } => self.send(from, to, packet),
             Event::ClientWake { client, generation } => self.client_wake(client, generation),
-            Event::Pull { client } => self.pull(client),
+            Event::Pull { client, generation } => self.pull(client, generation),
             Event::DeviceTick { client } => {
                 let _ = self.device_tick(client);
                 if self.clients.get(client).is_some() {
@@ -514,6 +522,7 @@ impl MemNet {
             return;
         }
         self.stats.frames_sent += 1;
+        self.observer.saw(now, Endpoint::Relay(from), to);
         match self.link.transit(&from, &to) {
             Some(latency) => self
                 .queue
@@ -639,6 +648,7 @@ impl MemNet {
         let latency = self.link.latency();
         for packet in packets {
             self.stats.frames_sent += 1;
+            self.observer.saw(now, Endpoint::Client(c), provider);
             self.queue.schedule(
                 now + latency,
                 Event::Arrive {
@@ -650,13 +660,13 @@ impl MemNet {
         self.reschedule_client(c);
     }
 
-    fn pull(&mut self, c: usize) {
+    fn pull(&mut self, c: usize, generation: u64) {
         let (now, unix) = (self.clock.now(), self.clock.unix_secs());
         let now_ms = self.clock.unix_ms();
         let Some(client) = self.clients.get_mut(c) else {
             return;
         };
-        if !client.online {
+        if !client.online || client.pull_generation != generation {
             return;
         }
         let Some(provider) = self.providers.get_mut(&client.provider()) else {
@@ -673,8 +683,11 @@ impl MemNet {
             }
         }
         self.flush_device(c);
-        self.queue
-            .schedule(now + PULL_INTERVAL, Event::Pull { client: c });
+        let pull = Event::Pull {
+            client: c,
+            generation,
+        };
+        self.queue.schedule(now + PULL_INTERVAL, pull);
     }
 
     fn device_tick(&mut self, c: usize) -> Result<(), MemNetError> {

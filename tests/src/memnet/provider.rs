@@ -23,9 +23,12 @@ pub struct ProviderStats {
     pub dropped: u64,
     pub stored: u64,
     pub acks_released: u64,
+    /// Drop cover (all-zero destination) that ended here.
     pub cover_discarded: u64,
+    /// Packets addressed to this provider itself (it sends no loops: stray or forged).
+    pub addressed_to_self: u64,
     pub undeliverable: u64,
-    pub pulls_served: u64,
+    pub mailbox_exchanges: u64,
 }
 
 pub struct MemProvider {
@@ -87,11 +90,14 @@ impl MemProvider {
         destination: NodeId,
         plaintext: Vec<u8>,
     ) -> Option<(NodeId, Vec<u8>)> {
-        if destination == self.id || destination == NodeId([0; 32]) {
+        if destination == self.id {
+            self.stats.addressed_to_self += 1;
+            return None;
+        }
+        if destination == NodeId([0; 32]) {
             self.stats.cover_discarded += 1;
             return None;
         }
-        // a loop of this provider's own would decode as MixPayload::Loop: it has none
         let ack = ack_after_store(&plaintext);
         match self
             .mailboxes
@@ -115,7 +121,7 @@ impl MemProvider {
     /// One `/wesh/mailbox/1` exchange: a request frame in, a response frame out (`now` in
     /// Unix seconds).
     pub fn mailbox_exchange(&mut self, request: &[u8], now: u64) -> Vec<u8> {
-        self.stats.pulls_served += 1;
+        self.stats.mailbox_exchanges += 1;
         self.server
             .handle(request, now, &mut self.rng, &mut self.mailboxes)
     }

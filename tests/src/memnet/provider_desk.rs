@@ -1,11 +1,12 @@
 //! The provider's rendezvous worker (`node/src/rendezvous/service.rs` on the virtual
 //! clock): reads the service mailbox, hands complete messages to the production
-//! `RendezvousDesk`, keeps held drops (in memory: the harness has no disk) and sends the
-//! desk's forwards on the responders' reply SURBs.
+//! `RendezvousDesk` and sends its forwards on the responders' reply SURBs. The node also
+//! keeps held drops and bindings on disk for restarts; the harness does not restart, so
+//! the desk's own memory is all there is (held ids are a counter, as the node's are the
+//! seqs of its held mailbox).
 
 use super::MemNetError;
 use rand_chacha::ChaCha20Rng;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use wesh_client::messenger::rendezvous_desk::{DeskOutcome, DeskStats, RendezvousDesk};
 use wesh_client::messenger::rendezvous_wire::rendezvous_service_mailbox;
@@ -25,8 +26,6 @@ const EXPIRE_EVERY_MS: u64 = 60_000;
 pub struct MemDesk {
     desk: RendezvousDesk,
     reassembler: Reassembler,
-    /// Held drops by id (the node keeps them in a provider-private mailbox).
-    held: BTreeMap<u64, ()>,
     next_held_id: u64,
     last_expiry_ms: Option<u64>,
 }
@@ -42,7 +41,6 @@ impl MemDesk {
         Ok(MemDesk {
             desk: RendezvousDesk::new(),
             reassembler: Reassembler::new(ReassemblyLimits::default()),
-            held: BTreeMap::new(),
             next_held_id: 1,
             last_expiry_ms: None,
         })
@@ -81,9 +79,8 @@ impl MemDesk {
             .is_none_or(|t| now_ms.saturating_sub(t) >= EXPIRE_EVERY_MS)
         {
             self.last_expiry_ms = Some(now_ms);
-            for id in self.desk.expire(now_ms) {
-                self.held.remove(&id);
-            }
+            // the ids gone are what the node deletes from disk: nothing to do here
+            let _ = self.desk.expire(now_ms);
         }
         // bindings are what the node keeps on disk for restarts; the harness does not restart
         let _ = self.desk.take_binding_changes();
@@ -101,19 +98,12 @@ impl MemDesk {
 
     /// One message from the service mailbox.
     fn take(&mut self, bytes: &[u8], now_ms: u64) {
-        match self.desk.on_message(now_ms, bytes) {
-            Ok(DeskOutcome::Updated { gone }) => {
-                for id in gone {
-                    self.held.remove(&id);
-                }
-            }
-            Ok(DeskOutcome::Hold { mailbox, envelope }) => {
-                let id = self.next_held_id;
-                self.next_held_id += 1;
-                self.held.insert(id, ());
-                self.desk.hold(id, mailbox, envelope, now_ms);
-            }
-            Err(_) => {}
+        // Updated: its `gone` ids are what the node deletes from disk; refusals are counted
+        // by the desk
+        if let Ok(DeskOutcome::Hold { mailbox, envelope }) = self.desk.on_message(now_ms, bytes) {
+            let id = self.next_held_id;
+            self.next_held_id += 1;
+            self.desk.hold(id, mailbox, envelope, now_ms);
         }
     }
 }
