@@ -240,6 +240,18 @@ fn first_acts(seed: u64) -> (MemNet, Cast) {
         "the mailbox copies were duplicates"
     );
     assert!(net.device(carol).unwrap().wesh().stats().entries_duplicate > 0);
+    // the three logs converged: the same messages everywhere, in the same CRDT order
+    let log = |c: usize| {
+        let list = net
+            .device(c)
+            .unwrap()
+            .wesh()
+            .group_message_list(&group)
+            .unwrap();
+        sorted(list.iter().map(|m| m.payload.clone()).collect())
+    };
+    assert_eq!(log(alice).len(), 2 + 1 + 12);
+    assert!(everyone.iter().all(|&c| log(c) == log(alice)));
 
     (net, Cast { alice, bob, carol })
 }
@@ -305,11 +317,13 @@ fn the_whole_wesh_story_in_memory() {
     );
     assert_eq!(net.trace_events(), second.0.trace_events());
     drop(second);
+    let first_acts_took = wall.elapsed();
     big_message(&mut net, &cast);
     println!(
-        "story: {:?} virtual, {:?} wall, {} events, {:?}",
+        "story: {:?} virtual, {:?} wall (acts 1-5 twice in parallel: {:?}), {} events, {:?}",
         net.now(),
         wall.elapsed(),
+        first_acts_took,
         net.trace_events(),
         net.stats
     );
