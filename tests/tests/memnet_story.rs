@@ -292,6 +292,7 @@ fn big_message(net: &mut MemNet, cast: &Cast) {
     );
     net.set_client_rates(alice, usual).unwrap();
 
+    assert_eq!(net.stats.device_tick_errors, 0);
     for c in [alice, bob, carol] {
         assert!(
             net.client(c).unwrap().failed.is_empty(),

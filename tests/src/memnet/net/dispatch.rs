@@ -38,7 +38,9 @@ impl MemNet {
             Event::ClientWake { client, generation } => self.client_wake(client, generation),
             Event::Pull { client, generation } => self.pull(client, generation),
             Event::DeviceTick { client } => {
-                let _ = self.device_tick(client);
+                if self.device_tick(client).is_err() {
+                    self.stats.device_tick_errors += 1;
+                }
                 if self.clients.get(client).is_some() {
                     self.queue.schedule(
                         self.clock.now() + RENDEZVOUS_CHECK,

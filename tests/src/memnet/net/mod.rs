@@ -29,11 +29,12 @@ const CONDITION_STEP: Duration = Duration::from_millis(100);
 /// What crossed the network (the relays' and clients' own counters are on them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetStats {
-    pub events: u64,
     /// Frames put on a link.
     pub frames_sent: u64,
     /// Frames lost because an end was down (a killed mix).
     pub frames_lost: u64,
+    /// Rendezvous checks a device could not make (no registration for its point).
+    pub device_tick_errors: u64,
 }
 
 pub struct MemNet {
@@ -190,7 +191,6 @@ impl MemNet {
     pub fn run_until_time(&mut self, until: Duration) {
         while let Some((at, event)) = self.queue.pop_until(until) {
             self.clock.advance_to(at);
-            self.stats.events += 1;
             self.record(at, &event);
             self.handle(event);
         }
