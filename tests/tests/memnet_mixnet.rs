@@ -1,5 +1,6 @@
-//! Packets cross the in-memory mixnet on the virtual clock: a reliable message between two
-//! plain clients is delivered, acked and reassembled, and mix loops come back.
+//! The harness itself: packets cross the in-memory mixnet on the virtual clock over
+//! stratified links only, the seed decides the run, an offline client is silent while its
+//! mail waits, and a killed mix is silent while what is sent to it is lost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
@@ -64,4 +65,62 @@ fn the_seed_decides_the_run() {
     assert!(first.1 > 100, "things happened");
     assert_eq!(run(3), first, "same seed, same trace");
     assert_ne!(run(4).0, first.0, "another seed, another trace");
+}
+
+#[test]
+fn an_offline_client_sends_nothing_and_its_mail_waits_at_its_provider() {
+    let mut net = MemNet::new(MemNetConfig::default()).unwrap();
+    net.observer.set_on(true);
+    let a = net.add_client(0).unwrap();
+    let b = net.add_client(1).unwrap();
+    net.run_for(Duration::from_secs(1));
+    net.go_offline(b).unwrap();
+    let went = net.now();
+    let id = net.send_message(a, b, vec![3; 4_000]).unwrap();
+    net.run_until(Duration::from_secs(30), |n| {
+        n.client(a).unwrap().delivered.contains(&id)
+    })
+    .expect("acked by b's provider while b is away");
+    let provider = net.client(b).unwrap().provider();
+    let mailbox = net.client(b).unwrap().address().client.0;
+    assert!(net.provider(&provider).unwrap().stored(&mailbox) >= 3);
+    assert!(net.client(b).unwrap().inbox.is_empty());
+    let sent_while_away = net
+        .observer
+        .frames()
+        .iter()
+        .filter(|f| f.from == Endpoint::Client(b) && f.sent_at > went)
+        .count();
+    assert_eq!(sent_while_away, 0, "no cover from an offline client");
+    assert_eq!(net.come_online(b).unwrap(), 0, "no replicas to fetch from");
+    net.run_until(Duration::from_secs(5), |n| {
+        !n.client(b).unwrap().inbox.is_empty()
+    })
+    .expect("pulled once back");
+    assert_eq!(net.client(b).unwrap().inbox, vec![vec![3; 4_000]]);
+    assert_eq!(
+        net.provider(&provider).unwrap().stored(&mailbox),
+        0,
+        "confirmed, deleted"
+    );
+}
+
+#[test]
+fn a_killed_mix_goes_silent_and_what_is_sent_to_it_is_lost() {
+    let mut net = MemNet::new(MemNetConfig::default()).unwrap();
+    net.observer.set_on(true);
+    let _a = net.add_client(0).unwrap();
+    net.run_for(Duration::from_secs(2));
+    let victim = net.topology().layers()[0][0].id;
+    net.kill_mix(victim);
+    let killed_at = net.now();
+    net.run_for(Duration::from_secs(10));
+    assert!(net.stats.frames_lost > 0);
+    assert!(
+        net.observer
+            .frames()
+            .iter()
+            .all(|f| f.sent_at <= killed_at || f.from != Endpoint::Relay(victim)),
+        "nothing leaves a dead mix"
+    );
 }

@@ -61,6 +61,12 @@ impl MemNet {
             self.queue.schedule(now, Event::Arrive { to, packet });
             return;
         }
+        // a dead node sends nothing (what it held dies with it); a frame to a dead node
+        // is on the wire, seen, and lost
+        if self.link.is_down(&from) {
+            self.stats.frames_lost += 1;
+            return;
+        }
         self.stats.frames_sent += 1;
         self.observer.saw(now, Endpoint::Relay(from), to);
         match self.link.transit(&from, &to) {

@@ -31,7 +31,7 @@ const CONDITION_STEP: Duration = Duration::from_millis(100);
 pub struct NetStats {
     /// Frames put on a link.
     pub frames_sent: u64,
-    /// Frames lost because an end was down (a killed mix).
+    /// Frames lost with a killed node: held by it, or sent to it.
     pub frames_lost: u64,
     /// Rendezvous checks a device could not make (no registration for its point).
     pub device_tick_errors: u64,
