@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 use wesh_mix::NodeId;
-use wesh_tests::memnet::{Endpoint, MemNet, MemNetConfig};
+use wesh_tests::memnet::{Endpoint, Fault, MemNet, MemNetConfig};
 
 #[test]
 fn a_reliable_message_crosses_the_mixnet() {
@@ -123,4 +123,43 @@ fn a_killed_mix_goes_silent_and_what_is_sent_to_it_is_lost() {
             .all(|f| f.sent_at <= killed_at || f.from != Endpoint::Relay(victim)),
         "nothing leaves a dead mix"
     );
+}
+
+#[test]
+fn a_replaying_mix_is_stopped_by_the_next_hops_replay_filter() {
+    let mut net = MemNet::new(MemNetConfig::default()).unwrap();
+    let a = net.add_client(0).unwrap();
+    let b = net.add_client(1).unwrap();
+    let cheat = net.topology().layers()[0][0].id;
+    net.set_fault(cheat, Fault::Replays);
+    let id = net.send_message(a, b, vec![9; 10_000]).unwrap();
+    net.run_until(Duration::from_secs(30), |n| {
+        n.client(a).unwrap().delivered.contains(&id) && !n.client(b).unwrap().inbox.is_empty()
+    })
+    .unwrap();
+    let replays: u64 = net
+        .mixes()
+        .filter(|m| net.topology().layer_of(&m.id) == Some(1))
+        .map(|m| m.stats.replays_dropped)
+        .sum();
+    assert!(replays > 0, "layer 2 saw the copies and dropped them");
+    assert_eq!(net.client(b).unwrap().inbox, vec![vec![9; 10_000]], "once");
+}
+
+#[test]
+fn a_lossy_mix_costs_retransmissions_and_loses_nothing() {
+    let mut net = MemNet::new(MemNetConfig::default()).unwrap();
+    let a = net.add_client(0).unwrap();
+    let b = net.add_client(1).unwrap();
+    let lossy = net.topology().layers()[2][1].id;
+    net.set_fault(lossy, Fault::Drops(0.5));
+    let body: Vec<u8> = (0..30_000u32).map(|i| (i % 13) as u8).collect();
+    let id = net.send_message(a, b, body.clone()).unwrap();
+    net.run_until(Duration::from_secs(120), |n| {
+        n.client(a).unwrap().delivered.contains(&id) && !n.client(b).unwrap().inbox.is_empty()
+    })
+    .unwrap();
+    assert!(net.client(a).unwrap().reliable_stats().retransmissions > 0);
+    assert!(net.stats.frames_lost > 0);
+    assert_eq!(net.client(b).unwrap().inbox, vec![body]);
 }

@@ -65,6 +65,8 @@ pub fn relay_step(processor: &mut MixProcessor, topology: &Topology, frame: &[u8
 pub struct MixStats {
     pub processed: u64,
     pub dropped: u64,
+    /// Of `dropped`: packets whose replay tag was seen before.
+    pub replays_dropped: u64,
     pub loops_sent: u64,
     pub loops_returned: u64,
 }
@@ -106,7 +108,12 @@ impl MemMix {
         self.stats.processed += 1;
         let step = relay_step(&mut self.processor, topology, frame);
         match &step {
-            RelayStep::Dropped(_) => self.stats.dropped += 1,
+            RelayStep::Dropped(cause) => {
+                self.stats.dropped += 1;
+                if *cause == DropCause::Processor(DropReason::Replay) {
+                    self.stats.replays_dropped += 1;
+                }
+            }
             RelayStep::Final { destination, .. } if *destination == self.id => {
                 self.stats.loops_returned += 1
             }

@@ -21,7 +21,7 @@ pub use config::MemNetConfig;
 pub use device::MemDevice;
 pub use error::MemNetError;
 pub use events::{Event, EventQueue};
-pub use link::MemLink;
+pub use link::{Fault, MemLink};
 pub use mix::{MemMix, MixStats};
 pub use net::{MemNet, NetStats};
 pub use observer::{Endpoint, FrameSeen, LinkObserver};

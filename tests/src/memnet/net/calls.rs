@@ -7,6 +7,7 @@ use crate::memnet::MemNetError;
 use crate::memnet::client::MemClient;
 use crate::memnet::device::MemDevice;
 use crate::memnet::events::Event;
+use crate::memnet::link::Fault;
 use wesh_client::messenger::journal::Input;
 use wesh_client::messenger::replica::{ReplicaRequest, ReplicaResponse};
 use wesh_client::messenger::{MailboxAddress, WeshDevice};
@@ -199,6 +200,11 @@ impl MemNet {
     /// acks and timeouts.
     pub fn kill_mix(&mut self, mix: NodeId) {
         self.link.kill(mix);
+    }
+
+    /// Makes a relay misbehave from now on (see [`Fault`]).
+    pub fn set_fault(&mut self, node: NodeId, fault: Fault) {
+        self.link.set_fault(node, fault);
     }
 
     /// Fetches what the replication providers kept for `c`'s groups.

@@ -61,19 +61,25 @@ impl MemNet {
             self.queue.schedule(now, Event::Arrive { to, packet });
             return;
         }
-        // a dead node sends nothing (what it held dies with it); a frame to a dead node
-        // is on the wire, seen, and lost
-        if self.link.is_down(&from) {
+        // a dead node sends nothing (what it held dies with it), a lossy one loses some,
+        // a replaying one sends twice; a frame to a dead node is on the wire, seen, lost
+        let copies = self.link.copies_sent(&from);
+        if copies == 0 {
             self.stats.frames_lost += 1;
             return;
         }
-        self.stats.frames_sent += 1;
-        self.observer.saw(now, Endpoint::Relay(from), to);
-        match self.link.transit(&from, &to) {
-            Some(latency) => self
-                .queue
-                .schedule(now + latency, Event::Arrive { to, packet }),
-            None => self.stats.frames_lost += 1,
+        for _ in 0..copies {
+            self.stats.frames_sent += 1;
+            self.observer.saw(now, Endpoint::Relay(from), to);
+            if self.link.is_down(&to) {
+                self.stats.frames_lost += 1;
+            } else {
+                let arrive = Event::Arrive {
+                    to,
+                    packet: packet.clone(),
+                };
+                self.queue.schedule(now + self.link.latency(), arrive);
+            }
         }
     }
 

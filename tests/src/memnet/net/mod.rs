@@ -31,7 +31,7 @@ const CONDITION_STEP: Duration = Duration::from_millis(100);
 pub struct NetStats {
     /// Frames put on a link.
     pub frames_sent: u64,
-    /// Frames lost with a killed node: held by it, or sent to it.
+    /// Frames lost to faults: held by a killed node or sent to it, dropped by a lossy one.
     pub frames_lost: u64,
     /// Rendezvous checks a device could not make (no registration for its point).
     pub device_tick_errors: u64,
@@ -115,10 +115,11 @@ impl MemNet {
             provider_ids.push(id);
         }
         let topology = Topology::new(layers, provider_nodes)?;
+        let link_seed = seed_of(&mut rng);
         let mut net = MemNet {
             clock: VirtualClock::new(),
             queue: EventQueue::new(),
-            link: MemLink::new(config.link_latency),
+            link: MemLink::new(config.link_latency, link_seed),
             topology,
             mixes,
             providers,
