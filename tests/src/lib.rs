@@ -9,8 +9,9 @@
 //!
 //! - [`memnet::VirtualClock`] and [`memnet::EventQueue`]: a discrete-event loop (a binary
 //!   heap of timed [`memnet::Event`]s, ties broken by scheduling order);
-//! - [`memnet::MemLink`]: links with a fixed latency; a killed node loses what it holds
-//!   and what is sent to it;
+//! - [`memnet::MemLink`]: links with a fixed latency, and [`memnet::Fault`]s the harness
+//!   installs on a relay (dead: loses what it holds and what is sent to it; lossy;
+//!   replaying), so that production types carry no fault-injection fields;
 //! - [`memnet::MemMix`]: `MixProcessor` (Sphinx, replay filter) and `MixCover` (λ_M);
 //! - [`memnet::MemProvider`]: the same processing, mailboxes in the mix core's
 //!   `InMemoryBackend` behind `MailboxServer`, the SURB-ack released after the store
@@ -25,14 +26,15 @@
 //!
 //! A story drives it through [`memnet::MemNet`]'s calls (`add_wesh_client`, `input` with
 //! the journal's API inputs, `contact_request`, `register_replica`, `go_offline`,
-//! `come_online`, `kill_mix`, `set_client_rates`) and runs the clock with `run_for` or
-//! `run_until(limit, condition)`; see `tests/memnet_story.rs`.
+//! `come_online`, `kill_mix`, `set_fault`, `set_client_rates`) and runs the clock with
+//! `run_for` or `run_until(limit, condition)`; see `tests/memnet_story.rs`.
 //!
 //! Everything is seeded from [`memnet::MemNetConfig::seed`]: the same seed and the same
 //! calls give the same run, which [`memnet::MemNet::trace_digest`] summarises. Mailbox,
 //! replication and history exchanges are direct calls (they are request/response streams
 //! in the node) and take no virtual time; Sphinx packets cross links with their latency.
-//! Not modelled yet: the issuer and payments (providers admit every client), the gossip
+//! Not modelled yet: the issuer and payments (providers admit every client: the credit
+//! rules still live in the node's shell, and a harness must not copy rules), the gossip
 //! PKI (the topology is fixed, keys do not rotate), disk durability and restarts.
 
 pub mod memnet;
