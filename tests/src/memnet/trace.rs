@@ -44,12 +44,6 @@ impl TraceDigest {
         self.events += 1;
     }
 
-    /// Folds in an outcome (a delivered message's bytes, a counter).
-    pub fn record_bytes(&mut self, bytes: &[u8]) {
-        self.hasher.update((bytes.len() as u64).to_le_bytes());
-        self.hasher.update(bytes);
-    }
-
     pub fn events(&self) -> u64 {
         self.events
     }
