@@ -1,0 +1,149 @@
+//! A provider: Sphinx processing like a mix, plus its clients' mailboxes (the mix core's
+//! in-memory backend behind the production `MailboxServer`), the SURB-ack released once a
+//! fragment is stored, and the two services reading its own mailboxes (the rendezvous
+//! desk and the replication keeper).
+
+use super::mix::{RelayStep, relay_step};
+use super::provider_desk::MemDesk;
+use super::provider_replica::MemReplica;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use wesh_mix::mailbox::{InMemoryBackend, MailboxServer};
+use wesh_mix::{MixProcessor, NodeId, Topology, ack_after_store};
+use x25519_dalek::StaticSecret;
+
+/// Payloads a mailbox holds before the provider refuses more (0 = unbounded). The node's
+/// store has byte and payload quotas; the harness keeps everything.
+const MAILBOX_CAPACITY: usize = 0;
+
+/// Counters of one provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderStats {
+    pub processed: u64,
+    pub dropped: u64,
+    pub stored: u64,
+    pub acks_released: u64,
+    /// Drop cover (all-zero destination) that ended here.
+    pub cover_discarded: u64,
+    /// Packets addressed to this provider itself (it sends no loops: stray or forged).
+    pub addressed_to_self: u64,
+    pub undeliverable: u64,
+    pub mailbox_exchanges: u64,
+}
+
+pub struct MemProvider {
+    pub id: NodeId,
+    processor: MixProcessor,
+    pub(crate) mailboxes: InMemoryBackend,
+    server: MailboxServer,
+    /// Seeds the mailbox server's challenges and the desk's reply packets.
+    pub(crate) rng: ChaCha20Rng,
+    pub(crate) desk: MemDesk,
+    pub(crate) replica: MemReplica,
+    pub stats: ProviderStats,
+}
+
+impl std::fmt::Debug for MemProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemProvider")
+            .field("id", &self.id)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemProvider {
+    pub fn new(
+        id: NodeId,
+        secret: StaticSecret,
+        seed: [u8; 32],
+    ) -> Result<Self, super::MemNetError> {
+        let mut mailboxes = InMemoryBackend::new(MAILBOX_CAPACITY);
+        let desk = MemDesk::open(id, &mut mailboxes)?;
+        Ok(MemProvider {
+            id,
+            processor: MixProcessor::new(0, secret),
+            mailboxes,
+            server: MailboxServer::new(id),
+            rng: ChaCha20Rng::from_seed(seed),
+            desk,
+            replica: MemReplica::default(),
+            stats: ProviderStats::default(),
+        })
+    }
+
+    /// One received packet: a hold before forwarding, or a final hop for [`Self::final_hop`].
+    pub fn on_packet(&mut self, topology: &Topology, frame: &[u8]) -> RelayStep {
+        self.stats.processed += 1;
+        let step = relay_step(&mut self.processor, topology, frame);
+        if matches!(step, RelayStep::Dropped(_)) {
+            self.stats.dropped += 1;
+        }
+        step
+    }
+
+    /// The final hop (`node/src/relay.rs` `final_hop` and the store writer): loops back
+    /// to this node and drop cover end here; anything else goes to the mailbox named by
+    /// the destination, and a stored fragment's SURB-ack is released (first hop, packet).
+    pub fn final_hop(
+        &mut self,
+        destination: NodeId,
+        plaintext: Vec<u8>,
+    ) -> Option<(NodeId, Vec<u8>)> {
+        if destination == self.id {
+            self.stats.addressed_to_self += 1;
+            return None;
+        }
+        if destination == NodeId([0; 32]) {
+            self.stats.cover_discarded += 1;
+            return None;
+        }
+        let ack = ack_after_store(&plaintext);
+        match self
+            .mailboxes
+            .store(&wesh_mix::MailboxId(destination.0), plaintext)
+        {
+            Ok(_) => self.stats.stored += 1,
+            Err(_) => {
+                self.stats.undeliverable += 1;
+                return None;
+            }
+        }
+        match ack {
+            Ok(Some(a)) => {
+                self.stats.acks_released += 1;
+                Some((a.first_hop, a.packet))
+            }
+            Ok(None) | Err(_) => None,
+        }
+    }
+
+    /// One `/wesh/mailbox/1` exchange: a request frame in, a response frame out (`now` in
+    /// Unix seconds).
+    pub fn mailbox_exchange(&mut self, request: &[u8], now: u64) -> Vec<u8> {
+        self.stats.mailbox_exchanges += 1;
+        self.server
+            .handle(request, now, &mut self.rng, &mut self.mailboxes)
+    }
+
+    /// Payloads held for a mailbox (tests).
+    pub fn stored(&self, mailbox: &[u8; 32]) -> usize {
+        self.mailboxes.stored(&wesh_mix::MailboxId(*mailbox))
+    }
+
+    /// One round of the own-mailbox workers at `now_ms` (Unix ms): the desk's forwards
+    /// and nothing else leave (first hop, packet).
+    pub fn round(&mut self, now_ms: u64, mono: std::time::Duration) -> Vec<(NodeId, Vec<u8>)> {
+        self.replica.work(&mut self.mailboxes, mono);
+        self.desk
+            .work(&mut self.mailboxes, &mut self.rng, now_ms, mono)
+    }
+
+    pub fn desk_stats(&self) -> wesh_client::messenger::rendezvous_desk::DeskStats {
+        self.desk.stats()
+    }
+
+    pub fn replica_stats(&self) -> wesh_client::messenger::replica::ReplicaStats {
+        self.replica.stats()
+    }
+}
