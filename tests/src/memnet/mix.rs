@@ -1,64 +1,10 @@
-//! A mix node: the production Sphinx processor and loop cover stream, with the relay's
-//! rule that a packet is forwarded only to a next hop the routing view knows.
+//! A mix node: the production Sphinx processor, hop rules and loop cover stream.
 
 use super::error::MemNetError;
 use std::time::Duration;
-use wesh_mix::{DropReason, MixCover, MixProcessor, NodeId, Processed, Topology};
+use wesh_mix::hop_rules::{HopAction, HopRules, RelayKind};
+use wesh_mix::{DropReason, MixCover, MixProcessor, NodeId, Topology};
 use x25519_dalek::StaticSecret;
-
-/// What a relay does with one packet it received.
-#[derive(Debug)]
-pub enum RelayStep {
-    /// Hold for `delay`, then send to `next_hop`.
-    Hold {
-        next_hop: NodeId,
-        packet: Vec<u8>,
-        delay: Duration,
-    },
-    /// This node is the packet's last hop.
-    Final {
-        destination: NodeId,
-        plaintext: Vec<u8>,
-    },
-    /// Refused by the processor (replay, bad MAC, ...) or for an unknown next hop.
-    Dropped(DropCause),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropCause {
-    Processor(DropReason),
-    UnknownNextHop,
-}
-
-/// Sphinx processing as `node/src/relay.rs` does it, shared by mixes and providers.
-pub fn relay_step(processor: &mut MixProcessor, topology: &Topology, frame: &[u8]) -> RelayStep {
-    match processor.process(frame) {
-        Err(reason) => RelayStep::Dropped(DropCause::Processor(reason)),
-        Ok(Processed::Forward {
-            next_hop,
-            packet,
-            delay,
-            ..
-        }) => {
-            // the relay only opens links to nodes of its routing view
-            if topology.node(&next_hop).is_none() {
-                return RelayStep::Dropped(DropCause::UnknownNextHop);
-            }
-            RelayStep::Hold {
-                next_hop,
-                packet,
-                delay,
-            }
-        }
-        Ok(Processed::Final {
-            destination,
-            plaintext,
-        }) => RelayStep::Final {
-            destination,
-            plaintext,
-        },
-    }
-}
 
 /// Counters of one mix.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,6 +20,7 @@ pub struct MixStats {
 pub struct MemMix {
     pub id: NodeId,
     processor: MixProcessor,
+    rules: HopRules,
     cover: MixCover,
     pub stats: MixStats,
 }
@@ -98,30 +45,31 @@ impl MemMix {
         Ok(MemMix {
             id,
             processor: MixProcessor::new(0, secret),
+            rules: HopRules::new(id, RelayKind::Mix, false),
             cover: MixCover::new(id, loop_rate, mean_hop_delay, Duration::ZERO, seed)?,
             stats: MixStats::default(),
         })
     }
 
-    /// One received packet.
-    pub fn on_packet(&mut self, topology: &Topology, frame: &[u8]) -> RelayStep {
+    /// One received packet: what the hop rules make of it.
+    pub fn on_packet(&mut self, topology: &Topology, frame: &[u8]) -> HopAction {
         self.stats.processed += 1;
-        let step = relay_step(&mut self.processor, topology, frame);
-        match &step {
-            RelayStep::Dropped(cause) => {
+        let action = self
+            .rules
+            .decide(self.processor.process(frame), Some(topology));
+        match &action {
+            HopAction::Dropped(reason) => {
                 self.stats.dropped += 1;
-                if *cause == DropCause::Processor(DropReason::Replay) {
+                if *reason == DropReason::Replay {
                     self.stats.replays_dropped += 1;
                 }
             }
-            RelayStep::Final { destination, .. } if *destination == self.id => {
-                self.stats.loops_returned += 1
-            }
-            // a mix is never a final hop for anyone else: undeliverable, dropped
-            RelayStep::Final { .. } => self.stats.dropped += 1,
-            RelayStep::Hold { .. } => {}
+            HopAction::LoopReturned => self.stats.loops_returned += 1,
+            HopAction::Forward { .. } => {}
+            // unknown next hops, and final hops a mix cannot keep
+            _ => self.stats.dropped += 1,
         }
-        step
+        action
     }
 
     pub fn next_cover_at(&self) -> Option<Duration> {

@@ -3,11 +3,11 @@
 //! fragment is stored, and the two services reading its own mailboxes (the rendezvous
 //! desk and the replication keeper).
 
-use super::mix::{RelayStep, relay_step};
 use super::provider_desk::MemDesk;
 use super::provider_replica::MemReplica;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use wesh_mix::hop_rules::{HopAction, HopRules, RelayKind};
 use wesh_mix::mailbox::{InMemoryBackend, MailboxServer};
 use wesh_mix::{MixProcessor, NodeId, Topology, ack_after_store};
 use x25519_dalek::StaticSecret;
@@ -34,6 +34,7 @@ pub struct ProviderStats {
 pub struct MemProvider {
     pub id: NodeId,
     processor: MixProcessor,
+    rules: HopRules,
     pub(crate) mailboxes: InMemoryBackend,
     server: MailboxServer,
     /// Seeds the mailbox server's challenges and the desk's reply packets.
@@ -63,6 +64,7 @@ impl MemProvider {
         Ok(MemProvider {
             id,
             processor: MixProcessor::new(0, secret),
+            rules: HopRules::new(id, RelayKind::Provider, true),
             mailboxes,
             server: MailboxServer::new(id),
             rng: ChaCha20Rng::from_seed(seed),
@@ -72,37 +74,28 @@ impl MemProvider {
         })
     }
 
-    /// One received packet: a hold before forwarding, or a final hop for [`Self::final_hop`].
-    pub fn on_packet(&mut self, topology: &Topology, frame: &[u8]) -> RelayStep {
+    /// One received packet: what the hop rules make of it (a [`HopAction::Store`] goes
+    /// to [`Self::store`]).
+    pub fn on_packet(&mut self, topology: &Topology, frame: &[u8]) -> HopAction {
         self.stats.processed += 1;
-        let step = relay_step(&mut self.processor, topology, frame);
-        if matches!(step, RelayStep::Dropped(_)) {
-            self.stats.dropped += 1;
+        let action = self
+            .rules
+            .decide(self.processor.process(frame), Some(topology));
+        match &action {
+            HopAction::Forward { .. } | HopAction::Store { .. } => {}
+            HopAction::CoverDiscarded => self.stats.cover_discarded += 1,
+            HopAction::LoopReturned | HopAction::OwnOther => self.stats.addressed_to_self += 1,
+            HopAction::Undeliverable => self.stats.undeliverable += 1,
+            HopAction::Dropped(_) | HopAction::UnknownNextHop => self.stats.dropped += 1,
         }
-        step
+        action
     }
 
-    /// The final hop (`node/src/relay.rs` `final_hop` and the store writer): loops back
-    /// to this node and drop cover end here; anything else goes to the mailbox named by
-    /// the destination, and a stored fragment's SURB-ack is released (first hop, packet).
-    pub fn final_hop(
-        &mut self,
-        destination: NodeId,
-        plaintext: Vec<u8>,
-    ) -> Option<(NodeId, Vec<u8>)> {
-        if destination == self.id {
-            self.stats.addressed_to_self += 1;
-            return None;
-        }
-        if destination == NodeId([0; 32]) {
-            self.stats.cover_discarded += 1;
-            return None;
-        }
-        let ack = ack_after_store(&plaintext);
-        match self
-            .mailboxes
-            .store(&wesh_mix::MailboxId(destination.0), plaintext)
-        {
+    /// Keeps a final-hop payload in its mailbox (the node's store writer), then releases
+    /// its SURB-ack: (first hop, packet).
+    pub fn store(&mut self, mailbox: [u8; 32], payload: Vec<u8>) -> Option<(NodeId, Vec<u8>)> {
+        let ack = ack_after_store(&payload);
+        match self.mailboxes.store(&wesh_mix::MailboxId(mailbox), payload) {
             Ok(_) => self.stats.stored += 1,
             Err(_) => {
                 self.stats.undeliverable += 1;

@@ -7,10 +7,11 @@ use crate::memnet::client::PULL_INTERVAL;
 use crate::memnet::config::PROVIDER_ROUND;
 use crate::memnet::device::RENDEZVOUS_CHECK;
 use crate::memnet::events::Event;
-use crate::memnet::mix::{MemMix, RelayStep};
+use crate::memnet::mix::MemMix;
 use crate::memnet::observer::Endpoint;
 use std::time::Duration;
 use wesh_mix::NodeId;
+use wesh_mix::hop_rules::HopAction;
 
 impl MemNet {
     pub(super) fn record(&mut self, at: Duration, event: &Event) {
@@ -97,10 +98,11 @@ impl MemNet {
             return;
         };
         match step {
-            RelayStep::Hold {
+            HopAction::Forward {
                 next_hop,
                 packet,
                 delay,
+                ..
             } => self.queue.schedule(
                 now + delay,
                 Event::Release {
@@ -109,19 +111,16 @@ impl MemNet {
                     packet,
                 },
             ),
-            RelayStep::Final {
-                destination,
-                plaintext,
-            } => {
+            HopAction::Store { mailbox, payload } => {
                 let ack = self
                     .providers
                     .get_mut(&to)
-                    .and_then(|p| p.final_hop(destination, plaintext));
+                    .and_then(|p| p.store(mailbox, payload));
                 if let Some((first_hop, packet)) = ack {
                     self.send(to, first_hop, packet);
                 }
             }
-            RelayStep::Dropped(_) => {}
+            _ => {}
         }
     }
 
