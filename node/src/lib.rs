@@ -16,6 +16,7 @@ pub mod monitor;
 pub mod net;
 pub mod pki;
 pub mod relay;
+pub mod relay_services;
 pub mod rendezvous;
 pub mod replay_journal;
 pub mod replication;

@@ -439,37 +439,26 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         ));
     }
     let pki_converged_after = started_setup.elapsed();
-    // every provider can be a replication provider for Wesh groups, and is a rendezvous
-    // desk for contact requests
+    // the same services as `wesh mix` and `wesh provider`: every provider can be a
+    // replication provider for Wesh groups and is a rendezvous desk for contact requests;
+    // with payments, every relay reports its work to the issuer
     let mut replicas = Vec::new();
     let mut desks = Vec::new();
-    for (i, p) in providers.iter().enumerate() {
-        let (Some(mailboxes), net) = (&p.handle.mailboxes, &p.handle.net) else {
-            continue;
-        };
-        let store = wesh_node::storage::replica_store::ReplicaStore::open(
-            store_root.path().join(format!("provider-{i}-replica")),
+    let mut services = Vec::new();
+    for (i, n) in all.iter().enumerate() {
+        let s = wesh_node::relay_services::start_relay_services(
+            &n.handle,
+            &store_root.path().join(format!("relay-{i}-replica")),
+            issuer_address.clone(),
         )
         .map_err(|e| TestnetError::Setup(e.to_string()))?;
-        let service = wesh_node::replication::start_replication(
-            net.control.clone(),
-            mailboxes.clone(),
-            Arc::new(store),
-            p.handle.shutdown_watch(),
-        )
-        .map_err(TestnetError::Setup)?;
-        replicas.push((p.keys_public.id, service));
-        if let Some(inject) = &p.handle.inject {
-            desks.push(
-                wesh_node::rendezvous::start_rendezvous(
-                    p.handle.node_id,
-                    mailboxes.clone(),
-                    inject.clone(),
-                    p.handle.shutdown_watch(),
-                )
-                .map_err(TestnetError::Setup)?,
-            );
+        if let Some(r) = &s.replication {
+            replicas.push((n.keys_public.id, r.clone()));
         }
+        if let Some(d) = &s.rendezvous {
+            desks.push(d.clone());
+        }
+        services.push(s);
     }
 
     // 2. clients, each on a provider, reporting to one collector
@@ -1015,6 +1004,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     // the replication services and rendezvous desks hold the providers' mailbox stores
     drop(replicas);
     drop(desks);
+    drop(services);
     for n in mixes.into_iter().flatten().chain(providers) {
         n.handle.stop().await;
     }
