@@ -190,16 +190,15 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
     };
     let (state, setup) = setup_client(&args, store.clone())?;
     let result = match api {
-        Some(addr) => {
-            crate::wesh_app::client_service::run_wesh_client(
-                state,
-                setup,
-                addr,
-                args.api_allow_remote,
-                link,
-            )
-            .await
-        }
+        Some(addr) => crate::wesh_app::client_service::run_wesh_client(
+            state,
+            setup,
+            addr,
+            args.api_allow_remote,
+            link,
+        )
+        .await
+        .map_err(|e| e.to_string()),
         None => run_plain(state, setup, outgoing, args.exit_when_sent).await,
     };
     // Close the database only once the client's tasks let go of it: returning from main

@@ -88,11 +88,21 @@ fn main() -> ExitCode {
             Command::Client(args) => wesh_node::client_role::run_client(args).await,
             Command::Issuer(args) => wesh_node::issuer::role::run_issuer(args).await,
             Command::Rewards(args) => wesh_node::issuer::role::show_rewards(args).await,
-            Command::Contact(args) => wesh_node::wesh_cli::contact(args).await,
-            Command::Account(args) => wesh_node::wesh_cli::account(args).await,
-            Command::Group(args) => wesh_node::wesh_cli::group(args).await,
-            Command::Send(args) => wesh_node::wesh_cli::send(args).await,
-            Command::Inbox(args) => wesh_node::wesh_cli::inbox(args).await,
+            Command::Contact(args) => wesh_node::wesh_cli::contact(args)
+                .await
+                .map_err(|e| e.to_string()),
+            Command::Account(args) => wesh_node::wesh_cli::account(args)
+                .await
+                .map_err(|e| e.to_string()),
+            Command::Group(args) => wesh_node::wesh_cli::group(args)
+                .await
+                .map_err(|e| e.to_string()),
+            Command::Send(args) => wesh_node::wesh_cli::send(args)
+                .await
+                .map_err(|e| e.to_string()),
+            Command::Inbox(args) => wesh_node::wesh_cli::inbox(args)
+                .await
+                .map_err(|e| e.to_string()),
             Command::Id(_) => Ok(()),
         }
     });

@@ -562,7 +562,8 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 payments: issuer.clone(),
             });
         let setup = wesh_scenario::ScenarioSetup {
-            providers: wesh_node::wesh_app::ProviderBook::new(list).map_err(TestnetError::Setup)?,
+            providers: wesh_node::wesh_app::ProviderBook::new(list)
+                .map_err(|e| TestnetError::Setup(e.to_string()))?,
             homes,
             traffic: ClientTrafficConfig {
                 real_rate: args.wesh_real_rate,

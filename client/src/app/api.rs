@@ -1,11 +1,12 @@
 //! The typed app API of a Wesh client, modeled on weshnet's ProtocolService (same method
-//! names where they apply). The same types travel over the local API socket as JSON lines
-//! (`{"method": "AppMessageSend", "params": {...}}`), are used by the CLI subcommands, and
-//! are called in-process by the testnet. Binary values are hex strings.
+//! names where they apply). The same types travel over the node's local API socket as JSON
+//! lines (`{"method": "AppMessageSend", "params": {...}}`), are used by the CLI
+//! subcommands, and are called in-process by the testnet. Binary values are hex strings.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use wesh_client::messenger::{GroupMessage, GroupMetadataView, WeshStats};
+
+use crate::messenger::{GroupMessage, GroupMetadataView, WeshStats};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", content = "params")]
@@ -119,8 +120,8 @@ pub enum ApiError {
     Unavailable(String),
 }
 
-impl From<wesh_client::WeshError> for ApiError {
-    fn from(e: wesh_client::WeshError) -> Self {
+impl From<crate::WeshError> for ApiError {
+    fn from(e: crate::WeshError) -> Self {
         ApiError::Refused(e.to_string())
     }
 }
