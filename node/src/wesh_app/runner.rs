@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use wesh_client::app::{
     Action, ApiError, ApiRequest, ApiResponse, CallId, HistoryFetch, WeshApp as AppCore,
 };
+use wesh_client::messenger::params::APP_RENDEZVOUS_CHECK_MS;
 use wesh_client::messenger::rendezvous_registrar::UpdateRequest;
 use wesh_client::messenger::rendezvous_wire::RendezvousFrame;
 use wesh_client::messenger::{JournalRecord, MailboxAddress, Outgoing, WeshDevice, WeshEvent};
@@ -197,7 +198,9 @@ impl Runner {
     ) {
         self.carry_out().await;
         while !self.halted {
-            let wake = self.core.poll_timeout().saturating_sub(unix_now_ms());
+            // capped: a wall clock set back must not put the core's timers to sleep
+            let wake = (self.core.poll_timeout().saturating_sub(unix_now_ms()))
+                .min(APP_RENDEZVOUS_CHECK_MS);
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Call(request, reply)) => {
