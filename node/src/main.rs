@@ -78,8 +78,12 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Client(args) => wesh_node::client_role::run_client(args).await,
-            Command::Issuer(args) => wesh_node::issuer::role::run_issuer(args).await,
-            Command::Rewards(args) => wesh_node::issuer::role::show_rewards(args).await,
+            Command::Issuer(args) => wesh_node::issuer::role::run_issuer(args)
+                .await
+                .map_err(|e| e.to_string()),
+            Command::Rewards(args) => wesh_node::issuer::role::show_rewards(args)
+                .await
+                .map_err(|e| e.to_string()),
             Command::Contact(args) => wesh_node::wesh_cli::contact(args).await,
             Command::Account(args) => wesh_node::wesh_cli::account(args).await,
             Command::Group(args) => wesh_node::wesh_cli::group(args).await,

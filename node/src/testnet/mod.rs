@@ -296,7 +296,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             issuer_stop,
         )
         .await
-        .map_err(TestnetError::Setup)?;
+        .map_err(|e| TestnetError::Setup(e.to_string()))?;
         let addr = running
             .net
             .listen_addrs
@@ -614,7 +614,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                     pull_interval,
                 )
                 .await
-                .map_err(TestnetError::Setup)?,
+                .map_err(|e| TestnetError::Setup(e.to_string()))?,
             );
             wait_until(
                 Duration::from_secs(15),
@@ -960,7 +960,8 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 .state
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .issuer
+                .book
+                .issuer()
                 .rewards()
                 .table(reward_epoch);
             m.stop();
@@ -1065,7 +1066,7 @@ async fn double_spend_attack(
     let mut control = net.control.clone();
     let key = crate::issuer::calls::fetch_keys(&mut control, issuer.peer)
         .await
-        .map_err(setup)?
+        .map_err(|e| setup(e.to_string()))?
         .into_iter()
         .max_by_key(|k| k.epoch)
         .ok_or_else(|| setup("no issuer key".into()))?;
@@ -1079,14 +1080,16 @@ async fn double_spend_attack(
         &mut wallet,
     )
     .await
-    .map_err(setup)?;
+    .map_err(|e| setup(e.to_string()))?;
     let token = wallet
         .pop(key.epoch)
         .ok_or_else(|| setup("no token granted".into()))?;
     let (Some(a), Some(b)) = (providers.first(), providers.get(1)) else {
         return Err(setup("needs two providers".into()));
     };
-    let accepted = |r: &Result<CreditAnswer, String>| matches!(r, Ok(CreditAnswer::Balance { .. }));
+    let accepted = |r: &Result<CreditAnswer, crate::issuer::calls::CallError>| {
+        matches!(r, Ok(CreditAnswer::Balance { .. }))
+    };
     let first = spend_at(&mut control, a.handle.net.peer_id, &token).await;
     let again = spend_at(&mut control, a.handle.net.peer_id, &token).await;
     let other = spend_at(&mut control, b.handle.net.peer_id, &token).await;
