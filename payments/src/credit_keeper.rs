@@ -15,7 +15,7 @@ pub enum TopUpStep {
     /// The balance is above the low-water mark.
     Enough,
     /// Spend this token at the provider.
-    Spend(Token),
+    Spend(Box<Token>),
     /// The wallet is empty: ask the issuer for this many tokens.
     FetchTokens(usize),
 }
@@ -50,7 +50,7 @@ impl CreditKeeper {
         }
         self.wallet.discard_expired(now);
         match self.wallet.pop(now) {
-            Some(token) => TopUpStep::Spend(token),
+            Some(token) => TopUpStep::Spend(Box::new(token)),
             None => TopUpStep::FetchTokens(self.tokens_per_request),
         }
     }

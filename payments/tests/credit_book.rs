@@ -200,13 +200,13 @@ fn the_keeper_spends_above_nothing_fetches_when_empty_and_keeps_good_tokens() {
     };
     // the provider lacks the issuer key: the token is good, kept for the next round
     let unknown = SpendRefusal::Token(Refusal::UnknownKey);
-    assert!(keeper.refused(EPOCH, token, unknown));
+    assert!(keeper.refused(EPOCH, *token, unknown));
     let TopUpStep::Spend(token) = keeper.next_step(EPOCH, 0) else {
         panic!("the kept token")
     };
     // already spent: dropped
     let spent = SpendRefusal::Token(Refusal::AlreadySpent);
-    assert!(!keeper.refused(EPOCH, token, spent));
+    assert!(!keeper.refused(EPOCH, *token, spent));
     assert_eq!(keeper.next_step(EPOCH, 0), TopUpStep::FetchTokens(4));
     // tokens past their validity are never offered
     fetch(&mut issuer, keeper.wallet_mut(), EPOCH, CLIENT, 1, 8).unwrap();

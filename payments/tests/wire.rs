@@ -60,7 +60,10 @@ fn refusal_codes_are_stable_and_distinct() {
 
 #[test]
 fn credit_messages_round_trip_with_their_exact_bytes() {
-    for req in [CreditRequest::Spend(token(1)), CreditRequest::Balance] {
+    for req in [
+        CreditRequest::Spend(Box::new(token(1))),
+        CreditRequest::Balance,
+    ] {
         assert_eq!(CreditRequest::decode(&req.encode()), Ok(req));
     }
     assert_eq!(CreditRequest::Balance.encode(), vec![2]);
@@ -203,7 +206,7 @@ proptest! {
         let all = spend_refusals();
         let answer = CreditAnswer::Balance { balance, dropped };
         prop_assert_eq!(CreditAnswer::decode(&answer.encode()), Ok(answer));
-        let spend = CreditRequest::Spend(token(seed));
+        let spend = CreditRequest::Spend(Box::new(token(seed)));
         prop_assert_eq!(CreditRequest::decode(&spend.encode()), Ok(spend));
         let work = WorkRequest { epoch, packets };
         prop_assert_eq!(WorkRequest::decode(&work.encode()), Ok(work));

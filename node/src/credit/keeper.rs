@@ -39,7 +39,12 @@ pub async fn spend_at(
     provider: PeerId,
     token: &Token,
 ) -> Result<CreditAnswer, CallError> {
-    credit_request(control, provider, &CreditRequest::Spend(token.clone())).await
+    credit_request(
+        control,
+        provider,
+        &CreditRequest::Spend(Box::new(token.clone())),
+    )
+    .await
 }
 
 /// What the keeper reports.
@@ -157,11 +162,11 @@ async fn top_up(
                     balance = b;
                 }
                 Ok(CreditAnswer::Refused(why)) => {
-                    keeper.refused(now, token, why);
+                    keeper.refused(now, *token, why);
                     return Err(CallError::SpendRefused(why));
                 }
                 Err(e) => {
-                    keeper.unanswered(now, token);
+                    keeper.unanswered(now, *token);
                     return Err(e);
                 }
             },

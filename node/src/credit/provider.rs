@@ -180,7 +180,7 @@ impl ProviderCredit {
     /// The answer to a `/wesh/credit/1` request of `peer`.
     pub fn answer(&self, peer: PeerId, request: &[u8]) -> CreditAnswer {
         match CreditRequest::decode(request) {
-            Ok(CreditRequest::Spend(token)) => self.spend(peer, token),
+            Ok(CreditRequest::Spend(token)) => self.spend(peer, *token),
             Ok(CreditRequest::Balance) => {
                 let s = self.lock().standing(&peer);
                 CreditAnswer::Balance {

@@ -19,7 +19,7 @@ pub const MAX_CREDIT_ANSWER_BYTES: usize = 1 + 16;
 /// What a client asks its provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreditRequest {
-    Spend(Token),
+    Spend(Box<Token>),
     Balance,
 }
 
@@ -40,7 +40,7 @@ impl CreditRequest {
     pub fn decode(bytes: &[u8]) -> Result<Self, SpendRefusal> {
         match bytes.split_first() {
             Some((&OP_SPEND, token)) => decode_token(token)
-                .map(CreditRequest::Spend)
+                .map(|t| CreditRequest::Spend(Box::new(t)))
                 .map_err(SpendRefusal::Token),
             Some((&OP_BALANCE, [])) => Ok(CreditRequest::Balance),
             _ => Err(SpendRefusal::MalformedRequest),
