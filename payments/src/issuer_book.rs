@@ -4,7 +4,9 @@
 //! ([`RewardSchedule`]). Driven with the current epoch; the shell persists through the
 //! archive and moves bytes.
 
+use crate::codec::decode_request;
 use crate::error::{SettleError, StoreError};
+use crate::issuance::Credential;
 use crate::issuer::Issuer;
 use crate::params::{
     MAX_WORK_REPORTS_PER_EPOCH, MIN_SHOPPER_SECS, REPORT_GRACE_SECS, SHOPPER_DRAIN_SECS,
@@ -13,8 +15,12 @@ use crate::policy::IssuancePolicy;
 use crate::rewards::{EpochRewards, WorkReport};
 use crate::shopper::ShopperScores;
 use crate::spent::SpentSet;
-use crate::wire::{ClaimRefusal, WorkRefusal};
+use crate::wire::{
+    Answer, ClaimAnswer, ClaimRefusal, IssueAnswer, IssueRefusal, Redeemed, SpendRefusal,
+    WorkAnswer, WorkRefusal, WorkRequest, decode_epoch, decode_redeem_request,
+};
 use crate::{Epoch, NodeId};
+use rand_core::CryptoRng;
 use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
@@ -227,6 +233,99 @@ impl<P: IssuancePolicy, S: SpentSet, A: RewardArchive> IssuerBook<P, S, A> {
         (self.issuer.rewards().table(epoch), stored)
     }
 
+    /// Answers `/wesh/issuer/issue/1` at `now` (the epoch whose key the shell installed)
+    /// for `requester`, the authenticated peer's node id (None: not an Ed25519 node). A
+    /// `ClientKey` credential must be the requester's own key: nobody draws on another
+    /// client's free quota.
+    pub fn answer_issue<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Epoch,
+        requester: Option<NodeId>,
+        request: &[u8],
+        rng: &mut R,
+    ) -> IssueAnswer {
+        let Ok(request) = decode_request(request) else {
+            return Answer::Refused(IssueRefusal::MalformedRequest);
+        };
+        if let Credential::ClientKey(key) = &request.credential
+            && requester != Some(*key)
+        {
+            return Answer::Refused(IssueRefusal::NotRequestersKey);
+        }
+        let issued = self.issuer.issue(now, &request, rng);
+        issued.map_err(|e| IssueRefusal::from(&e)).into()
+    }
+
+    /// Answers `/wesh/issuer/redeem/1` of `provider` (None: not an Ed25519 node, nothing
+    /// redeemed) at `now` (None: the issuer has no key now). Each token is judged on its
+    /// own, by its index.
+    pub fn answer_redeem(
+        &mut self,
+        now: Option<Epoch>,
+        provider: Option<NodeId>,
+        request: &[u8],
+    ) -> Redeemed {
+        let Some(provider) = provider else {
+            return Redeemed::default();
+        };
+        let Ok(tokens) = decode_redeem_request(request) else {
+            return Redeemed::batch_refused(SpendRefusal::MalformedRequest);
+        };
+        let Some(now) = now else {
+            return Redeemed::batch_refused(SpendRefusal::Unavailable);
+        };
+        let mut result = Redeemed::default();
+        for (i, token) in tokens.into_iter().enumerate() {
+            match token.and_then(|t| self.issuer.redeem(now, provider, &t)) {
+                Ok(()) => result.accepted = result.accepted.saturating_add(1),
+                Err(why) => {
+                    let index = u16::try_from(i).unwrap_or(u16::MAX);
+                    result.refused.push((index, SpendRefusal::Token(why)));
+                }
+            }
+        }
+        result
+    }
+
+    /// Answers `/wesh/issuer/claim/1` of `claimant`.
+    pub fn answer_claim(&mut self, claimant: Option<NodeId>, request: &[u8]) -> ClaimAnswer {
+        let Ok(epoch) = decode_epoch(request) else {
+            return Answer::Refused(ClaimRefusal::MalformedRequest);
+        };
+        let Some(node) = claimant else {
+            return Answer::Refused(ClaimRefusal::NotANode);
+        };
+        self.claim(epoch, &node).into()
+    }
+
+    /// Answers `/wesh/issuer/work/1` of `reporter` at `now`.
+    pub fn answer_work(
+        &mut self,
+        now: Epoch,
+        reporter: Option<NodeId>,
+        request: &[u8],
+    ) -> WorkAnswer {
+        let Ok(WorkRequest { epoch, packets }) = WorkRequest::decode(request) else {
+            return Answer::Refused(WorkRefusal::MalformedRequest);
+        };
+        let Some(node) = reporter else {
+            return Answer::Refused(WorkRefusal::NotANode);
+        };
+        self.report_work(now, epoch, node, packets).into()
+    }
+
+    /// Answers `/wesh/issuer/rewards/1`: the epoch's ledger as text (settled epochs are
+    /// archived first; the second value says whether that worked).
+    pub fn answer_rewards(&mut self, request: &[u8]) -> (Vec<u8>, Result<(), StoreError>) {
+        let Ok(epoch) = decode_epoch(request) else {
+            let malformed = b"malformed request: expected an epoch (u64)\n".to_vec();
+            return (malformed, Ok(()));
+        };
+        let (table, stored) = self.table(epoch);
+        let text = table.unwrap_or_else(|| format!("no rewards settled for epoch {epoch}\n"));
+        (text.into_bytes(), stored)
+    }
+
     /// Epochs whose keys are usable for issuance and redemption at `now` (the keys
     /// answer lists these; the next epoch's is announced in the PKI only).
     pub fn usable_keys(&self, now: Epoch) -> impl Iterator<Item = crate::PublishedKey> {
@@ -278,6 +377,7 @@ impl RewardSchedule {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::error::Refusal;
     use crate::policy::FreeQuotaPolicy;
     use crate::shopper::NodeScore;
     use crate::spent::InMemorySpentSet;
@@ -327,6 +427,71 @@ mod tests {
         // epoch 9's reports are dropped once epoch 11 begins: nobody settled it in time
         b.report_work(11, 11, a, 1).unwrap();
         assert!(b.work.take(9).is_empty());
+    }
+
+    #[test]
+    fn requests_are_answered_with_typed_refusals() {
+        let mut b = book(InMemoryArchive::default());
+        let mut rng = rand::rng();
+        let garbage = [0u8; 3];
+        assert_eq!(
+            b.answer_issue(5, Some([1; 32]), &garbage, &mut rng),
+            Answer::Refused(IssueRefusal::MalformedRequest)
+        );
+        let request = crate::issuance::IssuanceRequest {
+            token_type: crate::params::TOKEN_TYPE_BLIND_RSA,
+            epoch: 5,
+            truncated_key_id: 0,
+            credential: Credential::ClientKey([2; 32]),
+            blinded: vec![[1; 256]],
+        };
+        let bytes = crate::codec::encode_request(&request);
+        assert_eq!(
+            b.answer_issue(5, Some([1; 32]), &bytes, &mut rng),
+            Answer::Refused(IssueRefusal::NotRequestersKey),
+            "someone else's quota"
+        );
+        assert_eq!(
+            b.answer_issue(5, Some([2; 32]), &bytes, &mut rng),
+            Answer::Refused(IssueRefusal::UnknownEpoch),
+            "the requester's own key passes; this issuer has no key"
+        );
+        let empty = 0u16.to_be_bytes();
+        assert_eq!(b.answer_redeem(Some(5), None, &empty), Redeemed::default());
+        assert_eq!(
+            b.answer_redeem(Some(5), Some([1; 32]), &garbage),
+            Redeemed::batch_refused(SpendRefusal::MalformedRequest)
+        );
+        assert_eq!(
+            b.answer_redeem(None, Some([1; 32]), &empty),
+            Redeemed::batch_refused(SpendRefusal::Unavailable)
+        );
+        let mut foreign = 1u16.to_be_bytes().to_vec();
+        foreign.extend_from_slice(&[9; crate::params::TOKEN_BYTES]);
+        let judged = b.answer_redeem(Some(5), Some([1; 32]), &foreign);
+        let unsupported = SpendRefusal::Token(Refusal::UnsupportedTokenType);
+        assert_eq!(judged.refused, vec![(0, unsupported)]);
+        assert_eq!(
+            b.answer_claim(None, &5u64.to_be_bytes()),
+            Answer::Refused(ClaimRefusal::NotANode)
+        );
+        assert_eq!(
+            b.answer_claim(Some([1; 32]), &garbage),
+            Answer::Refused(ClaimRefusal::MalformedRequest)
+        );
+        let work = WorkRequest {
+            epoch: 5,
+            packets: 9,
+        }
+        .encode();
+        assert_eq!(b.answer_work(5, Some([1; 32]), &work), Answer::Done(()));
+        assert_eq!(
+            b.answer_work(5, None, &work),
+            Answer::Refused(WorkRefusal::NotANode)
+        );
+        let (text, stored) = b.answer_rewards(&7u64.to_be_bytes());
+        assert_eq!(text, b"no rewards settled for epoch 7\n".to_vec());
+        assert_eq!(stored, Ok(()));
     }
 
     #[test]

@@ -114,29 +114,8 @@ pub struct IssuerPki {
 }
 
 /// Starts an issuer: spent set in `dir/spent`, epoch keys in `dir/issuer-keys`, settled
-/// reward epochs in `dir/rewards`; not in
-/// the gossip PKI (clients and providers fetch its keys over `/wesh/issuer/keys/1`).
-pub async fn start_issuer(
-    keys: &NodeKeys,
-    dir: &std::path::Path,
-    listen: &[Multiaddr],
-    epoch_seconds: u64,
-    free_tokens_per_epoch: u32,
-    stop: watch::Receiver<bool>,
-) -> Result<RunningIssuer, IssuerError> {
-    start_issuer_with_pki(
-        keys,
-        dir,
-        listen,
-        epoch_seconds,
-        free_tokens_per_epoch,
-        None,
-        stop,
-    )
-    .await
-}
-
-/// Like [`start_issuer`]; with `pki`, the issuer also joins the gossip PKI (PKI epochs
+/// reward epochs in `dir/rewards`. Without `pki`, clients and providers fetch its keys
+/// over `/wesh/issuer/keys/1`; with it, the issuer also joins the gossip PKI (PKI epochs
 /// of `epoch_seconds`) and publishes an issuer descriptor announcing the token keys of
 /// the current and the next epoch at every epoch start.
 pub async fn start_issuer_with_pki(

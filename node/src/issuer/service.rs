@@ -20,10 +20,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use wesh_payments::wire::issuer::{MAX_ISSUE_BYTES, MAX_REDEEM_REQUEST_BYTES};
 use wesh_payments::wire::{
-    Answer, ClaimAnswer, ClaimRefusal, IssueAnswer, IssueRefusal, Redeemed, SpendRefusal,
-    WorkAnswer, WorkRefusal, WorkRequest, decode_epoch, decode_redeem_request, encode_keys_answer,
+    Answer, IssueAnswer, IssueRefusal, Redeemed, SpendRefusal, encode_keys_answer,
 };
-use wesh_payments::{Credential, FreeQuotaPolicy, IssuerBook, IssuerKey, Refusal, decode_request};
+use wesh_payments::{FreeQuotaPolicy, IssuerBook, IssuerKey, Refusal};
 
 /// What the issuer has done (for logs, the testnet and tests).
 #[derive(Debug, Default)]
@@ -190,19 +189,38 @@ async fn answer(
     let answered = tokio::task::spawn_blocking(move || {
         let mut s = lock(&state);
         let node = node_id_of_peer(&peer).map(|n| n.0);
-        if protocol == KEYS_PROTOCOL {
-            keys_answer(&mut s)
+        let (answer, done) = if protocol == KEYS_PROTOCOL {
+            (keys_answer(&mut s), true)
         } else if protocol == REWARDS_PROTOCOL {
-            rewards_answer(&mut s, &request)
+            let (text, stored) = s.book.answer_rewards(&request);
+            if let Err(e) = stored {
+                tracing::error!(error = %e, "settled rewards not persisted");
+            }
+            (text, true)
         } else if protocol == CLAIM_PROTOCOL {
-            claim_answer(&mut s, node, &request).encode()
+            let answer = s.book.answer_claim(node, &request);
+            (answer.encode(), matches!(answer, Answer::Done(_)))
         } else if protocol == WORK_PROTOCOL {
-            work_answer(&mut s, node, &request).encode()
+            let now = s.epoch_now();
+            let answer = s.book.answer_work(now, node, &request);
+            (answer.encode(), matches!(answer, Answer::Done(_)))
         } else if protocol == ISSUE_PROTOCOL {
-            issue_answer(&mut s, node, &request, &stats).encode()
+            let answer = match s.current_epoch() {
+                Ok(now) => s.book.answer_issue(now, node, &request, &mut rand::rng()),
+                Err(_) => Answer::Refused(IssueRefusal::Unavailable),
+            };
+            stats.count_issue(&answer);
+            (answer.encode(), matches!(answer, Answer::Done(_)))
         } else {
-            redeem_answer(&mut s, node, &request, &stats).encode()
+            let now = s.current_epoch().ok();
+            let answer = s.book.answer_redeem(now, node, &request);
+            stats.count_redeem(&answer);
+            (answer.encode(), answer.refused.is_empty())
+        };
+        if done && (protocol == CLAIM_PROTOCOL || protocol == WORK_PROTOCOL) {
+            tracing::info!(%peer, %protocol, "accepted");
         }
+        answer
     })
     .await;
     if let Ok(response) = answered {
@@ -220,123 +238,35 @@ fn keys_answer(s: &mut IssuerState) -> Vec<u8> {
     encode_keys_answer(&keys)
 }
 
-fn rewards_answer(s: &mut IssuerState, request: &[u8]) -> Vec<u8> {
-    let Ok(epoch) = decode_epoch(request) else {
-        return b"malformed request: expected an epoch (u64)\n".to_vec();
-    };
-    let (table, stored) = s.book.table(epoch);
-    if let Err(e) = stored {
-        tracing::error!(error = %e, "settled rewards not persisted");
-    }
-    table
-        .unwrap_or_else(|| format!("no rewards settled for epoch {epoch}\n"))
-        .into_bytes()
-}
-
-fn claim_answer(s: &mut IssuerState, node: Option<[u8; 32]>, request: &[u8]) -> ClaimAnswer {
-    let Ok(epoch) = decode_epoch(request) else {
-        return Answer::Refused(ClaimRefusal::MalformedRequest);
-    };
-    let Some(node) = node else {
-        return Answer::Refused(ClaimRefusal::NotANode);
-    };
-    let claimed = s.book.claim(epoch, &node);
-    if let Ok(units) = claimed {
-        tracing::info!(node = %hex::encode(&node[..8]), epoch, units, "reward claimed");
-    }
-    claimed.into()
-}
-
-fn work_answer(s: &mut IssuerState, node: Option<[u8; 32]>, request: &[u8]) -> WorkAnswer {
-    let Ok(WorkRequest { epoch, packets }) = WorkRequest::decode(request) else {
-        return Answer::Refused(WorkRefusal::MalformedRequest);
-    };
-    let Some(node) = node else {
-        return Answer::Refused(WorkRefusal::NotANode);
-    };
-    let reported = s.book.report_work(s.epoch_now(), epoch, node, packets);
-    if reported.is_ok() {
-        tracing::info!(node = %hex::encode(&node[..8]), epoch, packets, "work reported");
-    }
-    reported.into()
-}
-
-fn issue_answer(
-    s: &mut IssuerState,
-    node: Option<[u8; 32]>,
-    request: &[u8],
-    stats: &IssuerStats,
-) -> IssueAnswer {
-    let answer = issue(s, node, request);
-    match &answer {
-        Answer::Done(r) => {
-            let issued = r.blind_signatures.len() as u64;
-            stats.tokens_issued.fetch_add(issued, Relaxed)
-        }
-        Answer::Refused(_) => stats.requests_refused.fetch_add(1, Relaxed),
-    };
-    answer
-}
-
-fn issue(s: &mut IssuerState, node: Option<[u8; 32]>, request: &[u8]) -> IssueAnswer {
-    let Ok(request) = decode_request(request) else {
-        return Answer::Refused(IssueRefusal::MalformedRequest);
-    };
-    // a client draws on its own free quota only: the credential is the Noise peer's key
-    if let Credential::ClientKey(key) = &request.credential
-        && node != Some(*key)
-    {
-        return Answer::Refused(IssueRefusal::NotRequestersKey);
-    }
-    let Ok(epoch) = s.current_epoch() else {
-        return Answer::Refused(IssueRefusal::Unavailable);
-    };
-    let issuer = s.book.issuer_mut();
-    let issued = issuer.issue(epoch, &request, &mut rand::rng());
-    issued.map_err(|e| IssueRefusal::from(&e)).into()
-}
-
-fn redeem_answer(
-    s: &mut IssuerState,
-    node: Option<[u8; 32]>,
-    request: &[u8],
-    stats: &IssuerStats,
-) -> Redeemed {
-    let Some(provider) = node else {
-        return Redeemed::default();
-    };
-    let Ok(tokens) = decode_redeem_request(request) else {
-        stats.redemptions_refused.fetch_add(1, Relaxed);
-        return Redeemed::batch_refused(SpendRefusal::MalformedRequest);
-    };
-    let Ok(now) = s.current_epoch() else {
-        return Redeemed::batch_refused(SpendRefusal::Unavailable);
-    };
-    let mut result = Redeemed::default();
-    for (i, token) in tokens.into_iter().enumerate() {
-        let index = u16::try_from(i).unwrap_or(u16::MAX);
-        let issuer = s.book.issuer_mut();
-        match token.and_then(|t| issuer.redeem(now, provider, &t)) {
-            Ok(()) => {
-                result.accepted += 1;
-                stats.tokens_redeemed.fetch_add(1, Relaxed);
+impl IssuerStats {
+    fn count_issue(&self, answer: &IssueAnswer) {
+        match answer {
+            Answer::Done(r) => {
+                let issued = r.blind_signatures.len() as u64;
+                self.tokens_issued.fetch_add(issued, Relaxed)
             }
-            Err(reason) => {
-                if reason == Refusal::AlreadySpent {
-                    stats.double_spends_rejected.fetch_add(1, Relaxed);
-                }
-                stats.redemptions_refused.fetch_add(1, Relaxed);
-                result.refused.push((index, SpendRefusal::Token(reason)));
-            }
-        }
+            Answer::Refused(_) => self.requests_refused.fetch_add(1, Relaxed),
+        };
     }
-    result
+
+    fn count_redeem(&self, r: &Redeemed) {
+        let refused = r.refused.len() as u64;
+        let double = r.refused.iter().filter(|(_, why)| *why == ALREADY_SPENT);
+        let double = double.count() as u64;
+        self.tokens_redeemed
+            .fetch_add(u64::from(r.accepted), Relaxed);
+        self.redemptions_refused.fetch_add(refused, Relaxed);
+        self.double_spends_rejected.fetch_add(double, Relaxed);
+    }
 }
+
+const ALREADY_SPENT: SpendRefusal = SpendRefusal::Token(Refusal::AlreadySpent);
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use wesh_payments::wire::{ClaimAnswer, ClaimRefusal};
     use wesh_payments::{Issuer, NodeScore, ShopperScores, WorkReport};
 
     fn state(dir: &std::path::Path) -> IssuerState {
@@ -348,29 +278,11 @@ mod tests {
     }
 
     fn ask(s: &mut IssuerState, epoch: u64) -> String {
-        String::from_utf8(rewards_answer(s, &epoch.to_be_bytes())).unwrap()
+        String::from_utf8(s.book.answer_rewards(&epoch.to_be_bytes()).0).unwrap()
     }
 
-    #[test]
-    fn work_reports_answer_with_their_codes() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = state(dir.path());
-        let now = s.epoch_now();
-        let report = |epoch, packets| WorkRequest { epoch, packets }.encode();
-        let node = Some([1; 32]);
-        assert_eq!(work_answer(&mut s, node, &report(now, 7)), Answer::Done(()));
-        assert_eq!(
-            work_answer(&mut s, node, &report(now, 9)),
-            Answer::Refused(WorkRefusal::AlreadyReported)
-        );
-        assert_eq!(
-            work_answer(&mut s, None, &report(now, 9)),
-            Answer::Refused(WorkRefusal::NotANode)
-        );
-        assert_eq!(
-            work_answer(&mut s, node, &[0; 3]),
-            Answer::Refused(WorkRefusal::MalformedRequest)
-        );
+    fn claim_answer(s: &mut IssuerState, node: Option<[u8; 32]>, epoch: u64) -> ClaimAnswer {
+        s.book.answer_claim(node, &epoch.to_be_bytes())
     }
 
     #[test]
@@ -396,7 +308,7 @@ mod tests {
         let (table, units_b) = {
             let mut s = state(dir.path());
             let settled = s.book.settle_with(40, &scores, &reports).unwrap();
-            let claim = claim_answer(&mut s, Some(a), &40u64.to_be_bytes());
+            let claim = claim_answer(&mut s, Some(a), 40);
             assert_eq!(claim, Answer::Done(settled.entries[&a].units));
             (ask(&mut s, 40), settled.entries[&b].units)
         };
@@ -405,13 +317,10 @@ mod tests {
         assert_eq!(ask(&mut s, 40), table, "the same ledger after the restart");
         assert!(ask(&mut s, 42).contains("no rewards settled for epoch 42"));
         assert_eq!(
-            claim_answer(&mut s, Some(a), &40u64.to_be_bytes()),
+            claim_answer(&mut s, Some(a), 40),
             Answer::Refused(ClaimRefusal::AlreadyClaimed),
             "a claim made before the restart stands"
         );
-        assert_eq!(
-            claim_answer(&mut s, Some(b), &40u64.to_be_bytes()),
-            Answer::Done(units_b)
-        );
+        assert_eq!(claim_answer(&mut s, Some(b), 40), Answer::Done(units_b));
     }
 }

@@ -287,12 +287,13 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     let (issuer_stop_tx, issuer_stop) = tokio::sync::watch::channel(false);
     let issuer = if payments {
         let keys = NodeKeys::generate();
-        let running = crate::issuer::role::start_issuer(
+        let running = crate::issuer::role::start_issuer_with_pki(
             &keys,
             &store_root.path().join("issuer"),
             std::slice::from_ref(&localhost),
             PAYMENTS_EPOCH_SECONDS,
             wesh_payments::params::FREE_TOKENS_PER_EPOCH,
+            None,
             issuer_stop,
         )
         .await
