@@ -3,8 +3,10 @@
 //! Clients get blind-RSA tokens (RFC 9474 / RFC 9578 type 0x0002 layout) from an
 //! issuer, spend them at their provider for packet credit, providers redeem them at the
 //! issuer (which catches double spends across providers), and the issuer shares a reward
-//! pool among relayers by secret-shopper score × work. Storage sits behind traits; no
-//! I/O here. See `spec/payments.md`.
+//! pool among relayers by secret-shopper score × work. The rules around them are cores
+//! driven with `now`: a provider's [`CreditBook`], a client's [`CreditKeeper`], the
+//! issuer's [`IssuerBook`] and [`RewardSchedule`]; the bytes between nodes are
+//! [`wire`]'s. Storage sits behind traits; no I/O here. See `spec/payments.md`.
 
 pub mod admission;
 pub mod codec;
