@@ -13,7 +13,6 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use wesh_pki::{PkiAction, PkiAgent, Verdict};
 use x25519_dalek::StaticSecret;
@@ -86,7 +85,8 @@ impl PkiService {
         let mut view =
             wesh_pki::ViewSampler::<PeerId>::new(self.agent.directory().params().clone());
         view.set_local(self.agent.epoch(), self.agent.digest());
-        let mut next_check = tokio::time::Instant::from_std(crate::clock::monotonic()) + view.next_interval();
+        let mut next_check =
+            tokio::time::Instant::from_std(crate::clock::monotonic()) + view.next_interval();
         let mut known: Vec<PeerId> = Vec::new();
         self.serve_sync(snap_tx, shutdown.clone());
         let mut dialed: HashSet<PeerId> = HashSet::new();
