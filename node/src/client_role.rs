@@ -321,10 +321,10 @@ fn setup_client(
         ),
     };
     let payments = match &args.issuer {
-        Some(text) => Some(crate::credit::IssuerAddress::parse(
-            text,
-            args.issuer_epoch_seconds,
-        )?),
+        Some(text) => Some(
+            crate::credit::IssuerAddress::parse(text, args.issuer_epoch_seconds)
+                .map_err(|e| e.to_string())?,
+        ),
         None => None,
     };
     Ok((

@@ -85,7 +85,8 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
     };
     let payments = match (&args.issuer, role) {
         (Some(text), Role::Provider) => {
-            let issuer = crate::credit::IssuerAddress::parse(text, args.issuer_epoch_seconds)?;
+            let issuer = crate::credit::IssuerAddress::parse(text, args.issuer_epoch_seconds)
+                .map_err(|e| e.to_string())?;
             let spent = crate::storage::spent_store::SpentStore::open(data_dir.join("spent"))
                 .map_err(|e| e.0)?;
             tracing::info!(issuer = %text, "clients pay for sending with this issuer's tokens");
@@ -102,10 +103,10 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         (Some(_), Role::Mix) | (None, _) => None,
     };
     let work_issuer = match &args.issuer {
-        Some(text) => Some(crate::credit::IssuerAddress::parse(
-            text,
-            args.issuer_epoch_seconds,
-        )?),
+        Some(text) => Some(
+            crate::credit::IssuerAddress::parse(text, args.issuer_epoch_seconds)
+                .map_err(|e| e.to_string())?,
+        ),
         None => None,
     };
     let handle = start_relay(RelaySpec {
