@@ -19,18 +19,19 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Command::Id(args) = cli.command {
-        return finish(wesh_node::role::print_id(args));
+        return finish(wesh_node::role::print_id(args).map_err(|e| e.to_string()));
     }
     if let Command::Inbox(args) = &cli.command
         && let Some(dir) = &args.data_dir
     {
-        return finish(wesh_node::client_role::show_inbox(
-            wesh_node::client_role::InboxArgs {
+        return finish(
+            wesh_node::client_role::show_inbox(wesh_node::client_role::InboxArgs {
                 data_dir: Some(dir.clone()),
                 json: args.api.json,
                 delete: args.delete,
-            },
-        ));
+            })
+            .map_err(|e| e.to_string()),
+        );
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -44,8 +45,12 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Mix(args) => wesh_node::role::run_role(Role::Mix, args).await,
-            Command::Provider(args) => wesh_node::role::run_role(Role::Provider, args).await,
+            Command::Mix(args) => wesh_node::role::run_role(Role::Mix, args)
+                .await
+                .map_err(|e| e.to_string()),
+            Command::Provider(args) => wesh_node::role::run_role(Role::Provider, args)
+                .await
+                .map_err(|e| e.to_string()),
             Command::Testnet(args) => {
                 let json = args.json;
                 let summary = wesh_node::testnet::run(args)
@@ -66,7 +71,9 @@ fn main() -> ExitCode {
                 wesh_node::bench_client::run_client_bench(args).await
             }
             Command::Pki(PkiCommand::Show(args)) => {
-                let dir = wesh_node::pki::show::show(&args.peer, args.epoch_seconds).await?;
+                let dir = wesh_node::pki::show::show(&args.peer, args.epoch_seconds)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if args.json {
                     println!(
                         "{}",
@@ -77,7 +84,9 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
-            Command::Client(args) => wesh_node::client_role::run_client(args).await,
+            Command::Client(args) => wesh_node::client_role::run_client(args)
+                .await
+                .map_err(|e| e.to_string()),
             Command::Issuer(args) => wesh_node::issuer::role::run_issuer(args).await,
             Command::Rewards(args) => wesh_node::issuer::role::show_rewards(args).await,
             Command::Contact(args) => wesh_node::wesh_cli::contact(args).await,

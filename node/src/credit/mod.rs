@@ -56,7 +56,8 @@ pub struct IssuerAddress {
 impl IssuerAddress {
     /// From a multiaddr ending in /p2p/<peer id>.
     pub fn parse(text: &str, epoch_seconds: u64) -> Result<Self, String> {
-        let (peer, addr) = crate::keys::parse_peer_addr(text, "--issuer")?;
+        let (peer, addr) =
+            crate::keys::parse_peer_addr(text, "--issuer").map_err(|e| e.to_string())?;
         if epoch_seconds == 0 {
             return Err("the issuer's epoch length must be at least 1 s".into());
         }

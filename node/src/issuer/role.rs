@@ -66,7 +66,8 @@ pub struct RewardsArgs {
 
 /// `wesh rewards`: prints the issuer's reward ledger of one epoch.
 pub async fn show_rewards(args: RewardsArgs) -> Result<(), String> {
-    let (peer, addr) = crate::keys::parse_peer_addr(&args.issuer, "--issuer")?;
+    let (peer, addr) =
+        crate::keys::parse_peer_addr(&args.issuer, "--issuer").map_err(|e| e.to_string())?;
     let identity = match (&args.data_dir, args.claim) {
         (Some(dir), true) => {
             if !dir.join("identity.key").exists() {
@@ -313,7 +314,7 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut bootstrap = Vec::new();
     for b in &args.bootstrap {
-        bootstrap.push(crate::keys::parse_peer_addr(b, "--bootstrap")?);
+        bootstrap.push(crate::keys::parse_peer_addr(b, "--bootstrap").map_err(|e| e.to_string())?);
     }
     for a in &args.announce {
         a.parse::<Multiaddr>()
@@ -365,7 +366,9 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
     }
     let epoch = crate::issuer::epoch_at(crate::pki::service::unix_now(), args.epoch_seconds);
     tracing::info!(peer_id = %net.peer_id, addrs = ?net.listen_addrs, epoch, "node running");
-    let r = crate::role::wait_for_signal().await;
+    let r = crate::role::wait_for_signal()
+        .await
+        .map_err(|e| e.to_string());
     let _ = stop_tx.send(true);
     r
 }

@@ -59,7 +59,7 @@ pub async fn run_wesh_client(
         "wesh account running"
     );
     let result = tokio::select! {
-        r = crate::role::wait_for_signal() => r,
+        r = crate::role::wait_for_signal() => r.map_err(|e| e.to_string()),
         _ = app.stopped() => Err("the wesh account stopped (see the log above)".to_string()),
     };
     server.shutdown();
