@@ -68,6 +68,16 @@ pub enum FollowerAction {
     PersistKeys,
 }
 
+/// A client's round of samples: relays are asked one at a time (as each answers or
+/// fails), so a round opens one new connection at a time.
+#[derive(Debug)]
+struct Round {
+    /// Relays of the directory not asked yet in this round.
+    untried: Vec<NodeId>,
+    /// Answers still needed.
+    missing: usize,
+}
+
 /// Why a sync was asked for: it decides what its answer counts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -88,11 +98,14 @@ pub struct DirectoryFollower {
     /// Client: next sync from the provider. Relay: next single-peer check.
     sync_due_ms: u64,
     outstanding: BTreeMap<NodeId, (u64, Purpose)>,
-    /// Client: relays of the running sample round not asked yet (`None`: no round).
-    round: Option<Vec<NodeId>>,
+    /// Client: the running sample round (`None`: no round).
+    round: Option<Round>,
     round_wanted: bool,
     /// Client: the view a finished round found, waiting for the gate.
     pending_view: Option<Topology>,
+    /// The directory's latest topology, not acted on yet (one answer may change it many
+    /// times: only the last counts).
+    changed: Option<Topology>,
     installed: bool,
     /// Directory members other than us and our provider, sorted.
     peers: Vec<NodeId>,
@@ -115,6 +128,7 @@ impl DirectoryFollower {
             round: None,
             round_wanted: false,
             pending_view: None,
+            changed: None,
             installed: false,
             peers: Vec::new(),
             dialed: BTreeSet::new(),
@@ -173,6 +187,7 @@ impl DirectoryFollower {
         };
         self.take_agent_actions(actions);
         self.view.set_local(self.agent.epoch(), self.agent.digest());
+        self.settle(now_ms);
         verdict
     }
 
@@ -204,7 +219,14 @@ impl DirectoryFollower {
             // a late answer (the deadline already counted it as failed) casts no vote
             None => {}
             Some(Purpose::Home) => self.after_home_sync(),
-            Some(Purpose::Sample | Purpose::Check) => self.view.record(peer, digest, differed),
+            Some(Purpose::Check) => self.view.record(peer, digest, differed),
+            Some(Purpose::Sample) => {
+                self.view.record(peer, digest, differed);
+                if let Some(round) = self.round.as_mut() {
+                    round.missing = round.missing.saturating_sub(1);
+                }
+                self.ask_next_sample(now_ms);
+            }
         }
         self.settle(now_ms);
     }
@@ -317,7 +339,7 @@ impl DirectoryFollower {
                     self.actions.push_back(FollowerAction::InstallKeys(keys));
                 }
                 PkiAction::PersistKeys => self.actions.push_back(FollowerAction::PersistKeys),
-                PkiAction::Topology(t) => self.on_topology(t),
+                PkiAction::Topology(t) => self.changed = Some(t),
             }
         }
     }
@@ -358,9 +380,13 @@ impl DirectoryFollower {
         }
     }
 
-    /// Client: starts a wanted round, finishes a round nobody is left to answer, and
-    /// installs a found view once the gate opens.
+    /// Acts on a changed directory; then, for a client: starts a wanted round, ends a
+    /// round that is decided or that nobody is left to answer, and installs a found view
+    /// once the gate opens.
     fn settle(&mut self, now_ms: u64) {
+        if let Some(t) = self.changed.take() {
+            self.on_topology(t);
+        }
         let Following::Client { .. } = self.following else {
             return;
         };
@@ -370,17 +396,20 @@ impl DirectoryFollower {
             let needed = self.view.samples_needed(self.peers.len());
             self.view
                 .restart(self.agent.epoch(), self.agent.digest(), needed);
-            self.round = Some(self.peers.clone());
-            for _ in 0..needed.min(self.peers.len()) {
-                self.ask_next_sample(now_ms);
-            }
+            self.round = Some(Round {
+                untried: self.peers.clone(),
+                missing: needed,
+            });
+            self.ask_next_sample(now_ms);
         }
         let sampling = self
             .outstanding
             .values()
             .any(|(_, p)| *p == Purpose::Sample);
-        if self.round.is_some() && !sampling {
+        // enough agreeing samples decide the round: a slow relay does not hold it up
+        if self.round.is_some() && (!sampling || self.view.confirmed()) {
             self.round = None;
+            self.outstanding.retain(|_, (_, p)| *p != Purpose::Sample);
             let t = self.agent.topology();
             self.pending_view = t.is_routable().then_some(t);
         }
@@ -396,14 +425,16 @@ impl DirectoryFollower {
         }
     }
 
+    /// Client: asks the next relay of the round while answers are missing (none when
+    /// the round has asked every relay of the directory).
     fn ask_next_sample(&mut self, now_ms: u64) {
-        let Some(untried) = self.round.as_mut() else {
+        let Some(round) = self.round.as_mut().filter(|r| r.missing > 0) else {
             return;
         };
-        let Some(peer) = self.view.pick(untried, &mut self.rng) else {
+        let Some(peer) = self.view.pick(&round.untried, &mut self.rng) else {
             return;
         };
-        untried.retain(|p| *p != peer);
+        round.untried.retain(|p| *p != peer);
         self.ask(now_ms, peer, Purpose::Sample);
     }
 }
@@ -566,17 +597,24 @@ mod tests {
         assert_eq!(first[0].3, T0 + SYNC_TIMEOUT_MS);
         assert_eq!(f.poll_timeout(), T0 + UNCONFIRMED_RETRY_MS, "no view yet");
         answer(&mut f, T0 + 50, &first[0], &full);
-        let round = syncs(&f.poll(T0 + 50));
-        assert_eq!(round.len(), 5, "view_min_samples relays");
-        let mut asked: Vec<NodeId> = round.iter().map(|s| s.0).collect();
+        // one relay at a time, view_min_samples of them
+        let mut asked = Vec::new();
+        let mut views = Vec::new();
+        for _ in 0..10 {
+            let actions = f.poll(T0 + 100);
+            views.extend(installed(&actions));
+            let round = syncs(&actions);
+            assert!(round.len() <= 1);
+            for s in &round {
+                asked.push(s.0);
+                answer(&mut f, T0 + 100, s, &full);
+            }
+        }
+        assert_eq!(asked.len(), 5, "view_min_samples relays");
         asked.sort();
         asked.dedup();
         assert_eq!(asked.len(), 5, "distinct within a round");
         assert!(!asked.contains(&id(10)), "the provider is never sampled");
-        for s in &round {
-            answer(&mut f, T0 + 100, s, &full);
-        }
-        let views = installed(&f.poll(T0 + 100));
         assert_eq!(views.len(), 1);
         assert_eq!(members(&views[0]).len(), 8);
         // with a view: the provider every quarter epoch, at most every 30 s
@@ -653,36 +691,35 @@ mod tests {
         let mut f = client();
         let home = syncs(&f.poll(T0));
         answer(&mut f, T0, &home[0], &full);
-        let round = syncs(&f.poll(T0));
-        let (silent, deadline) = (round[0].0, round[0].3);
-        for s in &round[1..] {
-            answer(&mut f, T0 + 10, s, &full);
-        }
-        // home syncs go on while the round waits; 4 samples of 5 install nothing
+        let first = syncs(&f.poll(T0));
+        assert_eq!(first.len(), 1);
+        let (silent, deadline) = (first[0].0, first[0].3);
+        assert_eq!(deadline, T0 + SYNC_TIMEOUT_MS);
+        // the provider is asked again meanwhile; no other relay, no view
         while f.poll_timeout() < deadline {
             let t = f.poll_timeout();
             let actions = f.poll(t);
             assert!(installed(&actions).is_empty());
             for s in syncs(&actions) {
-                assert_eq!(s.0, id(10), "no new round while one waits");
+                assert_eq!(s.0, id(10), "the round waits for its relay");
                 answer(&mut f, t, &s, &full);
             }
         }
-        assert_eq!(deadline, T0 + SYNC_TIMEOUT_MS);
         // the deadline passed: the silent relay is replaced by one not asked in this round
-        let replacement: Vec<Sync> = syncs(&f.poll(deadline))
+        let next: Vec<Sync> = syncs(&f.poll(deadline))
             .into_iter()
             .filter(|s| s.0 != id(10))
             .collect();
-        assert_eq!(replacement.len(), 1);
-        assert!(round.iter().all(|s| s.0 != replacement[0].0));
+        assert_eq!(next.len(), 1);
+        assert_ne!(next[0].0, silent);
         // its late answer casts no vote
         let checks = f.view().checks();
-        answer(&mut f, deadline + 1, &round[0], &full);
+        answer(&mut f, deadline + 1, &first[0], &full);
         assert_eq!(f.view().checks(), checks);
-        assert_ne!(silent, replacement[0].0);
-        answer(&mut f, deadline + 5, &replacement[0], &full);
-        assert_eq!(installed(&f.poll(deadline + 5)).len(), 1);
+        answer(&mut f, deadline + 2, &next[0], &full);
+        let (views, asked) = settle_at(&mut f, deadline + 3, |_| &full);
+        assert_eq!(views.len(), 1);
+        assert!(!asked.contains(&silent));
     }
 
     #[test]

@@ -74,12 +74,26 @@ pub fn spawn_sync(
         std::time::Duration::from_millis(deadline_ms.saturating_sub(crate::clock::unix_now_ms()));
     tokio::spawn(async move {
         let work = async {
-            let to = crate::keys::peer_id_of(&wesh_mix::NodeId(peer.0))?;
-            let mut s = control.open_stream(to, PKI_SYNC_PROTOCOL).await.ok()?;
-            request(&mut s, epoch, digest).await.ok()
+            let to = crate::keys::peer_id_of(&wesh_mix::NodeId(peer.0))
+                .ok_or_else(|| io::Error::other("not an Ed25519 identity"))?;
+            let mut s = control
+                .open_stream(to, PKI_SYNC_PROTOCOL)
+                .await
+                .map_err(io::Error::other)?;
+            request(&mut s, epoch, digest).await
         };
-        // clients do not serve the protocol: a failure here is normal
-        let answer = tokio::time::timeout(wait, work).await.ok().flatten();
+        let answer = match tokio::time::timeout(wait, work).await {
+            Ok(Ok(answer)) => Some(answer),
+            // clients do not serve the protocol: a failure here is normal
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "directory sync failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "directory sync timed out");
+                None
+            }
+        };
         let _ = done.send(SyncOutcome { peer, answer });
     });
 }
