@@ -70,7 +70,9 @@ fn main() -> ExitCode {
                 Ok(wesh_testnet::bench_client::run_client_bench(args).await?)
             }
             Command::Pki(PkiCommand::Show(args)) => {
-                let dir = wesh_node::pki::show::show(&args.peer, args.epoch_seconds).await?;
+                let dir = wesh_node::pki::show::show(&args.peer, args.epoch_seconds)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if args.json {
                     println!("{}", serde_json::to_string(&dir)?);
                 } else {

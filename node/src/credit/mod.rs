@@ -25,8 +25,8 @@ pub const DEFAULT_REDEEM_EVERY: Duration =
 /// A `--issuer` address that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum IssuerAddressError {
-    #[error("{0}")]
-    Address(String),
+    #[error(transparent)]
+    Address(#[from] crate::keys::PeerAddrError),
     #[error("the issuer's epoch length must be at least 1 s")]
     ZeroEpoch,
 }
@@ -42,8 +42,7 @@ pub struct IssuerAddress {
 impl IssuerAddress {
     /// From a multiaddr ending in /p2p/<peer id>.
     pub fn parse(text: &str, epoch_seconds: u64) -> Result<Self, IssuerAddressError> {
-        let (peer, addr) =
-            crate::keys::parse_peer_addr(text, "--issuer").map_err(IssuerAddressError::Address)?;
+        let (peer, addr) = crate::keys::parse_peer_addr(text, "--issuer")?;
         if epoch_seconds == 0 {
             return Err(IssuerAddressError::ZeroEpoch);
         }

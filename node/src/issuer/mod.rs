@@ -49,9 +49,20 @@ pub enum IssuerError {
     IdentityKey,
     #[error(transparent)]
     Call(#[from] calls::CallError),
-    /// A command-line value that cannot be used.
-    #[error("{0}")]
-    Config(String),
+    #[error("no node keys in {0}")]
+    NoNodeKeys(std::path::PathBuf),
+    #[error("invalid {what} {addr:?}: {source}")]
+    Addr {
+        what: &'static str,
+        addr: String,
+        source: libp2p::multiaddr::Error,
+    },
+    #[error("--monitor-loops-per-second must be between 0 and 1000")]
+    MonitorRate,
+    #[error(transparent)]
+    Signal(#[from] crate::role::SignalError),
+    #[error(transparent)]
+    PeerAddr(#[from] crate::keys::PeerAddrError),
     #[error("the issuer listens nowhere")]
     NoListenAddress,
 }

@@ -68,13 +68,11 @@ pub struct RewardsArgs {
 
 /// `wesh rewards`: prints the issuer's reward ledger of one epoch.
 pub async fn show_rewards(args: RewardsArgs) -> Result<(), IssuerError> {
-    let (peer, addr) =
-        crate::keys::parse_peer_addr(&args.issuer, "--issuer").map_err(IssuerError::Config)?;
+    let (peer, addr) = crate::keys::parse_peer_addr(&args.issuer, "--issuer")?;
     let identity = match (&args.data_dir, args.claim) {
         (Some(dir), true) => {
             if !dir.join("identity.key").exists() {
-                let missing = format!("no node keys in {}", dir.display());
-                return Err(IssuerError::Config(missing));
+                return Err(IssuerError::NoNodeKeys(dir.clone()));
             }
             NodeKeys::load_or_create(dir)?.identity
         }
@@ -271,9 +269,12 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), IssuerError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("wesh-issuer"));
     let keys = NodeKeys::load_or_create(&dir)?;
-    let multiaddr = |what: &str, a: &String| {
-        a.parse::<Multiaddr>()
-            .map_err(|e| IssuerError::Config(format!("invalid {what} {a:?}: {e}")))
+    let multiaddr = |what: &'static str, a: &String| {
+        a.parse::<Multiaddr>().map_err(|source| IssuerError::Addr {
+            what,
+            addr: a.clone(),
+            source,
+        })
     };
     let listen = args
         .listen
@@ -282,7 +283,7 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), IssuerError> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut bootstrap = Vec::new();
     for b in &args.bootstrap {
-        let peer = crate::keys::parse_peer_addr(b, "--bootstrap").map_err(IssuerError::Config)?;
+        let peer = crate::keys::parse_peer_addr(b, "--bootstrap")?;
         bootstrap.push(peer);
     }
     for a in &args.announce {
@@ -306,8 +307,7 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), IssuerError> {
     .await?;
     let net = &issuer.net;
     if !(args.monitor_loops_per_second >= 0.0 && args.monitor_loops_per_second <= 1000.0) {
-        let range = "--monitor-loops-per-second must be between 0 and 1000";
-        return Err(IssuerError::Config(range.into()));
+        return Err(IssuerError::MonitorRate);
     }
     match (&issuer.directory, args.monitor_loops_per_second > 0.0) {
         (Some(directory), true) if !args.bootstrap.is_empty() => {
@@ -337,7 +337,7 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), IssuerError> {
     tracing::info!(peer_id = %net.peer_id, addrs = ?net.listen_addrs, epoch, "node running");
     let r = crate::role::wait_for_signal().await;
     let _ = stop_tx.send(true);
-    r.map_err(IssuerError::Config)
+    Ok(r?)
 }
 
 /// An address of this process its own monitor can dial: a listen address, with an

@@ -31,8 +31,8 @@ pub enum WeshClientError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Server(#[from] ApiServerError),
-    #[error("{0}")]
-    Signal(String),
+    #[error(transparent)]
+    Signal(#[from] crate::role::SignalError),
     #[error("the wesh account stopped (see the log above)")]
     Stopped,
 }
