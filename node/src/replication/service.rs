@@ -8,7 +8,7 @@ use super::params::{
 use crate::mailboxes::exchange::{read_bounded, respond};
 use crate::pki::service::unix_now;
 use crate::storage::MailboxStore;
-use crate::storage::replica_store::ReplicaStore;
+use crate::storage::replica_store::ReplicaLog;
 use futures::StreamExt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -21,7 +21,7 @@ use wesh_mix::{Accepted, MixPayload, Reassembler};
 
 pub struct ReplicaService {
     keeper: Mutex<ReplicaKeeper>,
-    store: Arc<ReplicaStore>,
+    store: Arc<dyn ReplicaLog>,
     mailboxes: Arc<MailboxStore>,
 }
 
@@ -156,7 +156,7 @@ impl ReplicaService {
 pub fn start_replication(
     mut control: libp2p_stream::Control,
     mailboxes: Arc<MailboxStore>,
-    store: Arc<ReplicaStore>,
+    store: Arc<dyn ReplicaLog>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Arc<ReplicaService>, String> {
     let mut keeper = ReplicaKeeper::new();
@@ -208,4 +208,129 @@ pub fn start_replication(
         worker.work(r, origin)
     });
     Ok(service)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::storage::MailboxLimits;
+    use crate::storage::replica_store::{GroupBytes, HistoryPage, ReplicaStore, ReplicaStoreError};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+    use wesh_client::identity::Identity;
+    use wesh_client::messenger::envelope::Outer;
+    use wesh_client::session::GroupSession;
+    use wesh_mix::{NodeId, RouteNode, SurbAck, split_message};
+    use x25519_dalek::{PublicKey, StaticSecret};
+
+    /// A replica log whose next `failures` appends fail (a transient disk error).
+    struct FlakyLog {
+        inner: ReplicaStore,
+        failures: AtomicU32,
+    }
+
+    impl ReplicaLog for FlakyLog {
+        fn put_group(&self, group: &[u8; 32], view: &[u8]) -> Result<(), ReplicaStoreError> {
+            self.inner.put_group(group, view)
+        }
+        fn groups(&self) -> Result<GroupBytes, ReplicaStoreError> {
+            self.inner.groups()
+        }
+        fn append(&self, group: &[u8; 32], entries: &[Vec<u8>]) -> Result<(), ReplicaStoreError> {
+            let left = self.failures.load(Ordering::SeqCst);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::SeqCst);
+                return Err(ReplicaStoreError::MissingCf("injected failure"));
+            }
+            self.inner.append(group, entries)
+        }
+        fn fetch(
+            &self,
+            group: &[u8; 32],
+            after: u64,
+            max: usize,
+            max_bytes: usize,
+        ) -> Result<HistoryPage, ReplicaStoreError> {
+            self.inner.fetch(group, after, max, max_bytes)
+        }
+        fn all_entries(&self) -> Result<GroupBytes, ReplicaStoreError> {
+            self.inner.all_entries()
+        }
+    }
+
+    /// What a member's reliable message to the replica mailbox leaves there.
+    fn post(store: &MailboxStore, mailbox: &[u8; 32], rng: &mut ChaCha20Rng, message: &[u8]) {
+        let (_, fragments) = split_message(rng, message).unwrap();
+        for fragment in fragments {
+            let route: Vec<RouteNode> = (0..5u8)
+                .map(|i| RouteNode {
+                    id: NodeId([i + 1; 32]),
+                    sphinx_key: PublicKey::from(&StaticSecret::random_from_rng(&mut *rng)),
+                })
+                .collect();
+            let ack =
+                SurbAck::build(rng, &route, &[Duration::ZERO; 5], NodeId([9; 32]), 1).unwrap();
+            let payload = MixPayload::Fragment { ack, fragment }.encode();
+            store.store(mailbox, &payload, unix_now()).unwrap();
+        }
+    }
+
+    /// FAILING-FIRST (issue 14): one transient append error must not lose the entries.
+    #[test]
+    fn a_failed_append_loses_no_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailboxes =
+            Arc::new(MailboxStore::open(dir.path().join("m"), MailboxLimits::default()).unwrap());
+        let log = Arc::new(FlakyLog {
+            inner: ReplicaStore::open(dir.path().join("r")).unwrap(),
+            failures: AtomicU32::new(1),
+        });
+        let service = ReplicaService {
+            keeper: Mutex::new(ReplicaKeeper::new()),
+            store: log,
+            mailboxes: mailboxes.clone(),
+        };
+        let mut rng = ChaCha20Rng::seed_from_u64(14);
+        let alice = Identity::generate(&mut rng);
+        let (group, _) = GroupSession::create_multi_member(&mut rng, alice.account_key()).unwrap();
+        let view = group.replication_view().encode();
+        let registered = service.answer(&ReplicaRequest::Register { view }.encode());
+        let ReplicaResponse::Registered { group_id } = registered else {
+            panic!("registration refused: {registered:?}");
+        };
+        let entries: Vec<Vec<u8>> = group
+            .metadata_log()
+            .iter_sorted()
+            .map(|e| e.encode())
+            .collect();
+        assert!(!entries.is_empty());
+        let message = Outer::Replica {
+            group_id,
+            entries: entries.clone(),
+        }
+        .encode();
+        post(&mailboxes, &replica_mailbox(&group_id), &mut rng, &message);
+
+        let mut reassembler = Reassembler::new(wesh_mix::ReassemblyLimits::default());
+        let origin = crate::clock::monotonic();
+        service.work(&mut reassembler, origin); // the append fails
+        service.work(&mut reassembler, origin); // the next round must keep them
+        service.work(&mut reassembler, origin);
+        assert_eq!(
+            service.stored_entries(&group_id),
+            entries,
+            "every entry kept after one transient append error"
+        );
+        let left = mailboxes
+            .stats(&replica_mailbox(&group_id))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            left.payloads, 0,
+            "the fragments go once the entries are kept"
+        );
+    }
 }
