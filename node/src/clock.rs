@@ -44,7 +44,9 @@ pub struct CoreClock {
 impl CoreClock {
     /// A clock whose origin is this instant.
     pub fn start() -> Self {
-        CoreClock { origin: monotonic() }
+        CoreClock {
+            origin: monotonic(),
+        }
     }
 
     /// The core's `now`.

@@ -141,23 +141,29 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
             let path = data_dir.join("replica");
             let store = crate::storage::replica_store::ReplicaStore::open(&path)
                 .map_err(|e| e.to_string())?;
-            Some(crate::replication::start_replication(
-                handle.net.control.clone(),
-                mailboxes.clone(),
-                std::sync::Arc::new(store),
-                handle.shutdown_watch(),
-            )?)
+            Some(
+                crate::replication::start_replication(
+                    handle.net.control.clone(),
+                    mailboxes.clone(),
+                    std::sync::Arc::new(store),
+                    handle.shutdown_watch(),
+                )
+                .map_err(|e| e.to_string())?,
+            )
         }
         None => None,
     };
     // a provider is a rendezvous point for contact requests
     let rendezvous = match (&handle.mailboxes, &handle.inject) {
-        (Some(mailboxes), Some(inject)) => Some(crate::rendezvous::start_rendezvous(
-            handle.node_id,
-            mailboxes.clone(),
-            inject.clone(),
-            handle.shutdown_watch(),
-        )?),
+        (Some(mailboxes), Some(inject)) => Some(
+            crate::rendezvous::start_rendezvous(
+                handle.node_id,
+                mailboxes.clone(),
+                inject.clone(),
+                handle.shutdown_watch(),
+            )
+            .map_err(|e| e.to_string())?,
+        ),
         _ => None,
     };
     // what the provider's Wesh services did, for operators

@@ -177,7 +177,8 @@ pub async fn start_swarm_with_gossip(
             .map_err(|e| NetError::Transport(e.to_string()))?;
     }
     let mut listen_addrs = Vec::new();
-    let deadline = tokio::time::Instant::from_std(crate::clock::monotonic()) + Duration::from_secs(10);
+    let deadline =
+        tokio::time::Instant::from_std(crate::clock::monotonic()) + Duration::from_secs(10);
     while listen_addrs.len() < listen.len() {
         match tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
             Ok(SwarmEvent::NewListenAddr { address, .. }) => listen_addrs.push(address),

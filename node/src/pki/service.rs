@@ -86,7 +86,8 @@ impl PkiService {
         let mut view =
             wesh_pki::ViewSampler::<PeerId>::new(self.agent.directory().params().clone());
         view.set_local(self.agent.epoch(), self.agent.digest());
-        let mut next_check = tokio::time::Instant::from_std(crate::clock::monotonic()) + view.next_interval();
+        let mut next_check =
+            tokio::time::Instant::from_std(crate::clock::monotonic()) + view.next_interval();
         let mut known: Vec<PeerId> = Vec::new();
         self.serve_sync(snap_tx, shutdown.clone());
         let mut dialed: HashSet<PeerId> = HashSet::new();

@@ -6,18 +6,26 @@ use super::params::{
     MAX_FETCH_ENTRIES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, WORKER_BATCH, WORKER_EVERY,
 };
 use crate::mailboxes::exchange::{read_bounded, respond};
-use crate::pki::service::unix_now;
+use crate::mailboxes::own_reader::{OwnMailboxService, spawn_own_reader};
 use crate::storage::MailboxStore;
-use crate::storage::replica_store::ReplicaLog;
+use crate::storage::replica_store::{ReplicaLog, ReplicaStoreError};
 use futures::StreamExt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use thiserror::Error;
 use tokio::sync::watch;
 use wesh_client::messenger::replica::{
     ReplicaKeeper, ReplicaRequest, ReplicaResponse, ReplicaStats,
 };
 use wesh_client::messenger::replica_mailbox;
-use wesh_mix::{Accepted, MixPayload, Reassembler};
+
+/// Why the replication service cannot start.
+#[derive(Debug, Error)]
+pub enum ReplicationError {
+    #[error("cannot restore the replicated groups: {0}")]
+    Store(#[from] ReplicaStoreError),
+    #[error("/wesh/replication/1 is registered twice")]
+    AlreadyRegistered(#[from] libp2p_stream::AlreadyRegistered),
+}
 
 pub struct ReplicaService {
     keeper: Mutex<ReplicaKeeper>,
@@ -102,52 +110,34 @@ impl ReplicaService {
             }
         }
     }
+}
 
-    /// One worker round: fragments of each replica mailbox → messages → verified entries,
-    /// kept durably before the fragments are deleted.
-    fn work(&self, reassembler: &mut Reassembler, origin: Instant) {
-        let now = unix_now();
-        let groups = self.keeper().group_ids();
-        for group in groups {
-            let mailbox = replica_mailbox(&group);
-            let fetched = match self.mailboxes.fetch(&mailbox, WORKER_BATCH, now) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::warn!(error = %e, "replica mailbox unreadable");
-                    continue;
-                }
-            };
-            if fetched.is_empty() {
-                continue;
+impl OwnMailboxService for ReplicaService {
+    type KeepError = ReplicaStoreError;
+
+    fn own_mailboxes(&self) -> Vec<[u8; 32]> {
+        self.keeper()
+            .group_ids()
+            .iter()
+            .map(replica_mailbox)
+            .collect()
+    }
+
+    /// Verifies the entries of one replication envelope and keeps the new ones durably;
+    /// if they cannot be kept the keeper forgets them, so they count as new next time.
+    fn keep(&self, message: &[u8]) -> Result<(), ReplicaStoreError> {
+        let mut keeper = self.keeper();
+        let accepted = match keeper.on_message(message) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "replication envelope refused");
+                return Ok(());
             }
-            let mut seqs = Vec::with_capacity(fetched.len());
-            for (seq, payload) in fetched {
-                seqs.push(seq);
-                let Ok(MixPayload::Fragment { fragment, .. }) = MixPayload::decode(&payload) else {
-                    continue;
-                };
-                let Ok(Accepted::Complete { bytes, .. }) =
-                    reassembler.accept(fragment, origin.elapsed())
-                else {
-                    continue;
-                };
-                let accepted = self.keeper().on_message(&bytes);
-                match accepted {
-                    Ok(a) => {
-                        let entries: Vec<Vec<u8>> = a.entries.into_iter().map(|(_, e)| e).collect();
-                        if let Err(e) = self.store.append(&a.group_id, &entries) {
-                            // not deleted below: the next round reads the fragments again
-                            tracing::error!(error = %e, "cannot keep replicated entries");
-                            return;
-                        }
-                    }
-                    Err(e) => tracing::debug!(error = %e, "replication envelope refused"),
-                }
-            }
-            if let Err(e) = self.mailboxes.delete(&mailbox, &seqs) {
-                tracing::warn!(error = %e, "cannot delete replica mailbox fragments");
-            }
-        }
+        };
+        let entries: Vec<Vec<u8>> = accepted.entries.iter().map(|(_, e)| e.clone()).collect();
+        self.store
+            .append(&accepted.group_id, &entries)
+            .inspect_err(|_| keeper.forget(&accepted))
     }
 }
 
@@ -158,24 +148,22 @@ pub fn start_replication(
     mailboxes: Arc<MailboxStore>,
     store: Arc<dyn ReplicaLog>,
     shutdown: watch::Receiver<bool>,
-) -> Result<Arc<ReplicaService>, String> {
+) -> Result<Arc<ReplicaService>, ReplicationError> {
     let mut keeper = ReplicaKeeper::new();
-    for (group, view) in store.groups().map_err(|e| e.to_string())? {
+    for (group, view) in store.groups()? {
         if let Err(e) = keeper.register(&view) {
             tracing::warn!(group = %hex::encode(group), error = %e, "stored replication view no longer valid");
         }
     }
-    for (group, entry) in store.all_entries().map_err(|e| e.to_string())? {
+    for (group, entry) in store.all_entries()? {
         keeper.restore_entry(&group, &entry);
     }
     let service = Arc::new(ReplicaService {
         keeper: Mutex::new(keeper),
         store,
-        mailboxes,
+        mailboxes: mailboxes.clone(),
     });
-    let mut incoming = control
-        .accept(REPLICATION_PROTOCOL)
-        .map_err(|_| format!("protocol {REPLICATION_PROTOCOL} registered twice"))?;
+    let mut incoming = control.accept(REPLICATION_PROTOCOL)?;
     let server = service.clone();
     let mut stop = shutdown.clone();
     tokio::spawn(async move {
@@ -203,10 +191,13 @@ pub fn start_replication(
             }
         }
     });
-    let worker = service.clone();
-    crate::mailboxes::own_reader::spawn_own_reader(WORKER_EVERY, shutdown, move |r, origin| {
-        worker.work(r, origin)
-    });
+    spawn_own_reader(
+        service.clone(),
+        mailboxes,
+        WORKER_EVERY,
+        WORKER_BATCH,
+        shutdown,
+    );
     Ok(service)
 }
 
@@ -214,8 +205,10 @@ pub fn start_replication(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::clock::{CoreClock, unix_now};
+    use crate::mailboxes::own_reader::OwnReader;
     use crate::storage::MailboxLimits;
-    use crate::storage::replica_store::{GroupBytes, HistoryPage, ReplicaStore, ReplicaStoreError};
+    use crate::storage::replica_store::{GroupBytes, HistoryPage, ReplicaStore};
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -223,7 +216,7 @@ mod tests {
     use wesh_client::identity::Identity;
     use wesh_client::messenger::envelope::Outer;
     use wesh_client::session::GroupSession;
-    use wesh_mix::{NodeId, RouteNode, SurbAck, split_message};
+    use wesh_mix::{MixPayload, NodeId, RouteNode, SurbAck, split_message};
     use x25519_dalek::{PublicKey, StaticSecret};
 
     /// A replica log whose next `failures` appends fail (a transient disk error).
@@ -278,7 +271,7 @@ mod tests {
         }
     }
 
-    /// FAILING-FIRST (issue 14): one transient append error must not lose the entries.
+    /// Issue 14 (failed before the fix): one transient append error must not lose entries.
     #[test]
     fn a_failed_append_loses_no_entries() {
         let dir = tempfile::tempdir().unwrap();
@@ -314,11 +307,10 @@ mod tests {
         .encode();
         post(&mailboxes, &replica_mailbox(&group_id), &mut rng, &message);
 
-        let mut reassembler = Reassembler::new(wesh_mix::ReassemblyLimits::default());
-        let origin = crate::clock::monotonic();
-        service.work(&mut reassembler, origin); // the append fails
-        service.work(&mut reassembler, origin); // the next round must keep them
-        service.work(&mut reassembler, origin);
+        let mut reader = OwnReader::new(CoreClock::start(), WORKER_BATCH);
+        reader.round(&mailboxes, &service); // the append fails
+        reader.round(&mailboxes, &service); // the next round must keep them
+        reader.round(&mailboxes, &service);
         assert_eq!(
             service.stored_entries(&group_id),
             entries,

@@ -454,7 +454,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             Arc::new(store),
             p.handle.shutdown_watch(),
         )
-        .map_err(TestnetError::Setup)?;
+        .map_err(|e| TestnetError::Setup(e.to_string()))?;
         replicas.push((p.keys_public.id, service));
         if let Some(inject) = &p.handle.inject {
             desks.push(
@@ -464,7 +464,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                     inject.clone(),
                     p.handle.shutdown_watch(),
                 )
-                .map_err(TestnetError::Setup)?,
+                .map_err(|e| TestnetError::Setup(e.to_string()))?,
             );
         }
     }

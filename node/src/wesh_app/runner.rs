@@ -652,7 +652,7 @@ impl Runner {
                 let mut control = client.net.control.clone();
                 register_group(&mut control, p.peer, view.encode())
                     .await
-                    .map_err(ApiError::Unavailable)?;
+                    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
                 self.input(Input::ReplicationRegisterGroup { group, provider })?;
                 ApiResponse::Done
             }
