@@ -128,7 +128,7 @@ fn concurrent_writers_get_distinct_sequence_numbers() {
         .collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (0..200).collect::<Vec<_>>());
-    assert_eq!(store.stats(&mb).unwrap().unwrap().payloads, 200);
+    assert_eq!(store.stats(&mb).unwrap().unwrap().count, 200);
 }
 
 #[test]

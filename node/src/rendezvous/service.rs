@@ -194,26 +194,20 @@ pub fn open_rendezvous(
     mailboxes: Arc<MailboxStore>,
     inject: PacketInjector,
 ) -> Result<RendezvousService, StoreError> {
-    let service_mailbox = rendezvous_service_mailbox();
-    mailboxes.register_with_quota(
-        &service_mailbox,
-        &me.0,
-        SERVICE_QUOTA_PAYLOADS,
-        SERVICE_QUOTA_BYTES,
-    )?;
-    let held_quota = u32::try_from(RDV_HELD_TOTAL).unwrap_or(u32::MAX);
-    mailboxes.register_with_quota(
-        &held_mailbox(),
-        &me.0,
-        held_quota,
-        u64::from(held_quota) * 2048,
-    )?;
-    mailboxes.register_with_quota(
-        &bindings_mailbox(),
-        &me.0,
-        u32::try_from(RDV_REGISTRATIONS_MAX).unwrap_or(u32::MAX),
-        u64::try_from(RDV_REGISTRATIONS_MAX * 128).unwrap_or(u64::MAX),
-    )?;
+    let held = u32::try_from(RDV_HELD_TOTAL).unwrap_or(u32::MAX);
+    let bindings = u32::try_from(RDV_REGISTRATIONS_MAX).unwrap_or(u32::MAX);
+    // payloads are at most 2,031 bytes; a binding record is 64
+    for (mailbox, payloads, bytes) in [
+        (
+            rendezvous_service_mailbox(),
+            SERVICE_QUOTA_PAYLOADS,
+            SERVICE_QUOTA_BYTES,
+        ),
+        (held_mailbox(), held, u64::from(held) * 2048),
+        (bindings_mailbox(), bindings, u64::from(bindings) * 128),
+    ] {
+        mailboxes.register_with_quota(&mailbox, &me.0, payloads, bytes)?;
+    }
     let mut desk = RendezvousDesk::new();
     let now = now_ms();
     let mut bound = HashMap::new();
@@ -358,9 +352,9 @@ mod tests {
         assert_eq!(desk.stats().refused, 1, "garbage counted, not kept");
         assert!(sent.lock().unwrap().is_empty());
         let held = store.stats(&held_mailbox()).unwrap().unwrap();
-        assert_eq!(held.payloads, 1, "kept durably");
+        assert_eq!(held.count, 1, "kept durably");
         let service = store.stats(&rendezvous_service_mailbox()).unwrap().unwrap();
-        assert_eq!(service.payloads, 0, "the service mailbox is emptied");
+        assert_eq!(service.count, 0, "the service mailbox is emptied");
         drop(desk);
 
         // the provider restarts: the drop comes back and leaves on the SURB registered then
@@ -400,7 +394,7 @@ mod tests {
         reader.round(&store, &desk);
         assert_eq!(desk.stats().held, 0);
         assert_eq!(desk.stats().acked, 1);
-        assert_eq!(store.stats(&held_mailbox()).unwrap().unwrap().payloads, 0);
+        assert_eq!(store.stats(&held_mailbox()).unwrap().unwrap().count, 0);
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl MailboxBackend for &MailboxStore {
 
     fn remaining(&self, mailbox: &MailboxId) -> Result<u64, BackendError> {
         let stats = self.stats(&mailbox.0)?.ok_or(Refusal::UnknownMailbox)?;
-        Ok(u64::from(stats.payloads))
+        Ok(u64::from(stats.count))
     }
 
     fn delete(&mut self, mailbox: &MailboxId, seqs: &[u64]) -> Result<u32, BackendError> {

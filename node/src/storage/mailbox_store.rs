@@ -70,19 +70,6 @@ const OUR_CFS: [&str; 4] = [CF_META, CF_PAYLOADS, CF_DEDUP, CF_PULL];
 const FORMAT_KEY: &[u8] = b"wesh.format";
 const FORMAT_VALUE: &[u8] = b"wesh-mailbox-store v1";
 
-/// What a mailbox currently holds and may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MailboxStats {
-    /// Payloads held (expired ones not yet removed included).
-    pub payloads: u32,
-    /// Payload bytes held.
-    pub bytes: u64,
-    /// Sequence number the next payload will get.
-    pub next_seq: u64,
-    pub quota_payloads: u32,
-    pub quota_bytes: u64,
-}
-
 /// What [`MailboxStore::expire`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExpireReport {
@@ -259,11 +246,6 @@ impl MailboxStore {
         }
     }
 
-    /// The limits the store was opened with.
-    pub fn limits(&self) -> &MailboxLimits {
-        &self.limits
-    }
-
     /// Registers `mailbox` for the Ed25519 key `pubkey` with the store's default quotas.
     /// Idempotent for the same key; a different key for an existing mailbox is refused.
     pub fn register(
@@ -356,15 +338,9 @@ impl MailboxStore {
         Ok(self.load_meta(mailbox)?.map(|meta| meta.pubkey))
     }
 
-    /// Counters and quotas of `mailbox`, if registered.
-    pub fn stats(&self, mailbox: &MailboxId) -> Result<Option<MailboxStats>, StoreError> {
-        Ok(self.load_meta(mailbox)?.map(|meta| MailboxStats {
-            payloads: meta.usage.count,
-            bytes: meta.usage.bytes,
-            next_seq: meta.usage.next_seq,
-            quota_payloads: meta.usage.quota_payloads,
-            quota_bytes: meta.usage.quota_bytes,
-        }))
+    /// Counters, quotas and next sequence number of `mailbox`, if registered.
+    pub fn stats(&self, mailbox: &MailboxId) -> Result<Option<MailboxUsage>, StoreError> {
+        Ok(self.load_meta(mailbox)?.map(|meta| meta.usage))
     }
 
     /// Stores `payload` for `mailbox` at `now` (Unix seconds) and returns its sequence number
@@ -864,16 +840,16 @@ mod tests {
         store.store(&mb, &[2; 20], 1_050).unwrap();
         store.store(&mb, &[3; 30], 1_050).unwrap();
         let stats = store.stats(&mb).unwrap().unwrap();
-        assert_eq!((stats.payloads, stats.bytes, stats.next_seq), (3, 60, 3));
+        assert_eq!((stats.count, stats.bytes, stats.next_seq), (3, 60, 3));
         // Deleting the same seq twice in one call counts it once.
         assert_eq!(store.delete(&mb, &[1, 1, 99]).unwrap(), 1);
         let stats = store.stats(&mb).unwrap().unwrap();
-        assert_eq!((stats.payloads, stats.bytes), (2, 40));
+        assert_eq!((stats.count, stats.bytes), (2, 40));
         // At 1100 the first payload is past its TTL: fetch skips and removes it.
         let got = store.fetch(&mb, 10, 1_100).unwrap();
         assert_eq!(got, vec![(2, vec![3; 30])]);
         let stats = store.stats(&mb).unwrap().unwrap();
-        assert_eq!((stats.payloads, stats.bytes), (1, 30));
+        assert_eq!((stats.count, stats.bytes), (1, 30));
     }
 
     #[test]
@@ -924,7 +900,7 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(results, vec![0, 1, 0]);
-        assert_eq!(store.stats(&mb).unwrap().unwrap().payloads, 2);
+        assert_eq!(store.stats(&mb).unwrap().unwrap().count, 2);
     }
 
     /// Stores `n` distinct 8-byte payloads in `mb` at time 1000, with seqs 0..n.
@@ -971,7 +947,7 @@ mod tests {
         ));
         assert_eq!(results[3].as_ref().unwrap(), &0);
         let stats = store.stats(&mb).unwrap().unwrap();
-        assert_eq!((stats.payloads, stats.bytes), (6, 6 * 8));
+        assert_eq!((stats.count, stats.bytes), (6, 6 * 8));
         assert_eq!(held(&store, &mb), (4..10).collect::<Vec<_>>());
         assert_eq!(low_seq(&store, &mb), 4);
     }
@@ -1004,7 +980,7 @@ mod tests {
         );
         assert_eq!(low_seq(&store, &mb), 200);
         assert!(held(&store, &mb).is_empty());
-        assert_eq!(store.stats(&mb).unwrap().unwrap().payloads, 0);
+        assert_eq!(store.stats(&mb).unwrap().unwrap().count, 0);
         assert_eq!(store.store(&mb, b"later", 1_000).unwrap(), 200);
         assert_eq!(held(&store, &mb), vec![200]);
     }
@@ -1036,7 +1012,7 @@ mod tests {
             let left = held(&store, &mb);
             assert_eq!(left.len(), 10 - gone, "case {n}");
             assert_eq!(
-                store.stats(&mb).unwrap().unwrap().payloads as usize,
+                store.stats(&mb).unwrap().unwrap().count as usize,
                 left.len()
             );
         }

@@ -11,6 +11,6 @@ pub mod spent_store;
 
 pub use codec::MailboxId;
 pub use mailbox_store::{
-    ExpireReport, MailboxLimits, MailboxStats, MailboxStore, Refusal, Registered, StoreError,
+    ExpireReport, MailboxLimits, MailboxStore, MailboxUsage, Refusal, Registered, StoreError,
     params,
 };

@@ -119,14 +119,12 @@ pub trait ReplicaLog: Send + Sync {
 }
 
 impl ReplicaLog for ReplicaStore {
-    /// Keeps a group's replication view (synced).
     fn put_group(&self, group: &[u8; 32], view: &[u8]) -> Result<(), ReplicaStoreError> {
         self.db
             .put_cf_opt(self.cf(CF_GROUPS)?, group, view, &self.synced)?;
         Ok(())
     }
 
-    /// Every registered group's view.
     fn groups(&self) -> Result<GroupBytes, ReplicaStoreError> {
         let mut out = Vec::new();
         for item in self
@@ -143,7 +141,6 @@ impl ReplicaLog for ReplicaStore {
         Ok(out)
     }
 
-    /// Appends verified entries of `group` with one synced write.
     fn append(&self, group: &[u8; 32], entries: &[Vec<u8>]) -> Result<(), ReplicaStoreError> {
         if entries.is_empty() {
             return Ok(());
@@ -164,8 +161,6 @@ impl ReplicaLog for ReplicaStore {
         Ok(())
     }
 
-    /// Up to `max` entries (and `max_bytes`) of `group` after `after`, oldest first, and
-    /// whether more follow.
     fn fetch(
         &self,
         group: &[u8; 32],
@@ -197,7 +192,6 @@ impl ReplicaLog for ReplicaStore {
         Ok((out, false))
     }
 
-    /// Every stored entry of every group (to rebuild the keeper's duplicate filter).
     fn all_entries(&self) -> Result<GroupBytes, ReplicaStoreError> {
         let mut out = Vec::new();
         for item in self
