@@ -134,6 +134,26 @@ impl ClientTraffic {
         })
     }
 
+    /// Changes the three stream rates and the mean hop delay from `now` on (adaptable
+    /// anonymity: a user trades cover for bandwidth, e.g. a higher λ_P while a large
+    /// message leaves). Queued messages and reliable sends in progress are kept; each
+    /// stream draws its next event afresh at its new rate. A stopped client stays stopped.
+    pub fn set_rates(
+        &mut self,
+        config: ClientTrafficConfig,
+        now: Duration,
+    ) -> Result<(), RateError> {
+        let real = PoissonStream::new(config.real_rate, now, &mut self.rng)?;
+        let loops = PoissonStream::new(config.loop_rate, now, &mut self.rng)?;
+        let drops = PoissonStream::new(config.drop_rate, now, &mut self.rng)?;
+        (self.real, self.loops, self.drops) = (real, loops, drops);
+        self.delays = HopDelaySampler::new(config.mean_hop_delay);
+        if self.stopped {
+            self.stop();
+        }
+        Ok(())
+    }
+
     /// Replaces the ack margin and retry bound (defaults from `params`).
     pub fn set_retransmit_config(&mut self, config: RetransmitConfig) {
         self.reliable.set_config(config);

@@ -23,6 +23,7 @@ pub mod client_traffic;
 pub mod delay;
 pub mod error;
 pub mod fragment;
+pub mod hop_rules;
 pub mod mailbox;
 pub mod mix_cover;
 pub mod node_id;

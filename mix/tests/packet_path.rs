@@ -315,6 +315,52 @@ fn mix_loops_come_back_to_the_mix() {
 }
 
 #[test]
+fn rates_change_from_now_on_and_keep_queued_messages() {
+    let n = net(2);
+    let (me, peer) = (client(1, 3), client(2, 4));
+    let slow = ClientTrafficConfig {
+        real_rate: 1.0,
+        loop_rate: 0.0,
+        drop_rate: 0.0,
+        mean_hop_delay: Duration::from_millis(50),
+    };
+    let mut c = ClientTraffic::new(me, slow, Duration::ZERO, [5; 32]).unwrap();
+    for i in 0..50u8 {
+        c.enqueue(peer, vec![i; 10]).unwrap();
+    }
+    let count_until = |c: &mut ClientTraffic, end: Duration| {
+        let mut sent = 0;
+        while let Some(at) = c.next_deadline().filter(|at| *at <= end) {
+            sent += c.poll(at, &n.topology).len();
+        }
+        sent
+    };
+    let before = count_until(&mut c, Duration::from_secs(10));
+    assert!((3..=20).contains(&before), "about 1/s: {before}");
+    c.set_rates(
+        ClientTrafficConfig {
+            real_rate: 20.0,
+            ..slow
+        },
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let after = count_until(&mut c, Duration::from_secs(11));
+    assert!(after >= 8, "about 20/s: {after}");
+    assert_eq!(c.queued(), 50 - before - after, "the queue was kept");
+    assert!(
+        c.set_rates(
+            ClientTrafficConfig {
+                real_rate: -1.0,
+                ..slow
+            },
+            Duration::from_secs(11)
+        )
+        .is_err()
+    );
+}
+
+#[test]
 fn oversized_messages_are_refused_at_enqueue() {
     let mut c = ClientTraffic::new(
         client(1, 3),

@@ -1,8 +1,7 @@
-//! wesh-node: the only crate of the workspace that does I/O. It feeds the sans-I/O cores
-//! real events: libp2p streams, tokio timers, files.
+//! The I/O shell (package wesh-shell): the only crate of the workspace that does I/O. It
+//! feeds the sans-I/O cores real events (libp2p streams, tokio timers, rocksdb) and carries
+//! out what they decide. The `wesh` binary (wesh/) and the harness (testnet/) build on it.
 
-pub mod bench;
-pub mod bench_client;
 pub mod cli;
 pub mod client_node;
 pub mod client_role;
@@ -17,12 +16,12 @@ pub mod monitor;
 pub mod net;
 pub mod pki;
 pub mod relay;
+pub mod relay_services;
 pub mod rendezvous;
 pub mod replay_journal;
 pub mod replication;
 pub mod role;
 pub mod storage;
-pub mod testnet;
 pub mod topology_file;
 pub mod wesh_app;
 pub mod wesh_cli;

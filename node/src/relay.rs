@@ -22,11 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
+use wesh_mix::hop_rules::{HopAction, HopRules, RelayKind};
 use wesh_mix::params::PACKET_BYTES;
 use wesh_mix::provider_ack::AckPacket;
-use wesh_mix::{
-    MixCover, MixPayload, MixProcessor, NodeId, Processed, Topology, seed_from, shard_of,
-};
+use wesh_mix::{MixCover, MixProcessor, NodeId, Topology, seed_from, shard_of};
 use x25519_dalek::StaticSecret;
 
 /// Packets queued per worker before readers wait (back-pressure onto the sending peer).
@@ -56,11 +55,8 @@ pub struct RelaySpec {
     pub loop_rate: f64,
     pub addresses: Vec<(PeerId, Multiaddr)>,
     pub topology: Option<Topology>,
-    /// Fault injection for the testnet: send every forwarded packet twice.
-    pub replay_attack: bool,
-    /// Fault injection for the testnet: silently drop this fraction of the packets this
-    /// node should forward (a cheating or broken mix).
-    pub drop_fraction: f64,
+    /// A fault the harness injects into forwarding (None for every real node).
+    pub fault: Option<Arc<dyn ForwardFault>>,
     /// Take the topology and Sphinx keys from the gossip PKI instead of `topology`.
     pub pki: Option<PkiSetup>,
     /// Where replay tags are journaled across restarts (None: memory only).
@@ -69,6 +65,21 @@ pub struct RelaySpec {
     pub mailboxes: Option<Arc<MailboxStore>>,
     /// Providers only: make clients pay for sending with tokens of this issuer.
     pub payments: Option<ProviderPayments>,
+}
+
+/// What the harness does to a packet a relay is about to forward: a hook it installs to
+/// play a cheating or broken relay, so that production types carry no fault switches.
+pub trait ForwardFault: Send + Sync {
+    fn on_forward(&self) -> FaultAction;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    Pass,
+    /// Drop the packet silently.
+    Drop,
+    /// Send it twice (a replay).
+    Duplicate,
 }
 
 /// How a provider charges its clients.
@@ -274,8 +285,14 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
     for i in 0..spec.workers {
         let (tx, rx) = mpsc::channel(WORKER_QUEUE);
         let ctx = WorkerCtx {
-            me: node_id,
-            role: spec.role,
+            rules: HopRules::new(
+                node_id,
+                match spec.role {
+                    Role::Mix => RelayKind::Mix,
+                    Role::Provider => RelayKind::Provider,
+                },
+                store_jobs.is_some(),
+            ),
             processor: new_processor(&spec.keys, journal_dir.as_deref()),
             journal: journal_tx.clone(),
             journal_dir: journal_dir.clone(),
@@ -285,8 +302,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
             store_jobs: store_jobs.clone(),
             metrics: metrics.clone(),
             runtime: tokio::runtime::Handle::current(),
-            replay_attack: spec.replay_attack,
-            drop_fraction: spec.drop_fraction,
+            fault: spec.fault.clone(),
         };
         let t = std::thread::Builder::new()
             .name(format!("sphinx-{i}"))
@@ -517,13 +533,12 @@ async fn read_packets(
             Ok(Some(frame)) => {
                 bump(&metrics.received);
                 if let Some((credit, topology)) = &admission {
-                    let is_relay = node.is_some_and(|n| {
-                        topology
-                            .borrow()
-                            .as_ref()
-                            .is_some_and(|t| t.node(&n).is_some())
-                    });
-                    if !is_relay && !credit.debit(&peer) {
+                    let view = topology.borrow().clone();
+                    let verdict =
+                        HopRules::admit_at_provider(node.as_ref(), view.as_deref(), || {
+                            credit.debit(&peer)
+                        });
+                    if !verdict.admitted() {
                         bump(&metrics.drop_no_credit);
                         continue;
                     }
@@ -612,8 +627,7 @@ fn new_processor(keys: &NodeKeys, journal_dir: Option<&std::path::Path>) -> MixP
 struct WorkerCtx {
     journal: Option<mpsc::UnboundedSender<JournalMsg>>,
     journal_dir: Option<std::path::PathBuf>,
-    me: NodeId,
-    role: Role,
+    rules: HopRules,
     processor: MixProcessor,
     topology: Option<Arc<Topology>>,
     links: Arc<Links>,
@@ -621,8 +635,7 @@ struct WorkerCtx {
     store_jobs: Option<mpsc::Sender<StoreJob>>,
     metrics: Arc<RelayMetrics>,
     runtime: tokio::runtime::Handle,
-    replay_attack: bool,
-    drop_fraction: f64,
+    fault: Option<Arc<dyn ForwardFault>>,
 }
 
 impl WorkerCtx {
@@ -662,32 +675,37 @@ impl WorkerCtx {
     }
 
     fn handle(&mut self, frame: &[u8], arrived: Instant) {
-        match self.processor.process(frame) {
-            Err(reason) => {
-                self.metrics.count_drop(reason);
+        let processed = self.processor.process(frame);
+        let m = &self.metrics;
+        match self.rules.decide(processed, self.topology.as_deref()) {
+            HopAction::Dropped(reason) => {
+                m.count_drop(reason);
                 tracing::trace!(reason = reason.name(), "packet dropped");
             }
-            Ok(Processed::Forward {
+            HopAction::UnknownNextHop => bump(&m.drop_unknown_next_hop),
+            HopAction::Forward {
                 next_hop,
                 packet,
                 delay,
                 clamped,
-            }) => {
+            } => {
                 if clamped {
-                    bump(&self.metrics.delay_clamped);
+                    bump(&m.delay_clamped);
                 }
                 let Some(link) = self.link(next_hop) else {
                     bump(&self.metrics.drop_unknown_next_hop);
                     return;
                 };
-                if self.drop_fraction > 0.0
-                    && rand::RngExt::random_bool(&mut rand::rng(), self.drop_fraction.min(1.0))
-                {
+                let fault = self
+                    .fault
+                    .as_ref()
+                    .map_or(FaultAction::Pass, |f| f.on_forward());
+                if fault == FaultAction::Drop {
                     bump(&self.metrics.faults_dropped);
                     return;
                 }
                 let metrics = self.metrics.clone();
-                let dup = self.replay_attack;
+                let dup = fault == FaultAction::Duplicate;
                 if delay.is_zero() {
                     send_held(&link, packet, arrived, &metrics, dup);
                 } else {
@@ -698,47 +716,40 @@ impl WorkerCtx {
                     });
                 }
             }
-            Ok(Processed::Final {
-                destination,
-                plaintext,
-            }) => self.final_hop(destination, plaintext),
-        }
-    }
-
-    fn final_hop(&self, destination: NodeId, plaintext: Vec<u8>) {
-        bump(&self.metrics.final_hops);
-        if destination == self.me {
-            if matches!(MixPayload::decode(&plaintext), Ok(MixPayload::Loop { .. })) {
-                bump(&self.metrics.mix_loops_returned);
+            HopAction::Store { mailbox, payload } => {
+                bump(&m.final_hops);
+                let Some(jobs) = &self.store_jobs else {
+                    bump(&m.undeliverable);
+                    return;
+                };
+                let job = StoreJob {
+                    mailbox,
+                    plaintext: payload,
+                };
+                if jobs.try_send(job).is_err() {
+                    // the writer is behind; the sender's retransmission covers this payload
+                    bump(&m.drop_store_backlog);
+                }
             }
-            return;
-        }
-        if self.role != Role::Provider {
-            bump(&self.metrics.undeliverable);
-            return;
-        }
-        if destination == NodeId([0; 32]) {
-            bump(&self.metrics.cover_discarded);
-            return;
-        }
-        let Some(jobs) = &self.store_jobs else {
-            bump(&self.metrics.undeliverable);
-            return;
-        };
-        let job = StoreJob {
-            mailbox: destination.0,
-            plaintext,
-        };
-        if jobs.try_send(job).is_err() {
-            // the writer is behind; the sender's retransmission covers this payload
-            bump(&self.metrics.drop_store_backlog);
+            HopAction::LoopReturned => {
+                bump(&m.final_hops);
+                bump(&m.mix_loops_returned);
+            }
+            HopAction::OwnOther => bump(&m.final_hops),
+            HopAction::CoverDiscarded => {
+                bump(&m.final_hops);
+                bump(&m.cover_discarded);
+            }
+            HopAction::Undeliverable => {
+                bump(&m.final_hops);
+                bump(&m.undeliverable);
+            }
         }
     }
 
     /// The link to a next hop that the topology knows; cached per worker so the shared
     /// registry's lock is only taken when a link is first used or has died.
     fn link(&mut self, next_hop: NodeId) -> Option<FrameSender> {
-        self.topology.as_ref()?.node(&next_hop)?;
         if let Some(l) = self.link_cache.get(&next_hop).filter(|l| !l.is_closed()) {
             return Some(l.clone());
         }

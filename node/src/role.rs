@@ -117,8 +117,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         loop_rate: cfg.mixing.loop_rate,
         addresses,
         topology,
-        replay_attack: false,
-        drop_fraction: 0.0,
+        fault: None,
         pki,
         data_dir: Some(data_dir.clone()),
         mailboxes,
@@ -126,77 +125,19 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
-    // relays tell the issuer their work after every payments epoch (for the rewards)
-    if let Some(issuer) = work_issuer {
-        crate::issuer::work_reporter::spawn_work_reporter(
-            handle.net.clone(),
-            issuer,
-            handle.metrics.clone(),
-            handle.shutdown_watch(),
-        );
-    }
-    // a provider keeps the sealed entries of Wesh groups registered with it
-    let replication = match &handle.mailboxes {
-        Some(mailboxes) => {
-            let path = data_dir.join("replica");
-            let store = crate::storage::replica_store::ReplicaStore::open(&path)
-                .map_err(|e| e.to_string())?;
-            Some(
-                crate::replication::start_replication(
-                    handle.net.control.clone(),
-                    mailboxes.clone(),
-                    std::sync::Arc::new(store),
-                    handle.shutdown_watch(),
-                )
-                .map_err(|e| e.to_string())?,
-            )
-        }
-        None => None,
-    };
-    // a provider is a rendezvous point for contact requests
-    let rendezvous = match (&handle.mailboxes, &handle.inject) {
-        (Some(mailboxes), Some(inject)) => Some(
-            crate::rendezvous::start_rendezvous(
-                handle.node_id,
-                mailboxes.clone(),
-                inject.clone(),
-                handle.shutdown_watch(),
-            )
-            .map_err(|e| e.to_string())?,
-        ),
-        _ => None,
-    };
-    // what the provider's Wesh services did, for operators
-    if let (Some(replication), Some(rendezvous)) = (replication.clone(), rendezvous.clone()) {
-        let mut stop = handle.shutdown_watch();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(crate::rendezvous::params::SERVICES_REPORT_EVERY) => {}
-                    _ = stop.changed() => return,
-                }
-                let (r, d) = (replication.stats(), rendezvous.stats());
-                tracing::info!(
-                    replicated_groups = r.groups,
-                    entries_kept = r.entries_kept,
-                    entries_refused =
-                        r.refused_invalid_entry + r.refused_envelope + r.refused_unknown_group,
-                    rendezvous_registrations = d.registrations,
-                    rendezvous_held = d.held,
-                    rendezvous_forwards = d.forwards,
-                    rendezvous_acked = d.acked,
-                    rendezvous_refused = d.refused,
-                    "wesh services"
-                );
-            }
-        });
-    }
+    // relays tell the issuer their work; a provider keeps the sealed entries of Wesh
+    // groups registered with it and is a rendezvous point for contact requests
+    let services = crate::relay_services::start_relay_services(
+        &handle,
+        &data_dir.join("replica"),
+        work_issuer,
+    )
+    .map_err(|e| e.to_string())?;
     tracing::info!(role = role_name, peer_id = %handle.net.peer_id, node_id = %hex::encode(node_id.0), addrs = ?handle.listen_addrs(), "node running");
     wait_for_signal().await?;
     tracing::info!("shutting down");
     // they hold the mailbox store, which must close before the process exits
-    drop(replication);
-    drop(rendezvous);
+    drop(services);
     // waits for the replay journal to be on disk
     handle.stop().await;
     Ok(())

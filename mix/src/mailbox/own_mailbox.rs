@@ -10,6 +10,11 @@
 //! - [`OwnMailbox::poll_deletable`] / [`OwnMailbox::handle_delete_failed`]: what to delete;
 //! - [`OwnMailbox::poll_timeout`] / [`OwnMailbox::handle_timeout`]: abandoned reassemblies.
 //!
+//! [`OwnMailbox::round`] is the one loop over these, on any [`MailboxBackend`]: the node
+//! runs it on its rocksdb store, the in-memory harness on [`InMemoryBackend`].
+//!
+//! [`InMemoryBackend`]: super::InMemoryBackend
+//!
 //! Rules: a fragment stays in the mailbox until its whole message is kept, so a crash or a
 //! failed keep loses nothing (a restart reads everything again from seq 0). A message the
 //! caller could not keep is forgotten (its reassembly too) and its fragments are read again
@@ -17,6 +22,8 @@
 //! a duplicate of a fragment already held or kept, the rest of an abandoned message) are
 //! deleted at once.
 
+use super::MailboxId;
+use super::backend::{BackendError, MailboxBackend};
 use crate::fragment::MessageId;
 use crate::payload::MixPayload;
 use crate::reassembly::{Accepted, Reassembler, ReassemblyError, ReassemblyLimits};
@@ -144,6 +151,39 @@ impl OwnMailbox {
             let seqs = self.release(&abandoned.id);
             self.deletable.extend(seqs);
         }
+    }
+
+    /// One round on `mailbox` of `backend` at `now` (core clock; `unix_now` for the
+    /// backend's TTL): reads up to `batch` payloads, hands each complete message to `keep`
+    /// (true: kept durably), deletes what may go. Returns how many messages were kept.
+    pub fn round<B: MailboxBackend + ?Sized>(
+        &mut self,
+        backend: &mut B,
+        mailbox: &MailboxId,
+        batch: usize,
+        now: Duration,
+        unix_now: u64,
+        keep: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<usize, BackendError> {
+        self.handle_timeout(now);
+        let items = backend.fetch(mailbox, self.read_from(), batch, unix_now)?;
+        let mut kept = 0;
+        for message in self.handle_pulled(now, items) {
+            if keep(&message.bytes) {
+                self.handle_kept(message.id);
+                kept += 1;
+            } else {
+                self.handle_failed(message.id);
+            }
+        }
+        let gone = self.poll_deletable();
+        if !gone.is_empty()
+            && let Err(e) = backend.delete(mailbox, &gone)
+        {
+            self.handle_delete_failed(gone);
+            return Err(e);
+        }
+        Ok(kept)
     }
 
     fn need(&mut self, seq: u64, id: MessageId) {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use wesh_mix::mailbox::OwnMailbox;
+use wesh_mix::mailbox::{MailboxId, OwnMailbox};
 
 /// A provider service fed by its own mailboxes.
 pub trait OwnMailboxService: Send + Sync + 'static {
@@ -45,33 +45,22 @@ impl OwnReader {
     }
 
     /// One round over every mailbox of `service`.
-    pub fn round<S: OwnMailboxService + ?Sized>(&mut self, store: &MailboxStore, service: &S) {
+    pub fn round<S: OwnMailboxService + ?Sized>(&mut self, mut store: &MailboxStore, service: &S) {
         let now = self.clock.now();
         let mailboxes = service.own_mailboxes();
         self.cores.retain(|m, _| mailboxes.contains(m));
         for mailbox in mailboxes {
             let core = self.cores.entry(mailbox).or_default();
-            core.handle_timeout(now);
-            match store.fetch_from(&mailbox, core.read_from(), self.batch, unix_now()) {
-                Ok(items) => {
-                    for message in core.handle_pulled(now, items) {
-                        match service.keep(&message.bytes) {
-                            Ok(()) => core.handle_kept(message.id),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "message not kept; read again next round");
-                                core.handle_failed(message.id);
-                            }
-                        }
-                    }
+            let mut keep = |message: &[u8]| match service.keep(message) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "message not kept; read again next round");
+                    false
                 }
-                Err(e) => tracing::warn!(error = %e, "own mailbox unreadable"),
-            }
-            let gone = core.poll_deletable();
-            if !gone.is_empty()
-                && let Err(e) = store.delete(&mailbox, &gone)
-            {
-                tracing::warn!(error = %e, "cannot delete own mailbox payloads");
-                core.handle_delete_failed(gone);
+            };
+            let id = MailboxId(mailbox);
+            if let Err(e) = core.round(&mut store, &id, self.batch, now, unix_now(), &mut keep) {
+                tracing::warn!(error = %e, "own mailbox round failed");
             }
         }
         service.after_round();

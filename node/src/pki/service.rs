@@ -13,7 +13,6 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use wesh_pki::{PkiAction, PkiAgent, Verdict};
 use x25519_dalek::StaticSecret;

@@ -1,10 +1,8 @@
-//! Helpers shared by the node's integration tests: the `wesh` binary, and a sink that
-//! counts the Sphinx frames a relay forwards to it.
+//! Helpers shared by the shell's integration tests: a sink that counts the Sphinx frames a
+//! relay forwards to it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use futures::StreamExt;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use tokio::sync::watch;
@@ -14,32 +12,6 @@ use wesh_node::keys::NodeKeys;
 use wesh_node::net::SPHINX_PROTOCOL;
 use wesh_node::net::frames::read_frame;
 use wesh_node::net::swarm::{NetHandle, start_swarm};
-
-pub fn wesh() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wesh"))
-}
-
-/// Runs `wesh testnet ARGS --json` and parses its single line of JSON.
-pub fn testnet_json(args: &[&str]) -> serde_json::Value {
-    let out = wesh()
-        .arg("testnet")
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "testnet failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        stdout.trim().lines().count(),
-        1,
-        "stdout must be exactly one JSON object: {stdout}"
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
-}
 
 /// A node on loopback that counts every full Sphinx frame it receives.
 pub struct Sink {
@@ -87,61 +59,4 @@ impl Sink {
     pub fn address(&self) -> (libp2p::PeerId, libp2p::Multiaddr) {
         (self.net.peer_id, self.net.listen_addrs[0].clone())
     }
-}
-
-pub struct Running {
-    pub child: Child,
-    pub peer: String,
-    pub addr: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts a role (`mix` or `provider`) listening on a free loopback port, and reads its
-/// peer id and listen address from its log (`extra` may hold its own `--listen`).
-pub fn start(role: &str, dir: &std::path::Path, extra: &[&str]) -> Running {
-    let mut cmd = wesh();
-    cmd.arg(role);
-    if !extra.contains(&"--listen") {
-        cmd.args(["--listen", "/ip4/127.0.0.1/tcp/0"]);
-    }
-    let child = cmd
-        .arg("--data-dir")
-        .arg(dir)
-        .args(extra)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // the guard kills the child even if reading its log fails below
-    let mut running = Running {
-        child,
-        peer: String::new(),
-        addr: String::new(),
-    };
-    let mut lines = BufReader::new(running.child.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("node exited before running").unwrap();
-        if line.contains("node running") {
-            let field = |key: &str| {
-                let start = line
-                    .find(key)
-                    .unwrap_or_else(|| panic!("no {key} in {line}"))
-                    + key.len();
-                let rest = &line[start..];
-                rest[..rest.find([' ', '"', ']', ',']).unwrap_or(rest.len())].to_string()
-            };
-            running.peer = field("peer_id=");
-            running.addr = format!("/ip4/127.0.0.1/tcp/{}", field("/ip4/127.0.0.1/tcp/"));
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    running
 }

@@ -7,12 +7,6 @@
 //! core is left to the network I/O of all three parties, so `ratio` =
 //! node rate / (raw rate of one core × workers) measures the node's own overhead.
 
-use crate::keys::NodeKeys;
-use crate::net::SPHINX_PROTOCOL;
-use crate::net::frames::read_frame;
-use crate::net::swarm::start_swarm;
-use crate::relay::{RelaySpec, start_relay};
-use crate::topology_file::Role;
 use clap::Args;
 use futures::{AsyncWriteExt, StreamExt};
 use rand::SeedableRng;
@@ -25,6 +19,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wesh_mix::params::PACKET_BYTES;
 use wesh_mix::{NodeId, RouteNode, Topology, build_packet, seed_from};
+use wesh_node::keys::NodeKeys;
+use wesh_node::net::SPHINX_PROTOCOL;
+use wesh_node::net::frames::read_frame;
+use wesh_node::net::swarm::start_swarm;
+use wesh_node::relay::{RelaySpec, start_relay};
+use wesh_node::topology_file::Role;
 use x25519_dalek::StaticSecret;
 
 #[derive(Debug, Clone, Args)]
@@ -204,8 +204,7 @@ pub async fn run_mix_bench(args: BenchArgs) -> Result<(), String> {
         loop_rate: 0.0,
         addresses: vec![(sink_net.peer_id, sink_addr)],
         topology: Some(topology),
-        replay_attack: false,
-        drop_fraction: 0.0,
+        fault: None,
         pki: None,
         data_dir: None,
         mailboxes: None,

@@ -5,10 +5,6 @@
 //! the same interval is reported beside it as the baseline measured in the same run.
 //! Target (issue "Wesh over the mixnet"): under 3 % of one core.
 
-use crate::keys::NodeKeys;
-use crate::relay::{RelayHandle, RelaySpec, start_relay};
-use crate::storage::{MailboxLimits, MailboxStore};
-use crate::topology_file::{NodeEntry, Role, TopologyFile};
 use clap::Args;
 use serde::Serialize;
 use std::io::{BufRead, BufReader};
@@ -17,6 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wesh_mix::params::DEFAULT_MEAN_HOP_DELAY;
 use wesh_mix::{RouteNode, Topology};
+use wesh_node::keys::NodeKeys;
+use wesh_node::relay::{RelayHandle, RelaySpec, start_relay};
+use wesh_node::storage::{MailboxLimits, MailboxStore};
+use wesh_node::topology_file::{NodeEntry, Role, TopologyFile};
 
 #[derive(Debug, Clone, Args)]
 pub struct ClientBenchArgs {
@@ -87,9 +87,9 @@ async fn start_network(
     let mut relays = Vec::new();
     for (i, k) in keys.into_iter().enumerate() {
         let role = if i == 3 {
-            crate::topology_file::Role::Provider
+            wesh_node::topology_file::Role::Provider
         } else {
-            crate::topology_file::Role::Mix
+            wesh_node::topology_file::Role::Mix
         };
         let mailboxes = match role {
             Role::Provider => Some(Arc::new(
@@ -107,8 +107,7 @@ async fn start_network(
                 loop_rate: wesh_mix::params::DEFAULT_MIX_LOOP_RATE,
                 addresses: Vec::new(),
                 topology: Some(topology.clone()),
-                replay_attack: false,
-                drop_fraction: 0.0,
+                fault: None,
                 pki: None,
                 data_dir: None,
                 mailboxes,
@@ -139,7 +138,7 @@ async fn start_network(
                 hex::decode(&n.id)
                     .ok()
                     .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .and_then(|b| crate::keys::peer_id_of(&wesh_mix::NodeId(b))),
+                    .and_then(|b| wesh_node::keys::peer_id_of(&wesh_mix::NodeId(b))),
                 n.addrs.first().and_then(|a| a.parse().ok()),
             ) {
                 r.net.add_address(peer, a);
@@ -203,7 +202,7 @@ pub async fn run_client_bench(args: ClientBenchArgs) -> Result<(), String> {
             wesh_mix::params::DEFAULT_CLIENT_REAL_RATE,
             wesh_mix::params::DEFAULT_CLIENT_LOOP_RATE,
             wesh_mix::params::DEFAULT_CLIENT_DROP_RATE,
-            crate::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis(),
+            wesh_node::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis(),
             report.client_cpu_percent,
             report.measured_seconds,
             report.ratio_to_target,

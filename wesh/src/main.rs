@@ -1,6 +1,12 @@
+//! The `wesh` binary: parses the command line and hands each command to the shell's roles
+//! (`wesh-shell`, node/) or to the harness (`wesh-testnet`, testnet/).
+
 use clap::Parser;
 use std::process::ExitCode;
-use wesh_node::cli::{BenchCommand, Cli, Command, PkiCommand};
+mod cli;
+
+use cli::{BenchCommand, Cli, Command};
+use wesh_node::cli::PkiCommand;
 use wesh_node::topology_file::Role;
 
 fn main() -> ExitCode {
@@ -48,7 +54,7 @@ fn main() -> ExitCode {
             Command::Provider(args) => wesh_node::role::run_role(Role::Provider, args).await,
             Command::Testnet(args) => {
                 let json = args.json;
-                let summary = wesh_node::testnet::run(args)
+                let summary = wesh_testnet::network::run(args)
                     .await
                     .map_err(|e| e.to_string())?;
                 if json {
@@ -61,9 +67,11 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
-            Command::Bench(BenchCommand::Mix(args)) => wesh_node::bench::run_mix_bench(args).await,
+            Command::Bench(BenchCommand::Mix(args)) => {
+                wesh_testnet::bench_mix::run_mix_bench(args).await
+            }
             Command::Bench(BenchCommand::Client(args)) => {
-                wesh_node::bench_client::run_client_bench(args).await
+                wesh_testnet::bench_client::run_client_bench(args).await
             }
             Command::Pki(PkiCommand::Show(args)) => {
                 let dir = wesh_node::pki::show::show(&args.peer, args.epoch_seconds).await?;

@@ -6,14 +6,6 @@
 //! the same typed API an app uses ([`ApiRequest`]).
 
 use super::summary::{WeshLatency, WeshSection, percentile, round2};
-use crate::client_node::{ClientSpec, ClientState};
-use crate::replication::ReplicaService;
-use crate::wesh_app::api::MessageView;
-use crate::wesh_app::runner::MakeClientSpec;
-use crate::wesh_app::{
-    ApiClient, ApiError, ApiRequest, ApiResponse, ProviderBook, WeshApp, WeshAppEvent, WeshAppSpec,
-    WeshDevice, start_api_server, start_wesh_app,
-};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -21,6 +13,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use wesh_client::messenger::{MailboxAddress, WeshEvent};
 use wesh_mix::{ClientTrafficConfig, NodeId};
+use wesh_node::client_node::{ClientSpec, ClientState};
+use wesh_node::replication::ReplicaService;
+use wesh_node::wesh_app::api::MessageView;
+use wesh_node::wesh_app::runner::MakeClientSpec;
+use wesh_node::wesh_app::{
+    ApiClient, ApiError, ApiRequest, ApiResponse, ProviderBook, WeshApp, WeshAppEvent, WeshAppSpec,
+    WeshDevice, start_api_server, start_wesh_app,
+};
 
 pub const NAMES: [&str; 3] = ["alice", "bob", "carol"];
 /// Marks an app message that carries a group invitation (the scenario's tiny app format).
@@ -37,7 +37,7 @@ pub struct ScenarioSetup {
     pub make_spec: Arc<dyn Fn(ClientState, libp2p::Multiaddr) -> ClientSpec + Send + Sync>,
     pub replication_provider: NodeId,
     pub replicas: Vec<(NodeId, Arc<ReplicaService>)>,
-    pub desks: Vec<Arc<crate::rendezvous::RendezvousService>>,
+    pub desks: Vec<Arc<wesh_node::rendezvous::RendezvousService>>,
     pub deadline: Instant,
 }
 
@@ -472,7 +472,7 @@ async fn run_inner(
             .replicas
             .iter()
             .find(|(n, _)| *n == setup.replication_provider),
-        crate::wesh_app::api::parse_id("group", &group),
+        wesh_node::wesh_app::api::parse_id("group", &group),
     ) {
         let stored = replica.stored_entries(&gid).concat();
         let o = observed.lock().await;

@@ -1,19 +1,12 @@
 //! `wesh testnet`: a whole mixnet on loopback in one process (every node with its own
 //! libp2p swarm and real TCP sockets), a synthetic message load, a drain, and a summary.
 
+pub mod faults;
 pub mod messages;
 pub mod rewards;
 pub mod summary;
 pub mod wesh_scenario;
 
-use crate::client_node::{
-    ClientEvent, ClientSpec, ClientState, RunningClient, decode_probe, start_client,
-};
-use crate::keys::{NodeKeys, peer_id_of};
-use crate::metrics::get;
-use crate::relay::{PkiSetup, RelayHandle, RelaySpec, start_relay};
-use crate::storage::{MailboxLimits, MailboxStore};
-use crate::topology_file::Role;
 use clap::Args;
 use messages::{MessageTally, encode_body};
 use rand::RngExt;
@@ -26,6 +19,14 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use wesh_mix::params::{self, MIX_LAYERS};
 use wesh_mix::{ClientTrafficConfig, MixPayload, PoissonStream, RouteNode, Topology, TrafficKind};
+use wesh_node::client_node::{
+    ClientEvent, ClientSpec, ClientState, RunningClient, decode_probe, start_client,
+};
+use wesh_node::keys::{NodeKeys, peer_id_of};
+use wesh_node::metrics::get;
+use wesh_node::relay::{PkiSetup, RelayHandle, RelaySpec, start_relay};
+use wesh_node::storage::{MailboxLimits, MailboxStore};
+use wesh_node::topology_file::Role;
 
 #[derive(Debug, Clone, Args)]
 pub struct TestnetArgs {
@@ -94,7 +95,7 @@ pub struct TestnetArgs {
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub settle_seconds: u64,
     /// How often clients pull their mailboxes, in milliseconds.
-    #[arg(long, default_value_t = crate::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    #[arg(long, default_value_t = wesh_node::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub pull_interval_ms: u64,
     /// Run a token issuer: clients buy sending credit at their providers with blind-signed
     /// tokens, providers redeem them at the issuer.
@@ -128,9 +129,9 @@ pub struct TestnetArgs {
 #[derive(Debug, Error)]
 pub enum TestnetError {
     #[error("relay: {0}")]
-    Relay(#[from] crate::relay::RelayError),
+    Relay(#[from] wesh_node::relay::RelayError),
     #[error("client: {0}")]
-    Client(#[from] crate::client_node::ClientError),
+    Client(#[from] wesh_node::client_node::ClientError),
     #[error("{0}")]
     Setup(String),
 }
@@ -287,7 +288,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     let (issuer_stop_tx, issuer_stop) = tokio::sync::watch::channel(false);
     let issuer = if payments {
         let keys = NodeKeys::generate();
-        let running = crate::issuer::role::start_issuer(
+        let running = wesh_node::issuer::role::start_issuer(
             &keys,
             &store_root.path().join("issuer"),
             std::slice::from_ref(&localhost),
@@ -303,7 +304,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             .first()
             .cloned()
             .ok_or_else(|| TestnetError::Setup("issuer has no listen address".into()))?;
-        let address = crate::credit::IssuerAddress {
+        let address = wesh_node::credit::IssuerAddress {
             peer: running.net.peer_id,
             addr,
             epoch_seconds: PAYMENTS_EPOCH_SECONDS,
@@ -351,13 +352,15 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 loop_rate: args.mix_loop_rate,
                 addresses: Vec::new(),
                 topology: None,
-                replay_attack: args.replay_attack && role == Role::Provider && i == 0,
-                // the first mix of layer 1 cheats when asked to
-                drop_fraction: if layer == 0 && i == 0 {
-                    args.dropping_mix
-                } else {
-                    0.0
-                },
+                fault: faults::relay_fault(
+                    args.replay_attack && role == Role::Provider && i == 0,
+                    // the first mix of layer 1 cheats when asked to
+                    if layer == 0 && i == 0 {
+                        args.dropping_mix
+                    } else {
+                        0.0
+                    },
+                ),
                 pki: pki_params.as_ref().map(|params| PkiSetup {
                     params: params.clone(),
                     bootstrap: bootstrap.clone(),
@@ -368,9 +371,9 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 data_dir: None,
                 mailboxes,
                 payments: match (&issuer_address, role) {
-                    (Some(issuer), Role::Provider) => Some(crate::relay::ProviderPayments {
-                        credit: Arc::new(crate::credit::provider::ProviderCredit::new(
-                            crate::storage::spent_store::SpentStore::open(
+                    (Some(issuer), Role::Provider) => Some(wesh_node::relay::ProviderPayments {
+                        credit: Arc::new(wesh_node::credit::provider::ProviderCredit::new(
+                            wesh_node::storage::spent_store::SpentStore::open(
                                 store_root.path().join(format!("provider-{i}-spent")),
                             )
                             .map_err(|e| TestnetError::Setup(e.0))?,
@@ -436,37 +439,26 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         ));
     }
     let pki_converged_after = started_setup.elapsed();
-    // every provider can be a replication provider for Wesh groups, and is a rendezvous
-    // desk for contact requests
+    // the same services as `wesh mix` and `wesh provider`: every provider can be a
+    // replication provider for Wesh groups and is a rendezvous desk for contact requests;
+    // with payments, every relay reports its work to the issuer
     let mut replicas = Vec::new();
     let mut desks = Vec::new();
-    for (i, p) in providers.iter().enumerate() {
-        let (Some(mailboxes), net) = (&p.handle.mailboxes, &p.handle.net) else {
-            continue;
-        };
-        let store = crate::storage::replica_store::ReplicaStore::open(
-            store_root.path().join(format!("provider-{i}-replica")),
+    let mut services = Vec::new();
+    for (i, n) in all.iter().enumerate() {
+        let s = wesh_node::relay_services::start_relay_services(
+            &n.handle,
+            &store_root.path().join(format!("relay-{i}-replica")),
+            issuer_address.clone(),
         )
         .map_err(|e| TestnetError::Setup(e.to_string()))?;
-        let service = crate::replication::start_replication(
-            net.control.clone(),
-            mailboxes.clone(),
-            Arc::new(store),
-            p.handle.shutdown_watch(),
-        )
-        .map_err(|e| TestnetError::Setup(e.to_string()))?;
-        replicas.push((p.keys_public.id, service));
-        if let Some(inject) = &p.handle.inject {
-            desks.push(
-                crate::rendezvous::start_rendezvous(
-                    p.handle.node_id,
-                    mailboxes.clone(),
-                    inject.clone(),
-                    p.handle.shutdown_watch(),
-                )
-                .map_err(|e| TestnetError::Setup(e.to_string()))?,
-            );
+        if let Some(r) = &s.replication {
+            replicas.push((n.keys_public.id, r.clone()));
         }
+        if let Some(d) = &s.rendezvous {
+            desks.push(d.clone());
+        }
+        services.push(s);
     }
 
     // 2. clients, each on a provider, reporting to one collector
@@ -570,7 +562,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 payments: issuer.clone(),
             });
         let setup = wesh_scenario::ScenarioSetup {
-            providers: crate::wesh_app::ProviderBook::new(list).map_err(TestnetError::Setup)?,
+            providers: wesh_node::wesh_app::ProviderBook::new(list).map_err(TestnetError::Setup)?,
             homes,
             traffic: ClientTrafficConfig {
                 real_rate: args.wesh_real_rate,
@@ -594,7 +586,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     };
     // the secret shopper pays and loops like a client, through every mix and provider
     let reward_epoch =
-        crate::issuer::epoch_at(crate::pki::service::unix_now(), PAYMENTS_EPOCH_SECONDS);
+        wesh_node::issuer::epoch_at(wesh_node::pki::service::unix_now(), PAYMENTS_EPOCH_SECONDS);
     let monitor = match (&issuer_address, providers.first()) {
         (Some(issuer), Some(first)) => {
             let view = first
@@ -606,7 +598,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 .filter_map(|p| Some((p.keys_public.id, p.handle.listen_addrs().first()?.clone())))
                 .collect();
             let m = Arc::new(
-                crate::monitor::Monitor::start(
+                wesh_node::monitor::Monitor::start(
                     &view,
                     &book,
                     Some(issuer.clone()),
@@ -622,7 +614,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 || m.credit_ready.iter().all(|r| r.load(Relaxed)),
             )
             .await?;
-            let planned = crate::monitor::spawn_loops(
+            let planned = wesh_node::monitor::spawn_loops(
                 m.clone(),
                 reward_epoch,
                 first.handle.routing_watch(),
@@ -951,7 +943,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     if let (Some((running, address)), true) = (&issuer, payments) {
         let mut section = payments_section(running, address, &providers, &handles, attack).await;
         if let Some((m, planned)) = &monitor {
-            crate::monitor::wait_for_loops(m, *planned, Duration::from_secs(5)).await;
+            wesh_node::monitor::wait_for_loops(m, *planned, Duration::from_secs(5)).await;
             section.rewards = rewards::settle(running, m, reward_epoch, &all);
             section.second_claims_refused =
                 rewards::claim_all(address, reward_epoch, &all, &mut section.rewards).await;
@@ -1012,6 +1004,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     // the replication services and rendezvous desks hold the providers' mailbox stores
     drop(replicas);
     drop(desks);
+    drop(services);
     for n in mixes.into_iter().flatten().chain(providers) {
         n.handle.stop().await;
     }
@@ -1044,11 +1037,11 @@ struct AttackOutcome {
 /// An attacker with one token spends it at provider 0, again at provider 0, then at
 /// provider 1 (which cannot know yet: only the issuer's redemption catches it).
 async fn double_spend_attack(
-    issuer: &crate::credit::IssuerAddress,
+    issuer: &wesh_node::credit::IssuerAddress,
     providers: &[Node],
 ) -> Result<AttackOutcome, TestnetError> {
-    use crate::credit::CreditAnswer;
-    use crate::credit::keeper::spend_at;
+    use wesh_node::credit::CreditAnswer;
+    use wesh_node::credit::keeper::spend_at;
     let setup = |e: String| TestnetError::Setup(format!("double-spend attacker: {e}"));
     let keys = NodeKeys::generate();
     let me = keys.node_id().map_err(|e| setup(e.to_string()))?;
@@ -1059,18 +1052,18 @@ async fn double_spend_attack(
             book.push((p.handle.net.peer_id, a.clone()));
         }
     }
-    let net = crate::net::swarm::start_swarm(keys.identity.clone(), &[], &book, stop)
+    let net = wesh_node::net::swarm::start_swarm(keys.identity.clone(), &[], &book, stop)
         .await
         .map_err(|e| setup(e.to_string()))?;
     let mut control = net.control.clone();
-    let key = crate::issuer::calls::fetch_keys(&mut control, issuer.peer)
+    let key = wesh_node::issuer::calls::fetch_keys(&mut control, issuer.peer)
         .await
         .map_err(setup)?
         .into_iter()
         .max_by_key(|k| k.epoch)
         .ok_or_else(|| setup("no issuer key".into()))?;
     let mut wallet = wesh_payments::Wallet::new(wesh_payments::params::TOKEN_VALIDITY_EPOCHS);
-    crate::issuer::calls::fetch_tokens(
+    wesh_node::issuer::calls::fetch_tokens(
         &mut control,
         issuer.peer,
         &key,
@@ -1100,16 +1093,16 @@ async fn double_spend_attack(
 
 /// Redeems what every provider still holds, then counts.
 async fn payments_section(
-    issuer: &crate::issuer::role::RunningIssuer,
-    address: &crate::credit::IssuerAddress,
+    issuer: &wesh_node::issuer::role::RunningIssuer,
+    address: &wesh_node::credit::IssuerAddress,
     providers: &[Node],
-    clients: &[crate::client_node::ClientHandle],
+    clients: &[wesh_node::client_node::ClientHandle],
     attack: Option<AttackOutcome>,
 ) -> summary::PaymentsSection {
     for p in providers {
         if let Some(credit) = &p.handle.credit
             && let Err(e) =
-                crate::credit::redeemer::redeem_collected(&p.handle.net, address, credit).await
+                wesh_node::credit::redeemer::redeem_collected(&p.handle.net, address, credit).await
         {
             tracing::warn!(error = %e, "final redemption failed");
         }

@@ -1,0 +1,43 @@
+//! The faults the testnet plays at its relays, installed through the shell's
+//! [`ForwardFault`] hook: a provider that replays everything it forwards
+//! (`--replay-attack`) and a mix that drops a share of it (`--dropping-mix`).
+
+use std::sync::Arc;
+use wesh_node::relay::{FaultAction, ForwardFault};
+
+/// Sends every forwarded packet twice: the next hop's replay filter must drop the copy.
+struct Replayer;
+
+impl ForwardFault for Replayer {
+    fn on_forward(&self) -> FaultAction {
+        FaultAction::Duplicate
+    }
+}
+
+/// Drops each forwarded packet with probability `share` (a cheating or broken mix).
+struct Dropper {
+    share: f64,
+}
+
+impl ForwardFault for Dropper {
+    fn on_forward(&self) -> FaultAction {
+        if rand::RngExt::random_bool(&mut rand::rng(), self.share) {
+            FaultAction::Drop
+        } else {
+            FaultAction::Pass
+        }
+    }
+}
+
+/// The fault of one relay: a replayer, a dropper, or none.
+pub fn relay_fault(replays: bool, drop_share: f64) -> Option<Arc<dyn ForwardFault>> {
+    if replays {
+        Some(Arc::new(Replayer))
+    } else if drop_share > 0.0 {
+        Some(Arc::new(Dropper {
+            share: drop_share.min(1.0),
+        }))
+    } else {
+        None
+    }
+}
