@@ -373,7 +373,7 @@ impl MailboxStore {
         let (payload_cf, dedup_cf) = (self.cf(CF_PAYLOADS)?, self.cf(CF_DEDUP)?);
         let mut metas = StagedMetas::new();
         let mut batch = WriteBatch::default();
-        let mut value = Vec::new();
+        let (mut puts, mut index, mut value) = (Vec::new(), Vec::new(), Vec::new());
         let mut results = Vec::with_capacity(items.len());
         for (key, (mailbox, payload)) in keys.into_iter().zip(items) {
             let key = match key {
@@ -403,14 +403,23 @@ impl MailboxStore {
             match staged.meta.usage.admit(len) {
                 Ok(seq) => {
                     staged.dirty = true;
-                    encode_payload_value(&mut value, now, payload.as_ref());
-                    batch.put_cf(payload_cf, payload_key(mailbox, seq), &value);
-                    batch.put_cf(dedup_cf, key, encode_dedup_value(seq, now));
+                    puts.push((payload_key(mailbox, seq), payload.as_ref()));
+                    index.push((key, encode_dedup_value(seq, now)));
                     known.insert(key, seq);
                     results.push(Ok(seq));
                 }
                 Err(refusal) => results.push(Err(refusal.into())),
             }
+        }
+        // in key order: rocksdb's memtable inserts then land next to each other
+        puts.sort_unstable_by_key(|p| p.0);
+        index.sort_unstable_by_key(|d| d.0);
+        for (key, payload) in puts {
+            encode_payload_value(&mut value, now, payload);
+            batch.put_cf(payload_cf, key, &value);
+        }
+        for (key, record) in index {
+            batch.put_cf(dedup_cf, key, record);
         }
         self.commit(&metas, batch, &self.synced)?;
         Ok(results)
@@ -554,27 +563,61 @@ impl MailboxStore {
         seqs.sort_unstable();
         seqs.dedup();
         let cf = self.cf(CF_PAYLOADS)?;
-        let keys: Vec<_> = seqs.iter().map(|&seq| payload_key(mailbox, seq)).collect();
-        let mut removed = 0;
-        for (key, value) in keys
-            .iter()
-            .zip(self.db.batched_multi_get_cf(cf, &keys, true))
-        {
-            if let Some(value) = value? {
-                batch.delete_cf(cf, key);
-                staged
-                    .meta
-                    .usage
-                    .release(value.len().saturating_sub(STAMP_LEN) as u64);
-                staged.dirty = true;
-                removed += 1;
+        let mut found = Vec::new();
+        let low = staged.meta.low_seq;
+        let moves_low = seqs.binary_search(&low).is_ok();
+        let (mut new_low, mut scanned) = (None, false);
+        match (seqs.first(), seqs.last()) {
+            // dense (the usual confirmation of what a fetch returned): one range scan, which
+            // also finds the new lowest live payload
+            (Some(&first), Some(&last)) if last - first < 2 * seqs.len() as u64 + 64 => {
+                let mut it = self.mailbox_iter(mailbox, first, false)?;
+                while let Some((key, value)) = it.item() {
+                    let seq = payload_seq(key, mailbox).ok_or_else(|| corrupt_payload_key(key))?;
+                    let deleted = seqs.binary_search(&seq).is_ok();
+                    if !deleted && seq >= low && new_low.is_none() {
+                        new_low = staged.removed.binary_search(&seq).is_err().then_some(seq);
+                    }
+                    if seq > last && (!moves_low || new_low.is_some()) {
+                        break;
+                    }
+                    if deleted {
+                        found.push((payload_key(mailbox, seq), value.len()));
+                    }
+                    it.next();
+                }
+                it.status()?;
+                scanned = true;
             }
+            _ => {
+                let keys: Vec<_> = seqs.iter().map(|&seq| payload_key(mailbox, seq)).collect();
+                for (key, value) in keys
+                    .iter()
+                    .zip(self.db.batched_multi_get_cf(cf, &keys, true))
+                {
+                    found.extend(value?.map(|v| (*key, v.len())));
+                }
+            }
+        }
+        let removed = found.len();
+        for (key, len) in found {
+            batch.delete_cf(cf, key);
+            staged
+                .meta
+                .usage
+                .release(len.saturating_sub(STAMP_LEN) as u64);
+            staged.dirty = true;
         }
         staged.removed.extend(seqs);
         staged.removed.sort_unstable();
-        let low = staged.meta.low_seq;
-        if staged.removed.binary_search(&low).is_ok() {
-            staged.meta.low_seq = self.next_live_seq(mailbox, low, &staged.removed)?;
+        if moves_low {
+            // a scan that found no live payload went to the end of the mailbox
+            let past = staged.removed.last().map_or(low, |r| r.saturating_add(1));
+            staged.meta.low_seq = match new_low {
+                Some(seq) => seq,
+                None if scanned => past,
+                None => self.next_live_seq(mailbox, low, &staged.removed)?,
+            };
             staged.dirty = true;
         }
         Ok(removed)
