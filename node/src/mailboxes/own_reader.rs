@@ -51,12 +51,12 @@ impl OwnReader {
         self.cores.retain(|m, _| mailboxes.contains(m));
         for mailbox in mailboxes {
             let core = self.cores.entry(mailbox).or_default();
-            let mut keep = |message: &[u8]| match service.keep(message) {
-                Ok(()) => true,
-                Err(e) => {
+            let mut keep = |message: &[u8]| {
+                let kept = service.keep(message);
+                if let Err(e) = &kept {
                     tracing::warn!(error = %e, "message not kept; read again next round");
-                    false
                 }
+                kept.is_ok()
             };
             let id = MailboxId(mailbox);
             if let Err(e) = core.round(&mut store, &id, self.batch, now, unix_now(), &mut keep) {

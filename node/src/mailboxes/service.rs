@@ -86,10 +86,7 @@ pub fn spawn_expiry(store: Arc<MailboxStore>, mut shutdown: watch::Receiver<bool
             let s = store.clone();
             match tokio::task::spawn_blocking(move || s.expire(unix_now())).await {
                 Ok(Ok(report)) if report.payloads > 0 => {
-                    tracing::info!(
-                        payloads = report.payloads,
-                        "expired mailbox payloads removed"
-                    )
+                    tracing::info!(payloads = report.payloads, "expired payloads removed")
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "mailbox expiry failed"),

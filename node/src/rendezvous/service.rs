@@ -54,12 +54,6 @@ pub struct RendezvousService {
     rng: Mutex<rand_chacha::ChaCha20Rng>,
 }
 
-impl std::fmt::Debug for RendezvousService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RendezvousService").finish_non_exhaustive()
-    }
-}
-
 impl RendezvousService {
     fn desk(&self) -> std::sync::MutexGuard<'_, RendezvousDesk> {
         self.desk.lock().unwrap_or_else(PoisonError::into_inner)
@@ -85,9 +79,7 @@ impl RendezvousService {
                         .mailboxes
                         .store(&bindings_mailbox(), &record, now_ms() / 1000)
                     {
-                        Ok(seq) => {
-                            ended.extend(bound.insert(mailbox, seq));
-                        }
+                        Ok(seq) => ended.extend(bound.insert(mailbox, seq)),
                         Err(e) => tracing::warn!(error = %e, "cannot keep a rendezvous binding"),
                     }
                 }
@@ -103,10 +95,9 @@ impl RendezvousService {
 
     /// Deletes held drops the desk let go of.
     fn forget(&self, gone: &[u64]) {
-        if gone.is_empty() {
-            return;
-        }
-        if let Err(e) = self.mailboxes.delete(&held_mailbox(), gone) {
+        if !gone.is_empty()
+            && let Err(e) = self.mailboxes.delete(&held_mailbox(), gone)
+        {
             tracing::warn!(error = %e, "cannot delete held rendezvous drops");
         }
     }

@@ -33,12 +33,6 @@ pub struct ReplicaService {
     mailboxes: Arc<MailboxStore>,
 }
 
-impl std::fmt::Debug for ReplicaService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReplicaService").finish_non_exhaustive()
-    }
-}
-
 impl ReplicaService {
     fn keeper(&self) -> std::sync::MutexGuard<'_, ReplicaKeeper> {
         self.keeper.lock().unwrap_or_else(PoisonError::into_inner)
@@ -48,25 +42,20 @@ impl ReplicaService {
         self.keeper().stats().clone()
     }
 
-    /// Everything kept for `group` (tests and `wesh` tools).
+    /// Everything kept for `group` (the testnet checks it).
     pub fn stored_entries(&self, group: &[u8; 32]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut after = 0;
-        loop {
-            match self
-                .store
+        let (mut out, mut after) = (Vec::new(), 0);
+        while let Ok((entries, more)) =
+            self.store
                 .fetch(group, after, MAX_FETCH_ENTRIES, usize::MAX)
-            {
-                Ok((entries, more)) => {
-                    after = entries.last().map_or(after, |(s, _)| *s);
-                    out.extend(entries.into_iter().map(|(_, e)| e));
-                    if !more {
-                        return out;
-                    }
-                }
-                Err(_) => return out,
+        {
+            after = entries.last().map_or(after, |(s, _)| *s);
+            out.extend(entries.into_iter().map(|(_, e)| e));
+            if !more {
+                break;
             }
         }
+        out
     }
 
     fn answer(&self, request: &[u8]) -> ReplicaResponse {

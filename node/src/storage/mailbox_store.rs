@@ -1,4 +1,4 @@
-//! Durable short-term mailboxes in rocksdb: the [`MailboxBackend`] contract of
+//! Durable short-term mailboxes in rocksdb: the `MailboxBackend` contract of
 //! `wesh_mix::mailbox` (its rules are computed there, by `semantics`), on disk.
 //!
 //! Column families (one rocksdb database per node):
@@ -12,8 +12,6 @@
 //! entries and the updated registration records, so the counters and `next_seq` never
 //! disagree with the payloads, even after a crash. Read-modify-writes of registration
 //! records are serialised by one writer lock; reads take no lock.
-//!
-//! [`MailboxBackend`]: wesh_mix::mailbox::MailboxBackend
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
