@@ -2,6 +2,7 @@
 //! contact request handshake, groups and their CRDT logs, and the symmetric ratchet.
 //! No sockets, disk or clock: callers pass `now` (Unix seconds) and a seeded RNG.
 
+pub mod app;
 pub mod codec;
 pub mod crypto;
 pub mod entry;

@@ -18,6 +18,7 @@
 //!
 //! [`Duration`]: std::time::Duration
 
+pub mod client_address_text;
 pub mod client_event;
 pub mod client_traffic;
 pub mod delay;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod fragment;
 pub mod hop_rules;
 pub mod mailbox;
+pub mod mailbox_sync;
 pub mod mix_cover;
 pub mod node_id;
 pub mod outgoing;
@@ -42,6 +44,7 @@ pub mod route_health;
 pub mod surb_ack;
 pub mod topology;
 
+pub use client_address_text::AddressTextError;
 pub use client_event::{ClientEvent, RejectReason};
 pub use client_traffic::{
     ClientTraffic, ClientTrafficConfig, EnqueueError, MAX_BODY_BYTES, ReliableStats, seed_from,
@@ -50,6 +53,7 @@ pub use delay::HopDelaySampler;
 pub use error::{BuildError, DropReason, PayloadError, RateError};
 pub use fragment::{Fragment, FragmentError, MessageId, split_message};
 pub use mailbox::{MailboxBackend, MailboxClient, MailboxId, MailboxServer};
+pub use mailbox_sync::{MailboxStep, MailboxSync, StoreEffect, kept_fragments, store_effect};
 pub use mix_cover::MixCover;
 pub use node_id::NodeId;
 pub use outgoing::{Outgoing, TrafficKind};

@@ -223,6 +223,16 @@ pub const MAILBOX_QUOTA_BYTES: u64 = 64 * 1024 * 1024;
 /// never reused, even after deletes and restarts.
 pub const MAILBOX_FIRST_SEQ: u64 = 0;
 
+/// First wait after a failed mailbox registration. Unit: time (50 ms).
+/// Source: a client starting with its provider usually fails only while the connection
+/// comes up (tens of milliseconds on a LAN).
+pub const REGISTER_BACKOFF_FIRST: Duration = Duration::from_millis(50);
+
+/// Longest wait between mailbox registration attempts (the wait doubles from
+/// [`REGISTER_BACKOFF_FIRST`]). Unit: time (5 s).
+/// Source: bounds how long a client stays unregistered after its provider comes back.
+pub const REGISTER_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
 #[cfg(test)]
 mod tests {
     use super::*;

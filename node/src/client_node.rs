@@ -17,8 +17,8 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
 use wesh_mix::{
-    ClientAddress, ClientTraffic, ClientTrafficConfig, EnqueueError, MixPayload, NodeId, ReplySurb,
-    Topology, TrafficKind, seed_from,
+    ClientAddress, ClientTraffic, ClientTrafficConfig, EnqueueError, MailboxStep, MailboxSync,
+    MixPayload, NodeId, ReplySurb, StoreEffect, Topology, TrafficKind, seed_from,
 };
 
 #[derive(Debug, Error)]
@@ -40,7 +40,7 @@ pub enum ClientError {
     #[error("the client has no view of the network yet")]
     NoTopology,
     #[error("cannot build reply blocks: {0}")]
-    Build(String),
+    Build(#[from] wesh_mix::BuildError),
 }
 
 /// What a client reports to an observer (the testnet, a metrics exporter, the CLI).
@@ -163,30 +163,10 @@ impl ClientSpec {
     }
 }
 
+/// Work for the runner: a call on its state, or leaving with the traffic core.
 enum Command {
-    SetTopology(Topology),
-    Send {
-        to: ClientAddress,
-        body: Vec<u8>,
-        reply: oneshot::Sender<Result<u64, EnqueueError>>,
-    },
-    SendMessage {
-        to: ClientAddress,
-        bytes: Vec<u8>,
-        reply: oneshot::Sender<Result<u64, EnqueueError>>,
-    },
-    Probe {
-        to: ClientAddress,
-    },
-    ReplySurbs {
-        holder: NodeId,
-        count: usize,
-        reply: oneshot::Sender<Result<Vec<ReplySurb>, ClientError>>,
-    },
-    Stop,
-    Detach {
-        reply: oneshot::Sender<ClientTraffic>,
-    },
+    Call(Box<dyn FnOnce(&mut ClientRunner) + Send>),
+    Detach(oneshot::Sender<ClientTraffic>),
 }
 
 /// Payloads pulled from the mailbox; `done` says whether they are handled (kept safely),
@@ -214,18 +194,25 @@ pub struct ClientHandle {
 }
 
 impl ClientHandle {
-    async fn command(&self, c: Command) -> Result<(), ClientError> {
+    /// Runs `f` on the client's runner (its one owner) and returns what it returns.
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut ClientRunner) -> T + Send + 'static,
+    ) -> Result<T, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        let call = Command::Call(Box::new(move |r| {
+            let _ = reply.send(f(r));
+        }));
         self.commands
-            .send(c)
+            .send(call)
             .await
-            .map_err(|_| ClientError::Stopped)
+            .map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)
     }
 
     /// Queues `body` (one packet, unreliable) for `to`; returns the message id.
     pub async fn send(&self, to: ClientAddress, body: Vec<u8>) -> Result<u64, ClientError> {
-        let (reply, rx) = oneshot::channel();
-        self.command(Command::Send { to, body, reply }).await?;
-        Ok(rx.await.map_err(|_| ClientError::Stopped)??)
+        Ok(self.call(move |r| r.core.enqueue(to, body)).await??)
     }
 
     /// Queues a message of any size up to `MAX_MESSAGE_BYTES` for reliable delivery
@@ -236,10 +223,7 @@ impl ClientHandle {
         to: ClientAddress,
         bytes: Vec<u8>,
     ) -> Result<u64, ClientError> {
-        let (reply, rx) = oneshot::channel();
-        self.command(Command::SendMessage { to, bytes, reply })
-            .await?;
-        Ok(rx.await.map_err(|_| ClientError::Stopped)??)
+        Ok(self.call(move |r| r.send_message(to, bytes)).await??)
     }
 
     /// `count` reply SURBs for the provider `holder` to send this client data with
@@ -249,24 +233,28 @@ impl ClientHandle {
         holder: NodeId,
         count: usize,
     ) -> Result<Vec<ReplySurb>, ClientError> {
-        let (reply, rx) = oneshot::channel();
-        self.command(Command::ReplySurbs {
-            holder,
-            count,
-            reply,
+        self.call(move |r| {
+            let topology = r.topology.as_ref().ok_or(ClientError::NoTopology)?;
+            let now = r.origin.elapsed();
+            Ok(r.core.reply_surbs(now, topology, holder, count)?)
         })
-        .await?;
-        rx.await.map_err(|_| ClientError::Stopped)?
+        .await?
     }
 
     /// Queues a probe message (sender index + message id in the body) for the testnet.
     pub async fn probe(&self, to: ClientAddress) -> Result<(), ClientError> {
-        self.command(Command::Probe { to }).await
+        self.call(move |r| {
+            let id = r.core.next_message_id();
+            if let Err(e) = r.core.enqueue(to, encode_probe(r.index, id)) {
+                tracing::warn!(error = %e, "probe refused");
+            }
+        })
+        .await
     }
 
     /// Stops the Loopix streams (the client goes silent but keeps receiving).
     pub async fn stop_sending(&self) {
-        let _ = self.command(Command::Stop).await;
+        let _ = self.call(|r| r.core.stop()).await;
     }
 }
 
@@ -305,7 +293,8 @@ impl RunningClient {
     /// [`start_client`] with it later resumes (pending sends, partial messages, mailbox).
     pub async fn go_offline(self) -> Result<ClientState, ClientError> {
         let (reply, rx) = oneshot::channel();
-        self.handle.command(Command::Detach { reply }).await?;
+        let detach = self.handle.commands.send(Command::Detach(reply));
+        detach.await.map_err(|_| ClientError::Stopped)?;
         let core = rx.await.map_err(|_| ClientError::Stopped)?;
         let _ = self.shutdown.send(true);
         Ok(ClientState {
@@ -359,7 +348,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
         tokio::spawn(follow_directory(
             params,
             net.clone(),
-            provider_peer,
+            provider,
             DirectoryOut {
                 commands: cmd_tx.clone(),
                 ready: topology_ready.clone(),
@@ -414,8 +403,8 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
     })
 }
 
-/// Registers the mailbox, then pulls it every `interval` (at once again while the provider
-/// says more is waiting). Payloads are confirmed only after the runner handled them.
+/// Runs the mailbox rules of `MailboxSync` (`wesh_mix`): register, pull, and confirm
+/// what the runner kept.
 async fn pull_mailbox(
     mut puller: Puller,
     interval: Duration,
@@ -423,62 +412,57 @@ async fn pull_mailbox(
     ready: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut backoff = Duration::from_millis(50);
+    let clock = crate::clock::CoreClock::start();
+    let mut sync = MailboxSync::new(clock.now(), interval);
     loop {
-        match puller.register().await {
-            Ok(()) => break,
-            Err(e) => {
-                tracing::debug!(error = %e, "mailbox registration failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.changed() => return,
+        match sync.poll(clock.now()) {
+            Some(MailboxStep::Register) => {
+                let result = puller.register().await;
+                if let Err(e) = &result {
+                    tracing::debug!(error = %e, "mailbox registration failed; retrying");
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                sync.handle_registered(clock.now(), result.is_ok());
+                if sync.registered() && !ready.swap(true, Relaxed) {
+                    tracing::info!("mailbox registered");
+                }
             }
-        }
-    }
-    ready.store(true, Relaxed);
-    tracing::info!("mailbox registered");
-    loop {
-        let mut again = false;
-        match puller.pull().await {
-            Ok(pulled) => {
-                again = pulled.remaining > 0;
-                if !pulled.payloads.is_empty() {
+            Some(MailboxStep::Pull) => match puller.pull().await {
+                Ok(pulled) => {
                     let (seqs, payloads): (Vec<u64>, Vec<Vec<u8>>) =
                         pulled.payloads.into_iter().unzip();
-                    let (done, handled) = oneshot::channel();
-                    if inbound.send(Inbound { payloads, done }).await.is_err() {
-                        return;
-                    }
-                    match handled.await {
-                        Ok(true) => {}
-                        // not kept: leave them at the provider for the next pull
-                        Ok(false) => continue,
-                        // the runner is gone (offline or stopped): keep the mail at the provider
-                        Err(_) => return,
-                    }
-                    if let Err(e) = puller.confirm(&seqs).await {
-                        // not deleted: the next pull returns them again, the core drops duplicates
-                        tracing::debug!(error = %e, "mailbox confirm failed");
+                    sync.handle_pulled(clock.now(), Some((seqs, pulled.remaining)));
+                    if !payloads.is_empty() {
+                        let (done, handled) = oneshot::channel();
+                        if inbound.send(Inbound { payloads, done }).await.is_err() {
+                            return;
+                        }
+                        // the runner is gone (offline or stopped): the mail stays at the provider
+                        let Ok(kept) = handled.await else { return };
+                        sync.handle_kept(clock.now(), kept);
                     }
                 }
+                Err(e) => {
+                    tracing::debug!(error = %e, "mailbox pull failed");
+                    sync.handle_pulled(clock.now(), None);
+                }
+            },
+            Some(MailboxStep::Confirm(seqs)) => {
+                if let Err(e) = puller.confirm(&seqs).await {
+                    tracing::debug!(error = %e, "mailbox confirm failed");
+                }
+                sync.handle_confirmed(clock.now());
             }
-            Err(e) => tracing::debug!(error = %e, "mailbox pull failed"),
-        }
-        if again {
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
+            None => {
+                let wake = sync.poll_timeout().map(|d| clock.instant(d));
+                tokio::select! {
+                    _ = sleep_until_opt(wake) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
         }
     }
 }
 
-/// Keeps the client's routing view in step with the directory: syncs it from the
-/// provider (every descriptor is verified here, the provider is not trusted) a few times
-/// per epoch, and recomputes the topology when the epoch changes.
 /// Providers of a directory view: node ID and the addresses it announces.
 pub type DirectoryProviders = Vec<(NodeId, Vec<Multiaddr>)>;
 
@@ -500,123 +484,68 @@ fn directory_providers(t: &wesh_pki::Topology) -> DirectoryProviders {
         .collect()
 }
 
+/// Keeps the client's routing view in step with the directory, as the client side of
+/// `wesh_pki::DirectoryFollower` decides (every descriptor is verified here, and a view
+/// is installed only once sampled relays confirm it: the provider is not trusted).
 async fn follow_directory(
     params: wesh_pki::PkiParams,
     net: NetHandle,
-    provider: PeerId,
+    provider: NodeId,
     out: DirectoryOut,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let DirectoryOut {
-        commands,
-        ready,
-        providers,
-    } = out;
-    use crate::pki::convert::routing_view;
-    use crate::pki::service::{unix_now, until_unix};
-    let every = Duration::from_secs((params.epoch_length_secs / 4).clamp(1, 30));
-    let mut control = net.control.clone();
-    let mut view = wesh_pki::ViewSampler::<PeerId>::new(params.clone());
-    let Ok(mut agent) = wesh_pki::PkiAgent::observer(params.clone(), unix_now()) else {
+    use crate::pki::sync::{SyncOutcome, spawn_sync};
+    use wesh_pki::FollowerAction;
+    let Ok(agent) = wesh_pki::PkiAgent::observer(params, crate::clock::unix_now()) else {
         return;
     };
-    let mut pending: Option<(Topology, DirectoryProviders)> = None;
-    let mut rng =
-        <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(seed_from(&mut rand::rng()));
-    let mut next_sync = crate::clock::monotonic();
+    let home = wesh_pki::NodeId(provider.0);
+    let seed = seed_from(&mut rand::rng());
+    let now = crate::clock::unix_now_ms();
+    let mut follower =
+        wesh_pki::DirectoryFollower::new(agent, wesh_pki::Following::Client { home }, now, seed);
+    let (synced_tx, mut synced) = mpsc::unbounded_channel::<SyncOutcome>();
     loop {
-        let mut actions = Vec::new();
-        let synced = crate::clock::monotonic() >= next_sync;
-        if synced {
-            // until the first view arrives, ask again soon
-            next_sync = crate::clock::monotonic()
-                + if ready.load(Relaxed) {
-                    every
-                } else {
-                    Duration::from_millis(300)
-                };
-            match control
-                .open_stream(provider, crate::pki::sync::PKI_SYNC_PROTOCOL)
-                .await
-            {
-                Ok(mut s) => {
-                    match crate::pki::sync::request(&mut s, agent.epoch(), agent.digest()).await {
-                        Ok(answer) => {
-                            for d in answer.descriptors.unwrap_or_default() {
-                                actions.extend(agent.on_descriptor(&d, unix_now()).1);
-                            }
-                        }
-                        Err(e) => tracing::debug!(error = %e, "directory sync failed"),
+        for action in follower.poll(crate::clock::unix_now_ms()) {
+            match action {
+                FollowerAction::Sync {
+                    peer,
+                    epoch,
+                    digest,
+                    deadline_ms,
+                } => spawn_sync(
+                    net.control.clone(),
+                    peer,
+                    epoch,
+                    digest,
+                    deadline_ms,
+                    synced_tx.clone(),
+                ),
+                FollowerAction::Directory(t) => {
+                    for (p, a) in crate::pki::convert::address_book(&t) {
+                        net.add_address(p, a);
                     }
                 }
-                Err(e) => tracing::debug!(error = %e, "cannot open directory sync"),
-            }
-        }
-        actions.extend(agent.tick(unix_now(), &mut rng));
-        let changed = actions
-            .iter()
-            .any(|a| matches!(a, wesh_pki::PkiAction::Topology(_)));
-        if changed || (synced && !view.confirmed()) {
-            // Ask sampled relays (not the provider) whether they hold the same directory.
-            // One that disagrees sends its own, so descriptors the provider withheld or
-            // invented show up, and the digests are compared again.
-            let t = agent.topology();
-            let book = crate::pki::convert::address_book(&t);
-            let mut peers: Vec<PeerId> = book
-                .iter()
-                .map(|(p, _)| *p)
-                .filter(|p| *p != provider)
-                .collect();
-            peers.sort();
-            peers.dedup();
-            for (p, a) in &book {
-                net.add_address(*p, a.clone());
-            }
-            let needed = view.samples_needed(peers.len());
-            view.restart(agent.epoch(), agent.digest(), needed);
-            for _ in 0..needed.min(peers.len()) {
-                // distinct relays within one round
-                let Some(peer) = view.pick(&peers, &mut rng) else {
-                    break;
-                };
-                peers.retain(|p| *p != peer);
-                let Ok(mut s) = control
-                    .open_stream(peer, crate::pki::sync::PKI_SYNC_PROTOCOL)
-                    .await
-                else {
-                    continue;
-                };
-                let Ok(answer) =
-                    crate::pki::sync::request(&mut s, agent.epoch(), agent.digest()).await
-                else {
-                    continue;
-                };
-                let differed = answer.descriptors.is_some();
-                for d in answer.descriptors.unwrap_or_default() {
-                    agent.on_descriptor(&d, unix_now());
+                FollowerAction::InstallView(t) => {
+                    let Some(routing) = crate::pki::convert::routing_view(&t) else {
+                        continue;
+                    };
+                    let install = Command::Call(Box::new(move |r| r.topology = Some(routing)));
+                    if out.commands.send(install).await.is_err() {
+                        return;
+                    }
+                    out.providers.send_replace(directory_providers(&t));
+                    out.ready.store(true, Relaxed);
                 }
-                view.set_local(agent.epoch(), agent.digest());
-                view.record(peer, answer.digest, differed);
+                _ => {}
             }
-            let t = agent.topology();
-            pending = routing_view(&t).map(|r| (r, directory_providers(&t)));
         }
-        // routes are built only over a view enough sampled relays confirm
-        if view.confirmed() {
-            if let Some((t, listed)) = pending.take() {
-                if commands.send(Command::SetTopology(t)).await.is_err() {
-                    return;
-                }
-                providers.send_replace(listed);
-                ready.store(true, Relaxed);
-            }
-        } else {
-            tracing::debug!("directory view not confirmed yet");
-            next_sync = next_sync.min(crate::clock::monotonic() + Duration::from_millis(300));
-        }
-        let tick = crate::clock::monotonic() + until_unix(agent.next_tick(unix_now()));
+        let wake = follower
+            .poll_timeout()
+            .saturating_sub(crate::clock::unix_now_ms());
         tokio::select! {
-            _ = tokio::time::sleep_until(next_sync.min(tick).into()) => {}
+            _ = tokio::time::sleep(Duration::from_millis(wake)) => {}
+            Some(outcome) = synced.recv() => outcome.report_to(&mut follower),
             _ = shutdown.changed() => return,
         }
     }
@@ -678,27 +607,8 @@ impl ClientRunner {
                     }
                 }
                 cmd = commands.recv() => match cmd {
-                    Some(Command::Send { to, body, reply }) => { let _ = reply.send(self.core.enqueue(to, body)); }
-                    Some(Command::SendMessage { to, bytes, reply }) => { let _ = reply.send(self.send_message(to, bytes)); }
-                    Some(Command::Probe { to }) => {
-                        let id = self.core.next_message_id();
-                        if let Err(e) = self.core.enqueue(to, encode_probe(self.index, id)) {
-                            tracing::warn!(error = %e, "probe refused");
-                        }
-                    }
-                    Some(Command::ReplySurbs { holder, count, reply }) => {
-                        let surbs = match self.topology.as_ref() {
-                            None => Err(ClientError::NoTopology),
-                            Some(t) => self
-                                .core
-                                .reply_surbs(origin.elapsed(), t, holder, count)
-                                .map_err(|e| ClientError::Build(e.to_string())),
-                        };
-                        let _ = reply.send(surbs);
-                    }
-                    Some(Command::Stop) => self.core.stop(),
-                    Some(Command::SetTopology(t)) => self.topology = Some(t),
-                    Some(Command::Detach { reply }) => {
+                    Some(Command::Call(call)) => call(&mut self),
+                    Some(Command::Detach(reply)) => {
                         let _ = reply.send(self.core);
                         return;
                     }
@@ -730,16 +640,7 @@ impl ClientRunner {
         let Some(store) = &self.store else {
             return true;
         };
-        let fragments: Vec<_> = payloads
-            .iter()
-            .filter_map(|p| match MixPayload::decode(p) {
-                Ok(MixPayload::Fragment { fragment, .. } | MixPayload::SurbData { fragment }) => {
-                    Some((fragment.message, fragment.index, p.as_slice()))
-                }
-                _ => None,
-            })
-            .collect();
-        match store.keep_pulled(&fragments) {
+        match store.keep_pulled(&wesh_mix::kept_fragments(payloads)) {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(error = %e, "cannot keep pulled fragments; not confirming them");
@@ -797,19 +698,16 @@ impl ClientRunner {
         use wesh_mix::ClientEvent as Core;
         let client = self.index;
         let mut inbox_seq = None;
-        if let Some(store) = &self.store {
-            let stored = match &ev {
-                Core::MessageReceived { id, bytes } => store
-                    .deliver(id, bytes, crate::pki::service::unix_now())
+        if let (Some(store), Some(effect)) = (&self.store, wesh_mix::store_effect(&ev)) {
+            let stored = match effect {
+                StoreEffect::Deliver { id, bytes } => store
+                    .deliver(id, bytes, crate::clock::unix_now())
                     .map(|seq| {
                         tracing::info!(seq, bytes = bytes.len(), "message received");
                         inbox_seq = Some(seq);
                     }),
-                Core::MessageDelivered { id } | Core::MessageFailed { id, .. } => {
-                    store.remove_outbox(*id)
-                }
-                Core::IncomingAbandoned(a) => store.forget_pulled(&a.id),
-                _ => Ok(()),
+                StoreEffect::RemoveOutbox(id) => store.remove_outbox(id),
+                StoreEffect::ForgetPulled(id) => store.forget_pulled(id),
             };
             if let Err(e) = stored {
                 tracing::error!(error = %e, "client store");

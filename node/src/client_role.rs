@@ -1,14 +1,16 @@
 //! `wesh client`: a client whose keys, inbox, partial messages and outbox live in rocksdb;
 //! `wesh inbox`: what it received.
 
-use crate::client_node::{ClientEvent, ClientSpec, ClientState, start_client};
+use crate::client_node::{ClientError, ClientEvent, ClientSpec, ClientState, start_client};
 use crate::keys::node_id_of_peer;
-use crate::storage::client_store::ClientStore;
+use crate::storage::client_store::{ClientStore, ClientStoreError};
 use clap::Args;
 use libp2p::identity::{Keypair, ed25519};
+use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use thiserror::Error;
 use tokio::sync::mpsc;
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
 use wesh_mix::{ClientAddress, ClientTrafficConfig, NodeId};
@@ -63,6 +65,77 @@ pub struct ClientArgs {
     pub link_from: Option<PathBuf>,
 }
 
+/// Why `wesh client` or `wesh inbox` stopped.
+#[derive(Debug, Error)]
+pub enum ClientRoleError {
+    #[error(transparent)]
+    Address(#[from] wesh_mix::AddressTextError),
+    #[error("--send {0:?} is not ADDRESS=PATH")]
+    Send(String),
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, io::Error),
+    #[error("{path} is {len} bytes; a message holds at most {max}")]
+    TooLarge {
+        path: PathBuf,
+        len: usize,
+        max: usize,
+    },
+    #[error("--api {0:?}: not an IP:port address ({1})")]
+    Api(String, std::net::AddrParseError),
+    #[error(transparent)]
+    ApiServer(#[from] crate::wesh_app::server::ApiServerError),
+    #[error("{0}: {1}")]
+    DataDir(PathBuf, io::Error),
+    #[error(transparent)]
+    Store(#[from] ClientStoreError),
+    #[error("{0} (is `wesh client` running on this directory?)")]
+    StoreBusy(ClientStoreError),
+    #[error("no client data in {0}")]
+    NoData(PathBuf),
+    #[error(
+        "--link-from: this data dir already holds a Wesh account; link a new device from a new --data-dir"
+    )]
+    LinkIntoAccount,
+    #[error("--link-from {0}: {1}")]
+    LinkRead(String, io::Error),
+    #[error("--link-from: the file does not hold a hex link code")]
+    LinkHex,
+    #[error("--link-from: not a valid link code ({0})")]
+    LinkCode(wesh_client::error::DecodeError),
+    #[error(
+        "this Wesh account lives at provider {0}; moving it to another provider is not supported yet (its contacts would keep writing to the old mailbox). Start without --provider, or use a new --data-dir"
+    )]
+    MovingAccount(String),
+    #[error(transparent)]
+    PeerAddr(#[from] crate::keys::PeerAddrError),
+    #[error("--provider {0:?}: not an Ed25519 peer id")]
+    ProviderNotEd25519(String),
+    #[error("stored provider address {0:?}: {1}")]
+    StoredProvider(String, libp2p::multiaddr::Error),
+    #[error("first start: give --provider <multiaddr/p2p/peer id>")]
+    NoProvider,
+    #[error("the stored identity key is not an Ed25519 secret key")]
+    IdentityKey,
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    TopologyFile(#[from] crate::topology_file::TopologyFileError),
+    #[error("--epoch-seconds: {0}")]
+    Epoch(wesh_pki::ParamError),
+    #[error(transparent)]
+    Issuer(#[from] crate::credit::IssuerAddressError),
+    #[error(transparent)]
+    Wesh(#[from] crate::wesh_app::client_service::WeshClientError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("message {id} failed: {reason}")]
+    MessageFailed { id: u64, reason: String },
+    #[error("client stopped")]
+    Stopped,
+    #[error(transparent)]
+    Signal(#[from] crate::role::SignalError),
+}
+
 /// Where `wesh client --api` listens, and where the API subcommands look, by default.
 pub const DEFAULT_API: &str = "127.0.0.1:7447";
 
@@ -85,31 +158,14 @@ fn data_dir(d: &Option<PathBuf>) -> PathBuf {
 
 /// A client address as text: `<provider id hex>:<client id hex>`.
 pub fn format_address(a: &ClientAddress) -> String {
-    format!("{}:{}", hex::encode(a.provider.0), hex::encode(a.client.0))
+    a.to_string()
 }
 
-pub fn parse_address(s: &str) -> Result<ClientAddress, String> {
-    let (p, c) = s
-        .split_once(':')
-        .ok_or_else(|| format!("address {s:?} is not <provider hex>:<client hex>"))?;
-    let id = |h: &str, what: &str| -> Result<NodeId, String> {
-        let b = hex::decode(h).map_err(|e| format!("{what} id {h:?}: {e}"))?;
-        let b: [u8; 32] = b
-            .try_into()
-            .map_err(|_| format!("{what} id {h:?} is not 32 bytes"))?;
-        Ok(NodeId(b))
-    };
-    Ok(ClientAddress {
-        provider: id(p, "provider")?,
-        client: id(c, "client")?,
-    })
-}
-
-fn parse_send(s: &str) -> Result<(ClientAddress, PathBuf), String> {
+fn parse_send(s: &str) -> Result<(ClientAddress, PathBuf), ClientRoleError> {
     let (a, p) = s
         .split_once('=')
-        .ok_or_else(|| format!("--send {s:?} is not ADDRESS=PATH"))?;
-    Ok((parse_address(a)?, PathBuf::from(p)))
+        .ok_or_else(|| ClientRoleError::Send(s.to_string()))?;
+    Ok((a.parse()?, PathBuf::from(p)))
 }
 
 /// What every (re)start of the client is built from.
@@ -142,7 +198,7 @@ impl ClientSetup {
     }
 }
 
-fn read_outgoing(args: &ClientArgs) -> Result<Vec<(ClientAddress, Vec<u8>)>, String> {
+fn read_outgoing(args: &ClientArgs) -> Result<Vec<(ClientAddress, Vec<u8>)>, ClientRoleError> {
     let sends = args
         .send
         .iter()
@@ -150,37 +206,34 @@ fn read_outgoing(args: &ClientArgs) -> Result<Vec<(ClientAddress, Vec<u8>)>, Str
         .collect::<Result<Vec<_>, _>>()?;
     let mut outgoing = Vec::new();
     for (to, path) in sends {
-        let bytes =
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = std::fs::read(&path).map_err(|e| ClientRoleError::Read(path.clone(), e))?;
         if bytes.len() > wesh_mix::params::MAX_MESSAGE_BYTES {
-            return Err(format!(
-                "{} is {} bytes; a message holds at most {}",
-                path.display(),
-                bytes.len(),
-                wesh_mix::params::MAX_MESSAGE_BYTES
-            ));
+            return Err(ClientRoleError::TooLarge {
+                path,
+                len: bytes.len(),
+                max: wesh_mix::params::MAX_MESSAGE_BYTES,
+            });
         }
         outgoing.push((to, bytes));
     }
     Ok(outgoing)
 }
 
-pub async fn run_client(args: ClientArgs) -> Result<(), String> {
+pub async fn run_client(args: ClientArgs) -> Result<(), ClientRoleError> {
     let outgoing = read_outgoing(&args)?;
     let api = match &args.api {
         Some(a) => Some(
             a.parse::<std::net::SocketAddr>()
-                .map_err(|e| format!("--api {a:?}: not an IP:port address ({e})"))?,
+                .map_err(|e| ClientRoleError::Api(a.clone(), e))?,
         ),
         None => None,
     };
     if let Some(a) = api {
-        crate::wesh_app::server::check_api_addr(a, args.api_allow_remote)
-            .map_err(|e| e.to_string())?;
+        crate::wesh_app::server::check_api_addr(a, args.api_allow_remote)?;
     }
     let dir = data_dir(&args.data_dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let store = Arc::new(ClientStore::open(dir.join("client.db")).map_err(|e| e.to_string())?);
+    std::fs::create_dir_all(&dir).map_err(|e| ClientRoleError::DataDir(dir.clone(), e))?;
+    let store = Arc::new(ClientStore::open(dir.join("client.db"))?);
     if api.is_some() {
         refuse_moving_an_account(&args, &store)?;
     }
@@ -190,16 +243,15 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
     };
     let (state, setup) = setup_client(&args, store.clone())?;
     let result = match api {
-        Some(addr) => {
-            crate::wesh_app::client_service::run_wesh_client(
-                state,
-                setup,
-                addr,
-                args.api_allow_remote,
-                link,
-            )
-            .await
-        }
+        Some(addr) => crate::wesh_app::client_service::run_wesh_client(
+            state,
+            setup,
+            addr,
+            args.api_allow_remote,
+            link,
+        )
+        .await
+        .map_err(ClientRoleError::from),
         None => run_plain(state, setup, outgoing, args.exit_when_sent).await,
     };
     // Close the database only once the client's tasks let go of it: returning from main
@@ -215,43 +267,34 @@ pub async fn run_client(args: ClientArgs) -> Result<(), String> {
 fn read_link_code(
     path: &std::path::Path,
     store: &ClientStore,
-) -> Result<wesh_client::messenger::DeviceLink, String> {
-    if !store.wesh_journal().map_err(|e| e.to_string())?.is_empty() {
-        return Err(
-            "--link-from: this data dir already holds a Wesh account; link a new device from a new --data-dir".into(),
-        );
+) -> Result<wesh_client::messenger::DeviceLink, ClientRoleError> {
+    if !store.wesh_journal()?.is_empty() {
+        return Err(ClientRoleError::LinkIntoAccount);
     }
+    let unreadable = |e| ClientRoleError::LinkRead(path.display().to_string(), e);
     let text = if path.as_os_str() == "-" {
         let mut t = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
-            .map_err(|e| format!("--link-from -: cannot read stdin: {e}"))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map_err(unreadable)?;
         t
     } else {
-        std::fs::read_to_string(path).map_err(|e| format!("--link-from {}: {e}", path.display()))?
+        std::fs::read_to_string(path).map_err(unreadable)?
     };
     let text = zeroize::Zeroizing::new(text);
-    let bytes = zeroize::Zeroizing::new(
-        hex::decode(text.trim())
-            .map_err(|_| "--link-from: the file does not hold a hex link code".to_string())?,
-    );
-    wesh_client::messenger::DeviceLink::decode(&bytes)
-        .map_err(|e| format!("--link-from: not a valid link code ({e})"))
+    let bytes =
+        zeroize::Zeroizing::new(hex::decode(text.trim()).map_err(|_| ClientRoleError::LinkHex)?);
+    wesh_client::messenger::DeviceLink::decode(&bytes).map_err(ClientRoleError::LinkCode)
 }
 
 /// A Wesh account's contacts know it by its mailbox at its provider: moving it to another
 /// provider would leave them writing to the old one (re-announcing is not built yet).
-fn refuse_moving_an_account(args: &ClientArgs, store: &ClientStore) -> Result<(), String> {
-    let (Some(wanted), Some((current, current_addr))) =
-        (&args.provider, store.provider().map_err(|e| e.to_string())?)
-    else {
+fn refuse_moving_an_account(args: &ClientArgs, store: &ClientStore) -> Result<(), ClientRoleError> {
+    let (Some(wanted), Some((current, current_addr))) = (&args.provider, store.provider()?) else {
         return Ok(());
     };
     let (peer, _) = crate::keys::parse_peer_addr(wanted, "--provider")?;
     let moving = node_id_of_peer(&peer).is_some_and(|id| id != current);
-    if moving && !store.wesh_journal().map_err(|e| e.to_string())?.is_empty() {
-        return Err(format!(
-            "this Wesh account lives at provider {current_addr}; moving it to another provider is not supported yet (its contacts would keep writing to the old mailbox). Start without --provider, or use a new --data-dir"
-        ));
+    if moving && !store.wesh_journal()?.is_empty() {
+        return Err(ClientRoleError::MovingAccount(current_addr));
     }
     Ok(())
 }
@@ -260,42 +303,38 @@ fn refuse_moving_an_account(args: &ClientArgs, store: &ClientStore) -> Result<()
 fn setup_client(
     args: &ClientArgs,
     store: Arc<ClientStore>,
-) -> Result<(ClientState, ClientSetup), String> {
-    let (provider, provider_addr) =
-        match (&args.provider, store.provider().map_err(|e| e.to_string())?) {
-            (Some(p), _) => {
-                let (peer, addr) = crate::keys::parse_peer_addr(p, "--provider")?;
-                let id = node_id_of_peer(&peer)
-                    .ok_or_else(|| format!("--provider {p:?}: not an Ed25519 peer id"))?;
-                store.set_provider(&id, p).map_err(|e| e.to_string())?;
-                (id, addr)
-            }
-            (None, Some((id, addr))) => (
-                id,
-                addr.parse()
-                    .map_err(|e| format!("stored provider address {addr:?}: {e}"))?,
-            ),
-            (None, None) => {
-                return Err("first start: give --provider <multiaddr/p2p/peer id>".into());
-            }
-        };
-    let keys = store.keys().map_err(|e| e.to_string())?;
+) -> Result<(ClientState, ClientSetup), ClientRoleError> {
+    let (provider, provider_addr) = match (&args.provider, store.provider()?) {
+        (Some(p), _) => {
+            let (peer, addr) = crate::keys::parse_peer_addr(p, "--provider")?;
+            let id = node_id_of_peer(&peer)
+                .ok_or_else(|| ClientRoleError::ProviderNotEd25519(p.clone()))?;
+            store.set_provider(&id, p)?;
+            (id, addr)
+        }
+        (None, Some((id, addr))) => match addr.parse() {
+            Ok(parsed) => (id, parsed),
+            Err(e) => return Err(ClientRoleError::StoredProvider(addr, e)),
+        },
+        (None, None) => return Err(ClientRoleError::NoProvider),
+    };
+    let keys = store.keys()?;
     let mut secret = *keys.identity;
     let identity = Keypair::from(ed25519::Keypair::from(
-        ed25519::SecretKey::try_from_bytes(&mut secret).map_err(|e| e.to_string())?,
+        ed25519::SecretKey::try_from_bytes(&mut secret)
+            .map_err(|_| ClientRoleError::IdentityKey)?,
     ));
-    let me = crate::keys::node_id_of(&identity.public()).map_err(|e| e.to_string())?;
+    let me = crate::keys::node_id_of(&identity.public())?;
     let mailbox = MailboxClient::from_parts(
         provider,
         MailboxId(me.0),
         &keys.mailbox_key,
         PullSecret(*keys.pull_secret),
     );
-    let state = ClientState::with(identity, Arc::new(mailbox), ClientTrafficConfig::default())
-        .map_err(|e| e.to_string())?;
+    let state = ClientState::with(identity, Arc::new(mailbox), ClientTrafficConfig::default())?;
     let (topology, pki, static_providers) = match &args.topology {
         Some(p) => {
-            let t = crate::topology_file::TopologyFile::load(p).map_err(|e| e.to_string())?;
+            let t = crate::topology_file::TopologyFile::load(p)?;
             let providers = t
                 .topology
                 .providers()
@@ -316,7 +355,7 @@ fn setup_client(
             None,
             Some(
                 wesh_pki::PkiParams::with_epoch_length(args.epoch_seconds)
-                    .map_err(|e| format!("--epoch-seconds: {e}"))?,
+                    .map_err(ClientRoleError::Epoch)?,
             ),
             Vec::new(),
         ),
@@ -348,22 +387,16 @@ async fn run_plain(
     setup: ClientSetup,
     outgoing: Vec<(ClientAddress, Vec<u8>)>,
     exit_when_sent: bool,
-) -> Result<(), String> {
+) -> Result<(), ClientRoleError> {
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let client = start_client(setup.spec(state, events_tx))
-        .await
-        .map_err(|e| e.to_string())?;
+    let client = start_client(setup.spec(state, events_tx)).await?;
     let address = client.handle.address;
     // stdout: the address others send to
     println!("client address: {}", format_address(&address));
     let mut waiting = std::collections::HashSet::new();
     for (to, bytes) in outgoing {
         let len = bytes.len();
-        let id = client
-            .handle
-            .send_message(to, bytes)
-            .await
-            .map_err(|e| e.to_string())?;
+        let id = client.handle.send_message(to, bytes).await?;
         tracing::info!(id, bytes = len, to = %format_address(&to), "message queued");
         waiting.insert(id);
     }
@@ -380,28 +413,27 @@ async fn run_plain(
                 Some(ClientEvent::MessageFailed { id, reason, .. }) => {
                     tracing::error!(id, %reason, "message failed");
                     if waiting.remove(&id) && exit_when_sent {
-                        break Err(format!("message {id} failed: {reason}"));
+                        break Err(ClientRoleError::MessageFailed { id, reason });
                     }
                 }
                 Some(_) => {}
-                None => break Err("client stopped".into()),
+                None => break Err(ClientRoleError::Stopped),
             },
-            s = crate::role::wait_for_signal() => { break s }
+            s = crate::role::wait_for_signal() => { break Ok(s?) }
         }
     };
     client.shutdown();
     result
 }
 
-pub fn show_inbox(args: InboxArgs) -> Result<(), String> {
+pub fn show_inbox(args: InboxArgs) -> Result<(), ClientRoleError> {
     let dir = data_dir(&args.data_dir);
     let path = dir.join("client.db");
     if !path.exists() {
-        return Err(format!("no client data in {}", dir.display()));
+        return Err(ClientRoleError::NoData(dir));
     }
-    let store = ClientStore::open(&path)
-        .map_err(|e| format!("{e} (is `wesh client` running on this directory?)"))?;
-    let messages = store.inbox(0).map_err(|e| e.to_string())?;
+    let store = ClientStore::open(&path).map_err(ClientRoleError::StoreBusy)?;
+    let messages = store.inbox(0)?;
     for m in &messages {
         if args.json {
             let line = serde_json::json!({
@@ -423,7 +455,7 @@ pub fn show_inbox(args: InboxArgs) -> Result<(), String> {
     }
     if args.delete {
         let seqs: Vec<u64> = messages.iter().map(|m| m.seq).collect();
-        store.remove_inbox(&seqs).map_err(|e| e.to_string())?;
+        store.remove_inbox(&seqs)?;
     }
     Ok(())
 }

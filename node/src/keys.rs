@@ -28,6 +28,19 @@ pub enum KeyError {
     NotEd25519(String),
 }
 
+/// A peer address given on the command line that is not `<multiaddr>/p2p/<peer id>`.
+#[derive(Debug, Error)]
+pub enum PeerAddrError {
+    #[error("invalid {what} {text:?}: {source}")]
+    Invalid {
+        what: String,
+        text: String,
+        source: libp2p::multiaddr::Error,
+    },
+    #[error("{what} {text:?} must end in /p2p/<peer id>")]
+    NoPeerId { what: String, text: String },
+}
+
 /// The keys a node runs with.
 pub struct NodeKeys {
     pub identity: Keypair,
@@ -133,17 +146,25 @@ pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
 
 /// A peer's address as given on the command line: a multiaddr ending in /p2p/<peer id>.
 /// `what` names the flag in errors.
-pub fn parse_peer_addr(text: &str, what: &str) -> Result<(PeerId, libp2p::Multiaddr), String> {
-    let addr: libp2p::Multiaddr = text
-        .parse()
-        .map_err(|e| format!("invalid {what} {text:?}: {e}"))?;
+pub fn parse_peer_addr(
+    text: &str,
+    what: &str,
+) -> Result<(PeerId, libp2p::Multiaddr), PeerAddrError> {
+    let addr: libp2p::Multiaddr = text.parse().map_err(|source| PeerAddrError::Invalid {
+        what: what.to_string(),
+        text: text.to_string(),
+        source,
+    })?;
     let peer = addr
         .iter()
         .find_map(|p| match p {
             libp2p::multiaddr::Protocol::P2p(id) => Some(id),
             _ => None,
         })
-        .ok_or_else(|| format!("{what} {text:?} must end in /p2p/<peer id>"))?;
+        .ok_or_else(|| PeerAddrError::NoPeerId {
+            what: what.to_string(),
+            text: text.to_string(),
+        })?;
     Ok((peer, addr))
 }
 

@@ -11,14 +11,34 @@ use crate::net::links::Links;
 use crate::net::swarm::{NetHandle, start_swarm};
 use libp2p::Multiaddr;
 use libp2p::identity::Keypair;
-use rand::RngExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
 use wesh_mix::{HopDelaySampler, MixPayload, NodeId, Topology, build_packet};
-use wesh_payments::{ShopperMonitor, ShopperScores, TestLoop};
+use wesh_payments::{ShopperMonitor, ShopperScores, TestLoop, TopologyError};
+
+/// Why the monitor cannot start or send a loop.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("topology: {0}")]
+    Topology(#[from] TopologyError),
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    Net(#[from] crate::net::swarm::NetError),
+    #[error("a node of the loop left the topology")]
+    NodeLeft,
+    #[error("the loop has no entry provider")]
+    EmptyRoute,
+    #[error("the entry provider's id is no peer id")]
+    NotAPeer,
+    #[error("cannot build the loop packet: {0}")]
+    Build(#[from] wesh_mix::BuildError),
+    #[error("link to the entry provider is full")]
+    LinkFull,
+}
 
 /// A running monitor.
 pub struct Monitor {
@@ -42,24 +62,22 @@ impl Monitor {
         issuer: Option<IssuerAddress>,
         mean_hop_delay: Duration,
         pull_interval: Duration,
-    ) -> Result<Monitor, String> {
+    ) -> Result<Monitor, MonitorError> {
         let layers: Vec<Vec<[u8; 32]>> = topology
             .layers()
             .iter()
             .map(|l| l.iter().map(|n| n.id.0).collect())
             .collect();
         let ids: Vec<[u8; 32]> = topology.providers().iter().map(|n| n.id.0).collect();
-        let core = ShopperMonitor::new(layers, ids).map_err(|e| e.to_string())?;
+        let core = ShopperMonitor::new(layers, ids)?;
         let identity = Keypair::generate_ed25519();
-        let me = crate::keys::node_id_of(&identity.public()).map_err(|e| e.to_string())?;
+        let me = crate::keys::node_id_of(&identity.public())?;
         let (shutdown, stop) = watch::channel(false);
         let book: Vec<_> = providers
             .iter()
             .filter_map(|(id, a)| Some((peer_id_of(id)?, a.clone())))
             .collect();
-        let net = start_swarm(identity, &[], &book, stop.clone())
-            .await
-            .map_err(|e| e.to_string())?;
+        let net = start_swarm(identity, &[], &book, stop.clone()).await?;
         let links = Links::new(
             net.control.clone(),
             tokio::runtime::Handle::current(),
@@ -114,34 +132,24 @@ impl Monitor {
         self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Plans `count` test loops for `epoch`.
-    pub fn plan(&self, epoch: u64, count: usize) -> Vec<TestLoop> {
-        self.lock().plan_epoch(epoch, count, &mut rand::rng())
-    }
-
     /// Sends one planned loop along its route (keys from `topology`).
-    pub fn send(&self, test: &TestLoop, topology: &Topology) -> Result<(), String> {
+    pub fn send(&self, test: &TestLoop, topology: &Topology) -> Result<(), MonitorError> {
         let route = test
             .route
             .iter()
-            .map(|id| {
-                topology
-                    .node(&NodeId(*id))
-                    .copied()
-                    .ok_or_else(|| "a node of the loop left the topology".to_string())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|id| topology.node(&NodeId(*id)).copied())
+            .collect::<Option<Vec<_>>>()
+            .ok_or(MonitorError::NodeLeft)?;
         let mut rng = rand::rng();
         let delays = self.delays.for_route(&mut rng, route.len());
         let payload = MixPayload::Loop { id: test.id }.encode();
-        let packet = build_packet(&mut rng, &route, self.me, &payload, &delays)
-            .map_err(|e| e.to_string())?;
-        let entry = route.first().ok_or("empty route")?;
-        let peer = peer_id_of(&entry.id).ok_or("entry provider id")?;
+        let packet = build_packet(&mut rng, &route, self.me, &payload, &delays)?;
+        let entry = route.first().ok_or(MonitorError::EmptyRoute)?;
+        let peer = peer_id_of(&entry.id).ok_or(MonitorError::NotAPeer)?;
         self.links
             .sender(peer)
             .try_send(packet)
-            .map_err(|_| "link to the entry provider is full".to_string())?;
+            .map_err(|_| MonitorError::LinkFull)?;
         self.sent.fetch_add(1, Relaxed);
         Ok(())
     }
@@ -156,12 +164,6 @@ impl Monitor {
 
     pub fn stop(&self) {
         let _ = self.shutdown.send(true);
-    }
-
-    /// A random pause between loops so they leave as a Poisson stream of `rate` per second.
-    pub fn gap(rate: f64) -> Duration {
-        let u: f64 = rand::rng().random_range(f64::EPSILON..1.0);
-        Duration::from_secs_f64(-u.ln() / rate.max(1e-3))
     }
 }
 
@@ -207,8 +209,8 @@ async fn pull_returns(
     }
 }
 
-/// Sends `loops_per_second × run_for` planned loops as a Poisson stream, each over the routing view
-/// current when it leaves.
+/// Sends the loops the core plans for `run_for` at `loops_per_second`, as a Poisson stream,
+/// each over the routing view current when it leaves; returns how many.
 pub fn spawn_loops(
     monitor: Arc<Monitor>,
     epoch: u64,
@@ -216,14 +218,18 @@ pub fn spawn_loops(
     run_for: Duration,
     loops_per_second: f64,
 ) -> u64 {
-    let count = (loops_per_second * run_for.as_secs_f64()).ceil() as usize;
-    let loops = monitor.plan(epoch, count.max(1));
-    let rate = loops.len() as f64 / run_for.as_secs_f64().max(1.0);
+    let (loops, rate) = monitor.lock().plan_run(
+        epoch,
+        loops_per_second,
+        run_for.as_secs_f64(),
+        &mut rand::rng(),
+    );
     let planned = loops.len() as u64;
     // every planned loop is sent (an unsent one would count as lost for its nodes)
     tokio::spawn(async move {
         for test in loops {
-            tokio::time::sleep(Monitor::gap(rate)).await;
+            let gap = wesh_payments::pacing_gap(&mut rand::rng(), rate);
+            tokio::time::sleep(Duration::from_secs_f64(gap)).await;
             let current = view.borrow_and_update().clone();
             if let Some(t) = current
                 && let Err(e) = monitor.send(&test, &t)
@@ -239,9 +245,9 @@ pub fn spawn_loops(
 /// any more: loops still in flight must not count as dropped.
 pub async fn wait_for_loops(monitor: &Monitor, planned: u64, within: Duration) {
     let deadline = crate::clock::monotonic() + within;
+    let (sent, returned) = (&monitor.sent, &monitor.returned);
     while crate::clock::monotonic() < deadline
-        && (monitor.sent.load(Relaxed) < planned
-            || monitor.returned.load(Relaxed) < monitor.sent.load(Relaxed))
+        && !wesh_payments::loops_settled(planned, sent.load(Relaxed), returned.load(Relaxed))
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -369,7 +369,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
     }
     if let (Some(p), Some(_)) = (&spec.payments, &credit) {
         crate::credit::provider::serve(net.control.clone(), p.credit.clone(), shutdown_rx.clone())
-            .map_err(RelayError::Config)?;
+            .map_err(|_| RelayError::Protocol(crate::credit::CREDIT_PROTOCOL.to_string()))?;
         tokio::spawn(crate::credit::redeemer::run_redeemer(
             net.clone(),
             p.issuer.clone(),

@@ -6,12 +6,57 @@ use crate::keys::NodeKeys;
 use crate::relay::{PkiSetup, RelaySpec, start_relay};
 use crate::topology_file::{NodeEntry, Role, TopologyFile};
 use libp2p::Multiaddr;
+use libp2p::multiaddr::Error as AddrError;
 use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why `wesh mix`, `wesh provider` or `wesh id` stopped.
+#[derive(Debug, Error)]
+pub enum RoleError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("invalid listen address {0:?}: {1}")]
+    Listen(String, AddrError),
+    #[error("invalid --announce {0:?}: {1}")]
+    Announce(String, AddrError),
+    #[error("invalid --addr {0:?}: {1}")]
+    Addr(String, AddrError),
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    PeerAddr(#[from] crate::keys::PeerAddrError),
+    #[error(transparent)]
+    TopologyFile(#[from] crate::topology_file::TopologyFileError),
+    #[error("pki.epoch_seconds: {0}")]
+    Epoch(wesh_pki::ParamError),
+    #[error(transparent)]
+    Mailboxes(#[from] crate::storage::StoreError),
+    #[error(transparent)]
+    Spent(#[from] wesh_payments::error::StoreError),
+    #[error(transparent)]
+    Replica(#[from] crate::storage::replica_store::ReplicaStoreError),
+    #[error(transparent)]
+    Relay(#[from] crate::relay::RelayError),
+    #[error(transparent)]
+    Issuer(#[from] crate::credit::IssuerAddressError),
+    #[error(transparent)]
+    Services(#[from] crate::relay_services::RelayServicesError),
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    #[error("a mix needs --layer 1, 2 or 3")]
+    MixWithoutLayer,
+    #[error("a provider has no --layer")]
+    ProviderWithLayer,
+}
+
+#[derive(Debug, Error)]
+#[error("cannot listen for {0}: {1}")]
+pub struct SignalError(&'static str, std::io::Error);
 
 /// Loads config + flags, starts the relay, waits for SIGINT/SIGTERM, stops gracefully.
-pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
+pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), RoleError> {
     let mut cfg = match &args.config {
-        Some(p) => NodeConfig::load(p).map_err(|e| e.to_string())?,
+        Some(p) => NodeConfig::load(p)?,
         None => NodeConfig::default(),
     };
     if !args.listen.is_empty() {
@@ -38,13 +83,13 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
     if let Some(e) = args.epoch_seconds {
         cfg.pki.epoch_seconds = e;
     }
-    cfg.validate().map_err(|e| e.to_string())?;
+    cfg.validate()?;
     let listen = cfg
         .listen
         .iter()
         .map(|a| {
             a.parse::<Multiaddr>()
-                .map_err(|e| format!("invalid listen address {a:?}: {e}"))
+                .map_err(|e| RoleError::Listen(a.clone(), e))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let role_name = match role {
@@ -55,10 +100,10 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         .data_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("wesh-{role_name}")));
-    let keys = NodeKeys::load_or_create(&data_dir).map_err(|e| e.to_string())?;
+    let keys = NodeKeys::load_or_create(&data_dir)?;
     let (topology, addresses) = match &cfg.topology {
         Some(p) => {
-            let st = TopologyFile::load(p).map_err(|e| e.to_string())?;
+            let st = TopologyFile::load(p)?;
             (Some(st.topology), st.addresses)
         }
         None => (None, Vec::new()),
@@ -67,7 +112,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         Some(_) => None,
         None => Some(pki_setup(&cfg, &data_dir)?),
     };
-    let node_id = keys.node_id().map_err(|e| e.to_string())?;
+    let node_id = keys.node_id()?;
     if let Some(t) = &topology
         && t.node(&node_id).is_none()
     {
@@ -76,37 +121,34 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
     let mailboxes = match role {
         Role::Provider => {
             let path = data_dir.join("mailboxes");
-            let store = crate::storage::MailboxStore::open(&path, cfg.mailbox_limits())
-                .map_err(|e| e.to_string())?;
+            let store = crate::storage::MailboxStore::open(&path, cfg.mailbox_limits())?;
             tracing::info!(path = %path.display(), "mailbox store open");
             Some(std::sync::Arc::new(store))
         }
         Role::Mix => None,
     };
-    let payments = match (&args.issuer, role) {
-        (Some(text), Role::Provider) => {
-            let issuer = crate::credit::IssuerAddress::parse(text, args.issuer_epoch_seconds)?;
-            let spent = crate::storage::spent_store::SpentStore::open(data_dir.join("spent"))
-                .map_err(|e| e.0)?;
-            tracing::info!(issuer = %text, "clients pay for sending with this issuer's tokens");
-            Some(crate::relay::ProviderPayments {
-                credit: std::sync::Arc::new(crate::credit::provider::ProviderCredit::new(
-                    spent,
-                    args.issuer_epoch_seconds,
-                )),
-                issuer,
-                redeem_every: crate::credit::DEFAULT_REDEEM_EVERY,
-            })
-        }
-        // a mix only reports its work (it charges nobody)
-        (Some(_), Role::Mix) | (None, _) => None,
-    };
-    let work_issuer = match &args.issuer {
+    let issuer = match &args.issuer {
         Some(text) => Some(crate::credit::IssuerAddress::parse(
             text,
             args.issuer_epoch_seconds,
         )?),
         None => None,
+    };
+    let payments = match (&issuer, role) {
+        (Some(issuer), Role::Provider) => {
+            let spent = crate::storage::spent_store::SpentStore::open(data_dir.join("spent"))?;
+            tracing::info!(issuer = %issuer.addr, "clients pay for sending with this issuer's tokens");
+            Some(crate::relay::ProviderPayments {
+                credit: std::sync::Arc::new(crate::credit::provider::ProviderCredit::new(
+                    spent,
+                    args.issuer_epoch_seconds,
+                )),
+                issuer: issuer.clone(),
+                redeem_every: crate::credit::DEFAULT_REDEEM_EVERY,
+            })
+        }
+        // a mix only reports its work (it charges nobody)
+        (Some(_), Role::Mix) | (None, _) => None,
     };
     let handle = start_relay(RelaySpec {
         keys,
@@ -123,16 +165,11 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
         mailboxes,
         payments,
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     // relays tell the issuer their work; a provider keeps the sealed entries of Wesh
     // groups registered with it and is a rendezvous point for contact requests
-    let services = crate::relay_services::start_relay_services(
-        &handle,
-        &data_dir.join("replica"),
-        work_issuer,
-    )
-    .map_err(|e| e.to_string())?;
+    let services =
+        crate::relay_services::start_relay_services(&handle, &data_dir.join("replica"), issuer)?;
     tracing::info!(role = role_name, peer_id = %handle.net.peer_id, node_id = %hex::encode(node_id.0), addrs = ?handle.listen_addrs(), "node running");
     wait_for_signal().await?;
     tracing::info!("shutting down");
@@ -144,16 +181,16 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), String> {
 }
 
 /// The gossip PKI settings of a role, from config and flags.
-fn pki_setup(cfg: &NodeConfig, data_dir: &std::path::Path) -> Result<PkiSetup, String> {
-    let params = wesh_pki::PkiParams::with_epoch_length(cfg.pki.epoch_seconds)
-        .map_err(|e| format!("pki.epoch_seconds: {e}"))?;
+fn pki_setup(cfg: &NodeConfig, data_dir: &std::path::Path) -> Result<PkiSetup, RoleError> {
+    let params =
+        wesh_pki::PkiParams::with_epoch_length(cfg.pki.epoch_seconds).map_err(RoleError::Epoch)?;
     let mut bootstrap = Vec::new();
     for b in &cfg.pki.bootstrap {
         bootstrap.push(crate::keys::parse_peer_addr(b, "--bootstrap")?);
     }
     for a in &cfg.pki.announce {
         a.parse::<Multiaddr>()
-            .map_err(|e| format!("invalid --announce {a:?}: {e}"))?;
+            .map_err(|e| RoleError::Announce(a.clone(), e))?;
     }
     if bootstrap.is_empty() {
         tracing::info!("no --bootstrap: starting a new network (others bootstrap from this node)");
@@ -167,31 +204,30 @@ fn pki_setup(cfg: &NodeConfig, data_dir: &std::path::Path) -> Result<PkiSetup, S
     })
 }
 
-pub async fn wait_for_signal() -> Result<(), String> {
+pub async fn wait_for_signal() -> Result<(), SignalError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| SignalError("SIGTERM", e))?;
     tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("cannot listen for SIGINT: {e}")),
+        r = tokio::signal::ctrl_c() => r.map_err(|e| SignalError("SIGINT", e)),
         _ = term.recv() => Ok(()),
     }
 }
 
 /// `wesh id`: the `[[node]]` entry other nodes put in their topology file for this one.
-pub fn print_id(args: IdArgs) -> Result<(), String> {
+pub fn print_id(args: IdArgs) -> Result<(), RoleError> {
     let role: Role = args.role.into();
     if role == Role::Mix && args.layer.is_none() {
-        return Err("a mix needs --layer 1, 2 or 3".into());
+        return Err(RoleError::MixWithoutLayer);
     }
     if role == Role::Provider && args.layer.is_some() {
-        return Err("a provider has no --layer".into());
+        return Err(RoleError::ProviderWithLayer);
     }
     for a in &args.addr {
         a.parse::<Multiaddr>()
-            .map_err(|e| format!("invalid --addr {a:?}: {e}"))?;
+            .map_err(|e| RoleError::Addr(a.clone(), e))?;
     }
-    let keys = NodeKeys::load_or_create(&args.data_dir).map_err(|e| e.to_string())?;
-    let id = keys.node_id().map_err(|e| e.to_string())?;
+    let keys = NodeKeys::load_or_create(&args.data_dir)?;
+    let id = keys.node_id()?;
     let file = TopologyFile {
         nodes: vec![NodeEntry {
             id: hex::encode(id.0),
@@ -201,6 +237,6 @@ pub fn print_id(args: IdArgs) -> Result<(), String> {
             addrs: args.addr,
         }],
     };
-    print!("{}", file.to_toml().map_err(|e| e.to_string())?);
+    print!("{}", file.to_toml()?);
     Ok(())
 }

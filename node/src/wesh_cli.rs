@@ -6,7 +6,8 @@ use crate::client_role::DEFAULT_API;
 use crate::wesh_app::api::MessageView;
 use crate::wesh_app::{ApiClient, ApiError, ApiRequest, ApiResponse};
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
 
 /// Where the API is and how to print answers.
 #[derive(Debug, Clone, Args)]
@@ -141,36 +142,56 @@ pub struct InboxArgs {
     pub delete: bool,
 }
 
-fn bad(field: &str, reason: impl Into<String>) -> String {
-    ApiError::BadArgument {
-        field: field.into(),
-        reason: reason.into(),
-    }
-    .to_string()
+#[derive(Debug, Error)]
+pub enum WeshCliError {
+    #[error("{0}; point --api or WESH_API at it")]
+    Connect(ApiError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("cannot print the answer as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("unexpected answer {0}")]
+    UnexpectedAnswer(String),
+    #[error("cannot {what} {}: {source}", path.display())]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the API closed the stream")]
+    StreamClosed,
 }
 
-async fn connect(args: &ApiArgs) -> Result<ApiClient, String> {
+fn bad(field: &str, reason: impl Into<String>) -> WeshCliError {
+    WeshCliError::Api(ApiError::BadArgument {
+        field: field.into(),
+        reason: reason.into(),
+    })
+}
+
+fn file_error(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> WeshCliError {
+    let path = path.to_path_buf();
+    move |source| WeshCliError::File { what, path, source }
+}
+
+async fn connect(args: &ApiArgs) -> Result<ApiClient, WeshCliError> {
     ApiClient::connect(&args.api)
         .await
-        .map_err(|e| format!("{e}; point --api or WESH_API at it"))
+        .map_err(WeshCliError::Connect)
 }
 
 /// One call; prints the answer (JSON or text).
-async fn call_and_print(args: &ApiArgs, request: ApiRequest) -> Result<(), String> {
-    let mut client = connect(args).await?;
-    let answer = client.call(request).await.map_err(|e| e.to_string())?;
+async fn call_and_print(args: &ApiArgs, request: ApiRequest) -> Result<(), WeshCliError> {
+    let answer = connect(args).await?.call(request).await?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&answer).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string(&answer)?);
     } else {
         print!("{}", answer_text(&answer));
     }
     Ok(())
 }
 
-pub async fn contact(args: ContactArgs) -> Result<(), String> {
+pub async fn contact(args: ContactArgs) -> Result<(), WeshCliError> {
     let request = match args.command {
         ContactCommand::Reference => ApiRequest::ContactRequestReference,
         ContactCommand::ResetReference => ApiRequest::ContactRequestResetReference,
@@ -183,40 +204,36 @@ pub async fn contact(args: ContactArgs) -> Result<(), String> {
     call_and_print(&args.api, request).await
 }
 
-pub async fn account(args: AccountArgs) -> Result<(), String> {
-    match args.command {
-        AccountCommand::Link { out } => {
-            let mut client = connect(&args.api).await?;
-            let answer = client
-                .call(ApiRequest::DeviceLinkCreate)
-                .await
-                .map_err(|e| e.to_string())?;
-            let ApiResponse::DeviceLink { code } = answer else {
-                return Err(format!("unexpected answer {answer:?}"));
-            };
-            let code = zeroize::Zeroizing::new(code);
-            match out {
-                Some(path) => {
-                    write_secret_file(&path, code.as_bytes())?;
-                    eprintln!(
-                        "link code written to {} (it holds the account's secret keys)",
-                        path.display()
-                    );
-                }
-                None => {
-                    eprintln!(
-                        "the link code below holds the account's secret keys: move it only over a channel you trust"
-                    );
-                    println!("{}", code.as_str());
-                }
-            }
-            Ok(())
+pub async fn account(args: AccountArgs) -> Result<(), WeshCliError> {
+    let AccountCommand::Link { out } = args.command;
+    let answer = connect(&args.api)
+        .await?
+        .call(ApiRequest::DeviceLinkCreate)
+        .await?;
+    let ApiResponse::DeviceLink { code } = answer else {
+        return Err(WeshCliError::UnexpectedAnswer(format!("{answer:?}")));
+    };
+    let code = zeroize::Zeroizing::new(code);
+    match out {
+        Some(path) => {
+            write_secret_file(&path, code.as_bytes())?;
+            eprintln!(
+                "link code written to {} (it holds the account's secret keys)",
+                path.display()
+            );
+        }
+        None => {
+            eprintln!(
+                "the link code below holds the account's secret keys: move it only over a channel you trust"
+            );
+            println!("{}", code.as_str());
         }
     }
+    Ok(())
 }
 
 /// Creates `path` readable by its owner only and writes `bytes`; refuses to overwrite.
-fn write_secret_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), WeshCliError> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -225,15 +242,13 @@ fn write_secret_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), String>
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let mut file = options.open(path).map_err(file_error("create", path))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(file_error("write", path))
 }
 
-pub async fn group(args: GroupArgs) -> Result<(), String> {
+pub async fn group(args: GroupArgs) -> Result<(), WeshCliError> {
     let request = match args.command {
         GroupCommand::Create => ApiRequest::MultiMemberGroupCreate,
         GroupCommand::Invite { group } => ApiRequest::MultiMemberGroupInvitationCreate { group },
@@ -247,11 +262,9 @@ pub async fn group(args: GroupArgs) -> Result<(), String> {
     call_and_print(&args.api, request).await
 }
 
-pub async fn send(args: SendArgs) -> Result<(), String> {
+pub async fn send(args: SendArgs) -> Result<(), WeshCliError> {
     let bytes = match (&args.file, args.hex) {
-        (Some(path), _) => {
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        }
+        (Some(path), _) => std::fs::read(path).map_err(file_error("read", path))?,
         (None, true) => hex::decode(args.text.concat()).map_err(|e| bad("text", e.to_string()))?,
         (None, false) => args.text.join(" ").into_bytes(),
     };
@@ -268,25 +281,21 @@ pub async fn send(args: SendArgs) -> Result<(), String> {
     .await
 }
 
-pub async fn inbox(args: InboxArgs) -> Result<(), String> {
+pub async fn inbox(args: InboxArgs) -> Result<(), WeshCliError> {
     let mut client = connect(&args.api).await?;
     let groups = match &args.group {
         Some(g) => vec![g.clone()],
-        None => match client
-            .call(ApiRequest::GroupList)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        None => match client.call(ApiRequest::GroupList).await? {
             ApiResponse::Groups { groups } => groups.into_iter().map(|(g, _)| g).collect(),
-            other => return Err(format!("unexpected answer to GroupList: {other:?}")),
+            other => return Err(WeshCliError::UnexpectedAnswer(format!("{other:?}"))),
         },
     };
-    let show = |m: &MessageView| -> Result<(), String> {
+    let show = |m: &MessageView| -> Result<(), WeshCliError> {
         if m.own && !args.own {
             return Ok(());
         }
         if args.api.json {
-            println!("{}", serde_json::to_string(m).map_err(|e| e.to_string())?);
+            println!("{}", serde_json::to_string(m)?);
         } else {
             println!("{}", message_text(m));
         }
@@ -294,7 +303,7 @@ pub async fn inbox(args: InboxArgs) -> Result<(), String> {
     };
     if args.follow {
         let group = groups.into_iter().next().unwrap_or_default();
-        let (now, mut stream) = client.follow(&group).await.map_err(|e| e.to_string())?;
+        let (now, mut stream) = client.follow(&group).await?;
         for m in &now {
             show(m)?;
         }
@@ -305,17 +314,14 @@ pub async fn inbox(args: InboxArgs) -> Result<(), String> {
                 Err(e) => eprintln!("warning: {e}"),
             }
         }
-        return Err("the API closed the stream".into());
+        return Err(WeshCliError::StreamClosed);
     }
     for group in groups {
-        let answer = client
-            .call(ApiRequest::GroupMessageList {
-                group,
-                follow: false,
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        if let ApiResponse::Messages { messages } = answer {
+        let request = ApiRequest::GroupMessageList {
+            group,
+            follow: false,
+        };
+        if let ApiResponse::Messages { messages } = client.call(request).await? {
             for m in &messages {
                 show(m)?;
             }

@@ -153,6 +153,14 @@ impl<S: SpentSet> Admission<S> {
     pub fn spent_set(&self) -> &S {
         &self.spent
     }
+
+    pub fn spent_set_mut(&mut self) -> &mut S {
+        &mut self.spent
+    }
+
+    pub fn keys(&self) -> &KeyDirectory {
+        &self.keys
+    }
 }
 
 /// Oldest key epoch whose tokens are still valid at `now`.

@@ -1,4 +1,4 @@
-//! Typed errors. `Refusal` names are stable: the node counts refusals by `as_str()`.
+//! Typed errors. `Refusal` names and codes are stable: logs use `as_str()`, the wire `code()`.
 
 use thiserror::Error;
 
@@ -42,6 +42,33 @@ impl Refusal {
             Refusal::AlreadySpent => "already_spent",
             Refusal::SpentSetUnavailable => "spent_set_unavailable",
         }
+    }
+
+    /// Every refusal, in code order.
+    pub const ALL: [Refusal; 10] = [
+        Refusal::Truncated,
+        Refusal::TrailingBytes,
+        Refusal::UnsupportedTokenType,
+        Refusal::UnknownKey,
+        Refusal::NotYetValid,
+        Refusal::Expired,
+        Refusal::ChallengeMismatch,
+        Refusal::BadSignature,
+        Refusal::AlreadySpent,
+        Refusal::SpentSetUnavailable,
+    ];
+
+    /// Its byte on the wire (1..=10, stable; spec/payments.md §12).
+    pub fn code(self) -> u8 {
+        Self::ALL
+            .iter()
+            .position(|r| *r == self)
+            .and_then(|i| u8::try_from(i + 1).ok())
+            .unwrap_or(0)
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(code).checked_sub(1)?).copied()
     }
 }
 

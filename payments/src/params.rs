@@ -68,3 +68,47 @@ pub const WORK_CAP_SLACK: f64 = 1.5;
 /// Fewest test loops through a node for its score to count; below it the node is
 /// "unmeasured" and earns nothing that epoch (loops).
 pub const MIN_LOOPS_FOR_SCORE: u64 = 10;
+
+/// A client tops up its credit at its provider when its balance falls below this many
+/// packets (a few minutes of Loopix traffic at the default rates, well under one token's
+/// `PACKETS_PER_TOKEN`), packets.
+pub const LOW_WATER_PACKETS: u64 = 400;
+
+/// Tokens a client asks the issuer for at once, tokens/request.
+pub const TOKENS_PER_REQUEST: usize = 4;
+
+/// How often a client checks its balance at its provider, seconds.
+pub const CREDIT_CHECK_EVERY_SECS: u64 = 1;
+
+/// Debits a provider may hold in memory before writing the ledgers they changed
+/// (synced), packets, summed over all clients. A crash loses at most this many debits, so
+/// restarted clients can send at most this many packets more than they paid for. Value:
+/// `PACKETS_PER_TOKEN` — a crash then costs at most one token's worth, the loss a
+/// provider already accepts for each double-spent token (spec/payments.md §5.3); one
+/// synced write per 1,000 packets adds ≤ 10 µs per packet even at a slow 10 ms fsync.
+pub const DEBIT_FLUSH_PACKETS: u64 = PACKETS_PER_TOKEN;
+
+/// A provider forgets the ledger of a client that sent nothing for this long (its unspent
+/// credit with it), seconds. Ledgers exist only for clients that paid, so this bounds the
+/// state of clients that left; 30 days is well beyond a phone being off for a holiday.
+pub const LEDGER_IDLE_TTL_SECS: u64 = 30 * 24 * 3600;
+
+/// How often a provider redeems what it collected (and writes its ledgers), seconds.
+pub const REDEEM_EVERY_SECS: u64 = 60;
+
+/// Most tokens one redemption request carries (≈ 354 KB), tokens.
+pub const MAX_REDEEM_BATCH: usize = 1000;
+
+/// Relays whose work the issuer takes per epoch at most (bounds its memory), reports.
+pub const MAX_WORK_REPORTS_PER_EPOCH: usize = 10_000;
+
+/// Left at the end of an epoch for the shopper's loops in flight to come back, seconds
+/// (three mixes holding a loop 200 ms each on average, a pull, margin).
+pub const SHOPPER_DRAIN_SECS: u64 = 4;
+
+/// Waited after an epoch ends for the relays' work reports before settling, seconds.
+pub const REPORT_GRACE_SECS: u64 = 6;
+
+/// An epoch with less time left than this (beyond the drain) when the shopper could
+/// start is not measured, seconds.
+pub const MIN_SHOPPER_SECS: u64 = 5;

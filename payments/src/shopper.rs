@@ -13,7 +13,7 @@
 
 use crate::params::MIN_LOOPS_FOR_SCORE;
 use crate::{Epoch, NodeId};
-use rand::Rng;
+use rand::{Rng, RngExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use thiserror::Error;
 
@@ -35,6 +35,19 @@ pub enum TopologyError {
 pub struct TestLoop {
     pub id: u64,
     pub route: Vec<NodeId>,
+}
+
+/// A random pause before the next test loop, seconds, so that loops leave as a Poisson
+/// stream of `rate` per second (as client loop cover does).
+pub fn pacing_gap<R: Rng + ?Sized>(rng: &mut R, rate: f64) -> f64 {
+    let u: f64 = rng.random_range(f64::EPSILON..1.0);
+    -u.ln() / rate.max(1e-3)
+}
+
+/// Whether the shopper has stopped waiting for loops: every planned loop was sent and
+/// every sent loop came back (a loop still in flight must not count as dropped).
+pub fn loops_settled(planned: u64, sent: u64, returned: u64) -> bool {
+    sent >= planned && returned >= sent
 }
 
 /// Loop counts and score of one node.
@@ -128,6 +141,21 @@ impl ShopperMonitor {
             loops.push(TestLoop { id, route });
         }
         loops
+    }
+
+    /// Plans the loops of `epoch` to send at `loops_per_second` for `run_for_secs`
+    /// (at least one), and the rate per second that spreads them over the run.
+    pub fn plan_run<R: Rng + ?Sized>(
+        &mut self,
+        epoch: Epoch,
+        loops_per_second: f64,
+        run_for_secs: f64,
+        rng: &mut R,
+    ) -> (Vec<TestLoop>, f64) {
+        let count = (loops_per_second * run_for_secs).ceil().max(1.0) as usize;
+        let loops = self.plan_epoch(epoch, count, rng);
+        let rate = loops.len() as f64 / run_for_secs.max(1.0);
+        (loops, rate)
     }
 
     /// Records that loop `id` came back. Returns false for unknown or repeated ids

@@ -100,6 +100,39 @@ pub const DEFAULT_VIEW_MIN_SAMPLES: usize = 5;
 /// Unit: percent. Source: a two-thirds supermajority, the usual Byzantine bound.
 pub const DEFAULT_VIEW_CONFIRM_PERCENT: u8 = 67;
 
+/// How often a client syncs the directory from its provider once it has a view: a
+/// quarter of an epoch, at most this. Unit: milliseconds (30 s).
+/// Source: four syncs per epoch catch the next epoch's descriptors well before the
+/// boundary; the cap keeps short test epochs and long real ones responsive.
+pub const HOME_SYNC_MAX_INTERVAL_MS: u64 = 30_000;
+
+/// Syncs from the provider per epoch once the client has a view. Unit: count.
+/// Source: see [`HOME_SYNC_MAX_INTERVAL_MS`].
+pub const HOME_SYNCS_PER_EPOCH: u64 = 4;
+
+/// How soon a client asks again while it has no confirmed view. Unit: milliseconds.
+/// Source: a starting client has nothing to route over; a few requests per second to
+/// its own provider cost little and shorten the start.
+pub const UNCONFIRMED_RETRY_MS: u64 = 300;
+
+/// How long a directory sync with one peer may take before the follower counts it as
+/// failed. Unit: milliseconds (10 s).
+/// Source: a full directory of 10,000 routing descriptors is ~10 MB, about 1 s at
+/// 100 Mbit/s; a peer that has not answered in 10 s is treated as not answering (a
+/// sampled relay that never answers must not hold the view back).
+pub const SYNC_TIMEOUT_MS: u64 = 10_000;
+
+/// Peers a relay dials on its own initiative (from the directory) to join the gossip
+/// mesh. Unit: peers. Source: gossipsub's default mesh degree is 6 (D) to 12 (D_high);
+/// 8 outbound dials reach the mesh without connecting to everyone.
+pub const GOSSIP_DIAL_TARGET: usize = 8;
+
+/// First byte of a PKI gossip message: a descriptor. Unit: none (wire format).
+pub const GOSSIP_DESCRIPTOR: u8 = 1;
+
+/// First byte of a PKI gossip message: an equivocation proof. Unit: none (wire format).
+pub const GOSSIP_PROOF: u8 = 2;
+
 /// Operational parameters, validated on construction.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PkiParams {

@@ -25,18 +25,19 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Command::Id(args) = cli.command {
-        return finish(wesh_node::role::print_id(args));
+        return finish(wesh_node::role::print_id(args).map_err(Failure::from));
     }
     if let Command::Inbox(args) = &cli.command
         && let Some(dir) = &args.data_dir
     {
-        return finish(wesh_node::client_role::show_inbox(
-            wesh_node::client_role::InboxArgs {
+        return finish(
+            wesh_node::client_role::show_inbox(wesh_node::client_role::InboxArgs {
                 data_dir: Some(dir.clone()),
                 json: args.api.json,
                 delete: args.delete,
-            },
-        ));
+            })
+            .map_err(Failure::from),
+        );
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -48,51 +49,45 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
+    let result: Result<(), Failure> = runtime.block_on(async move {
         match cli.command {
-            Command::Mix(args) => wesh_node::role::run_role(Role::Mix, args).await,
-            Command::Provider(args) => wesh_node::role::run_role(Role::Provider, args).await,
+            Command::Mix(args) => Ok(wesh_node::role::run_role(Role::Mix, args).await?),
+            Command::Provider(args) => Ok(wesh_node::role::run_role(Role::Provider, args).await?),
             Command::Testnet(args) => {
                 let json = args.json;
-                let summary = wesh_testnet::network::run(args)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let summary = wesh_testnet::network::run(args).await?;
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&summary).map_err(|e| e.to_string())?
-                    );
+                    println!("{}", serde_json::to_string(&summary)?);
                 } else {
                     print!("{}", summary.to_text());
                 }
                 Ok(())
             }
             Command::Bench(BenchCommand::Mix(args)) => {
-                wesh_testnet::bench_mix::run_mix_bench(args).await
+                Ok(wesh_testnet::bench_mix::run_mix_bench(args).await?)
             }
             Command::Bench(BenchCommand::Client(args)) => {
-                wesh_testnet::bench_client::run_client_bench(args).await
+                Ok(wesh_testnet::bench_client::run_client_bench(args).await?)
             }
             Command::Pki(PkiCommand::Show(args)) => {
-                let dir = wesh_node::pki::show::show(&args.peer, args.epoch_seconds).await?;
+                let dir = wesh_node::pki::show::show(&args.peer, args.epoch_seconds)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if args.json {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&dir).map_err(|e| e.to_string())?
-                    );
+                    println!("{}", serde_json::to_string(&dir)?);
                 } else {
                     print!("{}", dir.to_table());
                 }
                 Ok(())
             }
-            Command::Client(args) => wesh_node::client_role::run_client(args).await,
-            Command::Issuer(args) => wesh_node::issuer::role::run_issuer(args).await,
-            Command::Rewards(args) => wesh_node::issuer::role::show_rewards(args).await,
-            Command::Contact(args) => wesh_node::wesh_cli::contact(args).await,
-            Command::Account(args) => wesh_node::wesh_cli::account(args).await,
-            Command::Group(args) => wesh_node::wesh_cli::group(args).await,
-            Command::Send(args) => wesh_node::wesh_cli::send(args).await,
-            Command::Inbox(args) => wesh_node::wesh_cli::inbox(args).await,
+            Command::Client(args) => Ok(wesh_node::client_role::run_client(args).await?),
+            Command::Issuer(args) => Ok(wesh_node::issuer::role::run_issuer(args).await?),
+            Command::Rewards(args) => Ok(wesh_node::issuer::role::show_rewards(args).await?),
+            Command::Contact(args) => Ok(wesh_node::wesh_cli::contact(args).await?),
+            Command::Account(args) => Ok(wesh_node::wesh_cli::account(args).await?),
+            Command::Group(args) => Ok(wesh_node::wesh_cli::group(args).await?),
+            Command::Send(args) => Ok(wesh_node::wesh_cli::send(args).await?),
+            Command::Inbox(args) => Ok(wesh_node::wesh_cli::inbox(args).await?),
             Command::Id(_) => Ok(()),
         }
     });
@@ -101,7 +96,10 @@ fn main() -> ExitCode {
     finish(result)
 }
 
-fn finish(result: Result<(), String>) -> ExitCode {
+/// Whatever went wrong, as its own error type says it.
+type Failure = Box<dyn std::error::Error>;
+
+fn finish(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

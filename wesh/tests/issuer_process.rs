@@ -8,10 +8,13 @@ mod common;
 use common::start;
 use libp2p::PeerId;
 use tokio::sync::watch;
-use wesh_node::issuer::calls::{fetch_keys, fetch_tokens, redeem};
+use wesh_node::issuer::calls::{CallError, fetch_keys, fetch_tokens, redeem};
 use wesh_node::keys::NodeKeys;
 use wesh_node::net::swarm::{NetHandle, start_swarm};
-use wesh_payments::{Credential, Wallet};
+use wesh_payments::wire::{ClaimRefusal, IssueRefusal, SpendRefusal};
+use wesh_payments::{Credential, Refusal, Wallet};
+
+const ALREADY_SPENT: SpendRefusal = SpendRefusal::Token(Refusal::AlreadySpent);
 
 async fn peer_of(
     issuer: &common::Running,
@@ -58,7 +61,13 @@ async fn issuer_issues_within_quota_and_refuses_double_spends_across_providers()
         &mut wallet,
     )
     .await;
-    assert!(again.unwrap_err().contains("refused"), "quota exhausted");
+    assert!(
+        matches!(
+            again,
+            Err(CallError::IssueRefused(IssueRefusal::QuotaExhausted))
+        ),
+        "quota exhausted: {again:?}"
+    );
     let theft = fetch_tokens(
         &mut control,
         peer,
@@ -69,8 +78,11 @@ async fn issuer_issues_within_quota_and_refuses_double_spends_across_providers()
     )
     .await;
     assert!(
-        theft.unwrap_err().contains("requesting peer"),
-        "someone else's quota"
+        matches!(
+            theft,
+            Err(CallError::IssueRefused(IssueRefusal::NotRequestersKey))
+        ),
+        "someone else's quota: {theft:?}"
     );
 
     let epoch = key.epoch;
@@ -88,7 +100,7 @@ async fn issuer_issues_within_quota_and_refuses_double_spends_across_providers()
     assert_eq!(r.accepted, 0);
     assert_eq!(
         r.refused,
-        vec![(0, "already_spent".to_string())],
+        vec![(0, ALREADY_SPENT)],
         "double spend across providers"
     );
 
@@ -107,7 +119,13 @@ async fn issuer_issues_within_quota_and_refuses_double_spends_across_providers()
 
     // and no entry can be claimed
     let claim = wesh_node::issuer::calls::claim_reward(&mut control, peer, epoch).await;
-    assert!(claim.unwrap_err().contains("not settled"));
+    assert!(
+        matches!(
+            claim,
+            Err(CallError::ClaimRefused(ClaimRefusal::NotSettled))
+        ),
+        "{claim:?}"
+    );
 
     // the spent set is on disk: a restarted issuer still refuses the token
     let addr = issuer.addr.clone();
@@ -119,7 +137,7 @@ async fn issuer_issues_within_quota_and_refuses_double_spends_across_providers()
     );
     let (p3, _, _) = peer_of(&issuer, stop.clone()).await;
     let r = redeem(&mut p3.control.clone(), peer, &[t2]).await.unwrap();
-    assert_eq!(r.refused, vec![(0, "already_spent".to_string())]);
+    assert_eq!(r.refused, vec![(0, ALREADY_SPENT)]);
     // garbage is refused, not a crash
     let r = redeem(&mut p3.control.clone(), peer, &[]).await.unwrap();
     assert_eq!(r.accepted, 0);

@@ -199,6 +199,9 @@ pub struct WeshDevice {
     stats: WeshStats,
     /// Inputs taken since the last [`WeshDevice::take_journal`] (see [`super::journal`]).
     journal: Vec<JournalRecord>,
+    /// (group, replication provider) → last history sequence number taken from it, so a
+    /// restart neither fetches the history again nor skips any (journaled).
+    history_cursors: BTreeMap<([u8; 32], [u8; 32]), u64>,
 }
 
 impl core::fmt::Debug for WeshDevice {
@@ -308,6 +311,7 @@ impl WeshDevice {
             events: Vec::new(),
             stats: WeshStats::default(),
             journal: Vec::new(),
+            history_cursors: BTreeMap::new(),
         };
         device
             .groups
@@ -1222,6 +1226,29 @@ impl WeshDevice {
             entries,
         });
         result
+    }
+
+    /// The last history sequence number taken from `provider` for `group_id` (0: none).
+    pub fn history_cursor(&self, group_id: &[u8; 32], provider: &[u8; 32]) -> u64 {
+        self.history_cursors
+            .get(&(*group_id, *provider))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Moves the history cursor of (`group_id`, `provider`) to `last` (journaled; a
+    /// cursor never goes back, so a stale answer changes nothing). Outside the journal's
+    /// state digest: records written before cursors existed keep their checks.
+    pub fn set_history_cursor(&mut self, group_id: [u8; 32], provider: [u8; 32], last: u64) {
+        if last <= self.history_cursor(&group_id, &provider) {
+            return;
+        }
+        self.history_cursors.insert((group_id, provider), last);
+        self.record(Input::HistoryCursor {
+            group: group_id,
+            provider,
+            last,
+        });
     }
 
     fn ingest_entries(&mut self, group_id: [u8; 32], entries: &[Vec<u8>]) -> Result<()> {

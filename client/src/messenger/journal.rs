@@ -19,7 +19,8 @@
 //! **What is journaled.** Every `&mut self` call that can change the device: the API calls
 //! (`contact_request_*`, `multi_member_group_*`, `app_message_send`,
 //! `replication_register_group`, `renew_rendezvous_seed`, `set_auto_accept`,
-//! `set_rotation_period`) and deliveries (`on_message`, `ingest_history`), when they
+//! `set_rotation_period`), the history cursors of the app (`set_history_cursor`: where
+//! the last history fetch from each replication provider ended) and deliveries (`on_message`, `ingest_history`), when they
 //! succeed or when they fail after changing state (a handshake step that consumed its
 //! flow, a batch with some good entries, RNG output drawn). A refusal that changed
 //! nothing (garbage, a message for another device or an unknown group) is left out, so
@@ -42,7 +43,8 @@
 //!
 //! **Format.** `version ‖ check ‖ tag ‖ fields`, big-endian, every variable field
 //! length-prefixed. Version 2 carries the digest; version 1 (written before it existed) is
-//! still read. Lengths are bounded by the bytes present, not by fixed caps: a record the
+//! still read. Tag 15 (history cursor) was added within version 2: journals written
+//! before it load unchanged, older code refuses a journal holding one (unknown tag). Lengths are bounded by the bytes present, not by fixed caps: a record the
 //! device wrote must always decode, or one odd input would make the account
 //! unrestorable.
 
@@ -109,6 +111,13 @@ pub enum Input {
     },
     SetRotationPeriod {
         period: RotationPeriod,
+    },
+    /// The history of `group` at replication provider `provider` was taken up to
+    /// sequence number `last` ([`WeshDevice::set_history_cursor`]).
+    HistoryCursor {
+        group: [u8; 32],
+        provider: [u8; 32],
+        last: u64,
     },
 }
 
@@ -281,6 +290,14 @@ pub fn apply(device: &mut WeshDevice, input: &Input) -> Applied {
             device.set_rotation_period(*period);
             Ok(None)
         }
+        Input::HistoryCursor {
+            group,
+            provider,
+            last,
+        } => {
+            device.set_history_cursor(*group, *provider, *last);
+            Ok(None)
+        }
     }
 }
 
@@ -419,6 +436,7 @@ const T_AUTO_ACCEPT: u8 = 11;
 const T_ROTATION_PERIOD: u8 = 12;
 const T_NEW_ACCOUNT: u8 = 13;
 const T_LINKED_DEVICE: u8 = 14;
+const T_HISTORY_CURSOR: u8 = 15;
 
 fn len_u32(n: usize) -> u32 {
     // nothing the device takes comes near 4 GiB or 4 G items (mixnet messages are ≤ 4 MiB)
@@ -539,6 +557,16 @@ impl JournalRecord {
             Input::SetRotationPeriod { period } => {
                 w.u8(T_ROTATION_PERIOD).u64(period.secs());
             }
+            Input::HistoryCursor {
+                group,
+                provider,
+                last,
+            } => {
+                w.u8(T_HISTORY_CURSOR)
+                    .bytes(group)
+                    .bytes(provider)
+                    .u64(*last);
+            }
         }
         w.finish()
     }
@@ -623,6 +651,11 @@ impl JournalRecord {
                 period: RotationPeriod::from_secs(r.u64()?)
                     .map_err(|_| DecodeError::NonCanonical("rotation period of 0 s"))?,
             },
+            T_HISTORY_CURSOR => Input::HistoryCursor {
+                group: r.array()?,
+                provider: r.array()?,
+                last: r.u64()?,
+            },
             tag => {
                 return Err(DecodeError::UnknownTag {
                     what: "journal record",
@@ -689,6 +722,13 @@ mod tests {
             (1..=u64::MAX).prop_map(|s| Input::SetRotationPeriod {
                 period: RotationPeriod::from_secs(s).unwrap()
             }),
+            (any::<[u8; 32]>(), any::<[u8; 32]>(), any::<u64>()).prop_map(
+                |(group, provider, last)| Input::HistoryCursor {
+                    group,
+                    provider,
+                    last
+                }
+            ),
         ]
     }
 

@@ -93,3 +93,19 @@ pub const RDV_HELD_TOTAL: usize = 16 * 1024;
 
 /// Registrations a desk keeps. Source: our choice (8 Ki × 16 SURBs × 460 B ≈ 60 MiB).
 pub const RDV_REGISTRATIONS_MAX: usize = 8 * 1024;
+
+/// How often the app core ([`crate::app::WeshApp`]) checks its rendezvous registration
+/// (rotation, seed renewal, acks of forwards, refresh), milliseconds. Source: our choice;
+/// with the 1 s ack batching ([`RDV_ACK_DELAY_MS`]) a forward is acked 1–3 s after it
+/// arrives, well before the desk forwards it again ([`RDV_RETRY_MS`]).
+pub const APP_RENDEZVOUS_CHECK_MS: u64 = 2 * 1000;
+
+/// Wait before the app fetches a replica's history once more after a failed fetch,
+/// milliseconds (one retry per catch-up). Source: our choice; a provider's address may
+/// reach the node's swarm just after the first dial.
+pub const APP_HISTORY_RETRY_MS: u64 = 300;
+
+/// Wait before the app hands the client again a message it could not take (its send
+/// queue was full), milliseconds. Source: our choice; about one real-stream slot at the
+/// default rate of 2 messages per second.
+pub const APP_SEND_RETRY_MS: u64 = 500;

@@ -1,44 +1,36 @@
 //! The client's side: keep packet credit at the provider by spending tokens, fetching
-//! more from the issuer when the wallet runs out.
+//! more from the issuer when the wallet runs out. What to do next is
+//! `wesh_payments::CreditKeeper`'s decision; this moves the requests.
 
-use super::{
-    CHECK_EVERY, CREDIT_PROTOCOL, CreditAnswer, IssuerAddress, LOW_WATER_PACKETS, OP_BALANCE,
-    OP_SPEND, TOKENS_PER_REQUEST,
-};
-use crate::issuer::calls::{fetch_keys, fetch_tokens};
-use crate::issuer::epoch_at;
-use crate::mailboxes::exchange::read_bounded;
+use super::{CREDIT_PROTOCOL, CreditAnswer, EXCHANGE_TIMEOUT, IssuerAddress};
+use crate::issuer::calls::{CallError, exchange, fetch_keys, fetch_tokens};
 use crate::net::swarm::NetHandle;
-use crate::pki::service::unix_now;
-use futures::AsyncWriteExt;
 use libp2p::PeerId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 use tokio::sync::watch;
-use wesh_payments::params::TOKEN_VALIDITY_EPOCHS;
-use wesh_payments::{Credential, Token, VerifyingKey, Wallet, encode_token};
+use wesh_payments::params::CREDIT_CHECK_EVERY_SECS;
+use wesh_payments::wire::CreditRequest;
+use wesh_payments::wire::credit::MAX_CREDIT_ANSWER_BYTES;
+use wesh_payments::{Credential, CreditKeeper, Token, TopUpStep, VerifyingKey};
 
 /// One credit request to a provider.
 pub async fn credit_request(
     control: &mut libp2p_stream::Control,
     provider: PeerId,
-    request: &[u8],
-) -> Result<CreditAnswer, String> {
-    let work = async {
-        let mut s = control
-            .open_stream(provider, CREDIT_PROTOCOL)
-            .await
-            .map_err(|e| format!("cannot reach the provider: {e}"))?;
-        s.write_all(request).await.map_err(|e| e.to_string())?;
-        s.close().await.map_err(|e| e.to_string())?;
-        let answer = read_bounded(&mut s, 4096)
-            .await
-            .map_err(|e| e.to_string())?;
-        CreditAnswer::decode(&answer).ok_or_else(|| "malformed credit answer".to_string())
-    };
-    tokio::time::timeout(super::EXCHANGE_TIMEOUT, work)
-        .await
-        .map_err(|_| "credit request timed out".to_string())?
+    request: &CreditRequest,
+) -> Result<CreditAnswer, CallError> {
+    let answer = exchange(
+        control,
+        provider,
+        CREDIT_PROTOCOL,
+        &request.encode(),
+        MAX_CREDIT_ANSWER_BYTES,
+        EXCHANGE_TIMEOUT,
+    )
+    .await?;
+    Ok(CreditAnswer::decode(&answer)?)
 }
 
 /// Spends `token` at `provider`.
@@ -46,17 +38,13 @@ pub async fn spend_at(
     control: &mut libp2p_stream::Control,
     provider: PeerId,
     token: &Token,
-) -> Result<CreditAnswer, String> {
-    let mut request = vec![OP_SPEND];
-    request.extend_from_slice(&encode_token(token));
-    credit_request(control, provider, &request).await
-}
-
-pub async fn balance_at(
-    control: &mut libp2p_stream::Control,
-    provider: PeerId,
-) -> Result<CreditAnswer, String> {
-    credit_request(control, provider, &[OP_BALANCE]).await
+) -> Result<CreditAnswer, CallError> {
+    credit_request(
+        control,
+        provider,
+        &CreditRequest::Spend(Box::new(token.clone())),
+    )
+    .await
 }
 
 /// What the keeper reports.
@@ -78,8 +66,8 @@ pub async fn issuance_key(
     provider: PeerId,
     issuer: &IssuerAddress,
     stats: &KeeperStats,
-) -> Result<VerifyingKey, String> {
-    let now = epoch_at(unix_now(), issuer.epoch_seconds);
+) -> Result<VerifyingKey, CallError> {
+    let now = issuer.epoch_now();
     let from_pki = crate::issuer::pki_keys::fetch_from_directory(
         control,
         provider,
@@ -90,7 +78,7 @@ pub async fn issuance_key(
     match from_pki {
         Ok(keys) => {
             if let Some(key) = keys.iter().find(|k| k.epoch == now) {
-                let key = VerifyingKey::from_published(key).map_err(|e| e.to_string())?;
+                let key = VerifyingKey::from_published(key)?;
                 stats.keys_from_pki.fetch_add(1, Relaxed);
                 return Ok(key);
             }
@@ -99,11 +87,7 @@ pub async fn issuance_key(
         Err(e) => tracing::debug!(error = %e, "issuer keys not available from the PKI"),
     }
     let keys = fetch_keys(control, issuer.peer).await?;
-    let key = keys
-        .into_iter()
-        .filter(|k| k.epoch <= now)
-        .max_by_key(|k| k.epoch)
-        .ok_or("the issuer has no key")?;
+    let key = CreditKeeper::issuance_key(keys, now).ok_or(CallError::NoKey)?;
     stats.keys_from_issuer.fetch_add(1, Relaxed);
     Ok(key)
 }
@@ -121,9 +105,9 @@ pub async fn keep_credit(
 ) {
     net.add_address(issuer.peer, issuer.addr.clone());
     let mut control = net.control.clone();
-    let mut wallet = Wallet::new(TOKEN_VALIDITY_EPOCHS);
+    let mut keeper = CreditKeeper::default();
     loop {
-        match top_up(&mut control, provider, &issuer, me, &mut wallet, &stats).await {
+        match top_up(&mut control, provider, &issuer, me, &mut keeper, &stats).await {
             Ok(balance) => {
                 if balance > 0 && !ready.swap(true, Relaxed) {
                     tracing::info!(balance, "sending credit at the provider");
@@ -132,63 +116,60 @@ pub async fn keep_credit(
             Err(e) => tracing::warn!(error = %e, "cannot keep credit at the provider"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(CHECK_EVERY) => {}
+            _ = tokio::time::sleep(Duration::from_secs(CREDIT_CHECK_EVERY_SECS)) => {}
             _ = shutdown.changed() => return,
         }
     }
 }
 
+/// One round of the keeper's decisions; returns the balance reached.
 async fn top_up(
     control: &mut libp2p_stream::Control,
     provider: PeerId,
     issuer: &IssuerAddress,
     me: [u8; 32],
-    wallet: &mut Wallet,
+    keeper: &mut CreditKeeper,
     stats: &KeeperStats,
-) -> Result<u64, String> {
-    let (mut balance, dropped) = match balance_at(control, provider).await? {
-        CreditAnswer::Balance { balance, dropped } => (balance, dropped),
-        CreditAnswer::Refused(r) => return Err(r),
-    };
+) -> Result<u64, CallError> {
+    let (mut balance, dropped) = credit_request(control, provider, &CreditRequest::Balance)
+        .await?
+        .into_result()
+        .map_err(CallError::SpendRefused)?;
     if dropped > 0 && balance == 0 {
         tracing::warn!(
             dropped,
             "the provider dropped packets for lack of credit; buying more"
         );
     }
-    while balance < LOW_WATER_PACKETS {
-        let now = epoch_at(unix_now(), issuer.epoch_seconds);
-        wallet.discard_expired(now);
-        let token = match wallet.pop(now) {
-            Some(t) => t,
-            None => {
+    loop {
+        let now = issuer.epoch_now();
+        match keeper.next_step(now, balance) {
+            TopUpStep::Enough => return Ok(balance),
+            TopUpStep::FetchTokens(count) => {
                 let key = issuance_key(control, provider, issuer, stats).await?;
-                let got = fetch_tokens(
-                    control,
-                    issuer.peer,
-                    &key,
-                    Credential::ClientKey(me),
-                    TOKENS_PER_REQUEST,
-                    wallet,
-                )
-                .await?;
+                let credential = Credential::ClientKey(me);
+                let wallet = keeper.wallet_mut();
+                let got =
+                    fetch_tokens(control, issuer.peer, &key, credential, count, wallet).await?;
                 stats.tokens_fetched.fetch_add(got as u64, Relaxed);
-                wallet.pop(now).ok_or("the issuer granted no token")?
-            }
-        };
-        match spend_at(control, provider, &token).await? {
-            CreditAnswer::Balance { balance: b, .. } => {
-                stats.tokens_spent.fetch_add(1, Relaxed);
-                balance = b;
-            }
-            CreditAnswer::Refused(r) => {
-                // the provider's problem (keys not fetched yet, storage): the token is good
-                if r == "unknown_key" || r == "spent_set_unavailable" {
-                    wallet.restore(now, token);
+                if got == 0 {
+                    return Err(CallError::NoTokenGranted);
                 }
-                return Err(format!("provider refused a token: {r}"));
             }
+            TopUpStep::Spend(token) => match spend_at(control, provider, &token).await {
+                Ok(CreditAnswer::Balance { balance: b, .. }) => {
+                    stats.tokens_spent.fetch_add(1, Relaxed);
+                    balance = b;
+                }
+                Ok(CreditAnswer::Refused(why)) => {
+                    keeper.refused(now, *token, why);
+                    return Err(CallError::SpendRefused(why));
+                }
+                Err(e) => {
+                    keeper.unanswered(now, *token);
+                    return Err(e);
+                }
+            },
         }
     }
-    Ok(balance)
 }

@@ -3,13 +3,15 @@
 
 use super::IssuerAddress;
 use super::provider::ProviderCredit;
-use crate::issuer::MAX_REDEEM_BATCH;
-use crate::issuer::calls::{fetch_published_keys, redeem};
+use crate::issuer::calls::{CallError, fetch_published_keys, redeem};
 use crate::net::swarm::NetHandle;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::watch;
+use wesh_payments::Refusal;
+use wesh_payments::params::MAX_REDEEM_BATCH;
+use wesh_payments::wire::SpendRefusal;
 
 /// Where the provider's issuer keys came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +30,8 @@ async fn refresh_keys(
     issuer: &IssuerAddress,
     credit: &ProviderCredit,
     wanted: bool,
-) -> Result<KeySource, String> {
-    let current = crate::issuer::epoch_at(crate::pki::service::unix_now(), issuer.epoch_seconds);
+) -> Result<KeySource, CallError> {
+    let current = issuer.epoch_now();
     match credit.pki_keys(&issuer.peer) {
         Some(Ok(keys)) if keys.iter().any(|k| k.epoch == current) => {
             let before = credit.key_count();
@@ -53,20 +55,20 @@ pub async fn redeem_collected(
     net: &NetHandle,
     issuer: &IssuerAddress,
     credit: &ProviderCredit,
-) -> Result<(), String> {
+) -> Result<(), CallError> {
     refresh_keys(net, issuer, credit, false).await?;
     let mut control = net.control.clone();
     let tokens = credit.take_collected();
     for batch in tokens.chunks(MAX_REDEEM_BATCH) {
         let r = redeem(&mut control, issuer.peer, batch).await?;
-        credit
-            .stats
+        let stats = &credit.stats;
+        stats
             .tokens_redeemed
             .fetch_add(u64::from(r.accepted), Relaxed);
-        for (i, reason) in &r.refused {
-            credit.stats.redeem_refused.fetch_add(1, Relaxed);
-            if reason == "already_spent" {
-                credit.stats.redeem_double_spends.fetch_add(1, Relaxed);
+        for (i, why) in &r.refused {
+            stats.redeem_refused.fetch_add(1, Relaxed);
+            if *why == SpendRefusal::Token(Refusal::AlreadySpent) {
+                stats.redeem_double_spends.fetch_add(1, Relaxed);
                 tracing::warn!(index = i, "issuer: token already spent at another provider");
             }
         }

@@ -6,22 +6,41 @@
 
 use crate::pki::sync::{PKI_SYNC_PROTOCOL, request};
 use libp2p::PeerId;
-use wesh_payments::{PublishedKey, TokenKeyId, VerifyingKey};
-use wesh_pki::{Directory, EpochTokenKey, NodeId, PkiParams};
+use wesh_payments::{KeyError, PublishedKey, TokenKeyId, VerifyingKey};
+use wesh_pki::{Directory, EpochTokenKey, NodeId, ParamError, PkiParams};
 
 /// Bound on fetching a directory for the issuer's descriptor.
 const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 
+/// Why the issuer's keys could not be taken from the PKI.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiKeyError {
+    #[error("issuer key of epoch {epoch} refused: {source}")]
+    BadKey { epoch: u64, source: KeyError },
+    #[error("the issuer's peer id is not an Ed25519 key")]
+    NotAnIssuer,
+    #[error("pki parameters: {0}")]
+    Params(#[from] ParamError),
+    #[error("cannot ask for the directory: {0}")]
+    Unreachable(#[from] libp2p_stream::OpenStreamError),
+    #[error("directory sync: {0}")]
+    Sync(#[from] std::io::Error),
+    #[error("directory sync timed out")]
+    TimedOut,
+}
+
 /// A descriptor's token key as the payments code takes it, checked again: the key id is
 /// the SHA-256 of the SPKI and the SPKI is an RSA-2048 PSS key.
-pub fn to_published(key: &EpochTokenKey) -> Result<PublishedKey, String> {
+pub fn to_published(key: &EpochTokenKey) -> Result<PublishedKey, PkiKeyError> {
     let published = PublishedKey {
         epoch: key.epoch,
         key_id: TokenKeyId(key.key_id),
         spki: key.spki.clone(),
     };
-    VerifyingKey::from_published(&published)
-        .map_err(|e| format!("issuer key of epoch {} refused: {e}", key.epoch))?;
+    VerifyingKey::from_published(&published).map_err(|source| PkiKeyError::BadKey {
+        epoch: key.epoch,
+        source,
+    })?;
     Ok(published)
 }
 
@@ -33,10 +52,8 @@ pub fn keys_from_descriptors(
     issuer: NodeId,
     params: PkiParams,
     now: u64,
-) -> Result<Vec<PublishedKey>, String> {
-    let mut directory = Directory::new(params)
-        .map_err(|e| e.to_string())?
-        .with_trusted_issuers([issuer]);
+) -> Result<Vec<PublishedKey>, PkiKeyError> {
+    let mut directory = Directory::new(params)?.with_trusted_issuers([issuer]);
     for d in descriptors {
         // identity at bytes 4..36: skip (and never verify) everyone else's descriptors
         if d.get(4..36) == Some(issuer.0.as_slice())
@@ -61,31 +78,21 @@ pub async fn fetch_from_directory(
     peer: PeerId,
     issuer: PeerId,
     epoch_seconds: u64,
-) -> Result<Vec<PublishedKey>, String> {
+) -> Result<Vec<PublishedKey>, PkiKeyError> {
     let issuer = crate::keys::node_id_of_peer(&issuer)
         .map(|n| NodeId(n.0))
-        .ok_or("the issuer's peer id is not an Ed25519 key")?;
-    let params = PkiParams::with_epoch_length(epoch_seconds).map_err(|e| e.to_string())?;
+        .ok_or(PkiKeyError::NotAnIssuer)?;
+    let params = PkiParams::with_epoch_length(epoch_seconds)?;
     let work = async {
-        let mut s = control
-            .open_stream(peer, PKI_SYNC_PROTOCOL)
-            .await
-            .map_err(|e| format!("cannot ask for the directory: {e}"))?;
+        let mut s = control.open_stream(peer, PKI_SYNC_PROTOCOL).await?;
         // an all-zero digest matches nothing: the answer is the whole directory
-        request(&mut s, 0, [0; 32])
-            .await
-            .map(|a| a.descriptors.unwrap_or_default())
-            .map_err(|e| format!("directory sync: {e}"))
+        let answer = request(&mut s, 0, [0; 32]).await?;
+        Ok::<_, PkiKeyError>(answer.descriptors.unwrap_or_default())
     };
     let descriptors = tokio::time::timeout(SYNC_TIMEOUT, work)
         .await
-        .map_err(|_| "directory sync timed out".to_string())??;
-    keys_from_descriptors(
-        &descriptors,
-        issuer,
-        params,
-        crate::pki::service::unix_now(),
-    )
+        .map_err(|_| PkiKeyError::TimedOut)??;
+    keys_from_descriptors(&descriptors, issuer, params, crate::clock::unix_now())
 }
 
 #[cfg(test)]
@@ -136,7 +143,10 @@ mod tests {
             .unwrap();
         let err =
             keys_from_descriptors(&[junk.as_bytes().to_vec()], issuer_id, params, now).unwrap_err();
-        assert!(err.contains("epoch 10 refused"), "{err}");
+        assert!(
+            matches!(err, PkiKeyError::BadKey { epoch: 10, .. }),
+            "{err}"
+        );
         assert!(k10.spki.len() <= wesh_pki::params::MAX_TOKEN_KEY_SPKI_BYTES);
         assert_eq!(k10.spki.len(), 342, "the size spec/pki.md states");
     }

@@ -1,11 +1,13 @@
 //! `wesh issuer`: the token issuer as a process.
 
+use super::IssuerError;
 use super::reward_loop::{DirectoryView, RewardLoopSpec, spawn_reward_loop};
 use super::service::{IssuerState, IssuerStats, serve};
+use crate::clock::unix_now;
 use crate::credit::IssuerAddress;
 use crate::keys::NodeKeys;
 use crate::net::swarm::{start_swarm, start_swarm_with_gossip};
-use crate::pki::service::{PkiService, PkiStatus, unix_now};
+use crate::pki::service::{PkiService, PkiStatus};
 use crate::storage::reward_store::RewardStore;
 use crate::storage::spent_store::SpentStore;
 use clap::Args;
@@ -14,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use wesh_payments::params::{FREE_TOKENS_PER_EPOCH, REWARD_POOL_PER_EPOCH, TOKEN_VALIDITY_EPOCHS};
-use wesh_payments::{FreeQuotaPolicy, Issuer};
+use wesh_payments::{FreeQuotaPolicy, Issuer, IssuerBook};
 
 #[derive(Debug, Clone, Args)]
 pub struct IssuerArgs {
@@ -65,23 +67,19 @@ pub struct RewardsArgs {
 }
 
 /// `wesh rewards`: prints the issuer's reward ledger of one epoch.
-pub async fn show_rewards(args: RewardsArgs) -> Result<(), String> {
+pub async fn show_rewards(args: RewardsArgs) -> Result<(), IssuerError> {
     let (peer, addr) = crate::keys::parse_peer_addr(&args.issuer, "--issuer")?;
     let identity = match (&args.data_dir, args.claim) {
         (Some(dir), true) => {
             if !dir.join("identity.key").exists() {
-                return Err(format!("no node keys in {}", dir.display()));
+                return Err(IssuerError::NoNodeKeys(dir.clone()));
             }
-            NodeKeys::load_or_create(dir)
-                .map_err(|e| e.to_string())?
-                .identity
+            NodeKeys::load_or_create(dir)?.identity
         }
         _ => NodeKeys::generate().identity,
     };
     let (_stop_tx, stop) = watch::channel(false);
-    let net = start_swarm(identity, &[], &[(peer, addr)], stop)
-        .await
-        .map_err(|e| e.to_string())?;
+    let net = start_swarm(identity, &[], &[(peer, addr)], stop).await?;
     let mut control = net.control.clone();
     if args.claim {
         let units = super::calls::claim_reward(&mut control, peer, args.epoch).await?;
@@ -114,29 +112,8 @@ pub struct IssuerPki {
 }
 
 /// Starts an issuer: spent set in `dir/spent`, epoch keys in `dir/issuer-keys`, settled
-/// reward epochs in `dir/rewards`; not in
-/// the gossip PKI (clients and providers fetch its keys over `/wesh/issuer/keys/1`).
-pub async fn start_issuer(
-    keys: &NodeKeys,
-    dir: &std::path::Path,
-    listen: &[Multiaddr],
-    epoch_seconds: u64,
-    free_tokens_per_epoch: u32,
-    stop: watch::Receiver<bool>,
-) -> Result<RunningIssuer, String> {
-    start_issuer_with_pki(
-        keys,
-        dir,
-        listen,
-        epoch_seconds,
-        free_tokens_per_epoch,
-        None,
-        stop,
-    )
-    .await
-}
-
-/// Like [`start_issuer`]; with `pki`, the issuer also joins the gossip PKI (PKI epochs
+/// reward epochs in `dir/rewards`. Without `pki`, clients and providers fetch its keys
+/// over `/wesh/issuer/keys/1`; with it, the issuer also joins the gossip PKI (PKI epochs
 /// of `epoch_seconds`) and publishes an issuer descriptor announcing the token keys of
 /// the current and the next epoch at every epoch start.
 pub async fn start_issuer_with_pki(
@@ -147,24 +124,16 @@ pub async fn start_issuer_with_pki(
     free_tokens_per_epoch: u32,
     pki: Option<IssuerPki>,
     stop: watch::Receiver<bool>,
-) -> Result<RunningIssuer, String> {
+) -> Result<RunningIssuer, IssuerError> {
     let keys_dir = dir.join("issuer-keys");
-    std::fs::create_dir_all(&keys_dir).map_err(|e| format!("{}: {e}", keys_dir.display()))?;
-    let spent = SpentStore::open(dir.join("spent")).map_err(|e| e.0)?;
+    std::fs::create_dir_all(&keys_dir).map_err(|e| IssuerError::DataDir(keys_dir.clone(), e))?;
+    let spent = SpentStore::open(dir.join("spent"))?;
     let issuer = Issuer::new(FreeQuotaPolicy::new(free_tokens_per_epoch), spent)
         .with_params(TOKEN_VALIDITY_EPOCHS, REWARD_POOL_PER_EPOCH);
-    let mut state = IssuerState {
-        issuer,
-        epoch_seconds,
-        keys_dir: Some(keys_dir),
-        rewards_store: Some(RewardStore::open(dir.join("rewards"))?),
-        rewards_saved: Default::default(),
-        work: Default::default(),
-    };
-    let restored = state.load_rewards()?;
-    if restored > 0 {
-        tracing::info!(epochs = restored, "settled reward epochs restored");
-    }
+    let rewards = RewardStore::open(dir.join("rewards"))?;
+    let restored = rewards.load()?;
+    let book = IssuerBook::new(issuer, rewards);
+    let mut state = IssuerState::new(book, restored, epoch_seconds, Some(keys_dir))?;
     state.current_epoch()?;
     let bootstrap = pki
         .as_ref()
@@ -177,8 +146,7 @@ pub async fn start_issuer_with_pki(
         pki.is_some(),
         stop.clone(),
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let stats = Arc::new(IssuerStats::default());
     let state = Arc::new(Mutex::new(state));
     serve(
@@ -225,19 +193,18 @@ fn start_issuer_pki(
     setup: IssuerPki,
     state: Arc<Mutex<IssuerState>>,
     stop: watch::Receiver<bool>,
-) -> Result<(Arc<Mutex<PkiStatus>>, DirectoryWatch), String> {
-    let params =
-        wesh_pki::PkiParams::with_epoch_length(epoch_seconds).map_err(|e| format!("pki: {e}"))?;
+) -> Result<(Arc<Mutex<PkiStatus>>, DirectoryWatch), IssuerError> {
+    let params = wesh_pki::PkiParams::with_epoch_length(epoch_seconds)?;
     let ed = keys
         .identity
         .clone()
         .try_into_ed25519()
-        .map_err(|e| format!("pki: identity key: {e}"))?;
+        .map_err(|_| IssuerError::IdentityKey)?;
     let secret: [u8; 32] = ed
         .secret()
         .as_ref()
         .try_into()
-        .map_err(|_| "pki: identity key".to_string())?;
+        .map_err(|_| IssuerError::IdentityKey)?;
     let addresses = if setup.announce.is_empty() {
         net.listen_addrs.iter().map(|a| a.to_string()).collect()
     } else {
@@ -251,8 +218,7 @@ fn start_issuer_pki(
     };
     let now = unix_now();
     // the Unix time only grows: a restarted issuer signs with higher sequences
-    let agent =
-        wesh_pki::PkiAgent::issuer(params, own, now, now).map_err(|e| format!("pki: {e}"))?;
+    let agent = wesh_pki::PkiAgent::issuer(params, own, now, now)?;
     let status = Arc::new(Mutex::new(PkiStatus::default()));
     // an issuer routes nothing; its secret shopper follows the directory's routing view
     let (outputs, mut out_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -297,27 +263,31 @@ fn start_issuer_pki(
     Ok((status, view_rx))
 }
 
-pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
+pub async fn run_issuer(args: IssuerArgs) -> Result<(), IssuerError> {
     let dir = args
         .data_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("wesh-issuer"));
-    let keys = NodeKeys::load_or_create(&dir).map_err(|e| e.to_string())?;
+    let keys = NodeKeys::load_or_create(&dir)?;
+    let multiaddr = |what: &'static str, a: &String| {
+        a.parse::<Multiaddr>().map_err(|source| IssuerError::Addr {
+            what,
+            addr: a.clone(),
+            source,
+        })
+    };
     let listen = args
         .listen
         .iter()
-        .map(|a| {
-            a.parse::<Multiaddr>()
-                .map_err(|e| format!("--listen {a:?}: {e}"))
-        })
+        .map(|a| multiaddr("--listen", a))
         .collect::<Result<Vec<_>, _>>()?;
     let mut bootstrap = Vec::new();
     for b in &args.bootstrap {
-        bootstrap.push(crate::keys::parse_peer_addr(b, "--bootstrap")?);
+        let peer = crate::keys::parse_peer_addr(b, "--bootstrap")?;
+        bootstrap.push(peer);
     }
     for a in &args.announce {
-        a.parse::<Multiaddr>()
-            .map_err(|e| format!("invalid --announce {a:?}: {e}"))?;
+        multiaddr("--announce", a)?;
     }
     let pki = IssuerPki {
         bootstrap,
@@ -337,7 +307,7 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
     .await?;
     let net = &issuer.net;
     if !(args.monitor_loops_per_second >= 0.0 && args.monitor_loops_per_second <= 1000.0) {
-        return Err("--monitor-loops-per-second must be between 0 and 1000".into());
+        return Err(IssuerError::MonitorRate);
     }
     match (&issuer.directory, args.monitor_loops_per_second > 0.0) {
         (Some(directory), true) if !args.bootstrap.is_empty() => {
@@ -363,20 +333,18 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), String> {
         }
         _ => tracing::info!("no secret shopper (it needs --bootstrap): epochs are not settled"),
     }
-    let epoch = crate::issuer::epoch_at(crate::pki::service::unix_now(), args.epoch_seconds);
+    let epoch = crate::issuer::epoch_at(unix_now(), args.epoch_seconds);
     tracing::info!(peer_id = %net.peer_id, addrs = ?net.listen_addrs, epoch, "node running");
     let r = crate::role::wait_for_signal().await;
     let _ = stop_tx.send(true);
-    r
+    Ok(r?)
 }
 
 /// An address of this process its own monitor can dial: a listen address, with an
 /// unspecified IP (0.0.0.0, ::) replaced by loopback.
-fn reachable_self(listen: &[Multiaddr]) -> Result<Multiaddr, String> {
+fn reachable_self(listen: &[Multiaddr]) -> Result<Multiaddr, IssuerError> {
     use libp2p::multiaddr::Protocol;
-    let first = listen
-        .first()
-        .ok_or_else(|| "the issuer listens nowhere".to_string())?;
+    let first = listen.first().ok_or(IssuerError::NoListenAddress)?;
     Ok(first
         .iter()
         .map(|p| match p {

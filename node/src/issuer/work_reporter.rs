@@ -5,10 +5,10 @@
 
 use super::calls::report_work;
 use super::epoch_at;
+use crate::clock::{unix_now, until_unix};
 use crate::credit::IssuerAddress;
 use crate::metrics::RelayMetrics;
 use crate::net::swarm::NetHandle;
-use crate::pki::service::{unix_now, until_unix};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;

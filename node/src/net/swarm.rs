@@ -38,6 +38,10 @@ pub struct WeshBehaviour {
 pub enum NetError {
     #[error("cannot build the libp2p transport: {0}")]
     Transport(String),
+    #[error("invalid gossip configuration: {0}")]
+    GossipConfig(#[from] gossipsub::ConfigBuilderError),
+    #[error("cannot set up gossip: {0}")]
+    Gossip(&'static str),
     #[error("cannot listen on {0}: {1}")]
     Listen(Multiaddr, String),
     #[error("no listen address came up within 10 s")]
@@ -114,7 +118,7 @@ pub async fn start_swarm(
         .map(|(h, _)| h)
 }
 
-fn gossip_behaviour(key: &Keypair) -> Result<gossipsub::Behaviour, String> {
+fn gossip_behaviour(key: &Keypair) -> Result<gossipsub::Behaviour, NetError> {
     let config = gossipsub::ConfigBuilder::default()
         // every message is checked by the PKI core before it is forwarded
         .validate_messages()
@@ -123,10 +127,9 @@ fn gossip_behaviour(key: &Keypair) -> Result<gossipsub::Behaviour, String> {
         .heartbeat_interval(Duration::from_millis(500))
         // content-addressed ids: the same descriptor from two paths is one message
         .message_id_fn(|m: &gossipsub::Message| MessageId::from(Sha256::digest(&m.data).to_vec()))
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)
-        .map_err(str::to_string)
+        .map_err(NetError::Gossip)
 }
 
 /// Starts the swarm on `listen` and runs it until `shutdown` turns true.
@@ -137,7 +140,7 @@ pub async fn start_swarm_with_gossip(
     gossip: bool,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(NetHandle, mpsc::UnboundedReceiver<NetEvent>), NetError> {
-    let gossip_behaviour = gossip_behaviour(&keypair).map_err(NetError::Transport)?;
+    let gossip_behaviour = gossip_behaviour(&keypair)?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(

@@ -1,27 +1,23 @@
-//! Drives a relay's `PkiAgent` with real events and carries out what it decides.
+//! Drives a relay's `DirectoryFollower` (`wesh_pki`) with real events and carries out
+//! what it decides: gossip, syncs, dials, keys and views.
 
 use super::convert::address_book;
 use super::sync::{
-    PKI_SYNC_PROTOCOL, SyncAnswer, encode_answer, read_request, request, write_answer,
+    PKI_SYNC_PROTOCOL, SyncOutcome, encode_answer, read_request, spawn_sync, write_answer,
 };
+use crate::keys::{node_id_of_peer, peer_id_of};
 use crate::net::swarm::{NetEvent, NetHandle};
 use futures::StreamExt;
 use libp2p::PeerId;
 use libp2p::gossipsub::MessageAcceptance;
-use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
-use wesh_pki::{PkiAction, PkiAgent, Verdict};
+use wesh_pki::{DirectoryFollower, FollowerAction, Following, PkiAgent, Verdict};
 use x25519_dalek::StaticSecret;
-
-/// Gossip message kinds on the PKI topic (first byte).
-pub const GOSSIP_DESCRIPTOR: u8 = 1;
-pub const GOSSIP_PROOF: u8 = 2;
-/// Peers a node dials on its own initiative to join the gossip mesh.
-const GOSSIP_DIAL_TARGET: usize = 8;
 
 /// What the relay must apply.
 pub enum PkiOutput {
@@ -30,24 +26,7 @@ pub enum PkiOutput {
 }
 
 /// A summary others (the testnet, `wesh pki show`) can read at any time.
-#[derive(Debug, Clone, Default)]
-pub struct PkiStatus {
-    pub epoch: u64,
-    pub epochs_rotated: u64,
-    pub digest: [u8; 32],
-    pub descriptors: usize,
-    pub rejected: BTreeMap<String, u64>,
-    pub published: u64,
-    /// A configurable share of sampled peers reported our directory digest.
-    pub view_confirmed: bool,
-    /// Sampled peers whose directory differed from ours (each then sent theirs).
-    pub view_disagreements: u64,
-    pub view_checks: u64,
-    /// Token keys announced by each issuer descriptor valid for the current epoch (the
-    /// key id of each was checked against its SPKI when the descriptor was decoded).
-    /// Whose keys to use is the reader's choice: its configured issuer.
-    pub issuer_keys: BTreeMap<[u8; 32], Vec<wesh_pki::EpochTokenKey>>,
-}
+pub type PkiStatus = wesh_pki::FollowerStatus;
 
 pub use crate::clock::{unix_now, unix_now_ms, until_unix};
 
@@ -68,6 +47,14 @@ pub struct PkiService {
     pub bootstrap: Vec<PeerId>,
 }
 
+/// Where the follower's decisions go.
+struct RelayShell {
+    net: NetHandle,
+    outputs: mpsc::UnboundedSender<PkiOutput>,
+    status: Arc<Mutex<PkiStatus>>,
+    keyring_path: Option<PathBuf>,
+}
+
 impl PkiService {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         self.run_with_token_keys(shutdown, None).await
@@ -76,57 +63,65 @@ impl PkiService {
     /// Like `run`; an issuer passes where its token keys come from, asked before every
     /// tick so the descriptor published at an epoch start carries that epoch's keys.
     pub async fn run_with_token_keys(
-        mut self,
+        self,
         mut shutdown: watch::Receiver<bool>,
         mut token_keys: Option<TokenKeySource>,
     ) {
-        let (synced_tx, mut synced) = mpsc::unbounded_channel::<(PeerId, SyncAnswer)>();
-        let (snap_tx, mut snapshots) = mpsc::channel::<SnapshotRequest>(64);
-        let mut view =
-            wesh_pki::ViewSampler::<PeerId>::new(self.agent.directory().params().clone());
-        view.set_local(self.agent.epoch(), self.agent.digest());
-        let mut next_check =
-            tokio::time::Instant::from_std(crate::clock::monotonic()) + view.next_interval();
-        let mut known: Vec<PeerId> = Vec::new();
-        self.serve_sync(snap_tx, shutdown.clone());
-        let mut dialed: HashSet<PeerId> = HashSet::new();
-        for p in &self.bootstrap {
-            self.net.dial(*p);
-            dialed.insert(*p);
-        }
-        // a Send RNG (the task moves between threads), seeded from the OS
-        let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(
-            wesh_mix::seed_from(&mut rand::rng()),
+        let PkiService {
+            agent,
+            net,
+            mut events,
+            outputs,
+            status,
+            keyring_path,
+            bootstrap,
+        } = self;
+        let shell = RelayShell {
+            net,
+            outputs,
+            status,
+            keyring_path,
+        };
+        let Some(me) = node_id_of_peer(&shell.net.peer_id) else {
+            tracing::error!("the node's identity is not an Ed25519 key: no PKI");
+            return;
+        };
+        let seed = wesh_mix::seed_from(&mut rand::rng());
+        let mut follower = DirectoryFollower::new(
+            agent,
+            Following::Relay {
+                me: wesh_pki::NodeId(me.0),
+            },
+            unix_now_ms(),
+            seed,
         );
-        self.refresh_token_keys(&mut token_keys);
-        let actions = self.agent.tick(unix_now(), &mut rng);
-        self.apply(actions, &mut dialed, &mut known);
-        // the due time is kept until the tick has run: recomputing it after an event that
-        // arrived at the boundary would skip the boundary's tick
-        let mut tick_due = self.agent.next_tick(unix_now());
-        loop {
-            if unix_now() >= tick_due {
-                self.refresh_token_keys(&mut token_keys);
-                let actions = self.agent.tick(unix_now(), &mut rng);
-                self.apply(actions, &mut dialed, &mut known);
-                tick_due = self.agent.next_tick(unix_now());
+        let (synced_tx, mut synced) = mpsc::unbounded_channel::<SyncOutcome>();
+        let (snap_tx, mut snapshots) = mpsc::channel::<SnapshotRequest>(64);
+        shell.serve_sync(snap_tx, shutdown.clone());
+        for p in &bootstrap {
+            shell.net.dial(*p);
+            if let Some(n) = node_id_of_peer(p) {
+                follower.handle_dialed(wesh_pki::NodeId(n.0));
             }
+        }
+        loop {
+            let now = unix_now_ms();
+            if let Some(source) = token_keys.as_mut()
+                && follower.tick_due(now)
+            {
+                let epoch = follower.agent().directory().clock().epoch_at(now / 1000);
+                follower.set_token_keys(source(epoch));
+            }
+            for action in follower.poll(now) {
+                shell.apply(action, &follower, &synced_tx);
+            }
+            shell.publish_status(&follower);
+            let wake = follower.poll_timeout().saturating_sub(unix_now_ms());
             tokio::select! {
-                _ = tokio::time::sleep(until_unix(tick_due)) => {}
-                _ = tokio::time::sleep_until(next_check) => {
-                    // compare digests with one relay the sampler draws from the directory
-                    next_check = tokio::time::Instant::from_std(crate::clock::monotonic()) + view.next_interval();
-                    if let Some(peer) = view.pick(&known, &mut rng) {
-                        self.sync_with(peer, synced_tx.clone());
-                    }
-                }
-                ev = self.events.recv() => match ev {
+                _ = tokio::time::sleep(Duration::from_millis(wake)) => {}
+                ev = events.recv() => match ev {
                     Some(NetEvent::Gossip { id, source, data }) => {
-                        let (verdict, actions) = match data.split_first() {
-                            Some((&GOSSIP_DESCRIPTOR, d)) => self.agent.on_descriptor(d, unix_now()),
-                            Some((&GOSSIP_PROOF, p)) => self.agent.on_proof(p),
-                            _ => (Verdict::Reject("unknown_gossip"), Vec::new()),
-                        };
+                        let verdict = follower.handle_gossip(unix_now_ms(), &data);
                         if let Verdict::Reject(reason) = verdict {
                             tracing::debug!(%source, reason, "gossip rejected");
                         }
@@ -135,57 +130,27 @@ impl PkiService {
                             Verdict::Ignore => MessageAcceptance::Ignore,
                             Verdict::Reject(_) => MessageAcceptance::Reject,
                         };
-                        self.net.report(id, source, acceptance);
-                        self.apply(actions, &mut dialed, &mut known);
+                        shell.net.report(id, source, acceptance);
                     }
-                    Some(NetEvent::Connected(peer)) => self.sync_with(peer, synced_tx.clone()),
-                    None => return,
-                },
-                Some((peer, answer)) = synced.recv() => {
-                    let differed = answer.descriptors.is_some();
-                    if let Some(descs) = answer.descriptors {
-                        tracing::debug!(%peer, "directory views differ: merging the peer's");
-                        for d in descs {
-                            let (_, actions) = self.agent.on_descriptor(&d, unix_now());
-                            self.apply(actions, &mut dialed, &mut known);
+                    Some(NetEvent::Connected(peer)) => {
+                        if let Some(n) = node_id_of_peer(&peer) {
+                            follower.handle_connected(unix_now_ms(), wesh_pki::NodeId(n.0));
                         }
                     }
-                    view.set_local(self.agent.epoch(), self.agent.digest());
-                    view.record(peer, answer.digest, differed);
-                }
+                    None => return,
+                },
+                Some(outcome) = synced.recv() => outcome.report_to(&mut follower),
                 Some((epoch, digest, reply)) = snapshots.recv() => {
-                    let same = epoch == self.agent.epoch() && digest == self.agent.digest();
-                    let snapshot = (!same).then(|| self.agent.snapshot());
-                    let _ = reply.send(encode_answer(self.agent.digest(), snapshot.as_deref()));
+                    let (ours, snapshot) = follower.answer_sync(epoch, digest);
+                    let _ = reply.send(encode_answer(ours, snapshot.as_deref()));
                 }
                 _ = shutdown.changed() => if *shutdown.borrow() { return },
             }
-            view.set_local(self.agent.epoch(), self.agent.digest());
-            self.publish_status(view.confirmed(), view.disagreements(), view.checks());
         }
     }
+}
 
-    fn refresh_token_keys(&mut self, source: &mut Option<TokenKeySource>) {
-        if let Some(source) = source {
-            let epoch = self.agent.directory().clock().epoch_at(unix_now());
-            self.agent.set_token_keys(source(epoch));
-        }
-    }
-
-    /// Asks `peer` for its digest (and its directory if ours differs).
-    fn sync_with(&self, peer: PeerId, done: mpsc::UnboundedSender<(PeerId, SyncAnswer)>) {
-        let mut control = self.net.control.clone();
-        let (epoch, digest) = (self.agent.epoch(), self.agent.digest());
-        tokio::spawn(async move {
-            // clients do not serve the protocol: a failure here is normal
-            if let Ok(mut s) = control.open_stream(peer, PKI_SYNC_PROTOCOL).await
-                && let Ok(answer) = request(&mut s, epoch, digest).await
-            {
-                let _ = done.send((peer, answer));
-            }
-        });
-    }
-
+impl RelayShell {
     fn serve_sync(
         &self,
         snapshots: mpsc::Sender<SnapshotRequest>,
@@ -219,59 +184,54 @@ impl PkiService {
     }
 
     fn apply(
-        &mut self,
-        actions: Vec<PkiAction>,
-        dialed: &mut HashSet<PeerId>,
-        known: &mut Vec<PeerId>,
+        &self,
+        action: FollowerAction,
+        follower: &DirectoryFollower,
+        synced: &mpsc::UnboundedSender<SyncOutcome>,
     ) {
-        for action in actions {
-            match action {
-                PkiAction::Publish(bytes) => {
-                    let mut m = vec![GOSSIP_DESCRIPTOR];
-                    m.extend_from_slice(&bytes);
-                    self.net.publish(m);
-                    if let Ok(mut s) = self.status.lock() {
-                        s.published += 1;
-                    }
-                }
-                PkiAction::PublishProof(bytes) => {
-                    let mut m = vec![GOSSIP_PROOF];
-                    m.extend_from_slice(&bytes);
-                    self.net.publish(m);
-                }
-                PkiAction::InstallKeys(keys) => {
-                    let keys = keys
-                        .into_iter()
-                        .map(|(e, s)| (e, StaticSecret::from(*s)))
-                        .collect();
-                    let _ = self.outputs.send(PkiOutput::Keys(keys));
-                }
-                PkiAction::Topology(t) => {
-                    let book = address_book(&t);
-                    *known = book
-                        .iter()
-                        .map(|(p, _)| *p)
-                        .filter(|p| *p != self.net.peer_id)
-                        .collect();
-                    known.dedup();
-                    for (peer, addr) in book {
-                        if peer == self.net.peer_id {
-                            continue;
-                        }
-                        self.net.add_address(peer, addr);
-                        if dialed.len() < GOSSIP_DIAL_TARGET && dialed.insert(peer) {
-                            self.net.dial(peer);
-                        }
-                    }
-                    let _ = self.outputs.send(PkiOutput::Topology(t));
-                }
-                PkiAction::PersistKeys => self.persist_keys(),
+        match action {
+            FollowerAction::Sync {
+                peer,
+                epoch,
+                digest,
+                deadline_ms,
+            } => spawn_sync(
+                self.net.control.clone(),
+                peer,
+                epoch,
+                digest,
+                deadline_ms,
+                synced.clone(),
+            ),
+            FollowerAction::Gossip(m) => self.net.publish(m),
+            FollowerAction::InstallKeys(keys) => {
+                let keys = keys
+                    .into_iter()
+                    .map(|(e, s)| (e, StaticSecret::from(*s)))
+                    .collect();
+                let _ = self.outputs.send(PkiOutput::Keys(keys));
             }
+            FollowerAction::Directory(t) => {
+                for (peer, addr) in address_book(&t) {
+                    if peer != self.net.peer_id {
+                        self.net.add_address(peer, addr);
+                    }
+                }
+            }
+            FollowerAction::Dial(n) => {
+                if let Some(peer) = peer_id_of(&wesh_mix::NodeId(n.0)) {
+                    self.net.dial(peer);
+                }
+            }
+            FollowerAction::InstallView(t) => {
+                let _ = self.outputs.send(PkiOutput::Topology(t));
+            }
+            FollowerAction::PersistKeys => self.persist_keys(follower.agent()),
         }
     }
 
-    fn persist_keys(&self) {
-        let (Some(path), Some(bytes)) = (&self.keyring_path, self.agent.keyring_bytes()) else {
+    fn persist_keys(&self, agent: &PkiAgent) {
+        let (Some(path), Some(bytes)) = (&self.keyring_path, agent.keyring_bytes()) else {
             return;
         };
         // write-then-rename, so a crash never leaves half a key file
@@ -289,28 +249,9 @@ impl PkiService {
         }
     }
 
-    fn publish_status(&self, view_confirmed: bool, view_disagreements: u64, view_checks: u64) {
+    fn publish_status(&self, follower: &DirectoryFollower) {
         if let Ok(mut s) = self.status.lock() {
-            s.view_confirmed = view_confirmed;
-            s.view_disagreements = view_disagreements;
-            s.view_checks = view_checks;
-            s.epoch = self.agent.epoch();
-            s.epochs_rotated = self.agent.epochs_rotated();
-            s.digest = self.agent.digest();
-            s.descriptors = self.agent.directory().valid_for(self.agent.epoch()).count();
-            s.issuer_keys = self
-                .agent
-                .directory()
-                .valid_for(self.agent.epoch())
-                .filter(|d| d.content().role == wesh_pki::Role::Issuer)
-                .map(|d| (d.identity().0, d.content().token_keys.clone()))
-                .collect();
-            s.rejected = self
-                .agent
-                .rejections()
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect();
+            *s = follower.status();
         }
     }
 }

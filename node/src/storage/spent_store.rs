@@ -1,37 +1,35 @@
 //! The issuer's global spent set on rocksdb: one key per redeemed token (its `SpentId`),
 //! valued by the key epoch it was signed under so whole epochs can be pruned.
 //!
-//! `insert_if_absent` is check-then-put under one lock with a synced write: of two
+//! `insert_if_absent` is check-then-put under `&mut self` with a synced write: of two
 //! redemptions of one token, exactly one is told it was new, and a redemption that was
 //! answered "accepted" survives a crash.
 //!
 //! A provider keeps its clients' credit ledgers in the same database (column family
-//! `credit`), so that the spend of a token and the credit it buys are one synced write
-//! batch: a crash can lose both or neither, never leave the credit without the spend
-//! (which would let the token buy it again). See `crate::credit::provider`.
+//! `credit`, key = the client's peer id, value = `wesh_payments::LedgerRecord`), so that
+//! the spend of a token and the credit it buys are one synced write batch: a crash can
+//! lose both or neither (the contract of `wesh_payments::LedgerStore`).
 
+use libp2p::PeerId;
 use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions};
 use std::path::Path;
-use std::sync::Mutex;
+use wesh_payments::error::StoreError;
+use wesh_payments::spent::SpentSet;
+use wesh_payments::token::SpentId;
+use wesh_payments::{Epoch, LedgerRecord, LedgerStore};
 
-/// Column family of the provider's credit ledgers: key = client peer id (bytes),
-/// value = whatever `crate::credit::provider` encodes.
+/// Column family of the provider's credit ledgers.
 const CREDIT_CF: &str = "credit";
 
 /// A credit record: (key, value) in the `credit` column family.
 pub type CreditRecord = (Vec<u8>, Vec<u8>);
-use wesh_payments::Epoch;
-use wesh_payments::error::StoreError;
-use wesh_payments::spent::SpentSet;
-use wesh_payments::token::SpentId;
 
 pub struct SpentStore {
     db: DB,
     synced: WriteOptions,
-    /// Serialises check-then-put; holds the entry count.
-    count: Mutex<usize>,
+    count: usize,
     /// A credit record to write in the same batch as the next new spent entry.
-    staged: Mutex<Option<CreditRecord>>,
+    staged: Option<CreditRecord>,
 }
 
 impl std::fmt::Debug for SpentStore {
@@ -54,18 +52,18 @@ impl SpentStore {
         cf_opts.set_compression_type(rocksdb::DBCompressionType::None);
         let cfs = [ColumnFamilyDescriptor::new(CREDIT_CF, cf_opts)];
         let db = DB::open_cf_descriptors(&opts, path.as_ref(), cfs).map_err(err)?;
-        let mut n = 0;
+        let mut count = 0;
         for item in db.iterator(IteratorMode::Start) {
             item.map_err(err)?;
-            n += 1;
+            count += 1;
         }
         let mut synced = WriteOptions::default();
         synced.set_sync(true);
         Ok(SpentStore {
             db,
             synced,
-            count: Mutex::new(n),
-            staged: Mutex::new(None),
+            count,
+            staged: None,
         })
     }
 
@@ -75,26 +73,7 @@ impl SpentStore {
             .ok_or_else(|| StoreError("no credit column family".into()))
     }
 
-    fn staged(&self) -> std::sync::MutexGuard<'_, Option<CreditRecord>> {
-        self.staged
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Stages a credit record (`key`, `value`) to be written in the same synced batch as
-    /// the next spent entry `insert_if_absent` adds; an insert that finds the token
-    /// already spent, or fails, writes neither and drops the record.
-    pub fn stage_credit(&self, key: Vec<u8>, value: Vec<u8>) {
-        *self.staged() = Some((key, value));
-    }
-
-    /// Drops a staged record that no insert took (the token was refused before).
-    pub fn clear_staged_credit(&self) {
-        *self.staged() = None;
-    }
-
-    /// Writes credit records and deletes the keys `forget`, in one batch (synced: it
-    /// returns once they are durable).
+    /// Writes credit records and deletes the keys `forget`, in one synced batch.
     pub fn write_credits(
         &self,
         records: &[CreditRecord],
@@ -119,18 +98,11 @@ impl SpentStore {
             .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(err))
             .collect()
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
-        self.count
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 impl SpentSet for SpentStore {
     fn insert_if_absent(&mut self, id: SpentId, key_epoch: Epoch) -> Result<bool, StoreError> {
-        let mut count = self.lock();
-        let staged = self.staged().take();
+        let staged = self.staged.take();
         if self.db.get_pinned(id.0).map_err(err)?.is_some() {
             return Ok(false);
         }
@@ -140,7 +112,7 @@ impl SpentSet for SpentStore {
             batch.put_cf(self.credit_cf()?, k, v);
         }
         self.db.write_opt(batch, &self.synced).map_err(err)?;
-        *count += 1;
+        self.count += 1;
         Ok(true)
     }
 
@@ -149,7 +121,6 @@ impl SpentSet for SpentStore {
     }
 
     fn prune_before(&mut self, oldest: Epoch) -> Result<usize, StoreError> {
-        let mut count = self.lock();
         let mut batch = WriteBatch::default();
         for item in self.db.iterator(IteratorMode::Start) {
             let (k, v) = item.map_err(err)?;
@@ -162,12 +133,35 @@ impl SpentSet for SpentStore {
         }
         let removed = batch.len();
         self.db.write_opt(batch, &self.synced).map_err(err)?;
-        *count = count.saturating_sub(removed);
+        self.count = self.count.saturating_sub(removed);
         Ok(removed)
     }
 
     fn len(&self) -> usize {
-        *self.lock()
+        self.count
+    }
+}
+
+impl LedgerStore<PeerId> for SpentStore {
+    fn stage_ledger(&mut self, client: &PeerId, record: LedgerRecord) {
+        self.staged = Some((client.to_bytes(), record.encode()));
+    }
+
+    fn clear_staged_ledger(&mut self) {
+        self.staged = None;
+    }
+
+    fn write_ledgers(
+        &mut self,
+        write: &[(PeerId, LedgerRecord)],
+        forget: &[PeerId],
+    ) -> Result<(), StoreError> {
+        let records: Vec<CreditRecord> = write
+            .iter()
+            .map(|(p, r)| (p.to_bytes(), r.encode()))
+            .collect();
+        let forget: Vec<Vec<u8>> = forget.iter().map(|p| p.to_bytes()).collect();
+        self.write_credits(&records, &forget)
     }
 }
 
@@ -202,29 +196,38 @@ mod tests {
 
     #[test]
     fn a_staged_credit_lands_with_a_new_spend_only() {
+        let record = |balance| LedgerRecord {
+            balance,
+            dropped: 0,
+            last_active: 0,
+        };
+        let (a, b, c, d) = (
+            PeerId::random(),
+            PeerId::random(),
+            PeerId::random(),
+            PeerId::random(),
+        );
         let dir = tempfile::tempdir().unwrap();
         {
             let mut s = SpentStore::open(dir.path()).unwrap();
-            s.stage_credit(b"peer-a".to_vec(), b"1000".to_vec());
+            s.stage_ledger(&a, record(1000));
             assert!(s.insert_if_absent(SpentId([1; 32]), 5).unwrap());
             // a second spend of the token writes nothing, not even its staged credit
-            s.stage_credit(b"peer-b".to_vec(), b"1000".to_vec());
+            s.stage_ledger(&b, record(1000));
             assert!(!s.insert_if_absent(SpentId([1; 32]), 5).unwrap());
             // a record staged for a token refused before the insert is dropped
-            s.stage_credit(b"peer-c".to_vec(), b"1000".to_vec());
-            s.clear_staged_credit();
+            s.stage_ledger(&c, record(1000));
+            s.clear_staged_ledger();
             assert!(s.insert_if_absent(SpentId([2; 32]), 5).unwrap());
-            s.write_credits(&[(b"peer-d".to_vec(), b"7".to_vec())], &[])
-                .unwrap();
+            s.write_ledgers(&[(d, record(7))], &[]).unwrap();
         }
         let s = SpentStore::open(dir.path()).unwrap();
-        assert_eq!(
-            s.credits().unwrap(),
-            vec![
-                (b"peer-a".to_vec(), b"1000".to_vec()),
-                (b"peer-d".to_vec(), b"7".to_vec())
-            ]
-        );
+        let mut expected = vec![
+            (a.to_bytes(), record(1000).encode()),
+            (d.to_bytes(), record(7).encode()),
+        ];
+        expected.sort();
+        assert_eq!(s.credits().unwrap(), expected);
         assert_eq!(s.len(), 2, "credit records are not spent entries");
     }
 }

@@ -2,15 +2,40 @@
 //!
 //! The account's seed and the journal of its device's inputs live in the client's
 //! database, so a restart (or a crash) rebuilds the same account with its contacts,
-//! groups and messages. Wesh messages that arrived while it was stopped wait in the inbox
-//! and are taken at start; other messages stay there for `wesh inbox --data-dir`.
+//! groups, messages and history cursors. Wesh messages that arrived while it was stopped
+//! wait in the inbox and are taken at start; other messages stay there for `wesh inbox
+//! --data-dir`.
 
-use super::{ProviderBook, WeshAppSpec, WeshDevice, start_api_server, start_wesh_app};
+use super::providers::NotAProviderKey;
+use super::server::ApiServerError;
+use super::{ApiError, ProviderBook, WeshAppSpec, WeshDevice, start_api_server, start_wesh_app};
 use crate::client_node::ClientState;
 use crate::client_role::{ClientSetup, format_address};
+use crate::storage::client_store::{ClientStore, ClientStoreError};
 use crate::wesh_app::runner::MakeClientSpec;
 use std::net::SocketAddr;
-use wesh_client::messenger::{DeviceLink, MailboxAddress};
+use thiserror::Error;
+use wesh_client::messenger::{DeviceLink, MailboxAddress, RestoreError, journal};
+
+#[derive(Debug, Error)]
+pub enum WeshClientError {
+    #[error("client database: {0}")]
+    Store(#[from] ClientStoreError),
+    #[error("cannot rebuild the Wesh account from its journal in the client database: {0}")]
+    Restore(#[from] RestoreError),
+    #[error("--link-from: cannot make a device from this code: {0}")]
+    Link(wesh_client::WeshError),
+    #[error(transparent)]
+    Providers(#[from] NotAProviderKey),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Server(#[from] ApiServerError),
+    #[error(transparent)]
+    Signal(#[from] crate::role::SignalError),
+    #[error("the wesh account stopped (see the log above)")]
+    Stopped,
+}
 
 /// Runs until SIGINT/SIGTERM. Prints `client address: …` then `api: IP:PORT` on stdout.
 pub async fn run_wesh_client(
@@ -19,7 +44,7 @@ pub async fn run_wesh_client(
     api: SocketAddr,
     allow_remote: bool,
     link: Option<DeviceLink>,
-) -> Result<(), String> {
+) -> Result<(), WeshClientError> {
     let address = state.core.address();
     let home = MailboxAddress {
         provider: address.provider.0,
@@ -41,13 +66,12 @@ pub async fn run_wesh_client(
         client_spec,
         store: Some(store),
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let server = match start_api_server(app.clone(), api, allow_remote).await {
         Ok(s) => s,
         Err(e) => {
             app.shutdown().await;
-            return Err(e.to_string());
+            return Err(e.into());
         }
     };
     // stdout: what apps and other users need
@@ -59,8 +83,8 @@ pub async fn run_wesh_client(
         "wesh account running"
     );
     let result = tokio::select! {
-        r = crate::role::wait_for_signal() => r,
-        _ = app.stopped() => Err("the wesh account stopped (see the log above)".to_string()),
+        r = crate::role::wait_for_signal() => r.map_err(WeshClientError::Signal),
+        _ = app.stopped() => Err(WeshClientError::Stopped),
     };
     server.shutdown();
     app.shutdown().await;
@@ -70,13 +94,12 @@ pub async fn run_wesh_client(
 /// A new device of an existing account, from its link code. Its journal starts with the
 /// link (written before anything it sends, like every record), so later starts rebuild it.
 fn new_linked_device(
-    store: &crate::storage::client_store::ClientStore,
+    store: &ClientStore,
     home: MailboxAddress,
     link: DeviceLink,
-) -> Result<WeshDevice, String> {
-    let seed = store.wesh_seed().map_err(|e| e.to_string())?;
-    let device = WeshDevice::from_link(*seed, home, link)
-        .map_err(|e| format!("--link-from: cannot make a device from this code: {e}"))?;
+) -> Result<WeshDevice, WeshClientError> {
+    let seed = store.wesh_seed()?;
+    let device = WeshDevice::from_link(*seed, home, link).map_err(WeshClientError::Link)?;
     tracing::info!(
         account = %hex::encode(device.account_id()),
         "new device linked to the account"
@@ -85,13 +108,10 @@ fn new_linked_device(
 }
 
 /// The account's device: rebuilt from its journal, or created on first start.
-fn load_device(
-    store: &crate::storage::client_store::ClientStore,
-    home: MailboxAddress,
-) -> Result<WeshDevice, String> {
-    let seed = store.wesh_seed().map_err(|e| e.to_string())?;
-    let records = store.wesh_journal().map_err(|e| e.to_string())?;
-    let device = crate::wesh_app::journal::restore_device(*seed, home, &records)?;
+fn load_device(store: &ClientStore, home: MailboxAddress) -> Result<WeshDevice, WeshClientError> {
+    let seed = store.wesh_seed()?;
+    let records = store.wesh_journal()?;
+    let device = journal::restore(*seed, home, &records)?;
     if !records.is_empty() {
         tracing::info!(
             records = records.len(),

@@ -5,7 +5,12 @@
 use crate::keys::peer_id_of;
 use crate::net::swarm::NetHandle;
 use libp2p::{Multiaddr, PeerId};
+use thiserror::Error;
 use wesh_mix::NodeId;
+
+#[derive(Debug, Error)]
+#[error("provider {} is not an Ed25519 key", hex::encode(.0.0))]
+pub struct NotAProviderKey(pub NodeId);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderInfo {
@@ -31,18 +36,19 @@ pub struct ProviderBook {
 impl ProviderBook {
     /// A book from (node ID, address) pairs; node IDs that are not Ed25519 keys are
     /// refused.
-    pub fn new(list: impl IntoIterator<Item = (NodeId, Multiaddr)>) -> Result<Self, String> {
+    pub fn new(
+        list: impl IntoIterator<Item = (NodeId, Multiaddr)>,
+    ) -> Result<Self, NotAProviderKey> {
         Self::with_addresses(list.into_iter().map(|(n, a)| (n, vec![a])))
     }
 
     /// A book from (node ID, addresses) pairs, as a directory lists them.
     pub fn with_addresses(
         list: impl IntoIterator<Item = (NodeId, Vec<Multiaddr>)>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, NotAProviderKey> {
         let mut providers = Vec::new();
         for (node, addrs) in list {
-            let peer = peer_id_of(&node)
-                .ok_or_else(|| format!("provider {} is not an Ed25519 key", hex::encode(node.0)))?;
+            let peer = peer_id_of(&node).ok_or(NotAProviderKey(node))?;
             providers.push(ProviderInfo { node, peer, addrs });
         }
         providers.sort_by_key(|p| p.node.0);

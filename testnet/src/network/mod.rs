@@ -288,16 +288,17 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     let (issuer_stop_tx, issuer_stop) = tokio::sync::watch::channel(false);
     let issuer = if payments {
         let keys = NodeKeys::generate();
-        let running = wesh_node::issuer::role::start_issuer(
+        let running = wesh_node::issuer::role::start_issuer_with_pki(
             &keys,
             &store_root.path().join("issuer"),
             std::slice::from_ref(&localhost),
             PAYMENTS_EPOCH_SECONDS,
             wesh_payments::params::FREE_TOKENS_PER_EPOCH,
+            None,
             issuer_stop,
         )
         .await
-        .map_err(TestnetError::Setup)?;
+        .map_err(|e| TestnetError::Setup(e.to_string()))?;
         let addr = running
             .net
             .listen_addrs
@@ -562,7 +563,8 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 payments: issuer.clone(),
             });
         let setup = wesh_scenario::ScenarioSetup {
-            providers: wesh_node::wesh_app::ProviderBook::new(list).map_err(TestnetError::Setup)?,
+            providers: wesh_node::wesh_app::ProviderBook::new(list)
+                .map_err(|e| TestnetError::Setup(e.to_string()))?,
             homes,
             traffic: ClientTrafficConfig {
                 real_rate: args.wesh_real_rate,
@@ -606,7 +608,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                     pull_interval,
                 )
                 .await
-                .map_err(TestnetError::Setup)?,
+                .map_err(|e| TestnetError::Setup(e.to_string()))?,
             );
             wait_until(
                 Duration::from_secs(15),
@@ -952,7 +954,8 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 .state
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .issuer
+                .book
+                .issuer()
                 .rewards()
                 .table(reward_epoch);
             m.stop();
@@ -1058,7 +1061,7 @@ async fn double_spend_attack(
     let mut control = net.control.clone();
     let key = wesh_node::issuer::calls::fetch_keys(&mut control, issuer.peer)
         .await
-        .map_err(setup)?
+        .map_err(|e| setup(e.to_string()))?
         .into_iter()
         .max_by_key(|k| k.epoch)
         .ok_or_else(|| setup("no issuer key".into()))?;
@@ -1072,14 +1075,16 @@ async fn double_spend_attack(
         &mut wallet,
     )
     .await
-    .map_err(setup)?;
+    .map_err(|e| setup(e.to_string()))?;
     let token = wallet
         .pop(key.epoch)
         .ok_or_else(|| setup("no token granted".into()))?;
     let (Some(a), Some(b)) = (providers.first(), providers.get(1)) else {
         return Err(setup("needs two providers".into()));
     };
-    let accepted = |r: &Result<CreditAnswer, String>| matches!(r, Ok(CreditAnswer::Balance { .. }));
+    let accepted = |r: &Result<CreditAnswer, wesh_node::issuer::calls::CallError>| {
+        matches!(r, Ok(CreditAnswer::Balance { .. }))
+    };
     let first = spend_at(&mut control, a.handle.net.peer_id, &token).await;
     let again = spend_at(&mut control, a.handle.net.peer_id, &token).await;
     let other = spend_at(&mut control, b.handle.net.peer_id, &token).await;

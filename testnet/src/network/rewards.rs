@@ -33,8 +33,8 @@ pub(super) fn settle(
         .state
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let settled = match state.issuer.settle(epoch, &scores, &reports) {
-        Ok(r) => r.clone(),
+    let settled = match state.book.settle_with(epoch, &scores, &reports) {
+        Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "reward settlement failed");
             return Vec::new();

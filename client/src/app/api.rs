@@ -1,11 +1,12 @@
 //! The typed app API of a Wesh client, modeled on weshnet's ProtocolService (same method
-//! names where they apply). The same types travel over the local API socket as JSON lines
-//! (`{"method": "AppMessageSend", "params": {...}}`), are used by the CLI subcommands, and
-//! are called in-process by the testnet. Binary values are hex strings.
+//! names where they apply). The same types travel over the node's local API socket as JSON
+//! lines (`{"method": "AppMessageSend", "params": {...}}`), are used by the CLI
+//! subcommands, and are called in-process by the testnet. Binary values are hex strings.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use wesh_client::messenger::{GroupMessage, GroupMetadataView, WeshStats};
+
+use crate::messenger::{GroupMessage, GroupMetadataView, WeshStats};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", content = "params")]
@@ -64,6 +65,30 @@ pub enum ApiRequest {
     DeviceLinkCreate,
 }
 
+impl ApiRequest {
+    /// Every method name (the `method` of a request), so a shell can tell an unknown
+    /// method from bad parameters.
+    pub const METHODS: &'static [&'static str] = &[
+        "ContactRequestReference",
+        "ContactRequestResetReference",
+        "ContactRequestSend",
+        "ContactRequestAccept",
+        "ContactRequestDiscard",
+        "ContactRequestList",
+        "ContactList",
+        "MultiMemberGroupCreate",
+        "MultiMemberGroupInvitationCreate",
+        "MultiMemberGroupJoin",
+        "GroupList",
+        "AppMessageSend",
+        "GroupMessageList",
+        "GroupMetadataList",
+        "ReplicationServiceRegisterGroup",
+        "Stats",
+        "DeviceLinkCreate",
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageView {
     pub group: String,
@@ -119,8 +144,8 @@ pub enum ApiError {
     Unavailable(String),
 }
 
-impl From<wesh_client::WeshError> for ApiError {
-    fn from(e: wesh_client::WeshError) -> Self {
+impl From<crate::WeshError> for ApiError {
+    fn from(e: crate::WeshError) -> Self {
         ApiError::Refused(e.to_string())
     }
 }
@@ -204,6 +229,42 @@ mod tests {
         assert_eq!(unit, ApiRequest::MultiMemberGroupCreate);
         assert!(serde_json::from_str::<ApiRequest>(r#"{"method":"Nope"}"#).is_err());
         assert!(parse_id("group", "zz").is_err());
+        // every request's method is listed
+        let s = String::new;
+        let all = [
+            ApiRequest::ContactRequestReference,
+            ApiRequest::ContactRequestResetReference,
+            ApiRequest::ContactRequestSend { contact: s() },
+            ApiRequest::ContactRequestAccept { account: s() },
+            ApiRequest::ContactRequestDiscard { account: s() },
+            ApiRequest::ContactRequestList,
+            ApiRequest::ContactList,
+            ApiRequest::MultiMemberGroupCreate,
+            ApiRequest::MultiMemberGroupInvitationCreate { group: s() },
+            ApiRequest::MultiMemberGroupJoin { invitation: s() },
+            ApiRequest::GroupList,
+            ApiRequest::AppMessageSend {
+                group: s(),
+                payload: s(),
+            },
+            ApiRequest::GroupMessageList {
+                group: s(),
+                follow: false,
+            },
+            ApiRequest::GroupMetadataList { group: s() },
+            ApiRequest::ReplicationServiceRegisterGroup {
+                group: s(),
+                provider: s(),
+            },
+            ApiRequest::Stats,
+            ApiRequest::DeviceLinkCreate,
+        ];
+        assert_eq!(all.len(), ApiRequest::METHODS.len());
+        for r in all {
+            let v = serde_json::to_value(&r).unwrap();
+            let method = v["method"].as_str().unwrap();
+            assert!(ApiRequest::METHODS.contains(&method), "{method}");
+        }
         assert!(parse_id("group", "00").is_err());
         assert_eq!(parse_id("group", &"01".repeat(32)).unwrap(), [1; 32]);
     }

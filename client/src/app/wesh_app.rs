@@ -1,0 +1,279 @@
+//! [`WeshApp`]: a [`WeshDevice`] as an app runs it, sans I/O. The shell feeds it API
+//! calls, mailbox messages, network outcomes and the time, and carries out the
+//! [`Action`]s it gives, in order.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::action::{Action, CallId, HistoryFetch};
+use super::api::{ApiError, ApiRequest};
+use super::catch_up::CatchUp;
+use super::incoming::Incoming;
+use crate::messenger::params::{APP_RENDEZVOUS_CHECK_MS, APP_SEND_RETRY_MS};
+use crate::messenger::rendezvous_registrar::RendezvousRegistrar;
+use crate::messenger::{Outgoing, WeshDevice};
+
+/// The app core. Time (`now`) is Unix milliseconds: rendezvous points rotate on the wall
+/// clock.
+pub struct WeshApp {
+    pub(super) device: WeshDevice,
+    /// Node IDs of the providers rendezvous hashing picks among (sorted).
+    pub(super) providers: Vec<[u8; 32]>,
+    pub(super) online: bool,
+    registrar: RendezvousRegistrar,
+    next_rendezvous_check: u64,
+    /// What the device produced and the client has not taken (offline, or refused).
+    outbox: Vec<Outgoing>,
+    send_retry_at: Option<u64>,
+    /// Inbox messages taken since the last `Persist`.
+    consumed: Vec<u64>,
+    catch_up: Option<CatchUp>,
+    /// Replica registrations waiting for the network: call → (group, provider).
+    pub(super) registering: BTreeMap<CallId, ([u8; 32], [u8; 32])>,
+    pub(super) actions: VecDeque<Action>,
+}
+
+impl WeshApp {
+    /// An app around `device`, online (its client is running), checking its rendezvous
+    /// registration at the first timeout.
+    pub fn new(device: WeshDevice, providers: Vec<[u8; 32]>, now: u64) -> Self {
+        let mut app = WeshApp {
+            device,
+            providers: Vec::new(),
+            online: true,
+            registrar: RendezvousRegistrar::new(),
+            next_rendezvous_check: now,
+            outbox: Vec::new(),
+            send_retry_at: None,
+            consumed: Vec::new(),
+            catch_up: None,
+            registering: BTreeMap::new(),
+            actions: VecDeque::new(),
+        };
+        app.handle_providers(providers);
+        app
+    }
+
+    pub fn device(&self) -> &WeshDevice {
+        &self.device
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+
+    /// The next action to carry out.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] wants to run next.
+    pub fn poll_timeout(&self) -> u64 {
+        [
+            Some(self.next_rendezvous_check),
+            self.send_retry_at,
+            self.catch_up.as_ref().and_then(CatchUp::next_retry),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(self.next_rendezvous_check)
+    }
+
+    /// Timers: the rendezvous registration check, messages to hand the client again,
+    /// history fetches to retry.
+    pub fn handle_timeout(&mut self, now: u64) {
+        if now >= self.next_rendezvous_check {
+            self.check_rendezvous(now);
+        }
+        if self.send_retry_at.is_some_and(|at| now >= at) {
+            self.send_retry_at = None;
+            self.release_outbox();
+        }
+        if let Some(c) = self.catch_up.as_mut() {
+            let due = c.due(now);
+            self.actions
+                .extend(due.into_iter().map(Action::FetchHistory));
+        }
+    }
+
+    /// The providers rendezvous hashing picks among (the directory's, as the client
+    /// knows them).
+    pub fn handle_providers(&mut self, mut providers: Vec<[u8; 32]>) {
+        providers.sort_unstable();
+        providers.dedup();
+        self.providers = providers;
+    }
+
+    /// A message from the client's mailbox (`inbox_seq`: its place in the durable inbox,
+    /// if it is kept there).
+    pub fn handle_message(&mut self, now: u64, bytes: &[u8], inbox_seq: Option<u64>) {
+        let incoming = Incoming::classify(bytes);
+        if let (true, Some(seq)) = (incoming.consumed(), inbox_seq) {
+            self.consumed.push(seq);
+        }
+        // refusals are counted in the device's stats; nothing else to do with them
+        match incoming {
+            Incoming::Envelope(bytes) | Incoming::Foreign(bytes) => {
+                let _ = self.device.on_message(bytes);
+            }
+            Incoming::Forward {
+                mailbox,
+                id,
+                tag,
+                envelope,
+            } => {
+                // acked whatever the device makes of it (the desk must stop resending), if
+                // it came from our desk
+                self.registrar
+                    .on_forward(now, &mailbox, id, &tag, &envelope);
+                let _ = self.device.on_message(&envelope);
+            }
+            Incoming::OtherRendezvousFrame => {}
+        }
+        self.flush();
+    }
+
+    /// An API call; its [`Action::Answer`] comes after what it must wait for.
+    pub fn handle_api(&mut self, now: u64, call: CallId, request: ApiRequest) {
+        let result = self.call(now, call, request);
+        self.flush();
+        match result {
+            Ok(Some(response)) => self.actions.push_back(Action::Answer {
+                call,
+                result: Ok(response),
+            }),
+            // answered when the network has done its part
+            Ok(None) => {}
+            Err(e) => self.actions.push_back(Action::Answer {
+                call,
+                result: Err(e),
+            }),
+        }
+    }
+
+    /// The client was stopped (keeping its state): nothing is sent until
+    /// [`Self::handle_online`], and the rendezvous desk is told everything again then.
+    pub fn handle_offline(&mut self) {
+        self.online = false;
+        self.registrar.reset();
+    }
+
+    /// The client runs again: register at once, send what waited, fetch the history of
+    /// replicated groups; [`Action::CaughtUp`] answers `call` when the fetches are done.
+    pub fn handle_online(&mut self, now: u64, call: CallId) {
+        self.online = true;
+        self.check_rendezvous(now);
+        self.release_outbox();
+        let (catch_up, fetches) = CatchUp::start(call, &self.device, &self.providers);
+        self.actions
+            .extend(fetches.into_iter().map(Action::FetchHistory));
+        self.catch_up = Some(catch_up);
+        self.finish_catch_up();
+    }
+
+    /// The result of an [`Action::FetchHistory`]: `Some((entries, last sequence number))`,
+    /// or `None` if the fetch failed.
+    pub fn handle_history(
+        &mut self,
+        now: u64,
+        fetch: HistoryFetch,
+        result: Option<(Vec<Vec<u8>>, u64)>,
+    ) {
+        let Some(c) = self.catch_up.as_mut().filter(|c| c.expects(&fetch)) else {
+            return;
+        };
+        match result {
+            Some((entries, last)) => {
+                c.on_entries(&fetch, entries.len());
+                // some entries may be refused (the device counts them); the cursor moves
+                // past them all, since fetching them again would not change that
+                let _ = self.device.ingest_history(fetch.group, entries);
+                self.device
+                    .set_history_cursor(fetch.group, fetch.provider, last);
+                self.flush();
+            }
+            None => c.on_failure(now, fetch),
+        }
+        self.finish_catch_up();
+    }
+
+    fn finish_catch_up(&mut self) {
+        if let Some(fetched) = self.catch_up.as_ref().and_then(CatchUp::finished)
+            && let Some(c) = self.catch_up.take()
+        {
+            self.actions.push_back(Action::CaughtUp {
+                call: c.call(),
+                fetched,
+            });
+        }
+    }
+
+    /// The client could not take a message (its queue was full): handed again later.
+    pub fn handle_send_refused(&mut self, now: u64, out: Outgoing) {
+        self.outbox.push(out);
+        self.send_retry_at
+            .get_or_insert(now.saturating_add(APP_SEND_RETRY_MS));
+    }
+
+    /// A rendezvous update did not leave: registered again at the next check.
+    pub fn handle_rendezvous_update_failed(&mut self) {
+        self.registrar.reset();
+    }
+
+    /// The outcome of an [`Action::RegisterReplica`].
+    pub fn handle_replica_registered(&mut self, call: CallId, outcome: Result<(), ApiError>) {
+        let Some((group, provider)) = self.registering.remove(&call) else {
+            return;
+        };
+        let result = outcome.and_then(|()| {
+            self.device
+                .replication_register_group(&group, provider)
+                .map(|_| super::api::ApiResponse::Done)
+                .map_err(ApiError::from)
+        });
+        self.flush();
+        self.actions.push_back(Action::Answer { call, result });
+    }
+
+    /// Keeps the registration at the desk the current public rendezvous point selects
+    /// (registers, refreshes reply SURBs, acks forwards, revokes a moved point).
+    pub(super) fn check_rendezvous(&mut self, now: u64) {
+        self.next_rendezvous_check = now.saturating_add(APP_RENDEZVOUS_CHECK_MS);
+        // no providers yet: nowhere to register
+        if let Ok(r) = self
+            .device
+            .rendezvous_registration(now / 1000, &self.providers)
+        {
+            self.registrar.set(r);
+        }
+        if self.online {
+            let updates = self.registrar.poll(now);
+            self.actions
+                .extend(updates.into_iter().map(Action::UpdateRendezvous));
+        }
+    }
+
+    /// After every input: its journal records (and the inbox messages it consumed) are
+    /// persisted before its events and messages go out.
+    pub(super) fn flush(&mut self) {
+        let records = self.device.take_journal();
+        if !records.is_empty() || !self.consumed.is_empty() {
+            self.actions.push_back(Action::Persist {
+                records,
+                consumed: std::mem::take(&mut self.consumed),
+            });
+        }
+        self.actions
+            .extend(self.device.take_events().into_iter().map(Action::Event));
+        self.outbox.extend(self.device.take_outgoing());
+        if self.send_retry_at.is_none() {
+            self.release_outbox();
+        }
+    }
+
+    fn release_outbox(&mut self) {
+        if self.online {
+            self.actions.extend(self.outbox.drain(..).map(Action::Send));
+        }
+    }
+}
