@@ -204,6 +204,25 @@ pub const MAX_OUTSTANDING_CHALLENGES: usize = 16_384;
 /// more than one pull in flight, and one mailbox cannot fill the provider's table.
 pub const MAX_CHALLENGES_PER_MAILBOX: usize = 4;
 
+/// How long a provider keeps an undelivered payload: 7 days. Covers a client that is offline
+/// over a long weekend or a trip with slack, while bounding how much history a provider holds
+/// (and could be compelled to hand over). Also the window in which a payload arriving twice
+/// is stored once.
+pub const MAILBOX_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Most payloads one mailbox holds: 10 000. About 6.5 messages of 1 MiB (685 fragments
+/// each): ample for a week of personal traffic, and it caps per-mailbox index work.
+pub const MAILBOX_QUOTA_PAYLOADS: u32 = 10_000;
+
+/// Most payload bytes one mailbox holds: 64 MiB. Above the 10 000 × 2031 B ≈ 19.4 MiB the
+/// count quota allows for full-size payloads, so the count quota binds first by default;
+/// the byte quota matters when an operator raises the count.
+pub const MAILBOX_QUOTA_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The sequence number of a mailbox's first payload; later ones count up from it and are
+/// never reused, even after deletes and restarts.
+pub const MAILBOX_FIRST_SEQ: u64 = 0;
+
 /// First wait after a failed mailbox registration. Unit: time (50 ms).
 /// Source: a client starting with its provider usually fails only while the connection
 /// comes up (tens of milliseconds on a LAN).

@@ -207,6 +207,17 @@ impl Reassembler {
         }
     }
 
+    /// Forgets message `id` entirely (in progress or completed), so its fragments are
+    /// reassembled again when they come back: for a caller that could not keep it.
+    pub fn forget(&mut self, id: &MessageId) {
+        if let Some(p) = self.partial.remove(id) {
+            self.reserved -= p.buffer.len();
+        }
+        if self.completed.remove(id) {
+            self.completed_order.retain(|c| c != id);
+        }
+    }
+
     /// Drops every message idle since `now - idle_timeout` or longer, and reports them.
     pub fn expire(&mut self, now: Duration) -> Vec<Abandoned> {
         let timeout = self.limits.idle_timeout;

@@ -8,8 +8,8 @@ use rand_chacha::ChaCha20Rng;
 use wesh_mix::NodeId;
 use wesh_mix::mailbox::auth::{pull_message, sign};
 use wesh_mix::mailbox::{
-    ClientError, InMemoryBackend, MailboxClient, MailboxId, MailboxServer, PendingPull, PullSecret,
-    RefusalReason, Request, Response,
+    ClientError, InMemoryBackend, MailboxBackend, MailboxClient, MailboxId, MailboxServer,
+    PendingPull, PullSecret, RefusalReason, Request, Response,
 };
 use wesh_mix::params::{
     CHALLENGE_LIFETIME_SECS, MAX_MAILBOX_REQUEST_BYTES, MAX_PLAINTEXT_BYTES, PULL_RESPONSE_BYTES,
@@ -60,7 +60,7 @@ impl Net {
                 let len = 1 + (i * 997) % MAX_PLAINTEXT_BYTES;
                 let payload = vec![i as u8; len];
                 self.backend
-                    .store(&client.mailbox(), payload.clone())
+                    .store(&client.mailbox(), &payload, self.now)
                     .unwrap();
                 payload
             })

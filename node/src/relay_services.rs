@@ -13,12 +13,15 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum RelayServicesError {
-    #[error("cannot open the replica store at {path}: {reason}")]
-    ReplicaStore { path: String, reason: String },
+    #[error("cannot open the replica store at {}: {source}", .path.display())]
+    ReplicaStore {
+        path: std::path::PathBuf,
+        source: crate::storage::replica_store::ReplicaStoreError,
+    },
     #[error("cannot start replication: {0}")]
-    Replication(String),
+    Replication(#[from] crate::replication::service::ReplicationError),
     #[error("cannot start the rendezvous desk: {0}")]
-    Rendezvous(String),
+    Rendezvous(#[from] crate::storage::StoreError),
 }
 
 /// The services of one relay; dropping it releases the mailbox store they hold (which must
@@ -47,24 +50,23 @@ pub fn start_relay_services(
     let (Some(mailboxes), Some(inject)) = (&handle.mailboxes, &handle.inject) else {
         return Ok(RelayServices::default());
     };
-    let store = ReplicaStore::open(replica_dir).map_err(|e| RelayServicesError::ReplicaStore {
-        path: replica_dir.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let store =
+        ReplicaStore::open(replica_dir).map_err(|source| RelayServicesError::ReplicaStore {
+            path: replica_dir.to_path_buf(),
+            source,
+        })?;
     let replication = crate::replication::start_replication(
         handle.net.control.clone(),
         mailboxes.clone(),
         Arc::new(store),
         handle.shutdown_watch(),
-    )
-    .map_err(|e| RelayServicesError::Replication(e.to_string()))?;
+    )?;
     let rendezvous = crate::rendezvous::start_rendezvous(
         handle.node_id,
         mailboxes.clone(),
         inject.clone(),
         handle.shutdown_watch(),
-    )
-    .map_err(|e| RelayServicesError::Rendezvous(e.to_string()))?;
+    )?;
     spawn_services_log(handle, replication.clone(), rendezvous.clone());
     Ok(RelayServices {
         replication: Some(replication),

@@ -7,12 +7,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
-use wesh_node::storage::{MailboxLimits, MailboxStore, Registered, StoreError};
+use wesh_mix::mailbox::contract::check_contract;
+use wesh_node::storage::{MailboxLimits, MailboxStore, Refusal, Registered, StoreError};
 
 const NOW: u64 = 1_700_000_000;
-const DAY: u64 = 24 * 60 * 60;
 
 fn pubkey(seed: u8) -> [u8; 32] {
     ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
@@ -42,218 +41,20 @@ fn payload(n: u64) -> Vec<u8> {
     p
 }
 
+/// The one mailbox contract of `wesh_mix::mailbox`, the same suite the in-memory backend
+/// passes: numbering, order, quotas, duplicates, lazy expiry, registration.
 #[test]
-fn round_trip_keeps_order_and_delete_removes() {
-    let (_dir, store, mb) = fresh(MailboxLimits::default());
-    let seqs: Vec<u64> = (0..5)
-        .map(|n| store.store(&mb, &payload(n), NOW).unwrap())
-        .collect();
-    assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
-
-    let got = store.fetch(&mb, 100, NOW).unwrap();
-    let expected: Vec<(u64, Vec<u8>)> = (0..5).map(|n| (n, payload(n))).collect();
-    assert_eq!(got, expected);
-    // `max` caps the answer and keeps the oldest.
-    let first_two = store.fetch(&mb, 2, NOW).unwrap();
-    assert_eq!(first_two, expected[..2].to_vec());
-
-    assert_eq!(store.delete(&mb, &[0, 2, 77]).unwrap(), 2);
-    let left: Vec<u64> = store
-        .fetch(&mb, 100, NOW)
-        .unwrap()
-        .into_iter()
-        .map(|p| p.0)
-        .collect();
-    assert_eq!(left, vec![1, 3, 4]);
-    // Deleting again finds nothing.
-    assert_eq!(store.delete(&mb, &[0, 2]).unwrap(), 0);
-}
-
-#[test]
-fn mailboxes_are_kept_apart() {
-    let (_dir, store, a) = fresh(MailboxLimits::default());
-    // Ids differing in the last byte only: a prefix-bound mistake would leak between them.
-    let mut b = a;
-    b[31] ^= 1;
-    store.register(&b, &pubkey(2)).unwrap();
-    store.store(&a, b"for a", NOW).unwrap();
-    store.store(&b, b"for b", NOW).unwrap();
-    assert_eq!(
-        store.fetch(&a, 10, NOW).unwrap(),
-        vec![(0, b"for a".to_vec())]
-    );
-    assert_eq!(
-        store.fetch(&b, 10, NOW).unwrap(),
-        vec![(0, b"for b".to_vec())]
-    );
-    assert_eq!(store.delete(&a, &[0]).unwrap(), 1);
-    assert_eq!(store.fetch(&b, 10, NOW).unwrap().len(), 1);
-}
-
-#[test]
-fn payload_count_quota_refuses_and_stores_nothing() {
-    let limits = MailboxLimits {
-        quota_payloads: 3,
-        ..MailboxLimits::default()
-    };
-    let (_dir, store, mb) = fresh(limits);
-    for n in 0..3 {
-        store.store(&mb, &payload(n), NOW).unwrap();
-    }
-    let err = store.store(&mb, &payload(3), NOW).unwrap_err();
-    assert!(
-        matches!(err, StoreError::PayloadQuotaExceeded { limit: 3, .. }),
-        "{err}"
-    );
-    assert!(err.to_string().contains("quota of 3 payloads"), "{err}");
-    assert_eq!(store.fetch(&mb, 10, NOW).unwrap().len(), 3);
-    // Deleting makes room again; the refused payload did not use up a sequence number.
-    store.delete(&mb, &[0]).unwrap();
-    assert_eq!(store.store(&mb, &payload(3), NOW).unwrap(), 3);
-}
-
-#[test]
-fn byte_quota_refuses_and_stores_nothing() {
-    let limits = MailboxLimits {
-        quota_bytes: 5_000,
-        ..MailboxLimits::default()
-    };
-    let (_dir, store, mb) = fresh(limits);
-    store.store(&mb, &payload(0), NOW).unwrap();
-    store.store(&mb, &payload(1), NOW).unwrap();
-    let err = store.store(&mb, &payload(2), NOW).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::ByteQuotaExceeded {
-                held: 4062,
-                len: 2031,
-                limit: 5000,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    // A smaller payload still fits exactly: 4062 + 938 = 5000.
-    assert_eq!(store.store(&mb, &[7u8; 938], NOW).unwrap(), 2);
-    assert_eq!(store.stats(&mb).unwrap().unwrap().bytes, 5_000);
-}
-
-#[test]
-fn unknown_mailbox_is_refused_everywhere() {
-    let (_dir, store, _mb) = fresh(MailboxLimits::default());
-    let nobody = [0x11; 32];
-    assert!(matches!(
-        store.store(&nobody, b"x", NOW),
-        Err(StoreError::UnknownMailbox { mailbox }) if mailbox == nobody
-    ));
-    assert!(matches!(
-        store.fetch(&nobody, 10, NOW),
-        Err(StoreError::UnknownMailbox { .. })
-    ));
-    assert!(matches!(
-        store.delete(&nobody, &[0]),
-        Err(StoreError::UnknownMailbox { .. })
-    ));
-    assert_eq!(store.mailbox_key(&nobody).unwrap(), None);
-    assert_eq!(store.stats(&nobody).unwrap(), None);
-}
-
-#[test]
-fn oversized_and_empty_payloads_are_refused() {
-    let (_dir, store, mb) = fresh(MailboxLimits::default());
-    let err = store.store(&mb, &[0u8; 2032], NOW).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::PayloadTooLarge {
-                len: 2032,
-                max: 2031
-            }
-        ),
-        "{err}"
-    );
-    assert!(matches!(
-        store.store(&mb, &[], NOW),
-        Err(StoreError::EmptyPayload)
-    ));
-    assert_eq!(store.fetch(&mb, 10, NOW).unwrap(), vec![]);
-    // The limit itself is accepted and is the first sequence number handed out.
-    assert_eq!(store.store(&mb, &[1u8; 2031], NOW).unwrap(), 0);
-}
-
-#[test]
-fn reregistering_is_idempotent_but_a_new_key_is_refused() {
-    let (_dir, store, mb) = fresh(MailboxLimits::default());
-    store.store(&mb, b"kept", NOW).unwrap();
-    assert_eq!(
-        store.register(&mb, &pubkey(1)).unwrap(),
-        Registered::AlreadyRegistered
-    );
-    let err = store.register(&mb, &pubkey(2)).unwrap_err();
-    assert!(matches!(err, StoreError::KeyMismatch { .. }), "{err}");
-    assert_eq!(store.mailbox_key(&mb).unwrap(), Some(pubkey(1)));
-    // Neither call disturbed the mailbox.
-    assert_eq!(
-        store.fetch(&mb, 10, NOW).unwrap(),
-        vec![(0, b"kept".to_vec())]
-    );
-}
-
-#[test]
-fn duplicate_payload_is_stored_once_within_the_ttl() {
-    let limits = MailboxLimits {
-        ttl: Duration::from_secs(DAY),
-        ..MailboxLimits::default()
-    };
-    let (_dir, store, mb) = fresh(limits);
-    assert_eq!(store.store(&mb, &payload(9), NOW).unwrap(), 0);
-    assert_eq!(store.store(&mb, &payload(9), NOW + 10).unwrap(), 0);
-    assert_eq!(store.fetch(&mb, 10, NOW + 10).unwrap().len(), 1);
-    // Still a duplicate after the client took it: a retransmission is not delivered twice.
-    store.delete(&mb, &[0]).unwrap();
-    assert_eq!(store.store(&mb, &payload(9), NOW + 20).unwrap(), 0);
-    assert_eq!(store.fetch(&mb, 10, NOW + 20).unwrap(), vec![]);
-    // The same bytes for another mailbox are that mailbox's own payload.
-    let other = [0x22; 32];
-    store.register(&other, &pubkey(3)).unwrap();
-    assert_eq!(store.store(&other, &payload(9), NOW).unwrap(), 0);
-    assert_eq!(store.fetch(&other, 10, NOW).unwrap().len(), 1);
-    // Once the TTL has run out the bytes are new again.
-    assert_eq!(store.store(&mb, &payload(9), NOW + DAY).unwrap(), 1);
-}
-
-#[test]
-fn payloads_expire_at_the_ttl_and_not_before() {
-    let limits = MailboxLimits {
-        ttl: Duration::from_secs(DAY),
-        ..MailboxLimits::default()
-    };
-    let (_dir, store, mb) = fresh(limits);
-    store.store(&mb, &payload(0), NOW).unwrap();
-    store.store(&mb, &payload(1), NOW + 100).unwrap();
-
-    let report = store.expire(NOW + DAY - 1).unwrap();
-    assert_eq!(report.payloads, 0);
-    assert_eq!(store.fetch(&mb, 10, NOW + DAY - 1).unwrap().len(), 2);
-
-    // Fetch alone already hides the expired payload.
-    let got: Vec<u64> = store
-        .fetch(&mb, 10, NOW + DAY)
-        .unwrap()
-        .into_iter()
-        .map(|p| p.0)
-        .collect();
-    assert_eq!(got, vec![1]);
-
-    let report = store.expire(NOW + DAY + 100).unwrap();
-    assert_eq!(report.payloads, 1);
-    assert_eq!(report.dedup_entries, 2);
-    assert_eq!(store.fetch(&mb, 10, NOW).unwrap(), vec![]);
-    let stats = store.stats(&mb).unwrap().unwrap();
-    assert_eq!((stats.payloads, stats.bytes), (0, 0));
-    // Sequence numbers are not reused after expiry either.
-    assert_eq!(store.store(&mb, &payload(2), NOW + DAY + 100).unwrap(), 2);
+fn the_rocksdb_store_keeps_the_mailbox_contract() {
+    let mut dirs = Vec::new();
+    check_contract(|limits| {
+        let dir = tempfile::tempdir().unwrap();
+        let store: &'static MailboxStore = Box::leak(Box::new(
+            MailboxStore::open(dir.path().join("db"), limits).unwrap(),
+        ));
+        dirs.push(dir);
+        store
+    })
+    .unwrap();
 }
 
 #[test]
@@ -289,10 +90,13 @@ fn batch_reports_each_item_and_stores_only_accepted_ones() {
     let results = store.store_batch(&items, NOW).unwrap();
     assert_eq!(results.len(), 5);
     assert_eq!(results[0].as_ref().unwrap(), &0);
-    assert!(matches!(results[1], Err(StoreError::UnknownMailbox { .. })));
+    assert!(matches!(
+        results[1],
+        Err(StoreError::Refused(Refusal::UnknownMailbox))
+    ));
     assert!(matches!(
         results[2],
-        Err(StoreError::PayloadTooLarge { .. })
+        Err(StoreError::Refused(Refusal::PayloadTooLarge { .. }))
     ));
     assert_eq!(results[3].as_ref().unwrap(), &1);
     assert_eq!(
@@ -324,7 +128,7 @@ fn concurrent_writers_get_distinct_sequence_numbers() {
         .collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (0..200).collect::<Vec<_>>());
-    assert_eq!(store.stats(&mb).unwrap().unwrap().payloads, 200);
+    assert_eq!(store.stats(&mb).unwrap().unwrap().count, 200);
 }
 
 #[test]

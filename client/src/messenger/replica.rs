@@ -115,6 +115,20 @@ impl ReplicaKeeper {
             entries: kept,
         })
     }
+
+    /// Undoes [`on_message`](Self::on_message) for entries the caller could not keep, so
+    /// they count as new when they come again.
+    pub fn forget(&mut self, accepted: &Accepted) {
+        if let Some((_, seen)) = self.groups.get_mut(&accepted.group_id) {
+            for (hash, _) in &accepted.entries {
+                seen.remove(hash);
+            }
+        }
+        self.stats.entries_kept = self
+            .stats
+            .entries_kept
+            .saturating_sub(accepted.entries.len() as u64);
+    }
 }
 
 /// Requests of `/wesh/replication/1` (one per stream).

@@ -17,12 +17,17 @@
 pub mod auth;
 pub mod backend;
 pub mod client;
+pub mod contract;
+pub mod own_mailbox;
 pub mod seal;
+pub mod semantics;
 pub mod server;
 pub mod wire;
 
 pub use backend::{BackendError, InMemoryBackend, MailboxBackend, MailboxKeys};
 pub use client::{ClientError, MailboxClient, PendingPull, Pulled};
+pub use own_mailbox::{OwnMailbox, OwnMessage};
+pub use semantics::{MailboxLimits, MailboxUsage, Refusal, Registered};
 pub use server::MailboxServer;
 pub use wire::{RefusalReason, Request, Response, WireError};
 

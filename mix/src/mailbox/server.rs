@@ -147,8 +147,8 @@ impl MailboxServer {
         backend
             .register(mailbox, public_key, pull_secret)
             .map_err(|e| match e {
-                BackendError::NotAllowed | BackendError::Full => RefusalReason::NotAllowed,
-                _ => RefusalReason::Unavailable,
+                BackendError::Refused(_) => RefusalReason::NotAllowed,
+                BackendError::Storage(_) => RefusalReason::Unavailable,
             })?;
         Ok(Response::Registered)
     }
@@ -227,7 +227,7 @@ impl MailboxServer {
         }
         let max = usize::from(max).min(PULL_SLOTS);
         let mut payloads = backend
-            .fetch(&mailbox, max)
+            .fetch(&mailbox, 0, max, now)
             .map_err(|_| RefusalReason::Unavailable)?;
         payloads.truncate(max);
         let stored = backend

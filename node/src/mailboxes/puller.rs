@@ -14,7 +14,7 @@ use wesh_mix::params::{MAX_CONFIRM_SEQS, PULL_SLOTS};
 #[derive(Debug, Error)]
 pub enum PullError {
     #[error("cannot open a mailbox stream to the provider: {0}")]
-    Open(String),
+    Open(#[from] libp2p_stream::OpenStreamError),
     #[error("mailbox exchange failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("mailbox exchange timed out")]
@@ -48,8 +48,7 @@ impl Puller {
             let mut stream = self
                 .control
                 .open_stream(self.provider, MAILBOX_STREAM)
-                .await
-                .map_err(|e| PullError::Open(e.to_string()))?;
+                .await?;
             Ok(request(&mut stream, frame).await?)
         };
         tokio::time::timeout(EXCHANGE_TIMEOUT, work)

@@ -4,9 +4,9 @@
 use super::MAILBOX_STREAM;
 use super::exchange::{read_request, respond};
 use super::params::EXPIRE_EVERY;
+use crate::clock::unix_now;
 use crate::metrics::{RelayMetrics, bump};
-use crate::pki::service::unix_now;
-use crate::storage::{MailboxStore, StoreBackend};
+use crate::storage::MailboxStore;
 use futures::StreamExt;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
@@ -56,7 +56,7 @@ async fn answer(
     // rocksdb reads and synced deletes block: keep them off the async workers
     let answered = tokio::task::spawn_blocking(move || {
         let now = unix_now();
-        let mut backend = StoreBackend::new(&store, now);
+        let mut backend = &*store;
         let mut server = server.lock().unwrap_or_else(PoisonError::into_inner);
         server.respond(&request, now, &mut rand::rng(), &mut backend)
     })
@@ -86,10 +86,7 @@ pub fn spawn_expiry(store: Arc<MailboxStore>, mut shutdown: watch::Receiver<bool
             let s = store.clone();
             match tokio::task::spawn_blocking(move || s.expire(unix_now())).await {
                 Ok(Ok(report)) if report.payloads > 0 => {
-                    tracing::info!(
-                        payloads = report.payloads,
-                        "expired mailbox payloads removed"
-                    )
+                    tracing::info!(payloads = report.payloads, "expired payloads removed")
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "mailbox expiry failed"),

@@ -4,9 +4,9 @@
 //! retransmission, which the recipient's reassembly drops as a duplicate.
 
 use super::params::STORE_BATCH;
+use crate::clock::unix_now;
 use crate::metrics::{RelayMetrics, bump};
-use crate::pki::service::unix_now;
-use crate::storage::{MailboxStore, StoreError};
+use crate::storage::{MailboxStore, Refusal, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::sync::mpsc;
@@ -78,10 +78,8 @@ fn write_batch(
                     Err(e) => tracing::debug!(error = %e, "stored fragment has no usable SURB-ack"),
                 }
             }
-            Err(StoreError::UnknownMailbox { .. }) => bump(&metrics.undeliverable),
-            Err(StoreError::PayloadQuotaExceeded { .. } | StoreError::ByteQuotaExceeded { .. }) => {
-                bump(&metrics.mailbox_full)
-            }
+            Err(StoreError::Refused(Refusal::UnknownMailbox)) => bump(&metrics.undeliverable),
+            Err(StoreError::Refused(r)) if r.is_full() => bump(&metrics.mailbox_full),
             Err(e) => {
                 tracing::debug!(error = %e, "payload refused by the mailbox store");
                 bump(&metrics.mailbox_refused);

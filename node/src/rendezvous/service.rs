@@ -11,13 +11,12 @@
 use super::params::{
     EXPIRE_EVERY, SERVICE_QUOTA_BYTES, SERVICE_QUOTA_PAYLOADS, WORKER_BATCH, WORKER_EVERY,
 };
-use crate::mailboxes::own_reader::spawn_own_reader;
-use crate::pki::service::unix_now_ms as now_ms;
+use crate::clock::unix_now_ms as now_ms;
+use crate::mailboxes::own_reader::{OwnMailboxService, spawn_own_reader};
 use crate::relay::PacketInjector;
-use crate::storage::MailboxStore;
+use crate::storage::{MailboxStore, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
 use tokio::sync::watch;
 use wesh_client::crypto::sha256;
 use wesh_client::messenger::params::{RDV_HELD_TOTAL, RDV_REGISTRATIONS_MAX};
@@ -26,7 +25,9 @@ use wesh_client::messenger::rendezvous_desk::{
 };
 use wesh_client::messenger::rendezvous_wire::{RendezvousFrame, rendezvous_service_mailbox};
 use wesh_mix::provider_ack::AckPacket;
-use wesh_mix::{Accepted, MixPayload, NodeId, Reassembler, ReassemblyLimits, ReplySurb};
+use wesh_mix::{NodeId, ReplySurb};
+
+const EXPIRE_EVERY_MS: u64 = EXPIRE_EVERY.as_millis() as u64;
 
 const HELD_DOMAIN: &[u8] = b"wesh/v1/rdv-held";
 const BINDINGS_DOMAIN: &[u8] = b"wesh/v1/rdv-bindings";
@@ -48,13 +49,9 @@ pub struct RendezvousService {
     bound: Mutex<HashMap<[u8; 32], u64>>,
     mailboxes: Arc<MailboxStore>,
     inject: PacketInjector,
+    /// When the desk next drops expired registrations and drops (Unix ms).
+    next_expiry: Mutex<u64>,
     rng: Mutex<rand_chacha::ChaCha20Rng>,
-}
-
-impl std::fmt::Debug for RendezvousService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RendezvousService").finish_non_exhaustive()
-    }
 }
 
 impl RendezvousService {
@@ -82,9 +79,7 @@ impl RendezvousService {
                         .mailboxes
                         .store(&bindings_mailbox(), &record, now_ms() / 1000)
                     {
-                        Ok(seq) => {
-                            ended.extend(bound.insert(mailbox, seq));
-                        }
+                        Ok(seq) => ended.extend(bound.insert(mailbox, seq)),
                         Err(e) => tracing::warn!(error = %e, "cannot keep a rendezvous binding"),
                     }
                 }
@@ -100,73 +95,15 @@ impl RendezvousService {
 
     /// Deletes held drops the desk let go of.
     fn forget(&self, gone: &[u64]) {
-        if gone.is_empty() {
-            return;
-        }
-        if let Err(e) = self.mailboxes.delete(&held_mailbox(), gone) {
+        if !gone.is_empty()
+            && let Err(e) = self.mailboxes.delete(&held_mailbox(), gone)
+        {
             tracing::warn!(error = %e, "cannot delete held rendezvous drops");
         }
     }
 
-    /// One message from the service mailbox. False if a drop could not be kept (its
-    /// fragments must stay for the next round).
-    fn take(&self, bytes: &[u8], now: u64) -> bool {
-        let outcome = self.desk().on_message(now, bytes);
-        match outcome {
-            Ok(DeskOutcome::Updated { gone }) => self.forget(&gone),
-            Ok(DeskOutcome::Hold { mailbox, envelope }) => {
-                let frame = RendezvousFrame::Drop { mailbox, envelope }.encode();
-                match self.mailboxes.store(&held_mailbox(), &frame, now / 1000) {
-                    Ok(id) => {
-                        if let Ok(RendezvousFrame::Drop { mailbox, envelope }) =
-                            RendezvousFrame::decode(&frame)
-                        {
-                            self.desk().hold(id, mailbox, envelope, now);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot keep a rendezvous drop");
-                        return false;
-                    }
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "rendezvous message refused"),
-        }
-        true
-    }
-
-    /// One worker round: service mailbox → desk, then the forwards due.
-    fn work(&self, reassembler: &mut Reassembler, origin: Instant) {
-        let now = now_ms();
-        let service = rendezvous_service_mailbox();
-        match self.mailboxes.fetch(&service, WORKER_BATCH, now / 1000) {
-            Ok(fetched) if !fetched.is_empty() => {
-                let mut seqs = Vec::with_capacity(fetched.len());
-                for (seq, payload) in fetched {
-                    let Ok(MixPayload::Fragment { fragment, .. }) = MixPayload::decode(&payload)
-                    else {
-                        seqs.push(seq);
-                        continue;
-                    };
-                    if let Ok(Accepted::Complete { bytes, .. }) =
-                        reassembler.accept(fragment, origin.elapsed())
-                        && !self.take(&bytes, now)
-                    {
-                        // this message's fragments stay; the next round reads them again
-                        // with a fresh reassembler (it would call them duplicates)
-                        *reassembler = Reassembler::new(ReassemblyLimits::default());
-                        break;
-                    }
-                    seqs.push(seq);
-                }
-                if let Err(e) = self.mailboxes.delete(&service, &seqs) {
-                    tracing::warn!(error = %e, "cannot delete rendezvous fragments");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "rendezvous service mailbox unreadable"),
-        }
-        self.keep_bindings();
+    /// Sends the forwards due on the responders' reply SURBs.
+    fn send_forwards(&self, now: u64) {
         let forwards = self.desk().poll(now);
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
         for f in forwards {
@@ -187,11 +124,57 @@ impl RendezvousService {
             }
         }
     }
+}
 
-    fn expire(&self) {
-        let gone = self.desk().expire(now_ms());
-        self.forget(&gone);
+impl OwnMailboxService for RendezvousService {
+    type KeepError = StoreError;
+
+    fn own_mailboxes(&self) -> Vec<[u8; 32]> {
+        vec![rendezvous_service_mailbox()]
+    }
+
+    /// One message from the service mailbox: an update goes to the desk, a drop is kept
+    /// durably in the held mailbox before the desk holds it.
+    fn keep(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        let now = now_ms();
+        let outcome = self.desk().on_message(now, bytes);
+        match outcome {
+            Ok(DeskOutcome::Updated { gone }) => self.forget(&gone),
+            Ok(DeskOutcome::Hold { mailbox, envelope }) => {
+                let frame = RendezvousFrame::Drop {
+                    mailbox,
+                    envelope: envelope.clone(),
+                }
+                .encode();
+                let id = self.mailboxes.store(&held_mailbox(), &frame, now / 1000)?;
+                self.desk().hold(id, mailbox, envelope, now);
+            }
+            Err(e) => tracing::debug!(error = %e, "rendezvous message refused"),
+        }
+        Ok(())
+    }
+
+    /// Keeps new bindings, sends the forwards due, and drops what expired.
+    fn after_round(&self) {
+        let now = now_ms();
         self.keep_bindings();
+        self.send_forwards(now);
+        let due = {
+            let mut next = self
+                .next_expiry
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let due = now >= *next;
+            if due {
+                *next = now.saturating_add(EXPIRE_EVERY_MS);
+            }
+            due
+        };
+        if due {
+            let gone = self.desk().expire(now);
+            self.forget(&gone);
+            self.keep_bindings();
+        }
     }
 }
 
@@ -201,40 +184,26 @@ pub fn open_rendezvous(
     me: NodeId,
     mailboxes: Arc<MailboxStore>,
     inject: PacketInjector,
-) -> Result<RendezvousService, String> {
-    let service_mailbox = rendezvous_service_mailbox();
-    mailboxes
-        .register_with_quota(
-            &service_mailbox,
-            &me.0,
+) -> Result<RendezvousService, StoreError> {
+    let held = u32::try_from(RDV_HELD_TOTAL).unwrap_or(u32::MAX);
+    let bindings = u32::try_from(RDV_REGISTRATIONS_MAX).unwrap_or(u32::MAX);
+    // payloads are at most 2,031 bytes; a binding record is 64
+    for (mailbox, payloads, bytes) in [
+        (
+            rendezvous_service_mailbox(),
             SERVICE_QUOTA_PAYLOADS,
             SERVICE_QUOTA_BYTES,
-        )
-        .map_err(|e| format!("cannot open the rendezvous service mailbox: {e}"))?;
-    let held_quota = u32::try_from(RDV_HELD_TOTAL).unwrap_or(u32::MAX);
-    mailboxes
-        .register_with_quota(
-            &held_mailbox(),
-            &me.0,
-            held_quota,
-            u64::from(held_quota) * 2048,
-        )
-        .map_err(|e| format!("cannot open the rendezvous held mailbox: {e}"))?;
-    mailboxes
-        .register_with_quota(
-            &bindings_mailbox(),
-            &me.0,
-            u32::try_from(RDV_REGISTRATIONS_MAX).unwrap_or(u32::MAX),
-            u64::try_from(RDV_REGISTRATIONS_MAX * 128).unwrap_or(u64::MAX),
-        )
-        .map_err(|e| format!("cannot open the rendezvous bindings mailbox: {e}"))?;
+        ),
+        (held_mailbox(), held, u64::from(held) * 2048),
+        (bindings_mailbox(), bindings, u64::from(bindings) * 128),
+    ] {
+        mailboxes.register_with_quota(&mailbox, &me.0, payloads, bytes)?;
+    }
     let mut desk = RendezvousDesk::new();
     let now = now_ms();
     let mut bound = HashMap::new();
     let mut stale = Vec::new();
-    let records = mailboxes
-        .fetch(&bindings_mailbox(), RDV_REGISTRATIONS_MAX, now / 1000)
-        .map_err(|e| format!("cannot read the rendezvous bindings: {e}"))?;
+    let records = mailboxes.fetch(&bindings_mailbox(), RDV_REGISTRATIONS_MAX, now / 1000)?;
     for (seq, record) in records {
         let (Some(mailbox), Some(auth_hash)) = (
             record.get(..32).and_then(|m| <[u8; 32]>::try_from(m).ok()),
@@ -248,13 +217,9 @@ pub fn open_rendezvous(
         stale.extend(bound.insert(mailbox, seq));
     }
     if !stale.is_empty() {
-        mailboxes
-            .delete(&bindings_mailbox(), &stale)
-            .map_err(|e| format!("cannot clean the rendezvous bindings: {e}"))?;
+        mailboxes.delete(&bindings_mailbox(), &stale)?;
     }
-    let held = mailboxes
-        .fetch(&held_mailbox(), RDV_HELD_TOTAL, now / 1000)
-        .map_err(|e| format!("cannot read the held rendezvous drops: {e}"))?;
+    let held = mailboxes.fetch(&held_mailbox(), RDV_HELD_TOTAL, now / 1000)?;
     let mut broken = Vec::new();
     for (id, frame) in held {
         match RendezvousFrame::decode(&frame) {
@@ -269,6 +234,7 @@ pub fn open_rendezvous(
         bound: Mutex::new(bound),
         mailboxes,
         inject,
+        next_expiry: Mutex::new(now.saturating_add(EXPIRE_EVERY_MS)),
         rng: Mutex::new(<rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(
             wesh_mix::seed_from(&mut rand::rng()),
         )),
@@ -283,18 +249,15 @@ pub fn start_rendezvous(
     mailboxes: Arc<MailboxStore>,
     inject: PacketInjector,
     shutdown: watch::Receiver<bool>,
-) -> Result<Arc<RendezvousService>, String> {
-    let service = Arc::new(open_rendezvous(me, mailboxes, inject)?);
-    let worker = service.clone();
-    let last_expiry = Mutex::new(crate::clock::monotonic());
-    spawn_own_reader(WORKER_EVERY, shutdown, move |r, origin| {
-        worker.work(r, origin);
-        let mut last = last_expiry.lock().unwrap_or_else(PoisonError::into_inner);
-        if last.elapsed() >= EXPIRE_EVERY {
-            *last = crate::clock::monotonic();
-            worker.expire();
-        }
-    });
+) -> Result<Arc<RendezvousService>, StoreError> {
+    let service = Arc::new(open_rendezvous(me, mailboxes.clone(), inject)?);
+    spawn_own_reader(
+        service.clone(),
+        mailboxes,
+        WORKER_EVERY,
+        WORKER_BATCH,
+        shutdown,
+    );
     Ok(service)
 }
 
@@ -302,12 +265,14 @@ pub fn start_rendezvous(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::clock::CoreClock;
+    use crate::mailboxes::own_reader::OwnReader;
     use crate::storage::MailboxLimits;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
     use std::time::Duration;
     use wesh_client::messenger::rendezvous_wire::RendezvousUpdate;
-    use wesh_mix::{RouteNode, SurbAck, split_message};
+    use wesh_mix::{MixPayload, RouteNode, SurbAck, split_message};
     use x25519_dalek::{PublicKey, StaticSecret};
     use zeroize::Zeroizing;
 
@@ -363,8 +328,7 @@ mod tests {
         let inject: PacketInjector = Arc::new(move |p| s.lock().unwrap().push(p));
         let me = NodeId([1; 32]);
         let mut rng = ChaCha20Rng::seed_from_u64(4);
-        let origin = crate::clock::monotonic();
-        let mut reassembler = Reassembler::new(ReassemblyLimits::default());
+        let mut reader = OwnReader::new(CoreClock::start(), WORKER_BATCH);
 
         let desk = open_rendezvous(me, store.clone(), inject.clone()).unwrap();
         let dropped = RendezvousFrame::Drop {
@@ -374,14 +338,14 @@ mod tests {
         .encode();
         post(&store, &mut rng, &dropped);
         post(&store, &mut rng, b"garbage");
-        desk.work(&mut reassembler, origin);
+        reader.round(&store, &desk);
         assert_eq!(desk.stats().held, 1, "kept before any registration");
         assert_eq!(desk.stats().refused, 1, "garbage counted, not kept");
         assert!(sent.lock().unwrap().is_empty());
         let held = store.stats(&held_mailbox()).unwrap().unwrap();
-        assert_eq!(held.payloads, 1, "kept durably");
+        assert_eq!(held.count, 1, "kept durably");
         let service = store.stats(&rendezvous_service_mailbox()).unwrap().unwrap();
-        assert_eq!(service.payloads, 0, "the service mailbox is emptied");
+        assert_eq!(service.count, 0, "the service mailbox is emptied");
         drop(desk);
 
         // the provider restarts: the drop comes back and leaves on the SURB registered then
@@ -390,7 +354,7 @@ mod tests {
         assert_eq!(desk.stats().held, 1);
         let u = update(&mut rng, 1, vec![], 2);
         post(&store, &mut rng, &u);
-        desk.work(&mut reassembler, origin);
+        reader.round(&store, &desk);
         let packets = std::mem::take(&mut *sent.lock().unwrap());
         assert_eq!(packets.len(), 1);
         assert_eq!(
@@ -408,7 +372,7 @@ mod tests {
         drop(desk);
         let desk = open_rendezvous(me, store.clone(), inject_again).unwrap();
         post(&store, &mut rng, &other);
-        desk.work(&mut reassembler, origin);
+        reader.round(&store, &desk);
         assert_eq!(
             desk.stats().refused,
             1,
@@ -418,10 +382,10 @@ mod tests {
         let id = store.fetch(&held_mailbox(), 10, now_ms() / 1000).unwrap()[0].0;
         let u = update(&mut rng, 2, vec![id], 1);
         post(&store, &mut rng, &u);
-        desk.work(&mut reassembler, origin);
+        reader.round(&store, &desk);
         assert_eq!(desk.stats().held, 0);
         assert_eq!(desk.stats().acked, 1);
-        assert_eq!(store.stats(&held_mailbox()).unwrap().unwrap().payloads, 0);
+        assert_eq!(store.stats(&held_mailbox()).unwrap().unwrap().count, 0);
     }
 
     #[test]

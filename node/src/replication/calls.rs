@@ -5,30 +5,42 @@ use super::params::{EXCHANGE_TIMEOUT, MAX_FETCH_ENTRIES, MAX_RESPONSE_BYTES};
 use crate::mailboxes::exchange::read_bounded;
 use futures::AsyncWriteExt;
 use libp2p::PeerId;
+use thiserror::Error;
+use wesh_client::error::WeshError;
 use wesh_client::messenger::replica::{ReplicaRequest, ReplicaResponse};
+
+/// Why a call to a replication provider failed.
+#[derive(Debug, Error)]
+pub enum CallError {
+    #[error("cannot reach the replication provider: {0}")]
+    Unreachable(#[from] libp2p_stream::OpenStreamError),
+    #[error("replication exchange failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad replication answer: {0}")]
+    BadAnswer(#[from] WeshError),
+    #[error("replication exchange timed out")]
+    Timeout,
+    #[error("refused by the replication provider: {0}")]
+    Refused(String),
+    #[error("unexpected answer from the replication provider")]
+    Unexpected,
+}
 
 async fn exchange(
     control: &mut libp2p_stream::Control,
     provider: PeerId,
     request: &ReplicaRequest,
-) -> Result<ReplicaResponse, String> {
+) -> Result<ReplicaResponse, CallError> {
     let work = async {
-        let mut s = control
-            .open_stream(provider, REPLICATION_PROTOCOL)
-            .await
-            .map_err(|e| format!("cannot reach the replication provider: {e}"))?;
-        s.write_all(&request.encode())
-            .await
-            .map_err(|e| e.to_string())?;
-        s.close().await.map_err(|e| e.to_string())?;
-        let answer = read_bounded(&mut s, MAX_RESPONSE_BYTES)
-            .await
-            .map_err(|e| e.to_string())?;
-        ReplicaResponse::decode(&answer).map_err(|e| format!("bad replication answer: {e}"))
+        let mut s = control.open_stream(provider, REPLICATION_PROTOCOL).await?;
+        s.write_all(&request.encode()).await?;
+        s.close().await?;
+        let answer = read_bounded(&mut s, MAX_RESPONSE_BYTES).await?;
+        Ok(ReplicaResponse::decode(&answer)?)
     };
     tokio::time::timeout(EXCHANGE_TIMEOUT, work)
         .await
-        .map_err(|_| "replication exchange timed out".to_string())?
+        .map_err(|_| CallError::Timeout)?
 }
 
 /// ReplicationServiceRegisterGroup at `provider`.
@@ -36,11 +48,11 @@ pub async fn register_group(
     control: &mut libp2p_stream::Control,
     provider: PeerId,
     view: Vec<u8>,
-) -> Result<[u8; 32], String> {
+) -> Result<[u8; 32], CallError> {
     match exchange(control, provider, &ReplicaRequest::Register { view }).await? {
         ReplicaResponse::Registered { group_id } => Ok(group_id),
-        ReplicaResponse::Refused { reason } => Err(format!("registration refused: {reason}")),
-        ReplicaResponse::Entries { .. } => Err("unexpected answer to a registration".into()),
+        ReplicaResponse::Refused { reason } => Err(CallError::Refused(reason)),
+        ReplicaResponse::Entries { .. } => Err(CallError::Unexpected),
     }
 }
 
@@ -51,7 +63,7 @@ pub async fn fetch_history(
     provider: PeerId,
     group_id: [u8; 32],
     mut after: u64,
-) -> Result<(Vec<Vec<u8>>, u64), String> {
+) -> Result<(Vec<Vec<u8>>, u64), CallError> {
     let mut out = Vec::new();
     loop {
         let request = ReplicaRequest::Fetch {
@@ -67,12 +79,8 @@ pub async fn fetch_history(
                     return Ok((out, after));
                 }
             }
-            ReplicaResponse::Refused { reason } => {
-                return Err(format!("history refused: {reason}"));
-            }
-            ReplicaResponse::Registered { .. } => {
-                return Err("unexpected answer to a history fetch".into());
-            }
+            ReplicaResponse::Refused { reason } => return Err(CallError::Refused(reason)),
+            ReplicaResponse::Registered { .. } => return Err(CallError::Unexpected),
         }
     }
 }

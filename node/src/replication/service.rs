@@ -6,29 +6,31 @@ use super::params::{
     MAX_FETCH_ENTRIES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, WORKER_BATCH, WORKER_EVERY,
 };
 use crate::mailboxes::exchange::{read_bounded, respond};
-use crate::pki::service::unix_now;
+use crate::mailboxes::own_reader::{OwnMailboxService, spawn_own_reader};
 use crate::storage::MailboxStore;
-use crate::storage::replica_store::ReplicaStore;
+use crate::storage::replica_store::{ReplicaLog, ReplicaStoreError};
 use futures::StreamExt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use thiserror::Error;
 use tokio::sync::watch;
 use wesh_client::messenger::replica::{
     ReplicaKeeper, ReplicaRequest, ReplicaResponse, ReplicaStats,
 };
 use wesh_client::messenger::replica_mailbox;
-use wesh_mix::{Accepted, MixPayload, Reassembler};
+
+/// Why the replication service cannot start.
+#[derive(Debug, Error)]
+pub enum ReplicationError {
+    #[error("cannot restore the replicated groups: {0}")]
+    Store(#[from] ReplicaStoreError),
+    #[error("/wesh/replication/1 is registered twice")]
+    AlreadyRegistered(#[from] libp2p_stream::AlreadyRegistered),
+}
 
 pub struct ReplicaService {
     keeper: Mutex<ReplicaKeeper>,
-    store: Arc<ReplicaStore>,
+    store: Arc<dyn ReplicaLog>,
     mailboxes: Arc<MailboxStore>,
-}
-
-impl std::fmt::Debug for ReplicaService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReplicaService").finish_non_exhaustive()
-    }
 }
 
 impl ReplicaService {
@@ -40,25 +42,20 @@ impl ReplicaService {
         self.keeper().stats().clone()
     }
 
-    /// Everything kept for `group` (tests and `wesh` tools).
+    /// Everything kept for `group` (the testnet checks it).
     pub fn stored_entries(&self, group: &[u8; 32]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut after = 0;
-        loop {
-            match self
-                .store
+        let (mut out, mut after) = (Vec::new(), 0);
+        while let Ok((entries, more)) =
+            self.store
                 .fetch(group, after, MAX_FETCH_ENTRIES, usize::MAX)
-            {
-                Ok((entries, more)) => {
-                    after = entries.last().map_or(after, |(s, _)| *s);
-                    out.extend(entries.into_iter().map(|(_, e)| e));
-                    if !more {
-                        return out;
-                    }
-                }
-                Err(_) => return out,
+        {
+            after = entries.last().map_or(after, |(s, _)| *s);
+            out.extend(entries.into_iter().map(|(_, e)| e));
+            if !more {
+                break;
             }
         }
+        out
     }
 
     fn answer(&self, request: &[u8]) -> ReplicaResponse {
@@ -102,52 +99,34 @@ impl ReplicaService {
             }
         }
     }
+}
 
-    /// One worker round: fragments of each replica mailbox → messages → verified entries,
-    /// kept durably before the fragments are deleted.
-    fn work(&self, reassembler: &mut Reassembler, origin: Instant) {
-        let now = unix_now();
-        let groups = self.keeper().group_ids();
-        for group in groups {
-            let mailbox = replica_mailbox(&group);
-            let fetched = match self.mailboxes.fetch(&mailbox, WORKER_BATCH, now) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::warn!(error = %e, "replica mailbox unreadable");
-                    continue;
-                }
-            };
-            if fetched.is_empty() {
-                continue;
+impl OwnMailboxService for ReplicaService {
+    type KeepError = ReplicaStoreError;
+
+    fn own_mailboxes(&self) -> Vec<[u8; 32]> {
+        self.keeper()
+            .group_ids()
+            .iter()
+            .map(replica_mailbox)
+            .collect()
+    }
+
+    /// Verifies the entries of one replication envelope and keeps the new ones durably;
+    /// if they cannot be kept the keeper forgets them, so they count as new next time.
+    fn keep(&self, message: &[u8]) -> Result<(), ReplicaStoreError> {
+        let mut keeper = self.keeper();
+        let accepted = match keeper.on_message(message) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "replication envelope refused");
+                return Ok(());
             }
-            let mut seqs = Vec::with_capacity(fetched.len());
-            for (seq, payload) in fetched {
-                seqs.push(seq);
-                let Ok(MixPayload::Fragment { fragment, .. }) = MixPayload::decode(&payload) else {
-                    continue;
-                };
-                let Ok(Accepted::Complete { bytes, .. }) =
-                    reassembler.accept(fragment, origin.elapsed())
-                else {
-                    continue;
-                };
-                let accepted = self.keeper().on_message(&bytes);
-                match accepted {
-                    Ok(a) => {
-                        let entries: Vec<Vec<u8>> = a.entries.into_iter().map(|(_, e)| e).collect();
-                        if let Err(e) = self.store.append(&a.group_id, &entries) {
-                            // not deleted below: the next round reads the fragments again
-                            tracing::error!(error = %e, "cannot keep replicated entries");
-                            return;
-                        }
-                    }
-                    Err(e) => tracing::debug!(error = %e, "replication envelope refused"),
-                }
-            }
-            if let Err(e) = self.mailboxes.delete(&mailbox, &seqs) {
-                tracing::warn!(error = %e, "cannot delete replica mailbox fragments");
-            }
-        }
+        };
+        let entries: Vec<Vec<u8>> = accepted.entries.iter().map(|(_, e)| e.clone()).collect();
+        self.store
+            .append(&accepted.group_id, &entries)
+            .inspect_err(|_| keeper.forget(&accepted))
     }
 }
 
@@ -156,26 +135,24 @@ impl ReplicaService {
 pub fn start_replication(
     mut control: libp2p_stream::Control,
     mailboxes: Arc<MailboxStore>,
-    store: Arc<ReplicaStore>,
+    store: Arc<dyn ReplicaLog>,
     shutdown: watch::Receiver<bool>,
-) -> Result<Arc<ReplicaService>, String> {
+) -> Result<Arc<ReplicaService>, ReplicationError> {
     let mut keeper = ReplicaKeeper::new();
-    for (group, view) in store.groups().map_err(|e| e.to_string())? {
+    for (group, view) in store.groups()? {
         if let Err(e) = keeper.register(&view) {
             tracing::warn!(group = %hex::encode(group), error = %e, "stored replication view no longer valid");
         }
     }
-    for (group, entry) in store.all_entries().map_err(|e| e.to_string())? {
+    for (group, entry) in store.all_entries()? {
         keeper.restore_entry(&group, &entry);
     }
     let service = Arc::new(ReplicaService {
         keeper: Mutex::new(keeper),
         store,
-        mailboxes,
+        mailboxes: mailboxes.clone(),
     });
-    let mut incoming = control
-        .accept(REPLICATION_PROTOCOL)
-        .map_err(|_| format!("protocol {REPLICATION_PROTOCOL} registered twice"))?;
+    let mut incoming = control.accept(REPLICATION_PROTOCOL)?;
     let server = service.clone();
     let mut stop = shutdown.clone();
     tokio::spawn(async move {
@@ -203,9 +180,135 @@ pub fn start_replication(
             }
         }
     });
-    let worker = service.clone();
-    crate::mailboxes::own_reader::spawn_own_reader(WORKER_EVERY, shutdown, move |r, origin| {
-        worker.work(r, origin)
-    });
+    spawn_own_reader(
+        service.clone(),
+        mailboxes,
+        WORKER_EVERY,
+        WORKER_BATCH,
+        shutdown,
+    );
     Ok(service)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::clock::{CoreClock, unix_now};
+    use crate::mailboxes::own_reader::OwnReader;
+    use crate::storage::MailboxLimits;
+    use crate::storage::replica_store::{GroupBytes, HistoryPage, ReplicaStore};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+    use wesh_client::identity::Identity;
+    use wesh_client::messenger::envelope::Outer;
+    use wesh_client::session::GroupSession;
+    use wesh_mix::{MixPayload, NodeId, RouteNode, SurbAck, split_message};
+    use x25519_dalek::{PublicKey, StaticSecret};
+
+    /// A replica log whose next `failures` appends fail (a transient disk error).
+    struct FlakyLog {
+        inner: ReplicaStore,
+        failures: AtomicU32,
+    }
+
+    impl ReplicaLog for FlakyLog {
+        fn put_group(&self, group: &[u8; 32], view: &[u8]) -> Result<(), ReplicaStoreError> {
+            self.inner.put_group(group, view)
+        }
+        fn groups(&self) -> Result<GroupBytes, ReplicaStoreError> {
+            self.inner.groups()
+        }
+        fn append(&self, group: &[u8; 32], entries: &[Vec<u8>]) -> Result<(), ReplicaStoreError> {
+            let left = self.failures.load(Ordering::SeqCst);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::SeqCst);
+                return Err(ReplicaStoreError::MissingCf("injected failure"));
+            }
+            self.inner.append(group, entries)
+        }
+        fn fetch(
+            &self,
+            group: &[u8; 32],
+            after: u64,
+            max: usize,
+            max_bytes: usize,
+        ) -> Result<HistoryPage, ReplicaStoreError> {
+            self.inner.fetch(group, after, max, max_bytes)
+        }
+        fn all_entries(&self) -> Result<GroupBytes, ReplicaStoreError> {
+            self.inner.all_entries()
+        }
+    }
+
+    /// What a member's reliable message to the replica mailbox leaves there.
+    fn post(store: &MailboxStore, mailbox: &[u8; 32], rng: &mut ChaCha20Rng, message: &[u8]) {
+        let (_, fragments) = split_message(rng, message).unwrap();
+        for fragment in fragments {
+            let route: Vec<RouteNode> = (0..5u8)
+                .map(|i| RouteNode {
+                    id: NodeId([i + 1; 32]),
+                    sphinx_key: PublicKey::from(&StaticSecret::random_from_rng(&mut *rng)),
+                })
+                .collect();
+            let ack =
+                SurbAck::build(rng, &route, &[Duration::ZERO; 5], NodeId([9; 32]), 1).unwrap();
+            let payload = MixPayload::Fragment { ack, fragment }.encode();
+            store.store(mailbox, &payload, unix_now()).unwrap();
+        }
+    }
+
+    /// Issue 14 (failed before the fix): one transient append error must not lose entries.
+    #[test]
+    fn a_failed_append_loses_no_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailboxes =
+            Arc::new(MailboxStore::open(dir.path().join("m"), MailboxLimits::default()).unwrap());
+        let log = Arc::new(FlakyLog {
+            inner: ReplicaStore::open(dir.path().join("r")).unwrap(),
+            failures: AtomicU32::new(1),
+        });
+        let service = ReplicaService {
+            keeper: Mutex::new(ReplicaKeeper::new()),
+            store: log,
+            mailboxes: mailboxes.clone(),
+        };
+        let mut rng = ChaCha20Rng::seed_from_u64(14);
+        let alice = Identity::generate(&mut rng);
+        let (group, _) = GroupSession::create_multi_member(&mut rng, alice.account_key()).unwrap();
+        let view = group.replication_view().encode();
+        let registered = service.answer(&ReplicaRequest::Register { view }.encode());
+        let ReplicaResponse::Registered { group_id } = registered else {
+            panic!("registration refused: {registered:?}");
+        };
+        let entries: Vec<Vec<u8>> = group
+            .metadata_log()
+            .iter_sorted()
+            .map(|e| e.encode())
+            .collect();
+        assert!(!entries.is_empty());
+        let message = Outer::Replica {
+            group_id,
+            entries: entries.clone(),
+        }
+        .encode();
+        post(&mailboxes, &replica_mailbox(&group_id), &mut rng, &message);
+
+        let mut reader = OwnReader::new(CoreClock::start(), WORKER_BATCH);
+        reader.round(&mailboxes, &service); // the append fails
+        reader.round(&mailboxes, &service); // the next round must keep them
+        reader.round(&mailboxes, &service);
+        assert_eq!(
+            service.stored_entries(&group_id),
+            entries,
+            "every entry kept after one transient append error"
+        );
+        let left = mailboxes
+            .stats(&replica_mailbox(&group_id))
+            .unwrap()
+            .unwrap();
+        assert_eq!(left.count, 0, "the fragments go once the entries are kept");
+    }
 }

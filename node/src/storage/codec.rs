@@ -4,6 +4,8 @@
 //! All integers are big-endian: in keys that makes bytewise order equal numeric order, so a
 //! mailbox's payloads sit contiguously and oldest first; in values it is merely consistent.
 
+use wesh_mix::mailbox::MailboxUsage;
+
 /// Bytes of a mailbox id.
 pub const MAILBOX_LEN: usize = 32;
 /// Bytes of a mailbox public key (Ed25519).
@@ -96,23 +98,13 @@ const META_VERSION: u8 = 1;
 /// bytes u64 ‖ low_seq u64.
 pub const META_LEN: usize = 1 + PUBKEY_LEN + 4 + 8 + 8 + 4 + 8 + 8;
 
-/// A mailbox registration with its quota and its running counters. The counters live in the
-/// same record as `next_seq` so one write keeps them and the payloads consistent.
+/// A mailbox registration: its key, its [`MailboxUsage`] (quotas, counters, next sequence
+/// number: in one record so one write keeps them and the payloads consistent) and `low_seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailboxMeta {
-    /// The owner's Ed25519 public key: the protocol layer checks fetch/delete requests
-    /// against it.
+    /// The owner's Ed25519 public key.
     pub pubkey: [u8; PUBKEY_LEN],
-    /// Most payloads the mailbox may hold.
-    pub quota_payloads: u32,
-    /// Most payload bytes the mailbox may hold.
-    pub quota_bytes: u64,
-    /// The next sequence number to hand out; only ever grows, so numbers never repeat.
-    pub next_seq: u64,
-    /// Payloads currently held.
-    pub count: u32,
-    /// Payload bytes currently held.
-    pub bytes: u64,
+    pub usage: MailboxUsage,
     /// No payload below this sequence number exists: scans start here, so they do not wade
     /// through the tombstones that deleted payloads leave at the head of a mailbox.
     pub low_seq: u64,
@@ -127,13 +119,14 @@ impl MailboxMeta {
             out[at..at + bytes.len()].copy_from_slice(bytes);
             at += bytes.len();
         };
+        let u = &self.usage;
         put(&[META_VERSION]);
         put(&self.pubkey);
-        put(&self.quota_payloads.to_be_bytes());
-        put(&self.quota_bytes.to_be_bytes());
-        put(&self.next_seq.to_be_bytes());
-        put(&self.count.to_be_bytes());
-        put(&self.bytes.to_be_bytes());
+        put(&u.quota_payloads.to_be_bytes());
+        put(&u.quota_bytes.to_be_bytes());
+        put(&u.next_seq.to_be_bytes());
+        put(&u.count.to_be_bytes());
+        put(&u.bytes.to_be_bytes());
         put(&self.low_seq.to_be_bytes());
         out
     }
@@ -156,11 +149,13 @@ impl MailboxMeta {
         let (low_seq, _) = rest.split_first_chunk::<8>()?;
         Some(Self {
             pubkey: *pubkey,
-            quota_payloads: u32::from_be_bytes(*quota_payloads),
-            quota_bytes: u64::from_be_bytes(*quota_bytes),
-            next_seq: u64::from_be_bytes(*next_seq),
-            count: u32::from_be_bytes(*count),
-            bytes: u64::from_be_bytes(*bytes),
+            usage: MailboxUsage {
+                quota_payloads: u32::from_be_bytes(*quota_payloads),
+                quota_bytes: u64::from_be_bytes(*quota_bytes),
+                next_seq: u64::from_be_bytes(*next_seq),
+                count: u32::from_be_bytes(*count),
+                bytes: u64::from_be_bytes(*bytes),
+            },
             low_seq: u64::from_be_bytes(*low_seq),
         })
     }
@@ -212,11 +207,13 @@ mod tests {
     fn meta_round_trips_and_rejects_damage() {
         let meta = MailboxMeta {
             pubkey: [3; 32],
-            quota_payloads: 10,
-            quota_bytes: 1 << 40,
-            next_seq: u64::MAX - 1,
-            count: 7,
-            bytes: 12_345,
+            usage: MailboxUsage {
+                quota_payloads: 10,
+                quota_bytes: 1 << 40,
+                next_seq: u64::MAX - 1,
+                count: 7,
+                bytes: 12_345,
+            },
             low_seq: 3,
         };
         let bytes = meta.encode();

@@ -1,54 +1,34 @@
-//! The mailbox protocol core's storage ([`MailboxBackend`]) on the durable [`MailboxStore`].
-//!
-//! Built per request with the request's `now`, so fetches skip payloads past the TTL.
+//! The mailbox contract ([`MailboxBackend`]) on the durable [`MailboxStore`]: the shell
+//! shares the store behind an `Arc`, so the contract is implemented for `&MailboxStore`.
 
 use super::mailbox_store::{MailboxStore, StoreError};
 use wesh_mix::mailbox::{BackendError, MailboxBackend, MailboxId, MailboxKeys, PullSecret};
+use wesh_mix::mailbox::{Refusal, Registered};
 
-/// A [`MailboxStore`] seen through the protocol core's storage trait at time `now`
-/// (Unix seconds).
-pub struct StoreBackend<'a> {
-    store: &'a MailboxStore,
-    now: u64,
-}
-
-impl<'a> StoreBackend<'a> {
-    pub fn new(store: &'a MailboxStore, now: u64) -> Self {
-        StoreBackend { store, now }
-    }
-}
-
-fn backend_error(e: StoreError) -> BackendError {
-    match e {
-        StoreError::UnknownMailbox { .. } => BackendError::UnknownMailbox,
-        StoreError::KeyMismatch { .. } | StoreError::InvalidPublicKey => BackendError::NotAllowed,
-        StoreError::PayloadQuotaExceeded { .. } | StoreError::ByteQuotaExceeded { .. } => {
-            BackendError::Full
+impl From<StoreError> for BackendError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Refused(refusal) => BackendError::Refused(refusal),
+            other => BackendError::Storage(Box::new(other)),
         }
-        StoreError::PayloadTooLarge { len, .. } => BackendError::PayloadTooLong(len),
-        other => BackendError::Storage(other.to_string()),
     }
 }
 
-impl MailboxBackend for StoreBackend<'_> {
+impl MailboxBackend for &MailboxStore {
     fn register(
         &mut self,
         mailbox: MailboxId,
         public_key: [u8; 32],
         pull_secret: PullSecret,
-    ) -> Result<(), BackendError> {
-        self.store
-            .register_with_pull_secret(&mailbox.0, &public_key, pull_secret.as_bytes())
-            .map(|_| ())
-            .map_err(backend_error)
+    ) -> Result<Registered, BackendError> {
+        Ok(self.register_with_pull_secret(&mailbox.0, &public_key, pull_secret.as_bytes())?)
     }
 
     fn key_of(&self, mailbox: &MailboxId) -> Option<MailboxKeys> {
         let lookup = || -> Result<Option<MailboxKeys>, StoreError> {
-            let Some(public_key) = self.store.mailbox_key(&mailbox.0)? else {
-                return Ok(None);
-            };
-            let Some(secret) = self.store.pull_secret(&mailbox.0)? else {
+            let (Some(public_key), Some(secret)) =
+                (self.mailbox_key(&mailbox.0)?, self.pull_secret(&mailbox.0)?)
+            else {
                 return Ok(None);
             };
             Ok(Some(MailboxKeys {
@@ -56,38 +36,43 @@ impl MailboxBackend for StoreBackend<'_> {
                 pull_secret: PullSecret(*secret),
             }))
         };
-        match lookup() {
-            Ok(keys) => keys,
-            Err(e) => {
-                tracing::warn!(error = %e, "mailbox lookup failed");
-                None
-            }
-        }
+        lookup()
+            .inspect_err(|e| tracing::warn!(error = %e, "mailbox lookup failed"))
+            .ok()
+            .flatten()
+    }
+
+    fn store(
+        &mut self,
+        mailbox: &MailboxId,
+        payload: &[u8],
+        now: u64,
+    ) -> Result<u64, BackendError> {
+        Ok(MailboxStore::store(self, &mailbox.0, payload, now)?)
     }
 
     fn fetch(
         &mut self,
         mailbox: &MailboxId,
+        from: u64,
         max: usize,
+        now: u64,
     ) -> Result<Vec<(u64, Vec<u8>)>, BackendError> {
-        self.store
-            .fetch(&mailbox.0, max, self.now)
-            .map_err(backend_error)
+        Ok(self.fetch_from(&mailbox.0, from, max, now)?)
     }
 
     fn remaining(&self, mailbox: &MailboxId) -> Result<u64, BackendError> {
-        match self.store.stats(&mailbox.0) {
-            Ok(Some(stats)) => Ok(u64::from(stats.payloads)),
-            Ok(None) => Err(BackendError::UnknownMailbox),
-            Err(e) => Err(backend_error(e)),
-        }
+        let stats = self.stats(&mailbox.0)?.ok_or(Refusal::UnknownMailbox)?;
+        Ok(u64::from(stats.count))
     }
 
     fn delete(&mut self, mailbox: &MailboxId, seqs: &[u64]) -> Result<u32, BackendError> {
-        self.store
-            .delete(&mailbox.0, seqs)
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-            .map_err(backend_error)
+        let deleted = MailboxStore::delete(self, &mailbox.0, seqs)?;
+        Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
+    }
+
+    fn expire(&mut self, now: u64) -> Result<usize, BackendError> {
+        Ok(MailboxStore::expire(self, now)?.payloads)
     }
 }
 
@@ -111,7 +96,7 @@ mod tests {
         let now = 1_000;
         {
             let store = MailboxStore::open(dir.path(), MailboxLimits::default()).unwrap();
-            let mut backend = StoreBackend::new(&store, now);
+            let mut backend = &store;
             let r = server.handle(&client.register_request(), now, &mut rng, &mut backend);
             client.on_register_response(&r).unwrap();
             store
@@ -119,7 +104,7 @@ mod tests {
                 .unwrap();
         }
         let store = MailboxStore::open(dir.path(), MailboxLimits::default()).unwrap();
-        let mut backend = StoreBackend::new(&store, now);
+        let mut backend = &store;
         let c = server.handle(&client.challenge_request(), now, &mut rng, &mut backend);
         let (pull, pending) = client.pull_request(&c, 16).unwrap();
         let r = server.handle(&pull, now, &mut rng, &mut backend);
@@ -162,14 +147,14 @@ mod tests {
         };
         let store = MailboxStore::open(dir.path(), limits).unwrap();
         let t0 = 1_000;
-        let mut backend = StoreBackend::new(&store, t0);
+        let mut backend = &store;
         let r = server.handle(&client.register_request(), t0, &mut rng, &mut backend);
         client.on_register_response(&r).unwrap();
         store
             .store(client.mailbox().as_bytes(), b"old", t0)
             .unwrap();
         let pull_at = |now: u64, server: &mut MailboxServer| {
-            let mut backend = StoreBackend::new(&store, now);
+            let mut backend = &store;
             let mut rng = rand::rng();
             let c = server.handle(&client.challenge_request(), now, &mut rng, &mut backend);
             let (pull, pending) = client.pull_request(&c, 16).unwrap();

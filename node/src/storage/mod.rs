@@ -10,7 +10,7 @@ pub mod reward_store;
 pub mod spent_store;
 
 pub use codec::MailboxId;
-pub use mailbox_backend::StoreBackend;
 pub use mailbox_store::{
-    ExpireReport, MailboxLimits, MailboxStats, MailboxStore, Registered, StoreError, params,
+    ExpireReport, MailboxLimits, MailboxStore, MailboxUsage, Refusal, Registered, StoreError,
+    params,
 };

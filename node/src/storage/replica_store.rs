@@ -94,16 +94,38 @@ impl ReplicaStore {
             .cf_handle(name)
             .ok_or(ReplicaStoreError::MissingCf(name))
     }
+}
 
-    /// Keeps a group's replication view (synced).
-    pub fn put_group(&self, group: &[u8; 32], view: &[u8]) -> Result<(), ReplicaStoreError> {
+/// What a replication provider keeps, behind a trait so the service can be driven over
+/// any durable log (and a failing one in tests).
+pub trait ReplicaLog: Send + Sync {
+    /// Keeps a group's replication view (durably).
+    fn put_group(&self, group: &[u8; 32], view: &[u8]) -> Result<(), ReplicaStoreError>;
+    /// Every registered group's view.
+    fn groups(&self) -> Result<GroupBytes, ReplicaStoreError>;
+    /// Appends verified entries of `group` durably, all or nothing.
+    fn append(&self, group: &[u8; 32], entries: &[Vec<u8>]) -> Result<(), ReplicaStoreError>;
+    /// Up to `max` entries (and `max_bytes`) of `group` after `after`, oldest first, and
+    /// whether more follow.
+    fn fetch(
+        &self,
+        group: &[u8; 32],
+        after: u64,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<HistoryPage, ReplicaStoreError>;
+    /// Every stored entry of every group (to rebuild the keeper's duplicate filter).
+    fn all_entries(&self) -> Result<GroupBytes, ReplicaStoreError>;
+}
+
+impl ReplicaLog for ReplicaStore {
+    fn put_group(&self, group: &[u8; 32], view: &[u8]) -> Result<(), ReplicaStoreError> {
         self.db
             .put_cf_opt(self.cf(CF_GROUPS)?, group, view, &self.synced)?;
         Ok(())
     }
 
-    /// Every registered group's view.
-    pub fn groups(&self) -> Result<GroupBytes, ReplicaStoreError> {
+    fn groups(&self) -> Result<GroupBytes, ReplicaStoreError> {
         let mut out = Vec::new();
         for item in self
             .db
@@ -119,8 +141,7 @@ impl ReplicaStore {
         Ok(out)
     }
 
-    /// Appends verified entries of `group` with one synced write.
-    pub fn append(&self, group: &[u8; 32], entries: &[Vec<u8>]) -> Result<(), ReplicaStoreError> {
+    fn append(&self, group: &[u8; 32], entries: &[Vec<u8>]) -> Result<(), ReplicaStoreError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -140,9 +161,7 @@ impl ReplicaStore {
         Ok(())
     }
 
-    /// Up to `max` entries (and `max_bytes`) of `group` after `after`, oldest first, and
-    /// whether more follow.
-    pub fn fetch(
+    fn fetch(
         &self,
         group: &[u8; 32],
         after: u64,
@@ -173,8 +192,7 @@ impl ReplicaStore {
         Ok((out, false))
     }
 
-    /// Every stored entry of every group (to rebuild the keeper's duplicate filter).
-    pub fn all_entries(&self) -> Result<GroupBytes, ReplicaStoreError> {
+    fn all_entries(&self) -> Result<GroupBytes, ReplicaStoreError> {
         let mut out = Vec::new();
         for item in self
             .db

@@ -372,7 +372,7 @@ impl Runner {
         register_group(&mut control, p.peer, view)
             .await
             .map(|_| ())
-            .map_err(ApiError::Unavailable)
+            .map_err(|e| ApiError::Unavailable(e.to_string()))
     }
 
     /// Takes the providers of the client's current directory view (they decide where

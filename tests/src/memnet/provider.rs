@@ -8,14 +8,12 @@ use super::provider_replica::MemReplica;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use wesh_mix::hop_rules::{HopAction, HopRules, RelayKind};
-use wesh_mix::mailbox::{InMemoryBackend, MailboxServer};
+use wesh_mix::mailbox::{InMemoryBackend, MailboxBackend, MailboxServer};
 use wesh_mix::{MixProcessor, NodeId, Topology, ack_after_store};
 use x25519_dalek::StaticSecret;
 
 /// Payloads a mailbox holds before the provider refuses more (0 = unbounded). The node's
 /// store has byte and payload quotas; the harness keeps everything.
-const MAILBOX_CAPACITY: usize = 0;
-
 /// Counters of one provider.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProviderStats {
@@ -59,7 +57,7 @@ impl MemProvider {
         secret: StaticSecret,
         seed: [u8; 32],
     ) -> Result<Self, super::MemNetError> {
-        let mut mailboxes = InMemoryBackend::new(MAILBOX_CAPACITY);
+        let mut mailboxes = InMemoryBackend::default();
         let desk = MemDesk::open(id, &mut mailboxes)?;
         Ok(MemProvider {
             id,
@@ -93,9 +91,15 @@ impl MemProvider {
 
     /// Keeps a final-hop payload in its mailbox (the node's store writer), then releases
     /// its SURB-ack: (first hop, packet).
-    pub fn store(&mut self, mailbox: [u8; 32], payload: Vec<u8>) -> Option<(NodeId, Vec<u8>)> {
+    pub fn store(
+        &mut self,
+        mailbox: [u8; 32],
+        payload: Vec<u8>,
+        unix_now: u64,
+    ) -> Option<(NodeId, Vec<u8>)> {
         let ack = ack_after_store(&payload);
-        match self.mailboxes.store(&wesh_mix::MailboxId(mailbox), payload) {
+        let mailbox = wesh_mix::MailboxId(mailbox);
+        match self.mailboxes.store(&mailbox, &payload, unix_now) {
             Ok(_) => self.stats.stored += 1,
             Err(_) => {
                 self.stats.undeliverable += 1;
@@ -127,7 +131,7 @@ impl MemProvider {
     /// One round of the own-mailbox workers at `now_ms` (Unix ms): the desk's forwards
     /// and nothing else leave (first hop, packet).
     pub fn round(&mut self, now_ms: u64, mono: std::time::Duration) -> Vec<(NodeId, Vec<u8>)> {
-        self.replica.work(&mut self.mailboxes, mono);
+        self.replica.work(&mut self.mailboxes, mono, now_ms / 1000);
         self.desk
             .work(&mut self.mailboxes, &mut self.rng, now_ms, mono)
     }

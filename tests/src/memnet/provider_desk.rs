@@ -8,13 +8,11 @@
 use super::MemNetError;
 use rand_chacha::ChaCha20Rng;
 use std::time::Duration;
+use wesh_client::crypto::{SecretKey32, signing_key_from_seed};
 use wesh_client::messenger::rendezvous_desk::{DeskOutcome, DeskStats, RendezvousDesk};
 use wesh_client::messenger::rendezvous_wire::rendezvous_service_mailbox;
-use wesh_mix::mailbox::{InMemoryBackend, MailboxBackend, PullSecret};
-use wesh_mix::{
-    Accepted, MailboxId, MixPayload, NodeId, Reassembler, ReassemblyLimits, ReplySurb,
-    reply_packets,
-};
+use wesh_mix::mailbox::{InMemoryBackend, MailboxBackend, OwnMailbox, PullSecret};
+use wesh_mix::{MailboxId, NodeId, ReplySurb, reply_packets};
 
 /// Fragments read from the service mailbox per round (the node's `WORKER_BATCH`).
 const WORKER_BATCH: usize = 256;
@@ -25,7 +23,8 @@ const EXPIRE_EVERY_MS: u64 = 60_000;
 
 pub struct MemDesk {
     desk: RendezvousDesk,
-    reassembler: Reassembler,
+    /// The reading state of the service mailbox (the node's own-mailbox loop).
+    reader: OwnMailbox,
     next_held_id: u64,
     last_expiry_ms: Option<u64>,
 }
@@ -33,14 +32,17 @@ pub struct MemDesk {
 impl MemDesk {
     /// Opens the service mailbox, keyed to the provider's own id (nobody else can pull it).
     pub fn open(me: NodeId, mailboxes: &mut InMemoryBackend) -> Result<Self, MemNetError> {
+        // the node keys it with its identity key; memnet ids are not Ed25519 points, so a
+        // key derived from the id stands in (nobody pulls this mailbox either way)
+        let key = signing_key_from_seed(&SecretKey32::from_bytes(me.0)).verifying_key();
         mailboxes.register(
             MailboxId(rendezvous_service_mailbox()),
-            me.0,
+            key.to_bytes(),
             PullSecret([0; 32]),
         )?;
         Ok(MemDesk {
             desk: RendezvousDesk::new(),
-            reassembler: Reassembler::new(ReassemblyLimits::default()),
+            reader: OwnMailbox::default(),
             next_held_id: 1,
             last_expiry_ms: None,
         })
@@ -60,20 +62,20 @@ impl MemDesk {
         mono: Duration,
     ) -> Vec<(NodeId, Vec<u8>)> {
         let service = MailboxId(rendezvous_service_mailbox());
-        let fetched = mailboxes.fetch(&service, WORKER_BATCH).unwrap_or_default();
-        let mut seqs = Vec::with_capacity(fetched.len());
-        for (seq, payload) in fetched {
-            seqs.push(seq);
-            let Ok(MixPayload::Fragment { fragment, .. }) = MixPayload::decode(&payload) else {
-                continue;
-            };
-            if let Ok(Accepted::Complete { bytes, .. }) = self.reassembler.accept(fragment, mono) {
-                self.take(&bytes, now_ms);
+        let (desk, next_held_id) = (&mut self.desk, &mut self.next_held_id);
+        // Updated: its `gone` ids are what the node deletes from disk; refusals are counted
+        // by the desk
+        let mut keep = |bytes: &[u8]| {
+            if let Ok(DeskOutcome::Hold { mailbox, envelope }) = desk.on_message(now_ms, bytes) {
+                desk.hold(*next_held_id, mailbox, envelope, now_ms);
+                *next_held_id += 1;
             }
-        }
-        if !seqs.is_empty() {
-            let _ = mailboxes.delete(&service, &seqs);
-        }
+            true
+        };
+        let unix_now = now_ms / 1000;
+        let _ = self
+            .reader
+            .round(mailboxes, &service, WORKER_BATCH, mono, unix_now, &mut keep);
         if self
             .last_expiry_ms
             .is_none_or(|t| now_ms.saturating_sub(t) >= EXPIRE_EVERY_MS)
@@ -94,16 +96,5 @@ impl MemDesk {
             }
         }
         out
-    }
-
-    /// One message from the service mailbox.
-    fn take(&mut self, bytes: &[u8], now_ms: u64) {
-        // Updated: its `gone` ids are what the node deletes from disk; refusals are counted
-        // by the desk
-        if let Ok(DeskOutcome::Hold { mailbox, envelope }) = self.desk.on_message(now_ms, bytes) {
-            let id = self.next_held_id;
-            self.next_held_id += 1;
-            self.desk.hold(id, mailbox, envelope, now_ms);
-        }
     }
 }

@@ -8,8 +8,8 @@ use wesh_client::messenger::replica::{
     ReplicaKeeper, ReplicaRequest, ReplicaResponse, ReplicaStats,
 };
 use wesh_client::messenger::replica_mailbox;
-use wesh_mix::mailbox::{InMemoryBackend, MailboxBackend, PullSecret};
-use wesh_mix::{Accepted, MailboxId, MixPayload, Reassembler, ReassemblyLimits};
+use wesh_mix::MailboxId;
+use wesh_mix::mailbox::{InMemoryBackend, MailboxBackend, OwnMailbox, PullSecret};
 
 /// Fragments read from one replica mailbox per round (the node's `WORKER_BATCH`).
 const WORKER_BATCH: usize = 256;
@@ -19,7 +19,8 @@ const MAX_FETCH_ENTRIES: usize = 512;
 
 pub struct MemReplica {
     keeper: ReplicaKeeper,
-    reassembler: Reassembler,
+    /// group → the reading state of its replica mailbox (the node's own-mailbox loop)
+    readers: BTreeMap<[u8; 32], OwnMailbox>,
     /// group → kept entries; an entry's sequence number is its index + 1.
     log: BTreeMap<[u8; 32], Vec<Vec<u8>>>,
 }
@@ -28,7 +29,7 @@ impl Default for MemReplica {
     fn default() -> Self {
         MemReplica {
             keeper: ReplicaKeeper::new(),
-            reassembler: Reassembler::new(ReassemblyLimits::default()),
+            readers: BTreeMap::new(),
             log: BTreeMap::new(),
         }
     }
@@ -57,7 +58,7 @@ impl MemReplica {
                     group_id,
                     PullSecret([0; 32]),
                 ) {
-                    Ok(()) => ReplicaResponse::Registered { group_id },
+                    Ok(_) => ReplicaResponse::Registered { group_id },
                     Err(e) => refused(format!("cannot open the replica mailbox: {e}")),
                 },
             },
@@ -88,32 +89,21 @@ impl MemReplica {
         response.encode()
     }
 
-    /// One worker round: fragments of each replica mailbox → messages → verified entries.
-    pub fn work(&mut self, mailboxes: &mut InMemoryBackend, mono: Duration) {
-        for group in self.keeper.group_ids() {
+    /// One worker round: fragments of each replica mailbox → messages → verified entries,
+    /// through the same core loop as the node's ([`OwnMailbox::round`]).
+    pub fn work(&mut self, mailboxes: &mut InMemoryBackend, mono: Duration, unix_now: u64) {
+        let (keeper, log) = (&mut self.keeper, &mut self.log);
+        for group in keeper.group_ids() {
             let mailbox = MailboxId(replica_mailbox(&group));
-            let fetched = mailboxes.fetch(&mailbox, WORKER_BATCH).unwrap_or_default();
-            if fetched.is_empty() {
-                continue;
-            }
-            let mut seqs = Vec::with_capacity(fetched.len());
-            for (seq, payload) in fetched {
-                seqs.push(seq);
-                let Ok(MixPayload::Fragment { fragment, .. }) = MixPayload::decode(&payload) else {
-                    continue;
-                };
-                let Ok(Accepted::Complete { bytes, .. }) = self.reassembler.accept(fragment, mono)
-                else {
-                    continue;
-                };
-                if let Ok(a) = self.keeper.on_message(&bytes) {
-                    self.log
-                        .entry(a.group_id)
-                        .or_default()
-                        .extend(a.entries.into_iter().map(|(_, e)| e));
+            let reader = self.readers.entry(group).or_default();
+            let mut keep = |bytes: &[u8]| {
+                if let Ok(a) = keeper.on_message(bytes) {
+                    let kept = a.entries.into_iter().map(|(_, e)| e);
+                    log.entry(a.group_id).or_default().extend(kept);
                 }
-            }
-            let _ = mailboxes.delete(&mailbox, &seqs);
+                true
+            };
+            let _ = reader.round(mailboxes, &mailbox, WORKER_BATCH, mono, unix_now, &mut keep);
         }
     }
 }

@@ -112,10 +112,11 @@ impl MemNet {
                 },
             ),
             HopAction::Store { mailbox, payload } => {
+                let unix = self.clock.unix_secs();
                 let ack = self
                     .providers
                     .get_mut(&to)
-                    .and_then(|p| p.store(mailbox, payload));
+                    .and_then(|p| p.store(mailbox, payload, unix));
                 if let Some((first_hop, packet)) = ack {
                     self.send(to, first_hop, packet);
                 }
