@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rocksdb::{DB, DBCompressionType, Options, WriteBatch, WriteOptions};
-use wesh_node::storage::{MailboxLimits, MailboxStore, params};
+use wesh_shell::storage::{MailboxLimits, MailboxStore, params};
 
 const MAILBOXES: usize = 4;
 const PAYLOAD_BYTES: usize = 2031;

@@ -8,20 +8,20 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use wesh_node::credit::CreditAnswer;
-use wesh_node::credit::IssuerAddress;
-use wesh_node::credit::keeper::{KeeperStats, issuance_key, spend_at};
-use wesh_node::credit::provider::ProviderCredit;
-use wesh_node::issuer::calls::{fetch_published_keys, fetch_tokens};
-use wesh_node::issuer::pki_keys::fetch_from_directory;
-use wesh_node::issuer::role::{IssuerPki, start_issuer_with_pki};
-use wesh_node::keys::NodeKeys;
-use wesh_node::net::swarm::start_swarm;
-use wesh_node::relay::{PkiSetup, ProviderPayments, RelaySpec, start_relay};
-use wesh_node::storage::MailboxStore;
-use wesh_node::storage::spent_store::SpentStore;
-use wesh_node::topology_file::Role;
 use wesh_payments::{Credential, Wallet};
+use wesh_shell::credit::CreditAnswer;
+use wesh_shell::credit::IssuerAddress;
+use wesh_shell::credit::keeper::{KeeperStats, issuance_key, spend_at};
+use wesh_shell::credit::provider::ProviderCredit;
+use wesh_shell::issuer::calls::{fetch_published_keys, fetch_tokens};
+use wesh_shell::issuer::pki_keys::fetch_from_directory;
+use wesh_shell::issuer::role::{IssuerPki, start_issuer_with_pki};
+use wesh_shell::keys::NodeKeys;
+use wesh_shell::net::swarm::start_swarm;
+use wesh_shell::relay::{PkiSetup, ProviderPayments, RelaySpec, start_relay};
+use wesh_shell::storage::MailboxStore;
+use wesh_shell::storage::spent_store::SpentStore;
+use wesh_shell::topology_file::Role;
 
 const EPOCH_SECONDS: u64 = 3600;
 
@@ -62,7 +62,7 @@ async fn providers_and_clients_take_issuer_keys_from_the_pki() {
         addr: issuer.net.listen_addrs[0].clone(),
         epoch_seconds: EPOCH_SECONDS,
     };
-    let epoch = wesh_node::issuer::epoch_at(wesh_node::pki::service::unix_now(), EPOCH_SECONDS);
+    let epoch = wesh_shell::issuer::epoch_at(wesh_shell::pki::service::unix_now(), EPOCH_SECONDS);
 
     // anyone can read the keys from the issuer's directory: current and next epoch, and
     // the current one is what the issuer hands out directly
@@ -136,7 +136,7 @@ async fn providers_and_clients_take_issuer_keys_from_the_pki() {
     let status = provider.pki_status.clone().unwrap();
     wait_for("the issuer descriptor at the provider", || {
         status.lock().unwrap().issuer_keys.contains_key(
-            &wesh_node::keys::node_id_of_peer(&issuer_addr.peer)
+            &wesh_shell::keys::node_id_of_peer(&issuer_addr.peer)
                 .unwrap()
                 .0,
         )
@@ -148,7 +148,7 @@ async fn providers_and_clients_take_issuer_keys_from_the_pki() {
         credit.stats.keys_from_pki.load(Relaxed),
         credit.stats.keys_from_issuer.load(Relaxed),
     );
-    wesh_node::credit::redeemer::redeem_collected(&provider.net, &issuer_addr, &credit)
+    wesh_shell::credit::redeemer::redeem_collected(&provider.net, &issuer_addr, &credit)
         .await
         .unwrap();
     assert_eq!(credit.stats.keys_from_pki.load(Relaxed), pki_before + 1);

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use wesh_mix::mailbox::contract::check_contract;
-use wesh_node::storage::{MailboxLimits, MailboxStore, Refusal, Registered, StoreError};
+use wesh_shell::storage::{MailboxLimits, MailboxStore, Refusal, Registered, StoreError};
 
 const NOW: u64 = 1_700_000_000;
 

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wesh_mix::params::DEFAULT_MEAN_HOP_DELAY;
 use wesh_mix::{RouteNode, Topology};
-use wesh_node::keys::NodeKeys;
-use wesh_node::relay::{RelayHandle, RelaySpec, start_relay};
-use wesh_node::storage::{MailboxLimits, MailboxStore};
-use wesh_node::topology_file::{NodeEntry, Role, TopologyFile};
+use wesh_shell::keys::NodeKeys;
+use wesh_shell::relay::{RelayHandle, RelaySpec, start_relay};
+use wesh_shell::storage::{MailboxLimits, MailboxStore};
+use wesh_shell::topology_file::{NodeEntry, Role, TopologyFile};
 
 #[derive(Debug, Clone, Args)]
 pub struct ClientBenchArgs {
@@ -87,9 +87,9 @@ async fn start_network(
     let mut relays = Vec::new();
     for (i, k) in keys.into_iter().enumerate() {
         let role = if i == 3 {
-            wesh_node::topology_file::Role::Provider
+            wesh_shell::topology_file::Role::Provider
         } else {
-            wesh_node::topology_file::Role::Mix
+            wesh_shell::topology_file::Role::Mix
         };
         let mailboxes = match role {
             Role::Provider => Some(Arc::new(
@@ -138,7 +138,7 @@ async fn start_network(
                 hex::decode(&n.id)
                     .ok()
                     .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .and_then(|b| wesh_node::keys::peer_id_of(&wesh_mix::NodeId(b))),
+                    .and_then(|b| wesh_shell::keys::peer_id_of(&wesh_mix::NodeId(b))),
                 n.addrs.first().and_then(|a| a.parse().ok()),
             ) {
                 r.net.add_address(peer, a);
@@ -202,7 +202,7 @@ pub async fn run_client_bench(args: ClientBenchArgs) -> Result<(), String> {
             wesh_mix::params::DEFAULT_CLIENT_REAL_RATE,
             wesh_mix::params::DEFAULT_CLIENT_LOOP_RATE,
             wesh_mix::params::DEFAULT_CLIENT_DROP_RATE,
-            wesh_node::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis(),
+            wesh_shell::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis(),
             report.client_cpu_percent,
             report.measured_seconds,
             report.ratio_to_target,

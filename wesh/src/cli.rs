@@ -1,7 +1,7 @@
 //! The `wesh` command line: one binary, every role, the harness and the tools.
 
 use clap::{Parser, Subcommand};
-use wesh_node::cli::{IdArgs, PkiCommand, RoleArgs};
+use wesh_shell::cli::{IdArgs, PkiCommand, RoleArgs};
 use wesh_testnet::bench_mix::BenchArgs;
 use wesh_testnet::network::TestnetArgs;
 
@@ -27,24 +27,24 @@ pub enum Command {
     Provider(RoleArgs),
     /// Run a client: register a mailbox at a provider, run the Loopix streams, send
     /// messages of any size reliably (--send) and keep what arrives (see `wesh inbox`).
-    Client(wesh_node::client_role::ClientArgs),
+    Client(wesh_shell::client_role::ClientArgs),
     /// Run the token issuer: blind-sign tokens within the issuance policy, redeem the
     /// tokens providers collected against the global spent set (rocksdb).
-    Issuer(wesh_node::issuer::role::IssuerArgs),
+    Issuer(wesh_shell::issuer::role::IssuerArgs),
     /// Print an issuer's reward ledger for one epoch (score x work per mix and provider).
-    Rewards(wesh_node::issuer::role::RewardsArgs),
+    Rewards(wesh_shell::issuer::role::RewardsArgs),
     /// Contacts of the Wesh account of a running `wesh client --api` (cards, requests).
-    Contact(wesh_node::wesh_cli::ContactArgs),
+    Contact(wesh_shell::wesh_cli::ContactArgs),
     /// The Wesh account of a running `wesh client --api` (linking another device).
-    Account(wesh_node::wesh_cli::AccountArgs),
+    Account(wesh_shell::wesh_cli::AccountArgs),
     /// Groups of the Wesh account of a running `wesh client --api`.
-    Group(wesh_node::wesh_cli::GroupArgs),
+    Group(wesh_shell::wesh_cli::GroupArgs),
     /// Write a message to a group (or a contact's group) through a running
     /// `wesh client --api`.
-    Send(wesh_node::wesh_cli::SendArgs),
+    Send(wesh_shell::wesh_cli::SendArgs),
     /// The messages your Wesh account received (through the API of a running
     /// `wesh client --api`); with --data-dir, the raw mixnet messages a stopped client kept.
-    Inbox(wesh_node::wesh_cli::InboxArgs),
+    Inbox(wesh_shell::wesh_cli::InboxArgs),
     /// Print this node's topology entry (creating its keys in --data-dir on first use).
     Id(IdArgs),
     /// Start a local mixnet on loopback, send traffic through it, and print what happened.

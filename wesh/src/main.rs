@@ -6,8 +6,8 @@ use std::process::ExitCode;
 mod cli;
 
 use cli::{BenchCommand, Cli, Command};
-use wesh_node::cli::PkiCommand;
-use wesh_node::topology_file::Role;
+use wesh_shell::cli::PkiCommand;
+use wesh_shell::topology_file::Role;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,13 +25,13 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Command::Id(args) = cli.command {
-        return finish(wesh_node::role::print_id(args).map_err(Failure::from));
+        return finish(wesh_shell::role::print_id(args).map_err(Failure::from));
     }
     if let Command::Inbox(args) = &cli.command
         && let Some(dir) = &args.data_dir
     {
         return finish(
-            wesh_node::client_role::show_inbox(wesh_node::client_role::InboxArgs {
+            wesh_shell::client_role::show_inbox(wesh_shell::client_role::InboxArgs {
                 data_dir: Some(dir.clone()),
                 json: args.api.json,
                 delete: args.delete,
@@ -51,8 +51,8 @@ fn main() -> ExitCode {
     };
     let result: Result<(), Failure> = runtime.block_on(async move {
         match cli.command {
-            Command::Mix(args) => Ok(wesh_node::role::run_role(Role::Mix, args).await?),
-            Command::Provider(args) => Ok(wesh_node::role::run_role(Role::Provider, args).await?),
+            Command::Mix(args) => Ok(wesh_shell::role::run_role(Role::Mix, args).await?),
+            Command::Provider(args) => Ok(wesh_shell::role::run_role(Role::Provider, args).await?),
             Command::Testnet(args) => {
                 let json = args.json;
                 let summary = wesh_testnet::network::run(args).await?;
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
                 Ok(wesh_testnet::bench_client::run_client_bench(args).await?)
             }
             Command::Pki(PkiCommand::Show(args)) => {
-                let dir = wesh_node::pki::show::show(&args.peer, args.epoch_seconds)
+                let dir = wesh_shell::pki::show::show(&args.peer, args.epoch_seconds)
                     .await
                     .map_err(|e| e.to_string())?;
                 if args.json {
@@ -80,14 +80,14 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
-            Command::Client(args) => Ok(wesh_node::client_role::run_client(args).await?),
-            Command::Issuer(args) => Ok(wesh_node::issuer::role::run_issuer(args).await?),
-            Command::Rewards(args) => Ok(wesh_node::issuer::role::show_rewards(args).await?),
-            Command::Contact(args) => Ok(wesh_node::wesh_cli::contact(args).await?),
-            Command::Account(args) => Ok(wesh_node::wesh_cli::account(args).await?),
-            Command::Group(args) => Ok(wesh_node::wesh_cli::group(args).await?),
-            Command::Send(args) => Ok(wesh_node::wesh_cli::send(args).await?),
-            Command::Inbox(args) => Ok(wesh_node::wesh_cli::inbox(args).await?),
+            Command::Client(args) => Ok(wesh_shell::client_role::run_client(args).await?),
+            Command::Issuer(args) => Ok(wesh_shell::issuer::role::run_issuer(args).await?),
+            Command::Rewards(args) => Ok(wesh_shell::issuer::role::show_rewards(args).await?),
+            Command::Contact(args) => Ok(wesh_shell::wesh_cli::contact(args).await?),
+            Command::Account(args) => Ok(wesh_shell::wesh_cli::account(args).await?),
+            Command::Group(args) => Ok(wesh_shell::wesh_cli::group(args).await?),
+            Command::Send(args) => Ok(wesh_shell::wesh_cli::send(args).await?),
+            Command::Inbox(args) => Ok(wesh_shell::wesh_cli::inbox(args).await?),
             Command::Id(_) => Ok(()),
         }
     });

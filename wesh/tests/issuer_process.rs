@@ -8,11 +8,11 @@ mod common;
 use common::start;
 use libp2p::PeerId;
 use tokio::sync::watch;
-use wesh_node::issuer::calls::{CallError, fetch_keys, fetch_tokens, redeem};
-use wesh_node::keys::NodeKeys;
-use wesh_node::net::swarm::{NetHandle, start_swarm};
 use wesh_payments::wire::{ClaimRefusal, IssueRefusal, SpendRefusal};
 use wesh_payments::{Credential, Refusal, Wallet};
+use wesh_shell::issuer::calls::{CallError, fetch_keys, fetch_tokens, redeem};
+use wesh_shell::keys::NodeKeys;
+use wesh_shell::net::swarm::{NetHandle, start_swarm};
 
 const ALREADY_SPENT: SpendRefusal = SpendRefusal::Token(Refusal::AlreadySpent);
 
@@ -118,7 +118,7 @@ async fn issuer_issues_within_quota_and_refuses_double_spends_across_providers()
     assert!(String::from_utf8_lossy(&out.stdout).contains("no rewards settled"));
 
     // and no entry can be claimed
-    let claim = wesh_node::issuer::calls::claim_reward(&mut control, peer, epoch).await;
+    let claim = wesh_shell::issuer::calls::claim_reward(&mut control, peer, epoch).await;
     assert!(
         matches!(
             claim,

@@ -8,7 +8,7 @@ mod common;
 
 use common::{start, wesh};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use wesh_node::keys::NodeKeys;
+use wesh_shell::keys::NodeKeys;
 
 const EPOCH: u64 = 20;
 

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use tokio::sync::watch;
 use wesh_mix::RouteNode;
 use wesh_mix::params::PACKET_BYTES;
-use wesh_node::keys::NodeKeys;
-use wesh_node::net::SPHINX_PROTOCOL;
-use wesh_node::net::frames::read_frame;
-use wesh_node::net::swarm::{NetHandle, start_swarm};
+use wesh_shell::keys::NodeKeys;
+use wesh_shell::net::SPHINX_PROTOCOL;
+use wesh_shell::net::frames::read_frame;
+use wesh_shell::net::swarm::{NetHandle, start_swarm};
 
 /// A node on loopback that counts every full Sphinx frame it receives.
 pub struct Sink {

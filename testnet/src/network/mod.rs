@@ -19,14 +19,14 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use wesh_mix::params::{self, MIX_LAYERS};
 use wesh_mix::{ClientTrafficConfig, MixPayload, PoissonStream, RouteNode, Topology, TrafficKind};
-use wesh_node::client_node::{
+use wesh_shell::client_node::{
     ClientEvent, ClientSpec, ClientState, RunningClient, decode_probe, start_client,
 };
-use wesh_node::keys::{NodeKeys, peer_id_of};
-use wesh_node::metrics::get;
-use wesh_node::relay::{PkiSetup, RelayHandle, RelaySpec, start_relay};
-use wesh_node::storage::{MailboxLimits, MailboxStore};
-use wesh_node::topology_file::Role;
+use wesh_shell::keys::{NodeKeys, peer_id_of};
+use wesh_shell::metrics::get;
+use wesh_shell::relay::{PkiSetup, RelayHandle, RelaySpec, start_relay};
+use wesh_shell::storage::{MailboxLimits, MailboxStore};
+use wesh_shell::topology_file::Role;
 
 #[derive(Debug, Clone, Args)]
 pub struct TestnetArgs {
@@ -95,7 +95,7 @@ pub struct TestnetArgs {
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub settle_seconds: u64,
     /// How often clients pull their mailboxes, in milliseconds.
-    #[arg(long, default_value_t = wesh_node::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    #[arg(long, default_value_t = wesh_shell::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub pull_interval_ms: u64,
     /// Run a token issuer: clients buy sending credit at their providers with blind-signed
     /// tokens, providers redeem them at the issuer.
@@ -129,9 +129,9 @@ pub struct TestnetArgs {
 #[derive(Debug, Error)]
 pub enum TestnetError {
     #[error("relay: {0}")]
-    Relay(#[from] wesh_node::relay::RelayError),
+    Relay(#[from] wesh_shell::relay::RelayError),
     #[error("client: {0}")]
-    Client(#[from] wesh_node::client_node::ClientError),
+    Client(#[from] wesh_shell::client_node::ClientError),
     #[error("{0}")]
     Setup(String),
 }
@@ -288,7 +288,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     let (issuer_stop_tx, issuer_stop) = tokio::sync::watch::channel(false);
     let issuer = if payments {
         let keys = NodeKeys::generate();
-        let running = wesh_node::issuer::role::start_issuer_with_pki(
+        let running = wesh_shell::issuer::role::start_issuer_with_pki(
             &keys,
             &store_root.path().join("issuer"),
             std::slice::from_ref(&localhost),
@@ -305,7 +305,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             .first()
             .cloned()
             .ok_or_else(|| TestnetError::Setup("issuer has no listen address".into()))?;
-        let address = wesh_node::credit::IssuerAddress {
+        let address = wesh_shell::credit::IssuerAddress {
             peer: running.net.peer_id,
             addr,
             epoch_seconds: PAYMENTS_EPOCH_SECONDS,
@@ -372,9 +372,9 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 data_dir: None,
                 mailboxes,
                 payments: match (&issuer_address, role) {
-                    (Some(issuer), Role::Provider) => Some(wesh_node::relay::ProviderPayments {
-                        credit: Arc::new(wesh_node::credit::provider::ProviderCredit::new(
-                            wesh_node::storage::spent_store::SpentStore::open(
+                    (Some(issuer), Role::Provider) => Some(wesh_shell::relay::ProviderPayments {
+                        credit: Arc::new(wesh_shell::credit::provider::ProviderCredit::new(
+                            wesh_shell::storage::spent_store::SpentStore::open(
                                 store_root.path().join(format!("provider-{i}-spent")),
                             )
                             .map_err(|e| TestnetError::Setup(e.0))?,
@@ -447,7 +447,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     let mut desks = Vec::new();
     let mut services = Vec::new();
     for (i, n) in all.iter().enumerate() {
-        let s = wesh_node::relay_services::start_relay_services(
+        let s = wesh_shell::relay_services::start_relay_services(
             &n.handle,
             &store_root.path().join(format!("relay-{i}-replica")),
             issuer_address.clone(),
@@ -563,7 +563,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 payments: issuer.clone(),
             });
         let setup = wesh_scenario::ScenarioSetup {
-            providers: wesh_node::wesh_app::ProviderBook::new(list)
+            providers: wesh_shell::wesh_app::ProviderBook::new(list)
                 .map_err(|e| TestnetError::Setup(e.to_string()))?,
             homes,
             traffic: ClientTrafficConfig {
@@ -588,7 +588,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     };
     // the secret shopper pays and loops like a client, through every mix and provider
     let reward_epoch =
-        wesh_node::issuer::epoch_at(wesh_node::pki::service::unix_now(), PAYMENTS_EPOCH_SECONDS);
+        wesh_shell::issuer::epoch_at(wesh_shell::pki::service::unix_now(), PAYMENTS_EPOCH_SECONDS);
     let monitor = match (&issuer_address, providers.first()) {
         (Some(issuer), Some(first)) => {
             let view = first
@@ -600,7 +600,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 .filter_map(|p| Some((p.keys_public.id, p.handle.listen_addrs().first()?.clone())))
                 .collect();
             let m = Arc::new(
-                wesh_node::monitor::Monitor::start(
+                wesh_shell::monitor::Monitor::start(
                     &view,
                     &book,
                     Some(issuer.clone()),
@@ -616,7 +616,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 || m.credit_ready.iter().all(|r| r.load(Relaxed)),
             )
             .await?;
-            let planned = wesh_node::monitor::spawn_loops(
+            let planned = wesh_shell::monitor::spawn_loops(
                 m.clone(),
                 reward_epoch,
                 first.handle.routing_watch(),
@@ -945,7 +945,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     if let (Some((running, address)), true) = (&issuer, payments) {
         let mut section = payments_section(running, address, &providers, &handles, attack).await;
         if let Some((m, planned)) = &monitor {
-            wesh_node::monitor::wait_for_loops(m, *planned, Duration::from_secs(5)).await;
+            wesh_shell::monitor::wait_for_loops(m, *planned, Duration::from_secs(5)).await;
             section.rewards = rewards::settle(running, m, reward_epoch, &all);
             section.second_claims_refused =
                 rewards::claim_all(address, reward_epoch, &all, &mut section.rewards).await;
@@ -1040,11 +1040,11 @@ struct AttackOutcome {
 /// An attacker with one token spends it at provider 0, again at provider 0, then at
 /// provider 1 (which cannot know yet: only the issuer's redemption catches it).
 async fn double_spend_attack(
-    issuer: &wesh_node::credit::IssuerAddress,
+    issuer: &wesh_shell::credit::IssuerAddress,
     providers: &[Node],
 ) -> Result<AttackOutcome, TestnetError> {
-    use wesh_node::credit::CreditAnswer;
-    use wesh_node::credit::keeper::spend_at;
+    use wesh_shell::credit::CreditAnswer;
+    use wesh_shell::credit::keeper::spend_at;
     let setup = |e: String| TestnetError::Setup(format!("double-spend attacker: {e}"));
     let keys = NodeKeys::generate();
     let me = keys.node_id().map_err(|e| setup(e.to_string()))?;
@@ -1055,18 +1055,18 @@ async fn double_spend_attack(
             book.push((p.handle.net.peer_id, a.clone()));
         }
     }
-    let net = wesh_node::net::swarm::start_swarm(keys.identity.clone(), &[], &book, stop)
+    let net = wesh_shell::net::swarm::start_swarm(keys.identity.clone(), &[], &book, stop)
         .await
         .map_err(|e| setup(e.to_string()))?;
     let mut control = net.control.clone();
-    let key = wesh_node::issuer::calls::fetch_keys(&mut control, issuer.peer)
+    let key = wesh_shell::issuer::calls::fetch_keys(&mut control, issuer.peer)
         .await
         .map_err(|e| setup(e.to_string()))?
         .into_iter()
         .max_by_key(|k| k.epoch)
         .ok_or_else(|| setup("no issuer key".into()))?;
     let mut wallet = wesh_payments::Wallet::new(wesh_payments::params::TOKEN_VALIDITY_EPOCHS);
-    wesh_node::issuer::calls::fetch_tokens(
+    wesh_shell::issuer::calls::fetch_tokens(
         &mut control,
         issuer.peer,
         &key,
@@ -1082,7 +1082,7 @@ async fn double_spend_attack(
     let (Some(a), Some(b)) = (providers.first(), providers.get(1)) else {
         return Err(setup("needs two providers".into()));
     };
-    let accepted = |r: &Result<CreditAnswer, wesh_node::issuer::calls::CallError>| {
+    let accepted = |r: &Result<CreditAnswer, wesh_shell::issuer::calls::CallError>| {
         matches!(r, Ok(CreditAnswer::Balance { .. }))
     };
     let first = spend_at(&mut control, a.handle.net.peer_id, &token).await;
@@ -1098,16 +1098,16 @@ async fn double_spend_attack(
 
 /// Redeems what every provider still holds, then counts.
 async fn payments_section(
-    issuer: &wesh_node::issuer::role::RunningIssuer,
-    address: &wesh_node::credit::IssuerAddress,
+    issuer: &wesh_shell::issuer::role::RunningIssuer,
+    address: &wesh_shell::credit::IssuerAddress,
     providers: &[Node],
-    clients: &[wesh_node::client_node::ClientHandle],
+    clients: &[wesh_shell::client_node::ClientHandle],
     attack: Option<AttackOutcome>,
 ) -> summary::PaymentsSection {
     for p in providers {
         if let Some(credit) = &p.handle.credit
             && let Err(e) =
-                wesh_node::credit::redeemer::redeem_collected(&p.handle.net, address, credit).await
+                wesh_shell::credit::redeemer::redeem_collected(&p.handle.net, address, credit).await
         {
             tracing::warn!(error = %e, "final redemption failed");
         }

@@ -5,10 +5,10 @@
 use super::Node;
 use super::summary::RewardRow;
 use std::time::Duration;
-use wesh_node::metrics::get;
-use wesh_node::monitor::Monitor;
-use wesh_node::topology_file::Role;
 use wesh_payments::WorkReport;
+use wesh_shell::metrics::get;
+use wesh_shell::monitor::Monitor;
+use wesh_shell::topology_file::Role;
 
 /// Test loops per second the monitor sends (≈ 50 per mix in a 15 s run with 2 mixes a
 /// layer: enough for a score, see `MIN_LOOPS_FOR_SCORE`).
@@ -16,7 +16,7 @@ pub const MONITOR_LOOPS_PER_SECOND: f64 = 8.0;
 
 /// Settles `epoch` at the issuer and returns one row per relay.
 pub(super) fn settle(
-    issuer: &wesh_node::issuer::role::RunningIssuer,
+    issuer: &wesh_shell::issuer::role::RunningIssuer,
     monitor: &Monitor,
     epoch: u64,
     nodes: &[&Node],
@@ -66,7 +66,7 @@ pub(super) fn settle(
 /// Every relay claims its entry over the network, as its operator would
 /// (`wesh rewards --claim`); a second claim must be refused.
 pub(super) async fn claim_all(
-    issuer: &wesh_node::credit::IssuerAddress,
+    issuer: &wesh_shell::credit::IssuerAddress,
     epoch: u64,
     nodes: &[&Node],
     rows: &mut [RewardRow],
@@ -81,7 +81,7 @@ pub(super) async fn claim_all(
         let mut control = n.handle.net.control.clone();
         // a killed relay cannot claim: do not wait long for it
         let limit = Duration::from_secs(3);
-        let claim = wesh_node::issuer::calls::claim_reward(&mut control, issuer.peer, epoch);
+        let claim = wesh_shell::issuer::calls::claim_reward(&mut control, issuer.peer, epoch);
         match tokio::time::timeout(limit, claim).await {
             Ok(Ok(units)) => row.claimed = units,
             Ok(Err(e)) => tracing::warn!(error = %e, "reward claim failed"),
@@ -90,7 +90,7 @@ pub(super) async fn claim_all(
                 continue;
             }
         }
-        let again = wesh_node::issuer::calls::claim_reward(&mut control, issuer.peer, epoch);
+        let again = wesh_shell::issuer::calls::claim_reward(&mut control, issuer.peer, epoch);
         if matches!(tokio::time::timeout(limit, again).await, Ok(Err(_))) {
             second_claims_refused += 1;
         }

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use wesh_client::messenger::{MailboxAddress, WeshEvent};
 use wesh_mix::{ClientTrafficConfig, NodeId};
-use wesh_node::client_node::{ClientSpec, ClientState};
-use wesh_node::replication::ReplicaService;
-use wesh_node::wesh_app::api::MessageView;
-use wesh_node::wesh_app::runner::MakeClientSpec;
-use wesh_node::wesh_app::{
+use wesh_shell::client_node::{ClientSpec, ClientState};
+use wesh_shell::replication::ReplicaService;
+use wesh_shell::wesh_app::api::MessageView;
+use wesh_shell::wesh_app::runner::MakeClientSpec;
+use wesh_shell::wesh_app::{
     ApiClient, ApiError, ApiRequest, ApiResponse, ProviderBook, WeshApp, WeshAppEvent, WeshAppSpec,
     WeshDevice, start_api_server, start_wesh_app,
 };
@@ -37,7 +37,7 @@ pub struct ScenarioSetup {
     pub make_spec: Arc<dyn Fn(ClientState, libp2p::Multiaddr) -> ClientSpec + Send + Sync>,
     pub replication_provider: NodeId,
     pub replicas: Vec<(NodeId, Arc<ReplicaService>)>,
-    pub desks: Vec<Arc<wesh_node::rendezvous::RendezvousService>>,
+    pub desks: Vec<Arc<wesh_shell::rendezvous::RendezvousService>>,
     pub deadline: Instant,
 }
 
@@ -472,7 +472,7 @@ async fn run_inner(
             .replicas
             .iter()
             .find(|(n, _)| *n == setup.replication_provider),
-        wesh_node::wesh_app::api::parse_id("group", &group),
+        wesh_shell::wesh_app::api::parse_id("group", &group),
     ) {
         let stored = replica.stored_entries(&gid).concat();
         let o = observed.lock().await;
