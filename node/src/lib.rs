@@ -3,11 +3,10 @@
 //! out what they decide. The `wesh` binary (wesh/) and the harness (testnet/) build on it.
 
 pub mod cli;
-pub mod client_node;
-pub mod client_role;
 pub mod clock;
 pub mod config;
 pub mod credit;
+pub mod drivers;
 pub mod issuer;
 pub mod keys;
 pub mod mailboxes;
@@ -15,12 +14,10 @@ pub mod metrics;
 pub mod monitor;
 pub mod net;
 pub mod pki;
-pub mod relay;
-pub mod relay_services;
 pub mod rendezvous;
 pub mod replay_journal;
 pub mod replication;
-pub mod role;
+pub mod roles;
 pub mod storage;
 pub mod topology_file;
 pub mod wesh_app;

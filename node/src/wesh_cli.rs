@@ -2,7 +2,7 @@
 //! running `wesh client --api`, from the shell. Every subcommand is one [`ApiRequest`]
 //! through [`ApiClient`], the same typed client an app uses.
 
-use crate::client_role::DEFAULT_API;
+use crate::roles::client::DEFAULT_API;
 use crate::wesh_app::api::MessageView;
 use crate::wesh_app::{ApiClient, ApiError, ApiRequest, ApiResponse};
 use clap::{Args, Subcommand};

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wesh_mix::params::PACKET_BYTES;
 use wesh_mix::{RouteNode, Topology, build_packet};
+use wesh_shell::drivers::packet_path::{RelayHandle, RelaySpec, start_relay};
 use wesh_shell::keys::NodeKeys;
 use wesh_shell::metrics::get;
 use wesh_shell::net::SPHINX_PROTOCOL;
 use wesh_shell::net::swarm::{NetHandle, start_swarm};
-use wesh_shell::relay::{RelayHandle, RelaySpec, start_relay};
 use wesh_shell::topology_file::Role;
 
 async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {

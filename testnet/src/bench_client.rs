@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wesh_mix::params::DEFAULT_MEAN_HOP_DELAY;
 use wesh_mix::{RouteNode, Topology};
+use wesh_shell::drivers::packet_path::{RelayHandle, RelaySpec, start_relay};
 use wesh_shell::keys::NodeKeys;
-use wesh_shell::relay::{RelayHandle, RelaySpec, start_relay};
 use wesh_shell::storage::{MailboxLimits, MailboxStore};
 use wesh_shell::topology_file::{NodeEntry, Role, TopologyFile};
 

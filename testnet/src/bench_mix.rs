@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wesh_mix::params::PACKET_BYTES;
 use wesh_mix::{NodeId, RouteNode, Topology, build_packet, seed_from};
+use wesh_shell::drivers::packet_path::{RelaySpec, start_relay};
 use wesh_shell::keys::NodeKeys;
 use wesh_shell::net::SPHINX_PROTOCOL;
 use wesh_shell::net::frames::read_frame;
 use wesh_shell::net::swarm::start_swarm;
-use wesh_shell::relay::{RelaySpec, start_relay};
 use wesh_shell::topology_file::Role;
 use x25519_dalek::StaticSecret;
 

@@ -27,7 +27,7 @@ pub enum Command {
     Provider(RoleArgs),
     /// Run a client: register a mailbox at a provider, run the Loopix streams, send
     /// messages of any size reliably (--send) and keep what arrives (see `wesh inbox`).
-    Client(wesh_shell::client_role::ClientArgs),
+    Client(wesh_shell::roles::client::ClientArgs),
     /// Run the token issuer: blind-sign tokens within the issuance policy, redeem the
     /// tokens providers collected against the global spent set (rocksdb).
     Issuer(wesh_shell::issuer::role::IssuerArgs),

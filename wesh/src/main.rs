@@ -25,13 +25,13 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Command::Id(args) = cli.command {
-        return finish(wesh_shell::role::print_id(args).map_err(Failure::from));
+        return finish(wesh_shell::roles::mix_provider::print_id(args).map_err(Failure::from));
     }
     if let Command::Inbox(args) = &cli.command
         && let Some(dir) = &args.data_dir
     {
         return finish(
-            wesh_shell::client_role::show_inbox(wesh_shell::client_role::InboxArgs {
+            wesh_shell::roles::client::show_inbox(wesh_shell::roles::client::InboxArgs {
                 data_dir: Some(dir.clone()),
                 json: args.api.json,
                 delete: args.delete,
@@ -51,8 +51,12 @@ fn main() -> ExitCode {
     };
     let result: Result<(), Failure> = runtime.block_on(async move {
         match cli.command {
-            Command::Mix(args) => Ok(wesh_shell::role::run_role(Role::Mix, args).await?),
-            Command::Provider(args) => Ok(wesh_shell::role::run_role(Role::Provider, args).await?),
+            Command::Mix(args) => {
+                Ok(wesh_shell::roles::mix_provider::run_role(Role::Mix, args).await?)
+            }
+            Command::Provider(args) => {
+                Ok(wesh_shell::roles::mix_provider::run_role(Role::Provider, args).await?)
+            }
             Command::Testnet(args) => {
                 let json = args.json;
                 let summary = wesh_testnet::network::run(args).await?;
@@ -80,7 +84,7 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
-            Command::Client(args) => Ok(wesh_shell::client_role::run_client(args).await?),
+            Command::Client(args) => Ok(wesh_shell::roles::client::run_client(args).await?),
             Command::Issuer(args) => Ok(wesh_shell::issuer::role::run_issuer(args).await?),
             Command::Rewards(args) => Ok(wesh_shell::issuer::role::show_rewards(args).await?),
             Command::Contact(args) => Ok(wesh_shell::wesh_cli::contact(args).await?),

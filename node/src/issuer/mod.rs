@@ -60,7 +60,7 @@ pub enum IssuerError {
     #[error("--monitor-loops-per-second must be between 0 and 1000")]
     MonitorRate,
     #[error(transparent)]
-    Signal(#[from] crate::role::SignalError),
+    Signal(#[from] crate::roles::mix_provider::SignalError),
     #[error(transparent)]
     PeerAddr(#[from] crate::keys::PeerAddrError),
     #[error("the issuer listens nowhere")]

@@ -335,7 +335,7 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), IssuerError> {
     }
     let epoch = crate::issuer::epoch_at(unix_now(), args.epoch_seconds);
     tracing::info!(peer_id = %net.peer_id, addrs = ?net.listen_addrs, epoch, "node running");
-    let r = crate::role::wait_for_signal().await;
+    let r = crate::roles::mix_provider::wait_for_signal().await;
     let _ = stop_tx.send(true);
     Ok(r?)
 }

@@ -12,8 +12,8 @@ use super::params::{
     EXPIRE_EVERY, SERVICE_QUOTA_BYTES, SERVICE_QUOTA_PAYLOADS, WORKER_BATCH, WORKER_EVERY,
 };
 use crate::clock::unix_now_ms as now_ms;
+use crate::drivers::packet_path::PacketInjector;
 use crate::mailboxes::own_reader::{OwnMailboxService, spawn_own_reader};
-use crate::relay::PacketInjector;
 use crate::storage::{MailboxStore, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

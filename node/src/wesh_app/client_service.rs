@@ -9,8 +9,8 @@
 use super::providers::NotAProviderKey;
 use super::server::ApiServerError;
 use super::{ApiError, ProviderBook, WeshAppSpec, WeshDevice, start_api_server, start_wesh_app};
-use crate::client_node::ClientState;
-use crate::client_role::{ClientSetup, format_address};
+use crate::drivers::client_traffic::ClientState;
+use crate::roles::client::{ClientSetup, format_address};
 use crate::storage::client_store::{ClientStore, ClientStoreError};
 use crate::wesh_app::runner::MakeClientSpec;
 use std::net::SocketAddr;
@@ -32,7 +32,7 @@ pub enum WeshClientError {
     #[error(transparent)]
     Server(#[from] ApiServerError),
     #[error(transparent)]
-    Signal(#[from] crate::role::SignalError),
+    Signal(#[from] crate::roles::mix_provider::SignalError),
     #[error("the wesh account stopped (see the log above)")]
     Stopped,
 }
@@ -83,7 +83,7 @@ pub async fn run_wesh_client(
         "wesh account running"
     );
     let result = tokio::select! {
-        r = crate::role::wait_for_signal() => r.map_err(WeshClientError::Signal),
+        r = crate::roles::mix_provider::wait_for_signal() => r.map_err(WeshClientError::Signal),
         _ = app.stopped() => Err(WeshClientError::Stopped),
     };
     server.shutdown();

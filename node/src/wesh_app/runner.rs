@@ -3,8 +3,10 @@
 //! mixnet sends, rendezvous updates completed with reply SURBs, history fetches).
 
 use super::providers::ProviderBook;
-use crate::client_node::{ClientError, ClientEvent, ClientSpec, ClientState, RunningClient};
 use crate::clock::{monotonic, unix_now_ms};
+use crate::drivers::client_traffic::{
+    ClientError, ClientEvent, ClientSpec, ClientState, RunningClient,
+};
 use crate::replication::calls::{fetch_history, register_group};
 use crate::storage::client_store::ClientStore;
 use std::collections::HashMap;
@@ -68,7 +70,7 @@ pub struct WeshApp {
     events: broadcast::Sender<WeshAppEvent>,
     pub account: [u8; 32],
     /// The underlying client's readiness flags.
-    pub client: crate::client_node::ClientHandle,
+    pub client: crate::drivers::client_traffic::ClientHandle,
 }
 
 impl WeshApp {
@@ -176,7 +178,7 @@ async fn start_client(
     spec: ClientSpec,
     providers: &ProviderBook,
 ) -> Result<RunningClient, ClientError> {
-    let client = crate::client_node::start_client(spec).await?;
+    let client = crate::drivers::client_traffic::start_client(spec).await?;
     for p in providers.all() {
         p.introduce(&client.net);
     }

@@ -3,7 +3,7 @@
 //! (`--replay-attack`) and a mix that drops a share of it (`--dropping-mix`).
 
 use std::sync::Arc;
-use wesh_shell::relay::{FaultAction, ForwardFault};
+use wesh_shell::drivers::packet_path::{FaultAction, ForwardFault};
 
 /// Sends every forwarded packet twice: the next hop's replay filter must drop the copy.
 struct Replayer;

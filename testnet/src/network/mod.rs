@@ -19,12 +19,12 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use wesh_mix::params::{self, MIX_LAYERS};
 use wesh_mix::{ClientTrafficConfig, MixPayload, PoissonStream, RouteNode, Topology, TrafficKind};
-use wesh_shell::client_node::{
+use wesh_shell::drivers::client_traffic::{
     ClientEvent, ClientSpec, ClientState, RunningClient, decode_probe, start_client,
 };
+use wesh_shell::drivers::packet_path::{PkiSetup, RelayHandle, RelaySpec, start_relay};
 use wesh_shell::keys::{NodeKeys, peer_id_of};
 use wesh_shell::metrics::get;
-use wesh_shell::relay::{PkiSetup, RelayHandle, RelaySpec, start_relay};
 use wesh_shell::storage::{MailboxLimits, MailboxStore};
 use wesh_shell::topology_file::Role;
 
@@ -129,9 +129,9 @@ pub struct TestnetArgs {
 #[derive(Debug, Error)]
 pub enum TestnetError {
     #[error("relay: {0}")]
-    Relay(#[from] wesh_shell::relay::RelayError),
+    Relay(#[from] wesh_shell::drivers::packet_path::RelayError),
     #[error("client: {0}")]
-    Client(#[from] wesh_shell::client_node::ClientError),
+    Client(#[from] wesh_shell::drivers::client_traffic::ClientError),
     #[error("{0}")]
     Setup(String),
 }
@@ -372,17 +372,19 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 data_dir: None,
                 mailboxes,
                 payments: match (&issuer_address, role) {
-                    (Some(issuer), Role::Provider) => Some(wesh_shell::relay::ProviderPayments {
-                        credit: Arc::new(wesh_shell::credit::provider::ProviderCredit::new(
-                            wesh_shell::storage::spent_store::SpentStore::open(
-                                store_root.path().join(format!("provider-{i}-spent")),
-                            )
-                            .map_err(|e| TestnetError::Setup(e.0))?,
-                            PAYMENTS_EPOCH_SECONDS,
-                        )),
-                        issuer: issuer.clone(),
-                        redeem_every: Duration::from_secs(5),
-                    }),
+                    (Some(issuer), Role::Provider) => {
+                        Some(wesh_shell::drivers::packet_path::ProviderPayments {
+                            credit: Arc::new(wesh_shell::credit::provider::ProviderCredit::new(
+                                wesh_shell::storage::spent_store::SpentStore::open(
+                                    store_root.path().join(format!("provider-{i}-spent")),
+                                )
+                                .map_err(|e| TestnetError::Setup(e.0))?,
+                                PAYMENTS_EPOCH_SECONDS,
+                            )),
+                            issuer: issuer.clone(),
+                            redeem_every: Duration::from_secs(5),
+                        })
+                    }
                     _ => None,
                 },
             })
@@ -447,7 +449,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     let mut desks = Vec::new();
     let mut services = Vec::new();
     for (i, n) in all.iter().enumerate() {
-        let s = wesh_shell::relay_services::start_relay_services(
+        let s = wesh_shell::roles::services::start_relay_services(
             &n.handle,
             &store_root.path().join(format!("relay-{i}-replica")),
             issuer_address.clone(),
@@ -1101,7 +1103,7 @@ async fn payments_section(
     issuer: &wesh_shell::issuer::role::RunningIssuer,
     address: &wesh_shell::credit::IssuerAddress,
     providers: &[Node],
-    clients: &[wesh_shell::client_node::ClientHandle],
+    clients: &[wesh_shell::drivers::client_traffic::ClientHandle],
     attack: Option<AttackOutcome>,
 ) -> summary::PaymentsSection {
     for p in providers {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use wesh_client::messenger::{MailboxAddress, WeshEvent};
 use wesh_mix::{ClientTrafficConfig, NodeId};
-use wesh_shell::client_node::{ClientSpec, ClientState};
+use wesh_shell::drivers::client_traffic::{ClientSpec, ClientState};
 use wesh_shell::replication::ReplicaService;
 use wesh_shell::wesh_app::api::MessageView;
 use wesh_shell::wesh_app::runner::MakeClientSpec;

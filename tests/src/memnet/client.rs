@@ -1,6 +1,6 @@
 //! A client: the production `ClientTraffic` core (Poisson streams, fragmentation,
 //! SURB-acks, retransmission, route health) and `MailboxClient`, driven as
-//! `node/src/client_node.rs` drives them: poll at the core's deadline, send what it
+//! `node/src/drivers/client_traffic.rs` drives them: poll at the core's deadline, send what it
 //! returns to the provider, pull the mailbox on a fixed schedule (again at once while
 //! more waits), confirm only after the payloads were handled.
 

@@ -3,7 +3,7 @@
 //! replication of Wesh groups, the rendezvous desk and the operator's log of their counters.
 
 use crate::credit::IssuerAddress;
-use crate::relay::RelayHandle;
+use crate::drivers::packet_path::RelayHandle;
 use crate::rendezvous::RendezvousService;
 use crate::replication::ReplicaService;
 use crate::storage::replica_store::ReplicaStore;

@@ -1,7 +1,9 @@
 //! `wesh client`: a client whose keys, inbox, partial messages and outbox live in rocksdb;
 //! `wesh inbox`: what it received.
 
-use crate::client_node::{ClientError, ClientEvent, ClientSpec, ClientState, start_client};
+use crate::drivers::client_traffic::{
+    ClientError, ClientEvent, ClientSpec, ClientState, start_client,
+};
 use crate::keys::node_id_of_peer;
 use crate::storage::client_store::{ClientStore, ClientStoreError};
 use clap::Args;
@@ -133,7 +135,7 @@ pub enum ClientRoleError {
     #[error("client stopped")]
     Stopped,
     #[error(transparent)]
-    Signal(#[from] crate::role::SignalError),
+    Signal(#[from] crate::roles::mix_provider::SignalError),
 }
 
 /// Where `wesh client --api` listens, and where the API subcommands look, by default.
@@ -419,7 +421,7 @@ async fn run_plain(
                 Some(_) => {}
                 None => break Err(ClientRoleError::Stopped),
             },
-            s = crate::role::wait_for_signal() => { break Ok(s?) }
+            s = crate::roles::mix_provider::wait_for_signal() => { break Ok(s?) }
         }
     };
     client.shutdown();

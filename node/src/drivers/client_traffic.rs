@@ -1,6 +1,6 @@
-//! The client role's shell: one libp2p identity, a link to its provider, the Loopix streams
-//! of `wesh_mix::ClientTraffic` on tokio timers, and a puller that fetches the client's
-//! mailbox from its provider on a fixed schedule (`/wesh/mailbox/1`).
+//! The driver of a client's traffic: one libp2p identity, a link to its provider, the Loopix
+//! streams of `wesh_mix::ClientTraffic` on tokio timers, and its mailbox pulled on the
+//! schedule `wesh_mix::MailboxSync` decides (`/wesh/mailbox/1`).
 
 use crate::keys::peer_id_of;
 use crate::mailboxes::params::DEFAULT_PULL_INTERVAL;

@@ -2,8 +2,8 @@
 
 use crate::cli::{IdArgs, RoleArgs};
 use crate::config::NodeConfig;
+use crate::drivers::packet_path::{PkiSetup, RelaySpec, start_relay};
 use crate::keys::NodeKeys;
-use crate::relay::{PkiSetup, RelaySpec, start_relay};
 use crate::topology_file::{NodeEntry, Role, TopologyFile};
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Error as AddrError;
@@ -36,11 +36,11 @@ pub enum RoleError {
     #[error(transparent)]
     Replica(#[from] crate::storage::replica_store::ReplicaStoreError),
     #[error(transparent)]
-    Relay(#[from] crate::relay::RelayError),
+    Relay(#[from] crate::drivers::packet_path::RelayError),
     #[error(transparent)]
     Issuer(#[from] crate::credit::IssuerAddressError),
     #[error(transparent)]
-    Services(#[from] crate::relay_services::RelayServicesError),
+    Services(#[from] crate::roles::services::RelayServicesError),
     #[error(transparent)]
     Signal(#[from] SignalError),
     #[error("a mix needs --layer 1, 2 or 3")]
@@ -138,7 +138,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), RoleError> {
         (Some(issuer), Role::Provider) => {
             let spent = crate::storage::spent_store::SpentStore::open(data_dir.join("spent"))?;
             tracing::info!(issuer = %issuer.addr, "clients pay for sending with this issuer's tokens");
-            Some(crate::relay::ProviderPayments {
+            Some(crate::drivers::packet_path::ProviderPayments {
                 credit: std::sync::Arc::new(crate::credit::provider::ProviderCredit::new(
                     spent,
                     args.issuer_epoch_seconds,
@@ -169,7 +169,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), RoleError> {
     // relays tell the issuer their work; a provider keeps the sealed entries of Wesh
     // groups registered with it and is a rendezvous point for contact requests
     let services =
-        crate::relay_services::start_relay_services(&handle, &data_dir.join("replica"), issuer)?;
+        crate::roles::services::start_relay_services(&handle, &data_dir.join("replica"), issuer)?;
     tracing::info!(role = role_name, peer_id = %handle.net.peer_id, node_id = %hex::encode(node_id.0), addrs = ?handle.listen_addrs(), "node running");
     wait_for_signal().await?;
     tracing::info!("shutting down");

@@ -1,6 +1,6 @@
-//! The mix and provider roles: accept packets, process them on worker threads, hold each
-//! for its delay, forward; providers store final-hop payloads in their clients' mailboxes
-//! (durably, then release the SURB-ack) and serve `/wesh/mailbox/1`.
+//! The packet path of a relay (mix or provider): accept frames, admit them (`HopRules`),
+//! process them on worker threads, hold each for its delay and forward it; providers store
+//! final-hop payloads in their clients' mailboxes (durably, then release the SURB-ack).
 
 use crate::keys::{NodeKeys, peer_id_of};
 use crate::mailboxes::params::STORE_QUEUE;
