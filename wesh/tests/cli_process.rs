@@ -6,12 +6,7 @@
 mod common;
 use common::{testnet_json, wesh};
 
-/// The testnets of this file run one at a time: four whole networks at once on a 2-core
-/// machine turn timing margins into flakiness.
-static ONE_TESTNET: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn testnet(args: &[&str]) -> serde_json::Value {
-    let _one = ONE_TESTNET.lock().unwrap_or_else(|e| e.into_inner());
     testnet_json(args)
 }
 

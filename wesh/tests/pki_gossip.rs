@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::{start, testnet_json, wesh};
+use common::{one_network, start, testnet_json, wesh};
 
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,7 @@ fn epoch_rotations_mid_run_lose_no_packet() {
 
 #[test]
 fn separate_processes_join_through_a_bootstrap_node() {
+    let _one = one_network();
     let a_dir = tempfile::tempdir().unwrap();
     let b_dir = tempfile::tempdir().unwrap();
     let a = start("mix", a_dir.path(), &["--epoch-seconds", "600"]);

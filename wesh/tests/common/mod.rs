@@ -9,8 +9,19 @@ pub fn wesh() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wesh"))
 }
 
-/// Runs `wesh testnet ARGS --json` and parses its single line of JSON.
+/// Whole networks of one test file run one at a time: several at once on a 2-core machine
+/// turn timing margins into flakiness.
+static ONE_NETWORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds the machine for one whole network until dropped.
+pub fn one_network() -> std::sync::MutexGuard<'static, ()> {
+    ONE_NETWORK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `wesh testnet ARGS --json` (one network at a time) and parses its single line of
+/// JSON.
 pub fn testnet_json(args: &[&str]) -> serde_json::Value {
+    let _one = one_network();
     let out = wesh()
         .arg("testnet")
         .args(args)
