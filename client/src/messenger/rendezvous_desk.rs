@@ -148,7 +148,8 @@ impl RendezvousDesk {
         };
         match &result {
             Ok(DeskOutcome::Updated { .. }) => self.stats.updates += 1,
-            Ok(DeskOutcome::Hold { .. }) => self.stats.drops += 1,
+            // a drop counts once the shell kept it (`hold`): a failed store is retried
+            Ok(DeskOutcome::Hold { .. }) => {}
             Err(_) => self.stats.refused += 1,
         }
         result
@@ -249,6 +250,18 @@ impl RendezvousDesk {
     /// Keeps a drop the shell stored durably under `id` (also at restart, with the time
     /// it was first received). Forwarded at the next [`Self::poll`].
     pub fn hold(&mut self, id: u64, mailbox: [u8; 32], envelope: Vec<u8>, received_at: u64) {
+        self.stats.drops += 1;
+        self.restore_held(id, mailbox, envelope, received_at);
+    }
+
+    /// Takes back a drop kept before a restart (already counted then).
+    pub fn restore_held(
+        &mut self,
+        id: u64,
+        mailbox: [u8; 32],
+        envelope: Vec<u8>,
+        received_at: u64,
+    ) {
         self.held.insert(
             id,
             Held {
@@ -389,6 +402,23 @@ mod tests {
             .unwrap();
         assert_eq!(out, DeskOutcome::Updated { gone: vec![1] });
         assert_eq!(desk.stats().held, 1);
+    }
+
+    #[test]
+    fn a_drop_counts_once_it_is_kept_and_not_again_after_a_restart() {
+        let mut desk = RendezvousDesk::new();
+        // the shell failed to keep it: the same drop comes again next round
+        assert!(matches!(
+            desk.on_message(0, &drop_for(7)).unwrap(),
+            DeskOutcome::Hold { .. }
+        ));
+        assert_eq!(desk.stats().drops, 0);
+        hold(&mut desk, 1, 1, &drop_for(7));
+        assert_eq!((desk.stats().drops, desk.stats().held), (1, 1));
+        // a restarted desk takes back what was kept without counting it again
+        let mut restarted = RendezvousDesk::new();
+        restarted.restore_held(1, [7; 32], vec![0xee; 300], 1);
+        assert_eq!((restarted.stats().drops, restarted.stats().held), (0, 1));
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub fn open_rendezvous(
     for (id, frame) in held {
         match RendezvousFrame::decode(&frame) {
             Ok(RendezvousFrame::Drop { mailbox, envelope }) => {
-                desk.hold(id, mailbox, envelope, now);
+                desk.restore_held(id, mailbox, envelope, now);
             }
             _ => broken.push(id),
         }
