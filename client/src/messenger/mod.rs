@@ -13,6 +13,7 @@ pub mod rendezvous_mailbox;
 pub mod rendezvous_registrar;
 pub mod rendezvous_wire;
 pub mod replica;
+pub mod replica_answer;
 pub mod sealed_box;
 
 pub use device::{

@@ -109,3 +109,13 @@ pub const APP_HISTORY_RETRY_MS: u64 = 300;
 /// queue was full), milliseconds. Source: our choice; about one real-stream slot at the
 /// default rate of 2 messages per second.
 pub const APP_SEND_RETRY_MS: u64 = 500;
+
+/// Entries per replica history answer at most. Source: our choice (512 entries of a few
+/// hundred bytes fit one answer well under [`REPLICA_MAX_RESPONSE_BYTES`]).
+pub const REPLICA_MAX_FETCH_ENTRIES: usize = 512;
+
+/// Largest `/wesh/replication/1` answer, in bytes. Source: our choice (2 MiB).
+pub const REPLICA_MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
+
+/// Room left in a history answer for its framing, in bytes.
+pub const REPLICA_RESPONSE_HEADROOM: usize = 4096;

@@ -5,11 +5,12 @@ use std::time::Duration;
 /// Largest replication request, in bytes (a register carries a 162-byte view).
 pub const MAX_REQUEST_BYTES: usize = 1024;
 
-/// Largest replication response, in bytes.
-pub const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
-
-/// Entries per history answer at most.
-pub const MAX_FETCH_ENTRIES: usize = 512;
+/// Largest replication response, in bytes, and entries per history answer at most (the
+/// core's limits).
+pub use wesh_client::messenger::params::{
+    REPLICA_MAX_FETCH_ENTRIES as MAX_FETCH_ENTRIES,
+    REPLICA_MAX_RESPONSE_BYTES as MAX_RESPONSE_BYTES,
+};
 
 /// How often the worker reads the replica mailboxes.
 pub const WORKER_EVERY: Duration = Duration::from_millis(200);

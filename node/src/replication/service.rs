@@ -2,9 +2,7 @@
 //! mailbox fragments into verified, durable entries.
 
 use super::REPLICATION_PROTOCOL;
-use super::params::{
-    MAX_FETCH_ENTRIES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, WORKER_BATCH, WORKER_EVERY,
-};
+use super::params::{MAX_FETCH_ENTRIES, MAX_REQUEST_BYTES, WORKER_BATCH, WORKER_EVERY};
 use crate::mailboxes::exchange::{read_bounded, respond};
 use crate::mailboxes::own_reader::{OwnMailboxService, spawn_own_reader};
 use crate::storage::MailboxStore;
@@ -13,9 +11,8 @@ use futures::StreamExt;
 use std::sync::{Arc, Mutex, PoisonError};
 use thiserror::Error;
 use tokio::sync::watch;
-use wesh_client::messenger::replica::{
-    ReplicaKeeper, ReplicaRequest, ReplicaResponse, ReplicaStats,
-};
+use wesh_client::messenger::replica::{ReplicaKeeper, ReplicaResponse, ReplicaStats};
+use wesh_client::messenger::replica_answer::{ArchiveError, HistoryPage, ReplicaArchive};
 use wesh_client::messenger::replica_mailbox;
 
 /// Why the replication service cannot start.
@@ -59,45 +56,38 @@ impl ReplicaService {
     }
 
     fn answer(&self, request: &[u8]) -> ReplicaResponse {
-        let refused = |reason: String| ReplicaResponse::Refused { reason };
-        match ReplicaRequest::decode(request) {
-            Err(e) => refused(format!("bad request: {e}")),
-            Ok(ReplicaRequest::Register { view }) => {
-                let group_id = match self.keeper().register(&view) {
-                    Ok(g) => g,
-                    Err(e) => return refused(format!("bad replication view: {e}")),
-                };
-                if let Err(e) = self.store.put_group(&group_id, &view) {
-                    return refused(format!("cannot keep the group: {e}"));
-                }
-                // the mailbox key is the group ID: nobody holds its private key (the creator
-                // dropped it), so only this provider's worker ever reads the mailbox
-                match self
-                    .mailboxes
-                    .register(&replica_mailbox(&group_id), &group_id)
-                {
-                    Ok(_) => ReplicaResponse::Registered { group_id },
-                    Err(e) => refused(format!("cannot open the replica mailbox: {e}")),
-                }
-            }
-            Ok(ReplicaRequest::Fetch {
-                group_id,
-                after,
-                max,
-            }) => {
-                if !self.keeper().is_registered(&group_id) {
-                    return refused("group not registered here".into());
-                }
-                let max = usize::from(max).clamp(1, MAX_FETCH_ENTRIES);
-                match self
-                    .store
-                    .fetch(&group_id, after, max, MAX_RESPONSE_BYTES - 4096)
-                {
-                    Ok((entries, more)) => ReplicaResponse::Entries { entries, more },
-                    Err(e) => refused(format!("history unavailable: {e}")),
-                }
-            }
-        }
+        let mut archive = Archive {
+            log: self.store.as_ref(),
+            mailboxes: &self.mailboxes,
+        };
+        self.keeper().answer(request, &mut archive)
+    }
+}
+
+/// The provider's storage as the replication core sees it.
+struct Archive<'a> {
+    log: &'a dyn ReplicaLog,
+    mailboxes: &'a MailboxStore,
+}
+
+impl ReplicaArchive for Archive<'_> {
+    fn put_group(&mut self, group: &[u8; 32], view: &[u8]) -> Result<(), ArchiveError> {
+        Ok(self.log.put_group(group, view)?)
+    }
+
+    fn open_mailbox(&mut self, group: &[u8; 32]) -> Result<(), ArchiveError> {
+        self.mailboxes.register(&replica_mailbox(group), group)?;
+        Ok(())
+    }
+
+    fn fetch(
+        &self,
+        group: &[u8; 32],
+        after: u64,
+        max: usize,
+        budget: usize,
+    ) -> Result<HistoryPage, ArchiveError> {
+        Ok(self.log.fetch(group, after, max, budget)?)
     }
 }
 
@@ -204,6 +194,7 @@ mod tests {
     use std::time::Duration;
     use wesh_client::identity::Identity;
     use wesh_client::messenger::envelope::Outer;
+    use wesh_client::messenger::replica::ReplicaRequest;
     use wesh_client::session::GroupSession;
     use wesh_mix::{MixPayload, NodeId, RouteNode, SurbAck, split_message};
     use x25519_dalek::{PublicKey, StaticSecret};

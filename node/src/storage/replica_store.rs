@@ -30,7 +30,7 @@ pub enum ReplicaStoreError {
 /// (group ID, bytes) pairs: views or entries.
 pub type GroupBytes = Vec<([u8; 32], Vec<u8>)>;
 /// A page of history: (seq, entry) pairs and whether more follow.
-pub type HistoryPage = (Vec<(u64, Vec<u8>)>, bool);
+pub use wesh_client::messenger::replica_answer::HistoryPage;
 
 pub struct ReplicaStore {
     db: DB,

@@ -4,18 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::time::Duration;
-use wesh_client::messenger::replica::{
-    ReplicaKeeper, ReplicaRequest, ReplicaResponse, ReplicaStats,
-};
+use wesh_client::messenger::replica::{ReplicaKeeper, ReplicaStats};
+use wesh_client::messenger::replica_answer::{ArchiveError, HistoryPage, ReplicaArchive};
 use wesh_client::messenger::replica_mailbox;
 use wesh_mix::MailboxId;
 use wesh_mix::mailbox::{InMemoryBackend, MailboxBackend, OwnMailbox, PullSecret};
 
 /// Fragments read from one replica mailbox per round (the node's `WORKER_BATCH`).
 const WORKER_BATCH: usize = 256;
-
-/// Entries per history answer at most (the node's `MAX_FETCH_ENTRIES`).
-const MAX_FETCH_ENTRIES: usize = 512;
 
 pub struct MemReplica {
     keeper: ReplicaKeeper,
@@ -45,48 +41,13 @@ impl MemReplica {
         self.log.get(group).map_or(0, Vec::len)
     }
 
-    /// Answers one request frame.
+    /// Answers one request frame (the production answer, over memory).
     pub fn answer(&mut self, request: &[u8], mailboxes: &mut InMemoryBackend) -> Vec<u8> {
-        let refused = |reason: String| ReplicaResponse::Refused { reason };
-        let response = match ReplicaRequest::decode(request) {
-            Err(e) => refused(format!("bad request: {e}")),
-            Ok(ReplicaRequest::Register { view }) => match self.keeper.register(&view) {
-                Err(e) => refused(format!("bad replication view: {e}")),
-                // keyed to the group ID: nobody holds its private key, only the worker reads
-                Ok(group_id) => match mailboxes.register(
-                    MailboxId(replica_mailbox(&group_id)),
-                    group_id,
-                    PullSecret([0; 32]),
-                ) {
-                    Ok(_) => ReplicaResponse::Registered { group_id },
-                    Err(e) => refused(format!("cannot open the replica mailbox: {e}")),
-                },
-            },
-            Ok(ReplicaRequest::Fetch {
-                group_id,
-                after,
-                max,
-            }) => {
-                if !self.keeper.is_registered(&group_id) {
-                    refused("group not registered here".into())
-                } else {
-                    let max = usize::from(max).clamp(1, MAX_FETCH_ENTRIES);
-                    let all = self.log.get(&group_id).map(Vec::as_slice).unwrap_or(&[]);
-                    let start = usize::try_from(after).unwrap_or(usize::MAX).min(all.len());
-                    let end = start.saturating_add(max).min(all.len());
-                    let entries = all[start..end]
-                        .iter()
-                        .enumerate()
-                        .map(|(i, e)| ((start + i + 1) as u64, e.clone()))
-                        .collect();
-                    ReplicaResponse::Entries {
-                        entries,
-                        more: end < all.len(),
-                    }
-                }
-            }
+        let mut archive = MemArchive {
+            log: &mut self.log,
+            mailboxes,
         };
-        response.encode()
+        self.keeper.answer(request, &mut archive).encode()
     }
 
     /// One worker round: fragments of each replica mailbox → messages → verified entries,
@@ -105,5 +66,48 @@ impl MemReplica {
             };
             let _ = reader.round(mailboxes, &mailbox, WORKER_BATCH, mono, unix_now, &mut keep);
         }
+    }
+}
+
+/// Kept entries in memory; an entry's sequence number is its index + 1.
+struct MemArchive<'a> {
+    log: &'a mut BTreeMap<[u8; 32], Vec<Vec<u8>>>,
+    mailboxes: &'a mut InMemoryBackend,
+}
+
+impl ReplicaArchive for MemArchive<'_> {
+    fn put_group(&mut self, group: &[u8; 32], _view: &[u8]) -> Result<(), ArchiveError> {
+        self.log.entry(*group).or_default();
+        Ok(())
+    }
+
+    fn open_mailbox(&mut self, group: &[u8; 32]) -> Result<(), ArchiveError> {
+        self.mailboxes.register(
+            MailboxId(replica_mailbox(group)),
+            *group,
+            PullSecret([0; 32]),
+        )?;
+        Ok(())
+    }
+
+    fn fetch(
+        &self,
+        group: &[u8; 32],
+        after: u64,
+        max: usize,
+        budget: usize,
+    ) -> Result<HistoryPage, ArchiveError> {
+        let all = self.log.get(group).map(Vec::as_slice).unwrap_or(&[]);
+        let start = usize::try_from(after).unwrap_or(usize::MAX).min(all.len());
+        let (mut entries, mut bytes) = (Vec::new(), 0usize);
+        for (i, e) in all.iter().enumerate().skip(start).take(max) {
+            if !entries.is_empty() && bytes + e.len() > budget {
+                break;
+            }
+            bytes += e.len();
+            entries.push(((i + 1) as u64, e.clone()));
+        }
+        let more = start + entries.len() < all.len();
+        Ok((entries, more))
     }
 }
