@@ -1,6 +1,7 @@
 //! `wesh testnet`: a whole mixnet on loopback in one process (every node with its own
 //! libp2p swarm and real TCP sockets), a synthetic message load, a drain, and a summary.
 
+pub mod attacks;
 pub mod faults;
 pub mod messages;
 pub mod rewards;
@@ -121,9 +122,24 @@ pub struct TestnetArgs {
     /// write to it, one goes offline and catches up); only the synthetic load runs.
     #[arg(long)]
     pub no_wesh: bool,
+    /// Run attacks of the security review against the live network while honest traffic
+    /// flows, and report per attack whether it was refused: `all`, or a comma list of
+    /// api-cross-origin, api-no-credential, pki-sync-flood, equivocation-spam, desk-wedge,
+    /// desk-binding-hijack, reassembly-flood, mix-entry-bypass, self-redeem, replica-flood,
+    /// loop-id-leak (spec/security.md). Attacks that need the issuer turn payments on.
+    #[arg(long, value_parser = parse_attacks)]
+    pub attacks: Option<AttackList>,
     /// Print one JSON object on stdout instead of the readable summary.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The attacks `--attacks` selected.
+#[derive(Debug, Clone)]
+pub struct AttackList(pub Vec<attacks::AttackName>);
+
+fn parse_attacks(s: &str) -> Result<AttackList, String> {
+    attacks::parse_attack_list(s).map(AttackList)
 }
 
 #[derive(Debug, Error)]
@@ -284,7 +300,10 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         .map_err(|e| TestnetError::Setup(format!("cannot create a temporary directory: {e}")))?;
 
     // 0. the token issuer
-    let payments = args.payments || args.double_spend_attack;
+    let selected_attacks = args.attacks.clone().map(|a| a.0).unwrap_or_default();
+    let payments = args.payments
+        || args.double_spend_attack
+        || selected_attacks.iter().any(|a| a.needs_payments());
     let (issuer_stop_tx, issuer_stop) = tokio::sync::watch::channel(false);
     let issuer = if payments {
         let keys = NodeKeys::generate();
@@ -534,6 +553,8 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         || handles.iter().all(|h| h.credit_ready.load(Relaxed)),
     )
     .await?;
+    // the Wesh story tells the attacks where its app API listens
+    let (api_announce, api_target) = tokio::sync::watch::channel(None);
     let wesh = if args.no_wesh || args.seconds < WESH_MIN_SECONDS {
         None
     } else {
@@ -581,6 +602,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             replicas: replicas.clone(),
             desks: desks.clone(),
             deadline: Instant::now() + Duration::from_secs(args.seconds + args.settle_seconds),
+            api_announce,
         };
         Some(tokio::spawn(wesh_scenario::run(setup)))
     };
@@ -628,6 +650,40 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             Some((m, planned))
         }
         _ => None,
+    };
+    // the attacks run while the story and the probes do
+    let attacks_task = if selected_attacks.is_empty() {
+        None
+    } else {
+        let mut relays = Vec::new();
+        for (layer, row) in mixes.iter().chain(std::iter::once(&providers)).enumerate() {
+            for n in row {
+                let Some(addr) = n.handle.listen_addrs().first().cloned() else {
+                    continue;
+                };
+                relays.push(attacks::RelayTarget {
+                    id: n.keys_public.id,
+                    peer: n.handle.net.peer_id,
+                    addr,
+                    role: n.handle.role,
+                    layer,
+                    metrics: n.handle.metrics.clone(),
+                    mailboxes: n.handle.mailboxes.clone(),
+                });
+            }
+        }
+        let targets = attacks::AttackTargets {
+            relays,
+            issuer: issuer_address.clone(),
+            pki: pki_params.clone(),
+            desks: desks.clone(),
+            replicas: replicas.clone(),
+            api: wesh.is_some().then_some(api_target),
+        };
+        Some(tokio::spawn(attacks::run(
+            selected_attacks.clone(),
+            targets,
+        )))
     };
 
     // 3. traffic: users write probes (single packets) and reliable messages to random
@@ -862,6 +918,12 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     };
     s.nodes.layers = MIX_LAYERS;
     s.wesh = wesh_section;
+    if let Some(task) = attacks_task {
+        match task.await {
+            Ok(reports) => s.attacks = Some(reports),
+            Err(e) => tracing::warn!(error = %e, "attacks task failed"),
+        }
+    }
     s.nodes.mixes_per_layer = width;
     s.nodes.providers = providers.len();
     s.nodes.clients = clients.len();

@@ -20,6 +20,9 @@ pub struct Summary {
     pub payments: Option<PaymentsSection>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wesh: Option<WeshSection>,
+    /// `--attacks`: per attack, refused or not and what was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attacks: Option<BTreeMap<String, super::attacks::AttackReport>>,
 }
 
 /// The Wesh story: contacts, a replicated group, an offline member catching up.

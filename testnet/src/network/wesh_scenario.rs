@@ -39,6 +39,8 @@ pub struct ScenarioSetup {
     pub replicas: Vec<(NodeId, Arc<ReplicaService>)>,
     pub desks: Vec<Arc<wesh_shell::rendezvous::RendezvousService>>,
     pub deadline: Instant,
+    /// Told where the app API listens once it does (the attacks aim at it).
+    pub api_announce: tokio::sync::watch::Sender<Option<super::attacks::ApiTarget>>,
 }
 
 /// What one message became: when it was sent, and when each other member opened it.
@@ -268,6 +270,12 @@ async fn run_inner(
     )
     .await
     .map_err(|e| e.to_string())?;
+    setup
+        .api_announce
+        .send_replace(Some(super::attacks::ApiTarget {
+            addr: server.local_addr(),
+            data_dir: std::path::PathBuf::new(),
+        }));
     let bob = Arc::new(Mutex::new(
         ApiClient::connect(&server.local_addr().to_string())
             .await
