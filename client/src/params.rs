@@ -55,3 +55,10 @@ pub const MAX_UNOPENED_MESSAGES: usize = 4096;
 /// known yet (its metadata still on its way), in entries. Source: our choice; bounds
 /// memory if someone holding the group key sends entries from devices that never join.
 pub const MAX_MESSAGES_FROM_UNKNOWN_DEVICES: usize = 1024;
+
+/// How long a device-link confirmation code stays valid, in milliseconds: long enough to
+/// read it off the node's terminal and type it, short enough that a stale one is useless.
+pub const LINK_CONFIRMATION_TTL_MS: u64 = 120_000;
+/// Wrong confirmation codes accepted before the pending request is cancelled: with a
+/// 10-digit code, three guesses succeed with probability 3·10⁻¹⁰.
+pub const LINK_CONFIRMATION_ATTEMPTS: u8 = 3;

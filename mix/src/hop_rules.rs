@@ -61,6 +61,9 @@ pub enum HopAction {
     OwnOther,
     /// Client drop cover reached its provider.
     CoverDiscarded,
+    /// Addressed to one of the provider's internal mailboxes: refused (nobody outside the
+    /// provider writes there).
+    InternalRefused,
     /// A final hop this relay cannot keep (a mix, or a provider without mailboxes).
     Undeliverable,
     /// The next hop is not in the routing view (or there is no view yet).
@@ -153,6 +156,9 @@ impl HopRules {
         if !self.keeps_mailboxes {
             return HopAction::Undeliverable;
         }
+        if crate::mailbox::InternalMailbox::is_internal(&destination.0) {
+            return HopAction::InternalRefused;
+        }
         HopAction::Store {
             mailbox: destination.0,
             payload: plaintext,
@@ -233,6 +239,13 @@ mod tests {
             provider.decide(fin(COVER_DESTINATION, vec![1]), Some(&t)),
             HopAction::CoverDiscarded
         );
+        for internal in crate::mailbox::InternalMailbox::ALL {
+            assert_eq!(
+                provider.decide(fin(NodeId(internal.id()), vec![1]), Some(&t)),
+                HopAction::InternalRefused,
+                "{internal:?}"
+            );
+        }
         let no_store = HopRules::new(NodeId([9; 32]), RelayKind::Provider, false);
         assert_eq!(
             no_store.decide(fin(NodeId([5; 32]), vec![1]), Some(&t)),

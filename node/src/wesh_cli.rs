@@ -15,6 +15,16 @@ pub struct ApiArgs {
     /// The API of a running `wesh client --api` (IP:PORT).
     #[arg(long, env = "WESH_API", default_value = DEFAULT_API, global = true)]
     pub api: String,
+    /// Data directory of that running `wesh client`: its API cookie is read from
+    /// `<DIR>/api.cookie` (the API refuses connections without it). The environment
+    /// variable WESH_API_COOKIE (the cookie in hex) is used instead when set.
+    #[arg(
+        long,
+        env = "WESH_DATA_DIR",
+        default_value = "wesh-client",
+        global = true
+    )]
+    pub data_dir: PathBuf,
     /// Print the API's answer as JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -68,6 +78,9 @@ pub enum AccountCommand {
     /// `wesh client --api --link-from FILE --data-dir <a new dir>`: it gets this
     /// account's contacts and groups and receives what they write. The code holds the
     /// account's secret keys: move it only over a channel you trust, then delete it.
+    ///
+    /// The running node must confirm: it prints a one-time code on its terminal, and this
+    /// command asks for it on stdin.
     Link {
         /// Write the code to this file (created with mode 0600; an existing file is not
         /// overwritten). Without it the code goes to stdout.
@@ -133,12 +146,12 @@ pub struct InboxArgs {
     /// Also list the messages this account wrote.
     #[arg(long)]
     pub own: bool,
-    /// Read the raw mixnet messages of a stopped `wesh client` from its data directory
+    /// Read the raw mixnet messages a stopped `wesh client` kept in its --data-dir
     /// instead of asking the API.
     #[arg(long, conflicts_with_all = ["group", "follow", "own"])]
-    pub data_dir: Option<PathBuf>,
-    /// With --data-dir: remove the listed messages afterwards.
-    #[arg(long, requires = "data_dir")]
+    pub raw: bool,
+    /// With --raw: remove the listed messages afterwards.
+    #[arg(long, requires = "raw")]
     pub delete: bool,
 }
 
@@ -146,6 +159,8 @@ pub struct InboxArgs {
 pub enum WeshCliError {
     #[error("{0}; point --api or WESH_API at it")]
     Connect(ApiError),
+    #[error(transparent)]
+    Cookie(#[from] crate::wesh_app::cookie::CookieError),
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error("cannot print the answer as JSON: {0}")]
@@ -175,7 +190,8 @@ fn file_error(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
 }
 
 async fn connect(args: &ApiArgs) -> Result<ApiClient, WeshCliError> {
-    ApiClient::connect(&args.api)
+    let cookie = crate::wesh_app::ApiCookie::for_cli(&args.data_dir)?;
+    ApiClient::connect(&args.api, &cookie)
         .await
         .map_err(WeshCliError::Connect)
 }
@@ -206,9 +222,22 @@ pub async fn contact(args: ContactArgs) -> Result<(), WeshCliError> {
 
 pub async fn account(args: AccountArgs) -> Result<(), WeshCliError> {
     let AccountCommand::Link { out } = args.command;
-    let answer = connect(&args.api)
-        .await?
-        .call(ApiRequest::DeviceLinkCreate)
+    let mut client = connect(&args.api).await?;
+    match client.call(ApiRequest::DeviceLinkCreate).await {
+        Err(ApiError::ConfirmationRequired(_)) => {}
+        Ok(other) => return Err(WeshCliError::UnexpectedAnswer(format!("{other:?}"))),
+        Err(e) => return Err(e.into()),
+    }
+    eprintln!("the node printed a one-time confirmation code on its terminal; type it here:");
+    let mut typed = zeroize::Zeroizing::new(String::new());
+    std::io::stdin().read_line(&mut typed).map_err(file_error(
+        "read the confirmation code from",
+        Path::new("stdin"),
+    ))?;
+    let answer = client
+        .call(ApiRequest::DeviceLinkConfirm {
+            confirmation: typed.trim().to_string(),
+        })
         .await?;
     let ApiResponse::DeviceLink { code } = answer else {
         return Err(WeshCliError::UnexpectedAnswer(format!("{answer:?}")));

@@ -43,7 +43,7 @@ pub enum Command {
     /// `wesh client --api`.
     Send(wesh_shell::wesh_cli::SendArgs),
     /// The messages your Wesh account received (through the API of a running
-    /// `wesh client --api`); with --data-dir, the raw mixnet messages a stopped client kept.
+    /// `wesh client --api`); with --raw, the raw mixnet messages a stopped client kept in --data-dir.
     Inbox(wesh_shell::wesh_cli::InboxArgs),
     /// Print this node's topology entry (creating its keys in --data-dir on first use).
     Id(IdArgs),

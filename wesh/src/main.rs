@@ -28,11 +28,11 @@ fn main() -> ExitCode {
         return finish(wesh_shell::roles::mix_provider::print_id(args).map_err(Failure::from));
     }
     if let Command::Inbox(args) = &cli.command
-        && let Some(dir) = &args.data_dir
+        && args.raw
     {
         return finish(
             wesh_shell::roles::client::show_inbox(wesh_shell::roles::client::InboxArgs {
-                data_dir: Some(dir.clone()),
+                data_dir: Some(args.api.data_dir.clone()),
                 json: args.api.json,
                 delete: args.delete,
             })

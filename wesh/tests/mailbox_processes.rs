@@ -82,7 +82,7 @@ fn client(dir: &std::path::Path, extra: &[&str]) -> ClientProcess {
 
 fn inbox(dir: &std::path::Path) -> Vec<serde_json::Value> {
     let out = wesh()
-        .args(["inbox", "--json", "--data-dir"])
+        .args(["inbox", "--raw", "--json", "--data-dir"])
         .arg(dir)
         .output()
         .unwrap();

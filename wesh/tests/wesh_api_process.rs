@@ -9,9 +9,10 @@ mod common;
 
 use common::{Running, start, wesh};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const EPOCH: &str = "600";
@@ -21,6 +22,9 @@ const PATIENCE: Duration = Duration::from_secs(120);
 struct Account {
     child: Child,
     api: String,
+    dir: PathBuf,
+    /// What the process wrote on stderr so far (the operator's terminal).
+    stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Account {
@@ -54,9 +58,17 @@ fn account_with(dir: &Path, provider: Option<&Running>, extra: &[&str]) -> Accou
     let mut child = cmd
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let keep = stderr.clone();
+    std::thread::spawn(move || {
+        for l in err_lines.map_while(Result::ok) {
+            keep.lock().unwrap().push(l);
+        }
+    });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().expect("client printed nothing").unwrap();
     assert!(first.starts_with("client address: "), "{first:?}");
@@ -66,7 +78,12 @@ fn account_with(dir: &Path, provider: Option<&Running>, extra: &[&str]) -> Accou
         .unwrap_or_else(|| panic!("unexpected line {second:?}"))
         .to_string();
     std::thread::spawn(move || for _ in lines {});
-    Account { child, api }
+    Account {
+        child,
+        api,
+        dir: dir.to_path_buf(),
+        stderr,
+    }
 }
 
 /// `wesh client --api` on `dir` with `extra` must exit at once with `why` on stderr.
@@ -87,7 +104,8 @@ fn refused_start(dir: &Path, extra: &[&str], why: &str) {
 fn api(acc: &Account, args: &[&str]) -> Result<Value, String> {
     let out = wesh()
         .args(args)
-        .args(["--api", &acc.api, "--json"])
+        .args(["--api", &acc.api, "--json", "--data-dir"])
+        .arg(&acc.dir)
         .output()
         .unwrap();
     if !out.status.success() {
@@ -102,6 +120,50 @@ fn api(acc: &Account, args: &[&str]) -> Result<Value, String> {
                 .collect(),
         ),
     })
+}
+
+/// Writes `bytes` on a fresh connection to the API and returns all it answers until it
+/// closes (or 10 s).
+fn raw_exchange(addr: &str, bytes: &[u8]) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // the server may close before it read everything: a reset is an answer too
+    let _ = s.write_all(bytes);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `wesh account link --out FILE`; types what `answer` makes of the code the node shows on
+/// its terminal. (exit success, stderr)
+fn link_device(acc: &Account, out: &Path, answer: impl Fn(&str) -> String) -> (bool, String) {
+    let seen = acc.stderr.lock().unwrap().len();
+    let mut cli = wesh()
+        .args(["account", "link", "--api", &acc.api, "--data-dir"])
+        .arg(&acc.dir)
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let marker = "type this code where it was requested: ";
+    let shown = eventually("the node to show a confirmation code", || {
+        let lines = acc.stderr.lock().unwrap();
+        lines[seen..].iter().find_map(|l| {
+            let rest = &l[l.find(marker)? + marker.len()..];
+            Some(rest.split_whitespace().next()?.to_string())
+        })
+    });
+    let mut stdin = cli.stdin.take().unwrap();
+    writeln!(stdin, "{}", answer(&shown)).unwrap();
+    drop(stdin);
+    let out = cli.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Retries `f` until it returns Some, or panics after [`PATIENCE`].
@@ -162,6 +224,39 @@ fn two_accounts_become_contacts_write_and_survive_a_sigkill_through_the_cli() {
     let refused = api(&alice, &["send", "not-a-group", "hi"]).unwrap_err();
     assert!(refused.contains("bad argument group"), "{refused}");
 
+    // a web page's POST and a process without the cookie run nothing (issue 15, item 1)
+    let card_before = api(&alice, &["contact", "reference"]).unwrap();
+    let renew = r#"{"method":"ContactRequestResetReference"}"#;
+    let page = format!(
+        "POST / HTTP/1.1\r\nHost: {}\r\nOrigin: https://evil.example\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{renew}\n{renew}\n",
+        alice.api,
+        2 * (renew.len() + 1)
+    );
+    assert_eq!(
+        raw_exchange(&alice.api, page.as_bytes()),
+        "",
+        "HTTP gets no answer"
+    );
+    let answer = raw_exchange(&alice.api, format!("{renew}\n{renew}\n").as_bytes());
+    assert!(answer.contains("Unauthorized"), "{answer}");
+    assert_eq!(
+        answer.lines().count(),
+        1,
+        "closed after the first line: {answer}"
+    );
+    let wrong = wesh()
+        .args(["contact", "reset-reference", "--api", &alice.api])
+        .env("WESH_API_COOKIE", "00".repeat(32))
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong API cookie"));
+    assert_eq!(
+        api(&alice, &["contact", "reference"]).unwrap(),
+        card_before,
+        "no attack renewed the card"
+    );
+
     // alice renews her card once (the old one stops working: its registration is
     // revoked); bob asks alice with the new card (all he needs); alice accepts
     let card_of = |v: Value| v["value"]["reference"].as_str().unwrap().to_string();
@@ -215,18 +310,14 @@ fn two_accounts_become_contacts_write_and_survive_a_sigkill_through_the_cli() {
     api(&alice, &["send", &group, "back again"]).unwrap();
     reads(&bob, &group, "back again");
 
-    // alice links a second device: the code goes through a 0600 file
+    // alice links a second device: the node asks its operator, and the code goes through
+    // a 0600 file; a wrong confirmation gets nothing
     let code_file = dirs[8].path().join("link-code");
-    let out = wesh()
-        .args(["account", "link", "--api", &alice.api, "--out"])
-        .arg(&code_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, err) = link_device(&alice, &code_file, |_| "00000-00000".into());
+    assert!(!ok && err.contains("wrong confirmation code"), "{err}");
+    assert!(!code_file.exists());
+    let (ok, err) = link_device(&alice, &code_file, |shown| shown.to_string());
+    assert!(ok, "{err}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

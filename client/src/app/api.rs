@@ -61,8 +61,16 @@ pub enum ApiRequest {
     Stats,
     /// A link code for a new device of this account (hex): `wesh client --api
     /// --link-from FILE` in another data dir makes a device that syncs this account's
-    /// contacts and groups. It holds the account's secret keys.
+    /// contacts and groups. It holds the account's secret keys, so over the API socket
+    /// this only starts a request: the node shows a one-time confirmation code on its own
+    /// terminal and answers [`ApiError::ConfirmationRequired`]; [`ApiRequest::DeviceLinkConfirm`]
+    /// with that code gets the link code.
     DeviceLinkCreate,
+    /// Confirms a pending `DeviceLinkCreate` with the code the node showed; answers the
+    /// link code.
+    DeviceLinkConfirm {
+        confirmation: String,
+    },
 }
 
 impl ApiRequest {
@@ -86,6 +94,7 @@ impl ApiRequest {
         "ReplicationServiceRegisterGroup",
         "Stats",
         "DeviceLinkCreate",
+        "DeviceLinkConfirm",
     ];
 }
 
@@ -142,6 +151,12 @@ pub enum ApiError {
     Offline,
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The connection did not present the API cookie first (or a wrong one).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The call needs the operator's explicit confirmation (see `DeviceLinkConfirm`).
+    #[error("confirmation required: {0}")]
+    ConfirmationRequired(String),
 }
 
 impl From<crate::WeshError> for ApiError {
@@ -258,6 +273,7 @@ mod tests {
             },
             ApiRequest::Stats,
             ApiRequest::DeviceLinkCreate,
+            ApiRequest::DeviceLinkConfirm { confirmation: s() },
         ];
         assert_eq!(all.len(), ApiRequest::METHODS.len());
         for r in all {

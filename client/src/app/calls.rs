@@ -22,6 +22,13 @@ impl WeshApp {
             })
         };
         let response = match request {
+            // the confirmation gate belongs to whoever exposes the API (the socket server);
+            // an in-process caller is trusted and calls DeviceLinkCreate directly
+            ApiRequest::DeviceLinkConfirm { .. } => {
+                return Err(ApiError::Refused(
+                    "DeviceLinkConfirm is answered by the API server, not the app".into(),
+                ));
+            }
             ApiRequest::DeviceLinkCreate => ApiResponse::DeviceLink {
                 code: hex::encode(d.device_link()?.encode().as_slice()),
             },

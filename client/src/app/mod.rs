@@ -12,8 +12,10 @@ pub mod api;
 mod calls;
 pub mod catch_up;
 pub mod incoming;
+pub mod link_confirmation;
 pub mod wesh_app;
 
 pub use action::{Action, CallId, HistoryFetch};
 pub use api::{ApiError, ApiRequest, ApiResponse, MessageView, MetadataView};
+pub use link_confirmation::{LinkConfirmation, LinkConfirmationError};
 pub use wesh_app::WeshApp;

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod backend;
 pub mod client;
 pub mod contract;
+pub mod internal;
 pub mod own_mailbox;
 pub mod seal;
 pub mod semantics;
@@ -26,6 +27,7 @@ pub mod wire;
 
 pub use backend::{BackendError, InMemoryBackend, MailboxBackend, MailboxKeys};
 pub use client::{ClientError, MailboxClient, PendingPull, Pulled};
+pub use internal::InternalMailbox;
 pub use own_mailbox::{OwnMailbox, OwnMessage};
 pub use semantics::{MailboxLimits, MailboxUsage, Refusal, Registered};
 pub use server::MailboxServer;

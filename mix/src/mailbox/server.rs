@@ -132,6 +132,10 @@ impl MailboxServer {
         proof: &[u8; SIGNATURE_BYTES],
         backend: &mut impl MailboxBackend,
     ) -> Result<Response, RefusalReason> {
+        // a provider's internal mailboxes are its own, never a peer's (see `internal`)
+        if super::internal::InternalMailbox::is_internal(&mailbox.0) {
+            return Err(RefusalReason::NotAllowed);
+        }
         parse_key(&public_key).ok_or(RefusalReason::BadKey)?;
         let message = register_message(&self.provider, &mailbox, &public_key, &pull_secret.0);
         if !verify(&public_key, &message, proof) {
@@ -314,6 +318,30 @@ mod tests {
     use crate::mailbox::{InMemoryBackend, MailboxClient};
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
+
+    #[test]
+    fn nobody_registers_a_providers_internal_mailbox() {
+        let provider = NodeId([9; 32]);
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let mut backend = InMemoryBackend::default();
+        let mut server = MailboxServer::new(provider);
+        for internal in crate::mailbox::InternalMailbox::ALL {
+            let squatter = MailboxClient::generate(provider, &mut rng);
+            let squatter = MailboxClient::from_parts(
+                provider,
+                MailboxId(internal.id()),
+                &squatter.secret_key(),
+                squatter.pull_secret().clone(),
+            );
+            let answer = server.handle(&squatter.register_request(), 0, &mut rng, &mut backend);
+            assert_eq!(
+                Response::decode(&answer).unwrap(),
+                Response::Refused(RefusalReason::NotAllowed),
+                "{internal:?}"
+            );
+            assert!(backend.key_of(&MailboxId(internal.id())).is_none());
+        }
+    }
 
     #[test]
     fn challenge_table_is_bounded() {

@@ -250,6 +250,7 @@ pub async fn run_client(args: ClientArgs) -> Result<(), ClientRoleError> {
             setup,
             addr,
             args.api_allow_remote,
+            &dir,
             link,
         )
         .await

@@ -32,6 +32,8 @@ pub enum WeshClientError {
     #[error(transparent)]
     Server(#[from] ApiServerError),
     #[error(transparent)]
+    Cookie(#[from] super::cookie::CookieError),
+    #[error(transparent)]
     Signal(#[from] crate::roles::mix_provider::SignalError),
     #[error("the wesh account stopped (see the log above)")]
     Stopped,
@@ -43,8 +45,12 @@ pub async fn run_wesh_client(
     setup: ClientSetup,
     api: SocketAddr,
     allow_remote: bool,
+    data_dir: &std::path::Path,
     link: Option<DeviceLink>,
 ) -> Result<(), WeshClientError> {
+    // a fresh cookie each start, written before the socket opens
+    let cookie = super::ApiCookie::generate();
+    let cookie_path = cookie.write_to_dir(data_dir)?;
     let address = state.core.address();
     let home = MailboxAddress {
         provider: address.provider.0,
@@ -67,7 +73,7 @@ pub async fn run_wesh_client(
         store: Some(store),
     })
     .await?;
-    let server = match start_api_server(app.clone(), api, allow_remote).await {
+    let server = match start_api_server(app.clone(), api, allow_remote, cookie).await {
         Ok(s) => s,
         Err(e) => {
             app.shutdown().await;
@@ -80,6 +86,7 @@ pub async fn run_wesh_client(
     tracing::info!(
         account = %hex::encode(app.account),
         api = %server.local_addr(),
+        cookie = %cookie_path.display(),
         "wesh account running"
     );
     let result = tokio::select! {

@@ -4,10 +4,13 @@
 //! ([`server`]).
 
 pub mod client_service;
+pub mod cookie;
 pub mod providers;
 pub mod runner;
 pub mod server;
+pub mod session;
 
+pub use cookie::ApiCookie;
 pub use providers::{ProviderBook, ProviderInfo};
 pub use runner::{WeshApp, WeshAppEvent, WeshAppSpec, start_wesh_app};
 pub use server::{ApiAnswer, ApiClient, ApiServer, MessageStream, start_api_server};

@@ -1,22 +1,31 @@
 //! The local app API socket: JSON lines over TCP.
 //!
-//! Each request is one line holding an [`ApiRequest`] (`{"method": ..., "params": ...}`);
-//! each answer is one line, `{"ok": ApiResponse}` or `{"err": ApiError}` ([`ApiAnswer`]).
-//! A line longer than [`MAX_LINE_BYTES`], a line that is not JSON, or an unknown method is
-//! answered with [`ApiError::BadArgument`] and the connection stays usable. Blank lines
-//! are ignored.
+//! A connection first presents the node's API cookie, `{"cookie": HEX}` with the content
+//! of `<data-dir>/api.cookie` ([`super::cookie`]), answered `{"ok": {"result": "Done"}}`.
+//! Then each request is one line holding an [`ApiRequest`] (`{"method": ..., "params":
+//! ...}`); each answer is one line, `{"ok": ApiResponse}` or `{"err": ApiError}`
+//! ([`ApiAnswer`]). A wrong cookie, a line that is not a request, or a line longer than
+//! [`MAX_LINE_BYTES`] is answered with an error and closes the connection; anything that
+//! looks like HTTP closes it without an answer ([`super::session`]). Blank lines are
+//! ignored.
+//!
+//! `DeviceLinkCreate` (the account's secret keys) also needs the operator: the node
+//! prints a one-time confirmation code on its terminal and answers `ConfirmationRequired`;
+//! `DeviceLinkConfirm` with that code gets the link code.
 //!
 //! `GroupMessageList` with `"follow": true` first answers the current list, then keeps
 //! the connection for that stream: one `{"ok": {"result": "Message", ...}}` line per new
 //! message of the group. Close the connection to stop; what the app writes meanwhile is
 //! ignored.
 //!
-//! **The API has no authentication**: whoever reaches the socket acts as the account
-//! (reads its messages, writes in its name). The server therefore listens only on a
-//! loopback address unless `allow_remote` is set explicitly.
+//! The cookie crosses the socket in clear, so the server listens only on a loopback
+//! address unless `allow_remote` is set explicitly.
 
 use super::api::{ApiError, ApiRequest, ApiResponse, MessageView, message_view, parse_id};
+use super::cookie::ApiCookie;
 use super::runner::{WeshApp, WeshAppEvent};
+use super::session::{ApiSession, Step};
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -27,6 +36,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufRea
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, broadcast, watch};
+use wesh_client::app::LinkConfirmation;
 use wesh_client::messenger::WeshEvent;
 
 /// The longest request or answer line, newline excluded.
@@ -175,7 +185,7 @@ async fn write_answer<W: AsyncWrite + Unpin>(w: &mut W, answer: &ApiAnswer) -> s
 #[derive(Debug, Error)]
 pub enum ApiServerError {
     #[error(
-        "refusing to serve the API on {0}: it has no authentication, so it listens on loopback only (127.0.0.1, ::1); pass --api-allow-remote to serve it elsewhere anyway"
+        "refusing to serve the API on {0}: its cookie crosses the socket unencrypted, so it listens on loopback only (127.0.0.1, ::1); pass --api-allow-remote to serve it elsewhere anyway"
     )]
     NotLoopback(SocketAddr),
     #[error("cannot listen on {0}: {1}")]
@@ -215,15 +225,23 @@ pub fn check_api_addr(addr: SocketAddr, allow_remote: bool) -> Result<(), ApiSer
     }
 }
 
-/// Serves `app` on `addr`. A non-loopback address is refused unless `allow_remote`.
+/// Who may use the API: the cookie, and the pending device-link confirmation.
+struct ServerAuth {
+    cookie: ApiCookie,
+    link: std::sync::Mutex<LinkConfirmation>,
+}
+
+/// Serves `app` on `addr` to connections that present `cookie`. A non-loopback address
+/// is refused unless `allow_remote`.
 pub async fn start_api_server(
     app: WeshApp,
     addr: SocketAddr,
     allow_remote: bool,
+    cookie: ApiCookie,
 ) -> Result<ApiServer, ApiServerError> {
     check_api_addr(addr, allow_remote)?;
     if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "the Wesh API has no authentication and listens beyond loopback: anyone who reaches it acts as this account");
+        tracing::warn!(%addr, "the Wesh API listens beyond loopback: its cookie crosses the network unencrypted");
     }
     let listener = TcpListener::bind(addr)
         .await
@@ -232,11 +250,20 @@ pub async fn start_api_server(
         .local_addr()
         .map_err(|e| ApiServerError::Bind(addr, e))?;
     let (stop, stop_rx) = watch::channel(false);
-    tokio::spawn(accept_loop(app, listener, stop_rx));
+    let auth = Arc::new(ServerAuth {
+        cookie,
+        link: std::sync::Mutex::new(LinkConfirmation::default()),
+    });
+    tokio::spawn(accept_loop(app, listener, auth, stop_rx));
     Ok(ApiServer { local, stop })
 }
 
-async fn accept_loop(app: WeshApp, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    app: WeshApp,
+    listener: TcpListener,
+    auth: Arc<ServerAuth>,
+    mut stop: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
@@ -264,49 +291,87 @@ async fn accept_loop(app: WeshApp, listener: TcpListener, mut stop: watch::Recei
         tracing::debug!(%peer, "API connection");
         let app = app.clone();
         let stop = stop.clone();
+        let auth = auth.clone();
         tokio::spawn(async move {
-            serve_connection(app, stream, stop).await;
+            serve_connection(app, stream, &auth, stop).await;
             drop(slot);
         });
     }
 }
 
-async fn serve_connection(app: WeshApp, stream: TcpStream, mut stop: watch::Receiver<bool>) {
+async fn serve_connection(
+    app: WeshApp,
+    stream: TcpStream,
+    auth: &ServerAuth,
+    mut stop: watch::Receiver<bool>,
+) {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut buf = Vec::new();
+    let mut session = ApiSession::new(&auth.cookie);
     loop {
         let line = tokio::select! {
             l = read_line_bounded(&mut reader, MAX_LINE_BYTES, &mut buf) => l,
             _ = stop.changed() => return,
         };
-        let answer = match line {
+        let step = match line {
             Err(_) | Ok(Line::Eof) => return,
-            Ok(Line::TooLong) => ApiAnswer::Err(bad(
-                "request",
-                format!("line longer than {MAX_LINE_BYTES} bytes"),
-            )),
-            Ok(Line::Complete) if buf.iter().all(u8::is_ascii_whitespace) => continue,
-            Ok(Line::Complete) => match parse_request(&buf) {
-                Err(e) => ApiAnswer::Err(e),
-                Ok(ApiRequest::GroupMessageList {
-                    group,
-                    follow: true,
-                }) => match start_follow(&app, &group).await {
-                    Ok((answer, follow)) => {
-                        if write_answer(&mut write, &answer).await.is_ok() {
-                            follow.run(reader, write, stop).await;
-                        }
-                        return;
+            Ok(Line::TooLong) => session.on_too_long(MAX_LINE_BYTES),
+            Ok(Line::Complete) => session.on_line(&buf),
+        };
+        let (answer, close) = match step {
+            Step::Ignore => continue,
+            Step::Close => return,
+            Step::Answer(a) => (a, false),
+            Step::AnswerAndClose(a) => (a, true),
+            Step::Call(request) => (app.call(request).await.into(), false),
+            Step::LinkRequested => (ApiAnswer::Err(request_link(auth)), false),
+            Step::LinkConfirmed(code) => (confirm_link(&app, auth, &code).await, false),
+            Step::Follow(group) => match start_follow(&app, &group).await {
+                Ok((answer, follow)) => {
+                    if write_answer(&mut write, &answer).await.is_ok() {
+                        follow.run(reader, write, stop).await;
                     }
-                    Err(e) => ApiAnswer::Err(e),
-                },
-                Ok(request) => app.call(request).await.into(),
+                    return;
+                }
+                Err(e) => (ApiAnswer::Err(e), false),
             },
         };
-        if write_answer(&mut write, &answer).await.is_err() {
+        if write_answer(&mut write, &answer).await.is_err() || close {
             return;
         }
+    }
+}
+
+/// Starts a device-link request: the code goes to the node's terminal only.
+fn request_link(auth: &ServerAuth) -> ApiError {
+    let n: u64 = rand::rng().random_range(0..10_000_000_000);
+    let code = zeroize::Zeroizing::new(format!("{:05}-{:05}", n / 100_000, n % 100_000));
+    match auth.link.lock() {
+        Ok(mut gate) => gate.request(crate::clock::unix_now_ms(), &code),
+        Err(_) => return ApiError::Unavailable("the device-link gate failed".into()),
+    }
+    // stderr, not the log: the code is for the operator's eyes, valid once and briefly
+    eprintln!(
+        "wesh: a device link (the account's secret keys) was requested over the API. To allow it, type this code where it was requested: {} (valid {} s)",
+        code.as_str(),
+        wesh_client::params::LINK_CONFIRMATION_TTL_MS / 1000
+    );
+    ApiError::ConfirmationRequired(
+        "the node printed a one-time code on its terminal; send DeviceLinkConfirm with it".into(),
+    )
+}
+
+async fn confirm_link(app: &WeshApp, auth: &ServerAuth, code: &str) -> ApiAnswer {
+    let verdict = match auth.link.lock() {
+        Ok(mut gate) => gate.confirm(crate::clock::unix_now_ms(), code),
+        Err(_) => {
+            return ApiAnswer::Err(ApiError::Unavailable("the device-link gate failed".into()));
+        }
+    };
+    match verdict {
+        Ok(()) => app.call(ApiRequest::DeviceLinkCreate).await.into(),
+        Err(e) => ApiAnswer::Err(ApiError::Unauthorized(e.to_string())),
     }
 }
 
@@ -406,8 +471,29 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// Connects to a running `wesh client --api ADDR`.
-    pub async fn connect(addr: &str) -> Result<Self, ApiError> {
+    /// Connects to a running `wesh client --api ADDR` and presents its cookie.
+    pub async fn connect(addr: &str, cookie: &ApiCookie) -> Result<Self, ApiError> {
+        let mut client = ApiClient::connect_raw(addr).await?;
+        let hello = super::session::Hello {
+            cookie: cookie.to_hex().to_string(),
+        };
+        let mut line = zeroize::Zeroizing::new(
+            serde_json::to_vec(&hello).map_err(|e| bad("cookie", e.to_string()))?,
+        );
+        line.push(b'\n');
+        client.send_raw(&line).await?;
+        match client.next_answer().await? {
+            Some(ApiAnswer::Ok(ApiResponse::Done)) => Ok(client),
+            Some(ApiAnswer::Err(e)) => Err(e),
+            Some(ApiAnswer::Ok(other)) => {
+                Err(client.lost(format!("answered {other:?} to the cookie")))
+            }
+            None => Err(client.lost("closed the connection at the cookie")),
+        }
+    }
+
+    /// Connects without presenting anything (tests use it to play an attacker).
+    pub async fn connect_raw(addr: &str) -> Result<Self, ApiError> {
         let unreachable = |reason: String| {
             ApiError::Unavailable(format!(
                 "cannot reach the Wesh API at {addr}: {reason} (is `wesh client --api {addr}` running?)"
@@ -629,7 +715,7 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         drop(l);
-        match ApiClient::connect(&addr).await {
+        match ApiClient::connect(&addr, &ApiCookie::generate()).await {
             Err(ApiError::Unavailable(m)) => assert!(m.contains("cannot reach"), "{m}"),
             Ok(_) => panic!("connected to a closed port"),
             Err(e) => panic!("{e}"),

@@ -262,11 +262,21 @@ async fn run_inner(
     })
     .await?;
 
-    // bob's app is driven through the local API socket, as a separate app process would
+    // bob's app is driven through the local API socket, as a separate app process would,
+    // with the cookie from his data directory
+    let bob_dir = tempfile::Builder::new()
+        .prefix("wesh-story-bob-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let cookie = wesh_shell::wesh_app::ApiCookie::generate();
+    cookie
+        .write_to_dir(bob_dir.path())
+        .map_err(|e| e.to_string())?;
     let server = start_api_server(
         apps[1].clone(),
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         false,
+        cookie.clone(),
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -274,10 +284,10 @@ async fn run_inner(
         .api_announce
         .send_replace(Some(super::attacks::ApiTarget {
             addr: server.local_addr(),
-            data_dir: std::path::PathBuf::new(),
+            data_dir: bob_dir.path().to_path_buf(),
         }));
     let bob = Arc::new(Mutex::new(
-        ApiClient::connect(&server.local_addr().to_string())
+        ApiClient::connect(&server.local_addr().to_string(), &cookie)
             .await
             .map_err(err)?,
     ));

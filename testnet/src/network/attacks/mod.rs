@@ -3,6 +3,8 @@
 //! refused it and what was observed. One file per attack; this module names them, parses the
 //! list and runs the selected ones.
 
+mod api_access;
+
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -173,9 +175,17 @@ pub async fn run(
     out
 }
 
-async fn run_one(a: AttackName, _targets: &AttackTargets) -> AttackReport {
-    // each attack lands with its defence; until then it is reported as not run
-    AttackReport::not_run(format!("{} is not implemented yet", a.as_str()))
+async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
+    match a {
+        AttackName::ApiCrossOrigin => {
+            api_access::cross_origin(api_access::wait_for_api(targets.api.clone()).await).await
+        }
+        AttackName::ApiNoCredential => {
+            api_access::no_credential(api_access::wait_for_api(targets.api.clone()).await).await
+        }
+        // each attack lands with its defence; until then it is reported as not run
+        other => AttackReport::not_run(format!("{} is not implemented yet", other.as_str())),
+    }
 }
 
 #[cfg(test)]
