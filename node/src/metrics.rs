@@ -29,6 +29,8 @@ pub struct RelayMetrics {
     pub mailbox_pulls: AtomicU64,
     pub cover_discarded: AtomicU64,
     pub undeliverable: AtomicU64,
+    /// Final hops addressed to a provider-internal mailbox (refused: an attack).
+    pub internal_refused: AtomicU64,
     pub mix_loops_sent: AtomicU64,
     pub mix_loops_returned: AtomicU64,
     pub delay_clamped: AtomicU64,

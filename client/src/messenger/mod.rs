@@ -3,6 +3,7 @@
 //! `spec/wesh-over-mixnet.md` is the prose version.
 
 pub mod account_sync;
+pub mod binding_record;
 pub mod device;
 pub mod envelope;
 pub mod invitation;

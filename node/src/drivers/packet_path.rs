@@ -744,6 +744,10 @@ impl WorkerCtx {
                 bump(&m.final_hops);
                 bump(&m.undeliverable);
             }
+            HopAction::InternalRefused => {
+                bump(&m.final_hops);
+                bump(&m.internal_refused);
+            }
         }
     }
 

@@ -18,29 +18,28 @@ use crate::storage::{MailboxStore, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
-use wesh_client::crypto::sha256;
+use wesh_client::messenger::binding_record::{open_binding, seal_binding};
 use wesh_client::messenger::params::{RDV_HELD_TOTAL, RDV_REGISTRATIONS_MAX};
 use wesh_client::messenger::rendezvous_desk::{
     BindingChange, DeskOutcome, DeskStats, RendezvousDesk,
 };
 use wesh_client::messenger::rendezvous_wire::{RendezvousFrame, rendezvous_service_mailbox};
+use wesh_mix::mailbox::InternalMailbox;
 use wesh_mix::provider_ack::AckPacket;
 use wesh_mix::{NodeId, ReplySurb};
 
 const EXPIRE_EVERY_MS: u64 = EXPIRE_EVERY.as_millis() as u64;
 
-const HELD_DOMAIN: &[u8] = b"wesh/v1/rdv-held";
-const BINDINGS_DOMAIN: &[u8] = b"wesh/v1/rdv-bindings";
-
-/// Where a provider keeps the drops its desk holds (only the provider reads it).
+/// Where a provider keeps the drops its desk holds (provider-internal: the final hop and
+/// the mailbox protocol refuse it, only the provider reads and writes it).
 pub fn held_mailbox() -> [u8; 32] {
-    sha256(&[HELD_DOMAIN])
+    InternalMailbox::RendezvousHeld.id()
 }
 
-/// Where a provider keeps which secret each rendezvous mailbox is bound to
-/// (`mailbox ‖ SHA-256(auth)`, 64 bytes each; only the provider reads it).
+/// Where a provider keeps which secret each rendezvous mailbox is bound to (records sealed
+/// with [`seal_binding`]; provider-internal like [`held_mailbox`]).
 pub fn bindings_mailbox() -> [u8; 32] {
-    sha256(&[BINDINGS_DOMAIN])
+    InternalMailbox::RendezvousBindings.id()
 }
 
 pub struct RendezvousService {
@@ -49,6 +48,8 @@ pub struct RendezvousService {
     bound: Mutex<HashMap<[u8; 32], u64>>,
     mailboxes: Arc<MailboxStore>,
     inject: PacketInjector,
+    /// Seals the binding records (the bindings mailbox's own secret, kept by the store).
+    binding_key: zeroize::Zeroizing<[u8; 32]>,
     /// When the desk next drops expired registrations and drops (Unix ms).
     next_expiry: Mutex<u64>,
     rng: Mutex<rand_chacha::ChaCha20Rng>,
@@ -74,7 +75,9 @@ impl RendezvousService {
         for change in changes {
             match change {
                 BindingChange::Bound { mailbox, auth_hash } => {
-                    let record = [mailbox.as_slice(), auth_hash.as_slice()].concat();
+                    let Some(record) = seal_binding(&self.binding_key, &mailbox, &auth_hash) else {
+                        continue;
+                    };
                     match self
                         .mailboxes
                         .store(&bindings_mailbox(), &record, now_ms() / 1000)
@@ -187,7 +190,7 @@ pub fn open_rendezvous(
 ) -> Result<RendezvousService, StoreError> {
     let held = u32::try_from(RDV_HELD_TOTAL).unwrap_or(u32::MAX);
     let bindings = u32::try_from(RDV_REGISTRATIONS_MAX).unwrap_or(u32::MAX);
-    // payloads are at most 2,031 bytes; a binding record is 64
+    // payloads are at most 2,031 bytes; a binding record is 96
     for (mailbox, payloads, bytes) in [
         (
             rendezvous_service_mailbox(),
@@ -199,16 +202,15 @@ pub fn open_rendezvous(
     ] {
         mailboxes.register_with_quota(&mailbox, &me.0, payloads, bytes)?;
     }
+    let binding_key = binding_key(&mailboxes, &me)?;
     let mut desk = RendezvousDesk::new();
     let now = now_ms();
     let mut bound = HashMap::new();
     let mut stale = Vec::new();
     let records = mailboxes.fetch(&bindings_mailbox(), RDV_REGISTRATIONS_MAX, now / 1000)?;
     for (seq, record) in records {
-        let (Some(mailbox), Some(auth_hash)) = (
-            record.get(..32).and_then(|m| <[u8; 32]>::try_from(m).ok()),
-            record.get(32..).and_then(|h| <[u8; 32]>::try_from(h).ok()),
-        ) else {
+        // a record the desk did not seal (or an older unsealed one) binds nothing
+        let Some((mailbox, auth_hash)) = open_binding(&binding_key, &record) else {
             stale.push(seq);
             continue;
         };
@@ -234,6 +236,7 @@ pub fn open_rendezvous(
         bound: Mutex::new(bound),
         mailboxes,
         inject,
+        binding_key,
         next_expiry: Mutex::new(now.saturating_add(EXPIRE_EVERY_MS)),
         rng: Mutex::new(<rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(
             wesh_mix::seed_from(&mut rand::rng()),
@@ -241,6 +244,21 @@ pub fn open_rendezvous(
     };
     service.forget(&broken);
     Ok(service)
+}
+
+/// The key binding records are sealed with: the bindings mailbox's secret in the store,
+/// made at the first start.
+fn binding_key(
+    mailboxes: &MailboxStore,
+    me: &NodeId,
+) -> Result<zeroize::Zeroizing<[u8; 32]>, StoreError> {
+    if let Some(key) = mailboxes.pull_secret(&bindings_mailbox())? {
+        return Ok(key);
+    }
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    rand::Rng::fill_bytes(&mut rand::rng(), key.as_mut_slice());
+    mailboxes.register_with_pull_secret(&bindings_mailbox(), &me.0, &key)?;
+    Ok(key)
 }
 
 /// Opens the desk ([`open_rendezvous`]) and runs its worker until `shutdown`.
@@ -317,6 +335,40 @@ mod tests {
             surbs,
         })
         .encode()
+    }
+
+    #[test]
+    fn an_injected_binding_record_binds_nothing_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MailboxStore::open(dir.path(), MailboxLimits::default()).unwrap());
+        let inject: PacketInjector = Arc::new(|_| {});
+        let me = NodeId([1; 32]);
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let mut reader = OwnReader::new(CoreClock::start(), WORKER_BATCH);
+        drop(open_rendezvous(me, store.clone(), inject.clone()).unwrap());
+        // the attacker's records: mailbox [7; 32] bound to its own secret, unsealed and
+        // with a made-up tag
+        let attacker_hash = wesh_client::crypto::sha256(&[&[5u8; 32]]);
+        let unsealed = [[7u8; 32], attacker_hash].concat();
+        let forged = [[7u8; 32], attacker_hash, [0u8; 32]].concat();
+        for r in [unsealed, forged] {
+            store
+                .store(&bindings_mailbox(), &r, now_ms() / 1000)
+                .unwrap();
+        }
+        let desk = open_rendezvous(me, store.clone(), inject).unwrap();
+        assert_eq!(desk.stats().registrations, 0, "nothing restored");
+        assert_eq!(
+            store.stats(&bindings_mailbox()).unwrap().unwrap().count,
+            0,
+            "and deleted"
+        );
+        // the responder registers its mailbox with its own secret: accepted
+        let u = update(&mut rng, 1, vec![], 1);
+        post(&store, &mut rng, &u);
+        reader.round(&store, &desk);
+        assert_eq!(desk.stats().refused, 0);
+        assert_eq!(desk.stats().registrations, 1);
     }
 
     #[test]
