@@ -30,6 +30,10 @@ pub struct FollowerStatus {
     pub connect_syncs_limited: u64,
     /// Sync answers dropped at a descriptor no honest peer would have sent.
     pub answers_cut: u64,
+    /// `/wesh/pki-sync/1` streams served, and refused by the [`crate::SyncServeGate`]
+    /// (filled in by the shell that runs the sync server; 0 where none runs).
+    pub sync_streams_served: u64,
+    pub sync_streams_refused: u64,
 }
 
 impl DirectoryFollower {
@@ -55,6 +59,8 @@ impl DirectoryFollower {
             proofs_kept: agent.directory().equivocation_proofs().count(),
             connect_syncs_limited: self.connect_syncs_limited(),
             answers_cut: self.answers_cut(),
+            sync_streams_served: 0,
+            sync_streams_refused: 0,
         }
     }
 }

@@ -36,6 +36,8 @@ pub use descriptor::{
     VerifyError,
 };
 pub use directory::{Directory, Inserted, ProofAccepted};
+/// The identity key type descriptors are signed with (for callers of the builder).
+pub use ed25519_dalek::SigningKey;
 pub use epoch::EpochClock;
 pub use equivocation::EquivocationProof;
 pub use error::{CodecError, EquivocationError, KeyRingError, ParamError, ProofRefusal, Rejection};

@@ -3,6 +3,9 @@
 //! refused it and what was observed. One file per attack; this module names them, parses the
 //! list and runs the selected ones.
 
+mod equivocation_spam;
+mod pki_sync_flood;
+
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -137,6 +140,8 @@ pub struct RelayTarget {
     pub layer: usize,
     pub metrics: Arc<wesh_shell::metrics::RelayMetrics>,
     pub mailboxes: Option<Arc<wesh_shell::storage::MailboxStore>>,
+    /// The relay's PKI summary (`None` with a static topology).
+    pub pki_status: Option<Arc<std::sync::Mutex<wesh_shell::pki::service::PkiStatus>>>,
 }
 
 /// The Wesh story's app API, as a local process would find it.
@@ -173,9 +178,13 @@ pub async fn run(
     out
 }
 
-async fn run_one(a: AttackName, _targets: &AttackTargets) -> AttackReport {
-    // each attack lands with its defence; until then it is reported as not run
-    AttackReport::not_run(format!("{} is not implemented yet", a.as_str()))
+async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
+    match a {
+        AttackName::PkiSyncFlood => pki_sync_flood::run(targets).await,
+        AttackName::EquivocationSpam => equivocation_spam::run(targets).await,
+        // each attack lands with its defence; until then it is reported as not run
+        _ => AttackReport::not_run(format!("{} is not implemented yet", a.as_str())),
+    }
 }
 
 #[cfg(test)]
