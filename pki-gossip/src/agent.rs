@@ -7,7 +7,7 @@
 //! publishes a descriptor issued for e, expiring after e+1, with Sphinx keys for e and e+1.
 
 use crate::descriptor::{Descriptor, DescriptorBuilder, EpochTokenKey, NodeId, Role};
-use crate::directory::{Directory, Inserted};
+use crate::directory::{Directory, Inserted, ProofAccepted};
 use crate::error::{ParamError, Rejection};
 use crate::keyring::SphinxKeyRing;
 use crate::params::PkiParams;
@@ -51,8 +51,22 @@ pub struct OwnNode {
     pub capacity_pps: u32,
 }
 
+/// What the agent derives from the directory for the current epoch, recomputed only when
+/// the directory's generation or the epoch moved (never for a rejected descriptor).
+#[derive(Debug, Clone, Default)]
+struct ViewCache {
+    generation: u64,
+    epoch: u64,
+    digest: [u8; 32],
+    descriptors: usize,
+    issuer_keys: BTreeMap<[u8; 32], Vec<EpochTokenKey>>,
+}
+
 pub struct PkiAgent {
     directory: Directory,
+    view: ViewCache,
+    /// Times the view digest was computed (a cost the tests watch).
+    digest_computations: u64,
     /// The node's own publication data; relays hold a Sphinx key ring, an issuer none.
     own: Option<(OwnNode, Option<SphinxKeyRing>)>,
     /// Issuer only: the token keys its next descriptor announces.
@@ -75,8 +89,10 @@ impl PkiAgent {
     pub fn observer(params: PkiParams, now: u64) -> Result<Self, ParamError> {
         let directory = Directory::new(params)?;
         let epoch = directory.clock().epoch_at(now);
-        Ok(PkiAgent {
+        let mut agent = PkiAgent {
             directory,
+            view: ViewCache::default(),
+            digest_computations: 0,
             own: None,
             token_keys: Vec::new(),
             sequence: 0,
@@ -87,7 +103,9 @@ impl PkiAgent {
             rejected: BTreeMap::new(),
             epochs_rotated: 0,
             early: BTreeMap::new(),
-        })
+        };
+        agent.recompute_view();
+        Ok(agent)
     }
 
     /// An agent for a relay; `keyring` may come from disk (restart) or be new.
@@ -150,8 +168,25 @@ impl PkiAgent {
         &self.rejected
     }
 
+    /// The view digest of the current epoch (cached: see [`PkiAgent::digest_computations`]).
     pub fn digest(&self) -> [u8; 32] {
-        self.directory.digest(self.epoch)
+        self.view.digest
+    }
+
+    /// Descriptors valid for the current epoch.
+    pub fn valid_descriptors(&self) -> usize {
+        self.view.descriptors
+    }
+
+    /// Token keys announced by each issuer descriptor valid for the current epoch.
+    pub fn issuer_keys(&self) -> &BTreeMap<[u8; 32], Vec<EpochTokenKey>> {
+        &self.view.issuer_keys
+    }
+
+    /// How many times the view digest was computed: once per change of the directory
+    /// or the epoch, never for input that changed nothing.
+    pub fn digest_computations(&self) -> u64 {
+        self.digest_computations
     }
 
     pub fn topology(&self) -> Topology {
@@ -273,12 +308,14 @@ impl PkiAgent {
             Err(rejection) => {
                 *self.rejected.entry(rejection.reason()).or_default() += 1;
                 match rejection {
-                    Rejection::Duplicate | Rejection::OlderSequence { .. } => Verdict::Ignore,
+                    // the sender may well be honest (it saw the other half first): the
+                    // proof is what to spread
                     Rejection::Equivocation(proof) => {
                         actions.push(PkiAction::PublishProof(proof.to_bytes()));
-                        Verdict::Reject("equivocation")
+                        Verdict::Ignore
                     }
-                    other => Verdict::Reject(other.reason()),
+                    other if other.blames_sender() => Verdict::Reject(other.reason()),
+                    _ => Verdict::Ignore,
                 }
             }
         };
@@ -300,7 +337,10 @@ impl PkiAgent {
         }
         let d = match Descriptor::decode_verified(bytes) {
             Ok(d) => d,
-            Err(_) => return None, // rejected (and counted) by the directory
+            Err(_) => {
+                *self.rejected.entry("bad_signature").or_default() += 1;
+                return Some(Verdict::Reject("bad_signature"));
+            }
         };
         if self.directory.is_excluded(&d.identity()) {
             return None;
@@ -324,15 +364,20 @@ impl PkiAgent {
         }
     }
 
-    /// Takes in a gossiped equivocation proof.
-    pub fn on_proof(&mut self, bytes: &[u8]) -> (Verdict, Vec<PkiAction>) {
+    /// Takes in a gossiped equivocation proof at `now` (Unix seconds).
+    pub fn on_proof(&mut self, bytes: &[u8], now: u64) -> (Verdict, Vec<PkiAction>) {
         let mut actions = Vec::new();
-        let verdict = match self.directory.insert_equivocation_proof(bytes) {
-            Ok(crate::directory::ProofAccepted::NewlyExcluded(_)) => Verdict::Accept,
-            Ok(crate::directory::ProofAccepted::AlreadyExcluded(_)) => Verdict::Ignore,
-            Err(_) => {
-                *self.rejected.entry("bad_proof").or_default() += 1;
-                Verdict::Reject("bad_proof")
+        let verdict = match self.directory.insert_equivocation_proof(bytes, now) {
+            Ok(ProofAccepted::NewlyExcluded(_)) => Verdict::Accept,
+            Ok(ProofAccepted::AlreadyExcluded(_)) => Verdict::Ignore,
+            Err(refusal) => {
+                *self.rejected.entry(refusal.reason()).or_default() += 1;
+                match refusal {
+                    crate::error::ProofRefusal::Invalid(_) => Verdict::Reject(refusal.reason()),
+                    // about a node we do not know (yet), or too late, or too many: not
+                    // forwarded, but an honest peer may have sent it
+                    _ => Verdict::Ignore,
+                }
             }
         };
         self.push_topology_if_changed(&mut actions);
@@ -357,8 +402,32 @@ impl PkiAgent {
         self.directory.get(id).is_some()
     }
 
+    /// Brings the cached view up to date if the directory or the epoch moved.
+    fn refresh_view(&mut self) {
+        if self.view.generation != self.directory.generation() || self.view.epoch != self.epoch {
+            self.recompute_view();
+        }
+    }
+
+    fn recompute_view(&mut self) {
+        let epoch = self.epoch;
+        self.digest_computations += 1;
+        let valid = || self.directory.valid_for(epoch);
+        self.view = ViewCache {
+            generation: self.directory.generation(),
+            epoch,
+            digest: self.directory.digest(epoch),
+            descriptors: valid().count(),
+            issuer_keys: valid()
+                .filter(|d| d.content().role == Role::Issuer)
+                .map(|d| (d.identity().0, d.content().token_keys.clone()))
+                .collect(),
+        };
+    }
+
     fn push_topology_if_changed(&mut self, actions: &mut Vec<PkiAction>) {
-        let digest = self.directory.digest(self.epoch);
+        self.refresh_view();
+        let digest = self.view.digest;
         if digest != self.topology_digest {
             self.topology_digest = digest;
             actions.push(PkiAction::Topology(self.directory.topology(self.epoch)));

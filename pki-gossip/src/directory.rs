@@ -10,9 +10,12 @@ use sha2::{Digest, Sha256};
 use crate::descriptor::{Descriptor, EpochTokenKey, NodeId, Role};
 use crate::epoch::EpochClock;
 use crate::equivocation::EquivocationProof;
-use crate::error::{CodecError, EquivocationError, ParamError, Rejection};
+use crate::error::{CodecError, ParamError, ProofRefusal, Rejection};
 use crate::layers::{assign_layers, default_epoch_randomness};
-use crate::params::{LAYERS, MAX_DESCRIPTOR_BYTES, PkiParams, VIEW_DIGEST_DOMAIN};
+use crate::params::{
+    LAYERS, MAX_DESCRIPTOR_BYTES, MAX_EQUIVOCATION_PROOFS, MIN_DESCRIPTOR_BYTES, PkiParams,
+    VIEW_DIGEST_DOMAIN,
+};
 use crate::topology::{RouteNode, Topology};
 use crate::validate::check_rules;
 
@@ -43,6 +46,9 @@ pub struct Directory {
     entries: BTreeMap<NodeId, Descriptor>,
     excluded: BTreeMap<NodeId, EquivocationProof>,
     randomness_overrides: BTreeMap<u64, [u8; 32]>,
+    /// Bumped by every change of what the directory holds, so readers can cache what
+    /// they derive from it (the view digest) and recompute only when it moved.
+    generation: u64,
 }
 
 impl Directory {
@@ -57,6 +63,7 @@ impl Directory {
             entries: BTreeMap::new(),
             excluded: BTreeMap::new(),
             randomness_overrides: BTreeMap::new(),
+            generation: 0,
         })
     }
 
@@ -77,10 +84,22 @@ impl Directory {
         &self.params
     }
 
+    /// Changes whenever the held descriptors, proofs or randomness change (and only then).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn changed(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
     /// Validates gossiped bytes at time `now` and merges them.
     pub fn insert(&mut self, bytes: &[u8], now: u64) -> Result<Inserted, Rejection> {
         if bytes.len() > MAX_DESCRIPTOR_BYTES {
             return Err(Rejection::Oversized { len: bytes.len() });
+        }
+        if bytes.len() < MIN_DESCRIPTOR_BYTES {
+            return Err(Rejection::Malformed(CodecError::Truncated));
         }
         // Fast path for re-gossip, the common case: bytes identical to what we hold
         // (already fully validated) need no parsing. Identity sits at bytes 4..36.
@@ -103,14 +122,18 @@ impl Directory {
             self.clock.epoch_at(now),
             self.params.future_epoch_tolerance,
         )?;
-        if let Some(held) = self.entries.get(&identity) {
-            // Cheap comparison before the signature check.
-            if descriptor.sequence() < held.sequence() {
+        // Cheap comparisons before the signature check.
+        match self.entries.get(&identity) {
+            Some(held) if descriptor.sequence() < held.sequence() => {
                 return Err(Rejection::OlderSequence {
                     held: held.sequence(),
                     received: descriptor.sequence(),
                 });
             }
+            None if self.entries.len() >= self.params.max_directory_entries => {
+                return Err(Rejection::DirectoryFull);
+            }
+            _ => {}
         }
         descriptor.verify().map_err(|_| Rejection::BadSignature)?;
 
@@ -122,45 +145,72 @@ impl Directory {
                 }
                 let proof = EquivocationProof::new(held.clone(), descriptor)
                     .map_err(|_| Rejection::BadSignature)?;
-                self.exclude(proof.clone());
+                // kept unless the proof store is full (the proof is gossiped either way)
+                let _ = self.exclude(proof.clone());
                 Err(Rejection::Equivocation(Box::new(proof)))
             }
             Some(held) => {
                 let previous_sequence = held.sequence();
                 self.entries.insert(identity, descriptor);
+                self.changed();
                 Ok(Inserted::Replaced { previous_sequence })
             }
             None => {
-                if self.entries.len() >= self.params.max_directory_entries {
-                    return Err(Rejection::DirectoryFull);
-                }
                 self.entries.insert(identity, descriptor);
+                self.changed();
                 Ok(Inserted::New)
             }
         }
     }
 
-    /// Verifies a gossiped equivocation proof and excludes the node.
+    /// Verifies a gossiped equivocation proof at `now` and excludes the node. Only a node
+    /// the directory holds a valid descriptor of can be excluded, by a proof whose
+    /// descriptors are still in the window, and at most [`MAX_EQUIVOCATION_PROOFS`] are
+    /// kept: a throwaway key minting proofs about itself costs nothing to refuse.
+    /// The cheap checks run before the two signature verifications.
     pub fn insert_equivocation_proof(
         &mut self,
         bytes: &[u8],
-    ) -> Result<ProofAccepted, EquivocationError> {
-        let proof = EquivocationProof::from_bytes(bytes)?;
-        let identity = proof.identity();
-        if self.excluded.contains_key(&identity) {
-            return Ok(ProofAccepted::AlreadyExcluded(identity));
+        now: u64,
+    ) -> Result<ProofAccepted, ProofRefusal> {
+        let claimed = EquivocationProof::claimed_identity(bytes).map_err(ProofRefusal::Invalid)?;
+        if self.excluded.contains_key(&claimed) {
+            return Ok(ProofAccepted::AlreadyExcluded(claimed));
         }
-        self.exclude(proof);
+        if !self.entries.contains_key(&claimed) {
+            return Err(ProofRefusal::UnknownIdentity);
+        }
+        if self.excluded.len() >= MAX_EQUIVOCATION_PROOFS {
+            return Err(ProofRefusal::Full);
+        }
+        let proof = EquivocationProof::from_bytes(bytes).map_err(ProofRefusal::Invalid)?;
+        let (a, b) = proof.descriptors();
+        let last = a.content().expiry_epoch.max(b.content().expiry_epoch);
+        if last < self.clock.epoch_at(now) {
+            return Err(ProofRefusal::Expired);
+        }
+        let identity = proof.identity();
+        if !self.exclude(proof) {
+            return Err(ProofRefusal::Full);
+        }
         Ok(ProofAccepted::NewlyExcluded(identity))
     }
 
-    fn exclude(&mut self, proof: EquivocationProof) {
+    /// Keeps the proof and drops the node's descriptor; false if the proof store is full.
+    fn exclude(&mut self, proof: EquivocationProof) -> bool {
+        if self.excluded.len() >= MAX_EQUIVOCATION_PROOFS {
+            return false;
+        }
         let identity = proof.identity();
         self.entries.remove(&identity);
         self.excluded.insert(identity, proof);
+        self.changed();
+        true
     }
 
-    /// Drops descriptors whose expiry epoch has passed; returns their identities.
+    /// Drops descriptors whose expiry epoch has passed, and proofs whose descriptors have
+    /// all expired (the exclusion lasts as long as the equivocating descriptors would
+    /// have); returns the identities of the expired descriptors.
     pub fn expire(&mut self, now: u64) -> Vec<NodeId> {
         let current = self.clock.epoch_at(now);
         let expired: Vec<NodeId> = self
@@ -171,6 +221,14 @@ impl Directory {
             .collect();
         for id in &expired {
             self.entries.remove(id);
+        }
+        let proofs = self.excluded.len();
+        self.excluded.retain(|_, proof| {
+            let (a, b) = proof.descriptors();
+            a.content().expiry_epoch.max(b.content().expiry_epoch) >= current
+        });
+        if !expired.is_empty() || proofs != self.excluded.len() {
+            self.changed();
         }
         expired
     }
@@ -247,6 +305,7 @@ impl Directory {
     /// node must set the same value or topologies diverge.
     pub fn set_epoch_randomness(&mut self, epoch: u64, randomness: [u8; 32]) {
         self.randomness_overrides.insert(epoch, randomness);
+        self.changed();
     }
 
     /// Randomness used for `epoch`: the override if set, else the default.

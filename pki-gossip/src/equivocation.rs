@@ -76,6 +76,22 @@ impl EquivocationProof {
         out
     }
 
+    /// The identity a proof claims to be about, read from its first descriptor without
+    /// parsing or verifying anything (the directory decides from it whether the proof is
+    /// worth two signature checks).
+    pub fn claimed_identity(bytes: &[u8]) -> Result<NodeId, EquivocationError> {
+        let truncated = EquivocationError::Encoding("truncated");
+        let mut r = Reader::new(bytes);
+        if r.u8().ok_or(truncated.clone())? != PROOF_FORMAT_VERSION {
+            return Err(EquivocationError::Encoding("unknown version"));
+        }
+        let len = usize::from(r.u16().ok_or(truncated.clone())?);
+        let first = r.take(len).ok_or(truncated.clone())?;
+        // identity at bytes 4..36 of a descriptor (spec/pki.md §2)
+        let id = first.get(4..36).ok_or(truncated.clone())?;
+        <[u8; 32]>::try_from(id).map(NodeId).map_err(|_| truncated)
+    }
+
     /// Decodes and verifies a gossiped proof.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EquivocationError> {
         let truncated = EquivocationError::Encoding("truncated");

@@ -121,6 +121,24 @@ impl Rejection {
         "directory_full",
     ];
 
+    /// Whether the descriptor is invalid whatever the receiver's clock or state, so the
+    /// peer that sent it did not check it (honest peers forward only what they verified):
+    /// gossipsub then lowers its score, and a sync answer stops there. Rejections that
+    /// depend on time or on what we hold (stale, future, duplicate, older, equivocation,
+    /// excluded, full) can come from honest peers and blame nobody.
+    pub fn blames_sender(&self) -> bool {
+        !matches!(
+            self,
+            Self::StaleEpoch { .. }
+                | Self::FutureEpoch { .. }
+                | Self::Duplicate
+                | Self::OlderSequence { .. }
+                | Self::Equivocation(_)
+                | Self::Excluded
+                | Self::DirectoryFull
+        )
+    }
+
     /// Stable name of the reason, one of [`Rejection::ALL_REASONS`].
     pub fn reason(&self) -> &'static str {
         match self {
@@ -161,6 +179,35 @@ pub enum EquivocationError {
     DifferentSequences,
     #[error("the descriptors sign the same content")]
     SameContent,
+}
+
+/// Why a gossiped equivocation proof was not kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofRefusal {
+    /// Not a proof: whoever sent it could have checked (the sender is to blame).
+    #[error("invalid proof: {0}")]
+    Invalid(EquivocationError),
+    /// About an identity the directory holds no valid descriptor of (a throwaway key).
+    #[error("proof about an identity without a descriptor in the window")]
+    UnknownIdentity,
+    /// Its descriptors expired: the node would have dropped out anyway.
+    #[error("proof whose descriptors have expired")]
+    Expired,
+    /// The directory keeps `MAX_EQUIVOCATION_PROOFS` at most.
+    #[error("equivocation proof store is full")]
+    Full,
+}
+
+impl ProofRefusal {
+    /// Stable name of the reason, for the rejection counters.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "bad_proof",
+            Self::UnknownIdentity => "proof_unknown_identity",
+            Self::Expired => "proof_expired",
+            Self::Full => "proofs_full",
+        }
+    }
 }
 
 /// Why persisted key-ring bytes could not be loaded.

@@ -22,9 +22,11 @@
 use crate::agent::{PkiAction, PkiAgent, Verdict};
 use crate::descriptor::NodeId;
 use crate::params::{
-    GOSSIP_DESCRIPTOR, GOSSIP_DIAL_TARGET, GOSSIP_PROOF, HOME_SYNC_MAX_INTERVAL_MS,
-    HOME_SYNCS_PER_EPOCH, SYNC_TIMEOUT_MS, UNCONFIRMED_RETRY_MS,
+    CONNECT_SYNC_BURST, CONNECT_SYNC_REFILL_MS, GOSSIP_DESCRIPTOR, GOSSIP_DIAL_TARGET,
+    GOSSIP_PROOF, HOME_SYNC_MAX_INTERVAL_MS, HOME_SYNCS_PER_EPOCH, RATE_LIMIT_MAX_PEERS,
+    SYNC_TIMEOUT_MS, UNCONFIRMED_RETRY_MS,
 };
+use crate::rate_limit::RateLimiter;
 use crate::sampler::ViewSampler;
 use crate::topology::Topology;
 use rand::SeedableRng;
@@ -111,6 +113,11 @@ pub struct DirectoryFollower {
     peers: Vec<NodeId>,
     dialed: BTreeSet<NodeId>,
     published: u64,
+    /// Relay: how often a (re)connecting peer may make us sync with it.
+    connect_syncs: RateLimiter<NodeId>,
+    connect_syncs_limited: u64,
+    /// Sync answers dropped at a descriptor no honest peer would have sent.
+    answers_cut: u64,
 }
 
 impl DirectoryFollower {
@@ -133,6 +140,13 @@ impl DirectoryFollower {
             peers: Vec::new(),
             dialed: BTreeSet::new(),
             published: 0,
+            connect_syncs: RateLimiter::new(
+                CONNECT_SYNC_BURST,
+                CONNECT_SYNC_REFILL_MS,
+                RATE_LIMIT_MAX_PEERS,
+            ),
+            connect_syncs_limited: 0,
+            answers_cut: 0,
         };
         follower
             .view
@@ -171,10 +185,26 @@ impl DirectoryFollower {
         self.dialed.insert(peer);
     }
 
-    /// A peer connected: relays compare directories with it at once.
+    /// Connect-triggered syncs skipped because the peer reconnected too often.
+    pub fn connect_syncs_limited(&self) -> u64 {
+        self.connect_syncs_limited
+    }
+
+    /// Sync answers dropped at a descriptor no honest peer would have sent.
+    pub fn answers_cut(&self) -> u64 {
+        self.answers_cut
+    }
+
+    /// A peer connected: relays compare directories with it at once, unless it
+    /// reconnects faster than [`CONNECT_SYNC_REFILL_MS`] allows (then sampled checks
+    /// and gossip carry on without it).
     pub fn handle_connected(&mut self, now_ms: u64, peer: NodeId) {
         if let Following::Relay { .. } = self.following {
-            self.ask(now_ms, peer, Purpose::Check);
+            if self.connect_syncs.allow(now_ms, &peer) {
+                self.ask(now_ms, peer, Purpose::Check);
+            } else {
+                self.connect_syncs_limited += 1;
+            }
         }
     }
 
@@ -182,7 +212,7 @@ impl DirectoryFollower {
     pub fn handle_gossip(&mut self, now_ms: u64, data: &[u8]) -> Verdict {
         let (verdict, actions) = match data.split_first() {
             Some((&GOSSIP_DESCRIPTOR, d)) => self.agent.on_descriptor(d, now_ms / 1000),
-            Some((&GOSSIP_PROOF, p)) => self.agent.on_proof(p),
+            Some((&GOSSIP_PROOF, p)) => self.agent.on_proof(p, now_ms / 1000),
             _ => (Verdict::Reject("unknown_gossip"), Vec::new()),
         };
         self.take_agent_actions(actions);
@@ -209,10 +239,17 @@ impl DirectoryFollower {
     ) {
         let asked = self.outstanding.remove(&peer).map(|(_, p)| p);
         let differed = descriptors.is_some();
-        // every descriptor is verified by the directory: merging one from any answer is safe
+        // every descriptor is verified by the directory: merging one from any answer is
+        // safe. An honest peer sends only descriptors it verified, so the first one that
+        // is invalid whatever our clock (forged, malformed) ends the answer: a junk answer
+        // costs one check, not one per descriptor.
         for d in descriptors.unwrap_or_default() {
-            let (_, actions) = self.agent.on_descriptor(&d, now_ms / 1000);
+            let (verdict, actions) = self.agent.on_descriptor(&d, now_ms / 1000);
             self.take_agent_actions(actions);
+            if let Verdict::Reject(_) = verdict {
+                self.answers_cut += 1;
+                break;
+            }
         }
         self.view.set_local(self.agent.epoch(), self.agent.digest());
         match asked {

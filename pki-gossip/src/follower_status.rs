@@ -1,6 +1,6 @@
 //! What a [`DirectoryFollower`] reports to operators and to the rest of a node.
 
-use crate::descriptor::{EpochTokenKey, Role};
+use crate::descriptor::EpochTokenKey;
 use crate::follower::DirectoryFollower;
 use std::collections::BTreeMap;
 
@@ -24,18 +24,28 @@ pub struct FollowerStatus {
     /// key id of each was checked against its SPKI when the descriptor was decoded).
     /// Whose keys to use is the reader's choice: its configured issuer.
     pub issuer_keys: BTreeMap<[u8; 32], Vec<EpochTokenKey>>,
+    /// Equivocation proofs the directory keeps (each excludes one node).
+    pub proofs_kept: usize,
+    /// Connect-triggered syncs skipped because the peer reconnected too often.
+    pub connect_syncs_limited: u64,
+    /// Sync answers dropped at a descriptor no honest peer would have sent.
+    pub answers_cut: u64,
+    /// `/wesh/pki-sync/1` streams served, and refused by the [`crate::SyncServeGate`]
+    /// (filled in by the shell that runs the sync server; 0 where none runs).
+    pub sync_streams_served: u64,
+    pub sync_streams_refused: u64,
 }
 
 impl DirectoryFollower {
     pub fn status(&self) -> FollowerStatus {
         let (agent, view) = (self.agent(), self.view());
-        let epoch = agent.epoch();
-        let valid = || agent.directory().valid_for(epoch);
+        // everything derived from the directory comes from the agent's cache: reading the
+        // status after every event costs no digest and no walk over the directory
         FollowerStatus {
-            epoch,
+            epoch: agent.epoch(),
             epochs_rotated: agent.epochs_rotated(),
             digest: agent.digest(),
-            descriptors: valid().count(),
+            descriptors: agent.valid_descriptors(),
             rejected: agent
                 .rejections()
                 .iter()
@@ -45,10 +55,12 @@ impl DirectoryFollower {
             view_confirmed: view.confirmed(),
             view_disagreements: view.disagreements(),
             view_checks: view.checks(),
-            issuer_keys: valid()
-                .filter(|d| d.content().role == Role::Issuer)
-                .map(|d| (d.identity().0, d.content().token_keys.clone()))
-                .collect(),
+            issuer_keys: agent.issuer_keys().clone(),
+            proofs_kept: agent.directory().equivocation_proofs().count(),
+            connect_syncs_limited: self.connect_syncs_limited(),
+            answers_cut: self.answers_cut(),
+            sync_streams_served: 0,
+            sync_streams_refused: 0,
         }
     }
 }

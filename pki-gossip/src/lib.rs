@@ -22,7 +22,9 @@ pub mod keyring;
 pub mod layers;
 pub mod listing;
 pub mod params;
+pub mod rate_limit;
 pub mod sampler;
+pub mod sync_gate;
 pub mod sync_wire;
 pub mod topology;
 pub mod validate;
@@ -34,13 +36,17 @@ pub use descriptor::{
     VerifyError,
 };
 pub use directory::{Directory, Inserted, ProofAccepted};
+/// The identity key type descriptors are signed with (for callers of the builder).
+pub use ed25519_dalek::SigningKey;
 pub use epoch::EpochClock;
 pub use equivocation::EquivocationProof;
-pub use error::{CodecError, EquivocationError, KeyRingError, ParamError, Rejection};
+pub use error::{CodecError, EquivocationError, KeyRingError, ParamError, ProofRefusal, Rejection};
 pub use follower::{DirectoryFollower, FollowerAction, Following};
 pub use follower_status::FollowerStatus;
 pub use keyring::{KeyPhase, KeyRotation, LiveKey, SphinxKeyRing};
 pub use params::PkiParams;
+pub use rate_limit::RateLimiter;
 pub use sampler::ViewSampler;
+pub use sync_gate::{SyncRefusal, SyncServeGate};
 pub use topology::{RouteNode, Topology};
 pub use view::{ViewCheck, ViewStatus};

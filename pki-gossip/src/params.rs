@@ -38,6 +38,14 @@ pub const LAYER_SCORE_DOMAIN: &[u8] = b"wesh-pki/layer-score/v1\x00";
 /// to 2048.
 pub const MAX_DESCRIPTOR_BYTES: usize = 2048;
 
+/// Smallest encoded descriptor that can decode, signature included. Unit: bytes.
+/// Source: the layout in spec/pki.md §2 with every list empty: 64-byte fixed header +
+/// three one-byte counts (Sphinx keys, addresses, token keys) + 64-byte signature = 131
+/// (an issuer descriptor with no address and no key; tested). Anything shorter is junk,
+/// refused by length before it is parsed (a `/wesh/pki-sync/1` answer of 1-byte
+/// "descriptors" once cost a relay a digest per byte).
+pub const MIN_DESCRIPTOR_BYTES: usize = 64 + 3 + 64;
+
 /// Most multiaddrs a descriptor may list. Unit: count.
 /// Source: a node typically has one TCP and one QUIC address per IP family.
 pub const MAX_ADDRESSES: usize = 4;
@@ -87,10 +95,17 @@ pub const DEFAULT_GRACE_PERIOD_SECS: u64 = 600;
 pub const DEFAULT_FUTURE_EPOCH_TOLERANCE: u64 = 1;
 
 /// Default cap on descriptors held at once. Unit: descriptors.
-/// Source: 10× the 100,000-node scale target of spec/pki.md §9; bounds memory
-/// (about 1 GB at the worst-case routing size, 2 GB at the absolute limit) against a
-/// key-generating flood.
-pub const DEFAULT_MAX_DIRECTORY_ENTRIES: usize = 1_000_000;
+/// Source: the 100,000-node scale target of spec/pki.md §9 (full-directory sync is too
+/// heavy beyond it anyway); bounds memory (about 100 MB at the worst-case routing size,
+/// 200 MB at the absolute limit) against a key-generating flood. A sync answer carries a
+/// snapshot of a directory, so it may announce no more ([`crate::sync_wire::MAX_SYNC_DESCRIPTORS`]).
+pub const DEFAULT_MAX_DIRECTORY_ENTRIES: usize = 100_000;
+
+/// Most equivocation proofs a directory keeps at once. Unit: proofs.
+/// Source: a proof is at most two descriptors (4 KiB), so 1,024 of them bound the memory
+/// at 4 MiB; only identities holding a valid descriptor can have one (spec/pki.md §6), and
+/// proofs expire with their descriptors, so an honest network never comes near it.
+pub const MAX_EQUIVOCATION_PROOFS: usize = 1_024;
 
 /// Default smallest number of peer digests before a view can be confirmed.
 /// Unit: samples. Source: one or two samples are too easily all adversarial.
@@ -121,6 +136,51 @@ pub const UNCONFIRMED_RETRY_MS: u64 = 300;
 /// 100 Mbit/s; a peer that has not answered in 10 s is treated as not answering (a
 /// sampled relay that never answers must not hold the view back).
 pub const SYNC_TIMEOUT_MS: u64 = 10_000;
+
+/// How long a relay serving `/wesh/pki-sync/1` waits for the 41-byte request once a
+/// stream is open. Unit: milliseconds (5 s).
+/// Source: an honest requester writes it right after opening the stream; a stream that
+/// stays silent only holds one of the relay's [`SYNC_SERVE_MAX_STREAMS`] slots.
+pub const SYNC_SERVE_READ_TIMEOUT_MS: u64 = 5_000;
+
+/// How long a relay may take to write a sync answer before it drops the stream.
+/// Unit: milliseconds. Source: the requester itself gives up at [`SYNC_TIMEOUT_MS`]; a
+/// peer that reads slower than that only holds a slot.
+pub const SYNC_SERVE_WRITE_TIMEOUT_MS: u64 = SYNC_TIMEOUT_MS;
+
+/// `/wesh/pki-sync/1` streams a relay serves at once, all peers together. Unit: streams.
+/// Source: ~20 peers connect to a relay (its gossip mesh, providers' clients syncing);
+/// 64 leaves room for bursts while bounding the answers held in memory.
+pub const SYNC_SERVE_MAX_STREAMS: usize = 64;
+
+/// `/wesh/pki-sync/1` streams a relay serves at once for one peer. Unit: streams.
+/// Source: an honest follower has at most one sync outstanding per peer
+/// ([`crate::DirectoryFollower`]); 2 allows one retry to overlap a dying stream.
+pub const SYNC_SERVE_MAX_STREAMS_PER_PEER: usize = 2;
+
+/// Sync requests a relay answers from one peer in a burst. Unit: requests.
+/// Source: a starting client syncs its provider every [`UNCONFIRMED_RETRY_MS`] and
+/// samples a few relays; 10 covers a start, excess is refused before any work.
+pub const SYNC_SERVE_BURST: u32 = 10;
+
+/// One more sync request from a peer is allowed every this long. Unit: milliseconds.
+/// Source: 5 per second, above the fastest honest rate (one per [`UNCONFIRMED_RETRY_MS`]).
+pub const SYNC_SERVE_REFILL_MS: u64 = 200;
+
+/// Syncs a relay starts with one peer because it (re)connected, in a burst. Unit: syncs.
+/// Source: one sync per connection is the rule; a peer that reconnects in a loop must not
+/// make the relay fetch and verify its directory each time (sampled checks still run).
+pub const CONNECT_SYNC_BURST: u32 = 2;
+
+/// One more connect-triggered sync with a peer is allowed every this long.
+/// Unit: milliseconds (10 s). Source: gossip and sampled checks keep the directory
+/// current meanwhile; 10 s is a relay's check interval once confirmed at the longest.
+pub const CONNECT_SYNC_REFILL_MS: u64 = 10_000;
+
+/// Peers a rate limiter tracks at once. Unit: peers.
+/// Source: bounds its memory (~100 B per peer); when full, peers whose allowance has
+/// refilled are forgotten first, and a new peer is refused only if none has.
+pub const RATE_LIMIT_MAX_PEERS: usize = 4_096;
 
 /// Peers a relay dials on its own initiative (from the directory) to join the gossip
 /// mesh. Unit: peers. Source: gossipsub's default mesh degree is 6 (D) to 12 (D_high);

@@ -4,17 +4,21 @@
 //! Request: version (1 byte) ‖ epoch (u64 BE) ‖ the requester's digest for that epoch (32).
 //! Answer: status (1 byte: 0 = same digest, 1 = different) ‖ the responder's digest (32) ‖
 //! if different: count (u32 BE) and that many descriptors, each a u16 BE length and the
-//! bytes. Every length is bounded before anything is allocated. A request with an
-//! all-zero digest asks for the whole directory (a node that has none yet).
+//! bytes. Every length is bounded before anything is allocated or parsed: a count over
+//! what a directory holds, or a length outside a descriptor's possible sizes, ends the
+//! answer. A request with an all-zero digest asks for the whole directory (a node that
+//! has none yet).
 
-use crate::params::MAX_DESCRIPTOR_BYTES;
+use crate::params::{MAX_DESCRIPTOR_BYTES, MIN_DESCRIPTOR_BYTES};
 use thiserror::Error;
 
 /// Version byte of a sync request.
 pub const SYNC_VERSION: u8 = 1;
 /// Bytes of a sync request.
 pub const SYNC_REQUEST_BYTES: usize = 41;
-/// Descriptors one answer may carry (a directory of this size is ~30 MB).
+/// Descriptors one answer may carry: an answer is a snapshot of a directory, so no more
+/// than a directory holds ([`crate::params::DEFAULT_MAX_DIRECTORY_ENTRIES`]; ~30 MB of routing
+/// descriptors at that size; tested equal).
 pub const MAX_SYNC_DESCRIPTORS: u32 = 100_000;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -142,7 +146,9 @@ impl AnswerReader {
                 let len = usize::from(u16::from_be_bytes(
                     bytes.try_into().map_err(|_| SyncWireError::Truncated)?,
                 ));
-                if len == 0 || len > MAX_DESCRIPTOR_BYTES {
+                // checked before the bytes are even read: nothing shorter than the
+                // smallest descriptor can be one, so junk costs no parse and no digest
+                if !(MIN_DESCRIPTOR_BYTES..=MAX_DESCRIPTOR_BYTES).contains(&len) {
                     return Err(SyncWireError::DescriptorLength(len));
                 }
                 self.expect(Part::Descriptor, len);
@@ -212,7 +218,7 @@ mod tests {
     fn answers_round_trip_and_absurd_lengths_are_refused() {
         let same = read(encode_answer([7; 32], None)).unwrap();
         assert_eq!((same.digest, same.descriptors), ([7; 32], None));
-        let descs = vec![vec![1, 2, 3], vec![9]];
+        let descs = vec![vec![1; MIN_DESCRIPTOR_BYTES], vec![9; MAX_DESCRIPTOR_BYTES]];
         let full = read(encode_answer([8; 32], Some(&descs))).unwrap();
         assert_eq!(full.descriptors, Some(descs.clone()));
         let mut truncated = encode_answer([8; 32], Some(&descs));
@@ -229,6 +235,55 @@ mod tests {
         let mut status = vec![9u8];
         status.extend_from_slice(&[0; 32]);
         assert_eq!(read(status), Err(SyncWireError::Status(9)));
+    }
+
+    /// An answer announcing `count` descriptors, the first of `len` bytes.
+    fn answer_with(count: u32, len: u16) -> Vec<u8> {
+        let mut a = vec![1u8];
+        a.extend_from_slice(&[0; 32]);
+        a.extend_from_slice(&count.to_be_bytes());
+        a.extend_from_slice(&len.to_be_bytes());
+        a.extend(std::iter::repeat_n(7u8, usize::from(len)));
+        a
+    }
+
+    #[test]
+    fn descriptors_shorter_than_the_smallest_valid_one_are_refused_before_they_are_read() {
+        // a 1-byte "descriptor": refused on its length, its byte never read nor parsed
+        let mut r = AnswerReader::default();
+        r.feed(&answer_with(100_000, 1)[..33]).unwrap();
+        r.feed(&100_000u32.to_be_bytes()).unwrap();
+        assert_eq!(
+            r.feed(&1u16.to_be_bytes()),
+            Err(SyncWireError::DescriptorLength(1))
+        );
+        let short = u16::try_from(MIN_DESCRIPTOR_BYTES - 1).unwrap();
+        assert_eq!(
+            read(answer_with(1, short)),
+            Err(SyncWireError::DescriptorLength(MIN_DESCRIPTOR_BYTES - 1))
+        );
+        let smallest = u16::try_from(MIN_DESCRIPTOR_BYTES).unwrap();
+        assert_eq!(
+            read(answer_with(1, smallest))
+                .unwrap()
+                .descriptors
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn an_answer_may_announce_no_more_descriptors_than_a_directory_holds() {
+        assert_eq!(
+            usize::try_from(MAX_SYNC_DESCRIPTORS).unwrap(),
+            crate::params::DEFAULT_MAX_DIRECTORY_ENTRIES
+        );
+        let over = MAX_SYNC_DESCRIPTORS + 1;
+        assert_eq!(
+            read(answer_with(over, 200)),
+            Err(SyncWireError::Count(over))
+        );
     }
 
     #[test]

@@ -55,12 +55,12 @@ fn a_gossiped_proof_excludes_the_node_elsewhere() {
     let mut other = directory();
     assert!(other.insert(a.as_bytes(), mid(10)).is_ok());
     assert_eq!(
-        other.insert_equivocation_proof(&bytes),
+        other.insert_equivocation_proof(&bytes, mid(10)),
         Ok(ProofAccepted::NewlyExcluded(a.identity()))
     );
     assert!(other.get(&a.identity()).is_none());
     assert_eq!(
-        other.insert_equivocation_proof(&bytes),
+        other.insert_equivocation_proof(&bytes, mid(10)),
         Ok(ProofAccepted::AlreadyExcluded(a.identity()))
     );
     assert_eq!(
@@ -119,6 +119,6 @@ fn a_proof_with_a_forged_half_is_refused() {
     let result = EquivocationProof::from_bytes(&bytes);
     assert!(result.is_err(), "{result:?}");
     let mut d = directory();
-    assert!(d.insert_equivocation_proof(&bytes).is_err());
+    assert!(d.insert_equivocation_proof(&bytes, mid(10)).is_err());
     assert_eq!(d.equivocation_proofs().count(), 0);
 }

@@ -293,8 +293,14 @@ fn garbage_bytes_are_rejected_as_malformed() {
     let valid = mix(1, 1, 10).as_bytes().to_vec();
     let cases: Vec<(Vec<u8>, CodecError)> = vec![
         (vec![], CodecError::Truncated),
+        // shorter than any descriptor: refused on its length, before parsing
+        (vec![0xde, 0xad, 0xbe, 0xef], CodecError::Truncated),
         (
-            vec![0xde, 0xad, 0xbe, 0xef],
+            {
+                let mut v = vec![0xde, 0xad, 0xbe, 0xef];
+                v.resize(wesh_pki::params::MIN_DESCRIPTOR_BYTES, 0);
+                v
+            },
             CodecError::UnknownEncodingVersion(0xde),
         ),
         (valid[..valid.len() - 1].to_vec(), CodecError::Truncated),

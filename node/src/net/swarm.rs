@@ -23,6 +23,21 @@ const PUBLISH_RETRY: Duration = Duration::from_millis(500);
 /// Pending publications kept for retry (newest win).
 const MAX_PENDING_PUBLISH: usize = 16;
 
+/// Gossipsub peer scoring (spec/pki.md §12): only invalid messages (reported `Reject`,
+/// which the PKI core returns only for what no honest peer forwards) cost score. The
+/// score one invalid message costs; it counts squared, so 1 message costs 20, 2 cost
+/// 80, 3 cost 180. Unit: score points. Source: honest positives are capped at
+/// [`SCORE_POSITIVE_CAP`], so a second invalid message puts a peer below the publish
+/// threshold and a third graylists it (its messages are then dropped unread).
+const SCORE_INVALID_MESSAGE_WEIGHT: f64 = -20.0;
+/// How long an invalid message weighs on its sender's score (it then decays to zero).
+/// Unit: seconds (1 hour). Source: a PKI epoch; long enough that a peer cannot spread
+/// junk at a steady rate and stay above the graylist threshold.
+const SCORE_INVALID_MESSAGE_DECAY_SECS: u64 = 3600;
+/// Cap of what time in the mesh and first deliveries add. Unit: score points.
+/// Source: small, so good behaviour cannot buy more than one invalid message's worth.
+const SCORE_POSITIVE_CAP: f64 = 20.0;
+
 #[derive(NetworkBehaviour)]
 pub struct WeshBehaviour {
     /// Remembers the addresses given with `add_peer_address` and offers them when a
@@ -42,6 +57,8 @@ pub enum NetError {
     GossipConfig(#[from] gossipsub::ConfigBuilderError),
     #[error("cannot set up gossip: {0}")]
     Gossip(&'static str),
+    #[error("invalid gossip peer scoring: {0}")]
+    PeerScore(String),
     #[error("cannot listen on {0}: {1}")]
     Listen(Multiaddr, String),
     #[error("no listen address came up within 10 s")]
@@ -57,6 +74,7 @@ pub enum SwarmCommand {
         source: PeerId,
         acceptance: MessageAcceptance,
     },
+    PeerScore(PeerId, tokio::sync::oneshot::Sender<Option<f64>>),
 }
 
 /// What the swarm tells the node (only when started with gossip).
@@ -106,6 +124,15 @@ impl NetHandle {
     }
 }
 
+impl NetHandle {
+    /// The gossipsub score of `peer` (`None`: not known, or the swarm stopped).
+    pub async fn peer_score(&self, peer: PeerId) -> Option<f64> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.commands.send(SwarmCommand::PeerScore(peer, tx)).ok()?;
+        rx.await.ok().flatten()
+    }
+}
+
 /// Starts a swarm without PKI gossip (clients, benchmarks, static topologies).
 pub async fn start_swarm(
     keypair: Keypair,
@@ -128,8 +155,58 @@ fn gossip_behaviour(key: &Keypair) -> Result<gossipsub::Behaviour, NetError> {
         // content-addressed ids: the same descriptor from two paths is one message
         .message_id_fn(|m: &gossipsub::Message| MessageId::from(Sha256::digest(&m.data).to_vec()))
         .build()?;
-    gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)
-        .map_err(NetError::Gossip)
+    let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)
+        .map_err(NetError::Gossip)?;
+    let (params, thresholds) = peer_scoring();
+    behaviour
+        .with_peer_score(params, thresholds)
+        .map_err(NetError::PeerScore)?;
+    Ok(behaviour)
+}
+
+/// Score parameters for the one topic, `wesh/pki/1`: a low-rate topic (one descriptor per
+/// node per epoch), so message-rate penalties (P3, P3b) are off, or every quiet honest
+/// mesh peer would be punished; IP colocation (P6) is off too, since relays share hosts
+/// and NATs and a Sybil costs a key, not an IP. What is left: a little credit for time in
+/// the mesh (P1) and first deliveries (P2), and a heavy, slowly decaying cost per invalid
+/// message (P4), which is what spec/pki.md promises.
+fn peer_scoring() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let topic = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        // P1: +0.1 per second in the mesh, at most +10
+        time_in_mesh_weight: 0.1,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 100.0,
+        // P2: +1 per first delivery, at most +10, fading over 10 minutes
+        first_message_deliveries_weight: 1.0,
+        first_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(600)),
+        first_message_deliveries_cap: 10.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: SCORE_INVALID_MESSAGE_WEIGHT,
+        invalid_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(
+            SCORE_INVALID_MESSAGE_DECAY_SECS,
+        )),
+        ..Default::default()
+    };
+    let mut params = gossipsub::PeerScoreParams {
+        topic_score_cap: SCORE_POSITIVE_CAP,
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    params
+        .topics
+        .insert(IdentTopic::new(PKI_TOPIC).hash(), topic);
+    let thresholds = gossipsub::PeerScoreThresholds {
+        // below 0 after one invalid message a peer no longer gets our gossip (IHAVE)
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        accept_px_threshold: 10.0,
+        // honest scores are small (at most SCORE_POSITIVE_CAP)
+        opportunistic_graft_threshold: 3.0,
+    };
+    (params, thresholds)
 }
 
 /// Starts the swarm on `listen` and runs it until `shutdown` turns true.
@@ -232,6 +309,9 @@ pub async fn start_swarm_with_gossip(
                     Some(SwarmCommand::Report { id, source, acceptance }) => {
                         swarm.behaviour_mut().gossip.report_message_validation_result(&id, &source, acceptance);
                     }
+                    Some(SwarmCommand::PeerScore(peer, reply)) => {
+                        let _ = reply.send(swarm.behaviour().gossip.peer_score(&peer));
+                    }
                     None => break,
                 },
                 _ = retry.tick(), if !pending.is_empty() => {
@@ -286,5 +366,60 @@ fn log_event(ev: SwarmEvent<WeshBehaviourEvent>) {
             tracing::trace!(%peer_id, agent = %info.agent_version, "identified")
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    async fn gossiping(
+        book: &[(PeerId, Multiaddr)],
+    ) -> (
+        NetHandle,
+        mpsc::UnboundedReceiver<NetEvent>,
+        watch::Sender<bool>,
+    ) {
+        let (stop_tx, stop) = watch::channel(false);
+        let listen: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
+        let (h, ev) =
+            start_swarm_with_gossip(Keypair::generate_ed25519(), &[listen], book, true, stop)
+                .await
+                .unwrap();
+        (h, ev, stop_tx)
+    }
+
+    /// spec/pki.md: a message the PKI core rejects costs its sender score. Two nodes
+    /// gossip; one sends junk, the other reports it invalid; its score turns negative.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rejected_gossip_message_costs_its_sender_score() {
+        let (honest, mut events, _stop_a) = gossiping(&[]).await;
+        let book = [(honest.peer_id, honest.listen_addrs[0].clone())];
+        let (sender, _sender_events, _stop_b) = gossiping(&book).await;
+        sender.dial(honest.peer_id);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut rejected = 0;
+        let mut score = None;
+        while std::time::Instant::now() < deadline {
+            // new content each time: gossipsub drops repeats by content id
+            sender.publish(format!("junk {rejected}").into_bytes());
+            let wait = tokio::time::timeout(Duration::from_millis(600), events.recv()).await;
+            if let Ok(Some(NetEvent::Gossip { id, source, .. })) = wait {
+                assert_eq!(source, sender.peer_id);
+                honest.report(id, source, MessageAcceptance::Reject);
+                rejected += 1;
+            }
+            score = honest.peer_score(sender.peer_id).await;
+            if score.is_some_and(|s| s < 0.0) {
+                break;
+            }
+        }
+        assert!(rejected > 0, "no gossip arrived");
+        let score = score.expect("the sender has a score");
+        assert!(
+            score < 0.0,
+            "score {score} after {rejected} rejected messages"
+        );
     }
 }

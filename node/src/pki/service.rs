@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
-use wesh_pki::{DirectoryFollower, FollowerAction, Following, PkiAgent, Verdict};
+use wesh_pki::{DirectoryFollower, FollowerAction, Following, PkiAgent, SyncServeGate, Verdict};
 use x25519_dalek::StaticSecret;
 
 /// What the relay must apply.
@@ -31,7 +31,53 @@ pub type PkiStatus = wesh_pki::FollowerStatus;
 pub use crate::clock::{unix_now, unix_now_ms, until_unix};
 
 /// A sync request waiting for the agent: (epoch, requester's digest, where the answer goes).
-type SnapshotRequest = (u64, [u8; 32], oneshot::Sender<Vec<u8>>);
+type SnapshotRequest = (u64, [u8; 32], oneshot::Sender<Arc<Vec<u8>>>);
+
+/// Who may open `/wesh/pki-sync/1` streams to us now (the rule is the core's).
+type SharedGate = Arc<Mutex<SyncServeGate<PeerId>>>;
+
+/// An admitted sync stream: its slot is given back however the stream's task ends.
+struct GateSlot {
+    gate: SharedGate,
+    peer: PeerId,
+}
+
+impl Drop for GateSlot {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.gate.lock() {
+            g.close(&self.peer);
+        }
+    }
+}
+
+/// The full answer last encoded, for the directory generation and epoch it was made at
+/// (a flood of zero-digest requests then costs one encoding per directory change).
+#[derive(Default)]
+struct AnswerCache {
+    key: Option<(u64, u64)>,
+    full: Arc<Vec<u8>>,
+}
+
+impl AnswerCache {
+    fn answer(
+        &mut self,
+        follower: &DirectoryFollower,
+        epoch: u64,
+        digest: [u8; 32],
+    ) -> Arc<Vec<u8>> {
+        let agent = follower.agent();
+        let ours = agent.digest();
+        if epoch == agent.epoch() && digest == ours {
+            return Arc::new(encode_answer(ours, None));
+        }
+        let key = (agent.directory().generation(), agent.epoch());
+        if self.key != Some(key) {
+            self.full = Arc::new(encode_answer(ours, Some(&agent.snapshot())));
+            self.key = Some(key);
+        }
+        self.full.clone()
+    }
+}
 
 /// The issuer's token keys to announce, asked for with the epoch about to be published
 /// (it should return the keys of that epoch and the next).
@@ -53,6 +99,7 @@ struct RelayShell {
     outputs: mpsc::UnboundedSender<PkiOutput>,
     status: Arc<Mutex<PkiStatus>>,
     keyring_path: Option<PathBuf>,
+    gate: SharedGate,
 }
 
 impl PkiService {
@@ -81,6 +128,7 @@ impl PkiService {
             outputs,
             status,
             keyring_path,
+            gate: Arc::new(Mutex::new(SyncServeGate::default())),
         };
         let Some(me) = node_id_of_peer(&shell.net.peer_id) else {
             tracing::error!("the node's identity is not an Ed25519 key: no PKI");
@@ -98,6 +146,7 @@ impl PkiService {
         let (synced_tx, mut synced) = mpsc::unbounded_channel::<SyncOutcome>();
         let (snap_tx, mut snapshots) = mpsc::channel::<SnapshotRequest>(64);
         shell.serve_sync(snap_tx, shutdown.clone());
+        let mut answers = AnswerCache::default();
         for p in &bootstrap {
             shell.net.dial(*p);
             if let Some(n) = node_id_of_peer(p) {
@@ -141,8 +190,7 @@ impl PkiService {
                 },
                 Some(outcome) = synced.recv() => outcome.report_to(&mut follower),
                 Some((epoch, digest, reply)) = snapshots.recv() => {
-                    let (ours, snapshot) = follower.answer_sync(epoch, digest);
-                    let _ = reply.send(encode_answer(ours, snapshot.as_deref()));
+                    let _ = reply.send(answers.answer(&follower, epoch, digest));
                 }
                 _ = shutdown.changed() => if *shutdown.borrow() { return },
             }
@@ -161,13 +209,28 @@ impl RelayShell {
             tracing::warn!("pki sync protocol already registered");
             return;
         };
+        let gate = self.gate.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     next = incoming.next() => {
                         let Some((peer, mut stream)) = next else { return };
+                        // admitted or refused before a byte is read: a refused stream is
+                        // dropped (reset) at once
+                        let admitted = gate
+                            .lock()
+                            .map(|mut g| g.admit(unix_now_ms(), &peer))
+                            .unwrap_or(Err(wesh_pki::SyncRefusal::Busy));
+                        if let Err(refusal) = admitted {
+                            tracing::debug!(%peer, reason = refusal.reason(), "pki sync stream refused");
+                            continue;
+                        }
+                        let slot = GateSlot { gate: gate.clone(), peer };
                         let snapshots = snapshots.clone();
                         tokio::spawn(async move {
+                            let _slot = slot;
+                            // every read and write is bounded (sync.rs): a silent or slow
+                            // peer gives its slot back
                             let Ok((epoch, digest)) = read_request(&mut stream).await else { return };
                             let (tx, rx) = oneshot::channel();
                             if snapshots.send((epoch, digest, tx)).await.is_err() { return }
@@ -250,8 +313,13 @@ impl RelayShell {
     }
 
     fn publish_status(&self, follower: &DirectoryFollower) {
+        let mut status = follower.status();
+        if let Ok(g) = self.gate.lock() {
+            status.sync_streams_served = g.admitted();
+            status.sync_streams_refused = g.refused().values().sum();
+        }
         if let Ok(mut s) = self.status.lock() {
-            *s = follower.status();
+            *s = status;
         }
     }
 }

@@ -669,6 +669,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                     layer,
                     metrics: n.handle.metrics.clone(),
                     mailboxes: n.handle.mailboxes.clone(),
+                    pki_status: n.handle.pki_status.clone(),
                 });
             }
         }

@@ -4,6 +4,8 @@
 //! list and runs the selected ones.
 
 mod api_access;
+mod equivocation_spam;
+mod pki_sync_flood;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -139,6 +141,8 @@ pub struct RelayTarget {
     pub layer: usize,
     pub metrics: Arc<wesh_shell::metrics::RelayMetrics>,
     pub mailboxes: Option<Arc<wesh_shell::storage::MailboxStore>>,
+    /// The relay's PKI summary (`None` with a static topology).
+    pub pki_status: Option<Arc<std::sync::Mutex<wesh_shell::pki::service::PkiStatus>>>,
 }
 
 /// The Wesh story's app API, as a local process would find it.
@@ -183,6 +187,8 @@ async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
         AttackName::ApiNoCredential => {
             api_access::no_credential(api_access::wait_for_api(targets.api.clone()).await).await
         }
+        AttackName::PkiSyncFlood => pki_sync_flood::run(targets).await,
+        AttackName::EquivocationSpam => equivocation_spam::run(targets).await,
         // each attack lands with its defence; until then it is reported as not run
         other => AttackReport::not_run(format!("{} is not implemented yet", other.as_str())),
     }
@@ -190,6 +196,7 @@ async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
