@@ -680,6 +680,23 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             desks: desks.clone(),
             replicas: replicas.clone(),
             api: wesh.is_some().then_some(api_target),
+            make_client: {
+                let pki = pki_params.clone();
+                let topology = pki_params.is_none().then(|| topology.clone());
+                let issuer = issuer_address.clone();
+                Arc::new(move |state, addr| ClientSpec {
+                    state,
+                    index: 2000,
+                    provider_addr: addr,
+                    topology: topology.clone(),
+                    pki: pki.clone(),
+                    pull_interval,
+                    observer: None,
+                    store: None,
+                    payments: issuer.clone(),
+                })
+            },
+            traffic,
         };
         Some(tokio::spawn(attacks::run(
             selected_attacks.clone(),

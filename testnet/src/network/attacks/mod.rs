@@ -4,6 +4,7 @@
 //! list and runs the selected ones.
 
 mod api_access;
+mod desk;
 mod equivocation_spam;
 mod pki_sync_flood;
 
@@ -163,6 +164,55 @@ pub struct AttackTargets {
     pub replicas: Vec<(NodeId, Arc<wesh_shell::replication::ReplicaService>)>,
     /// Filled by the Wesh story once its API server listens.
     pub api: Option<tokio::sync::watch::Receiver<Option<ApiTarget>>>,
+    /// Makes the spec of an attacker's own client at a provider (its address), with the
+    /// testnet's PKI and payments, so attacks go through the mixnet like any client.
+    pub make_client: MakeClient,
+    /// The testnet's Loopix rates (attackers send faster: see [`start_attacker`]).
+    pub traffic: wesh_mix::ClientTrafficConfig,
+}
+
+pub type MakeClient = Arc<
+    dyn Fn(
+            wesh_shell::drivers::client_traffic::ClientState,
+            libp2p::Multiaddr,
+        ) -> wesh_shell::drivers::client_traffic::ClientSpec
+        + Send
+        + Sync,
+>;
+
+/// An attacker's client at `provider`, sending `real_rate` packets/s, once it can send
+/// (mailbox registered, directory and credit in hand; 20 s at most).
+pub async fn start_attacker(
+    targets: &AttackTargets,
+    provider: &RelayTarget,
+    real_rate: f64,
+) -> Result<wesh_shell::drivers::client_traffic::RunningClient, String> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let traffic = wesh_mix::ClientTrafficConfig {
+        real_rate,
+        ..targets.traffic
+    };
+    let state = wesh_shell::drivers::client_traffic::ClientState::generate(provider.id, traffic)
+        .map_err(|e| format!("attacker client: {e}"))?;
+    let spec = (targets.make_client)(state, provider.addr.clone());
+    let client = wesh_shell::drivers::client_traffic::start_client(spec)
+        .await
+        .map_err(|e| format!("attacker client: {e}"))?;
+    let h = &client.handle;
+    let ready = || {
+        h.mailbox_ready.load(Relaxed)
+            && h.topology_ready.load(Relaxed)
+            && h.credit_ready.load(Relaxed)
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ready() {
+        if tokio::time::Instant::now() > deadline {
+            client.shutdown();
+            return Err("the attacker's client was not ready within 20 s".into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(client)
 }
 
 /// Runs the selected attacks one after the other (each is short) and reports them by name.
@@ -188,6 +238,8 @@ async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
             api_access::no_credential(api_access::wait_for_api(targets.api.clone()).await).await
         }
         AttackName::PkiSyncFlood => pki_sync_flood::run(targets).await,
+        AttackName::DeskWedge => desk::wedge(targets).await,
+        AttackName::DeskBindingHijack => desk::binding_hijack(targets).await,
         AttackName::EquivocationSpam => equivocation_spam::run(targets).await,
         // each attack lands with its defence; until then it is reported as not run
         other => AttackReport::not_run(format!("{} is not implemented yet", other.as_str())),
