@@ -429,6 +429,11 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         }
     }
     let all: Vec<&Node> = mixes.iter().flatten().chain(providers.iter()).collect();
+    // the issuer runs without the PKI here: it takes the providers that may redeem from
+    // the directory the first provider follows
+    if let (Some((running, _)), Some(first)) = (&issuer, providers.first()) {
+        running.follow_routing_view(first.handle.routing_watch(), issuer_stop_tx.subscribe());
+    }
     let topology = Topology::new(
         mixes
             .iter()
@@ -669,6 +674,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                     layer,
                     metrics: n.handle.metrics.clone(),
                     mailboxes: n.handle.mailboxes.clone(),
+                    credit: n.handle.credit.clone(),
                 });
             }
         }

@@ -137,6 +137,8 @@ pub struct RelayTarget {
     pub layer: usize,
     pub metrics: Arc<wesh_shell::metrics::RelayMetrics>,
     pub mailboxes: Option<Arc<wesh_shell::storage::MailboxStore>>,
+    /// Providers with payments: their credit and redemption counters.
+    pub credit: Option<Arc<wesh_shell::credit::provider::ProviderCredit>>,
 }
 
 /// The Wesh story's app API, as a local process would find it.
