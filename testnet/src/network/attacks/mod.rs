@@ -3,6 +3,9 @@
 //! refused it and what was observed. One file per attack; this module names them, parses the
 //! list and runs the selected ones.
 
+pub mod mix_entry_bypass;
+pub mod self_redeem;
+
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -175,9 +178,13 @@ pub async fn run(
     out
 }
 
-async fn run_one(a: AttackName, _targets: &AttackTargets) -> AttackReport {
-    // each attack lands with its defence; until then it is reported as not run
-    AttackReport::not_run(format!("{} is not implemented yet", a.as_str()))
+async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
+    match a {
+        AttackName::MixEntryBypass => mix_entry_bypass::run(targets).await,
+        AttackName::SelfRedeem => self_redeem::run(targets).await,
+        // each attack lands with its defence; until then it is reported as not run
+        _ => AttackReport::not_run(format!("{} is not implemented yet", a.as_str())),
+    }
 }
 
 #[cfg(test)]
