@@ -58,7 +58,10 @@ async fn directory_view(
 }
 
 async fn attempt(targets: &AttackTargets) -> Result<AttackReport, String> {
-    let params = targets.pki.as_ref().ok_or("the testnet runs without the PKI")?;
+    let params = targets
+        .pki
+        .as_ref()
+        .ok_or("the testnet runs without the PKI")?;
     let provider = targets
         .relays
         .iter()
@@ -91,12 +94,20 @@ async fn attempt(targets: &AttackTargets) -> Result<AttackReport, String> {
         .layers()
         .first()
         .and_then(|l| {
-            l.iter()
-                .find_map(|n| targets.relays.iter().find(|r| r.id == n.id).map(|r| (*n, r)))
+            l.iter().find_map(|n| {
+                targets
+                    .relays
+                    .iter()
+                    .find(|r| r.id == n.id)
+                    .map(|r| (*n, r))
+            })
         })
         .ok_or("no layer-1 mix")?;
     let (entry_node, entry_relay) = entry;
-    let exit = view.provider(&provider.id).copied().ok_or("provider not in the view")?;
+    let exit = view
+        .provider(&provider.id)
+        .copied()
+        .ok_or("provider not in the view")?;
     let refused_before = entry_relay.metrics.drop_not_previous_hop.load(Relaxed);
     let forwarded_before = entry_relay.metrics.forwarded.load(Relaxed);
     let stored_before = stored(provider, &mailbox_id);

@@ -189,6 +189,7 @@ async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -27,13 +27,19 @@ pub async fn run(targets: &AttackTargets) -> AttackReport {
 }
 
 async fn attempt(targets: &AttackTargets) -> Result<AttackReport, String> {
-    let issuer = targets.issuer.as_ref().ok_or("the testnet runs without payments")?;
+    let issuer = targets
+        .issuer
+        .as_ref()
+        .ok_or("the testnet runs without payments")?;
     let provider = targets
         .relays
         .iter()
         .find(|r| r.role == Role::Provider && r.credit.is_some())
         .ok_or("no provider takes payments")?;
-    let credit = provider.credit.clone().ok_or("no provider takes payments")?;
+    let credit = provider
+        .credit
+        .clone()
+        .ok_or("no provider takes payments")?;
     let keys = NodeKeys::generate();
     let me = keys.node_id().map_err(|e| e.to_string())?;
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -67,9 +73,10 @@ async fn attempt(targets: &AttackTargets) -> Result<AttackReport, String> {
     let token = wallet.pop(key.epoch).ok_or("no token granted")?;
 
     // 2. the client redeems it itself
-    let own = wesh_shell::issuer::calls::redeem(&mut control, issuer.peer, std::slice::from_ref(&token))
-        .await
-        .map_err(|e| format!("redemption call: {e}"))?;
+    let own =
+        wesh_shell::issuer::calls::redeem(&mut control, issuer.peer, std::slice::from_ref(&token))
+            .await
+            .map_err(|e| format!("redemption call: {e}"))?;
     let self_redeem_refused = own.accepted == 0 && !own.refused.is_empty();
     let refusal = own.refused.first().map(|(_, why)| why.to_string());
 
@@ -105,7 +112,11 @@ async fn attempt(targets: &AttackTargets) -> Result<AttackReport, String> {
     observed.insert("self_redeem_refusal".into(), json!(refusal));
     observed.insert(
         "refused_as_not_a_provider".into(),
-        json!(own.refused.iter().any(|(_, w)| *w == SpendRefusal::NotAProvider)),
+        json!(
+            own.refused
+                .iter()
+                .any(|(_, w)| *w == SpendRefusal::NotAProvider)
+        ),
     );
     observed.insert("spend_at_provider_accepted".into(), json!(spend_accepted));
     observed.insert("provider_paid_at_redemption".into(), json!(provider_paid));
