@@ -40,6 +40,18 @@ pub const DEFAULT_MEAN_HOP_DELAY: Duration = Duration::from_millis(200);
 /// (P[Exp(200 ms) > 30 s] = e^-150).
 pub const MAX_HOP_DELAY: Duration = Duration::from_secs(30);
 
+/// How long a relay keeps admitting packets by a routing view after a newer one replaced
+/// it: layers are reassigned when the mix set or the epoch changes, and a packet (or a
+/// SURB) built on the old view must still cross its hops. 5 hops of at most
+/// `MAX_HOP_DELAY` each; the shell raises it to the PKI's key grace period, the longest a
+/// SURB built on the old view stays usable.
+pub const ENTRY_VIEW_RETENTION: Duration =
+    Duration::from_secs(ROUTE_HOPS as u64 * MAX_HOP_DELAY.as_secs());
+
+/// Routing views a relay keeps for admission at most (the current one included): bounds
+/// the memory and the per-frame check while the directory churns.
+pub const MAX_ENTRY_VIEWS: usize = 16;
+
 /// Client real-traffic rate λ_P, packets per second (Loopix "payload" stream).
 pub const DEFAULT_CLIENT_REAL_RATE: f64 = 2.0;
 

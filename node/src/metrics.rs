@@ -21,6 +21,9 @@ pub struct RelayMetrics {
     pub mailbox_store_failed: AtomicU64,
     /// Client frames dropped at a provider because the client had no credit.
     pub drop_no_credit: AtomicU64,
+    /// Frames refused at admission because the sender is not the hop before this relay
+    /// (at a mix: not of the previous layer; a client skipping its provider).
+    pub drop_not_previous_hop: AtomicU64,
     /// Payloads dropped because the store writer's queue was full.
     pub drop_store_backlog: AtomicU64,
     /// Mailbox requests refused (bad signature, unknown mailbox, ...).
@@ -82,6 +85,7 @@ impl RelayMetrics {
             ("link_failed", self.drop_link_failed.load(Relaxed)),
             ("store_backlog", self.drop_store_backlog.load(Relaxed)),
             ("no_credit", self.drop_no_credit.load(Relaxed)),
+            ("not_previous_hop", self.drop_not_previous_hop.load(Relaxed)),
         ]
     }
 }

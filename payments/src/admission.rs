@@ -133,6 +133,12 @@ impl<S: SpentSet> Admission<S> {
         Ok(ledger.balance())
     }
 
+    /// Takes back tokens handed over for redemption that the issuer did not judge (it
+    /// could not redeem then): they are redeemed in a later round.
+    pub fn return_collected(&mut self, tokens: Vec<Token>) {
+        self.collected.extend(tokens);
+    }
+
     /// Hands over the tokens collected since the last call, for redemption.
     pub fn take_collected(&mut self) -> Vec<Token> {
         std::mem::take(&mut self.collected)

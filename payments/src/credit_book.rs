@@ -311,6 +311,12 @@ impl<K: Eq + Hash + Clone, S: LedgerStore<K>> CreditBook<K, S> {
         self.ledgers.len()
     }
 
+    /// Tokens handed over by `take_collected` that the issuer did not judge: kept for the
+    /// next redemption round.
+    pub fn return_collected(&mut self, tokens: Vec<Token>) {
+        self.admission.return_collected(tokens);
+    }
+
     /// Tokens collected since the last call, to redeem at the issuer.
     pub fn take_collected(&mut self) -> Vec<Token> {
         self.admission.take_collected()

@@ -257,17 +257,25 @@ impl<P: IssuancePolicy, S: SpentSet, A: RewardArchive> IssuerBook<P, S, A> {
     }
 
     /// Answers `/wesh/issuer/redeem/1` of `provider` (None: not an Ed25519 node, nothing
-    /// redeemed) at `now` (None: the issuer has no key now). Each token is judged on its
-    /// own, by its index.
+    /// redeemed) at `now` (None: the issuer has no key now). Only the providers of the
+    /// directory the issuer follows (`directory_providers`, the shell's) redeem; anyone
+    /// else's batch is refused whole, before any token is looked at. Each token is judged
+    /// on its own, by its index.
     pub fn answer_redeem(
         &mut self,
         now: Option<Epoch>,
         provider: Option<NodeId>,
+        directory_providers: &BTreeSet<NodeId>,
         request: &[u8],
     ) -> Redeemed {
         let Some(provider) = provider else {
             return Redeemed::default();
         };
+        // Only a provider of the directory collects tokens for the packets it carries: a
+        // client redeeming its own token would leave the provider it spends it at unpaid.
+        if !directory_providers.contains(&provider) {
+            return Redeemed::batch_refused(SpendRefusal::NotAProvider);
+        }
         let Ok(tokens) = decode_redeem_request(request) else {
             return Redeemed::batch_refused(SpendRefusal::MalformedRequest);
         };
@@ -457,18 +465,22 @@ mod tests {
             "the requester's own key passes; this issuer has no key"
         );
         let empty = 0u16.to_be_bytes();
-        assert_eq!(b.answer_redeem(Some(5), None, &empty), Redeemed::default());
+        let providers: BTreeSet<NodeId> = [[1; 32]].into();
         assert_eq!(
-            b.answer_redeem(Some(5), Some([1; 32]), &garbage),
+            b.answer_redeem(Some(5), None, &providers, &empty),
+            Redeemed::default()
+        );
+        assert_eq!(
+            b.answer_redeem(Some(5), Some([1; 32]), &providers, &garbage),
             Redeemed::batch_refused(SpendRefusal::MalformedRequest)
         );
         assert_eq!(
-            b.answer_redeem(None, Some([1; 32]), &empty),
+            b.answer_redeem(None, Some([1; 32]), &providers, &empty),
             Redeemed::batch_refused(SpendRefusal::Unavailable)
         );
         let mut foreign = 1u16.to_be_bytes().to_vec();
         foreign.extend_from_slice(&[9; crate::params::TOKEN_BYTES]);
-        let judged = b.answer_redeem(Some(5), Some([1; 32]), &foreign);
+        let judged = b.answer_redeem(Some(5), Some([1; 32]), &providers, &foreign);
         let unsupported = SpendRefusal::Token(Refusal::UnsupportedTokenType);
         assert_eq!(judged.refused, vec![(0, unsupported)]);
         assert_eq!(

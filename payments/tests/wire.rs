@@ -27,7 +27,11 @@ fn spend_refusals() -> Vec<SpendRefusal> {
         .iter()
         .map(|r| SpendRefusal::Token(*r))
         .collect();
-    all.extend([SpendRefusal::MalformedRequest, SpendRefusal::Unavailable]);
+    all.extend([
+        SpendRefusal::MalformedRequest,
+        SpendRefusal::Unavailable,
+        SpendRefusal::NotAProvider,
+    ]);
     all
 }
 

@@ -193,8 +193,14 @@ pub async fn run_mix_bench(args: BenchArgs) -> Result<(), String> {
         .first()
         .cloned()
         .ok_or("sink has no address")?;
+    // the load generator is a provider of the view: a layer-1 mix admits only providers
+    let load_keys = NodeKeys::generate();
+    let load = RouteNode {
+        id: load_keys.node_id().map_err(err)?,
+        sphinx_key: load_keys.sphinx_public(),
+    };
     let topology =
-        Topology::new(vec![vec![mix], vec![sink], vec![sink]], vec![sink]).map_err(err)?;
+        Topology::new(vec![vec![mix], vec![sink], vec![sink]], vec![sink, load]).map_err(err)?;
     let node = start_relay(RelaySpec {
         keys: mix_keys,
         role: Role::Mix,
@@ -217,7 +223,6 @@ pub async fn run_mix_bench(args: BenchArgs) -> Result<(), String> {
         .first()
         .cloned()
         .ok_or("node has no address")?;
-    let load_keys = NodeKeys::generate();
     let node_peer = node.net.peer_id;
     let load_net = start_swarm(
         load_keys.identity.clone(),

@@ -29,6 +29,8 @@ pub struct CreditStats {
     /// Refused by the issuer at redemption as already spent elsewhere.
     pub redeem_double_spends: AtomicU64,
     pub redeem_refused: AtomicU64,
+    /// Redemption batches the issuer did not judge (kept for a later round).
+    pub redeem_deferred: AtomicU64,
     /// Key refreshes served by the issuer's PKI descriptor / by `/wesh/issuer/keys/1`.
     pub keys_from_pki: AtomicU64,
     pub keys_from_issuer: AtomicU64,
@@ -195,6 +197,11 @@ impl ProviderCredit {
     /// Clients with a credit ledger (those that paid at least once).
     pub fn clients(&self) -> usize {
         self.lock().clients()
+    }
+
+    /// Takes back tokens the issuer did not judge (redeemed again next round).
+    pub fn return_collected(&self, tokens: Vec<Token>) {
+        self.lock().return_collected(tokens);
     }
 
     /// Tokens collected since the last call (to redeem at the issuer).

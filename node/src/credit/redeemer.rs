@@ -58,10 +58,27 @@ pub async fn redeem_collected(
 ) -> Result<(), CallError> {
     refresh_keys(net, issuer, credit, false).await?;
     let mut control = net.control.clone();
-    let tokens = credit.take_collected();
-    for batch in tokens.chunks(MAX_REDEEM_BATCH) {
-        let r = redeem(&mut control, issuer.peer, batch).await?;
+    let mut tokens = credit.take_collected();
+    while !tokens.is_empty() {
+        let rest = tokens.split_off(tokens.len().min(MAX_REDEEM_BATCH));
+        let batch = std::mem::replace(&mut tokens, rest);
+        let r = match redeem(&mut control, issuer.peer, &batch).await {
+            Ok(r) => r,
+            Err(e) => {
+                // not judged: kept for the next round, with the batches not sent yet
+                credit.return_collected(batch);
+                credit.return_collected(tokens);
+                return Err(e);
+            }
+        };
         let stats = &credit.stats;
+        if r.batch_to_retry() {
+            tracing::warn!(refused = ?r.refused, "the issuer did not redeem now; retrying later");
+            stats.redeem_deferred.fetch_add(1, Relaxed);
+            credit.return_collected(batch);
+            credit.return_collected(tokens);
+            return Ok(());
+        }
         stats
             .tokens_redeemed
             .fetch_add(u64::from(r.accepted), Relaxed);

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
-use wesh_mix::hop_rules::{HopAction, HopRules, RelayKind};
+use wesh_mix::hop_rules::{Admission, EntryGuard, HopAction, HopRules, RelayKind};
 use wesh_mix::params::PACKET_BYTES;
 use wesh_mix::provider_ack::AckPacket;
 use wesh_mix::{MixCover, MixProcessor, NodeId, Topology, seed_from, shard_of};
@@ -107,16 +107,34 @@ enum WorkerInput {
     Keys(Vec<(u64, StaticSecret)>),
 }
 
-/// Where a new routing view or key set goes: every worker, and the cover stream.
+/// Where a new routing view or key set goes: every worker, the cover stream, and the
+/// admission of inbound frames.
 #[derive(Clone)]
 struct RelayControl {
     workers_in: Vec<mpsc::Sender<WorkerInput>>,
     topology: watch::Sender<Option<Arc<Topology>>>,
+    entry: EntryWatch,
     journal: Option<mpsc::UnboundedSender<JournalMsg>>,
+}
+
+/// The relay's admission guard (who may hand it frames) and the clock it runs on.
+#[derive(Clone)]
+struct EntryWatch {
+    guard: Arc<watch::Sender<Arc<EntryGuard>>>,
+    clock: crate::clock::CoreClock,
+}
+
+impl EntryWatch {
+    fn install(&self, view: &Topology) {
+        let now = self.clock.now();
+        self.guard
+            .send_modify(|g| Arc::make_mut(g).install(now, view));
+    }
 }
 
 impl RelayControl {
     async fn set_topology(&self, topology: Topology) {
+        self.entry.install(&topology);
         let t = Arc::new(topology);
         for w in &self.workers_in {
             let _ = w.send(WorkerInput::Topology(t.clone())).await;
@@ -279,20 +297,32 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         }
         None => (None, None),
     };
+    let rules = HopRules::new(
+        node_id,
+        match spec.role {
+            Role::Mix => RelayKind::Mix,
+            Role::Provider => RelayKind::Provider,
+        },
+        store_jobs.is_some(),
+    );
+    // a replaced view admits as long as SURBs built on it stay usable (the key grace)
+    let grace = spec.pki.as_ref().map_or(Duration::ZERO, |p| {
+        Duration::from_secs(p.params.grace_period_secs)
+    });
+    let entry = EntryWatch {
+        guard: Arc::new(watch::channel(Arc::new(rules.entry_guard(grace))).0),
+        clock: crate::clock::CoreClock::start(),
+    };
+    if let Some(t) = &spec.topology {
+        entry.install(t);
+    }
     // Worker threads: each owns a processor (same keys, its own replay filter shard).
     let mut workers_in = Vec::new();
     let mut threads = Vec::new();
     for i in 0..spec.workers {
         let (tx, rx) = mpsc::channel(WORKER_QUEUE);
         let ctx = WorkerCtx {
-            rules: HopRules::new(
-                node_id,
-                match spec.role {
-                    Role::Mix => RelayKind::Mix,
-                    Role::Provider => RelayKind::Provider,
-                },
-                store_jobs.is_some(),
-            ),
+            rules: rules.clone(),
             processor: new_processor(&spec.keys, journal_dir.as_deref()),
             journal: journal_tx.clone(),
             journal_dir: journal_dir.clone(),
@@ -341,7 +371,11 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         (Some(p), Role::Provider) => Some(p.credit.clone()),
         _ => None,
     };
-    let admission = credit.clone().map(|c| (c, topology_rx.clone()));
+    let admission = Admit {
+        guard: entry.guard.subscribe(),
+        clock: entry.clock,
+        credit: credit.clone(),
+    };
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -382,6 +416,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
     let control = RelayControl {
         workers_in,
         topology: topology_tx,
+        entry,
         journal: journal_tx,
     };
     let pki_status = match spec.pki {
@@ -513,33 +548,46 @@ fn start_pki(
     Ok(status)
 }
 
-/// A provider's admission: client credit, and the routing view that tells relays (which
-/// do not pay) from clients.
-type AdmissionCheck = (
-    Arc<crate::credit::provider::ProviderCredit>,
-    watch::Receiver<Option<Arc<Topology>>>,
-);
+/// What the core's [`EntryGuard`] needs from the shell to judge a frame: the guard (kept
+/// current by `set_topology`), its clock, and a provider's client credit (None: a mix, or
+/// a provider that does not charge).
+#[derive(Clone)]
+struct Admit {
+    guard: watch::Receiver<Arc<EntryGuard>>,
+    clock: crate::clock::CoreClock,
+    credit: Option<Arc<crate::credit::provider::ProviderCredit>>,
+}
+
+impl Admit {
+    /// The core's verdict on one frame from `peer` (`node`: its node id, if it has one).
+    fn judge(&self, peer: &PeerId, node: Option<&NodeId>) -> Admission {
+        let guard = self.guard.borrow().clone();
+        guard.admit(self.clock.now(), node, || {
+            self.credit.as_ref().is_none_or(|c| c.debit(peer))
+        })
+    }
+}
 
 async fn read_packets(
     peer: PeerId,
     mut stream: libp2p::Stream,
     workers: Vec<mpsc::Sender<WorkerInput>>,
     metrics: Arc<RelayMetrics>,
-    admission: Option<AdmissionCheck>,
+    admission: Admit,
 ) {
     let node = crate::keys::node_id_of_peer(&peer);
     loop {
         match read_frame(&mut stream, PACKET_BYTES).await {
             Ok(Some(frame)) => {
                 bump(&metrics.received);
-                if let Some((credit, topology)) = &admission {
-                    let view = topology.borrow().clone();
-                    let verdict =
-                        HopRules::admit_at_provider(node.as_ref(), view.as_deref(), || {
-                            credit.debit(&peer)
-                        });
-                    if !verdict.admitted() {
+                match admission.judge(&peer, node.as_ref()) {
+                    Admission::Relay | Admission::Paid => {}
+                    Admission::NoCredit => {
                         bump(&metrics.drop_no_credit);
+                        continue;
+                    }
+                    Admission::NotPreviousHop => {
+                        bump(&metrics.drop_not_previous_hop);
                         continue;
                     }
                 }

@@ -102,6 +102,38 @@ pub struct RunningIssuer {
     pub directory: Option<DirectoryWatch>,
 }
 
+impl RunningIssuer {
+    /// Takes the providers allowed to redeem from a routing view someone else follows (an
+    /// issuer started without the PKI, e.g. inside the testnet, beside relays that run it).
+    pub fn follow_routing_view(
+        &self,
+        mut view: watch::Receiver<Option<Arc<wesh_mix::Topology>>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            loop {
+                let providers: Vec<[u8; 32]> = view
+                    .borrow_and_update()
+                    .as_ref()
+                    .map(|t| t.providers().iter().map(|p| p.id.0).collect())
+                    .unwrap_or_default();
+                lock_state(&state).set_directory_providers(providers);
+                tokio::select! {
+                    r = view.changed() => if r.is_err() { return },
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+}
+
+fn lock_state(state: &Mutex<IssuerState>) -> std::sync::MutexGuard<'_, IssuerState> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// How an issuer joins the gossip PKI to announce its token keys.
 #[derive(Debug, Clone, Default)]
 pub struct IssuerPki {
@@ -223,11 +255,16 @@ fn start_issuer_pki(
     // an issuer routes nothing; its secret shopper follows the directory's routing view
     let (outputs, mut out_rx) = tokio::sync::mpsc::unbounded_channel();
     let (view_tx, view_rx) = watch::channel(None);
+    let redeemers = state.clone();
     tokio::spawn(async move {
         while let Some(out) = out_rx.recv().await {
-            if let crate::pki::service::PkiOutput::Topology(t) = out
-                && let Some(routing) = crate::pki::convert::routing_view(&t)
-            {
+            let crate::pki::service::PkiOutput::Topology(t) = out else {
+                continue;
+            };
+            // only the providers of the verified directory redeem (spec/payments.md)
+            lock_state(&redeemers)
+                .set_directory_providers(t.providers.iter().map(|p| p.identity.0));
+            if let Some(routing) = crate::pki::convert::routing_view(&t) {
                 let providers = t
                     .providers
                     .iter()

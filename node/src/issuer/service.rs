@@ -14,6 +14,7 @@ use crate::storage::reward_store::RewardStore;
 use crate::storage::spent_store::SpentStore;
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, StreamProtocol};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,6 +33,8 @@ pub struct IssuerStats {
     pub tokens_redeemed: AtomicU64,
     pub double_spends_rejected: AtomicU64,
     pub redemptions_refused: AtomicU64,
+    /// Redemption batches refused whole: the peer is not a provider of the directory.
+    pub redeemers_refused: AtomicU64,
 }
 
 pub type Book = IssuerBook<FreeQuotaPolicy, SpentStore, RewardStore>;
@@ -41,6 +44,8 @@ pub struct IssuerState {
     pub epoch_seconds: u64,
     /// Where each epoch's signing key is kept (PKCS#8 DER, mode 0600); None: memory only.
     pub keys_dir: Option<PathBuf>,
+    /// The providers of the directory the issuer follows: the only peers that redeem.
+    directory_providers: BTreeSet<[u8; 32]>,
 }
 
 impl IssuerState {
@@ -59,7 +64,20 @@ impl IssuerState {
             book,
             epoch_seconds,
             keys_dir,
+            directory_providers: BTreeSet::new(),
         })
+    }
+
+    /// The providers of the directory as it stands now (the PKI's verified view).
+    pub fn set_directory_providers(&mut self, providers: impl IntoIterator<Item = [u8; 32]>) {
+        self.directory_providers = providers.into_iter().collect();
+    }
+
+    /// Answers a redemption request of `node` (the authenticated peer's node id).
+    fn answer_redeem(&mut self, node: Option<[u8; 32]>, request: &[u8]) -> Redeemed {
+        let now = self.current_epoch().ok();
+        self.book
+            .answer_redeem(now, node, &self.directory_providers, request)
     }
 
     /// The payments epoch now.
@@ -212,8 +230,7 @@ async fn answer(
             stats.count_issue(&answer);
             (answer.encode(), matches!(answer, Answer::Done(_)))
         } else {
-            let now = s.current_epoch().ok();
-            let answer = s.book.answer_redeem(now, node, &request);
+            let answer = s.answer_redeem(node, &request);
             stats.count_redeem(&answer);
             (answer.encode(), answer.refused.is_empty())
         };
@@ -253,6 +270,12 @@ impl IssuerStats {
         let refused = r.refused.len() as u64;
         let double = r.refused.iter().filter(|(_, why)| *why == ALREADY_SPENT);
         let double = double.count() as u64;
+        if r.refused
+            .iter()
+            .any(|(_, why)| *why == SpendRefusal::NotAProvider)
+        {
+            self.redeemers_refused.fetch_add(1, Relaxed);
+        }
         self.tokens_redeemed
             .fetch_add(u64::from(r.accepted), Relaxed);
         self.redemptions_refused.fetch_add(refused, Relaxed);

@@ -47,10 +47,14 @@ pub enum SpendRefusal {
     MalformedRequest,
     #[error("the service cannot answer now (storage or keys)")]
     Unavailable,
+    /// A redemption from a peer that is not a provider of the issuer's directory.
+    #[error("only providers of the directory redeem")]
+    NotAProvider,
 }
 
 const MALFORMED_REQUEST: u8 = 0x40;
 const UNAVAILABLE: u8 = 0x41;
+const NOT_A_PROVIDER: u8 = 0x42;
 
 impl SpendRefusal {
     /// Not the token's fault (the provider lacks its issuer key, or its store failed): the
@@ -60,6 +64,7 @@ impl SpendRefusal {
             self,
             SpendRefusal::Token(Refusal::UnknownKey | Refusal::SpentSetUnavailable)
                 | SpendRefusal::Unavailable
+                | SpendRefusal::NotAProvider
         )
     }
 }
@@ -71,6 +76,7 @@ impl Code for SpendRefusal {
             SpendRefusal::Token(r) => r.code(),
             SpendRefusal::MalformedRequest => MALFORMED_REQUEST,
             SpendRefusal::Unavailable => UNAVAILABLE,
+            SpendRefusal::NotAProvider => NOT_A_PROVIDER,
         }
     }
 
@@ -78,6 +84,7 @@ impl Code for SpendRefusal {
         match code {
             MALFORMED_REQUEST => Some(SpendRefusal::MalformedRequest),
             UNAVAILABLE => Some(SpendRefusal::Unavailable),
+            NOT_A_PROVIDER => Some(SpendRefusal::NotAProvider),
             other => Refusal::from_code(other).map(SpendRefusal::Token),
         }
     }

@@ -233,6 +233,17 @@ impl Redeemed {
         }
     }
 
+    /// Whether the issuer refused the whole batch for a reason that is not the tokens'
+    /// (it cannot redeem now, or does not know the asker as a provider of its directory
+    /// yet): the provider keeps the tokens and redeems them in a later round.
+    pub fn batch_to_retry(&self) -> bool {
+        self.accepted == 0
+            && matches!(
+                self.refused.as_slice(),
+                [(0, SpendRefusal::Unavailable | SpendRefusal::NotAProvider)]
+            )
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let refused = &self.refused[..self.refused.len().min(usize::from(u16::MAX))];
         let mut out = self.accepted.to_be_bytes().to_vec();

@@ -429,6 +429,11 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         }
     }
     let all: Vec<&Node> = mixes.iter().flatten().chain(providers.iter()).collect();
+    // the issuer runs without the PKI here: it takes the providers that may redeem from
+    // the directory the first provider follows
+    if let (Some((running, _)), Some(first)) = (&issuer, providers.first()) {
+        running.follow_routing_view(first.handle.routing_watch(), issuer_stop_tx.subscribe());
+    }
     let topology = Topology::new(
         mixes
             .iter()
@@ -670,6 +675,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                     metrics: n.handle.metrics.clone(),
                     mailboxes: n.handle.mailboxes.clone(),
                     pki_status: n.handle.pki_status.clone(),
+                    credit: n.handle.credit.clone(),
                 });
             }
         }

@@ -7,6 +7,8 @@ mod api_access;
 mod desk;
 mod equivocation_spam;
 mod pki_sync_flood;
+mod mix_entry_bypass;
+mod self_redeem;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -144,6 +146,8 @@ pub struct RelayTarget {
     pub mailboxes: Option<Arc<wesh_shell::storage::MailboxStore>>,
     /// The relay's PKI summary (`None` with a static topology).
     pub pki_status: Option<Arc<std::sync::Mutex<wesh_shell::pki::service::PkiStatus>>>,
+    /// Providers with payments: their credit and redemption counters.
+    pub credit: Option<Arc<wesh_shell::credit::provider::ProviderCredit>>,
 }
 
 /// The Wesh story's app API, as a local process would find it.
@@ -241,6 +245,8 @@ async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
         AttackName::DeskWedge => desk::wedge(targets).await,
         AttackName::DeskBindingHijack => desk::binding_hijack(targets).await,
         AttackName::EquivocationSpam => equivocation_spam::run(targets).await,
+        AttackName::MixEntryBypass => mix_entry_bypass::run(targets).await,
+        AttackName::SelfRedeem => self_redeem::run(targets).await,
         // each attack lands with its defence; until then it is reported as not run
         other => AttackReport::not_run(format!("{} is not implemented yet", other.as_str())),
     }
