@@ -3,7 +3,12 @@
 //!
 //! - Register first, again after a failure with a doubling wait
 //!   ([`REGISTER_BACKOFF_FIRST`] to [`REGISTER_BACKOFF_MAX`]).
-//! - Pull on a fixed schedule, but at once again while the provider says more is waiting.
+//! - A fixed schedule, whatever the mailbox holds: every `pull_interval` one tick, and each
+//!   tick is a Confirm (of what the client kept from the previous pull; empty, but sent
+//!   all the same, when nothing was kept) then a pull. Pulling again at once while mail
+//!   waits, or confirming only after non-empty pulls, would show an observer of the
+//!   client's link when mail arrives (issue 15, item 7). A backlog drains at
+//!   `PULL_SLOTS` payloads per tick.
 //! - Pulled payloads are confirmed (deleted at the provider) only after the client kept
 //!   them; what was not kept stays at the provider for a later pull.
 //! - What the client's store does with each reliable-delivery event ([`store_effect`]):
@@ -37,12 +42,14 @@ pub enum MailboxStep {
 enum Phase {
     /// Not registered; the next attempt waits `backoff` after a failure.
     Registering { backoff: Duration },
-    /// Registered; `more` when the provider said payloads are still waiting.
-    Pulling { more: bool },
+    /// Registered, waiting for the tick; its Confirm carries `kept`.
+    Idle { kept: Vec<u64> },
+    /// The tick's Confirm is in flight; the pull follows.
+    Confirming,
+    /// The tick's pull is in flight.
+    Pulling,
     /// Pulled payloads with these sequence numbers are being kept by the client.
-    Keeping { seqs: Vec<u64>, more: bool },
-    /// Kept payloads may be confirmed.
-    Confirming { seqs: Vec<u64>, more: bool },
+    Keeping { seqs: Vec<u64> },
 }
 
 pub struct MailboxSync {
@@ -50,10 +57,13 @@ pub struct MailboxSync {
     phase: Phase,
     /// When the next step may start; `None` while one is in flight.
     due: Option<Duration>,
+    /// When the current tick was due: the next one is one interval after it, however long
+    /// the tick took.
+    tick: Duration,
 }
 
 impl MailboxSync {
-    /// Registers at once, then pulls every `pull_interval` while the mailbox is empty.
+    /// Registers at once, then ticks (confirm, pull) every `pull_interval`.
     pub fn new(now: Duration, pull_interval: Duration) -> Self {
         MailboxSync {
             pull_interval,
@@ -61,6 +71,7 @@ impl MailboxSync {
                 backoff: REGISTER_BACKOFF_FIRST,
             },
             due: Some(now),
+            tick: now,
         }
     }
 
@@ -74,12 +85,18 @@ impl MailboxSync {
         if self.due.is_none_or(|due| now < due) {
             return None;
         }
-        let step = match &self.phase {
+        let step = match &mut self.phase {
             Phase::Registering { .. } => MailboxStep::Register,
-            Phase::Pulling { .. } => MailboxStep::Pull,
+            Phase::Idle { kept } => {
+                let kept = std::mem::take(kept);
+                self.tick = self.due.unwrap_or(now);
+                self.phase = Phase::Confirming;
+                MailboxStep::Confirm(kept)
+            }
+            Phase::Confirming => return None,
+            Phase::Pulling => MailboxStep::Pull,
             // waiting for the client to keep them: nothing to send
             Phase::Keeping { .. } => return None,
-            Phase::Confirming { seqs, .. } => MailboxStep::Confirm(seqs.clone()),
         };
         self.due = None;
         Some(step)
@@ -94,7 +111,7 @@ impl MailboxSync {
     pub fn handle_registered(&mut self, now: Duration, ok: bool) {
         match (&self.phase, ok) {
             (Phase::Registering { .. }, true) => {
-                self.phase = Phase::Pulling { more: false };
+                self.phase = Phase::Idle { kept: Vec::new() };
                 self.due = Some(now);
             }
             (Phase::Registering { backoff }, false) => {
@@ -108,54 +125,49 @@ impl MailboxSync {
         }
     }
 
-    /// A pull answered with the payloads' sequence numbers and how many still wait, or
-    /// failed (`None`). With payloads the client must keep them and call `handle_kept`.
-    pub fn handle_pulled(&mut self, now: Duration, pulled: Option<(Vec<u64>, u32)>) {
-        if !matches!(self.phase, Phase::Pulling { .. }) {
+    /// The tick's Confirm went through or failed (a payload not deleted comes back with a
+    /// later pull and the traffic core drops the duplicate); the pull follows at once.
+    pub fn handle_confirmed(&mut self, now: Duration) {
+        if self.phase == Phase::Confirming {
+            self.phase = Phase::Pulling;
+            self.due = Some(now);
+        }
+    }
+
+    /// A pull answered with the payloads' sequence numbers and how many still wait (they
+    /// come at the next ticks), or failed (`None`). With payloads the client must keep
+    /// them and call `handle_kept`.
+    pub fn handle_pulled(&mut self, _now: Duration, pulled: Option<(Vec<u64>, u32)>) {
+        if self.phase != Phase::Pulling {
             return;
         }
         match pulled {
-            None => self.next_pull(now, false),
-            Some((seqs, remaining)) if seqs.is_empty() => self.next_pull(now, remaining > 0),
-            Some((seqs, remaining)) => {
-                self.phase = Phase::Keeping {
-                    seqs,
-                    more: remaining > 0,
-                };
+            Some((seqs, _)) if !seqs.is_empty() => {
+                self.phase = Phase::Keeping { seqs };
                 self.due = None;
             }
+            _ => self.next_tick(Vec::new()),
         }
     }
 
-    /// The client kept the pulled payloads durably (`kept`), or could not: then nothing
-    /// is confirmed and they stay at the provider for the next pull, a full interval later
-    /// (an immediate retry would hammer a failing store).
-    pub fn handle_kept(&mut self, now: Duration, kept: bool) {
-        let Phase::Keeping { seqs, more } = &self.phase else {
+    /// The client kept the pulled payloads durably (`kept`): the next tick confirms them.
+    /// If it could not, nothing is confirmed and they stay at the provider for a later
+    /// pull.
+    pub fn handle_kept(&mut self, _now: Duration, kept: bool) {
+        let Phase::Keeping { seqs } = &mut self.phase else {
             return;
         };
-        if kept {
-            self.phase = Phase::Confirming {
-                seqs: seqs.clone(),
-                more: *more,
-            };
-            self.due = Some(now);
+        let seqs = if kept {
+            std::mem::take(seqs)
         } else {
-            self.next_pull(now, false);
-        }
+            Vec::new()
+        };
+        self.next_tick(seqs);
     }
 
-    /// The confirmation went through or failed; a payload not deleted comes back with a
-    /// later pull and the traffic core drops the duplicate.
-    pub fn handle_confirmed(&mut self, now: Duration) {
-        if let Phase::Confirming { more, .. } = self.phase {
-            self.next_pull(now, more);
-        }
-    }
-
-    fn next_pull(&mut self, now: Duration, more: bool) {
-        self.phase = Phase::Pulling { more };
-        self.due = Some(if more { now } else { now + self.pull_interval });
+    fn next_tick(&mut self, kept: Vec<u64>) {
+        self.phase = Phase::Idle { kept };
+        self.due = Some(self.tick + self.pull_interval);
     }
 }
 
@@ -236,51 +248,59 @@ mod tests {
         assert!(m.registered());
         assert_eq!(
             m.poll(now),
-            Some(MailboxStep::Pull),
-            "pulls at once once registered"
+            Some(MailboxStep::Confirm(vec![])),
+            "ticks at once once registered"
         );
     }
 
-    #[test]
-    fn pulls_again_at_once_while_more_waits_and_on_schedule_otherwise() {
-        let mut m = registered_at(ms(0));
-        assert_eq!(m.poll(ms(0)), Some(MailboxStep::Pull));
-        // an empty mailbox: next pull one interval later
-        m.handle_pulled(ms(10), Some((vec![], 0)));
-        assert_eq!(m.poll_timeout(), Some(ms(510)));
-        assert_eq!(m.poll(ms(509)), None);
-        assert_eq!(m.poll(ms(510)), Some(MailboxStep::Pull));
-        // empty answer but more waiting (all dummies this time): again at once
-        m.handle_pulled(ms(520), Some((vec![], 3)));
-        assert_eq!(m.poll(ms(520)), Some(MailboxStep::Pull));
-        // a failed pull waits for the schedule
-        m.handle_pulled(ms(530), None);
-        assert_eq!(m.poll_timeout(), Some(ms(1030)));
+    /// One tick from `at`: the Confirm it sends, then the pull's outcome.
+    fn tick(m: &mut MailboxSync, at: Duration, pulled: Option<(Vec<u64>, u32)>) -> Vec<u64> {
+        if at > Duration::ZERO {
+            assert_eq!(m.poll(at - ms(1)), None, "not before its time");
+        }
+        let Some(MailboxStep::Confirm(seqs)) = m.poll(at) else {
+            panic!("a tick starts with a confirm")
+        };
+        assert_eq!(m.poll(at), None, "one step in flight");
+        m.handle_confirmed(at + ms(2));
+        assert_eq!(m.poll(at + ms(2)), Some(MailboxStep::Pull));
+        m.handle_pulled(at + ms(4), pulled);
+        seqs
     }
 
     #[test]
-    fn confirms_only_what_was_kept_then_pulls_the_rest_at_once() {
+    fn ticks_on_a_fixed_schedule_whatever_the_mailbox_holds() {
         let mut m = registered_at(ms(0));
-        assert_eq!(m.poll(ms(0)), Some(MailboxStep::Pull));
-        m.handle_pulled(ms(5), Some((vec![7, 8], 4)));
+        // empty, full with more waiting, failed: the same pattern, one interval apart
+        assert_eq!(tick(&mut m, ms(0), Some((vec![], 0))), Vec::<u64>::new());
+        assert_eq!(m.poll_timeout(), Some(ms(500)));
+        assert!(tick(&mut m, ms(500), Some((vec![], 3))).is_empty());
+        assert_eq!(
+            m.poll_timeout(),
+            Some(ms(1000)),
+            "more waiting: no early pull"
+        );
+        assert!(tick(&mut m, ms(1000), None).is_empty());
+        assert_eq!(m.poll_timeout(), Some(ms(1500)));
+    }
+
+    #[test]
+    fn kept_payloads_are_confirmed_at_the_next_tick_and_others_never() {
+        let mut m = registered_at(ms(0));
+        tick(&mut m, ms(0), Some((vec![7, 8], 4)));
         // keeping is the client's: nothing to do until it reports
         assert_eq!(m.poll(ms(5)), None);
         assert_eq!(m.poll_timeout(), None);
-        m.handle_kept(ms(6), true);
-        assert_eq!(m.poll(ms(6)), Some(MailboxStep::Confirm(vec![7, 8])));
-        m.handle_confirmed(ms(9));
-        assert_eq!(m.poll(ms(9)), Some(MailboxStep::Pull), "4 more wait");
-        // not kept: never confirmed, and pulled again on the schedule
-        m.handle_pulled(ms(10), Some((vec![9], 0)));
-        m.handle_kept(ms(11), false);
-        assert_eq!(m.poll_timeout(), Some(ms(511)));
-        assert_eq!(m.poll(ms(511)), Some(MailboxStep::Pull));
-        // a failed confirm goes on (the duplicates come back and are dropped)
-        m.handle_pulled(ms(512), Some((vec![9], 0)));
-        m.handle_kept(ms(512), true);
-        assert_eq!(m.poll(ms(512)), Some(MailboxStep::Confirm(vec![9])));
-        m.handle_confirmed(ms(600));
-        assert_eq!(m.poll_timeout(), Some(ms(1100)));
+        m.handle_kept(ms(300), true);
+        assert_eq!(
+            m.poll_timeout(),
+            Some(ms(500)),
+            "a slow keep does not move the tick"
+        );
+        assert_eq!(tick(&mut m, ms(500), Some((vec![9], 0))), vec![7, 8]);
+        m.handle_kept(ms(505), false);
+        // not kept: the next tick confirms nothing (they come back with a later pull)
+        assert!(tick(&mut m, ms(1000), Some((vec![], 0))).is_empty());
     }
 
     #[test]

@@ -191,12 +191,14 @@ pub const PULL_HEADER_BYTES: usize = 4 + MAILBOX_AEAD_TAG_BYTES;
 pub const PULL_RESPONSE_BYTES: usize =
     2 + MAILBOX_NONCE_BYTES + PULL_HEADER_BYTES + PULL_SLOTS * PULL_SLOT_BYTES;
 
-/// Seqs one Confirm may carry. 256 = 16 pulls' worth, so a client can batch confirmations
-/// of a backlog, while the frame stays ≈ 2 KiB.
-pub const MAX_CONFIRM_SEQS: usize = 256;
+/// Seq slots of every Confirm: one pull's worth. A client confirms at each pull tick what
+/// it kept from the previous pull, and the frame always carries this many slots (unused
+/// ones zero), so an observer of the client's link cannot tell from a Confirm's size, or
+/// from whether one is sent, that mail arrived (issue 15, item 7).
+pub const MAX_CONFIRM_SEQS: usize = PULL_SLOTS;
 
-/// Largest request frame, bytes: the largest Confirm (version ‖ type ‖ mailbox ‖ count (u16)
-/// ‖ seqs ‖ signature = 2 148 B). A provider stops reading a stream beyond this.
+/// Largest request frame, bytes: the Confirm (version ‖ type ‖ mailbox ‖ count (u16) ‖
+/// seq slots ‖ signature = 228 B). A provider stops reading a stream beyond this.
 pub const MAX_MAILBOX_REQUEST_BYTES: usize = 2 + MAILBOX_ID_BYTES + 2 + MAX_CONFIRM_SEQS * 8 + 64;
 
 /// Largest response frame, bytes: the pull response, the largest message of the protocol.

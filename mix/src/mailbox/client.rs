@@ -26,7 +26,7 @@ pub enum ClientError {
     NonceMismatch,
     #[error("pull response does not open: {0}")]
     Seal(#[from] SealError),
-    #[error("confirm needs 1..=MAX_CONFIRM_SEQS distinct seqs, got {0}")]
+    #[error("confirm takes at most MAX_CONFIRM_SEQS distinct seqs, got {0}")]
     BadSeqCount(usize),
 }
 
@@ -201,7 +201,7 @@ impl MailboxClient {
         let mut seqs = seqs.to_vec();
         seqs.sort_unstable();
         seqs.dedup();
-        if seqs.is_empty() || seqs.len() > MAX_CONFIRM_SEQS {
+        if seqs.len() > MAX_CONFIRM_SEQS {
             return Err(ClientError::BadSeqCount(seqs.len()));
         }
         let message = confirm_message(&self.provider, &self.mailbox, &seqs);

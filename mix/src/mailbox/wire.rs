@@ -48,8 +48,10 @@ pub enum WireError {
     Trailing(usize),
     #[error("pull max {0} outside 1..=PULL_SLOTS")]
     BadMax(u16),
-    #[error("confirm count {0} outside 1..=MAX_CONFIRM_SEQS")]
+    #[error("confirm count {0} above MAX_CONFIRM_SEQS")]
     BadSeqCount(usize),
+    #[error("a confirm's unused seq slots are not zero")]
+    NonZeroPadding,
     #[error("confirm seqs are not strictly increasing")]
     SeqsNotIncreasing,
     #[error("unknown refusal reason {0}")]
@@ -121,7 +123,8 @@ pub enum Request {
         max: u16,
         signature: [u8; SIGNATURE_BYTES],
     },
-    /// `seqs` strictly increasing, 1..=MAX_CONFIRM_SEQS of them; `signature` signs
+    /// `seqs` strictly increasing, 0..=MAX_CONFIRM_SEQS of them (empty: the fixed-schedule
+    /// confirm of a tick that kept nothing); `signature` signs
     /// [`super::auth::confirm_message`].
     Confirm {
         mailbox: MailboxId,
@@ -197,6 +200,10 @@ impl Request {
                 for seq in seqs {
                     out.extend_from_slice(&seq.to_be_bytes());
                 }
+                // every Confirm has the same size: unused slots are zero
+                for _ in seqs.len()..MAX_CONFIRM_SEQS {
+                    out.extend_from_slice(&0u64.to_be_bytes());
+                }
                 out.extend_from_slice(signature);
             }
         }
@@ -232,12 +239,19 @@ impl Request {
             T_CONFIRM => {
                 let mailbox = MailboxId(r.array()?);
                 let count = usize::from(r.u16()?);
-                if count == 0 || count > MAX_CONFIRM_SEQS {
+                if count > MAX_CONFIRM_SEQS {
                     return Err(WireError::BadSeqCount(count));
                 }
                 let mut seqs = Vec::with_capacity(count);
-                for _ in 0..count {
+                for slot in 0..MAX_CONFIRM_SEQS {
                     let seq = r.u64()?;
+                    if slot >= count {
+                        // one encoding per message: unused slots are zero
+                        if seq != 0 {
+                            return Err(WireError::NonZeroPadding);
+                        }
+                        continue;
+                    }
                     if seqs.last().is_some_and(|&last| last >= seq) {
                         return Err(WireError::SeqsNotIncreasing);
                     }
@@ -436,15 +450,21 @@ mod tests {
     #[test]
     fn frame_sizes_match_the_spec() {
         assert_eq!(PULL_RESPONSE_BYTES, 32_982);
-        assert_eq!(MAX_MAILBOX_REQUEST_BYTES, 2_148);
+        assert_eq!(MAX_MAILBOX_REQUEST_BYTES, 228);
         assert_eq!(crate::params::PULL_SLOT_BYTES, 2_058);
     }
 
     #[test]
-    fn largest_confirm_is_the_request_limit() {
-        let largest = confirm((0..MAX_CONFIRM_SEQS as u64).collect()).encode();
-        assert_eq!(largest.len(), MAX_MAILBOX_REQUEST_BYTES);
-        assert!(Request::decode(&largest).is_ok());
+    fn every_confirm_has_the_size_of_the_request_limit() {
+        for n in [0, 1, MAX_CONFIRM_SEQS as u64] {
+            let c = confirm((1..=n).collect()).encode();
+            assert_eq!(c.len(), MAX_MAILBOX_REQUEST_BYTES, "{n} seqs");
+            assert_eq!(Request::decode(&c), Ok(confirm((1..=n).collect())));
+        }
+        // a second encoding of the same confirm (non-zero padding) is refused
+        let mut padded = confirm(vec![5]).encode();
+        padded[2 + 32 + 2 + 8 + 7] = 1;
+        assert_eq!(Request::decode(&padded), Err(WireError::NonZeroPadding));
     }
 
     #[test]
@@ -473,9 +493,11 @@ mod tests {
             Request::decode(&confirm(vec![2, 2]).encode()),
             Err(WireError::SeqsNotIncreasing)
         );
+        let mut too_many = confirm(vec![]).encode();
+        too_many[2 + 32..2 + 32 + 2].copy_from_slice(&(MAX_CONFIRM_SEQS as u16 + 1).to_be_bytes());
         assert_eq!(
-            Request::decode(&confirm(vec![]).encode()),
-            Err(WireError::BadSeqCount(0))
+            Request::decode(&too_many),
+            Err(WireError::BadSeqCount(MAX_CONFIRM_SEQS + 1))
         );
         let mut pull = Request::Pull {
             mailbox: MailboxId([8; 32]),

@@ -71,10 +71,17 @@ impl Puller {
         Ok(self.mailbox.open_pull_response(&pending, &response)?)
     }
 
-    /// Lets the provider delete these payloads; call only once they are kept safely.
+    /// Lets the provider delete these payloads; call only once they are kept safely. With
+    /// no seqs it still sends one (empty) Confirm: the fixed schedule's.
     pub async fn confirm(&mut self, seqs: &[u64]) -> Result<u32, PullError> {
         let mut deleted = 0;
-        for chunk in seqs.chunks(MAX_CONFIRM_SEQS) {
+        let empty: &[u64] = &[];
+        let chunks: Vec<&[u64]> = if seqs.is_empty() {
+            vec![empty]
+        } else {
+            seqs.chunks(MAX_CONFIRM_SEQS).collect()
+        };
+        for chunk in chunks {
             let response = self.exchange(&self.mailbox.confirm_request(chunk)?).await?;
             deleted += self.mailbox.on_confirm_response(&response)?;
         }
