@@ -153,4 +153,17 @@ mod tests {
             Err(PayloadError::Truncated)
         );
     }
+
+    /// Found by fuzz/mix_payload: `[3, 0, 10]` decoded as `Drop` and re-encoded as `[3]`,
+    /// so one value had many encodings (trailing bytes after a loop or ack id, too).
+    #[test]
+    fn trailing_bytes_after_a_fixed_size_kind_are_refused() {
+        for bytes in [
+            &[3u8, 0, 10][..],
+            &[2, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+            &[5, 0, 0, 0, 0, 0, 0, 0, 1, 7],
+        ] {
+            assert_eq!(MixPayload::decode(bytes), Err(PayloadError::TrailingBytes));
+        }
+    }
 }

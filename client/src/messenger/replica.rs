@@ -334,4 +334,17 @@ mod tests {
         }
         assert!(ReplicaRequest::decode(&[crate::params::WIRE_VERSION, 7]).is_err());
     }
+
+    /// Found by fuzz/replica_wire: a refusal reason that is not UTF-8 decoded (with
+    /// replacement characters) and re-encoded to other bytes.
+    #[test]
+    fn a_refusal_reason_that_is_not_utf8_is_refused() {
+        let mut bytes = ReplicaResponse::Refused {
+            reason: "ab".into(),
+        }
+        .encode();
+        let last = bytes.len() - 1;
+        bytes[last] = 0x8f;
+        assert!(ReplicaResponse::decode(&bytes).is_err());
+    }
 }
