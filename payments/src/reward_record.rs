@@ -102,9 +102,13 @@ pub fn decode_rewards(b: &[u8]) -> Result<EpochRewards, RewardRecordError> {
             units,
             claimed,
         };
-        if entries.insert(node, entry).is_some() {
-            return Err(RewardRecordError::DuplicateNode);
+        // Ascending, as `encode_rewards` writes them: one encoding per record.
+        match entries.last_key_value() {
+            Some((last, _)) if *last == node => return Err(RewardRecordError::DuplicateNode),
+            Some((last, _)) if *last > node => return Err(RewardRecordError::Unordered),
+            _ => {}
         }
+        entries.insert(node, entry);
     }
     Ok(EpochRewards {
         epoch,

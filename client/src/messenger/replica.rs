@@ -276,7 +276,9 @@ impl ReplicaResponse {
                 Self::Entries { entries, more }
             }
             RESP_REFUSED => Self::Refused {
-                reason: String::from_utf8_lossy(r.var_bytes("reason", 0, MAX_REASON)?).into_owned(),
+                // strict UTF-8: a lossy read would give one reason many encodings
+                reason: String::from_utf8(r.var_bytes("reason", 0, MAX_REASON)?.to_vec())
+                    .map_err(|_| crate::error::DecodeError::NonCanonical("reason not UTF-8"))?,
             },
             tag => {
                 return Err(crate::error::DecodeError::UnknownTag {
