@@ -19,6 +19,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(entry.encode().as_slice(), data);
         let mut store = ReplicaStore::new(view);
         assert_eq!(store.ingest(data).ok(), Some(true));
-        assert_eq!(store.ingest(data).ok(), Some(false), "an entry was kept twice");
+        assert_eq!(
+            store.ingest(data).ok(),
+            Some(false),
+            "an entry was kept twice"
+        );
     }
 });

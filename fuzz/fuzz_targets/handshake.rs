@@ -25,7 +25,12 @@ fuzz_target!(|data: &[u8]| {
     match step % 5 {
         0 => {
             // the responder reads a Requester Hello: only an ephemeral key, any valid one
-            let _ = gate.on_hello(&mut rng, &p.responder, p.responder_alias.verifying_key(), msg);
+            let _ = gate.on_hello(
+                &mut rng,
+                &p.responder,
+                p.responder_alias.verifying_key(),
+                msg,
+            );
             return;
         }
         1 => {
@@ -35,9 +40,12 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {}
     }
-    let Ok((resp1, reply)) =
-        gate.on_hello(&mut rng, &p.responder, p.responder_alias.verifying_key(), &hello)
-    else {
+    let Ok((resp1, reply)) = gate.on_hello(
+        &mut rng,
+        &p.responder,
+        p.responder_alias.verifying_key(),
+        &hello,
+    ) else {
         panic!("an honest hello was refused");
     };
     let Ok((req2, auth)) = req1.on_responder_hello(&reply) else {

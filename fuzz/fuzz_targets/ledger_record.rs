@@ -10,7 +10,9 @@ use wesh_payments::credit_book::LedgerRecord;
 const NOW: u64 = 1_700_000_000;
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(record) = assert_stable(data, |b| LedgerRecord::decode(b, NOW), LedgerRecord::encode) {
+    if let Some(record) =
+        assert_stable(data, |b| LedgerRecord::decode(b, NOW), LedgerRecord::encode)
+    {
         if data.first() == Some(&2) {
             assert_eq!(record.encode().as_slice(), data);
         } else {

@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(parse_key(key).is_some());
         let mut other = message.to_vec();
         other.push(0);
-        assert!(!verify(key, &other, sig), "a signature verified for another message");
+        assert!(
+            !verify(key, &other, sig),
+            "a signature verified for another message"
+        );
     }
     // A real key made from the first 32 bytes: its signature verifies, a flipped bit not.
     let signer = ed25519_dalek::SigningKey::from_bytes(key);

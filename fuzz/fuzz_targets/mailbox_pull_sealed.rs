@@ -5,14 +5,18 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use wesh_mix::NodeId;
 use wesh_mix::mailbox::seal::{open_pull, pull_cipher, seal_pull};
 use wesh_mix::mailbox::wire::PULL_SEALED_BYTES;
 use wesh_mix::mailbox::{MailboxId, PullSecret};
-use wesh_mix::NodeId;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(cipher) = pull_cipher(&PullSecret([1; 32]), &NodeId([2; 32]), &MailboxId([3; 32]), &[4; wesh_mix::params::MAILBOX_NONCE_BYTES])
-    else {
+    let Ok(cipher) = pull_cipher(
+        &PullSecret([1; 32]),
+        &NodeId([2; 32]),
+        &MailboxId([3; 32]),
+        &[4; wesh_mix::params::MAILBOX_NONCE_BYTES],
+    ) else {
         return;
     };
     let Some((&mode, rest)) = data.split_first() else {

@@ -6,9 +6,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use wesh_fuzz::{assert_canonical, rng};
+use wesh_mix::NodeId;
 use wesh_mix::mailbox::wire::{Request, Response};
 use wesh_mix::mailbox::{InMemoryBackend, MailboxServer};
-use wesh_mix::NodeId;
 
 fuzz_target!(|data: &[u8]| {
     assert_canonical(data, Request::decode, Request::encode);
@@ -26,6 +26,9 @@ fuzz_target!(|data: &[u8]| {
         rest = tail;
         now += 1;
         let answer = server.handle(frame, now, &mut rng, &mut backend);
-        assert!(Response::decode(&answer).is_ok(), "the server sent a frame it cannot read");
+        assert!(
+            Response::decode(&answer).is_ok(),
+            "the server sent a frame it cannot read"
+        );
     }
 });

@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(d) = Descriptor::decode(rest) {
             assert_eq!(d.as_bytes(), rest);
             let body = encode_body(d.content());
-            assert_eq!(body.ok().as_deref(), Some(d.signed_body()), "non-canonical descriptor");
+            assert_eq!(
+                body.ok().as_deref(),
+                Some(d.signed_body()),
+                "non-canonical descriptor"
+            );
             if d.verify().is_ok() {
                 assert!(Descriptor::decode_verified(rest).is_ok());
             }
@@ -43,11 +47,18 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let again = Descriptor::decode_verified(signed.as_bytes());
-    assert_eq!(again.as_ref().ok(), Some(&signed), "a signed descriptor did not decode to itself");
+    assert_eq!(
+        again.as_ref().ok(),
+        Some(&signed),
+        "a signed descriptor did not decode to itself"
+    );
     let mut damaged = signed.as_bytes().to_vec();
     let at = usize::from(*flip) % damaged.len();
     damaged[at] ^= *mask;
     if *mask != 0 {
-        assert!(Descriptor::decode_verified(&damaged).is_err(), "a damaged descriptor verified");
+        assert!(
+            Descriptor::decode_verified(&damaged).is_err(),
+            "a damaged descriptor verified"
+        );
     }
 });

@@ -7,15 +7,19 @@
 use ed25519_dalek::SigningKey;
 use libfuzzer_sys::fuzz_target;
 use wesh_fuzz::assert_canonical;
-use wesh_pki::descriptor::{DescriptorBuilder, NodeId, Role};
 use wesh_pki::EquivocationProof;
+use wesh_pki::descriptor::{DescriptorBuilder, NodeId, Role};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
     if mode & 1 == 0 {
-        if let Some(p) = assert_canonical(rest, EquivocationProof::from_bytes, EquivocationProof::to_bytes) {
+        if let Some(p) = assert_canonical(
+            rest,
+            EquivocationProof::from_bytes,
+            EquivocationProof::to_bytes,
+        ) {
             assert_eq!(p.verify().ok(), Some(p.identity()));
         }
         return;
@@ -32,7 +36,11 @@ fuzz_target!(|data: &[u8]| {
     let (Ok(a), Ok(b)) = (make(*cap_a), make(*cap_b)) else {
         return;
     };
-    let (a, b) = if a.as_bytes() <= b.as_bytes() { (a, b) } else { (b, a) };
+    let (a, b) = if a.as_bytes() <= b.as_bytes() {
+        (a, b)
+    } else {
+        (b, a)
+    };
     match EquivocationProof::new(a, b) {
         Ok(proof) => {
             assert_ne!(cap_a, cap_b, "a proof of two equal descriptors");

@@ -34,5 +34,8 @@ fuzz_target!(|data: &[u8]| {
         panic!("a reader that wants nothing more did not finish");
     };
     let used = &data[..data.len() - rest.len()];
-    assert_eq!(encode_answer(answer.digest, answer.descriptors.as_deref()), used);
+    assert_eq!(
+        encode_answer(answer.digest, answer.descriptors.as_deref()),
+        used
+    );
 });

@@ -65,8 +65,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let delays = vec![Duration::from_millis(u64::from(*hops)); route.len()];
     let destination = NodeId([3; 32]);
-    let Ok(mut packet) = build_packet(&mut rng(u64::from(*hops)), &route, destination, plaintext, &delays)
-    else {
+    let Ok(mut packet) = build_packet(
+        &mut rng(u64::from(*hops)),
+        &route,
+        destination,
+        plaintext,
+        &delays,
+    ) else {
         return;
     };
     let flip = usize::from(u16::from_be_bytes([*p0, *p1])) % PACKET_BYTES;

@@ -19,7 +19,11 @@ pub fn assert_canonical<T, E>(
 ) -> Option<T> {
     let value = decode(input).ok()?;
     let again = encode(&value);
-    assert_eq!(again.as_slice(), input, "decode then encode changed the bytes");
+    assert_eq!(
+        again.as_slice(),
+        input,
+        "decode then encode changed the bytes"
+    );
     Some(value)
 }
 
@@ -36,7 +40,11 @@ pub fn assert_stable<T, E: std::fmt::Debug>(
         Ok(v) => v,
         Err(e) => panic!("the encoding of a decoded value does not decode: {e:?}"),
     };
-    assert_eq!(encode(&decoded), once, "encode is not stable across a round trip");
+    assert_eq!(
+        encode(&decoded),
+        once,
+        "encode is not stable across a round trip"
+    );
     Some(value)
 }
 
