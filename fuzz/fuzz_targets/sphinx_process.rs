@@ -1,7 +1,10 @@
 //! A received Sphinx frame as a mix or provider processes it (`MixProcessor::process`):
 //! header parse, MAC check, replay tag, payload unwrap. Two modes: the raw bytes as a
 //! frame, and a valid packet built to this node from the input and then damaged at one
-//! place, so the fuzzer reaches the code behind the MAC.
+//! place, so the fuzzer reaches the code behind the MAC. Asserts: a forward is always a
+//! full-size packet; no frame is accepted twice (replay); an intact packet reaches its
+//! final hop with its destination and plaintext unchanged, or is forwarded to the right
+//! next hop; only a damaged packet is refused.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
