@@ -60,6 +60,9 @@ pub enum PayloadError {
     BadSurbAck,
     #[error("reply block does not parse")]
     BadSurb,
+    /// Bytes after a fixed-size kind (drop, loop, ack): one encoding per payload.
+    #[error("trailing bytes after the payload")]
+    TrailingBytes,
 }
 
 /// A rate outside `[0, MAX_STREAM_RATE]` or not finite.

@@ -86,35 +86,35 @@ impl MixPayload {
         let (&kind, rest) = bytes.split_first().ok_or(PayloadError::Empty)?;
         match kind {
             KIND_REAL => Ok(MixPayload::Real(rest.to_vec())),
-            KIND_LOOP => {
-                let id: [u8; 8] = rest
-                    .get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or(PayloadError::Truncated)?;
-                Ok(MixPayload::Loop {
-                    id: u64::from_be_bytes(id),
-                })
+            KIND_LOOP => Ok(MixPayload::Loop {
+                id: u64::from_be_bytes(exact::<8>(rest)?),
+            }),
+            KIND_DROP => {
+                exact::<0>(rest)?;
+                Ok(MixPayload::Drop)
             }
-            KIND_DROP => Ok(MixPayload::Drop),
             KIND_FRAGMENT => {
                 let (ack, rest) = SurbAck::decode_prefix(rest)?;
                 let fragment = Fragment::decode(rest)?;
                 Ok(MixPayload::Fragment { ack, fragment })
             }
-            KIND_ACK => {
-                let id: [u8; ACK_ID_BYTES] = rest
-                    .get(..ACK_ID_BYTES)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or(PayloadError::Truncated)?;
-                Ok(MixPayload::Ack {
-                    id: u64::from_be_bytes(id),
-                })
-            }
+            KIND_ACK => Ok(MixPayload::Ack {
+                id: u64::from_be_bytes(exact::<ACK_ID_BYTES>(rest)?),
+            }),
             KIND_SURB_DATA => Ok(MixPayload::SurbData {
                 fragment: Fragment::decode(rest)?,
             }),
             other => Err(PayloadError::UnknownKind(other)),
         }
+    }
+}
+
+/// The body of a fixed-size kind: exactly `N` bytes, so each payload has one encoding.
+fn exact<const N: usize>(rest: &[u8]) -> Result<[u8; N], PayloadError> {
+    match rest.split_first_chunk::<N>() {
+        Some((body, [])) => Ok(*body),
+        Some(_) => Err(PayloadError::TrailingBytes),
+        None => Err(PayloadError::Truncated),
     }
 }
 
@@ -152,5 +152,18 @@ mod tests {
             MixPayload::surb_ack_of(&[4, 0]),
             Err(PayloadError::Truncated)
         );
+    }
+
+    /// Found by fuzz/mix_payload: `[3, 0, 10]` decoded as `Drop` and re-encoded as `[3]`,
+    /// so one value had many encodings (trailing bytes after a loop or ack id, too).
+    #[test]
+    fn trailing_bytes_after_a_fixed_size_kind_are_refused() {
+        for bytes in [
+            &[3u8, 0, 10][..],
+            &[2, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+            &[5, 0, 0, 0, 0, 0, 0, 0, 1, 7],
+        ] {
+            assert_eq!(MixPayload::decode(bytes), Err(PayloadError::TrailingBytes));
+        }
     }
 }

@@ -27,6 +27,9 @@ pub enum RewardRecordError {
     BadFlag,
     #[error("a node listed twice")]
     DuplicateNode,
+    /// Nodes are listed in ascending order (one encoding per record).
+    #[error("nodes not in ascending order")]
+    Unordered,
 }
 
 pub fn encode_rewards(r: &EpochRewards) -> Vec<u8> {
@@ -99,9 +102,13 @@ pub fn decode_rewards(b: &[u8]) -> Result<EpochRewards, RewardRecordError> {
             units,
             claimed,
         };
-        if entries.insert(node, entry).is_some() {
-            return Err(RewardRecordError::DuplicateNode);
+        // Ascending, as `encode_rewards` writes them: one encoding per record.
+        match entries.last_key_value() {
+            Some((last, _)) if *last == node => return Err(RewardRecordError::DuplicateNode),
+            Some((last, _)) if *last > node => return Err(RewardRecordError::Unordered),
+            _ => {}
         }
+        entries.insert(node, entry);
     }
     Ok(EpochRewards {
         epoch,
@@ -170,5 +177,17 @@ mod tests {
             decode_rewards(&[1, 0]),
             Err(RewardRecordError::WrongLength { .. })
         ));
+    }
+
+    /// Found by fuzz/reward_record: a record listing its nodes out of order decoded, and
+    /// encoded back in order: two encodings of one record.
+    #[test]
+    fn nodes_out_of_order_are_refused() {
+        let mut bytes = encode_rewards(&sample(4));
+        let (header, body) = bytes.split_at_mut(HEADER_LEN);
+        assert!(body.len() >= 2 * ENTRY_LEN, "{}", header.len());
+        let (a, b) = body.split_at_mut(ENTRY_LEN);
+        a.swap_with_slice(&mut b[..ENTRY_LEN]);
+        assert_eq!(decode_rewards(&bytes), Err(RewardRecordError::Unordered));
     }
 }

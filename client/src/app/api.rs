@@ -165,6 +165,28 @@ impl From<crate::WeshError> for ApiError {
     }
 }
 
+/// Parses one request line of the app API (`{"method": NAME, "params": {...}}`); every
+/// failure is a typed `BadArgument`, and an unknown method is told apart from bad
+/// parameters.
+pub fn parse_request(line: &[u8]) -> Result<ApiRequest, ApiError> {
+    let bad = |field: &str, reason: String| ApiError::BadArgument {
+        field: field.to_string(),
+        reason,
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| bad("request", format!("not JSON: {e}")))?;
+    let Some(method) = value.get("method").and_then(|m| m.as_str()) else {
+        return Err(bad(
+            "method",
+            r#"missing: a request is {"method": NAME, "params": {...}}"#.to_string(),
+        ));
+    };
+    if !ApiRequest::METHODS.contains(&method) {
+        return Err(bad("method", format!("unknown method {method:?}")));
+    }
+    serde_json::from_value(value).map_err(|e| bad("params", e.to_string()))
+}
+
 /// Parses a 32-byte hex id.
 pub fn parse_id(field: &str, text: &str) -> Result<[u8; 32], ApiError> {
     let bad = |reason: &str| ApiError::BadArgument {

@@ -276,7 +276,9 @@ impl ReplicaResponse {
                 Self::Entries { entries, more }
             }
             RESP_REFUSED => Self::Refused {
-                reason: String::from_utf8_lossy(r.var_bytes("reason", 0, MAX_REASON)?).into_owned(),
+                // strict UTF-8: a lossy read would give one reason many encodings
+                reason: String::from_utf8(r.var_bytes("reason", 0, MAX_REASON)?.to_vec())
+                    .map_err(|_| crate::error::DecodeError::NonCanonical("reason not UTF-8"))?,
             },
             tag => {
                 return Err(crate::error::DecodeError::UnknownTag {
@@ -333,5 +335,18 @@ mod tests {
             }
         }
         assert!(ReplicaRequest::decode(&[crate::params::WIRE_VERSION, 7]).is_err());
+    }
+
+    /// Found by fuzz/replica_wire: a refusal reason that is not UTF-8 decoded (with
+    /// replacement characters) and re-encoded to other bytes.
+    #[test]
+    fn a_refusal_reason_that_is_not_utf8_is_refused() {
+        let mut bytes = ReplicaResponse::Refused {
+            reason: "ab".into(),
+        }
+        .encode();
+        let last = bytes.len() - 1;
+        bytes[last] = 0x8f;
+        assert!(ReplicaResponse::decode(&bytes).is_err());
     }
 }

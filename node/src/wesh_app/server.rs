@@ -21,6 +21,8 @@
 //! The cookie crosses the socket in clear, so the server listens only on a loopback
 //! address unless `allow_remote` is set explicitly.
 
+// The line parser lives in the client core (it is fuzzed there, without the node).
+pub use super::api::parse_request;
 use super::api::{ApiError, ApiRequest, ApiResponse, MessageView, message_view, parse_id};
 use super::cookie::ApiCookie;
 use super::runner::{WeshApp, WeshAppEvent};
@@ -141,22 +143,6 @@ fn strip_cr(buf: &mut Vec<u8>) {
     if buf.last() == Some(&b'\r') {
         buf.pop();
     }
-}
-
-/// Parses one request line; every failure is a typed `BadArgument`.
-pub fn parse_request(line: &[u8]) -> Result<ApiRequest, ApiError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(line).map_err(|e| bad("request", format!("not JSON: {e}")))?;
-    let Some(method) = value.get("method").and_then(|m| m.as_str()) else {
-        return Err(bad(
-            "method",
-            r#"missing: a request is {"method": NAME, "params": {...}}"#,
-        ));
-    };
-    if !ApiRequest::METHODS.contains(&method) {
-        return Err(bad("method", format!("unknown method {method:?}")));
-    }
-    serde_json::from_value(value).map_err(|e| bad("params", e.to_string()))
 }
 
 /// Encodes an answer as one line (with its `\n`).
