@@ -18,6 +18,20 @@ pub const CREDIT_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/credit/1"
 
 /// Bound on one credit exchange; a stuck stream is abandoned and the next check retries.
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// How `/wesh/credit/1` streams are bounded at a provider: a client spends a token when
+/// its credit runs low (a few per minute at the default rates), so 16 at once and one more
+/// every 100 ms is ample; a request is one token (263 B).
+pub const CREDIT_REQUEST_LIMITS: crate::net::request_server::RequestLimits =
+    crate::net::request_server::RequestLimits {
+        max_request: wesh_payments::wire::credit::MAX_CREDIT_REQUEST_BYTES,
+        read_timeout: Duration::from_secs(5),
+        write_timeout: Duration::from_secs(5),
+        burst: 16,
+        refill_ms: 100,
+        max_streams: 256,
+        max_streams_per_peer: 4,
+    };
 /// How often a provider redeems what it collected (the testnet also redeems at its end).
 pub const DEFAULT_REDEEM_EVERY: Duration =
     Duration::from_secs(wesh_payments::params::REDEEM_EVERY_SECS);

@@ -6,14 +6,11 @@
 
 use super::{CREDIT_PROTOCOL, CreditAnswer};
 use crate::clock::unix_now;
-use crate::mailboxes::exchange::read_bounded;
 use crate::storage::spent_store::SpentStore;
-use futures::{AsyncWriteExt, StreamExt};
 use libp2p::PeerId;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
-use wesh_payments::wire::credit::MAX_CREDIT_REQUEST_BYTES;
 use wesh_payments::wire::{CreditRequest, SpendRefusal};
 use wesh_payments::{CreditBook, Debit, LedgerRecord, PublishedKey, Refusal, StoreError, Token};
 
@@ -219,36 +216,30 @@ impl Drop for ProviderCredit {
     }
 }
 
-/// Serves `/wesh/credit/1` until `shutdown`.
+/// Serves `/wesh/credit/1` until `shutdown` (streams bounded by
+/// [`super::CREDIT_REQUEST_LIMITS`]).
 pub fn serve(
     control: libp2p_stream::Control,
     credit: Arc<ProviderCredit>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), libp2p_stream::AlreadyRegistered> {
-    let mut incoming = control.clone().accept(CREDIT_PROTOCOL)?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                next = incoming.next() => match next {
-                    Some((peer, mut stream)) => {
-                        let credit = credit.clone();
-                        tokio::spawn(async move {
-                            let Ok(request) = read_bounded(&mut stream, MAX_CREDIT_REQUEST_BYTES).await else { return };
-                            // verification and the synced spent-set write block
-                            let answer = tokio::task::spawn_blocking(move || credit.answer(peer, &request))
-                                .await
-                                .unwrap_or(CreditAnswer::Refused(SpendRefusal::Unavailable));
-                            let _ = stream.write_all(&answer.encode()).await;
-                            let _ = stream.close().await;
-                        });
-                    }
-                    None => return,
-                },
-                _ = shutdown.changed() => return,
+    crate::net::request_server::serve_requests(
+        control,
+        CREDIT_PROTOCOL,
+        super::CREDIT_REQUEST_LIMITS,
+        Arc::default(),
+        move |peer, request| {
+            let credit = credit.clone();
+            async move {
+                // verification and the synced spent-set write block
+                let answer = tokio::task::spawn_blocking(move || credit.answer(peer, &request))
+                    .await
+                    .unwrap_or(CreditAnswer::Refused(SpendRefusal::Unavailable));
+                Some(answer.encode())
             }
-        }
-    });
-    Ok(())
+        },
+        shutdown,
+    )
 }
 
 #[cfg(test)]

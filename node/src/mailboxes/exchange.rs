@@ -3,7 +3,7 @@
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use std::io;
-use wesh_mix::params::{MAX_MAILBOX_REQUEST_BYTES, MAX_MAILBOX_RESPONSE_BYTES};
+use wesh_mix::params::MAX_MAILBOX_RESPONSE_BYTES;
 
 /// Reads until the peer closes its half, refusing more than `limit` bytes.
 pub async fn read_bounded<R: futures::AsyncRead + Unpin>(
@@ -27,11 +27,6 @@ pub async fn request(stream: &mut libp2p::Stream, request: &[u8]) -> io::Result<
     stream.write_all(request).await?;
     stream.close().await?;
     read_bounded(stream, MAX_MAILBOX_RESPONSE_BYTES).await
-}
-
-/// Provider side: reads one request.
-pub async fn read_request(stream: &mut libp2p::Stream) -> io::Result<Vec<u8>> {
-    read_bounded(stream, MAX_MAILBOX_REQUEST_BYTES).await
 }
 
 /// Provider side: writes the response and ends the stream.

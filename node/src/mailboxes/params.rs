@@ -22,3 +22,19 @@ pub const DEFAULT_PULL_INTERVAL: Duration = Duration::from_millis(500);
 /// Bound on one mailbox exchange (open, request, response) before the client gives up
 /// and retries at the next pull.
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How `/wesh/mailbox/1` streams are bounded at a provider. A client makes 3 requests per
+/// pull tick (confirm, challenge, pull), one at a time: 64 at once and one more every 5 ms
+/// (200/s) is far above any honest schedule (the testnet pulls every 10 ms at the most),
+/// and 4 streams per peer allow a retry beside a stalled one. A request is at most
+/// 228 B, so 5 s to send it is generous; 10 s to take a 32 KiB answer.
+pub const MAILBOX_REQUEST_LIMITS: crate::net::request_server::RequestLimits =
+    crate::net::request_server::RequestLimits {
+        max_request: wesh_mix::params::MAX_MAILBOX_REQUEST_BYTES,
+        read_timeout: Duration::from_secs(5),
+        write_timeout: Duration::from_secs(10),
+        burst: 64,
+        refill_ms: 5,
+        max_streams: 1024,
+        max_streams_per_peer: 4,
+    };

@@ -2,57 +2,53 @@
 //! protocol core ([`MailboxServer`]) over the durable store, plus a periodic TTL sweep.
 
 use super::MAILBOX_STREAM;
-use super::exchange::{read_request, respond};
-use super::params::EXPIRE_EVERY;
+use super::params::{EXPIRE_EVERY, MAILBOX_REQUEST_LIMITS};
 use crate::clock::unix_now;
 use crate::metrics::{RelayMetrics, bump};
+use crate::net::request_server::{RequestStats, serve_requests};
 use crate::storage::MailboxStore;
-use futures::StreamExt;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use wesh_mix::NodeId;
 use wesh_mix::mailbox::{MailboxServer, Response};
 
-/// Serves mailbox requests until `shutdown`. Fails only if the protocol is already taken.
+/// Serves mailbox requests until `shutdown` (streams bounded by
+/// [`MAILBOX_REQUEST_LIMITS`]). Fails only if the protocol is already taken.
 pub fn serve(
-    mut control: libp2p_stream::Control,
+    control: libp2p_stream::Control,
     provider: NodeId,
     store: Arc<MailboxStore>,
     metrics: Arc<RelayMetrics>,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), libp2p_stream::AlreadyRegistered> {
-    let mut incoming = control.accept(MAILBOX_STREAM)?;
+    shutdown: watch::Receiver<bool>,
+) -> Result<Arc<RequestStats>, libp2p_stream::AlreadyRegistered> {
     let server = Arc::new(Mutex::new(MailboxServer::new(provider)));
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                next = incoming.next() => match next {
-                    Some((peer, stream)) => {
-                        tokio::spawn(answer(peer, stream, server.clone(), store.clone(), metrics.clone()));
-                    }
-                    None => break,
-                },
-                _ = shutdown.changed() => break,
-            }
-        }
-    });
-    Ok(())
+    let stats = Arc::new(RequestStats::default());
+    serve_requests(
+        control,
+        MAILBOX_STREAM,
+        MAILBOX_REQUEST_LIMITS,
+        stats.clone(),
+        move |peer, request| {
+            answer(
+                peer,
+                request,
+                server.clone(),
+                store.clone(),
+                metrics.clone(),
+            )
+        },
+        shutdown,
+    )?;
+    Ok(stats)
 }
 
 async fn answer(
     peer: libp2p::PeerId,
-    mut stream: libp2p::Stream,
+    request: Vec<u8>,
     server: Arc<Mutex<MailboxServer>>,
     store: Arc<MailboxStore>,
     metrics: Arc<RelayMetrics>,
-) {
-    let request = match read_request(&mut stream).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(%peer, error = %e, "mailbox request unreadable");
-            return;
-        }
-    };
+) -> Option<Vec<u8>> {
     // rocksdb reads and synced deletes block: keep them off the async workers
     let answered = tokio::task::spawn_blocking(move || {
         let now = unix_now();
@@ -61,7 +57,7 @@ async fn answer(
         server.respond(&request, now, &mut rand::rng(), &mut backend)
     })
     .await;
-    let Ok(response) = answered else { return };
+    let response = answered.ok()?;
     match &response {
         Response::Refused(reason) => {
             bump(&metrics.mailbox_refusals);
@@ -70,9 +66,7 @@ async fn answer(
         Response::PullResponse { .. } => bump(&metrics.mailbox_pulls),
         _ => {}
     }
-    if let Err(e) = respond(&mut stream, &response.encode()).await {
-        tracing::debug!(%peer, error = %e, "mailbox response not delivered");
-    }
+    Some(response.encode())
 }
 
 /// Sweeps payloads past their TTL every [`EXPIRE_EVERY`] until `shutdown`.

@@ -2,6 +2,7 @@
 
 pub mod frames;
 pub mod links;
+pub mod request_server;
 pub mod swarm;
 
 use libp2p::StreamProtocol;

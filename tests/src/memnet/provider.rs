@@ -83,7 +83,7 @@ impl MemProvider {
             HopAction::Forward { .. } | HopAction::Store { .. } => {}
             HopAction::CoverDiscarded => self.stats.cover_discarded += 1,
             HopAction::LoopReturned | HopAction::OwnOther => self.stats.addressed_to_self += 1,
-            HopAction::Undeliverable => self.stats.undeliverable += 1,
+            HopAction::Undeliverable | HopAction::InternalRefused => self.stats.undeliverable += 1,
             HopAction::Dropped(_) | HopAction::UnknownNextHop => self.stats.dropped += 1,
         }
         action
