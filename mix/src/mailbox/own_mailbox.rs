@@ -431,6 +431,61 @@ mod tests {
         assert_eq!(core.poll_timeout(), None);
     }
 
+    /// The first fragment of a message never sent, claiming `claim` bytes.
+    fn claim(rng: &mut ChaCha20Rng, claim: usize) -> crate::Fragment {
+        crate::Fragment {
+            message: MessageId::random(rng),
+            total_len: claim as u32,
+            index: 0,
+            count: crate::fragment::fragment_count(claim) as u32,
+            data: vec![0xAA; crate::params::FRAGMENT_DATA_BYTES],
+        }
+    }
+
+    #[test]
+    fn sixteen_claims_of_4_mib_do_not_stall_the_mailbox() {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let mut mailbox = Mailbox::default();
+        for _ in 0..16 {
+            let f = claim(&mut rng, crate::params::MAX_MESSAGE_BYTES);
+            mailbox.put(fragment_payload(&mut rng, f));
+        }
+        let body = message(3 * crate::params::FRAGMENT_DATA_BYTES - 7, 8);
+        assert_eq!(mailbox.post(&mut rng, &body), 3);
+        let mut core = OwnMailbox::default();
+        let kept = round(&mut core, &mut mailbox, Duration::ZERO, 256, &mut |_| true);
+        assert!(kept == vec![body], "the honest message is read in the same round");
+        assert_eq!(mailbox.items.len(), 16, "only the claims wait");
+        // they go at the idle limit
+        let limit = crate::params::REASSEMBLY_IDLE_TIMEOUT;
+        round(&mut core, &mut mailbox, limit, 256, &mut |_| true);
+        assert!(mailbox.items.is_empty());
+    }
+
+    #[test]
+    fn evicted_partials_leave_the_mailbox() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let limits = ReassemblyLimits {
+            max_bytes: 4 * crate::params::REASSEMBLY_FRAGMENT_CHARGE,
+            ..ReassemblyLimits::default()
+        };
+        let mut core = OwnMailbox::new(limits);
+        let mut mailbox = Mailbox::default();
+        for _ in 0..20 {
+            let f = claim(&mut rng, crate::params::MAX_MESSAGE_BYTES);
+            mailbox.put(fragment_payload(&mut rng, f));
+        }
+        let body = message(2 * crate::params::FRAGMENT_DATA_BYTES, 9);
+        mailbox.post(&mut rng, &body);
+        let kept = round(&mut core, &mut mailbox, Duration::ZERO, 256, &mut |_| true);
+        assert_eq!(kept, vec![body]);
+        assert!(
+            mailbox.items.len() <= 4,
+            "what the budget evicted is deleted: {} left",
+            mailbox.items.len()
+        );
+    }
+
     #[test]
     fn a_failed_delete_is_offered_again() {
         let mut core = OwnMailbox::default();
