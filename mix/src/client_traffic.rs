@@ -180,6 +180,20 @@ impl ClientTraffic {
         self.reassembly = Reassembler::new(limits);
     }
 
+    /// Whether reassembly holds fragment `index` of incoming message `id` (its message is
+    /// still in progress): the fragments a durable copy keeps, and no others.
+    pub fn holds_fragment(&self, id: &crate::fragment::MessageId, index: u32) -> bool {
+        self.reassembly.holds(id, index)
+    }
+
+    /// Bytes reassembly holds for incoming messages in progress, and how many there are.
+    pub fn reassembly_held(&self) -> (usize, usize) {
+        (
+            self.reassembly.reserved_bytes(),
+            self.reassembly.in_progress(),
+        )
+    }
+
     /// Queues a message of up to [`MAX_MESSAGE_BYTES`] for reliable delivery: it is split into
     /// fragments that leave on the real stream (λ_P), each with a SURB-ack, and are resent
     /// until acked. The returned id comes back in `MessageDelivered` / `MessageFailed`.
@@ -220,13 +234,21 @@ impl ClientTraffic {
                 outcome.event.map(Self::sender_event).into_iter().collect()
             }
             MixPayload::Fragment { fragment, .. } | MixPayload::SurbData { fragment } => {
-                match self.reassembly.accept(fragment, now) {
+                let mut events = match self.reassembly.accept(fragment, now) {
                     Ok(Accepted::Complete { id, bytes }) => {
                         vec![ClientEvent::MessageReceived { id, bytes }]
                     }
                     Ok(Accepted::Stored { .. } | Accepted::Duplicate) => Vec::new(),
                     Err(e) => vec![ClientEvent::Rejected(RejectReason::Reassembly(e))],
-                }
+                };
+                // messages evicted to make room will not complete (their kept copies go)
+                events.extend(
+                    self.reassembly
+                        .take_evicted()
+                        .into_iter()
+                        .map(ClientEvent::IncomingAbandoned),
+                );
+                events
             }
             other => vec![ClientEvent::Other(other)],
         }

@@ -88,7 +88,11 @@ fn a_full_budget_evicts_the_longest_idle_partial_not_the_newcomer() {
     );
     assert!(r.reserved_bytes() <= limits.max_bytes);
     let evicted = r.take_evicted();
-    assert_eq!(evicted.len(), 4, "each of the four arrivals that needed room evicted one idle claim");
+    assert_eq!(
+        evicted.len(),
+        4,
+        "each of the four arrivals that needed room evicted one idle claim"
+    );
     assert!(evicted.iter().all(|a| a.received == 1));
     assert!(r.take_evicted().is_empty(), "each eviction reported once");
 }
@@ -106,7 +110,10 @@ fn the_message_count_budget_also_evicts_rather_than_refuses() {
         r.accept(claim(seed, 2 * FRAGMENT_DATA_BYTES), T0).unwrap();
     }
     let (msg, frags) = honest(300, 2 * FRAGMENT_DATA_BYTES + 1);
-    assert_eq!(complete(&mut r, &frags, T0 + Duration::from_secs(1)), Some(msg));
+    assert_eq!(
+        complete(&mut r, &frags, T0 + Duration::from_secs(1)),
+        Some(msg)
+    );
     assert_eq!(r.take_evicted().len(), 1);
     assert!(r.in_progress() <= 4);
 }
@@ -133,7 +140,10 @@ fn idle_claims_expire_after_the_idle_limit() {
         r.accept(claim(seed, MAX_MESSAGE_BYTES), T0).unwrap();
     }
     assert_eq!(r.next_deadline(), Some(T0 + REASSEMBLY_IDLE_TIMEOUT));
-    assert!(r.expire(T0 + REASSEMBLY_IDLE_TIMEOUT - Duration::from_secs(1)).is_empty());
+    assert!(
+        r.expire(T0 + REASSEMBLY_IDLE_TIMEOUT - Duration::from_secs(1))
+            .is_empty()
+    );
     assert_eq!(r.expire(T0 + REASSEMBLY_IDLE_TIMEOUT).len(), 16);
     assert_eq!((r.in_progress(), r.reserved_bytes()), (0, 0));
 }
@@ -177,7 +187,10 @@ fn a_client_still_receives_multi_fragment_messages_under_the_flood() {
     )
     .unwrap();
     for seed in 0..16 {
-        assert!(c.on_received(&payload(claim(seed, MAX_MESSAGE_BYTES)), T0).is_empty());
+        assert!(
+            c.on_received(&payload(claim(seed, MAX_MESSAGE_BYTES)), T0)
+                .is_empty()
+        );
     }
     let (msg, frags) = honest(500, 3 * FRAGMENT_DATA_BYTES - 1);
     let mut events = Vec::new();
