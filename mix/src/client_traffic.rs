@@ -186,6 +186,12 @@ impl ClientTraffic {
         self.reassembly.holds(id, index)
     }
 
+    /// Drops incoming messages idle past the reassembly timeout at `now` (`poll` does it and
+    /// reports them as [`ClientEvent::IncomingAbandoned`]).
+    pub fn expire_incoming(&mut self, now: Duration) -> Vec<crate::reassembly::Abandoned> {
+        self.reassembly.expire(now)
+    }
+
     /// Bytes reassembly holds for incoming messages in progress, and how many there are.
     pub fn reassembly_held(&self) -> (usize, usize) {
         (
@@ -379,7 +385,7 @@ impl ClientTraffic {
         for e in expired.events {
             self.events.push(Self::sender_event(e));
         }
-        for a in self.reassembly.expire(now) {
+        for a in self.expire_incoming(now) {
             self.events.push(ClientEvent::IncomingAbandoned(a));
         }
         while self.real.fire(now, &mut self.rng) {

@@ -202,3 +202,42 @@ fn a_client_still_receives_multi_fragment_messages_under_the_flood() {
         "{events:?}"
     );
 }
+
+/// No ack for what will be dropped: a fragment no reassembler can hold (here one claiming
+/// more than any message may be) is neither stored nor acked at the final hop.
+#[test]
+fn the_final_hop_stores_and_acks_only_fragments_a_reassembler_can_hold() {
+    let mut rng = ChaCha20Rng::seed_from_u64(10);
+    let nodes: Vec<RouteNode> = (0..5u8)
+        .map(|t| RouteNode {
+            id: NodeId([t + 1; 32]),
+            sphinx_key: x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(
+                [t + 1; 32],
+            )),
+        })
+        .collect();
+    let ack = SurbAck::build(&mut rng, &nodes, &[Duration::ZERO; 5], NodeId([9; 32]), 5).unwrap();
+    let good = MixPayload::Fragment {
+        ack: ack.clone(),
+        fragment: claim(1, MAX_MESSAGE_BYTES),
+    }
+    .encode();
+    assert!(provider_ack::storable(&good));
+    assert!(ack_after_store(&good).unwrap().is_some());
+    let mut oversized = claim(2, MAX_MESSAGE_BYTES);
+    oversized.total_len = (MAX_MESSAGE_BYTES + 1) as u32;
+    let bad = MixPayload::Fragment {
+        ack,
+        fragment: oversized,
+    }
+    .encode();
+    assert!(
+        ack_after_store(&bad).unwrap().is_some(),
+        "the SURB-ack alone is fine"
+    );
+    assert!(!provider_ack::storable(&bad));
+    assert!(provider_ack::storable(&MixPayload::Drop.encode()));
+    assert!(provider_ack::storable(
+        &MixPayload::Real(b"x".to_vec()).encode()
+    ));
+}
