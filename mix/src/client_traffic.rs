@@ -74,7 +74,8 @@ pub struct ReliableStats {
 struct Queued {
     id: u64,
     to: ClientAddress,
-    body: Vec<u8>,
+    /// The encoded mix payload (a `Real` body, or what `enqueue_plaintext` was given).
+    plaintext: Vec<u8>,
 }
 
 /// The client's traffic state machine.
@@ -317,11 +318,33 @@ impl ClientTraffic {
                 max: MAX_BODY_BYTES,
             });
         }
+        self.push_queued(to, MixPayload::Real(body).encode())
+    }
+
+    /// Queues a mix payload the caller encoded itself (any kind, e.g. a crafted fragment)
+    /// for `to`, sent like a real message. Nothing stops a modified client from sending
+    /// such packets, so receivers never trust them: this serves tests and the testnet's
+    /// attacks, which play that client.
+    pub fn enqueue_plaintext(
+        &mut self,
+        to: ClientAddress,
+        plaintext: Vec<u8>,
+    ) -> Result<u64, EnqueueError> {
+        if plaintext.len() > MAX_PLAINTEXT_BYTES {
+            return Err(EnqueueError::TooLong {
+                len: plaintext.len(),
+                max: MAX_PLAINTEXT_BYTES,
+            });
+        }
+        self.push_queued(to, plaintext)
+    }
+
+    fn push_queued(&mut self, to: ClientAddress, plaintext: Vec<u8>) -> Result<u64, EnqueueError> {
         if self.queue.len() >= MAX_CLIENT_QUEUE {
             return Err(EnqueueError::QueueFull(self.queue.len()));
         }
         let id = self.take_id();
-        self.queue.push_back(Queued { id, to, body });
+        self.queue.push_back(Queued { id, to, plaintext });
         Ok(id)
     }
 
@@ -396,7 +419,7 @@ impl ClientTraffic {
             match self.queue.front() {
                 Some(q) => {
                     let (id, to) = (q.id, q.to);
-                    let payload = MixPayload::Real(q.body.clone()).encode();
+                    let payload = q.plaintext.clone();
                     let built = self.build(now, topology, to.provider, to.client, &payload);
                     if built.is_ok() {
                         self.queue.pop_front();

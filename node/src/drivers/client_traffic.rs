@@ -252,6 +252,24 @@ impl ClientHandle {
         .await
     }
 
+    /// Queues a mix payload encoded by the caller (any kind) for `to`, sent on the real
+    /// stream like a message: what a modified client could send (the testnet's attacks).
+    pub async fn send_plaintext(
+        &self,
+        to: ClientAddress,
+        plaintext: Vec<u8>,
+    ) -> Result<u64, ClientError> {
+        Ok(self
+            .call(move |r| r.core.enqueue_plaintext(to, plaintext))
+            .await??)
+    }
+
+    /// Bytes the client's reassembly holds for incoming messages in progress, and how many
+    /// messages that is.
+    pub async fn reassembly_held(&self) -> Result<(usize, usize), ClientError> {
+        self.call(|r| r.core.reassembly_held()).await
+    }
+
     /// Stops the Loopix streams (the client goes silent but keeps receiving).
     pub async fn stop_sending(&self) {
         let _ = self.call(|r| r.core.stop()).await;

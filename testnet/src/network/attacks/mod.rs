@@ -6,6 +6,7 @@
 mod api_access;
 mod equivocation_spam;
 mod pki_sync_flood;
+mod reassembly_flood;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -163,7 +164,22 @@ pub struct AttackTargets {
     pub replicas: Vec<(NodeId, Arc<wesh_shell::replication::ReplicaService>)>,
     /// Filled by the Wesh story once its API server listens.
     pub api: Option<tokio::sync::watch::Receiver<Option<ApiTarget>>>,
+    /// The provider of each of `desks` (same order).
+    pub desk_nodes: Vec<NodeId>,
+    /// Makes the spec of a new client on provider `i` (modulo their number) with these
+    /// rates, for attacks that need clients of their own.
+    pub new_client: Option<NewClient>,
 }
+
+/// See [`AttackTargets::new_client`].
+pub type NewClient = Arc<
+    dyn Fn(
+            usize,
+            wesh_mix::ClientTrafficConfig,
+        ) -> Option<wesh_shell::drivers::client_traffic::ClientSpec>
+        + Send
+        + Sync,
+>;
 
 /// Runs the selected attacks one after the other (each is short) and reports them by name.
 pub async fn run(
@@ -189,6 +205,7 @@ async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
         }
         AttackName::PkiSyncFlood => pki_sync_flood::run(targets).await,
         AttackName::EquivocationSpam => equivocation_spam::run(targets).await,
+        AttackName::ReassemblyFlood => reassembly_flood::run(targets).await,
         // each attack lands with its defence; until then it is reported as not run
         other => AttackReport::not_run(format!("{} is not implemented yet", other.as_str())),
     }
