@@ -15,7 +15,7 @@ pub enum ClientEvent {
     MessageDelivered { id: u64 },
     /// Our message `id` was given up.
     MessageFailed { id: u64, reason: FailureReason },
-    /// An incomplete incoming message timed out and was dropped.
+    /// An incomplete incoming message timed out, or was evicted to make room, and was dropped.
     IncomingAbandoned(Abandoned),
     /// An incoming fragment or payload was refused.
     Rejected(RejectReason),

@@ -74,7 +74,8 @@ pub struct ReliableStats {
 struct Queued {
     id: u64,
     to: ClientAddress,
-    body: Vec<u8>,
+    /// The encoded mix payload (a `Real` body, or what `enqueue_plaintext` was given).
+    plaintext: Vec<u8>,
 }
 
 /// The client's traffic state machine.
@@ -180,6 +181,26 @@ impl ClientTraffic {
         self.reassembly = Reassembler::new(limits);
     }
 
+    /// Whether reassembly holds fragment `index` of incoming message `id` (its message is
+    /// still in progress): the fragments a durable copy keeps, and no others.
+    pub fn holds_fragment(&self, id: &crate::fragment::MessageId, index: u32) -> bool {
+        self.reassembly.holds(id, index)
+    }
+
+    /// Drops incoming messages idle past the reassembly timeout at `now` (`poll` does it and
+    /// reports them as [`ClientEvent::IncomingAbandoned`]).
+    pub fn expire_incoming(&mut self, now: Duration) -> Vec<crate::reassembly::Abandoned> {
+        self.reassembly.expire(now)
+    }
+
+    /// Bytes reassembly holds for incoming messages in progress, and how many there are.
+    pub fn reassembly_held(&self) -> (usize, usize) {
+        (
+            self.reassembly.reserved_bytes(),
+            self.reassembly.in_progress(),
+        )
+    }
+
     /// Queues a message of up to [`MAX_MESSAGE_BYTES`] for reliable delivery: it is split into
     /// fragments that leave on the real stream (λ_P), each with a SURB-ack, and are resent
     /// until acked. The returned id comes back in `MessageDelivered` / `MessageFailed`.
@@ -220,13 +241,21 @@ impl ClientTraffic {
                 outcome.event.map(Self::sender_event).into_iter().collect()
             }
             MixPayload::Fragment { fragment, .. } | MixPayload::SurbData { fragment } => {
-                match self.reassembly.accept(fragment, now) {
+                let mut events = match self.reassembly.accept(fragment, now) {
                     Ok(Accepted::Complete { id, bytes }) => {
                         vec![ClientEvent::MessageReceived { id, bytes }]
                     }
                     Ok(Accepted::Stored { .. } | Accepted::Duplicate) => Vec::new(),
                     Err(e) => vec![ClientEvent::Rejected(RejectReason::Reassembly(e))],
-                }
+                };
+                // messages evicted to make room will not complete (their kept copies go)
+                events.extend(
+                    self.reassembly
+                        .take_evicted()
+                        .into_iter()
+                        .map(ClientEvent::IncomingAbandoned),
+                );
+                events
             }
             other => vec![ClientEvent::Other(other)],
         }
@@ -289,11 +318,33 @@ impl ClientTraffic {
                 max: MAX_BODY_BYTES,
             });
         }
+        self.push_queued(to, MixPayload::Real(body).encode())
+    }
+
+    /// Queues a mix payload the caller encoded itself (any kind, e.g. a crafted fragment)
+    /// for `to`, sent like a real message. Nothing stops a modified client from sending
+    /// such packets, so receivers never trust them: this serves tests and the testnet's
+    /// attacks, which play that client.
+    pub fn enqueue_plaintext(
+        &mut self,
+        to: ClientAddress,
+        plaintext: Vec<u8>,
+    ) -> Result<u64, EnqueueError> {
+        if plaintext.len() > MAX_PLAINTEXT_BYTES {
+            return Err(EnqueueError::TooLong {
+                len: plaintext.len(),
+                max: MAX_PLAINTEXT_BYTES,
+            });
+        }
+        self.push_queued(to, plaintext)
+    }
+
+    fn push_queued(&mut self, to: ClientAddress, plaintext: Vec<u8>) -> Result<u64, EnqueueError> {
         if self.queue.len() >= MAX_CLIENT_QUEUE {
             return Err(EnqueueError::QueueFull(self.queue.len()));
         }
         let id = self.take_id();
-        self.queue.push_back(Queued { id, to, body });
+        self.queue.push_back(Queued { id, to, plaintext });
         Ok(id)
     }
 
@@ -357,7 +408,7 @@ impl ClientTraffic {
         for e in expired.events {
             self.events.push(Self::sender_event(e));
         }
-        for a in self.reassembly.expire(now) {
+        for a in self.expire_incoming(now) {
             self.events.push(ClientEvent::IncomingAbandoned(a));
         }
         while self.real.fire(now, &mut self.rng) {
@@ -368,7 +419,7 @@ impl ClientTraffic {
             match self.queue.front() {
                 Some(q) => {
                     let (id, to) = (q.id, q.to);
-                    let payload = MixPayload::Real(q.body.clone()).encode();
+                    let payload = q.plaintext.clone();
                     let built = self.build(now, topology, to.provider, to.client, &payload);
                     if built.is_ok() {
                         self.queue.pop_front();

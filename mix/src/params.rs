@@ -113,13 +113,40 @@ pub const FRAGMENT_DATA_BYTES: usize =
 /// Fragments of the largest message.
 pub const MAX_FRAGMENTS_PER_MESSAGE: usize = MAX_MESSAGE_BYTES.div_ceil(FRAGMENT_DATA_BYTES);
 
-/// Bytes a client reserves at most for messages being reassembled. A message reserves its
-/// full declared length when its first fragment arrives, so 64 MiB admits 16 messages of the
-/// maximum size at once and a flood of first fragments cannot exceed it.
+/// Bytes a reassembler holds at most for messages in progress (one per client, one per
+/// provider own mailbox unless [`OWN_MAILBOX_REASSEMBLY_MAX_BYTES`] says less). Counted as
+/// fragments arrive, [`REASSEMBLY_FRAGMENT_CHARGE`] each, never as messages claim: a first
+/// fragment claiming 4 MiB holds one fragment's worth. 64 MiB: 16 messages of the maximum
+/// size in progress at once, and ≈ 41 000 packets to fill, which an attacker has to pay for.
 pub const REASSEMBLY_MAX_BYTES: usize = 64 * 1024 * 1024;
 
-/// Messages a client reassembles at once (bounds the table even for tiny messages).
-pub const REASSEMBLY_MAX_MESSAGES: usize = 256;
+/// Memory a held fragment costs besides its data, bytes: its map node and vector header
+/// and its message's share of the tables (entry, progress index). 128 B is above what
+/// they take on 64-bit targets, so the byte budget bounds real memory.
+pub const REASSEMBLY_FRAGMENT_OVERHEAD_BYTES: usize = 128;
+
+/// What every held fragment is charged against the byte budget, bytes: a full fragment plus
+/// its overhead, whatever it carries, so a flood of short last fragments costs as much as
+/// full ones (1 659 B).
+pub const REASSEMBLY_FRAGMENT_CHARGE: usize =
+    FRAGMENT_DATA_BYTES + REASSEMBLY_FRAGMENT_OVERHEAD_BYTES;
+
+/// Messages a reassembler has in progress at most: as many as the byte budget holds at one
+/// fragment each (40 451), so the count never binds before the bytes do and evicting an
+/// honest message through the count costs the same flood as through the bytes.
+pub const REASSEMBLY_MAX_MESSAGES: usize = REASSEMBLY_MAX_BYTES / REASSEMBLY_FRAGMENT_CHARGE;
+
+/// Largest message a reassembler accepts (the per-message budget): a fragment claiming more
+/// is refused before it touches any state. The largest message a sender may send.
+pub const REASSEMBLY_MAX_MESSAGE_BYTES: usize = MAX_MESSAGE_BYTES;
+
+/// Byte budget of the reassembler of each of a provider's own mailboxes (the rendezvous
+/// desk's service mailbox, each replica mailbox): 8 MiB, two maximum-size messages (or seven
+/// maximum-size Wesh entries) in progress at once. Smaller than a client's because a
+/// provider reads one per replicated group. The fragments of evicted messages leave the
+/// mailbox, so this also bounds what a flood of partial messages keeps in it: ≈ 5 000
+/// fragments, under the 10 000-payload default quota.
+pub const OWN_MAILBOX_REASSEMBLY_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 /// An incomplete message with no new fragment for this long is dropped (and reported).
 /// Counted from the last progress, not the first fragment, because a 4 MiB message takes

@@ -27,6 +27,16 @@ pub enum AckError {
     Build(#[from] BuildError),
 }
 
+/// Whether a final-hop payload is worth storing: false for a fragment (its SURB-ack well
+/// formed) whose header fails the checks every reassembler applies (malformed, claiming more
+/// than any message may be). Such a payload is neither stored nor acked, since the ack
+/// would tell its sender "delivered" for a fragment the recipient will drop. Anything that
+/// is not a fragment is stored as before.
+pub fn storable(plaintext: &[u8]) -> bool {
+    MixPayload::decode(plaintext).is_ok()
+        || !matches!(MixPayload::surb_ack_of(plaintext), Ok(Some(_)))
+}
+
 /// The ack to send once `plaintext` (a final-hop payload) is stored: `Ok(None)` for payloads
 /// that are not fragments. Cheap: only the SURB-ack prefix is parsed, the fragment is not
 /// copied.

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use std::time::Duration;
-use wesh_mix::params::{FRAGMENT_DATA_BYTES, MAX_MESSAGE_BYTES};
+use wesh_mix::params::{FRAGMENT_DATA_BYTES, MAX_MESSAGE_BYTES, REASSEMBLY_FRAGMENT_CHARGE};
 use wesh_mix::*;
 
 fn split(len: usize, seed: u64) -> (MessageId, Vec<u8>, Vec<Fragment>) {
@@ -19,6 +19,7 @@ fn limits(max_bytes: usize, max_messages: usize) -> ReassemblyLimits {
     ReassemblyLimits {
         max_bytes,
         max_messages,
+        max_message_bytes: MAX_MESSAGE_BYTES,
         idle_timeout: Duration::from_secs(60),
     }
 }
@@ -34,7 +35,7 @@ fn out_of_order_with_duplicates_completes_once() {
         assert!(matches!(got, Accepted::Stored { .. } | Accepted::Duplicate));
     }
     assert_eq!(r.accept(frags[2].clone(), T0).unwrap(), Accepted::Duplicate);
-    assert_eq!(r.reserved_bytes(), msg.len());
+    assert_eq!(r.reserved_bytes(), 4 * REASSEMBLY_FRAGMENT_CHARGE);
     assert!(matches!(
         r.accept(frags[1].clone(), T0).unwrap(),
         Accepted::Stored {
@@ -113,7 +114,7 @@ fn inconsistent_and_malformed_fragments_are_rejected() {
         ))
     ));
     assert_eq!(r.in_progress(), 1);
-    assert_eq!(r.reserved_bytes(), 3 * FRAGMENT_DATA_BYTES);
+    assert_eq!(r.reserved_bytes(), REASSEMBLY_FRAGMENT_CHARGE);
 }
 
 #[test]
@@ -177,30 +178,43 @@ fn truncated_and_garbage_payloads_are_errors_not_panics() {
 }
 
 #[test]
-fn memory_and_message_bounds_are_enforced() {
-    let (_, _, a) = split(4 * FRAGMENT_DATA_BYTES, 10);
-    let (_, _, b) = split(4 * FRAGMENT_DATA_BYTES, 11);
-    let (_, _, c) = split(2 * FRAGMENT_DATA_BYTES, 12);
-    let mut r = Reassembler::new(limits(9 * FRAGMENT_DATA_BYTES, 2));
+fn memory_and_message_bounds_are_enforced_by_evicting_the_longest_idle() {
+    let (id_a, _, a) = split(4 * FRAGMENT_DATA_BYTES, 10);
+    let (id_b, _, b) = split(4 * FRAGMENT_DATA_BYTES, 11);
+    let (_, msg_c, c) = split(2 * FRAGMENT_DATA_BYTES, 12);
+    let t1 = T0 + Duration::from_secs(1);
+    // two messages at most: a third evicts the one idle the longest
+    let mut r = Reassembler::new(limits(usize::MAX, 2));
     r.accept(a[0].clone(), T0).unwrap();
-    r.accept(b[0].clone(), T0).unwrap();
-    assert_eq!(
-        r.accept(c[0].clone(), T0).unwrap_err(),
-        ReassemblyError::TooManyMessages(2)
-    );
-    let mut r = Reassembler::new(limits(7 * FRAGMENT_DATA_BYTES, 10));
+    r.accept(b[0].clone(), t1).unwrap();
+    r.accept(c[0].clone(), t1).unwrap();
+    let evicted = r.take_evicted();
+    assert_eq!(evicted.len(), 1);
+    assert_eq!(evicted[0].id, id_a);
+    assert_eq!(r.in_progress(), 2);
+    // three fragments' worth: the bytes bound holds, the oldest goes first
+    let mut r = Reassembler::new(limits(3 * REASSEMBLY_FRAGMENT_CHARGE, 10));
     r.accept(a[3].clone(), T0).unwrap();
+    r.accept(b[1].clone(), T0).unwrap();
+    r.accept(b[2].clone(), t1).unwrap();
+    assert_eq!(r.reserved_bytes(), 3 * REASSEMBLY_FRAGMENT_CHARGE);
+    r.accept(c[1].clone(), t1).unwrap();
+    assert_eq!(r.take_evicted()[0].id, id_a);
+    assert_eq!(
+        r.accept(c[0].clone(), t1).unwrap(),
+        Accepted::Complete {
+            id: c[0].message,
+            bytes: msg_c
+        }
+    );
+    assert!(r.holds(&id_b, 1) && r.holds(&id_b, 2));
+    assert_eq!(r.reserved_bytes(), 2 * REASSEMBLY_FRAGMENT_CHARGE);
+    // limits below one fragment: refused, never a panic
+    let mut r = Reassembler::new(limits(REASSEMBLY_FRAGMENT_CHARGE - 1, 10));
     assert!(matches!(
-        r.accept(b[1].clone(), T0).unwrap_err(),
+        r.accept(a[0].clone(), T0).unwrap_err(),
         ReassemblyError::MemoryFull { .. }
     ));
-    // a smaller message still fits, and an admitted message always completes
-    r.accept(c[1].clone(), T0).unwrap();
-    assert!(r.reserved_bytes() <= 7 * FRAGMENT_DATA_BYTES);
-    for f in &a[..3] {
-        r.accept(f.clone(), T0).unwrap();
-    }
-    assert_eq!(r.reserved_bytes(), 2 * FRAGMENT_DATA_BYTES);
 }
 
 #[test]
@@ -222,7 +236,7 @@ fn idle_messages_time_out_and_are_reported() {
             count: 2
         }]
     );
-    assert_eq!(r.reserved_bytes(), 3 * FRAGMENT_DATA_BYTES);
+    assert_eq!(r.reserved_bytes(), 2 * REASSEMBLY_FRAGMENT_CHARGE);
     // progress at 30 s keeps a alive until 90 s
     assert_eq!(r.next_deadline(), Some(Duration::from_secs(90)));
     let gone = r.expire(Duration::from_secs(90));

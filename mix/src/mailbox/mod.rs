@@ -28,7 +28,7 @@ pub mod wire;
 pub use backend::{BackendError, InMemoryBackend, MailboxBackend, MailboxKeys};
 pub use client::{ClientError, MailboxClient, PendingPull, Pulled};
 pub use internal::InternalMailbox;
-pub use own_mailbox::{OwnMailbox, OwnMessage};
+pub use own_mailbox::{OwnMailbox, OwnMessage, own_mailbox_limits};
 pub use semantics::{MailboxLimits, MailboxUsage, Refusal, Registered};
 pub use server::MailboxServer;
 pub use wire::{RefusalReason, Request, Response, WireError};

@@ -19,14 +19,17 @@
 //! failed keep loses nothing (a restart reads everything again from seq 0). A message the
 //! caller could not keep is forgotten (its reassembly too) and its fragments are read again
 //! at the next round. Items that can never become a kept message (not a fragment, malformed,
-//! a duplicate of a fragment already held or kept, the rest of an abandoned message) are
-//! deleted at once.
+//! a duplicate of a fragment already held or kept, the rest of an abandoned message, a
+//! message evicted when the reassembly budget is full) are deleted at once. Nothing stalls
+//! the read: a full budget evicts the partial message idle the longest instead of refusing
+//! (see [`Reassembler`]), so the messages behind a flood are read in the same round.
 
 use super::MailboxId;
 use super::backend::{BackendError, MailboxBackend};
 use crate::fragment::MessageId;
+use crate::params::{OWN_MAILBOX_REASSEMBLY_MAX_BYTES, REASSEMBLY_FRAGMENT_CHARGE};
 use crate::payload::MixPayload;
-use crate::reassembly::{Accepted, Reassembler, ReassemblyError, ReassemblyLimits};
+use crate::reassembly::{Accepted, Reassembler, ReassemblyLimits};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -51,8 +54,19 @@ pub struct OwnMailbox {
 }
 
 impl Default for OwnMailbox {
+    /// With the own-mailbox budget ([`OWN_MAILBOX_REASSEMBLY_MAX_BYTES`]).
     fn default() -> Self {
-        Self::new(ReassemblyLimits::default())
+        Self::new(own_mailbox_limits())
+    }
+}
+
+/// The reassembly limits of a provider's own mailbox: the client's, with the byte and
+/// message budgets of [`OWN_MAILBOX_REASSEMBLY_MAX_BYTES`].
+pub fn own_mailbox_limits() -> ReassemblyLimits {
+    ReassemblyLimits {
+        max_bytes: OWN_MAILBOX_REASSEMBLY_MAX_BYTES,
+        max_messages: OWN_MAILBOX_REASSEMBLY_MAX_BYTES / REASSEMBLY_FRAGMENT_CHARGE,
+        ..ReassemblyLimits::default()
     }
 }
 
@@ -65,6 +79,16 @@ impl OwnMailbox {
             deletable: Vec::new(),
             cursor: 0,
         }
+    }
+
+    /// Bytes the reassembly holds for messages in progress (within its budget).
+    pub fn held_bytes(&self) -> usize {
+        self.reassembler.reserved_bytes()
+    }
+
+    /// Messages in progress.
+    pub fn in_progress(&self) -> usize {
+        self.reassembler.in_progress()
     }
 
     /// The first seq the next read should return (older ones are accounted for).
@@ -96,14 +120,14 @@ impl OwnMailbox {
                     self.need(seq, id);
                     complete.push(OwnMessage { id, bytes });
                 }
-                Ok(Accepted::Duplicate)
-                | Err(ReassemblyError::Malformed(_) | ReassemblyError::Inconsistent) => {
-                    self.deletable.push(seq)
-                }
-                Err(ReassemblyError::TooManyMessages(_) | ReassemblyError::MemoryFull { .. }) => {
-                    // no room now: read it again once reassemblies complete or expire
-                    break;
-                }
+                // a duplicate, or a fragment that can never be held (malformed, beyond the
+                // per-message budget, at odds with its message): nothing to keep it for
+                Ok(Accepted::Duplicate) | Err(_) => self.deletable.push(seq),
+            }
+            // messages evicted to make room will not complete: their fragments go
+            for evicted in self.reassembler.take_evicted() {
+                let seqs = self.release(&evicted.id);
+                self.deletable.extend(seqs);
             }
             self.cursor = seq.saturating_add(1);
         }
@@ -429,6 +453,64 @@ mod tests {
         round(&mut core, &mut mailbox, deadline, 256, &mut |_| true);
         assert!(mailbox.items.is_empty(), "abandoned at the timeout");
         assert_eq!(core.poll_timeout(), None);
+    }
+
+    /// The first fragment of a message never sent, claiming `claim` bytes.
+    fn claim(rng: &mut ChaCha20Rng, claim: usize) -> crate::Fragment {
+        crate::Fragment {
+            message: MessageId::random(rng),
+            total_len: claim as u32,
+            index: 0,
+            count: crate::fragment::fragment_count(claim) as u32,
+            data: vec![0xAA; crate::params::FRAGMENT_DATA_BYTES],
+        }
+    }
+
+    #[test]
+    fn sixteen_claims_of_4_mib_do_not_stall_the_mailbox() {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let mut mailbox = Mailbox::default();
+        for _ in 0..16 {
+            let f = claim(&mut rng, crate::params::MAX_MESSAGE_BYTES);
+            mailbox.put(fragment_payload(&mut rng, f));
+        }
+        let body = message(3 * crate::params::FRAGMENT_DATA_BYTES - 7, 8);
+        assert_eq!(mailbox.post(&mut rng, &body), 3);
+        let mut core = OwnMailbox::default();
+        let kept = round(&mut core, &mut mailbox, Duration::ZERO, 256, &mut |_| true);
+        assert!(
+            kept == vec![body],
+            "the honest message is read in the same round"
+        );
+        assert_eq!(mailbox.items.len(), 16, "only the claims wait");
+        // they go at the idle limit
+        let limit = crate::params::REASSEMBLY_IDLE_TIMEOUT;
+        round(&mut core, &mut mailbox, limit, 256, &mut |_| true);
+        assert!(mailbox.items.is_empty());
+    }
+
+    #[test]
+    fn evicted_partials_leave_the_mailbox() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let limits = ReassemblyLimits {
+            max_bytes: 4 * crate::params::REASSEMBLY_FRAGMENT_CHARGE,
+            ..ReassemblyLimits::default()
+        };
+        let mut core = OwnMailbox::new(limits);
+        let mut mailbox = Mailbox::default();
+        for _ in 0..20 {
+            let f = claim(&mut rng, crate::params::MAX_MESSAGE_BYTES);
+            mailbox.put(fragment_payload(&mut rng, f));
+        }
+        let body = message(2 * crate::params::FRAGMENT_DATA_BYTES, 9);
+        mailbox.post(&mut rng, &body);
+        let kept = round(&mut core, &mut mailbox, Duration::ZERO, 256, &mut |_| true);
+        assert_eq!(kept, vec![body]);
+        assert!(
+            mailbox.items.len() <= 4,
+            "what the budget evicted is deleted: {} left",
+            mailbox.items.len()
+        );
     }
 
     #[test]

@@ -252,6 +252,24 @@ impl ClientHandle {
         .await
     }
 
+    /// Queues a mix payload encoded by the caller (any kind) for `to`, sent on the real
+    /// stream like a message: what a modified client could send (the testnet's attacks).
+    pub async fn send_plaintext(
+        &self,
+        to: ClientAddress,
+        plaintext: Vec<u8>,
+    ) -> Result<u64, ClientError> {
+        Ok(self
+            .call(move |r| r.core.enqueue_plaintext(to, plaintext))
+            .await??)
+    }
+
+    /// Bytes the client's reassembly holds for incoming messages in progress, and how many
+    /// messages that is.
+    pub async fn reassembly_held(&self) -> Result<(usize, usize), ClientError> {
+        self.call(|r| r.core.reassembly_held()).await
+    }
+
     /// Stops the Loopix streams (the client goes silent but keeps receiving).
     pub async fn stop_sending(&self) {
         let _ = self.call(|r| r.core.stop()).await;
@@ -616,14 +634,11 @@ impl ClientRunner {
                 },
                 batch = inbound.recv() => match batch {
                     Some(batch) => {
-                        let kept = self.keep(&batch.payloads);
-                        if kept {
-                            let at = crate::clock::monotonic();
-                            for payload in &batch.payloads {
-                                for ev in self.core.on_received(payload, at.duration_since(origin)) {
-                                    self.report(ev, at);
-                                }
-                            }
+                        let at = crate::clock::monotonic();
+                        let (events, kept) = self.receive(&batch.payloads, at.duration_since(origin));
+                        // kept before the events' store effects (delivery, forgetting)
+                        for ev in events {
+                            self.report(ev, at);
                         }
                         let _ = batch.done.send(kept);
                     }
@@ -634,19 +649,27 @@ impl ClientRunner {
         }
     }
 
-    /// With a store: keeps the pulled fragments durably before they are confirmed. False
-    /// if that failed (then nothing is confirmed and the next pull brings them again).
-    fn keep(&self, payloads: &[Vec<u8>]) -> bool {
+    /// Hands pulled payloads to the core; with a store, keeps durably the fragments the
+    /// core's reassembly now holds (and no others: refused, late and evicted fragments
+    /// never stay). False if that failed: then nothing is confirmed and the next pull
+    /// brings them again.
+    fn receive(
+        &mut self,
+        payloads: &[Vec<u8>],
+        now: Duration,
+    ) -> (Vec<wesh_mix::ClientEvent>, bool) {
         let Some(store) = &self.store else {
-            return true;
+            let events = payloads
+                .iter()
+                .flat_map(|p| self.core.on_received(p, now))
+                .collect();
+            return (events, true);
         };
-        match store.keep_pulled(&wesh_mix::kept_fragments(payloads)) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot keep pulled fragments; not confirming them");
-                false
-            }
+        let (events, kept) = store.receive_pulled(&mut self.core, payloads, now);
+        if let Err(e) = &kept {
+            tracing::error!(error = %e, "cannot keep pulled fragments; not confirming them");
         }
+        (events, kept.is_ok())
     }
 
     fn send_message(&mut self, to: ClientAddress, bytes: Vec<u8>) -> Result<u64, EnqueueError> {
@@ -667,12 +690,11 @@ impl ClientRunner {
             return;
         };
         let now = self.origin.elapsed();
-        match store.pulled() {
-            Ok(fragments) => {
-                for p in fragments {
-                    for ev in self.core.on_received(&p, now) {
-                        self.report(ev, crate::clock::monotonic());
-                    }
+        // rebuilds reassembly, and drops kept fragments it does not hold
+        match store.restore_pulled(&mut self.core, now) {
+            Ok(events) => {
+                for ev in events {
+                    self.report(ev, crate::clock::monotonic());
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot read kept fragments"),

@@ -1,7 +1,8 @@
 //! The provider's durable final hop: payloads for its clients' mailboxes are written in
 //! groups (one synced rocksdb write per group) and only then are their SURB-acks released,
 //! so an ack always means "on disk". A crash between write and ack costs the sender a
-//! retransmission, which the recipient's reassembly drops as a duplicate.
+//! retransmission, which the recipient's reassembly drops as a duplicate. A fragment that no
+//! reassembly can hold (`wesh_mix::provider_ack::storable`) is neither stored nor acked.
 
 use super::params::STORE_BATCH;
 use crate::clock::unix_now;
@@ -10,7 +11,7 @@ use crate::storage::{MailboxStore, Refusal, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::sync::mpsc;
-use wesh_mix::provider_ack::{AckPacket, ack_after_store};
+use wesh_mix::provider_ack::{AckPacket, ack_after_store, storable};
 
 /// One final-hop payload for a mailbox (the mailbox id is the Sphinx destination).
 pub struct StoreJob {
@@ -50,6 +51,14 @@ fn write_batch(
     ack: &impl Fn(AckPacket),
     metrics: &RelayMetrics,
 ) {
+    // a fragment no reassembler can hold is neither stored nor acked (no false "delivered")
+    let (batch, unholdable): (Vec<&StoreJob>, Vec<&StoreJob>) =
+        batch.iter().partition(|j| storable(&j.plaintext));
+    if !unholdable.is_empty() {
+        metrics
+            .mailbox_refused
+            .fetch_add(unholdable.len() as u64, Relaxed);
+    }
     let items: Vec<([u8; 32], &[u8])> = batch
         .iter()
         .map(|j| (j.mailbox, j.plaintext.as_slice()))

@@ -30,6 +30,7 @@ const CF_OUTBOX: &str = "outbox";
 const CF_WESH_JOURNAL: &str = "wesh_journal";
 const CFS: [&str; 5] = [CF_KEYS, CF_INBOX, CF_PULLED, CF_OUTBOX, CF_WESH_JOURNAL];
 
+mod pulled;
 pub mod wesh;
 
 #[derive(Debug, thiserror::Error)]

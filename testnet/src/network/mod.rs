@@ -471,6 +471,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     // with payments, every relay reports its work to the issuer
     let mut replicas = Vec::new();
     let mut desks = Vec::new();
+    let mut desk_nodes = Vec::new();
     let mut services = Vec::new();
     for (i, n) in all.iter().enumerate() {
         let s = wesh_shell::roles::services::start_relay_services(
@@ -484,6 +485,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         }
         if let Some(d) = &s.rendezvous {
             desks.push(d.clone());
+            desk_nodes.push(n.keys_public.id);
         }
         services.push(s);
     }
@@ -703,6 +705,14 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 })
             },
             traffic,
+            desk_nodes: desk_nodes.clone(),
+            new_client: Some(attack_client_maker(
+                &providers,
+                pki_params.is_none().then(|| topology.clone()),
+                pki_params.clone(),
+                issuer_address.clone(),
+                pull_interval,
+            )),
         };
         Some(tokio::spawn(attacks::run(
             selected_attacks.clone(),
@@ -1127,6 +1137,32 @@ struct AttackOutcome {
 
 /// An attacker with one token spends it at provider 0, again at provider 0, then at
 /// provider 1 (which cannot know yet: only the issuer's redemption catches it).
+/// What the attacks use to start clients of their own, on the testnet's providers, that
+/// report to nobody (their traffic is not counted as the testnet's).
+fn attack_client_maker(
+    providers: &[Node],
+    topology: Option<Topology>,
+    pki: Option<wesh_pki::PkiParams>,
+    payments: Option<wesh_shell::credit::IssuerAddress>,
+    pull_interval: Duration,
+) -> attacks::NewClient {
+    let book: Vec<(wesh_mix::NodeId, libp2p::Multiaddr)> = providers
+        .iter()
+        .filter_map(|n| Some((n.keys_public.id, n.handle.listen_addrs().first()?.clone())))
+        .collect();
+    Arc::new(move |i, traffic| {
+        let (provider, addr) = book.get(i % book.len().max(1))?.clone();
+        let state = ClientState::generate(provider, traffic).ok()?;
+        let mut spec = ClientSpec::new(state, addr);
+        spec.index = u32::MAX - i as u32;
+        spec.topology = topology.clone();
+        spec.pki = pki.clone();
+        spec.payments = payments.clone();
+        spec.pull_interval = pull_interval;
+        Some(spec)
+    })
+}
+
 async fn double_spend_attack(
     issuer: &wesh_shell::credit::IssuerAddress,
     providers: &[Node],

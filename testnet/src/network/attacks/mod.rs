@@ -9,6 +9,7 @@ mod equivocation_spam;
 mod mix_entry_bypass;
 mod pki_sync_flood;
 mod self_redeem;
+mod reassembly_flood;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -182,7 +183,22 @@ pub struct AttackTargets {
     pub make_client: MakeClient,
     /// The testnet's Loopix rates (attackers send faster: see [`start_attacker`]).
     pub traffic: wesh_mix::ClientTrafficConfig,
+    /// The provider of each of `desks` (same order).
+    pub desk_nodes: Vec<NodeId>,
+    /// Makes the spec of a new client on provider `i` (modulo their number) with these
+    /// rates, for attacks that need clients of their own.
+    pub new_client: Option<NewClient>,
 }
+
+/// See [`AttackTargets::new_client`].
+pub type NewClient = Arc<
+    dyn Fn(
+            usize,
+            wesh_mix::ClientTrafficConfig,
+        ) -> Option<wesh_shell::drivers::client_traffic::ClientSpec>
+        + Send
+        + Sync,
+>;
 
 pub type MakeClient = Arc<
     dyn Fn(
@@ -270,6 +286,7 @@ async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
         AttackName::EquivocationSpam => equivocation_spam::run(targets).await,
         AttackName::MixEntryBypass => mix_entry_bypass::run(targets).await,
         AttackName::SelfRedeem => self_redeem::run(targets).await,
+        AttackName::ReassemblyFlood => reassembly_flood::run(targets).await,
         // each attack lands with its defence; until then it is reported as not run
         other => AttackReport::not_run(format!("{} is not implemented yet", other.as_str())),
     }
