@@ -6,6 +6,7 @@
 mod api_access;
 mod equivocation_spam;
 mod pki_sync_flood;
+mod replica_flood;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -189,6 +190,7 @@ async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
         }
         AttackName::PkiSyncFlood => pki_sync_flood::run(targets).await,
         AttackName::EquivocationSpam => equivocation_spam::run(targets).await,
+        AttackName::ReplicaFlood => replica_flood::run(targets).await,
         // each attack lands with its defence; until then it is reported as not run
         other => AttackReport::not_run(format!("{} is not implemented yet", other.as_str())),
     }
