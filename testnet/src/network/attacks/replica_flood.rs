@@ -97,7 +97,7 @@ async fn run_all(
             Outcome::Refused(r) if r.contains("provider keeps") => "refused_cap",
             Outcome::Refused(r) if r.contains("not registered") => "refused_unknown_group",
             Outcome::Refused(_) => "refused_proof",
-            Outcome::Dropped => "dropped",
+            Outcome::Dropped => "dropped_or_failed",
         };
         *counts.entry(key).or_default() += 1;
     }
@@ -143,6 +143,33 @@ fn fetch(group: [u8; 32]) -> Vec<u8> {
         max: u16::MAX,
     }
     .encode()
+}
+
+/// Opens `n` streams at once and starts a request on each that never ends; returns how
+/// many opened (held until the provider's timeout closes them or this returns).
+async fn hold_silent_streams(net: &NetHandle, to: PeerId, n: usize) -> usize {
+    let opens = (0..n).map(|_| {
+        let mut control = net.control.clone();
+        async move {
+            let mut s = control.open_stream(to, REPLICATION_PROTOCOL).await.ok()?;
+            // one byte of a request, never finished: the provider waits for the rest
+            s.write_all(&[wesh_client::params::WIRE_VERSION])
+                .await
+                .ok()?;
+            s.flush().await.ok()?;
+            Some(s)
+        }
+    });
+    let streams: Vec<_> = futures::future::join_all(opens)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    // the provider has admitted or dropped each by now
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let opened = streams.len();
+    drop(streams);
+    opened
 }
 
 fn add(into: &mut BTreeMap<&'static str, u64>, from: &BTreeMap<&'static str, u64>) {
@@ -223,6 +250,12 @@ pub async fn run(targets: &AttackTargets) -> AttackReport {
         .collect();
     let fetch_counts = run_all(&net, relay.peer, fetches, PARALLEL).await;
 
+    // 4. streams that hold an exchange open with a request that never ends: beyond the
+    // per-peer cap the provider drops them unread
+    let gate_before = service.exchanges_refused();
+    let held = hold_silent_streams(&net, relay.peer, PARALLEL).await;
+    let silent_dropped = service.exchanges_refused().saturating_sub(gate_before);
+
     let after = service.stats();
     let dropped = service.exchanges_refused().saturating_sub(dropped_before);
     let new_groups = after.groups.saturating_sub(before.groups);
@@ -234,6 +267,7 @@ pub async fn run(targets: &AttackTargets) -> AttackReport {
         && get(&unproven_counts, "refused_proof") > 0
         && max_per_identity <= cap
         && get(&proven_counts, "refused_cap") > 0
+        && silent_dropped > 0
         // the story's own registration may land during the attack
         && new_groups <= IDENTITIES as u64 * cap + 1
         && after.groups <= REPLICA_MAX_GROUPS as u64
@@ -251,6 +285,11 @@ pub async fn run(targets: &AttackTargets) -> AttackReport {
     observed.insert("fetches_sent".into(), json!(FETCHES));
     observed.insert("fetch_outcomes".into(), json!(fetch_counts));
     observed.insert("streams_dropped_by_gate".into(), json!(dropped));
+    observed.insert("silent_streams_opened".into(), json!(held));
+    observed.insert(
+        "silent_streams_dropped_unread".into(),
+        json!(silent_dropped),
+    );
     observed.insert("provider_groups_before".into(), json!(before.groups));
     observed.insert("provider_groups_after".into(), json!(after.groups));
     observed.insert("provider_groups_cap".into(), json!(REPLICA_MAX_GROUPS));
