@@ -145,8 +145,9 @@ fn fetch(group: [u8; 32]) -> Vec<u8> {
     .encode()
 }
 
-/// Opens `n` streams at once and starts a request on each that never ends; returns how
-/// many opened (held until the provider's timeout closes them or this returns).
+/// Opens `n` streams at once and starts a request on each that never ends; returns on
+/// how many the partial request could be written (a stream the provider dropped at once
+/// usually fails here). They are held until the provider's timeout or this returns.
 async fn hold_silent_streams(net: &NetHandle, to: PeerId, n: usize) -> usize {
     let opens = (0..n).map(|_| {
         let mut control = net.control.clone();
@@ -285,7 +286,8 @@ pub async fn run(targets: &AttackTargets) -> AttackReport {
     observed.insert("fetches_sent".into(), json!(FETCHES));
     observed.insert("fetch_outcomes".into(), json!(fetch_counts));
     observed.insert("streams_dropped_by_gate".into(), json!(dropped));
-    observed.insert("silent_streams_opened".into(), json!(held));
+    observed.insert("silent_streams_attempted".into(), json!(PARALLEL));
+    observed.insert("silent_streams_written".into(), json!(held));
     observed.insert(
         "silent_streams_dropped_unread".into(),
         json!(silent_dropped),
