@@ -9,11 +9,14 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{PostOffice, through_desk};
-use wesh_client::app::{Action, ApiError, ApiRequest, ApiResponse, CallId, HistoryFetch, WeshApp};
+use wesh_client::app::{
+    Action, ApiError, ApiRequest, ApiResponse, CallId, FetchedPage, HistoryFetch, WeshApp,
+};
 use wesh_client::messenger::envelope::Outer;
 use wesh_client::messenger::journal::{self, Input};
 use wesh_client::messenger::params::{
-    APP_HISTORY_RETRY_MS, APP_RENDEZVOUS_CHECK_MS, APP_SEND_RETRY_MS,
+    APP_HISTORY_MAX_PAGES, APP_HISTORY_RESUME_MS, APP_HISTORY_RETRY_MS, APP_RENDEZVOUS_CHECK_MS,
+    APP_SEND_RETRY_MS,
 };
 use wesh_client::messenger::rendezvous_wire::RendezvousFrame;
 use wesh_client::messenger::{
@@ -123,13 +126,18 @@ impl Node {
                     self.trace.push("fetch");
                     let log = po.replica_log.get(&f.group).cloned().unwrap_or_default();
                     let after = usize::try_from(f.after).unwrap().min(log.len());
-                    let entries = log[after..].to_vec();
-                    self.app
-                        .handle_history(now, f, Some((entries, log.len() as u64)));
+                    let page = FetchedPage {
+                        entries: log[after..].to_vec(),
+                        last: log.len() as u64,
+                        more: false,
+                    };
+                    self.app.handle_history(now, f, Some(page));
                 }
-                Action::RegisterReplica { call, view, .. } => {
+                Action::RegisterReplica {
+                    call, registration, ..
+                } => {
                     self.trace.push("register");
-                    po.replica.register(&view).unwrap();
+                    po.replica.register(&registration, [0xee; 32]).unwrap();
                     self.app.handle_replica_registered(call, Ok(()));
                 }
                 Action::Event(e) => {
@@ -444,7 +452,11 @@ fn the_history_cursor_survives_a_restart() {
     a.app.handle_history(
         START_MS,
         f,
-        Some((po.replica_log[&group_id].clone(), kept as u64)),
+        Some(FetchedPage {
+            entries: po.replica_log[&group_id].clone(),
+            last: kept as u64,
+            more: false,
+        }),
     );
     a.run(&mut po, START_MS);
     assert_eq!(a.caught_up.get(&1), Some(&kept));
@@ -550,5 +562,54 @@ fn replica_registration_waits_for_the_network_and_needs_a_connection() {
             .unwrap()
             .replicas
             .is_empty()
+    );
+}
+
+/// Issue 15 item 10: the catch-up fetched while the replica said "more". Against a
+/// replica that always says "more", a round makes at most `APP_HISTORY_MAX_PAGES`
+/// fetches, answers the come-online, and continues `APP_HISTORY_RESUME_MS` later from
+/// where it stopped.
+#[test]
+fn a_replica_that_always_says_more_is_fetched_in_bounded_rounds() {
+    let mut po = PostOffice::default();
+    let mut a = Node::new(1, START_MS);
+    replicated_group(&mut po, &mut a, 1);
+    a.app.handle_timeout(START_MS);
+    a.run(&mut po, START_MS);
+    a.app.handle_offline();
+    a.app.handle_online(START_MS, 7);
+    let endless = |a: &mut Node, now: u64| {
+        let (mut fetches, mut caught_up, mut last) = (0u32, None, None);
+        while let Some(action) = a.app.poll_action() {
+            match action {
+                Action::FetchHistory(f) => {
+                    fetches += 1;
+                    assert!(fetches <= 1000, "unbounded");
+                    last = Some(f);
+                    let page = FetchedPage {
+                        entries: vec![vec![0]],
+                        last: f.after + 1,
+                        more: true,
+                    };
+                    a.app.handle_history(now, f, Some(page));
+                }
+                Action::CaughtUp { call, fetched } => caught_up = Some((call, fetched)),
+                _ => {}
+            }
+        }
+        (fetches, caught_up, last)
+    };
+    let (fetches, caught_up, last) = endless(&mut a, START_MS);
+    assert_eq!(fetches, APP_HISTORY_MAX_PAGES);
+    assert_eq!(caught_up, Some((7, APP_HISTORY_MAX_PAGES as usize)));
+    let stopped = last.unwrap().after + 1;
+    a.app.handle_timeout(START_MS + APP_HISTORY_RESUME_MS - 1);
+    let (fetches, _, _) = endless(&mut a, START_MS + APP_HISTORY_RESUME_MS - 1);
+    assert_eq!(fetches, 0, "not before the resume time");
+    a.app.handle_timeout(START_MS + APP_HISTORY_RESUME_MS);
+    let first = a.app.poll_action();
+    assert!(
+        matches!(first, Some(Action::FetchHistory(f)) if f.after == stopped),
+        "continues where it stopped: {first:?}"
     );
 }

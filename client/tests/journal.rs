@@ -253,11 +253,10 @@ fn three_accounts_survive_restarts_throughout_a_story() {
 
     // a makes a group with a replication provider; b and c join; a restarts
     let g = a.device.multi_member_group_create().unwrap();
-    let view = a
-        .device
+    po.register_replica(&a.device, &g);
+    a.device
         .replication_register_group(&g, providers()[2])
         .unwrap();
-    po.replica.register(&view.encode()).unwrap();
     let inv = a.device.multi_member_group_invitation_create(&g).unwrap();
     b.device.multi_member_group_join(&inv).unwrap();
     c.device.multi_member_group_join(&inv).unwrap();

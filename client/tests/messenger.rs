@@ -84,9 +84,9 @@ fn contacts_group_replica_and_offline_catch_up() {
 
     // A creates a group, adds a replication provider, invites B and C through contacts
     let g = a.multi_member_group_create().unwrap();
-    let rv = a.replication_register_group(&g, providers()[2]).unwrap();
-    // (the registration the node sends to the provider)
-    po.replica.register(&rv.encode()).unwrap();
+    // (the registration the node sends to the provider, then the member's half)
+    po.register_replica(&a, &g);
+    a.replication_register_group(&g, providers()[2]).unwrap();
     let view = a.group_metadata(&g).unwrap();
     assert_eq!(view.replicas.len(), 1);
     let inv = a.multi_member_group_invitation_create(&g).unwrap();

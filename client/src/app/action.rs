@@ -36,14 +36,16 @@ pub enum Action {
     /// and send it (report a failure with
     /// [`super::WeshApp::handle_rendezvous_update_failed`]).
     UpdateRendezvous(UpdateRequest),
-    /// Fetch this history and give the result to [`super::WeshApp::handle_history`].
+    /// Fetch one page of this history (one `/wesh/replication/1` exchange) and give the
+    /// result to [`super::WeshApp::handle_history`].
     FetchHistory(HistoryFetch),
-    /// Register the group's replication view at `provider` and give the outcome to
+    /// Register the group at `provider` (send it `registration`: the group's replication
+    /// view and this member's proof) and give the outcome to
     /// [`super::WeshApp::handle_replica_registered`].
     RegisterReplica {
         call: CallId,
         provider: [u8; 32],
-        view: Vec<u8>,
+        registration: Vec<u8>,
     },
     /// For the app's listeners.
     Event(WeshEvent),

@@ -116,7 +116,7 @@ impl WeshApp {
                         reason: "not a known provider".into(),
                     });
                 }
-                let view = d.replication_view(&group)?.encode();
+                let registration = d.replication_registration(&group, provider)?.encode();
                 if !self.online {
                     return Err(ApiError::Offline);
                 }
@@ -125,7 +125,7 @@ impl WeshApp {
                 self.actions.push_back(Action::RegisterReplica {
                     call,
                     provider,
-                    view,
+                    registration,
                 });
                 return Ok(None);
             }

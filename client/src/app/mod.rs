@@ -17,5 +17,6 @@ pub mod wesh_app;
 
 pub use action::{Action, CallId, HistoryFetch};
 pub use api::{ApiError, ApiRequest, ApiResponse, MessageView, MetadataView};
+pub use catch_up::FetchedPage;
 pub use link_confirmation::{LinkConfirmation, LinkConfirmationError};
 pub use wesh_app::WeshApp;

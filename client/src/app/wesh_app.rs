@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::action::{Action, CallId, HistoryFetch};
 use super::api::{ApiError, ApiRequest};
-use super::catch_up::CatchUp;
+use super::catch_up::{CatchUp, FetchedPage};
 use super::incoming::Incoming;
-use crate::messenger::params::{APP_RENDEZVOUS_CHECK_MS, APP_SEND_RETRY_MS};
+use crate::messenger::params::{APP_HISTORY_RESUME_MS, APP_RENDEZVOUS_CHECK_MS, APP_SEND_RETRY_MS};
 use crate::messenger::rendezvous_registrar::RendezvousRegistrar;
 use crate::messenger::{Outgoing, WeshDevice};
 
@@ -27,6 +27,8 @@ pub struct WeshApp {
     /// Inbox messages taken since the last `Persist`.
     consumed: Vec<u64>,
     catch_up: Option<CatchUp>,
+    /// Where a catch-up that ran out of budget continues, and when.
+    history_resume: Option<(u64, Vec<HistoryFetch>)>,
     /// Replica registrations waiting for the network: call → (group, provider).
     pub(super) registering: BTreeMap<CallId, ([u8; 32], [u8; 32])>,
     pub(super) actions: VecDeque<Action>,
@@ -46,6 +48,7 @@ impl WeshApp {
             send_retry_at: None,
             consumed: Vec::new(),
             catch_up: None,
+            history_resume: None,
             registering: BTreeMap::new(),
             actions: VecDeque::new(),
         };
@@ -72,6 +75,7 @@ impl WeshApp {
             Some(self.next_rendezvous_check),
             self.send_retry_at,
             self.catch_up.as_ref().and_then(CatchUp::next_retry),
+            self.history_resume.as_ref().map(|(at, _)| *at),
         ]
         .into_iter()
         .flatten()
@@ -80,7 +84,7 @@ impl WeshApp {
     }
 
     /// Timers: the rendezvous registration check, messages to hand the client again,
-    /// history fetches to retry.
+    /// history fetches to retry, a catch-up to continue.
     pub fn handle_timeout(&mut self, now: u64) {
         if now >= self.next_rendezvous_check {
             self.check_rendezvous(now);
@@ -94,6 +98,26 @@ impl WeshApp {
             self.actions
                 .extend(due.into_iter().map(Action::FetchHistory));
         }
+        self.resume_catch_up(now);
+    }
+
+    /// Continues a catch-up that ran out of budget, once it is due and no round runs.
+    fn resume_catch_up(&mut self, now: u64) {
+        if self.catch_up.is_some() || !self.online {
+            return;
+        }
+        let Some((at, fetches)) = self.history_resume.take() else {
+            return;
+        };
+        if now < at {
+            self.history_resume = Some((at, fetches));
+            return;
+        }
+        let (catch_up, fetches) = CatchUp::resume(fetches);
+        self.actions
+            .extend(fetches.into_iter().map(Action::FetchHistory));
+        self.catch_up = Some(catch_up);
+        self.finish_catch_up(now);
     }
 
     /// The providers rendezvous hashing picks among (the directory's, as the client
@@ -164,47 +188,51 @@ impl WeshApp {
         self.online = true;
         self.check_rendezvous(now);
         self.release_outbox();
+        // a new round starts from the journaled cursors: nothing left to resume
+        self.history_resume = None;
         let (catch_up, fetches) = CatchUp::start(call, &self.device, &self.providers);
         self.actions
             .extend(fetches.into_iter().map(Action::FetchHistory));
         self.catch_up = Some(catch_up);
-        self.finish_catch_up();
+        self.finish_catch_up(now);
     }
 
-    /// The result of an [`Action::FetchHistory`]: `Some((entries, last sequence number))`,
-    /// or `None` if the fetch failed.
-    pub fn handle_history(
-        &mut self,
-        now: u64,
-        fetch: HistoryFetch,
-        result: Option<(Vec<Vec<u8>>, u64)>,
-    ) {
+    /// The result of an [`Action::FetchHistory`]: one page of history, or `None` if the
+    /// fetch failed. The next page, if the round's budget allows, comes as another
+    /// [`Action::FetchHistory`].
+    pub fn handle_history(&mut self, now: u64, fetch: HistoryFetch, result: Option<FetchedPage>) {
         let Some(c) = self.catch_up.as_mut().filter(|c| c.expects(&fetch)) else {
             return;
         };
         match result {
-            Some((entries, last)) => {
-                c.on_entries(&fetch, entries.len());
+            Some(page) => {
+                let next = c.on_page(&fetch, page.entries.len(), page.last, page.more);
                 // some entries may be refused (the device counts them); the cursor moves
                 // past them all, since fetching them again would not change that
-                let _ = self.device.ingest_history(fetch.group, entries);
-                self.device
-                    .set_history_cursor(fetch.group, fetch.provider, last);
+                let _ = self.device.ingest_history(fetch.group, page.entries);
+                if page.last > fetch.after {
+                    self.device
+                        .set_history_cursor(fetch.group, fetch.provider, page.last);
+                }
                 self.flush();
+                self.actions.extend(next.map(Action::FetchHistory));
             }
             None => c.on_failure(now, fetch),
         }
-        self.finish_catch_up();
+        self.finish_catch_up(now);
     }
 
-    fn finish_catch_up(&mut self) {
+    fn finish_catch_up(&mut self, now: u64) {
         if let Some(fetched) = self.catch_up.as_ref().and_then(CatchUp::finished)
-            && let Some(c) = self.catch_up.take()
+            && let Some(mut c) = self.catch_up.take()
         {
-            self.actions.push_back(Action::CaughtUp {
-                call: c.call(),
-                fetched,
-            });
+            let later = c.take_later();
+            if !later.is_empty() {
+                self.history_resume = Some((now.saturating_add(APP_HISTORY_RESUME_MS), later));
+            }
+            if let Some(call) = c.call() {
+                self.actions.push_back(Action::CaughtUp { call, fetched });
+            }
         }
     }
 

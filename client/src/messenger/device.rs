@@ -958,6 +958,21 @@ impl WeshDevice {
         Ok(state.session.replication_view())
     }
 
+    /// ReplicationServiceRegisterGroup's request for `provider`: the view and this
+    /// member's proof (signed with the group's entry key), which only that provider takes.
+    pub fn replication_registration(
+        &self,
+        group_id: &[u8; 32],
+        provider: [u8; 32],
+    ) -> Result<crate::replication::ReplicaRegistration> {
+        self.replication_view(group_id)?;
+        let state = self.group(group_id)?;
+        Ok(crate::replication::ReplicaRegistration::sign(
+            state.session.secrets(),
+            provider,
+        ))
+    }
+
     /// ReplicationServiceRegisterGroup (the member's half): adds `provider` as the group's
     /// replication provider and sends it the log. Returns the view to register there (it
     /// lets the provider verify entries, not read them).

@@ -15,6 +15,8 @@ pub mod rendezvous_registrar;
 pub mod rendezvous_wire;
 pub mod replica;
 pub mod replica_answer;
+pub mod replica_gate;
+pub mod replica_schedule;
 pub mod sealed_box;
 
 pub use device::{

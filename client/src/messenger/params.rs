@@ -119,3 +119,56 @@ pub const REPLICA_MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
 
 /// Room left in a history answer for its framing, in bytes.
 pub const REPLICA_RESPONSE_HEADROOM: usize = 4096;
+
+// ---- Replication providers' limits (spec/security/replication.md) ----
+
+/// Groups a replication provider keeps registered in all. Source: our choice; with
+/// [`REPLICA_MAX_GROUPS_PER_REGISTRANT`] at least 64 registrants share it, and the
+/// keeper's per-group state (verifier, duplicate filter) stays a few MiB.
+pub const REPLICA_MAX_GROUPS: usize = 4096;
+
+/// Groups one registrant (the libp2p peer that registered them) may keep registered.
+/// Source: our choice; a person's device is in a few dozen replicated groups, and fresh
+/// groups minted to fill a provider cost one identity per 64.
+pub const REPLICA_MAX_GROUPS_PER_REGISTRANT: usize = 64;
+
+/// Entries a provider keeps for one group. Source: our choice; 64 Ki entries is years of
+/// a busy group's messages, and history pages of 512 serve it in 128 fetches.
+pub const REPLICA_MAX_ENTRIES_PER_GROUP: u64 = 64 * 1024;
+
+/// Entry bytes a provider keeps for one group, in bytes. Source: our choice (64 MiB);
+/// entries are a few hundred bytes, attachments do not travel as entries.
+pub const REPLICA_MAX_BYTES_PER_GROUP: u64 = 64 * 1024 * 1024;
+
+/// Entry bytes a provider keeps for all groups, in bytes. Source: our choice (4 GiB),
+/// a provider's disk budget for replication; far below groups × per-group bytes, so no
+/// set of groups can take more than this.
+pub const REPLICA_MAX_TOTAL_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// `/wesh/replication/1` exchanges a provider serves at once. Source: our choice; each
+/// holds at most one 2 MiB answer, so 64 bound the service's memory to 128 MiB.
+pub const REPLICA_MAX_EXCHANGES: usize = 64;
+
+/// `/wesh/replication/1` exchanges one peer may have open at once. Source: our choice; a
+/// member fetches one history page at a time per provider.
+pub const REPLICA_MAX_EXCHANGES_PER_PEER: usize = 4;
+
+/// Wait before a replica mailbox whose message could not be kept (a storage error) is
+/// read again, milliseconds. Source: our choice; a transient disk error clears in a
+/// second, and a failing disk is not read in a loop.
+pub const REPLICA_KEEP_RETRY_MS: u64 = 1000;
+
+/// History pages the app fetches from one replica for one group in one catch-up round.
+/// Source: our choice; 8 pages of up to 512 entries (2 MiB each) per round, the rest is
+/// fetched in later rounds ([`APP_HISTORY_RESUME_MS`]), so a replica that always says
+/// "more" cannot keep the app fetching.
+pub const APP_HISTORY_MAX_PAGES: u32 = 8;
+
+/// History entries the app takes in one catch-up round, over all groups and replicas.
+/// Source: our choice; 8 pages' worth, so one round's ingest stays bounded.
+pub const APP_HISTORY_MAX_ENTRIES: usize = 8 * REPLICA_MAX_FETCH_ENTRIES;
+
+/// Wait before the app continues a catch-up that hit its page or entry budget,
+/// milliseconds. Source: our choice; a big history arrives over a few rounds without
+/// starving sends and pulls.
+pub const APP_HISTORY_RESUME_MS: u64 = 5 * 1000;

@@ -8,19 +8,64 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::entry::{Entry, EntryHash, EntryVerifier};
 use crate::error::{Result, WeshError};
-use crate::replication::ReplicationView;
+use crate::replication::{REPLICA_REGISTRATION_LEN, ReplicaRegistration, ReplicationView};
 
 use super::envelope::Outer;
+use super::params::{
+    REPLICA_MAX_BYTES_PER_GROUP, REPLICA_MAX_ENTRIES_PER_GROUP, REPLICA_MAX_GROUPS,
+    REPLICA_MAX_GROUPS_PER_REGISTRANT, REPLICA_MAX_TOTAL_BYTES,
+};
 
 /// Counters of the replication service.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReplicaStats {
     pub groups: u64,
     pub entries_kept: u64,
+    /// Entry bytes kept, over all groups.
+    pub bytes_kept: u64,
     pub entries_duplicate: u64,
     pub refused_unknown_group: u64,
     pub refused_invalid_entry: u64,
     pub refused_envelope: u64,
+    /// Registrations without a valid membership proof for this provider.
+    pub refused_registration_proof: u64,
+    /// Registrations beyond the registrant's or the provider's group cap.
+    pub refused_registration_cap: u64,
+    /// Valid entries refused because their group or the provider is full.
+    pub refused_over_quota: u64,
+}
+
+/// Why a replication provider refuses a registration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationRefused {
+    #[error("bad registration: {0}")]
+    BadProof(WeshError),
+    #[error("this registrant keeps {0} groups here already")]
+    RegistrantFull(usize),
+    #[error("this provider keeps {0} groups already")]
+    ProviderFull(usize),
+}
+
+/// What a replication provider accepts at most (defaults: [`super::params`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplicaLimits {
+    pub max_groups: usize,
+    pub max_groups_per_registrant: usize,
+    pub max_entries_per_group: u64,
+    pub max_bytes_per_group: u64,
+    pub max_total_bytes: u64,
+}
+
+impl Default for ReplicaLimits {
+    fn default() -> Self {
+        Self {
+            max_groups: REPLICA_MAX_GROUPS,
+            max_groups_per_registrant: REPLICA_MAX_GROUPS_PER_REGISTRANT,
+            max_entries_per_group: REPLICA_MAX_ENTRIES_PER_GROUP,
+            max_bytes_per_group: REPLICA_MAX_BYTES_PER_GROUP,
+            max_total_bytes: REPLICA_MAX_TOTAL_BYTES,
+        }
+    }
 }
 
 /// Verified entries of one group to keep, in arrival order.
@@ -30,15 +75,45 @@ pub struct Accepted {
     pub entries: Vec<(EntryHash, Vec<u8>)>,
 }
 
-#[derive(Debug, Default)]
+/// One registered group.
+#[derive(Debug)]
+struct Replicated {
+    verifier: EntryVerifier,
+    seen: BTreeSet<EntryHash>,
+    /// Who registered it (None: restored from before registrants were recorded).
+    registrant: Option<[u8; 32]>,
+    entries: u64,
+    bytes: u64,
+}
+
+/// A registered group as the provider stores it: the registration (with its proof)
+/// followed by the registrant, so a restart restores the caps' accounting.
+pub const STORED_GROUP_LEN: usize = REPLICA_REGISTRATION_LEN + 32;
+
+#[derive(Debug)]
 pub struct ReplicaKeeper {
-    groups: BTreeMap<[u8; 32], (EntryVerifier, BTreeSet<EntryHash>)>,
+    /// This provider's node id (registrations name it).
+    provider: [u8; 32],
+    limits: ReplicaLimits,
+    groups: BTreeMap<[u8; 32], Replicated>,
+    per_registrant: BTreeMap<[u8; 32], usize>,
     stats: ReplicaStats,
 }
 
 impl ReplicaKeeper {
-    pub fn new() -> Self {
-        Self::default()
+    /// The keeper of provider `provider`, with the default limits.
+    pub fn new(provider: [u8; 32]) -> Self {
+        Self::with_limits(provider, ReplicaLimits::default())
+    }
+
+    pub fn with_limits(provider: [u8; 32], limits: ReplicaLimits) -> Self {
+        Self {
+            provider,
+            limits,
+            groups: BTreeMap::new(),
+            per_registrant: BTreeMap::new(),
+            stats: ReplicaStats::default(),
+        }
     }
 
     pub fn stats(&self) -> &ReplicaStats {
@@ -49,25 +124,114 @@ impl ReplicaKeeper {
         self.groups.contains_key(group_id)
     }
 
-    /// Registers a group from its encoded view (ReplicationServiceRegisterGroup); returns
-    /// the group ID. Registering again is harmless.
-    pub fn register(&mut self, view: &[u8]) -> Result<[u8; 32]> {
-        let view = ReplicationView::decode(view)?;
+    /// ReplicationServiceRegisterGroup from `registrant` (the peer that sent it): checks
+    /// the caps first (cheap), then the view and the membership proof; returns the group
+    /// ID and the record to store ([`Self::restore_group`] takes it back after a
+    /// restart). Registering a group already kept is harmless and changes nothing.
+    pub fn register(
+        &mut self,
+        registration: &[u8],
+        registrant: [u8; 32],
+    ) -> core::result::Result<([u8; 32], Vec<u8>), RegistrationRefused> {
+        let claimed: Option<[u8; 32]> = registration.get(2..34).and_then(|g| g.try_into().ok());
+        let known = claimed.is_some_and(|g| self.groups.contains_key(&g));
+        if !known {
+            let mine = self.per_registrant.get(&registrant).copied().unwrap_or(0);
+            if mine >= self.limits.max_groups_per_registrant {
+                self.stats.refused_registration_cap += 1;
+                return Err(RegistrationRefused::RegistrantFull(mine));
+            }
+            if self.groups.len() >= self.limits.max_groups {
+                self.stats.refused_registration_cap += 1;
+                return Err(RegistrationRefused::ProviderFull(self.groups.len()));
+            }
+        }
+        let checked = match ReplicaRegistration::decode_for(registration, &self.provider) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.refused_registration_proof += 1;
+                return Err(RegistrationRefused::BadProof(e));
+            }
+        };
+        let id = checked.view.group_id.to_bytes();
+        let record = [registration, &registrant[..]].concat();
+        if !self.groups.contains_key(&id) {
+            self.insert(&checked.view, Some(registrant));
+        }
+        Ok((id, record))
+    }
+
+    fn insert(&mut self, view: &ReplicationView, registrant: Option<[u8; 32]>) {
+        self.groups.insert(
+            view.group_id.to_bytes(),
+            Replicated {
+                verifier: view.verifier(),
+                seen: BTreeSet::new(),
+                registrant,
+                entries: 0,
+                bytes: 0,
+            },
+        );
+        if let Some(r) = registrant {
+            *self.per_registrant.entry(r).or_default() += 1;
+        }
+        self.stats.groups = self.groups.len() as u64;
+    }
+
+    /// Counts a registration that did not even parse (an old-form view without proof).
+    pub(super) fn count_unproven_registration(&mut self) {
+        self.stats.refused_registration_proof += 1;
+    }
+
+    /// Drops a group registered by [`Self::register`] that the caller could not keep.
+    pub fn unregister(&mut self, group_id: &[u8; 32]) {
+        let Some(g) = self.groups.remove(group_id) else {
+            return;
+        };
+        if let Some(r) = g.registrant
+            && let Some(n) = self.per_registrant.get_mut(&r)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_registrant.remove(&r);
+            }
+        }
+        self.stats.bytes_kept = self.stats.bytes_kept.saturating_sub(g.bytes);
+        self.stats.groups = self.groups.len() as u64;
+    }
+
+    /// Restores a group from its stored record (after a restart): the registration is
+    /// checked again (its proof names this provider). A bare view (stored before
+    /// registrations carried proofs) is restored without a registrant. Caps do not apply:
+    /// the groups were admitted under them.
+    pub fn restore_group(&mut self, record: &[u8]) -> Result<[u8; 32]> {
+        let (view, registrant) = if record.len() == STORED_GROUP_LEN {
+            let (reg, who) = record.split_at(REPLICA_REGISTRATION_LEN);
+            let reg = ReplicaRegistration::decode_for(reg, &self.provider)?;
+            let who: [u8; 32] = who
+                .try_into()
+                .map_err(|_| WeshError::InvalidParameter("stored registrant"))?;
+            (reg.view, Some(who))
+        } else {
+            (ReplicationView::decode(record)?, None)
+        };
         let id = view.group_id.to_bytes();
-        if let std::collections::btree_map::Entry::Vacant(v) = self.groups.entry(id) {
-            v.insert((view.verifier(), BTreeSet::new()));
-            self.stats.groups += 1;
+        if !self.groups.contains_key(&id) {
+            self.insert(&view, registrant);
         }
         Ok(id)
     }
 
-    /// Restores an entry kept earlier (after a restart) into the duplicate filter, without
-    /// counting it again. Entries that no longer verify are ignored.
+    /// Restores an entry kept earlier (after a restart) into the duplicate filter and the
+    /// group's usage, without counting it again. Entries that no longer verify are ignored.
     pub fn restore_entry(&mut self, group_id: &[u8; 32], bytes: &[u8]) {
-        if let Some((verifier, seen)) = self.groups.get_mut(group_id)
-            && let Ok(entry) = Entry::decode_verified(bytes, verifier)
+        if let Some(g) = self.groups.get_mut(group_id)
+            && let Ok(entry) = Entry::decode_verified(bytes, &g.verifier)
+            && g.seen.insert(*entry.hash())
         {
-            seen.insert(*entry.hash());
+            g.entries += 1;
+            g.bytes += bytes.len() as u64;
+            self.stats.bytes_kept += bytes.len() as u64;
         }
     }
 
@@ -76,8 +240,14 @@ impl ReplicaKeeper {
         self.groups.keys().copied().collect()
     }
 
+    /// Groups `registrant` registered here.
+    pub fn registered_by(&self, registrant: &[u8; 32]) -> usize {
+        self.per_registrant.get(registrant).copied().unwrap_or(0)
+    }
+
     /// Checks one replication envelope; returns the new, verified entries to keep.
-    /// Forged entries and entries of unregistered groups are refused and counted.
+    /// Forged entries, entries of unregistered groups and entries beyond the group's or
+    /// the provider's quota are refused and counted.
     pub fn on_message(&mut self, bytes: &[u8]) -> Result<Accepted> {
         let (group_id, entries) = match Outer::decode(bytes) {
             Ok(Outer::Replica { group_id, entries }) => (group_id, entries),
@@ -92,22 +262,37 @@ impl ReplicaKeeper {
                 return Err(e);
             }
         };
-        let Some((verifier, seen)) = self.groups.get_mut(&group_id) else {
+        let Some(g) = self.groups.get_mut(&group_id) else {
             self.stats.refused_unknown_group += 1;
             return Err(WeshError::InvalidParameter("group not registered here"));
         };
+        let limits = self.limits;
         let mut kept = Vec::new();
         for e in entries {
-            match Entry::decode_verified(&e, verifier) {
-                Ok(entry) => {
-                    if seen.insert(*entry.hash()) {
-                        kept.push((*entry.hash(), e));
-                    } else {
-                        self.stats.entries_duplicate += 1;
-                    }
+            let entry = match Entry::decode_verified(&e, &g.verifier) {
+                Ok(entry) => entry,
+                Err(_) => {
+                    self.stats.refused_invalid_entry += 1;
+                    continue;
                 }
-                Err(_) => self.stats.refused_invalid_entry += 1,
+            };
+            if g.seen.contains(entry.hash()) {
+                self.stats.entries_duplicate += 1;
+                continue;
             }
+            let len = e.len() as u64;
+            if g.entries >= limits.max_entries_per_group
+                || g.bytes + len > limits.max_bytes_per_group
+                || self.stats.bytes_kept + len > limits.max_total_bytes
+            {
+                self.stats.refused_over_quota += 1;
+                continue;
+            }
+            g.seen.insert(*entry.hash());
+            g.entries += 1;
+            g.bytes += len;
+            self.stats.bytes_kept += len;
+            kept.push((*entry.hash(), e));
         }
         self.stats.entries_kept += kept.len() as u64;
         Ok(Accepted {
@@ -119,9 +304,14 @@ impl ReplicaKeeper {
     /// Undoes [`on_message`](Self::on_message) for entries the caller could not keep, so
     /// they count as new when they come again.
     pub fn forget(&mut self, accepted: &Accepted) {
-        if let Some((_, seen)) = self.groups.get_mut(&accepted.group_id) {
-            for (hash, _) in &accepted.entries {
-                seen.remove(hash);
+        if let Some(g) = self.groups.get_mut(&accepted.group_id) {
+            for (hash, e) in &accepted.entries {
+                if g.seen.remove(hash) {
+                    let len = e.len() as u64;
+                    g.entries = g.entries.saturating_sub(1);
+                    g.bytes = g.bytes.saturating_sub(len);
+                    self.stats.bytes_kept = self.stats.bytes_kept.saturating_sub(len);
+                }
             }
         }
         self.stats.entries_kept = self
@@ -134,8 +324,9 @@ impl ReplicaKeeper {
 /// Requests of `/wesh/replication/1` (one per stream).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplicaRequest {
-    /// ReplicationServiceRegisterGroup: the group's [`ReplicationView`], encoded.
-    Register { view: Vec<u8> },
+    /// ReplicationServiceRegisterGroup: an encoded [`ReplicaRegistration`] (the group's
+    /// view and a member's proof).
+    Register { registration: Vec<u8> },
     /// Entries kept for `group_id` after sequence number `after` (0 = from the start).
     Fetch {
         group_id: [u8; 32],
@@ -175,8 +366,8 @@ impl ReplicaRequest {
         let mut w = crate::codec::Writer::new();
         w.u8(crate::params::WIRE_VERSION);
         match self {
-            Self::Register { view } => {
-                w.u8(REQ_REGISTER).var_bytes(view);
+            Self::Register { registration } => {
+                w.u8(REQ_REGISTER).var_bytes(registration);
             }
             Self::Fetch {
                 group_id,
@@ -194,11 +385,11 @@ impl ReplicaRequest {
         r.version()?;
         let req = match r.u8()? {
             REQ_REGISTER => Self::Register {
-                view: r
+                registration: r
                     .var_bytes(
-                        "replication view",
-                        crate::replication::REPLICATION_VIEW_LEN,
-                        crate::replication::REPLICATION_VIEW_LEN,
+                        "replica registration",
+                        REPLICA_REGISTRATION_LEN,
+                        REPLICA_REGISTRATION_LEN,
                     )?
                     .to_vec(),
             },
@@ -307,7 +498,7 @@ mod tests {
                 max: 100,
             },
             ReplicaRequest::Register {
-                view: vec![0; crate::replication::REPLICATION_VIEW_LEN],
+                registration: vec![0; REPLICA_REGISTRATION_LEN],
             },
         ];
         for q in reqs {

@@ -1,6 +1,7 @@
 //! How a replication provider answers `/wesh/replication/1` (sans I/O): a registration is
-//! checked by the [`ReplicaKeeper`], its view kept and its mailbox opened before it is
-//! confirmed; history is served only for registered groups, bounded in count and bytes.
+//! checked by the [`ReplicaKeeper`] (caps, then the member's proof), its record kept and
+//! its mailbox opened before it is confirmed; history is served only for registered
+//! groups, bounded in count and bytes.
 //! The provider's storage is behind [`ReplicaArchive`].
 
 use super::params::{
@@ -14,11 +15,12 @@ pub type ArchiveError = Box<dyn std::error::Error + Send + Sync>;
 /// Kept entries: (sequence number, entry), and whether more follow.
 pub type HistoryPage = (Vec<(u64, Vec<u8>)>, bool);
 
-/// What a replication provider keeps. Contract: `put_group` is durable when it returns;
+/// What a replication provider keeps. Contract: `put_group` (the keeper's record of the
+/// registration, given back to [`ReplicaKeeper::restore_group`]) is durable when it returns;
 /// `fetch` returns entries in sequence order after `after`, at most `max` of them and at
 /// most `budget` bytes (at least one entry if any is left), and says whether more follow.
 pub trait ReplicaArchive {
-    fn put_group(&mut self, group: &[u8; 32], view: &[u8]) -> Result<(), ArchiveError>;
+    fn put_group(&mut self, group: &[u8; 32], record: &[u8]) -> Result<(), ArchiveError>;
     /// Opens the group's replica mailbox (keyed with the group id: nobody holds its
     /// private key, so only the provider's own worker reads it).
     fn open_mailbox(&mut self, group: &[u8; 32]) -> Result<(), ArchiveError>;
@@ -32,22 +34,49 @@ pub trait ReplicaArchive {
 }
 
 impl ReplicaKeeper {
-    /// The answer to one request frame.
-    pub fn answer(&mut self, request: &[u8], archive: &mut impl ReplicaArchive) -> ReplicaResponse {
+    /// The answer to one request frame from `peer` (the registrant of what it registers).
+    pub fn answer(
+        &mut self,
+        request: &[u8],
+        peer: [u8; 32],
+        archive: &mut impl ReplicaArchive,
+    ) -> ReplicaResponse {
         let refused = |reason: String| ReplicaResponse::Refused { reason };
         match ReplicaRequest::decode(request) {
-            Err(e) => refused(format!("bad request: {e}")),
-            Ok(ReplicaRequest::Register { view }) => {
-                let group_id = match self.register(&view) {
-                    Ok(g) => g,
-                    Err(e) => return refused(format!("bad replication view: {e}")),
-                };
-                if let Err(e) = archive.put_group(&group_id, &view) {
-                    return refused(format!("cannot keep the group: {e}"));
+            Err(e) => {
+                // a registration of the old form (a view without proof) lands here
+                if request.get(1) == Some(&1) {
+                    self.count_unproven_registration();
                 }
-                match archive.open_mailbox(&group_id) {
+                refused(format!("bad request: {e}"))
+            }
+            Ok(ReplicaRequest::Register { registration }) => {
+                let was_known = registration
+                    .get(2..34)
+                    .and_then(|g| <[u8; 32]>::try_from(g).ok())
+                    .is_some_and(|g| self.is_registered(&g));
+                let (group_id, record) = match self.register(&registration, peer) {
+                    Ok(r) => r,
+                    Err(e) => return refused(e.to_string()),
+                };
+                if was_known {
+                    // kept and opened already, under its first registrant
+                    return ReplicaResponse::Registered { group_id };
+                }
+                let kept = archive
+                    .put_group(&group_id, &record)
+                    .map_err(|e| format!("cannot keep the group: {e}"))
+                    .and_then(|()| {
+                        archive
+                            .open_mailbox(&group_id)
+                            .map_err(|e| format!("cannot open the replica mailbox: {e}"))
+                    });
+                match kept {
                     Ok(()) => ReplicaResponse::Registered { group_id },
-                    Err(e) => refused(format!("cannot open the replica mailbox: {e}")),
+                    Err(reason) => {
+                        self.unregister(&group_id);
+                        refused(reason)
+                    }
                 }
             }
             Ok(ReplicaRequest::Fetch {
@@ -73,6 +102,13 @@ impl ReplicaKeeper {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+    use crate::identity::Identity;
+    use crate::messenger::envelope::Outer;
+    use crate::messenger::replica::ReplicaLimits;
+    use crate::replication::ReplicaRegistration;
+    use crate::session::GroupSession;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
 
     /// Counts what the core asked of the storage.
     #[derive(Default)]
@@ -109,12 +145,17 @@ mod tests {
 
     #[test]
     fn garbage_bad_views_and_unregistered_groups_are_refused_without_touching_storage() {
-        let mut keeper = ReplicaKeeper::new();
+        let mut keeper = ReplicaKeeper::new(PROVIDER);
         let mut archive = Counting::default();
-        assert!(refusal(keeper.answer(&[0xff, 1, 2], &mut archive)).starts_with("bad request"));
-        let bad_view = ReplicaRequest::Register { view: vec![7; 40] }.encode();
+        assert!(
+            refusal(keeper.answer(&[0xff, 1, 2], PEER, &mut archive)).starts_with("bad request")
+        );
+        let bad_view = ReplicaRequest::Register {
+            registration: vec![7; 40],
+        }
+        .encode();
         // refused as a frame or as a view; nothing is kept for it
-        refusal(keeper.answer(&bad_view, &mut archive));
+        refusal(keeper.answer(&bad_view, PEER, &mut archive));
         let fetch = ReplicaRequest::Fetch {
             group_id: [3; 32],
             after: 0,
@@ -122,9 +163,190 @@ mod tests {
         }
         .encode();
         assert_eq!(
-            refusal(keeper.answer(&fetch, &mut archive)),
+            refusal(keeper.answer(&fetch, PEER, &mut archive)),
             "group not registered here"
         );
         assert_eq!(archive.calls, 0);
+    }
+
+    const PROVIDER: [u8; 32] = [0xaa; 32];
+    const PEER: [u8; 32] = [0x11; 32];
+
+    fn fresh_group(seed: u64) -> GroupSession {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let member = Identity::generate(&mut rng);
+        GroupSession::create_multi_member(&mut rng, member.account_key())
+            .unwrap()
+            .0
+    }
+
+    fn register_request(group: &GroupSession, provider: [u8; 32]) -> Vec<u8> {
+        ReplicaRequest::Register {
+            registration: ReplicaRegistration::sign(group.secrets(), provider).encode(),
+        }
+        .encode()
+    }
+
+    fn registered(r: ReplicaResponse) -> [u8; 32] {
+        match r {
+            ReplicaResponse::Registered { group_id } => group_id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Issue 15 item 10: registration was unauthenticated. A view alone (what the provider
+    /// itself, or anyone it leaks to, holds), a proof for another provider and a proof
+    /// signed by a non-member key must all be refused, and nothing kept for them.
+    #[test]
+    fn a_registration_without_a_members_proof_for_this_provider_is_refused() {
+        let mut keeper = ReplicaKeeper::new(PROVIDER);
+        let mut archive = Counting::default();
+        let group = fresh_group(1);
+        // the old form: a view, no proof
+        let mut bare = vec![crate::params::WIRE_VERSION, 1];
+        let view = group.replication_view().encode();
+        bare.extend_from_slice(&(view.len() as u32).to_be_bytes());
+        bare.extend_from_slice(&view);
+        refusal(keeper.answer(&bare, PEER, &mut archive));
+        // a member's proof made for another provider
+        refusal(keeper.answer(&register_request(&group, [0xbb; 32]), PEER, &mut archive));
+        // the view with a proof signed by someone without the group secret
+        let mut forged = ReplicaRegistration::sign(group.secrets(), PROVIDER);
+        forged.signature = ReplicaRegistration::sign(fresh_group(2).secrets(), PROVIDER).signature;
+        let forged = ReplicaRequest::Register {
+            registration: forged.encode(),
+        }
+        .encode();
+        refusal(keeper.answer(&forged, PEER, &mut archive));
+        assert_eq!(archive.calls, 0, "nothing stored for refused registrations");
+        assert_eq!(keeper.stats().groups, 0);
+        assert_eq!(keeper.stats().refused_registration_proof, 3);
+        // a member's proof for this provider registers
+        let id = registered(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
+        assert_eq!(id, group.group_id());
+        assert_eq!(archive.calls, 2);
+    }
+
+    /// Issue 15 item 10: group registration was unlimited. Per registrant and in total,
+    /// registrations beyond the caps are refused before any signature is checked; a group
+    /// already kept registers again (idempotent) whatever the caps.
+    #[test]
+    fn registrations_beyond_the_registrant_and_provider_caps_are_refused() {
+        let limits = ReplicaLimits {
+            max_groups: 5,
+            max_groups_per_registrant: 3,
+            ..ReplicaLimits::default()
+        };
+        let mut keeper = ReplicaKeeper::with_limits(PROVIDER, limits);
+        let mut archive = Counting::default();
+        let groups: Vec<GroupSession> = (10..20).map(fresh_group).collect();
+        for g in &groups[..3] {
+            registered(keeper.answer(&register_request(g, PROVIDER), PEER, &mut archive));
+        }
+        let fourth =
+            refusal(keeper.answer(&register_request(&groups[3], PROVIDER), PEER, &mut archive));
+        assert!(fourth.contains("registrant"), "{fourth}");
+        registered(keeper.answer(&register_request(&groups[0], PROVIDER), PEER, &mut archive));
+        for g in &groups[3..5] {
+            registered(keeper.answer(&register_request(g, PROVIDER), [2; 32], &mut archive));
+        }
+        let full = refusal(keeper.answer(
+            &register_request(&groups[5], PROVIDER),
+            [3; 32],
+            &mut archive,
+        ));
+        assert!(full.contains("provider"), "{full}");
+        assert_eq!(keeper.stats().groups, 5);
+        assert_eq!(keeper.stats().refused_registration_cap, 2);
+        assert_eq!(keeper.registered_by(&PEER), 3);
+    }
+
+    fn envelope(group: &GroupSession) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let entries: Vec<Vec<u8>> = group
+            .metadata_log()
+            .iter_sorted()
+            .map(|e| e.encode())
+            .collect();
+        let outer = Outer::Replica {
+            group_id: group.group_id(),
+            entries: entries.clone(),
+        };
+        (outer.encode(), entries)
+    }
+
+    /// Issue 15 item 10: a group's (and the provider's) stored entries and bytes had no
+    /// bound. Entries beyond a group's entry or byte quota, or the provider's byte total,
+    /// are refused and counted, and forgetting entries frees their room.
+    #[test]
+    fn entries_beyond_the_group_and_total_quotas_are_refused() {
+        let group = fresh_group(30);
+        let (message, entries) = envelope(&group);
+        assert!(entries.len() >= 2, "the metadata log has a few entries");
+        let one = entries[0].len() as u64;
+        let limits = ReplicaLimits {
+            max_entries_per_group: 1,
+            ..ReplicaLimits::default()
+        };
+        let mut keeper = ReplicaKeeper::with_limits(PROVIDER, limits);
+        let mut archive = Counting::default();
+        registered(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
+        let accepted = keeper.on_message(&message).unwrap();
+        assert_eq!(accepted.entries.len(), 1);
+        assert_eq!(keeper.stats().refused_over_quota, entries.len() as u64 - 1);
+        keeper.forget(&accepted);
+        assert_eq!(keeper.stats().bytes_kept, 0);
+        assert_eq!(
+            keeper.on_message(&message).unwrap().entries.len(),
+            1,
+            "room again"
+        );
+
+        let total = entries.iter().map(|e| e.len() as u64).sum::<u64>();
+        for limits in [
+            ReplicaLimits {
+                max_bytes_per_group: total - 1,
+                ..ReplicaLimits::default()
+            },
+            ReplicaLimits {
+                max_total_bytes: total - 1,
+                ..ReplicaLimits::default()
+            },
+        ] {
+            let mut keeper = ReplicaKeeper::with_limits(PROVIDER, limits);
+            registered(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
+            let kept = keeper.on_message(&message).unwrap().entries.len();
+            assert!(kept < entries.len() && kept >= 1, "{kept}");
+            assert!(keeper.stats().bytes_kept < total);
+            assert!(keeper.stats().bytes_kept >= one);
+            assert!(keeper.stats().refused_over_quota >= 1);
+        }
+    }
+
+    /// A restart restores the groups with their registrants (the caps still count them)
+    /// and their usage; a record whose proof names another provider is not restored.
+    #[test]
+    fn restored_groups_keep_their_registrant_and_usage() {
+        let group = fresh_group(40);
+        let (message, _) = envelope(&group);
+        let mut keeper = ReplicaKeeper::new(PROVIDER);
+        let registration = ReplicaRegistration::sign(group.secrets(), PROVIDER).encode();
+        let (id, record) = keeper.register(&registration, PEER).unwrap();
+        let kept = keeper.on_message(&message).unwrap();
+        let mut again = ReplicaKeeper::new(PROVIDER);
+        assert_eq!(again.restore_group(&record).unwrap(), id);
+        for (_, e) in &kept.entries {
+            again.restore_entry(&id, e);
+        }
+        assert_eq!(again.registered_by(&PEER), 1);
+        assert_eq!(again.stats().bytes_kept, keeper.stats().bytes_kept);
+        assert!(
+            again.on_message(&message).unwrap().entries.is_empty(),
+            "all duplicates"
+        );
+        assert!(
+            ReplicaKeeper::new([0xbb; 32])
+                .restore_group(&record)
+                .is_err()
+        );
     }
 }

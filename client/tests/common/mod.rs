@@ -26,7 +26,6 @@ pub fn through_desk(to: MailboxAddress, bytes: Vec<u8>) -> (MailboxAddress, Vec<
 /// Mailboxes by address, and a replication provider: an in-memory network that carries
 /// what devices send, in order, with the rendezvous desk's forwarding (see
 /// [`through_desk`]).
-#[derive(Default)]
 pub struct PostOffice {
     pub boxes: BTreeMap<MailboxAddress, VecDeque<Vec<u8>>>,
     pub replica: ReplicaKeeper,
@@ -35,7 +34,31 @@ pub struct PostOffice {
     pub sent: usize,
 }
 
+/// The replication provider's node id in these tests (`providers()[2]`).
+pub const REPLICA_PROVIDER: [u8; 32] = [3; 32];
+
+impl Default for PostOffice {
+    fn default() -> Self {
+        PostOffice {
+            boxes: BTreeMap::new(),
+            replica: ReplicaKeeper::new(REPLICA_PROVIDER),
+            replica_log: BTreeMap::new(),
+            sent: 0,
+        }
+    }
+}
+
 impl PostOffice {
+    /// What the node does for ReplicationServiceRegisterGroup: registers `group` of `d`
+    /// (with `d`'s membership proof) at the replication provider.
+    pub fn register_replica(&mut self, d: &WeshDevice, group: &[u8; 32]) {
+        let registration = d
+            .replication_registration(group, REPLICA_PROVIDER)
+            .unwrap()
+            .encode();
+        self.replica.register(&registration, [0xee; 32]).unwrap();
+    }
+
     /// Takes what `d` sends: entries for a replica are verified and kept, the rest waits
     /// in mailboxes.
     pub fn collect(&mut self, d: &mut WeshDevice) {

@@ -6,6 +6,7 @@ use crate::mailboxes::exchange::read_bounded;
 use futures::AsyncWriteExt;
 use libp2p::PeerId;
 use thiserror::Error;
+use wesh_client::app::FetchedPage;
 use wesh_client::error::WeshError;
 use wesh_client::messenger::replica::{ReplicaRequest, ReplicaResponse};
 
@@ -43,44 +44,49 @@ async fn exchange(
         .map_err(|_| CallError::Timeout)?
 }
 
-/// ReplicationServiceRegisterGroup at `provider`.
+/// ReplicationServiceRegisterGroup at `provider`: `registration` is an encoded
+/// `ReplicaRegistration` (the view and the member's proof for that provider).
 pub async fn register_group(
     control: &mut libp2p_stream::Control,
     provider: PeerId,
-    view: Vec<u8>,
+    registration: Vec<u8>,
 ) -> Result<[u8; 32], CallError> {
-    match exchange(control, provider, &ReplicaRequest::Register { view }).await? {
+    match exchange(
+        control,
+        provider,
+        &ReplicaRequest::Register { registration },
+    )
+    .await?
+    {
         ReplicaResponse::Registered { group_id } => Ok(group_id),
         ReplicaResponse::Refused { reason } => Err(CallError::Refused(reason)),
         ReplicaResponse::Entries { .. } => Err(CallError::Unexpected),
     }
 }
 
-/// Every entry kept for `group_id` after `after`; returns them and the last sequence
-/// number (to continue from next time).
+/// One page of what `provider` keeps for `group_id` after `after` (one exchange; the app
+/// core decides whether and when to fetch the next page).
 pub async fn fetch_history(
     control: &mut libp2p_stream::Control,
     provider: PeerId,
     group_id: [u8; 32],
-    mut after: u64,
-) -> Result<(Vec<Vec<u8>>, u64), CallError> {
-    let mut out = Vec::new();
-    loop {
-        let request = ReplicaRequest::Fetch {
-            group_id,
-            after,
-            max: u16::try_from(MAX_FETCH_ENTRIES).unwrap_or(u16::MAX),
-        };
-        match exchange(control, provider, &request).await? {
-            ReplicaResponse::Entries { entries, more } => {
-                after = entries.last().map_or(after, |(s, _)| *s);
-                out.extend(entries.into_iter().map(|(_, e)| e));
-                if !more {
-                    return Ok((out, after));
-                }
-            }
-            ReplicaResponse::Refused { reason } => return Err(CallError::Refused(reason)),
-            ReplicaResponse::Registered { .. } => return Err(CallError::Unexpected),
+    after: u64,
+) -> Result<FetchedPage, CallError> {
+    let request = ReplicaRequest::Fetch {
+        group_id,
+        after,
+        max: u16::try_from(MAX_FETCH_ENTRIES).unwrap_or(u16::MAX),
+    };
+    match exchange(control, provider, &request).await? {
+        ReplicaResponse::Entries { entries, more } => {
+            let last = entries.last().map_or(after, |(s, _)| *s);
+            Ok(FetchedPage {
+                entries: entries.into_iter().map(|(_, e)| e).collect(),
+                last,
+                more,
+            })
         }
+        ReplicaResponse::Refused { reason } => Err(CallError::Refused(reason)),
+        ReplicaResponse::Registered { .. } => Err(CallError::Unexpected),
     }
 }

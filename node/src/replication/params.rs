@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// Largest replication request, in bytes (a register carries a 162-byte view).
+/// Largest replication request, in bytes (a register carries a 258-byte registration).
 pub const MAX_REQUEST_BYTES: usize = 1024;
 
 /// Largest replication response, in bytes, and entries per history answer at most (the
@@ -11,9 +11,6 @@ pub use wesh_client::messenger::params::{
     REPLICA_MAX_FETCH_ENTRIES as MAX_FETCH_ENTRIES,
     REPLICA_MAX_RESPONSE_BYTES as MAX_RESPONSE_BYTES,
 };
-
-/// How often the worker reads the replica mailboxes.
-pub const WORKER_EVERY: Duration = Duration::from_millis(200);
 
 /// Fragments read from one replica mailbox per round.
 pub const WORKER_BATCH: usize = 256;

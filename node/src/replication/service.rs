@@ -1,19 +1,23 @@
-//! The provider's half: serves register and fetch, and runs the worker that turns replica
-//! mailbox fragments into verified, durable entries.
+//! The provider's half: serves register and fetch (each exchange admitted by the core's
+//! [`ReplicaGate`] before its request is read), and starts the worker that turns replica
+//! mailbox fragments into verified, durable entries ([`super::worker`]).
 
 use super::REPLICATION_PROTOCOL;
-use super::params::{MAX_FETCH_ENTRIES, MAX_REQUEST_BYTES, WORKER_BATCH, WORKER_EVERY};
+use super::params::{MAX_FETCH_ENTRIES, MAX_REQUEST_BYTES, WORKER_BATCH};
+use crate::keys::node_id_of_peer;
 use crate::mailboxes::exchange::{read_bounded, respond};
-use crate::mailboxes::own_reader::{OwnMailboxService, spawn_own_reader};
 use crate::storage::MailboxStore;
 use crate::storage::replica_store::{ReplicaLog, ReplicaStoreError};
 use futures::StreamExt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use thiserror::Error;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use wesh_client::messenger::replica::{ReplicaKeeper, ReplicaResponse, ReplicaStats};
 use wesh_client::messenger::replica_answer::{ArchiveError, HistoryPage, ReplicaArchive};
+use wesh_client::messenger::replica_gate::ReplicaGate;
 use wesh_client::messenger::replica_mailbox;
+use wesh_client::messenger::replica_schedule::ReplicaSchedule;
+use wesh_mix::NodeId;
 
 /// Why the replication service cannot start.
 #[derive(Debug, Error)]
@@ -24,19 +28,89 @@ pub enum ReplicationError {
     AlreadyRegistered(#[from] libp2p_stream::AlreadyRegistered),
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 pub struct ReplicaService {
     keeper: Mutex<ReplicaKeeper>,
+    schedule: Mutex<ReplicaSchedule>,
+    gate: Mutex<ReplicaGate>,
+    /// Woken when a payload is stored in a replica mailbox.
+    wake: Notify,
     store: Arc<dyn ReplicaLog>,
     mailboxes: Arc<MailboxStore>,
 }
 
 impl ReplicaService {
-    fn keeper(&self) -> std::sync::MutexGuard<'_, ReplicaKeeper> {
-        self.keeper.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The service of provider `provider` over `store`, its registered groups restored
+    /// (each read once: fragments may have arrived before a restart).
+    fn restore(
+        provider: NodeId,
+        store: Arc<dyn ReplicaLog>,
+        mailboxes: Arc<MailboxStore>,
+    ) -> Result<Self, ReplicationError> {
+        let mut keeper = ReplicaKeeper::new(provider.0);
+        let mut schedule = ReplicaSchedule::new();
+        for (group, record) in store.groups()? {
+            match keeper.restore_group(&record) {
+                Ok(id) => schedule.watch(id, true),
+                Err(e) => {
+                    tracing::warn!(group = %hex::encode(group), error = %e, "stored replica registration no longer valid")
+                }
+            }
+        }
+        for (group, entry) in store.all_entries()? {
+            keeper.restore_entry(&group, &entry);
+        }
+        Ok(Self {
+            keeper: Mutex::new(keeper),
+            schedule: Mutex::new(schedule),
+            gate: Mutex::new(ReplicaGate::default()),
+            wake: Notify::new(),
+            store,
+            mailboxes,
+        })
+    }
+
+    fn keeper(&self) -> MutexGuard<'_, ReplicaKeeper> {
+        lock(&self.keeper)
+    }
+
+    pub(super) fn schedule(&self) -> MutexGuard<'_, ReplicaSchedule> {
+        lock(&self.schedule)
+    }
+
+    /// Resolves when a payload was stored in a replica mailbox since the last call.
+    pub(super) async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Follows the stores into `mailboxes` (the worker's only reason to read a mailbox
+    /// besides its deadlines).
+    fn observe(self: &Arc<Self>, mailboxes: &MailboxStore) {
+        let observer: Weak<ReplicaService> = Arc::downgrade(self);
+        mailboxes.observe_stores(Arc::new(move |mailbox| {
+            if let Some(s) = observer.upgrade() {
+                s.on_stored(mailbox);
+            }
+        }));
+    }
+
+    /// The store observer: marks the group due and wakes the worker.
+    fn on_stored(&self, mailbox: &[u8; 32]) {
+        if self.schedule().handle_stored(mailbox) {
+            self.wake.notify_one();
+        }
     }
 
     pub fn stats(&self) -> ReplicaStats {
         self.keeper().stats().clone()
+    }
+
+    /// Exchanges dropped unread by the gate (too many at once, or from one peer).
+    pub fn exchanges_refused(&self) -> u64 {
+        lock(&self.gate).refused()
     }
 
     /// Everything kept for `group` (the testnet checks it).
@@ -55,12 +129,36 @@ impl ReplicaService {
         out
     }
 
-    fn answer(&self, request: &[u8]) -> ReplicaResponse {
+    /// The answer to one request of `peer`.
+    pub(super) fn answer(&self, request: &[u8], peer: NodeId) -> ReplicaResponse {
         let mut archive = Archive {
             log: self.store.as_ref(),
             mailboxes: &self.mailboxes,
         };
-        self.keeper().answer(request, &mut archive)
+        let answer = self.keeper().answer(request, peer.0, &mut archive);
+        if let ReplicaResponse::Registered { group_id } = &answer {
+            // nothing waits in a new group's mailbox: read it when something is stored
+            self.schedule().watch(*group_id, false);
+        }
+        answer
+    }
+
+    /// Verifies the entries of one replication envelope and keeps the new ones durably;
+    /// if they cannot be kept the keeper forgets them, so they count as new next time.
+    /// `Ok` also for an envelope refused for good (its fragments go).
+    pub(super) fn keep(&self, message: &[u8]) -> Result<(), ReplicaStoreError> {
+        let mut keeper = self.keeper();
+        let accepted = match keeper.on_message(message) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "replication envelope refused");
+                return Ok(());
+            }
+        };
+        let entries: Vec<Vec<u8>> = accepted.entries.iter().map(|(_, e)| e.clone()).collect();
+        self.store
+            .append(&accepted.group_id, &entries)
+            .inspect_err(|_| keeper.forget(&accepted))
     }
 }
 
@@ -71,8 +169,8 @@ struct Archive<'a> {
 }
 
 impl ReplicaArchive for Archive<'_> {
-    fn put_group(&mut self, group: &[u8; 32], view: &[u8]) -> Result<(), ArchiveError> {
-        Ok(self.log.put_group(group, view)?)
+    fn put_group(&mut self, group: &[u8; 32], record: &[u8]) -> Result<(), ArchiveError> {
+        Ok(self.log.put_group(group, record)?)
     }
 
     fn open_mailbox(&mut self, group: &[u8; 32]) -> Result<(), ArchiveError> {
@@ -91,57 +189,47 @@ impl ReplicaArchive for Archive<'_> {
     }
 }
 
-impl OwnMailboxService for ReplicaService {
-    type KeepError = ReplicaStoreError;
+/// An exchange the gate admitted; released when it ends, however it ends.
+struct Admitted {
+    service: Arc<ReplicaService>,
+    peer: NodeId,
+}
 
-    fn own_mailboxes(&self) -> Vec<[u8; 32]> {
-        self.keeper()
-            .group_ids()
-            .iter()
-            .map(replica_mailbox)
-            .collect()
-    }
-
-    /// Verifies the entries of one replication envelope and keeps the new ones durably;
-    /// if they cannot be kept the keeper forgets them, so they count as new next time.
-    fn keep(&self, message: &[u8]) -> Result<(), ReplicaStoreError> {
-        let mut keeper = self.keeper();
-        let accepted = match keeper.on_message(message) {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::debug!(error = %e, "replication envelope refused");
-                return Ok(());
-            }
-        };
-        let entries: Vec<Vec<u8>> = accepted.entries.iter().map(|(_, e)| e.clone()).collect();
-        self.store
-            .append(&accepted.group_id, &entries)
-            .inspect_err(|_| keeper.forget(&accepted))
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        lock(&self.service.gate).release(self.peer.0);
     }
 }
 
-/// Starts the replication service of a provider: restores registered groups, serves
-/// `/wesh/replication/1`, and runs the worker until `shutdown`.
+/// Serves one stream of an admitted peer.
+async fn serve(admitted: Admitted, mut stream: libp2p::Stream) {
+    let work = async {
+        let request = read_bounded(&mut stream, MAX_REQUEST_BYTES).await?;
+        let (service, peer) = (admitted.service.clone(), admitted.peer);
+        let answer = tokio::task::spawn_blocking(move || service.answer(&request, peer).encode())
+            .await
+            .map_err(std::io::Error::other)?;
+        respond(&mut stream, &answer).await
+    };
+    match tokio::time::timeout(super::params::EXCHANGE_TIMEOUT, work).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "replication exchange failed"),
+        Err(_) => tracing::debug!("replication exchange timed out"),
+    }
+    drop(admitted);
+}
+
+/// Starts the replication service of provider `provider`: restores registered groups,
+/// serves `/wesh/replication/1`, and runs the worker until `shutdown`.
 pub fn start_replication(
+    provider: NodeId,
     mut control: libp2p_stream::Control,
     mailboxes: Arc<MailboxStore>,
     store: Arc<dyn ReplicaLog>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Arc<ReplicaService>, ReplicationError> {
-    let mut keeper = ReplicaKeeper::new();
-    for (group, view) in store.groups()? {
-        if let Err(e) = keeper.register(&view) {
-            tracing::warn!(group = %hex::encode(group), error = %e, "stored replication view no longer valid");
-        }
-    }
-    for (group, entry) in store.all_entries()? {
-        keeper.restore_entry(&group, &entry);
-    }
-    let service = Arc::new(ReplicaService {
-        keeper: Mutex::new(keeper),
-        store,
-        mailboxes: mailboxes.clone(),
-    });
+    let service = Arc::new(ReplicaService::restore(provider, store, mailboxes.clone())?);
+    service.observe(&mailboxes);
     let mut incoming = control.accept(REPLICATION_PROTOCOL)?;
     let server = service.clone();
     let mut stop = shutdown.clone();
@@ -149,20 +237,14 @@ pub fn start_replication(
         loop {
             tokio::select! {
                 next = incoming.next() => match next {
-                    Some((_peer, mut stream)) => {
-                        let server = server.clone();
-                        tokio::spawn(async move {
-                            let work = async {
-                                let request = read_bounded(&mut stream, MAX_REQUEST_BYTES).await?;
-                                let answer = tokio::task::spawn_blocking(move || server.answer(&request).encode())
-                                    .await
-                                    .map_err(std::io::Error::other)?;
-                                respond(&mut stream, &answer).await
-                            };
-                            if let Err(e) = tokio::time::timeout(super::params::EXCHANGE_TIMEOUT, work).await {
-                                tracing::debug!(error = %e, "replication exchange timed out");
-                            }
-                        });
+                    Some((peer, stream)) => {
+                        // decided before reading anything; a refused stream is dropped
+                        let Some(peer) = node_id_of_peer(&peer) else { continue };
+                        if !lock(&server.gate).admit(peer.0) {
+                            continue;
+                        }
+                        let admitted = Admitted { service: server.clone(), peer };
+                        tokio::spawn(serve(admitted, stream));
                     }
                     None => break,
                 },
@@ -170,13 +252,7 @@ pub fn start_replication(
             }
         }
     });
-    spawn_own_reader(
-        service.clone(),
-        mailboxes,
-        WORKER_EVERY,
-        WORKER_BATCH,
-        shutdown,
-    );
+    super::worker::spawn_worker(service.clone(), mailboxes, WORKER_BATCH, shutdown);
     Ok(service)
 }
 
@@ -184,8 +260,8 @@ pub fn start_replication(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::clock::{CoreClock, unix_now};
-    use crate::mailboxes::own_reader::OwnReader;
+    use crate::clock::unix_now;
+    use crate::replication::worker::ReplicaWorker;
     use crate::storage::MailboxLimits;
     use crate::storage::replica_store::{GroupBytes, HistoryPage, ReplicaStore};
     use rand::SeedableRng;
@@ -194,7 +270,9 @@ mod tests {
     use std::time::Duration;
     use wesh_client::identity::Identity;
     use wesh_client::messenger::envelope::Outer;
+    use wesh_client::messenger::params::REPLICA_KEEP_RETRY_MS;
     use wesh_client::messenger::replica::ReplicaRequest;
+    use wesh_client::replication::ReplicaRegistration;
     use wesh_client::session::GroupSession;
     use wesh_mix::{MixPayload, NodeId, RouteNode, SurbAck, split_message};
     use x25519_dalek::{PublicKey, StaticSecret};
@@ -234,6 +312,81 @@ mod tests {
         }
     }
 
+    const PROVIDER: NodeId = NodeId([0xaa; 32]);
+
+    fn service_over(
+        log: Arc<dyn ReplicaLog>,
+        mailboxes: &Arc<MailboxStore>,
+    ) -> Arc<ReplicaService> {
+        let service = Arc::new(ReplicaService::restore(PROVIDER, log, mailboxes.clone()).unwrap());
+        service.observe(mailboxes);
+        service
+    }
+
+    fn fresh_group(rng: &mut ChaCha20Rng) -> GroupSession {
+        let member = Identity::generate(rng);
+        GroupSession::create_multi_member(rng, member.account_key())
+            .unwrap()
+            .0
+    }
+
+    fn register(service: &ReplicaService, group: &GroupSession) -> [u8; 32] {
+        let registration = ReplicaRegistration::sign(group.secrets(), PROVIDER.0).encode();
+        let request = ReplicaRequest::Register { registration }.encode();
+        match service.answer(&request, NodeId([0x11; 32])) {
+            ReplicaResponse::Registered { group_id } => group_id,
+            other => panic!("registration refused: {other:?}"),
+        }
+    }
+
+    fn replica_message(group: &GroupSession) -> Vec<u8> {
+        let entries = group
+            .metadata_log()
+            .iter_sorted()
+            .map(|e| e.encode())
+            .collect();
+        Outer::Replica {
+            group_id: group.group_id(),
+            entries,
+        }
+        .encode()
+    }
+
+    /// Issue 15 item 10: the worker read every registered group's mailbox every 200 ms.
+    /// Now, with many registered groups, rounds read only the mailbox a payload was
+    /// stored in (the store tells the service), and nothing while nothing changes.
+    #[test]
+    fn rounds_read_only_the_mailboxes_that_received_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailboxes =
+            Arc::new(MailboxStore::open(dir.path().join("m"), MailboxLimits::default()).unwrap());
+        let log = Arc::new(ReplicaStore::open(dir.path().join("r")).unwrap());
+        let service = service_over(log, &mailboxes);
+        let mut rng = ChaCha20Rng::seed_from_u64(15);
+        let groups: Vec<GroupSession> = (0..40).map(|_| fresh_group(&mut rng)).collect();
+        for g in &groups {
+            register(&service, g);
+        }
+        let mut worker = ReplicaWorker::new(WORKER_BATCH);
+        for i in 0..50u64 {
+            worker.round(&mailboxes, &service, Duration::from_millis(200 * i));
+        }
+        assert_eq!(worker.reads(), 0, "40 idle groups, no read");
+        let busy = &groups[7];
+        post(
+            &mailboxes,
+            &replica_mailbox(&busy.group_id()),
+            &mut rng,
+            &replica_message(busy),
+        );
+        for i in 50..100u64 {
+            worker.round(&mailboxes, &service, Duration::from_millis(200 * i));
+        }
+        assert_eq!(worker.reads(), 1, "one group got mail, one read");
+        assert!(!service.stored_entries(&busy.group_id()).is_empty());
+        assert_eq!(service.stats().groups, 40);
+    }
+
     /// What a member's reliable message to the replica mailbox leaves there.
     fn post(store: &MailboxStore, mailbox: &[u8; 32], rng: &mut ChaCha20Rng, message: &[u8]) {
         let (_, fragments) = split_message(rng, message).unwrap();
@@ -261,19 +414,10 @@ mod tests {
             inner: ReplicaStore::open(dir.path().join("r")).unwrap(),
             failures: AtomicU32::new(1),
         });
-        let service = ReplicaService {
-            keeper: Mutex::new(ReplicaKeeper::new()),
-            store: log,
-            mailboxes: mailboxes.clone(),
-        };
+        let service = service_over(log, &mailboxes);
         let mut rng = ChaCha20Rng::seed_from_u64(14);
-        let alice = Identity::generate(&mut rng);
-        let (group, _) = GroupSession::create_multi_member(&mut rng, alice.account_key()).unwrap();
-        let view = group.replication_view().encode();
-        let registered = service.answer(&ReplicaRequest::Register { view }.encode());
-        let ReplicaResponse::Registered { group_id } = registered else {
-            panic!("registration refused: {registered:?}");
-        };
+        let group = fresh_group(&mut rng);
+        let group_id = register(&service, &group);
         let entries: Vec<Vec<u8>> = group
             .metadata_log()
             .iter_sorted()
@@ -287,10 +431,16 @@ mod tests {
         .encode();
         post(&mailboxes, &replica_mailbox(&group_id), &mut rng, &message);
 
-        let mut reader = OwnReader::new(CoreClock::start(), WORKER_BATCH);
-        reader.round(&mailboxes, &service); // the append fails
-        reader.round(&mailboxes, &service); // the next round must keep them
-        reader.round(&mailboxes, &service);
+        let mut worker = ReplicaWorker::new(WORKER_BATCH);
+        let retry = Duration::from_millis(REPLICA_KEEP_RETRY_MS);
+        worker.round(&mailboxes, &service, Duration::ZERO); // the append fails
+        assert_eq!(
+            worker.round(&mailboxes, &service, retry / 2),
+            0,
+            "not in a loop"
+        );
+        worker.round(&mailboxes, &service, retry); // the retry must keep them
+        worker.round(&mailboxes, &service, retry * 2);
         assert_eq!(
             service.stored_entries(&group_id),
             entries,

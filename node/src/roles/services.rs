@@ -56,6 +56,7 @@ pub fn start_relay_services(
             source,
         })?;
     let replication = crate::replication::start_replication(
+        handle.node_id,
         handle.net.control.clone(),
         mailboxes.clone(),
         Arc::new(store),

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Options,
@@ -106,6 +106,11 @@ fn corrupt(cf: &'static str, detail: String) -> StoreError {
     StoreError::Corrupt { cf, detail }
 }
 
+/// Told which mailboxes received a payload, once the write is durable: a service that
+/// reads its own mailboxes (the replication worker) wakes on it instead of scanning them.
+/// It runs inside the store's write: it must be quick and must not call the store.
+pub type StoreObserver = Arc<dyn Fn(&MailboxId) + Send + Sync>;
+
 /// The durable mailbox store. `Send + Sync`: share it behind an `Arc`.
 pub struct MailboxStore {
     db: DB,
@@ -116,6 +121,7 @@ pub struct MailboxStore {
     writer: Mutex<()>,
     synced: WriteOptions,
     unsynced: WriteOptions,
+    observers: RwLock<Vec<StoreObserver>>,
 }
 
 impl fmt::Debug for MailboxStore {
@@ -211,6 +217,7 @@ impl MailboxStore {
             writer: Mutex::new(()),
             synced,
             unsynced,
+            observers: RwLock::new(Vec::new()),
         };
         store.check_format()?;
         Ok(store)
@@ -420,7 +427,31 @@ impl MailboxStore {
             batch.put_cf(dedup_cf, key, record);
         }
         self.commit(&metas, batch, &self.synced)?;
+        self.tell_observers(metas.iter().filter(|(_, s)| s.dirty).map(|(m, _)| m));
         Ok(results)
+    }
+
+    /// Adds an observer of stores (see [`StoreObserver`]).
+    pub fn observe_stores(&self, observer: StoreObserver) {
+        self.observers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(observer);
+    }
+
+    fn tell_observers<'m>(&self, stored: impl Iterator<Item = &'m MailboxId>) {
+        let observers = self
+            .observers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if observers.is_empty() {
+            return;
+        }
+        for mailbox in stored {
+            for observe in observers.iter() {
+                observe(mailbox);
+            }
+        }
     }
 
     /// The live entries of the duplicate index among `keys`, read in one batch. A damaged

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use wesh_client::app::{
-    Action, ApiError, ApiRequest, ApiResponse, CallId, HistoryFetch, WeshApp as AppCore,
+    Action, ApiError, ApiRequest, ApiResponse, CallId, FetchedPage, HistoryFetch,
+    WeshApp as AppCore,
 };
 use wesh_client::messenger::params::APP_RENDEZVOUS_CHECK_MS;
 use wesh_client::messenger::rendezvous_registrar::UpdateRequest;
@@ -261,9 +262,9 @@ impl Runner {
                 Action::RegisterReplica {
                     call,
                     provider,
-                    view,
+                    registration,
                 } => {
-                    let outcome = self.register_replica(provider, view).await;
+                    let outcome = self.register_replica(provider, registration).await;
                     self.core.handle_replica_registered(call, outcome);
                 }
                 Action::Event(event) => {
@@ -347,8 +348,8 @@ impl Runner {
         }
     }
 
-    /// Everything `fetch.provider` keeps of the group after `fetch.after`.
-    async fn fetch(&mut self, fetch: HistoryFetch) -> Option<(Vec<Vec<u8>>, u64)> {
+    /// One page of what `fetch.provider` keeps of the group after `fetch.after`.
+    async fn fetch(&mut self, fetch: HistoryFetch) -> Option<FetchedPage> {
         let net = &self.client.as_ref()?.net;
         let p = self.providers.get(&fetch.provider)?;
         p.introduce(net);
@@ -362,7 +363,7 @@ impl Runner {
     async fn register_replica(
         &mut self,
         provider: [u8; 32],
-        view: Vec<u8>,
+        registration: Vec<u8>,
     ) -> Result<(), ApiError> {
         let client = self.client.as_ref().ok_or(ApiError::Offline)?;
         let p = self.providers.get(&provider).ok_or(ApiError::BadArgument {
@@ -371,7 +372,7 @@ impl Runner {
         })?;
         p.introduce(&client.net);
         let mut control = client.net.control.clone();
-        register_group(&mut control, p.peer, view)
+        register_group(&mut control, p.peer, registration)
             .await
             .map(|_| ())
             .map_err(|e| ApiError::Unavailable(e.to_string()))

@@ -67,7 +67,7 @@ impl MemProvider {
             server: MailboxServer::new(id),
             rng: ChaCha20Rng::from_seed(seed),
             desk,
-            replica: MemReplica::default(),
+            replica: MemReplica::new(id),
             stats: ProviderStats::default(),
         })
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use wesh_client::messenger::replica::{ReplicaKeeper, ReplicaStats};
 use wesh_client::messenger::replica_answer::{ArchiveError, HistoryPage, ReplicaArchive};
 use wesh_client::messenger::replica_mailbox;
-use wesh_mix::MailboxId;
 use wesh_mix::mailbox::{InMemoryBackend, MailboxBackend, OwnMailbox, PullSecret};
+use wesh_mix::{MailboxId, NodeId};
 
 /// Fragments read from one replica mailbox per round (the node's `WORKER_BATCH`).
 const WORKER_BATCH: usize = 256;
@@ -21,17 +21,16 @@ pub struct MemReplica {
     log: BTreeMap<[u8; 32], Vec<Vec<u8>>>,
 }
 
-impl Default for MemReplica {
-    fn default() -> Self {
+impl MemReplica {
+    /// The replication service of provider `provider`.
+    pub fn new(provider: NodeId) -> Self {
         MemReplica {
-            keeper: ReplicaKeeper::new(),
+            keeper: ReplicaKeeper::new(provider.0),
             readers: BTreeMap::new(),
             log: BTreeMap::new(),
         }
     }
-}
 
-impl MemReplica {
     pub fn stats(&self) -> ReplicaStats {
         self.keeper.stats().clone()
     }
@@ -41,13 +40,18 @@ impl MemReplica {
         self.log.get(group).map_or(0, Vec::len)
     }
 
-    /// Answers one request frame (the production answer, over memory).
-    pub fn answer(&mut self, request: &[u8], mailboxes: &mut InMemoryBackend) -> Vec<u8> {
+    /// Answers one request frame of `peer` (the production answer, over memory).
+    pub fn answer(
+        &mut self,
+        request: &[u8],
+        peer: NodeId,
+        mailboxes: &mut InMemoryBackend,
+    ) -> Vec<u8> {
         let mut archive = MemArchive {
             log: &mut self.log,
             mailboxes,
         };
-        self.keeper.answer(request, &mut archive).encode()
+        self.keeper.answer(request, peer.0, &mut archive).encode()
     }
 
     /// One worker round: fragments of each replica mailbox → messages → verified entries,

@@ -8,8 +8,9 @@ mod desk;
 mod equivocation_spam;
 mod mix_entry_bypass;
 mod pki_sync_flood;
-mod self_redeem;
 mod reassembly_flood;
+mod replica_flood;
+mod self_redeem;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -287,6 +288,7 @@ async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
         AttackName::MixEntryBypass => mix_entry_bypass::run(targets).await,
         AttackName::SelfRedeem => self_redeem::run(targets).await,
         AttackName::ReassemblyFlood => reassembly_flood::run(targets).await,
+        AttackName::ReplicaFlood => replica_flood::run(targets).await,
         // each attack lands with its defence; until then it is reported as not run
         other => AttackReport::not_run(format!("{} is not implemented yet", other.as_str())),
     }

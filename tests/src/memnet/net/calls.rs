@@ -116,11 +116,15 @@ impl MemNet {
             .provider_ids
             .get(provider)
             .ok_or(MemNetError::UnknownProvider)?;
-        let view = self.device(c)?.wesh().replication_view(&group)?;
+        let registration = self
+            .device(c)?
+            .wesh()
+            .replication_registration(&group, provider.0)?;
         let request = ReplicaRequest::Register {
-            view: view.encode(),
+            registration: registration.encode(),
         };
-        match ReplicaResponse::decode(&self.replica_exchange(&provider, &request.encode())?)? {
+        let me = self.client(c)?.address().client;
+        match ReplicaResponse::decode(&self.replica_exchange(&provider, me, &request.encode())?)? {
             ReplicaResponse::Registered { .. } => {}
             ReplicaResponse::Refused { reason } => return Err(MemNetError::ReplicaRefused(reason)),
             ReplicaResponse::Entries { .. } => return Err(MemNetError::ReplicaUnexpected),
@@ -226,6 +230,7 @@ impl MemNet {
                 wanted.push((group, replica.provider, after));
             }
         }
+        let me = self.client(c)?.address().client;
         let mut fetched = 0;
         for (group, provider, mut after) in wanted {
             let mut entries = Vec::new();
@@ -235,7 +240,7 @@ impl MemNet {
                     after,
                     max: HISTORY_FETCH_MAX,
                 };
-                let answer = self.replica_exchange(&NodeId(provider), &request.encode())?;
+                let answer = self.replica_exchange(&NodeId(provider), me, &request.encode())?;
                 match ReplicaResponse::decode(&answer)? {
                     ReplicaResponse::Entries { entries: got, more } => {
                         after = got.last().map_or(after, |(s, _)| *s);
@@ -267,12 +272,13 @@ impl MemNet {
     fn replica_exchange(
         &mut self,
         provider: &NodeId,
+        peer: NodeId,
         request: &[u8],
     ) -> Result<Vec<u8>, MemNetError> {
         let p = self
             .providers
             .get_mut(provider)
             .ok_or(MemNetError::UnknownProvider)?;
-        Ok(p.replica.answer(request, &mut p.mailboxes))
+        Ok(p.replica.answer(request, peer, &mut p.mailboxes))
     }
 }
