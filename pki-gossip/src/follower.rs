@@ -9,8 +9,9 @@
 //! - A **client** syncs from its provider (`home`) a few times per epoch, and after every
 //!   directory change asks a round of relays sampled from the directory (never the
 //!   provider, never its connections) whether they hold the same directory. It installs a
-//!   view only once enough of them agree: a provider that withholds or invents
-//!   descriptors cannot choose the client's routes alone.
+//!   view only once enough of them agree: a provider that withholds descriptors is
+//!   caught. A provider that *invents* relays is not: the relays are sampled from the
+//!   directory it gave, so its inventions confirm its digest (spec/security.md §5).
 //! - A **relay** takes in gossip, syncs with every peer that connects, checks its digest
 //!   against one sampled peer at a time, and installs every view at once (it forwards
 //!   what others route; whether its view is confirmed is reported, not enforced).
