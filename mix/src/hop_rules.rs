@@ -126,6 +126,15 @@ impl HopRules {
         }
     }
 
+    /// Whether a packet built on a SURB (a released SURB-ack, a reply on a registered
+    /// SURB) may leave this relay: only if the SURB starts here. Honest senders build every
+    /// SURB from the holder's provider (the recipient's, or the desk's); a SURB whose first
+    /// hop is elsewhere would make this provider dial any peer its author names, and keep a
+    /// link to it (issue 15, item 12).
+    pub fn surb_starts_here(&self, first_hop: &NodeId) -> bool {
+        *first_hop == self.me
+    }
+
     /// Where a processed packet goes, given the routing view.
     pub fn decide(
         &self,
@@ -281,6 +290,13 @@ mod tests {
             delay: Duration::from_millis(5),
             clamped: false,
         }
+    }
+
+    #[test]
+    fn surbs_leave_only_from_their_first_hop() {
+        let rules = HopRules::new(NodeId([9; 32]), RelayKind::Provider, true);
+        assert!(rules.surb_starts_here(&NodeId([9; 32])));
+        assert!(!rules.surb_starts_here(&NodeId([1; 32])));
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct RelayMetrics {
     pub drop_replay: AtomicU64,
     pub drop_bad_payload: AtomicU64,
     pub drop_unknown_next_hop: AtomicU64,
+    /// Packets on SURBs whose first hop is not this node (refused, item 12 of the review).
+    pub drop_surb_elsewhere: AtomicU64,
     pub drop_link_overflow: AtomicU64,
     /// Shared with the node's outbound links, which count frames lost to dead peers.
     pub drop_link_failed: Arc<AtomicU64>,
@@ -81,6 +83,7 @@ impl RelayMetrics {
             ("replay", self.drop_replay.load(Relaxed)),
             ("bad_payload", self.drop_bad_payload.load(Relaxed)),
             ("unknown_next_hop", self.drop_unknown_next_hop.load(Relaxed)),
+            ("surb_elsewhere", self.drop_surb_elsewhere.load(Relaxed)),
             ("link_overflow", self.drop_link_overflow.load(Relaxed)),
             ("link_failed", self.drop_link_failed.load(Relaxed)),
             ("store_backlog", self.drop_store_backlog.load(Relaxed)),

@@ -347,15 +347,10 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
     let mut inject: Option<PacketInjector> = None;
     if let Some(store) = &store {
         let weak: Vec<_> = workers_in.iter().map(|w| w.downgrade()).collect();
-        let ack = release_ack(node_id, weak.clone(), links.clone(), metrics.clone());
+        let ack = release_ack(rules.clone(), weak.clone(), metrics.clone());
         spawn_store_writer(store.clone(), jobs_rx, ack, metrics.clone())
             .map_err(RelayError::Thread)?;
-        inject = Some(Arc::new(release_ack(
-            node_id,
-            weak,
-            links.clone(),
-            metrics.clone(),
-        )));
+        inject = Some(Arc::new(release_ack(rules.clone(), weak, metrics.clone())));
     }
     drop(store_jobs);
 
@@ -814,28 +809,25 @@ impl WorkerCtx {
 /// Sends a packet built on a SURB from its first hop on.
 pub type PacketInjector = Arc<dyn Fn(AckPacket) + Send + Sync>;
 
-/// Where a released SURB-ack goes: into this node's own workers when the SURB starts here
-/// (the usual case: the recipient's provider is the SURB's first hop), else to its link.
+/// Where a packet built on a SURB goes: into this node's own workers, since every SURB a
+/// provider may send on starts here (the hop rules refuse any other first hop).
 fn release_ack(
-    me: NodeId,
+    rules: HopRules,
     workers: Vec<mpsc::WeakSender<WorkerInput>>,
-    links: Arc<Links>,
     metrics: Arc<RelayMetrics>,
 ) -> impl Fn(AckPacket) + Send + Sync + 'static {
     move |ack: AckPacket| {
-        if ack.first_hop == me {
-            let w = shard_of(&ack.packet, workers.len());
-            let Some(tx) = workers.get(w).and_then(|w| w.upgrade()) else {
-                return;
-            };
-            if tx
-                .try_send(WorkerInput::Packet(ack.packet, crate::clock::monotonic()))
-                .is_err()
-            {
-                bump(&metrics.drop_link_overflow);
-            }
-        } else if let Some(peer) = peer_id_of(&ack.first_hop)
-            && links.sender(peer).try_send(ack.packet).is_err()
+        if !rules.surb_starts_here(&ack.first_hop) {
+            bump(&metrics.drop_surb_elsewhere);
+            return;
+        }
+        let w = shard_of(&ack.packet, workers.len());
+        let Some(tx) = workers.get(w).and_then(|w| w.upgrade()) else {
+            return;
+        };
+        if tx
+            .try_send(WorkerInput::Packet(ack.packet, crate::clock::monotonic()))
+            .is_err()
         {
             bump(&metrics.drop_link_overflow);
         }

@@ -98,6 +98,13 @@ pub struct TestnetArgs {
     /// How often clients pull their mailboxes, in milliseconds.
     #[arg(long, default_value_t = wesh_shell::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub pull_interval_ms: u64,
+    /// How often the two clients of the large message pull, in milliseconds. Clients pull
+    /// on a fixed schedule (16 payloads per pull, never faster because mail waits), so at
+    /// the default 500 ms one downloads 32 payloads/s, less than --bulk-rate: the receiver
+    /// (fragments) and the sender (their acks) of a bulk transfer have to tick faster, as
+    /// the sender sends faster.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub bulk_pull_interval_ms: u64,
     /// Run a token issuer: clients buy sending credit at their providers with blind-signed
     /// tokens, providers redeem them at the issuer.
     #[arg(long)]
@@ -517,7 +524,11 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             provider_addr: addr,
             topology: pki_params.is_none().then(|| topology.clone()),
             pki: pki_params.clone(),
-            pull_interval,
+            pull_interval: if bulk && i <= 1 {
+                Duration::from_millis(args.bulk_pull_interval_ms)
+            } else {
+                pull_interval
+            },
             observer: Some(events_tx.clone()),
             store: None,
             payments: issuer_address.clone(),
