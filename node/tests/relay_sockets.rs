@@ -28,12 +28,15 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// A mix that forwards to `sink`, optionally journaling replay tags in `data_dir`.
+/// A layer-1 mix that forwards to `sink`, optionally journaling replay tags in
+/// `data_dir`. It admits frames only from the providers of its view (the previous hop of
+/// layer 1): `senders` are made providers.
 async fn start_mix(
     keys: NodeKeys,
     sink: &Sink,
     workers: usize,
     data_dir: Option<&Path>,
+    senders: &[&NodeKeys],
 ) -> RelayHandle {
     let mix = RouteNode {
         id: keys.node_id().unwrap(),
@@ -48,7 +51,18 @@ async fn start_mix(
         mean_hop_delay: Duration::from_millis(5),
         loop_rate: 0.0,
         addresses: vec![sink.address()],
-        topology: Some(Topology::new(vec![vec![mix], vec![s], vec![s]], vec![s]).unwrap()),
+        topology: Some(
+            Topology::new(
+                vec![vec![mix], vec![s], vec![s]],
+                std::iter::once(s)
+                    .chain(senders.iter().map(|k| RouteNode {
+                        id: k.node_id().unwrap(),
+                        sphinx_key: k.sphinx_public(),
+                    }))
+                    .collect(),
+            )
+            .unwrap(),
+        ),
         fault: None,
         pki: None,
         data_dir: data_dir.map(Path::to_path_buf),
@@ -59,10 +73,15 @@ async fn start_mix(
     .unwrap()
 }
 
-/// Opens a `/wesh/sphinx/1` stream to `node` from a fresh peer and writes `frames`.
-async fn send(node: &RelayHandle, frames: &[Vec<u8>], stop: watch::Receiver<bool>) -> NetHandle {
+/// Opens a `/wesh/sphinx/1` stream to `node` as peer `from` and writes `frames`.
+async fn send(
+    node: &RelayHandle,
+    frames: &[Vec<u8>],
+    stop: watch::Receiver<bool>,
+    from: &NodeKeys,
+) -> NetHandle {
     let (peer, addr) = (node.net.peer_id, node.listen_addrs()[0].clone());
-    let sender = start_swarm(NodeKeys::generate().identity, &[], &[(peer, addr)], stop)
+    let sender = start_swarm(from.identity.clone(), &[], &[(peer, addr)], stop)
         .await
         .unwrap();
     let mut s = sender
@@ -94,7 +113,8 @@ async fn bad_peer_does_not_harm_good_traffic() {
     let sink = Sink::start(stop.clone()).await;
     let keys = NodeKeys::generate();
     let route = route_of(&keys, &sink);
-    let node = start_mix(keys, &sink, 2, None).await;
+    let (bad_keys, good_keys) = (NodeKeys::generate(), NodeKeys::generate());
+    let node = start_mix(keys, &sink, 2, None, &[&bad_keys, &good_keys]).await;
     let mut rng = ChaCha20Rng::seed_from_u64(42);
 
     // bad peer: random frames, one valid packet three times, then a truncated frame
@@ -110,7 +130,7 @@ async fn bad_peer_does_not_harm_good_traffic() {
         .map(|_| (0..PACKET_BYTES).map(|_| rng.random()).collect())
         .collect();
     bad.extend([replayed.clone(), replayed.clone(), replayed, vec![1, 2, 3]]);
-    let _bad_peer = send(&node, &bad, stop.clone()).await;
+    let _bad_peer = send(&node, &bad, stop.clone(), &bad_keys).await;
 
     // good peer: 50 valid packets with real (small) delays
     let good: Vec<Vec<u8>> = (0..50u32)
@@ -119,7 +139,7 @@ async fn bad_peer_does_not_harm_good_traffic() {
             build_packet(&mut rng, &route, sink.node.id, &i.to_be_bytes(), &d).unwrap()
         })
         .collect();
-    let _good_peer = send(&node, &good, stop.clone()).await;
+    let _good_peer = send(&node, &good, stop.clone(), &good_keys).await;
 
     let m = node.metrics.clone();
     wait_for("51 forwarded packets", || sink.count() == 51).await;
@@ -154,14 +174,22 @@ async fn replay_protection_survives_a_restart() {
     .unwrap();
     let fresh = build_packet(&mut rng, &route, sink.node.id, b"new", &[Duration::ZERO; 2]).unwrap();
 
+    let provider = NodeKeys::generate();
     let first = start_mix(
         NodeKeys::load_or_create(dir.path()).unwrap(),
         &sink,
         2,
         Some(dir.path()),
+        &[&provider],
     )
     .await;
-    let _p1 = send(&first, std::slice::from_ref(&packet), stop.clone()).await;
+    let _p1 = send(
+        &first,
+        std::slice::from_ref(&packet),
+        stop.clone(),
+        &provider,
+    )
+    .await;
     wait_for("the first copy forwarded", || sink.count() == 1).await;
     first.stop().await;
 
@@ -170,10 +198,11 @@ async fn replay_protection_survives_a_restart() {
         &sink,
         2,
         Some(dir.path()),
+        &[&provider],
     )
     .await;
     let m = second.metrics.clone();
-    let _p2 = send(&second, &[packet, fresh], stop.clone()).await;
+    let _p2 = send(&second, &[packet, fresh], stop.clone(), &provider).await;
     wait_for("the replay dropped and the fresh packet forwarded", || {
         get(&m.drop_replay) == 1 && sink.count() == 2
     })

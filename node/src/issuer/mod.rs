@@ -24,6 +24,22 @@ pub const WORK_PROTOCOL: StreamProtocol = StreamProtocol::new("/wesh/issuer/work
 /// Bound on one exchange with the issuer (signing 64 tokens takes well under a second).
 pub const EXCHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 
+/// How each issuer protocol's streams are bounded (requests up to `max_request` bytes).
+/// Clients fetch tokens a few times per epoch, providers redeem every few seconds, relays
+/// report work once per epoch: 32 at once and one more every 50 ms per peer is ample, and
+/// 512 open streams is far above what the issuer's RSA work serves anyway.
+pub fn issuer_request_limits(max_request: usize) -> crate::net::request_server::RequestLimits {
+    crate::net::request_server::RequestLimits {
+        max_request,
+        read_timeout: std::time::Duration::from_secs(5),
+        write_timeout: std::time::Duration::from_secs(5),
+        burst: 32,
+        refill_ms: 50,
+        max_streams: 512,
+        max_streams_per_peer: 4,
+    }
+}
+
 /// Why the issuer cannot start or keep its state.
 #[derive(Debug, thiserror::Error)]
 pub enum IssuerError {

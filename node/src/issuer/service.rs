@@ -9,10 +9,8 @@ use super::{
 };
 use crate::clock::unix_now;
 use crate::keys::node_id_of_peer;
-use crate::mailboxes::exchange::read_bounded;
 use crate::storage::reward_store::RewardStore;
 use crate::storage::spent_store::SpentStore;
-use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, StreamProtocol};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -151,7 +149,8 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, IssuerState> {
     s.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Serves the issuer's protocols until `shutdown`.
+/// Serves the issuer's protocols until `shutdown`, each bounded by
+/// [`super::issuer_request_limits`].
 pub fn serve(
     control: libp2p_stream::Control,
     state: Shared,
@@ -166,24 +165,22 @@ pub fn serve(
         CLAIM_PROTOCOL,
         WORK_PROTOCOL,
     ] {
-        let mut incoming = control
-            .clone()
-            .accept(protocol.clone())
-            .map_err(|_| IssuerError::Protocol(protocol.clone()))?;
-        let (state, stats, mut stop) = (state.clone(), stats.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    next = incoming.next() => match next {
-                        Some((peer, stream)) => {
-                            tokio::spawn(answer(protocol.clone(), peer, stream, state.clone(), stats.clone()));
-                        }
-                        None => return,
-                    },
-                    _ = stop.changed() => return,
-                }
-            }
-        });
+        let max_request = if protocol == REDEEM_PROTOCOL {
+            MAX_REDEEM_REQUEST_BYTES
+        } else {
+            MAX_ISSUE_BYTES
+        };
+        let (state, stats) = (state.clone(), stats.clone());
+        let p = protocol.clone();
+        crate::net::request_server::serve_requests(
+            control.clone(),
+            protocol.clone(),
+            super::issuer_request_limits(max_request),
+            Arc::default(),
+            move |peer, request| answer(p.clone(), peer, request, state.clone(), stats.clone()),
+            shutdown.clone(),
+        )
+        .map_err(|_| IssuerError::Protocol(protocol.clone()))?;
     }
     Ok(())
 }
@@ -191,18 +188,10 @@ pub fn serve(
 async fn answer(
     protocol: StreamProtocol,
     peer: PeerId,
-    mut stream: libp2p::Stream,
+    request: Vec<u8>,
     state: Shared,
     stats: Arc<IssuerStats>,
-) {
-    let limit = if protocol == REDEEM_PROTOCOL {
-        MAX_REDEEM_REQUEST_BYTES
-    } else {
-        MAX_ISSUE_BYTES
-    };
-    let Ok(request) = read_bounded(&mut stream, limit).await else {
-        return;
-    };
+) -> Option<Vec<u8>> {
     // RSA signing and synced writes block: keep them off the async workers
     let answered = tokio::task::spawn_blocking(move || {
         let mut s = lock(&state);
@@ -240,10 +229,7 @@ async fn answer(
         answer
     })
     .await;
-    if let Ok(response) = answered {
-        let _ = stream.write_all(&response).await;
-        let _ = stream.close().await;
-    }
+    answered.ok()
 }
 
 fn keys_answer(s: &mut IssuerState) -> Vec<u8> {
