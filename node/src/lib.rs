@@ -21,4 +21,3 @@ pub mod roles;
 pub mod storage;
 pub mod topology_file;
 pub mod wesh_app;
-pub mod wesh_cli;

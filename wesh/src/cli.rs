@@ -34,17 +34,17 @@ pub enum Command {
     /// Print an issuer's reward ledger for one epoch (score x work per mix and provider).
     Rewards(wesh_shell::issuer::role::RewardsArgs),
     /// Contacts of the Wesh account of a running `wesh client --api` (cards, requests).
-    Contact(wesh_shell::wesh_cli::ContactArgs),
+    Contact(crate::api_cli::ContactArgs),
     /// The Wesh account of a running `wesh client --api` (linking another device).
-    Account(wesh_shell::wesh_cli::AccountArgs),
+    Account(crate::api_cli::AccountArgs),
     /// Groups of the Wesh account of a running `wesh client --api`.
-    Group(wesh_shell::wesh_cli::GroupArgs),
+    Group(crate::api_cli::GroupArgs),
     /// Write a message to a group (or a contact's group) through a running
     /// `wesh client --api`.
-    Send(wesh_shell::wesh_cli::SendArgs),
+    Send(crate::api_cli::SendArgs),
     /// The messages your Wesh account received (through the API of a running
     /// `wesh client --api`); with --raw, the raw mixnet messages a stopped client kept in --data-dir.
-    Inbox(wesh_shell::wesh_cli::InboxArgs),
+    Inbox(crate::api_cli::InboxArgs),
     /// Print this node's topology entry (creating its keys in --data-dir on first use).
     Id(IdArgs),
     /// Start a local mixnet on loopback, send traffic through it, and print what happened.

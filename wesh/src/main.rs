@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
+mod api_cli;
 mod cli;
 
 use cli::{BenchCommand, Cli, Command};
@@ -87,11 +88,11 @@ fn main() -> ExitCode {
             Command::Client(args) => Ok(wesh_shell::roles::client::run_client(args).await?),
             Command::Issuer(args) => Ok(wesh_shell::issuer::role::run_issuer(args).await?),
             Command::Rewards(args) => Ok(wesh_shell::issuer::role::show_rewards(args).await?),
-            Command::Contact(args) => Ok(wesh_shell::wesh_cli::contact(args).await?),
-            Command::Account(args) => Ok(wesh_shell::wesh_cli::account(args).await?),
-            Command::Group(args) => Ok(wesh_shell::wesh_cli::group(args).await?),
-            Command::Send(args) => Ok(wesh_shell::wesh_cli::send(args).await?),
-            Command::Inbox(args) => Ok(wesh_shell::wesh_cli::inbox(args).await?),
+            Command::Contact(args) => Ok(crate::api_cli::contact(args).await?),
+            Command::Account(args) => Ok(crate::api_cli::account(args).await?),
+            Command::Group(args) => Ok(crate::api_cli::group(args).await?),
+            Command::Send(args) => Ok(crate::api_cli::send(args).await?),
+            Command::Inbox(args) => Ok(crate::api_cli::inbox(args).await?),
             Command::Id(_) => Ok(()),
         }
     });

@@ -9,6 +9,8 @@
 
 pub mod action;
 pub mod api;
+pub mod api_cookie;
+pub mod api_session;
 mod calls;
 pub mod catch_up;
 pub mod incoming;
@@ -17,6 +19,7 @@ pub mod wesh_app;
 
 pub use action::{Action, CallId, HistoryFetch};
 pub use api::{ApiError, ApiRequest, ApiResponse, MessageView, MetadataView};
+pub use api_cookie::ApiCookie;
 pub use catch_up::FetchedPage;
 pub use link_confirmation::{LinkConfirmation, LinkConfirmationError};
 pub use wesh_app::WeshApp;

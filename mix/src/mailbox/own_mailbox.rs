@@ -51,6 +51,8 @@ pub struct OwnMailbox {
     deletable: Vec<u64>,
     /// The next read starts here.
     cursor: u64,
+    /// Payloads the last round fetched (a full batch means more may wait).
+    last_fetched: usize,
 }
 
 impl Default for OwnMailbox {
@@ -78,7 +80,13 @@ impl OwnMailbox {
             seqs_of: HashMap::new(),
             deletable: Vec::new(),
             cursor: 0,
+            last_fetched: 0,
         }
+    }
+
+    /// Payloads the last [`OwnMailbox::round`] fetched: a full batch means more may wait.
+    pub fn last_fetched(&self) -> usize {
+        self.last_fetched
     }
 
     /// Bytes the reassembly holds for messages in progress (within its budget).
@@ -191,6 +199,7 @@ impl OwnMailbox {
     ) -> Result<usize, BackendError> {
         self.handle_timeout(now);
         let items = backend.fetch(mailbox, self.read_from(), batch, unix_now)?;
+        self.last_fetched = items.len();
         let mut kept = 0;
         for message in self.handle_pulled(now, items) {
             if keep(&message.bytes) {

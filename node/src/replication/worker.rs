@@ -14,9 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use wesh_client::messenger::replica_mailbox;
 use wesh_client::messenger::replica_schedule::ReadOutcome;
-use wesh_mix::mailbox::{
-    BackendError, MailboxBackend, MailboxId, MailboxKeys, OwnMailbox, PullSecret, Registered,
-};
+use wesh_mix::mailbox::{MailboxId, OwnMailbox};
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -73,7 +71,7 @@ impl ReplicaWorker {
         now: Duration,
     ) -> ReadOutcome {
         let reader = self.readers.entry(*group).or_default();
-        let mut backend = Counted { store, fetched: 0 };
+        let mut backend = store;
         let mut failed = false;
         let mut keep = |message: &[u8]| match service.keep(message) {
             Ok(()) => true,
@@ -97,67 +95,13 @@ impl ReplicaWorker {
         }
         if failed || read.is_err() {
             ReadOutcome::Failed
-        } else if backend.fetched >= self.batch {
+        } else if reader.last_fetched() >= self.batch {
             ReadOutcome::More
         } else {
             ReadOutcome::Done {
                 deadline: reader.poll_timeout().map(millis),
             }
         }
-    }
-}
-
-/// The mailbox store, counting what a read fetched (a full batch means more may wait).
-struct Counted<'a> {
-    store: &'a MailboxStore,
-    fetched: usize,
-}
-
-impl MailboxBackend for Counted<'_> {
-    fn register(
-        &mut self,
-        mailbox: MailboxId,
-        public_key: [u8; 32],
-        pull_secret: PullSecret,
-    ) -> Result<Registered, BackendError> {
-        MailboxBackend::register(&mut self.store, mailbox, public_key, pull_secret)
-    }
-
-    fn key_of(&self, mailbox: &MailboxId) -> Option<MailboxKeys> {
-        MailboxBackend::key_of(&self.store, mailbox)
-    }
-
-    fn store(
-        &mut self,
-        mailbox: &MailboxId,
-        payload: &[u8],
-        now: u64,
-    ) -> Result<u64, BackendError> {
-        MailboxBackend::store(&mut self.store, mailbox, payload, now)
-    }
-
-    fn fetch(
-        &mut self,
-        mailbox: &MailboxId,
-        from: u64,
-        max: usize,
-        now: u64,
-    ) -> Result<Vec<(u64, Vec<u8>)>, BackendError> {
-        let items = MailboxBackend::fetch(&mut self.store, mailbox, from, max, now)?;
-        self.fetched += items.len();
-        Ok(items)
-    }
-
-    fn remaining(&self, mailbox: &MailboxId) -> Result<u64, BackendError> {
-        MailboxBackend::remaining(&self.store, mailbox)
-    }
-
-    fn delete(&mut self, mailbox: &MailboxId, seqs: &[u64]) -> Result<u32, BackendError> {
-        MailboxBackend::delete(&mut self.store, mailbox, seqs)
-    }
-
-    fn expire(&mut self, now: u64) -> Result<usize, BackendError> {
-        MailboxBackend::expire(&mut self.store, now)
     }
 }
 

@@ -49,6 +49,7 @@ pub async fn run_wesh_client(
     link: Option<DeviceLink>,
 ) -> Result<(), WeshClientError> {
     // a fresh cookie each start, written before the socket opens
+    use super::CookieFile;
     let cookie = super::ApiCookie::generate();
     let cookie_path = cookie.write_to_dir(data_dir)?;
     let address = state.core.address();

@@ -8,12 +8,12 @@ pub mod cookie;
 pub mod providers;
 pub mod runner;
 pub mod server;
-pub mod session;
 
-pub use cookie::ApiCookie;
+pub use cookie::CookieFile;
 pub use providers::{ProviderBook, ProviderInfo};
 pub use runner::{WeshApp, WeshAppEvent, WeshAppSpec, start_wesh_app};
 pub use server::{ApiAnswer, ApiClient, ApiServer, MessageStream, start_api_server};
+pub use wesh_client::app::ApiCookie;
 pub use wesh_client::app::api;
 pub use wesh_client::app::api::{ApiError, ApiRequest, ApiResponse};
 pub use wesh_client::messenger::WeshDevice;

@@ -24,11 +24,12 @@
 // The line parser lives in the client core (it is fuzzed there, without the node).
 pub use super::api::parse_request;
 use super::api::{ApiError, ApiRequest, ApiResponse, MessageView, message_view, parse_id};
-use super::cookie::ApiCookie;
 use super::runner::{WeshApp, WeshAppEvent};
-use super::session::{ApiSession, Step};
 use rand::RngExt;
-use serde::{Deserialize, Serialize};
+use wesh_client::app::ApiCookie;
+pub use wesh_client::app::api_session::{ApiAnswer, decode_answer, encode_answer};
+use wesh_client::app::api_session::{ApiSession, Hello, Step};
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,32 +48,6 @@ pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_CONNECTIONS: usize = 64;
 /// How long [`ApiClient::connect`] tries.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// One answer line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ApiAnswer {
-    Ok(ApiResponse),
-    Err(ApiError),
-}
-
-impl From<Result<ApiResponse, ApiError>> for ApiAnswer {
-    fn from(r: Result<ApiResponse, ApiError>) -> Self {
-        match r {
-            Ok(v) => ApiAnswer::Ok(v),
-            Err(e) => ApiAnswer::Err(e),
-        }
-    }
-}
-
-impl From<ApiAnswer> for Result<ApiResponse, ApiError> {
-    fn from(a: ApiAnswer) -> Self {
-        match a {
-            ApiAnswer::Ok(v) => Ok(v),
-            ApiAnswer::Err(e) => Err(e),
-        }
-    }
-}
 
 fn bad(field: &str, reason: impl Into<String>) -> ApiError {
     ApiError::BadArgument {
@@ -143,24 +118,6 @@ fn strip_cr(buf: &mut Vec<u8>) {
     if buf.last() == Some(&b'\r') {
         buf.pop();
     }
-}
-
-/// Encodes an answer as one line (with its `\n`).
-pub fn encode_answer(answer: &ApiAnswer) -> Vec<u8> {
-    let mut line = serde_json::to_vec(answer).unwrap_or_else(|e| {
-        // an answer that does not serialize is a bug; say so instead of going silent
-        format!(r#"{{"err":{{"error":"Unavailable","detail":"cannot encode the answer: {e}"}}}}"#)
-            .into_bytes()
-    });
-    line.push(b'\n');
-    line
-}
-
-/// Decodes an answer line.
-pub fn decode_answer(line: &[u8]) -> Result<ApiAnswer, ApiError> {
-    serde_json::from_slice(line).map_err(|e| {
-        ApiError::Unavailable(format!("the API sent a line that is not an answer: {e}"))
-    })
 }
 
 async fn write_answer<W: AsyncWrite + Unpin>(w: &mut W, answer: &ApiAnswer) -> std::io::Result<()> {
@@ -460,7 +417,7 @@ impl ApiClient {
     /// Connects to a running `wesh client --api ADDR` and presents its cookie.
     pub async fn connect(addr: &str, cookie: &ApiCookie) -> Result<Self, ApiError> {
         let mut client = ApiClient::connect_raw(addr).await?;
-        let hello = super::session::Hello {
+        let hello = Hello {
             cookie: cookie.to_hex().to_string(),
         };
         let mut line = zeroize::Zeroizing::new(
@@ -701,7 +658,7 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         drop(l);
-        match ApiClient::connect(&addr, &ApiCookie::generate()).await {
+        match ApiClient::connect(&addr, &ApiCookie::from_bytes([1; 32])).await {
             Err(ApiError::Unavailable(m)) => assert!(m.contains("cannot reach"), "{m}"),
             Ok(_) => panic!("connected to a closed port"),
             Err(e) => panic!("{e}"),

@@ -268,6 +268,7 @@ async fn run_inner(
         .prefix("wesh-story-bob-")
         .tempdir()
         .map_err(|e| e.to_string())?;
+    use wesh_shell::wesh_app::CookieFile;
     let cookie = wesh_shell::wesh_app::ApiCookie::generate();
     cookie
         .write_to_dir(bob_dir.path())

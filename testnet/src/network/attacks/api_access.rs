@@ -8,7 +8,7 @@ use super::{ApiTarget, AttackReport};
 use serde_json::json;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wesh_shell::wesh_app::{ApiClient, ApiCookie, ApiRequest, ApiResponse};
+use wesh_shell::wesh_app::{ApiClient, ApiCookie, ApiRequest, ApiResponse, CookieFile};
 
 const RENEW: &str = r#"{"method":"ContactRequestResetReference"}"#;
 /// How long the attacker waits for the server to answer or close.

@@ -4,10 +4,53 @@
 //! (no-cors, text/plain, no preflight), and with a lenient server every body line would
 //! run as a call. Kept free of sockets so its rules are tested directly.
 
-use super::cookie::ApiCookie;
-use super::server::{ApiAnswer, parse_request};
-use crate::wesh_app::{ApiError, ApiRequest, ApiResponse};
+use super::api::{ApiError, ApiRequest, ApiResponse, parse_request};
+use super::api_cookie::ApiCookie;
 use serde::{Deserialize, Serialize};
+
+/// One answer line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiAnswer {
+    Ok(ApiResponse),
+    Err(ApiError),
+}
+
+impl From<Result<ApiResponse, ApiError>> for ApiAnswer {
+    fn from(r: Result<ApiResponse, ApiError>) -> Self {
+        match r {
+            Ok(v) => ApiAnswer::Ok(v),
+            Err(e) => ApiAnswer::Err(e),
+        }
+    }
+}
+
+impl From<ApiAnswer> for Result<ApiResponse, ApiError> {
+    fn from(a: ApiAnswer) -> Self {
+        match a {
+            ApiAnswer::Ok(v) => Ok(v),
+            ApiAnswer::Err(e) => Err(e),
+        }
+    }
+}
+
+/// Encodes an answer as one line (with its `\n`).
+pub fn encode_answer(answer: &ApiAnswer) -> Vec<u8> {
+    let mut line = serde_json::to_vec(answer).unwrap_or_else(|e| {
+        // an answer that does not serialize is a bug; say so instead of going silent
+        format!(r#"{{"err":{{"error":"Unavailable","detail":"cannot encode the answer: {e}"}}}}"#)
+            .into_bytes()
+    });
+    line.push(b'\n');
+    line
+}
+
+/// Decodes an answer line.
+pub fn decode_answer(line: &[u8]) -> Result<ApiAnswer, ApiError> {
+    serde_json::from_slice(line).map_err(|e| {
+        ApiError::Unavailable(format!("the API sent a line that is not an answer: {e}"))
+    })
+}
 
 /// The first line of a connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,7 +158,7 @@ mod tests {
 
     #[test]
     fn nothing_runs_before_the_cookie() {
-        let c = ApiCookie::generate();
+        let c = ApiCookie::from_bytes(rand::random());
         let mut s = ApiSession::new(&c);
         let call = br#"{"method":"ContactRequestReference"}"#;
         assert!(matches!(
@@ -123,7 +166,7 @@ mod tests {
             Step::AnswerAndClose(ApiAnswer::Err(ApiError::Unauthorized(_)))
         ));
         let mut s = ApiSession::new(&c);
-        let wrong = hello(&ApiCookie::generate());
+        let wrong = hello(&ApiCookie::from_bytes(rand::random()));
         assert!(matches!(
             s.on_line(&wrong),
             Step::AnswerAndClose(ApiAnswer::Err(ApiError::Unauthorized(_)))
@@ -142,7 +185,7 @@ mod tests {
 
     #[test]
     fn http_closes_the_connection_silently_even_after_the_cookie() {
-        let c = ApiCookie::generate();
+        let c = ApiCookie::from_bytes(rand::random());
         for line in [
             &b"POST / HTTP/1.1"[..],
             b"GET /index.html HTTP/1.0",
@@ -160,7 +203,7 @@ mod tests {
 
     #[test]
     fn the_first_bad_line_closes_and_device_links_need_confirmation() {
-        let c = ApiCookie::generate();
+        let c = ApiCookie::from_bytes(rand::random());
         let mut s = ApiSession::new(&c);
         s.on_line(&hello(&c));
         assert!(matches!(

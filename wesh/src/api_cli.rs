@@ -1,13 +1,14 @@
-//! `wesh contact …`, `wesh group …`, `wesh send …`, `wesh inbox …`: the app API of a
-//! running `wesh client --api`, from the shell. Every subcommand is one [`ApiRequest`]
+//! `wesh contact …`, `wesh group …`, `wesh send …`, `wesh inbox …`, `wesh account …`: the
+//! app API of a running `wesh client --api`, from the shell (a client of the node, kept with
+//! the binary). Every subcommand is one [`ApiRequest`]
 //! through [`ApiClient`], the same typed client an app uses.
 
-use crate::roles::client::DEFAULT_API;
-use crate::wesh_app::api::MessageView;
-use crate::wesh_app::{ApiClient, ApiError, ApiRequest, ApiResponse};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
+use wesh_shell::roles::client::DEFAULT_API;
+use wesh_shell::wesh_app::api::MessageView;
+use wesh_shell::wesh_app::{ApiClient, ApiError, ApiRequest, ApiResponse};
 
 /// Where the API is and how to print answers.
 #[derive(Debug, Clone, Args)]
@@ -160,7 +161,7 @@ pub enum WeshCliError {
     #[error("{0}; point --api or WESH_API at it")]
     Connect(ApiError),
     #[error(transparent)]
-    Cookie(#[from] crate::wesh_app::cookie::CookieError),
+    Cookie(#[from] wesh_shell::wesh_app::cookie::CookieError),
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error("cannot print the answer as JSON: {0}")]
@@ -190,7 +191,9 @@ fn file_error(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
 }
 
 async fn connect(args: &ApiArgs) -> Result<ApiClient, WeshCliError> {
-    let cookie = crate::wesh_app::ApiCookie::for_cli(&args.data_dir)?;
+    let cookie = <wesh_shell::wesh_app::ApiCookie as wesh_shell::wesh_app::CookieFile>::for_cli(
+        &args.data_dir,
+    )?;
     ApiClient::connect(&args.api, &cookie)
         .await
         .map_err(WeshCliError::Connect)
