@@ -505,13 +505,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .encode(),
         ],
     )?;
-    write(&root, "replication_view", vec![g.view.clone()])?;
+    write(
+        &root,
+        "replication_view",
+        vec![g.view.clone(), g.registration.clone()],
+    )?;
     write(
         &root,
         "replica_wire",
         vec![
             ReplicaRequest::Register {
-                view: g.view.clone(),
+                registration: g.registration.clone(),
             }
             .encode(),
             ReplicaRequest::Fetch {

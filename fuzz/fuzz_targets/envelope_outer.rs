@@ -7,13 +7,14 @@
 use libfuzzer_sys::fuzz_target;
 use wesh_client::messenger::envelope::Outer;
 use wesh_client::messenger::replica::ReplicaKeeper;
-use wesh_fuzz::{assert_canonical, fixtures::group};
+use wesh_fuzz::assert_canonical;
+use wesh_fuzz::fixtures::{PROVIDER, group};
 
 fuzz_target!(|data: &[u8]| {
     assert_canonical(data, Outer::decode, Outer::encode);
     let g = group();
-    let mut keeper = ReplicaKeeper::new();
-    if keeper.register(&g.view).is_err() {
+    let mut keeper = ReplicaKeeper::new(PROVIDER);
+    if keeper.register(&g.registration, [1; 32]).is_err() {
         return;
     }
     if let Ok(accepted) = keeper.on_message(data) {

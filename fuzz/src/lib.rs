@@ -63,8 +63,13 @@ pub mod fixtures {
 
     /// A real multi-member group: its replication view (encoded) and its first metadata
     /// entries, so entry decoders are fuzzed against a verifier that real entries pass.
+    /// The replication provider the fixtures' registrations are made for.
+    pub const PROVIDER: [u8; 32] = [9; 32];
+
     pub struct Group {
         pub view: Vec<u8>,
+        /// A member's registration of the group at [`PROVIDER`].
+        pub registration: Vec<u8>,
         pub entries: Vec<Vec<u8>>,
         pub invitation: Vec<u8>,
     }
@@ -77,11 +82,17 @@ pub mod fixtures {
             match GroupSession::create_multi_member(&mut rng, &account) {
                 Ok((session, entries)) => Group {
                     view: session.replication_view().encode(),
+                    registration: wesh_client::replication::ReplicaRegistration::sign(
+                        session.secrets(),
+                        PROVIDER,
+                    )
+                    .encode(),
                     entries,
                     invitation: session.invitation(),
                 },
                 Err(_) => Group {
                     view: Vec::new(),
+                    registration: Vec::new(),
                     entries: Vec::new(),
                     invitation: Vec::new(),
                 },
