@@ -1194,26 +1194,9 @@ async fn double_spend_attack(
         .await
         .map_err(|e| setup(e.to_string()))?;
     let mut control = net.control.clone();
-    let key = wesh_shell::issuer::calls::fetch_keys(&mut control, issuer.peer)
+    let token = attacks::one_free_token(&mut control, issuer.peer, me)
         .await
-        .map_err(|e| setup(e.to_string()))?
-        .into_iter()
-        .max_by_key(|k| k.epoch)
-        .ok_or_else(|| setup("no issuer key".into()))?;
-    let mut wallet = wesh_payments::Wallet::new(wesh_payments::params::TOKEN_VALIDITY_EPOCHS);
-    wesh_shell::issuer::calls::fetch_tokens(
-        &mut control,
-        issuer.peer,
-        &key,
-        wesh_payments::Credential::ClientKey(me.0),
-        1,
-        &mut wallet,
-    )
-    .await
-    .map_err(|e| setup(e.to_string()))?;
-    let token = wallet
-        .pop(key.epoch)
-        .ok_or_else(|| setup("no token granted".into()))?;
+        .map_err(setup)?;
     let (Some(a), Some(b)) = (providers.first(), providers.get(1)) else {
         return Err(setup("needs two providers".into()));
     };

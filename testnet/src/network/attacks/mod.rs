@@ -210,6 +210,33 @@ pub type MakeClient = Arc<
         + Sync,
 >;
 
+/// One token of the free quota of client key `me`, fetched from the issuer over `control`
+/// (what any client can get, and what the payment attacks then misuse).
+pub async fn one_free_token(
+    control: &mut libp2p_stream::Control,
+    issuer: libp2p::PeerId,
+    me: NodeId,
+) -> Result<wesh_payments::Token, String> {
+    let key = wesh_shell::issuer::calls::fetch_keys(control, issuer)
+        .await
+        .map_err(|e| format!("issuer keys: {e}"))?
+        .into_iter()
+        .max_by_key(|k| k.epoch)
+        .ok_or("the issuer has no key")?;
+    let mut wallet = wesh_payments::Wallet::new(wesh_payments::params::TOKEN_VALIDITY_EPOCHS);
+    wesh_shell::issuer::calls::fetch_tokens(
+        control,
+        issuer,
+        &key,
+        wesh_payments::Credential::ClientKey(me.0),
+        1,
+        &mut wallet,
+    )
+    .await
+    .map_err(|e| format!("issuance: {e}"))?;
+    Ok(wallet.pop(key.epoch).ok_or("no token granted")?)
+}
+
 /// An attacker's client at `provider`, sending `real_rate` packets/s, once it can send
 /// (mailbox registered, directory and credit in hand; 20 s at most).
 pub async fn start_attacker(

@@ -53,24 +53,7 @@ async fn attempt(targets: &AttackTargets) -> Result<AttackReport, String> {
     let mut control = net.control.clone();
 
     // 1. a token of the client's own free quota
-    let key = wesh_shell::issuer::calls::fetch_keys(&mut control, issuer.peer)
-        .await
-        .map_err(|e| format!("issuer keys: {e}"))?
-        .into_iter()
-        .max_by_key(|k| k.epoch)
-        .ok_or("the issuer has no key")?;
-    let mut wallet = wesh_payments::Wallet::new(wesh_payments::params::TOKEN_VALIDITY_EPOCHS);
-    wesh_shell::issuer::calls::fetch_tokens(
-        &mut control,
-        issuer.peer,
-        &key,
-        wesh_payments::Credential::ClientKey(me.0),
-        1,
-        &mut wallet,
-    )
-    .await
-    .map_err(|e| format!("issuance: {e}"))?;
-    let token = wallet.pop(key.epoch).ok_or("no token granted")?;
+    let token = super::one_free_token(&mut control, issuer.peer, me).await?;
 
     // 2. the client redeems it itself
     let own =
