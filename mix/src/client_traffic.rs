@@ -8,7 +8,9 @@
 //! timeouts. All streams choose alike on purpose: if only fragments avoided a mix, the
 //! packets still sent to it would be known cover.
 
+use crate::ack_slot::{AckSlot, SlotRoute};
 use crate::client_event::{ClientEvent, RejectReason};
+use crate::delivery::{MAX_INNER_PAYLOAD_BYTES, open_delivery, seal_delivery};
 use crate::delay::HopDelaySampler;
 use crate::error::{BuildError, RateError};
 use crate::fragment::split_message;
@@ -17,16 +19,17 @@ use crate::outgoing::{Outgoing, TrafficKind};
 use crate::packet::build_packet;
 use crate::params::{
     DEFAULT_CLIENT_DROP_RATE, DEFAULT_CLIENT_LOOP_RATE, DEFAULT_CLIENT_REAL_RATE,
-    DEFAULT_MEAN_HOP_DELAY, MAX_CLIENT_QUEUE, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES,
-    MAX_RELIABLE_FRAGMENTS_PENDING, SUSPECT_FOR,
+    DEFAULT_MEAN_HOP_DELAY, MAX_CLIENT_QUEUE, MAX_MESSAGE_BYTES, MAX_RELIABLE_FRAGMENTS_PENDING,
+    SUSPECT_FOR,
 };
 use crate::payload::MixPayload;
+use crate::payload_seal::{ClientKeys, seal_key_of};
 use crate::poisson::PoissonStream;
 use crate::reassembly::{Accepted, Reassembler, ReassemblyLimits};
 use crate::reply_surb::ReplySurb;
 use crate::retransmit::{PendingFragment, RetransmitConfig, RetransmitEvent, RetransmitQueue};
 use crate::route_health::{AttemptRoute, RouteHealth};
-use crate::surb_ack::SurbAck;
+use crate::sphinx_surb::SphinxSurb;
 use crate::topology::{ClientAddress, RouteNode, Topology};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -74,13 +77,15 @@ pub struct ReliableStats {
 struct Queued {
     id: u64,
     to: ClientAddress,
-    /// The encoded mix payload (a `Real` body, or what `enqueue_plaintext` was given).
-    plaintext: Vec<u8>,
+    /// A `Real` body, or what `enqueue_payload` was given.
+    payload: MixPayload,
 }
 
 /// The client's traffic state machine.
 pub struct ClientTraffic {
     me: ClientAddress,
+    /// What payloads stored for us are sealed to (our identity's and our reply blocks').
+    keys: ClientKeys,
     delays: HopDelaySampler,
     real: PoissonStream,
     loops: PoissonStream,
@@ -105,11 +110,13 @@ pub struct ClientTraffic {
 }
 
 /// Largest body a real message may carry (one kind byte goes to the payload framing).
-pub const MAX_BODY_BYTES: usize = MAX_PLAINTEXT_BYTES - 1;
+pub const MAX_BODY_BYTES: usize = MAX_INNER_PAYLOAD_BYTES - 1;
 
 impl ClientTraffic {
+    /// A client at `me` whose identity (`me.client`) is the Ed25519 key behind `keys`.
     pub fn new(
         me: ClientAddress,
+        keys: ClientKeys,
         config: ClientTrafficConfig,
         now: Duration,
         seed: [u8; 32],
@@ -117,6 +124,7 @@ impl ClientTraffic {
         let mut rng = ChaCha20Rng::from_seed(seed);
         Ok(ClientTraffic {
             me,
+            keys,
             delays: HopDelaySampler::new(config.mean_hop_delay),
             real: PoissonStream::new(config.real_rate, now, &mut rng)?,
             loops: PoissonStream::new(config.loop_rate, now, &mut rng)?,
@@ -225,10 +233,25 @@ impl ClientTraffic {
         Ok(id)
     }
 
-    /// Handles a plaintext delivered to us (from our provider's mailbox) at `now`: acks are
-    /// matched, fragments (also those that came on our reply SURBs) reassembled; other payloads come back as [`ClientEvent::Other`].
-    pub fn on_received(&mut self, plaintext: &[u8], now: Duration) -> Vec<ClientEvent> {
-        let payload = match MixPayload::decode(plaintext) {
+    /// Opens a payload stored for us (sealed to our identity or our reply blocks' key).
+    pub fn open(&self, stored: &[u8]) -> Result<MixPayload, crate::error::PayloadError> {
+        open_delivery(&[&self.keys.identity, &self.keys.reply], stored)
+    }
+
+    /// The pulled payloads to keep until their message completes
+    /// ([`crate::mailbox_sync::kept_fragments`] with our keys).
+    pub fn kept_fragments<'a>(
+        &self,
+        payloads: &'a [Vec<u8>],
+    ) -> Vec<(crate::fragment::MessageId, u32, &'a [u8])> {
+        crate::mailbox_sync::kept_fragments(&[&self.keys.identity, &self.keys.reply], payloads)
+    }
+
+    /// Handles a payload stored for us (from our provider's mailbox) at `now`: acks are
+    /// matched, fragments (also those that came on our reply SURBs) reassembled; other
+    /// payloads come back as [`ClientEvent::Other`].
+    pub fn on_received(&mut self, stored: &[u8], now: Duration) -> Vec<ClientEvent> {
+        let payload = match self.open(stored) {
             Ok(p) => p,
             Err(e) => return vec![ClientEvent::Rejected(RejectReason::Payload(e))],
         };
@@ -261,9 +284,10 @@ impl ClientTraffic {
         }
     }
 
-    /// `count` reply SURBs for `holder` (a provider) to send us data with: routes `holder` →
-    /// mixes → our provider (avoiding suspect mixes), delays drawn from our sampler, our
-    /// client id as destination. Valid while the mixes keep their current Sphinx keys.
+    /// `count` reply blocks for `holder` (a provider) to send us data with: routes `holder`
+    /// → mixes → our provider (avoiding suspect mixes), delays drawn from our sampler, our
+    /// client id as destination, a cover slot from our provider and our reply key (not our
+    /// identity) to seal to. Valid while the mixes keep their current Sphinx keys.
     pub fn reply_surbs(
         &mut self,
         now: Duration,
@@ -276,9 +300,60 @@ impl ClientTraffic {
             .map(|_| {
                 let route = self.route(now, topology, &holder, &me.provider)?;
                 let delays = self.delays.for_route(&mut self.rng, route.len());
-                ReplySurb::build(&mut self.rng, &route, &delays, me.client)
+                let surb = SphinxSurb::build(&mut self.rng, &route, &delays, me.client)?;
+                let slot = self.cover_slot(now, topology, &me.provider)?;
+                Ok(ReplySurb::from_parts(surb, slot, self.keys.reply.public()))
             })
             .collect()
+    }
+
+    /// A cover slot for a payload stored at `provider`: fired there, it ends as a drop at a
+    /// random provider.
+    fn cover_slot(
+        &mut self,
+        now: Duration,
+        topology: &Topology,
+        provider: &NodeId,
+    ) -> Result<AckSlot, BuildError> {
+        let (route, delays) = self.cover_route(now, topology, provider)?;
+        let (body, body_delays) = self.cover_route(now, topology, provider)?;
+        AckSlot::cover(
+            &mut self.rng,
+            SlotRoute {
+                route: &route,
+                delays: &delays,
+            },
+            SlotRoute {
+                route: &body,
+                delays: &body_delays,
+            },
+        )
+    }
+
+    /// A route from `provider` to a random provider, with its delays.
+    fn cover_route(
+        &mut self,
+        now: Duration,
+        topology: &Topology,
+        provider: &NodeId,
+    ) -> Result<(Vec<RouteNode>, Vec<Duration>), BuildError> {
+        let to = topology.random_provider(&mut self.rng)?.id;
+        let route = self.route(now, topology, provider, &to)?;
+        let delays = self.delays.for_route(&mut self.rng, route.len());
+        Ok((route, delays))
+    }
+
+    /// The stored payload carrying `payload` to `to`, led by a cover slot.
+    fn sealed_with_cover(
+        &mut self,
+        now: Duration,
+        topology: &Topology,
+        to: &ClientAddress,
+        payload: &MixPayload,
+    ) -> Result<Vec<u8>, BuildError> {
+        let key = seal_key_of(&to.client).map_err(|e| BuildError::Seal(e.to_string()))?;
+        let slot = self.cover_slot(now, topology, &to.provider)?;
+        seal_delivery(&mut self.rng, &slot, &key, payload)
     }
 
     /// Events produced by `poll` since the last call: `MessageFailed` and
@@ -318,33 +393,34 @@ impl ClientTraffic {
                 max: MAX_BODY_BYTES,
             });
         }
-        self.push_queued(to, MixPayload::Real(body).encode())
+        self.push_queued(to, MixPayload::Real(body))
     }
 
-    /// Queues a mix payload the caller encoded itself (any kind, e.g. a crafted fragment)
-    /// for `to`, sent like a real message. Nothing stops a modified client from sending
-    /// such packets, so receivers never trust them: this serves tests and the testnet's
-    /// attacks, which play that client.
-    pub fn enqueue_plaintext(
+    /// Queues a mix payload the caller made itself (any kind, e.g. a crafted fragment) for
+    /// `to`, sealed and sent like a real message. Nothing stops a modified client from
+    /// sending such packets, so receivers never trust them: this serves tests and the
+    /// testnet's attacks, which play that client.
+    pub fn enqueue_payload(
         &mut self,
         to: ClientAddress,
-        plaintext: Vec<u8>,
+        payload: MixPayload,
     ) -> Result<u64, EnqueueError> {
-        if plaintext.len() > MAX_PLAINTEXT_BYTES {
+        let len = payload.encode().len();
+        if len > MAX_INNER_PAYLOAD_BYTES {
             return Err(EnqueueError::TooLong {
-                len: plaintext.len(),
-                max: MAX_PLAINTEXT_BYTES,
+                len,
+                max: MAX_INNER_PAYLOAD_BYTES,
             });
         }
-        self.push_queued(to, plaintext)
+        self.push_queued(to, payload)
     }
 
-    fn push_queued(&mut self, to: ClientAddress, plaintext: Vec<u8>) -> Result<u64, EnqueueError> {
+    fn push_queued(&mut self, to: ClientAddress, payload: MixPayload) -> Result<u64, EnqueueError> {
         if self.queue.len() >= MAX_CLIENT_QUEUE {
             return Err(EnqueueError::QueueFull(self.queue.len()));
         }
         let id = self.take_id();
-        self.queue.push_back(Queued { id, to, plaintext });
+        self.queue.push_back(Queued { id, to, payload });
         Ok(id)
     }
 
@@ -419,8 +495,12 @@ impl ClientTraffic {
             match self.queue.front() {
                 Some(q) => {
                     let (id, to) = (q.id, q.to);
-                    let payload = q.plaintext.clone();
-                    let built = self.build(now, topology, to.provider, to.client, &payload);
+                    let payload = q.payload.clone();
+                    let built = self
+                        .sealed_with_cover(now, topology, &to, &payload)
+                        .and_then(|stored| {
+                            self.build(now, topology, to.provider, to.client, &stored)
+                        });
                     if built.is_ok() {
                         self.queue.pop_front();
                     }
@@ -435,11 +515,12 @@ impl ClientTraffic {
             }
         }
         while self.loops.fire(now, &mut self.rng) {
-            let id = self.take_id();
-            let payload = MixPayload::Loop { id }.encode();
+            // random, so that nothing about a loop counts what else we sent
+            let id: u64 = self.rng.random();
             let me = self.me;
             out.push(
-                self.build(now, topology, me.provider, me.client, &payload)
+                self.sealed_with_cover(now, topology, &me, &MixPayload::Loop { id })
+                    .and_then(|stored| self.build(now, topology, me.provider, me.client, &stored))
                     .map(|(first_hop, packet, sampled_delay)| Outgoing {
                         first_hop,
                         packet,
@@ -510,17 +591,31 @@ impl ClientTraffic {
         while self.reliable.knows_ack(ack_id) {
             ack_id = self.rng.random();
         }
-        let ack = SurbAck::build(&mut self.rng, &back, &back_delays, me.client, ack_id)?;
-        let plaintext = MixPayload::Fragment {
-            ack,
+        let (cover, cover_delays) = self.cover_route(now, topology, &me.provider)?;
+        let slot = AckSlot::ack(
+            &mut self.rng,
+            SlotRoute {
+                route: &back,
+                delays: &back_delays,
+            },
+            me.client,
+            &self.keys.identity.public(),
+            ack_id,
+            SlotRoute {
+                route: &cover,
+                delays: &cover_delays,
+            },
+        )?;
+        let key = seal_key_of(&p.to.client).map_err(|e| BuildError::Seal(e.to_string()))?;
+        let payload = MixPayload::Fragment {
             fragment: p.fragment.clone(),
-        }
-        .encode();
+        };
+        let stored = seal_delivery(&mut self.rng, &slot, &key, &payload)?;
         let packet = build_packet(
             &mut self.rng,
             &forward,
             p.to.client,
-            &plaintext,
+            &stored,
             &forward_delays,
         )?;
         let forward_delay: Duration = forward_delays.iter().sum();

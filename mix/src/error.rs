@@ -13,6 +13,8 @@ pub enum BuildError {
     RouteLength(usize),
     #[error("sphinx: {0}")]
     Sphinx(String),
+    #[error("seal: {0}")]
+    Seal(String),
     #[error("message needs {need} reply blocks, {have} available")]
     NotEnoughSurbs { need: usize, have: usize },
 }
@@ -60,6 +62,11 @@ pub enum PayloadError {
     BadSurbAck,
     #[error("reply block does not parse")]
     BadSurb,
+    #[error("stored payload of {0} bytes, not a full mix plaintext")]
+    WrongLength(usize),
+    /// Sealed to another key, altered, or junk.
+    #[error("payload is not sealed to any of our keys")]
+    NotForUs,
     /// Bytes after a fixed-size kind (drop, loop, ack): one encoding per payload.
     #[error("trailing bytes after the payload")]
     TrailingBytes,

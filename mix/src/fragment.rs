@@ -249,12 +249,17 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
 
     #[test]
-    fn fragment_data_bytes_is_1531() {
-        assert_eq!(FRAGMENT_DATA_BYTES, 1531);
-        assert_eq!(fragment_count(1 << 20), 685);
-        // kind byte + SURB-ack + a full fragment fill the plaintext exactly
+    fn fragment_data_bytes_is_1036() {
+        assert_eq!(FRAGMENT_DATA_BYTES, 1036);
+        assert_eq!(fragment_count(1 << 20), 1013);
+        // slot + seal + body length + kind byte + a full fragment fill the plaintext exactly
         assert_eq!(
-            1 + crate::params::SURB_ACK_BYTES + FRAGMENT_HEADER_BYTES + FRAGMENT_DATA_BYTES,
+            crate::params::ACK_SLOT_BYTES
+                + crate::params::SEAL_OVERHEAD_BYTES
+                + 2
+                + 1
+                + FRAGMENT_HEADER_BYTES
+                + FRAGMENT_DATA_BYTES,
             MAX_PLAINTEXT_BYTES
         );
     }
@@ -286,7 +291,7 @@ mod tests {
 
     fn sample() -> Fragment {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
-        let (_, frags) = split_message(&mut rng, &[7u8; 4000]).unwrap();
+        let (_, frags) = split_message(&mut rng, &[7u8; 2500]).unwrap();
         frags[1].clone()
     }
 

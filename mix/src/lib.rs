@@ -6,8 +6,9 @@
 //! ([`MixCover`]), and the stratified [`Topology`] with uniformly random routes.
 //!
 //! Reliable delivery of messages of any size: [`fragment`] splits a message into packets,
-//! [`reassembly`] puts it back together, [`surb_ack`] lets the recipient's provider ack each
-//! stored fragment anonymously ([`provider_ack`]), [`reply_surb`] carries data back to a
+//! [`reassembly`] puts it back together, [`ack_slot`] lets the recipient's provider ack each
+//! stored fragment anonymously ([`provider_ack`]) while every payload is sealed to its
+//! recipient ([`delivery`], [`payload_seal`]), [`reply_surb`] carries data back to a
 //! SURB's creator, and [`retransmit`] resends what is not
 //! acked in time; [`ClientTraffic::send_message`] and [`ClientTraffic::on_received`] tie them
 //! to the client's real stream. [`route_health`] turns the acks and timeouts into which mixes
@@ -18,10 +19,12 @@
 //!
 //! [`Duration`]: std::time::Duration
 
+pub mod ack_slot;
 pub mod client_address_text;
 pub mod client_event;
 pub mod client_traffic;
 pub mod delay;
+pub mod delivery;
 pub mod error;
 pub mod fragment;
 pub mod hop_rules;
@@ -33,6 +36,7 @@ pub mod outgoing;
 pub mod packet;
 pub mod params;
 pub mod payload;
+pub mod payload_seal;
 pub mod poisson;
 pub mod processor;
 pub mod provider_ack;
@@ -41,7 +45,7 @@ pub mod replay;
 pub mod reply_surb;
 pub mod retransmit;
 pub mod route_health;
-pub mod surb_ack;
+mod sphinx_surb;
 pub mod topology;
 
 pub use client_address_text::AddressTextError;
@@ -62,6 +66,9 @@ pub use payload::MixPayload;
 pub use poisson::PoissonStream;
 pub use processor::{MixProcessor, Processed, shard_of};
 pub use provider_ack::{AckError, AckPacket, ack_after_store};
+pub use payload_seal::{ClientKeys, ReceiveKey, seal_key_of};
+pub use ack_slot::{AckSlot, SlotRoute};
+pub use delivery::{open_delivery, seal_delivery};
 pub use reassembly::{Abandoned, Accepted, Reassembler, ReassemblyError, ReassemblyLimits};
 pub use replay::ReplayFilter;
 pub use reply_surb::{ReplySurb, reply_packets, surbs_needed};
@@ -69,5 +76,4 @@ pub use retransmit::{
     AckOutcome, Expired, FailureReason, RetransmitConfig, RetransmitEvent, RetransmitQueue,
 };
 pub use route_health::{AttemptRoute, RouteHealth};
-pub use surb_ack::SurbAck;
 pub use topology::{ClientAddress, RouteNode, Topology};

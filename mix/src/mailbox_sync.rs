@@ -22,7 +22,9 @@
 use crate::client_event::ClientEvent;
 use crate::fragment::MessageId;
 use crate::params::{REGISTER_BACKOFF_FIRST, REGISTER_BACKOFF_MAX};
+use crate::delivery::open_delivery;
 use crate::payload::MixPayload;
+use crate::payload_seal::ReceiveKey;
 use std::time::Duration;
 
 /// What the shell must do next.
@@ -172,11 +174,15 @@ impl MailboxSync {
 }
 
 /// The pulled payloads a client keeps before confirming them: fragments of reliable
-/// messages, as (message, fragment index, payload). Anything else is handled at once.
-pub fn kept_fragments(payloads: &[Vec<u8>]) -> Vec<(MessageId, u32, &[u8])> {
+/// messages, as (message, fragment index, payload), once opened with one of `keys`.
+/// Anything else is handled at once.
+pub fn kept_fragments<'a>(
+    keys: &[&ReceiveKey],
+    payloads: &'a [Vec<u8>],
+) -> Vec<(MessageId, u32, &'a [u8])> {
     payloads
         .iter()
-        .filter_map(|p| match MixPayload::decode(p) {
+        .filter_map(|p| match open_delivery(keys, p) {
             Ok(MixPayload::Fragment { fragment, .. } | MixPayload::SurbData { fragment }) => {
                 Some((fragment.message, fragment.index, p.as_slice()))
             }
@@ -351,6 +357,16 @@ mod tests {
             store_effect(&abandoned),
             Some(StoreEffect::ForgetPulled(&id))
         );
-        assert!(kept_fragments(&[vec![0xff; 3]]).is_empty());
+        let key = ReceiveKey::from_ed25519_seed(&[1; 32]);
+        assert!(kept_fragments(&[&key], &[vec![0xff; 3]]).is_empty());
+        let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(3);
+        let (_, fragments) = crate::fragment::split_message(&mut rng, b"kept").unwrap();
+        let payload = MixPayload::Fragment {
+            fragment: fragments[0].clone(),
+        };
+        let stored = vec![crate::delivery::test_payloads::sealed(&mut rng, &key, &payload)];
+        assert_eq!(kept_fragments(&[&key], &stored).len(), 1);
+        let other = ReceiveKey::from_ed25519_seed(&[2; 32]);
+        assert!(kept_fragments(&[&other], &stored).is_empty());
     }
 }

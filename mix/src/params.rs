@@ -101,14 +101,45 @@ pub const ACK_ID_BYTES: usize = 8;
 /// 16-byte payload key seed per hop (sphinx-packet's seeded SURB format).
 pub const SURB_BYTES: usize = SPHINX_HEADER_BYTES + 32 + ROUTE_HOPS * 16;
 
-/// Bytes of a SURB-ack inside a fragment packet: ack id ‖ SURB.
-pub const SURB_ACK_BYTES: usize = ACK_ID_BYTES + SURB_BYTES;
+/// Bytes of a SURB without its first hop (header ‖ seeds): how SURBs sit inside a stored
+/// payload, whose provider is always their first hop ([`crate::sphinx_surb`]).
+pub const SLOT_SURB_BYTES: usize = SURB_BYTES - 32;
 
-/// Message bytes one fragment packet carries: the plaintext minus the payload kind byte, the
-/// SURB-ack and the fragment header. Measured: 2031 − 1 − 468 − 31 = 1531 bytes, so a 1 MiB
-/// message takes 685 packets (the test `fragment_data_bytes_is_1531` pins it).
-pub const FRAGMENT_DATA_BYTES: usize =
-    MAX_PLAINTEXT_BYTES - 1 - SURB_ACK_BYTES - FRAGMENT_HEADER_BYTES;
+/// What sealing adds to a plaintext, bytes: the ephemeral X25519 key (32) and the
+/// ChaCha20-Poly1305 tag (16) ([`crate::payload_seal`]).
+pub const SEAL_OVERHEAD_BYTES: usize = 32 + 16;
+
+/// Bytes of a sealed ack: the seal of kind ‖ ack id.
+pub const ACK_SEALED_BYTES: usize = SEAL_OVERHEAD_BYTES + 1 + ACK_ID_BYTES;
+
+/// Bytes of the ack body a slot's SURB carries: the ack's own slot SURB (cover) ‖ the
+/// sealed ack. It becomes the front of the ack's stored payload ([`crate::ack_slot`]).
+pub const ACK_BODY_BYTES: usize = SLOT_SURB_BYTES + ACK_SEALED_BYTES;
+
+/// Bytes of the SURB-ack slot that leads every payload stored for a client: a SURB body ‖
+/// the ack body the storing provider sends on it (an ack home, or cover).
+pub const ACK_SLOT_BYTES: usize = SLOT_SURB_BYTES + ACK_BODY_BYTES;
+
+/// Bytes of every payload stored for a client: a full mix plaintext, so that its length
+/// tells nothing.
+pub const DELIVERY_BYTES: usize = MAX_PLAINTEXT_BYTES;
+
+/// Bytes of the sealed part of a stored payload (after the slot).
+pub const DELIVERY_SEALED_BYTES: usize = DELIVERY_BYTES - ACK_SLOT_BYTES;
+
+/// Bytes of what is sealed in a stored payload: body length (u16) ‖ kind ‖ body ‖ zeros.
+pub const DELIVERY_INNER_BYTES: usize = DELIVERY_SEALED_BYTES - SEAL_OVERHEAD_BYTES;
+
+/// Bytes of a reply block a holder keeps ([`crate::ReplySurb`]): the SURB ‖ the slot the
+/// creator's provider fires (cover) ‖ the X25519 key the holder seals to.
+pub const REPLY_SURB_BYTES: usize = SURB_BYTES + ACK_SLOT_BYTES + 32;
+
+/// Message bytes one fragment packet carries: what the seal holds minus the body length,
+/// the kind byte and the fragment header. Measured: 2031 − 913 − 48 − 2 − 1 − 31 = 1036
+/// bytes, so a 1 MiB message takes 1 013 packets (the test `fragment_data_bytes_is_1036`
+/// pins it). Hiding the kind and the ack from the provider costs a third of what a packet
+/// carried before (1 531 bytes).
+pub const FRAGMENT_DATA_BYTES: usize = DELIVERY_INNER_BYTES - 2 - 1 - FRAGMENT_HEADER_BYTES;
 
 /// Fragments of the largest message.
 pub const MAX_FRAGMENTS_PER_MESSAGE: usize = MAX_MESSAGE_BYTES.div_ceil(FRAGMENT_DATA_BYTES);

@@ -1,12 +1,14 @@
-//! What a final hop finds inside a Sphinx payload: a kind byte, then the body.
+//! What a packet carries for its recipient: a kind byte, then the body.
 //!
-//! Kinds let the recipient tell its own loops from real traffic. Real bodies are opaque to
-//! the mix layer (the client layers above seal them end to end).
+//! Kinds let the recipient tell its own loops from real traffic. For a client (or a
+//! provider service) the payload is sealed to the recipient inside a stored payload
+//! ([`crate::delivery`]), so its provider reads none of this; a mix's own loops and drop
+//! cover travel as they are (the final hop of a mix loop is the mix itself, and drops are
+//! discarded unread).
 
 use crate::error::PayloadError;
 use crate::fragment::Fragment;
 use crate::params::ACK_ID_BYTES;
-use crate::surb_ack::SurbAck;
 
 const KIND_REAL: u8 = 1;
 const KIND_LOOP: u8 = 2;
@@ -24,9 +26,8 @@ pub enum MixPayload {
     Loop { id: u64 },
     /// Drop cover: the recipient's provider discards it.
     Drop,
-    /// One fragment of a reliable message, with the SURB-ack the recipient's provider turns
-    /// into an ack once it has stored the packet. Layout: kind ‖ SURB-ack ‖ fragment.
-    Fragment { ack: SurbAck, fragment: Fragment },
+    /// One fragment of a reliable message (its SURB-ack is the stored payload's slot).
+    Fragment { fragment: Fragment },
     /// The ack of a stored fragment, travelling home on a SURB-ack.
     Ack { id: u64 },
     /// One fragment of a message travelling to a SURB's creator on a reply SURB
@@ -50,11 +51,9 @@ impl MixPayload {
                 out
             }
             MixPayload::Drop => vec![KIND_DROP],
-            MixPayload::Fragment { ack, fragment } => {
-                let mut out =
-                    Vec::with_capacity(1 + crate::params::SURB_ACK_BYTES + fragment.encoded_len());
+            MixPayload::Fragment { fragment } => {
+                let mut out = Vec::with_capacity(1 + fragment.encoded_len());
                 out.push(KIND_FRAGMENT);
-                ack.encode_into(&mut out);
                 fragment.encode_into(&mut out);
                 out
             }
@@ -72,16 +71,6 @@ impl MixPayload {
         }
     }
 
-    /// The SURB-ack of a fragment plaintext, without copying or checking the fragment: what
-    /// a provider needs to ack a packet it stores as-is. `None` for any other kind.
-    pub fn surb_ack_of(bytes: &[u8]) -> Result<Option<SurbAck>, PayloadError> {
-        match bytes.split_first() {
-            Some((&KIND_FRAGMENT, rest)) => Ok(Some(SurbAck::decode_prefix(rest)?.0)),
-            Some(_) => Ok(None),
-            None => Err(PayloadError::Empty),
-        }
-    }
-
     pub fn decode(bytes: &[u8]) -> Result<Self, PayloadError> {
         let (&kind, rest) = bytes.split_first().ok_or(PayloadError::Empty)?;
         match kind {
@@ -93,11 +82,9 @@ impl MixPayload {
                 exact::<0>(rest)?;
                 Ok(MixPayload::Drop)
             }
-            KIND_FRAGMENT => {
-                let (ack, rest) = SurbAck::decode_prefix(rest)?;
-                let fragment = Fragment::decode(rest)?;
-                Ok(MixPayload::Fragment { ack, fragment })
-            }
+            KIND_FRAGMENT => Ok(MixPayload::Fragment {
+                fragment: Fragment::decode(rest)?,
+            }),
             KIND_ACK => Ok(MixPayload::Ack {
                 id: u64::from_be_bytes(exact::<ACK_ID_BYTES>(rest)?),
             }),
@@ -142,14 +129,6 @@ mod tests {
         assert_eq!(MixPayload::decode(&ack.encode()), Ok(ack));
         assert_eq!(
             MixPayload::decode(&[5, 1, 2, 3]),
-            Err(PayloadError::Truncated)
-        );
-        assert_eq!(
-            MixPayload::surb_ack_of(&[5, 0, 0, 0, 0, 0, 0, 0, 1]),
-            Ok(None)
-        );
-        assert_eq!(
-            MixPayload::surb_ack_of(&[4, 0]),
             Err(PayloadError::Truncated)
         );
     }

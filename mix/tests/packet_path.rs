@@ -9,7 +9,7 @@ use wesh_mix::*;
 use x25519_dalek::StaticSecret;
 
 mod common;
-use common::{Net, client, net};
+use common::{Net, client, net, keys, traffic};
 
 /// Runs a packet hop by hop; returns the final (node, destination, plaintext) and the hops.
 fn deliver(
@@ -242,11 +242,13 @@ fn client_streams_on_a_virtual_clock_deliver_reals_and_loops() {
         drop_rate: 1.0,
         mean_hop_delay: Duration::from_millis(50),
     };
-    let mut c = ClientTraffic::new(me, config, Duration::ZERO, [9; 32]).unwrap();
+    let mut c = traffic(1, 100, config, [9; 32]);
     for i in 0..20u8 {
         c.enqueue(peer, vec![i; 10]).unwrap();
     }
     let (mut reals, mut loops, mut drops) = (Vec::new(), 0, 0);
+    let mut loop_ids = Vec::new();
+    let (my_keys, peer_keys) = (keys(100), keys(101));
     let end = Duration::from_secs(60);
     while let Some(at) = c.next_deadline() {
         if at > end {
@@ -256,13 +258,25 @@ fn client_streams_on_a_virtual_clock_deliver_reals_and_loops() {
             let out = out.unwrap();
             assert_eq!(out.first_hop, me.provider);
             let (last, dest, plain, _) = deliver(&mut n, out.first_hop, out.packet);
-            match (out.kind, MixPayload::decode(&plain).unwrap()) {
+            let opened = match out.kind {
+                TrafficKind::Drop => MixPayload::decode(&plain).unwrap(),
+                kind => {
+                    // what the provider stores: one size, a slot it can fire, nothing else
+                    assert_eq!(plain.len(), params::DELIVERY_BYTES);
+                    assert!(provider_ack::storable(&plain));
+                    assert_eq!(MixPayload::decode(&plain).ok(), None, "sealed: {kind:?}");
+                    let key = if dest == me.client { &my_keys } else { &peer_keys };
+                    open_delivery(&[&key.identity], &plain).unwrap()
+                }
+            };
+            match (out.kind, opened) {
                 (TrafficKind::Real { to, .. }, MixPayload::Real(body)) => {
                     assert_eq!((last, dest), (to.provider, to.client));
                     reals.push(body[0]);
                 }
                 (TrafficKind::Loop { id }, MixPayload::Loop { id: back }) => {
                     assert_eq!((last, dest, id), (me.provider, me.client, back));
+                    loop_ids.push(id);
                     loops += 1;
                 }
                 (TrafficKind::Drop, MixPayload::Drop) => {
@@ -276,6 +290,9 @@ fn client_streams_on_a_virtual_clock_deliver_reals_and_loops() {
     assert_eq!(reals, (0..20).collect::<Vec<u8>>(), "queue drains in order");
     // 60 s: ~120 loops, ~60 drop-stream + ~220 empty-queue real ticks
     assert!((80..=160).contains(&loops), "loops {loops}");
+    // loop ids are random: their gaps count nothing (they used to follow the message ids)
+    let steps = loop_ids.windows(2).filter(|w| w[1] > w[0] && w[1] - w[0] < 1000);
+    assert_eq!(steps.count(), 0, "loop ids look like a counter: {loop_ids:?}");
     assert!(drops > 200, "drops {drops}");
     assert_eq!(c.queued(), 0);
 }
@@ -317,14 +334,14 @@ fn mix_loops_come_back_to_the_mix() {
 #[test]
 fn rates_change_from_now_on_and_keep_queued_messages() {
     let n = net(2);
-    let (me, peer) = (client(1, 3), client(2, 4));
+    let peer = client(2, 4);
     let slow = ClientTrafficConfig {
         real_rate: 1.0,
         loop_rate: 0.0,
         drop_rate: 0.0,
         mean_hop_delay: Duration::from_millis(50),
     };
-    let mut c = ClientTraffic::new(me, slow, Duration::ZERO, [5; 32]).unwrap();
+    let mut c = traffic(1, 3, slow, [5; 32]);
     for i in 0..50u8 {
         c.enqueue(peer, vec![i; 10]).unwrap();
     }
@@ -362,13 +379,7 @@ fn rates_change_from_now_on_and_keep_queued_messages() {
 
 #[test]
 fn oversized_messages_are_refused_at_enqueue() {
-    let mut c = ClientTraffic::new(
-        client(1, 3),
-        ClientTrafficConfig::default(),
-        Duration::ZERO,
-        [1; 32],
-    )
-    .unwrap();
+    let mut c = traffic(1, 3, ClientTrafficConfig::default(), [1; 32]);
     let err = c
         .enqueue(client(2, 4), vec![0; MAX_BODY_BYTES + 1])
         .unwrap_err();

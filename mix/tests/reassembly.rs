@@ -132,27 +132,29 @@ fn truncated_and_garbage_payloads_are_errors_not_panics() {
             .collect();
         topo_nodes
     };
-    let ack = SurbAck::build(&mut rng, &n, &[Duration::ZERO; 5], NodeId([9; 32]), 5).unwrap();
-    let good = MixPayload::Fragment {
-        ack,
+    let zero = [Duration::ZERO; 5];
+    let route = SlotRoute {
+        route: &n,
+        delays: &zero,
+    };
+    let slot = AckSlot::cover(&mut rng, route, route).unwrap();
+    let keys = ClientKeys::from_ed25519_seed(&[2; 32]);
+    let fragment = MixPayload::Fragment {
         fragment: frags[0].clone(),
-    }
-    .encode();
+    };
+    let good = seal_delivery(&mut rng, &slot, &keys.identity.public(), &fragment).unwrap();
     assert_eq!(
         good.len(),
         params::MAX_PLAINTEXT_BYTES,
-        "a full fragment fills a packet"
+        "every stored payload fills a packet"
     );
-    assert!(matches!(
-        MixPayload::decode(&good).unwrap(),
-        MixPayload::Fragment { .. }
-    ));
-    for cut in (0..good.len()).step_by(13) {
-        assert!(MixPayload::decode(&good[..cut]).is_err(), "cut {cut}");
+    let inner = fragment.encode();
+    for cut in (0..inner.len()).step_by(13) {
+        assert!(MixPayload::decode(&inner[..cut]).is_err(), "cut {cut}");
     }
-    // an unknown fragment version behind a valid SURB-ack is a typed error
-    let mut bad = good.clone();
-    bad[1 + params::SURB_ACK_BYTES] = 2;
+    // an unknown fragment version is a typed error
+    let mut bad = inner.clone();
+    bad[1] = 2;
     assert_eq!(
         MixPayload::decode(&bad),
         Err(PayloadError::Fragment(FragmentError::UnsupportedVersion(2)))
@@ -160,19 +162,24 @@ fn truncated_and_garbage_payloads_are_errors_not_panics() {
     let mut c = ClientTraffic::new(
         ClientAddress {
             provider: NodeId([1; 32]),
-            client: NodeId([2; 32]),
+            client: ClientKeys::id_of_seed(&[2; 32]),
         },
+        keys,
         ClientTrafficConfig::default(),
         Duration::ZERO,
         [1; 32],
     )
     .unwrap();
+    assert!(matches!(
+        c.on_received(&good, T0)[..],
+        [] | [ClientEvent::MessageReceived { .. }]
+    ));
     let ev = c.on_received(&good[..good.len() - 1], T0);
     assert!(matches!(ev[..], [ClientEvent::Rejected(_)]));
     assert!(matches!(
         c.on_received(&[], T0)[..],
         [ClientEvent::Rejected(RejectReason::Payload(
-            PayloadError::Empty
+            PayloadError::WrongLength(0)
         ))]
     ));
 }

@@ -171,16 +171,23 @@ fn a_client_still_receives_multi_fragment_messages_under_the_flood() {
             )),
         })
         .collect();
+    let zero = [Duration::ZERO; 5];
+    let keys = ClientKeys::from_ed25519_seed(&[2; 32]);
+    let to = keys.identity.public();
     let mut payload = |fragment: Fragment| {
-        let ack =
-            SurbAck::build(&mut rng, &nodes, &[Duration::ZERO; 5], NodeId([9; 32]), 5).unwrap();
-        MixPayload::Fragment { ack, fragment }.encode()
+        let r = SlotRoute {
+            route: &nodes,
+            delays: &zero,
+        };
+        let slot = AckSlot::cover(&mut rng, r, r).unwrap();
+        seal_delivery(&mut rng, &slot, &to, &MixPayload::Fragment { fragment }).unwrap()
     };
     let mut c = ClientTraffic::new(
         ClientAddress {
             provider: NodeId([1; 32]),
-            client: NodeId([2; 32]),
+            client: ClientKeys::id_of_seed(&[2; 32]),
         },
+        keys.clone(),
         ClientTrafficConfig::default(),
         Duration::ZERO,
         [1; 32],
@@ -203,10 +210,12 @@ fn a_client_still_receives_multi_fragment_messages_under_the_flood() {
     );
 }
 
-/// No ack for what will be dropped: a fragment no reassembler can hold (here one claiming
-/// more than any message may be) is neither stored nor acked at the final hop.
+/// The final hop cannot read what it stores (issue 15 item 6), so it no longer refuses a
+/// fragment its recipient will drop, as it did for item 4: it stores and fires the slot of
+/// any well-formed stored payload and refuses anything else. A false ack only fools the
+/// sender that crafted the fragment; the recipient's budgets still bound what it holds.
 #[test]
-fn the_final_hop_stores_and_acks_only_fragments_a_reassembler_can_hold() {
+fn the_final_hop_stores_and_acks_every_well_formed_payload_and_nothing_else() {
     let mut rng = ChaCha20Rng::seed_from_u64(10);
     let nodes: Vec<RouteNode> = (0..5u8)
         .map(|t| RouteNode {
@@ -216,28 +225,30 @@ fn the_final_hop_stores_and_acks_only_fragments_a_reassembler_can_hold() {
             )),
         })
         .collect();
-    let ack = SurbAck::build(&mut rng, &nodes, &[Duration::ZERO; 5], NodeId([9; 32]), 5).unwrap();
-    let good = MixPayload::Fragment {
-        ack: ack.clone(),
-        fragment: claim(1, MAX_MESSAGE_BYTES),
-    }
-    .encode();
-    assert!(provider_ack::storable(&good));
-    assert!(ack_after_store(&good).unwrap().is_some());
+    let zero = [Duration::ZERO; 5];
+    let r = SlotRoute {
+        route: &nodes,
+        delays: &zero,
+    };
+    let slot = AckSlot::cover(&mut rng, r, r).unwrap();
+    let key = ClientKeys::from_ed25519_seed(&[4; 32]).identity.public();
     let mut oversized = claim(2, MAX_MESSAGE_BYTES);
     oversized.total_len = (MAX_MESSAGE_BYTES + 1) as u32;
-    let bad = MixPayload::Fragment {
-        ack,
+    let payload = MixPayload::Fragment {
         fragment: oversized,
-    }
-    .encode();
-    assert!(
-        ack_after_store(&bad).unwrap().is_some(),
-        "the SURB-ack alone is fine"
+    };
+    let good = seal_delivery(&mut rng, &slot, &key, &payload).unwrap();
+    assert!(provider_ack::storable(&good));
+    let provider = NodeId([1; 32]);
+    assert_eq!(
+        ack_after_store(&provider, &mut rng, &good).unwrap().first_hop,
+        provider,
+        "the slot's first hop is the provider that stored the payload"
     );
-    assert!(!provider_ack::storable(&bad));
-    assert!(provider_ack::storable(&MixPayload::Drop.encode()));
-    assert!(provider_ack::storable(
+    assert!(!provider_ack::storable(&good[..good.len() - 1]));
+    assert!(!provider_ack::storable(&MixPayload::Drop.encode()));
+    assert!(!provider_ack::storable(
         &MixPayload::Real(b"x".to_vec()).encode()
     ));
+    assert!(ack_after_store(&provider, &mut rng, b"junk").is_err());
 }

@@ -5,8 +5,10 @@
 mod common;
 
 use common::{client, net};
+#[allow(unused_imports)]
+use common::keys;
 use std::time::Duration;
-use wesh_mix::params::{FRAGMENT_DATA_BYTES, PACKET_BYTES, SURB_BYTES};
+use wesh_mix::params::{FRAGMENT_DATA_BYTES, PACKET_BYTES, REPLY_SURB_BYTES};
 use wesh_mix::*;
 
 #[test]
@@ -14,13 +16,7 @@ fn a_message_on_reply_surbs_reaches_their_creator_once() {
     let mut n = net(2);
     let creator = client(2, 101);
     let holder = NodeId([1; 32]);
-    let mut core = ClientTraffic::new(
-        creator,
-        ClientTrafficConfig::default(),
-        Duration::ZERO,
-        [5; 32],
-    )
-    .unwrap();
+    let mut core = common::traffic(2, 101, ClientTrafficConfig::default(), [5; 32]);
     let surbs = core
         .reply_surbs(Duration::ZERO, &n.topology, holder, 3)
         .unwrap();
@@ -28,10 +24,15 @@ fn a_message_on_reply_surbs_reaches_their_creator_once() {
     // what the holder receives is bytes: they parse back, and garbage does not
     let mut held: Vec<ReplySurb> = surbs
         .iter()
-        .map(|s| ReplySurb::from_bytes(s.as_bytes()).unwrap())
+        .map(|s| ReplySurb::from_bytes(&s.to_bytes()).unwrap())
         .collect();
-    assert_eq!(held[0].as_bytes().len(), SURB_BYTES);
-    assert!(ReplySurb::from_bytes(&held[0].as_bytes()[1..]).is_err());
+    assert_eq!(held[0].to_bytes().len(), REPLY_SURB_BYTES);
+    assert!(ReplySurb::from_bytes(&held[0].to_bytes()[1..]).is_err());
+    // the block does not name its creator: its seal key is not the creator's identity key
+    let block = held[0].to_bytes();
+    let identity = seal_key_of(&creator.client).unwrap();
+    assert!(!block.windows(32).any(|w| w == identity));
+    assert!(!block.windows(32).any(|w| w == creator.client.as_bytes()));
     // (random bytes of the right length parse: a forged SURB builds a packet that the
     // first mix drops on its MAC, like any garbage)
 
@@ -48,8 +49,10 @@ fn a_message_on_reply_surbs_reaches_their_creator_once() {
         let (at, delivered) = common::walk(&mut n, first_hop, packet);
         let (destination, plaintext) = delivered.unwrap();
         assert_eq!((at, destination), (creator.provider, creator.client));
-        // the creator's provider stores it without an ack to send
-        assert_eq!(ack_after_store(&plaintext).unwrap(), None);
+        // the creator's provider stores it like any payload, and fires its (cover) slot
+        assert!(provider_ack::storable(&plaintext));
+        let mut prng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(4);
+        assert!(ack_after_store(&at, &mut prng, &plaintext).is_ok());
         received.extend(core.on_received(&plaintext, Duration::from_secs(1)));
     }
     assert_eq!(received.len(), 1);

@@ -28,7 +28,9 @@ use super::MailboxId;
 use super::backend::{BackendError, MailboxBackend};
 use crate::fragment::MessageId;
 use crate::params::{OWN_MAILBOX_REASSEMBLY_MAX_BYTES, REASSEMBLY_FRAGMENT_CHARGE};
+use crate::delivery::open_delivery;
 use crate::payload::MixPayload;
+use crate::payload_seal::ReceiveKey;
 use crate::reassembly::{Accepted, Reassembler, ReassemblyLimits};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -53,14 +55,10 @@ pub struct OwnMailbox {
     cursor: u64,
     /// Payloads the last round fetched (a full batch means more may wait).
     last_fetched: usize,
+    /// The mailbox's identity: what its payloads are sealed to.
+    key: ReceiveKey,
 }
 
-impl Default for OwnMailbox {
-    /// With the own-mailbox budget ([`OWN_MAILBOX_REASSEMBLY_MAX_BYTES`]).
-    fn default() -> Self {
-        Self::new(own_mailbox_limits())
-    }
-}
 
 /// The reassembly limits of a provider's own mailbox: the client's, with the byte and
 /// message budgets of [`OWN_MAILBOX_REASSEMBLY_MAX_BYTES`].
@@ -73,8 +71,15 @@ pub fn own_mailbox_limits() -> ReassemblyLimits {
 }
 
 impl OwnMailbox {
-    pub fn new(limits: ReassemblyLimits) -> Self {
+    /// With the own-mailbox budget ([`OWN_MAILBOX_REASSEMBLY_MAX_BYTES`]), for the mailbox
+    /// whose payloads are sealed to `key`.
+    pub fn for_key(key: ReceiveKey) -> Self {
+        Self::new(own_mailbox_limits(), key)
+    }
+
+    pub fn new(limits: ReassemblyLimits, key: ReceiveKey) -> Self {
         OwnMailbox {
+            key,
             reassembler: Reassembler::new(limits),
             needed: BTreeMap::new(),
             seqs_of: HashMap::new(),
@@ -113,7 +118,7 @@ impl OwnMailbox {
             if seq < self.cursor || self.needed.contains_key(&seq) {
                 continue; // read before and still held
             }
-            let fragment = match MixPayload::decode(&payload) {
+            let fragment = match open_delivery(&[&self.key], &payload) {
                 Ok(MixPayload::Fragment { fragment, .. }) => fragment,
                 _ => {
                     self.deletable.push(seq);
@@ -238,12 +243,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::fragment::split_message;
-    use crate::node_id::NodeId;
-    use crate::surb_ack::SurbAck;
-    use crate::topology::RouteNode;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
-    use x25519_dalek::{PublicKey, StaticSecret};
 
     /// A mailbox's contents: seq → payload, read like the store (from a seq, oldest first).
     #[derive(Default)]
@@ -281,15 +282,12 @@ mod tests {
         }
     }
 
+    fn key() -> ReceiveKey {
+        ReceiveKey::from_ed25519_seed(&[42; 32])
+    }
+
     fn fragment_payload(rng: &mut ChaCha20Rng, fragment: crate::Fragment) -> Vec<u8> {
-        let route: Vec<RouteNode> = (0..5u8)
-            .map(|i| RouteNode {
-                id: NodeId([i + 1; 32]),
-                sphinx_key: PublicKey::from(&StaticSecret::random_from_rng(&mut *rng)),
-            })
-            .collect();
-        let ack = SurbAck::build(rng, &route, &[Duration::ZERO; 5], NodeId([9; 32]), 1).unwrap();
-        MixPayload::Fragment { ack, fragment }.encode()
+        crate::delivery::test_payloads::sealed(rng, &key(), &MixPayload::Fragment { fragment })
     }
 
     /// One shell round: read, hand each message to `keep`, delete what the core allows.
@@ -324,7 +322,7 @@ mod tests {
         let mut mailbox = Mailbox::default();
         let body = message(5_000, 1);
         assert!(mailbox.post(&mut rng, &body) > 1);
-        let mut core = OwnMailbox::default();
+        let mut core = OwnMailbox::for_key(key());
         let kept = round(&mut core, &mut mailbox, Duration::ZERO, 256, &mut |_| true);
         assert_eq!(kept, vec![body]);
         assert!(mailbox.items.is_empty());
@@ -338,7 +336,7 @@ mod tests {
         let mut mailbox = Mailbox::default();
         let body = message(5_000, 2);
         let fragments = mailbox.post(&mut rng, &body);
-        let mut core = OwnMailbox::default();
+        let mut core = OwnMailbox::for_key(key());
         let kept = round(&mut core, &mut mailbox, Duration::ZERO, 256, &mut |_| false);
         assert!(kept.is_empty());
         assert_eq!(mailbox.items.len(), fragments, "nothing of it deleted");
@@ -356,7 +354,7 @@ mod tests {
         let second = message(3_000, 4);
         mailbox.post(&mut rng, &first);
         let second_fragments = mailbox.post(&mut rng, &second);
-        let mut core = OwnMailbox::default();
+        let mut core = OwnMailbox::for_key(key());
         let mut calls = 0;
         let kept = round(&mut core, &mut mailbox, Duration::ZERO, 256, &mut |m| {
             calls += 1;
@@ -381,11 +379,11 @@ mod tests {
         let mut mailbox = Mailbox::default();
         let mut rest = fragments.into_iter();
         mailbox.put(fragment_payload(&mut rng, rest.next().unwrap()));
-        let mut core = OwnMailbox::default();
+        let mut core = OwnMailbox::for_key(key());
         assert!(round(&mut core, &mut mailbox, Duration::ZERO, 256, &mut |_| true).is_empty());
         assert_eq!(mailbox.items.len(), 1, "the first fragment is kept on disk");
         // a restart starts over from seq 0 and still completes the message
-        let mut core = OwnMailbox::default();
+        let mut core = OwnMailbox::for_key(key());
         for f in rest {
             mailbox.put(fragment_payload(&mut rng, f));
         }
@@ -406,7 +404,7 @@ mod tests {
         let body = message(6_000, 6);
         let mut mailbox = Mailbox::default();
         let n = mailbox.post(&mut rng, &body);
-        let mut core = OwnMailbox::default();
+        let mut core = OwnMailbox::for_key(key());
         let mut kept = Vec::new();
         for _ in 0..n {
             kept.extend(round(
@@ -431,7 +429,7 @@ mod tests {
         let payload = fragment_payload(&mut rng, fragments[0].clone());
         mailbox.put(payload.clone());
         mailbox.put(payload.clone());
-        let mut core = OwnMailbox::default();
+        let mut core = OwnMailbox::for_key(key());
         let kept = round(&mut core, &mut mailbox, Duration::ZERO, 256, &mut |_| true);
         assert_eq!(kept, vec![b"short".to_vec()]);
         assert!(mailbox.items.is_empty());
@@ -447,7 +445,7 @@ mod tests {
         let (_, fragments) = split_message(&mut rng, &message(5_000, 7)).unwrap();
         let mut mailbox = Mailbox::default();
         mailbox.put(fragment_payload(&mut rng, fragments[0].clone()));
-        let mut core = OwnMailbox::default();
+        let mut core = OwnMailbox::for_key(key());
         round(&mut core, &mut mailbox, Duration::ZERO, 256, &mut |_| true);
         let deadline = core.poll_timeout().unwrap();
         assert_eq!(deadline, crate::params::REASSEMBLY_IDLE_TIMEOUT);
@@ -485,7 +483,7 @@ mod tests {
         }
         let body = message(3 * crate::params::FRAGMENT_DATA_BYTES - 7, 8);
         assert_eq!(mailbox.post(&mut rng, &body), 3);
-        let mut core = OwnMailbox::default();
+        let mut core = OwnMailbox::for_key(key());
         let kept = round(&mut core, &mut mailbox, Duration::ZERO, 256, &mut |_| true);
         assert!(
             kept == vec![body],
@@ -505,7 +503,7 @@ mod tests {
             max_bytes: 4 * crate::params::REASSEMBLY_FRAGMENT_CHARGE,
             ..ReassemblyLimits::default()
         };
-        let mut core = OwnMailbox::new(limits);
+        let mut core = OwnMailbox::new(limits, key());
         let mut mailbox = Mailbox::default();
         for _ in 0..20 {
             let f = claim(&mut rng, crate::params::MAX_MESSAGE_BYTES);
@@ -524,7 +522,7 @@ mod tests {
 
     #[test]
     fn a_failed_delete_is_offered_again() {
-        let mut core = OwnMailbox::default();
+        let mut core = OwnMailbox::for_key(key());
         core.handle_pulled(Duration::ZERO, vec![(0, b"junk".to_vec())]);
         let seqs = core.poll_deletable();
         assert_eq!(seqs, vec![0]);

@@ -39,11 +39,22 @@ pub fn net(width: u8) -> Net {
     }
 }
 
+/// The client `tag` of `provider`: its id is the Ed25519 key of seed `[tag; 32]`.
 pub fn client(provider: u8, tag: u8) -> ClientAddress {
     ClientAddress {
         provider: NodeId([provider; 32]),
-        client: NodeId([tag; 32]),
+        client: ClientKeys::id_of_seed(&[tag; 32]),
     }
+}
+
+/// The receive keys of [`client`]`(_, tag)`.
+pub fn keys(tag: u8) -> ClientKeys {
+    ClientKeys::from_ed25519_seed(&[tag; 32])
+}
+
+/// A client core for [`client`]`(provider, tag)`.
+pub fn traffic(provider: u8, tag: u8, config: ClientTrafficConfig, seed: [u8; 32]) -> ClientTraffic {
+    ClientTraffic::new(client(provider, tag), keys(tag), config, Duration::ZERO, seed).unwrap()
 }
 
 /// Which packets the network loses.
@@ -78,6 +89,9 @@ pub struct Sim {
     /// Plaintexts the recipient's provider stored (its mailbox).
     pub stored: usize,
     pub acks_sent: usize,
+    /// Cover that ended as a drop (the slots of acks).
+    pub cover_dropped: usize,
+    provider_rng: ChaCha20Rng,
     pub lost: usize,
     /// Packets that reached each node (lost ones included).
     pub arrivals: HashMap<NodeId, usize>,
@@ -95,8 +109,7 @@ impl Sim {
             drop_rate: 0.0,
             mean_hop_delay: Duration::from_millis(20),
         };
-        let mut sender =
-            ClientTraffic::new(client(1, 100), config, Duration::ZERO, [7; 32]).unwrap();
+        let mut sender = traffic(1, 100, config, [7; 32]);
         sender.set_retransmit_config(retransmit);
         let silent = ClientTrafficConfig {
             real_rate: 0.0,
@@ -104,8 +117,7 @@ impl Sim {
             drop_rate: 0.0,
             mean_hop_delay: Duration::from_millis(20),
         };
-        let recipient =
-            ClientTraffic::new(client(2, 101), silent, Duration::ZERO, [8; 32]).unwrap();
+        let recipient = traffic(2, 101, silent, [8; 32]);
         Sim {
             net: net(width),
             sender,
@@ -119,6 +131,8 @@ impl Sim {
             recipient_events: Vec::new(),
             stored: 0,
             acks_sent: 0,
+            cover_dropped: 0,
+            provider_rng: ChaCha20Rng::seed_from_u64(11),
             lost: 0,
             arrivals: HashMap::new(),
             fragment_attempts: HashMap::new(),
@@ -220,19 +234,22 @@ impl Sim {
                 let now = self.now;
                 if destination == self.recipient.address().client {
                     assert_eq!(node, self.recipient.address().provider);
-                    // provider: store durably, then release the ack
-                    let ack = ack_after_store(&plaintext).unwrap();
+                    // provider: store durably, then release the slot's packet (the ack)
+                    let ack = ack_after_store(&node, &mut self.provider_rng, &plaintext).unwrap();
                     self.stored += 1;
                     let ev = self.recipient.on_received(&plaintext, now);
                     self.recipient_events.extend(ev);
-                    if let Some(ack) = ack {
-                        self.acks_sent += 1;
-                        self.schedule(now, ack.first_hop, ack.packet);
-                    }
+                    self.acks_sent += 1;
+                    self.schedule(now, ack.first_hop, ack.packet);
                 } else if destination == self.sender.address().client {
                     assert_eq!(node, self.sender.address().provider);
+                    // the ack's own slot is cover: fired, it ends as a drop
+                    let cover = ack_after_store(&node, &mut self.provider_rng, &plaintext).unwrap();
+                    self.schedule(now, cover.first_hop, cover.packet);
                     let ev = self.sender.on_received(&plaintext, now);
                     self.sender_events.extend(ev);
+                } else if destination == hop_rules::COVER_DESTINATION {
+                    self.cover_dropped += 1;
                 } else {
                     panic!("packet for unknown client {destination:?}");
                 }
