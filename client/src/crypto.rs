@@ -107,6 +107,11 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The Ed25519 public key of the key pair with this 32-byte seed.
+pub fn public_of_seed(seed: &[u8; 32]) -> [u8; 32] {
+    SigningKey::from_bytes(seed).verifying_key().to_bytes()
+}
+
 /// X25519 secret of an Ed25519 key pair (RFC 7748 clamped scalar of the expanded seed),
 /// so one Ed25519 identity also serves for key agreement, as weshnet does.
 pub fn x25519_secret(signing: &SigningKey) -> StaticSecret {

@@ -1,6 +1,7 @@
 //! Cost of reliable delivery for a 1 MiB message: fragmenting it and building every fragment
-//! packet with its SURB-ack (the sender's work), and reassembling it (the recipient's work).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! packet with its SURB-ack slot and seal (the sender's work), and opening and reassembling
+//! it (the recipient's work).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::SeedableRng;
@@ -26,6 +27,9 @@ fn topology() -> Topology {
 fn fragment_and_build(c: &mut Criterion) {
     let topo = topology();
     let (me, peer) = (NodeId([1; 32]), NodeId([2; 32]));
+    let sender = ClientKeys::from_ed25519_seed(&[100; 32]);
+    let recipient = ClientKeys::from_ed25519_seed(&[101; 32]);
+    let recipient_id = ClientKeys::id_of_seed(&[101; 32]);
     let sampler = HopDelaySampler::new(Duration::from_millis(200));
     let message = vec![0x5a; MIB];
     let mut g = c.benchmark_group("reliable");
@@ -39,14 +43,30 @@ fn fragment_and_build(c: &mut Criterion) {
                 let forward = topo.forward_route(&mut rng, &me, &peer).unwrap();
                 let back = topo.forward_route(&mut rng, &peer, &me).unwrap();
                 let back_delays = sampler.for_route(&mut rng, back.len());
-                let ack =
-                    SurbAck::build(&mut rng, &back, &back_delays, NodeId([100; 32]), i as u64)
+                let cover = topo.forward_route(&mut rng, &me, &peer).unwrap();
+                let cover_delays = sampler.for_route(&mut rng, cover.len());
+                let slot = AckSlot::ack(
+                    &mut rng,
+                    SlotRoute {
+                        route: &back,
+                        delays: &back_delays,
+                    },
+                    ClientKeys::id_of_seed(&[100; 32]),
+                    &sender.identity.public(),
+                    i as u64,
+                    SlotRoute {
+                        route: &cover,
+                        delays: &cover_delays,
+                    },
+                )
+                .unwrap();
+                let payload = MixPayload::Fragment { fragment };
+                let stored =
+                    seal_delivery(&mut rng, &slot, &recipient.identity.public(), &payload)
                         .unwrap();
-                let plaintext = MixPayload::Fragment { ack, fragment }.encode();
                 let delays = sampler.for_route(&mut rng, forward.len());
                 let packet =
-                    build_packet(&mut rng, &forward, NodeId([101; 32]), &plaintext, &delays)
-                        .unwrap();
+                    build_packet(&mut rng, &forward, recipient_id, &stored, &delays).unwrap();
                 bytes += packet.len();
             }
             black_box(bytes)
@@ -54,15 +74,34 @@ fn fragment_and_build(c: &mut Criterion) {
     });
     let mut rng = ChaCha20Rng::seed_from_u64(2);
     let (_, fragments) = split_message(&mut rng, &message).unwrap();
-    // what the recipient actually receives: encoded fragments, decoded and reassembled
-    let encoded: Vec<Vec<u8>> = fragments.iter().map(Fragment::encode).collect();
-    g.bench_function("decode_and_reassemble_1MiB", |b| {
+    // what the recipient actually receives: sealed stored payloads, opened and reassembled
+    let slot = {
+        let route = topo.forward_route(&mut rng, &peer, &me).unwrap();
+        let delays = sampler.for_route(&mut rng, route.len());
+        let r = SlotRoute {
+            route: &route,
+            delays: &delays,
+        };
+        AckSlot::cover(&mut rng, r, r).unwrap()
+    };
+    let stored: Vec<Vec<u8>> = fragments
+        .into_iter()
+        .map(|fragment| {
+            let payload = MixPayload::Fragment { fragment };
+            seal_delivery(&mut rng, &slot, &recipient.identity.public(), &payload).unwrap()
+        })
+        .collect();
+    g.bench_function("open_and_reassemble_1MiB", |b| {
         b.iter_batched(
             || Reassembler::new(ReassemblyLimits::default()),
             |mut r| {
                 let mut done = None;
-                for f in &encoded {
-                    let f = Fragment::decode(f).unwrap();
+                for s in &stored {
+                    let Ok(MixPayload::Fragment { fragment: f }) =
+                        open_delivery(&[&recipient.identity], s)
+                    else {
+                        panic!("does not open");
+                    };
                     if let Accepted::Complete { bytes, .. } = r.accept(f, Duration::ZERO).unwrap() {
                         done = Some(bytes.len());
                     }

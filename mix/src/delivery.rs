@@ -47,6 +47,24 @@ pub fn seal_delivery<R: Rng + ?Sized>(
     Ok(out)
 }
 
+/// The stored payload carrying `payload` to the holder of `recipient`, led by a cover slot
+/// whose SURBs both run along `route` with no delays: for callers with a route but no
+/// client core (tools and tests; a client draws routes and delays per slot).
+pub fn seal_with_cover_over<R: Rng + ?Sized>(
+    rng: &mut R,
+    route: &[crate::topology::RouteNode],
+    recipient: &[u8; 32],
+    payload: &MixPayload,
+) -> Result<Vec<u8>, BuildError> {
+    let delays = vec![std::time::Duration::ZERO; route.len()];
+    let r = crate::ack_slot::SlotRoute {
+        route,
+        delays: &delays,
+    };
+    let slot = AckSlot::cover(rng, r, r)?;
+    seal_delivery(rng, &slot, recipient, payload)
+}
+
 /// The slot of a stored payload (what its provider fires), refusing anything that is not
 /// a well-formed stored payload.
 pub fn slot_of(stored: &[u8]) -> Result<AckSlot, PayloadError> {
@@ -131,8 +149,8 @@ pub(crate) mod test_payloads {
         to: &ReceiveKey,
         payload: &MixPayload,
     ) -> Vec<u8> {
-        let slot = cover_slot(rng);
-        seal_delivery(rng, &slot, &to.public(), payload).unwrap()
+        let route = made_up_route(rng);
+        seal_with_cover_over(rng, &route, &to.public(), payload).unwrap()
     }
 }
 

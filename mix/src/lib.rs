@@ -68,7 +68,7 @@ pub use processor::{MixProcessor, Processed, shard_of};
 pub use provider_ack::{AckError, AckPacket, ack_after_store};
 pub use payload_seal::{ClientKeys, ReceiveKey, seal_key_of};
 pub use ack_slot::{AckSlot, SlotRoute};
-pub use delivery::{open_delivery, seal_delivery};
+pub use delivery::{open_delivery, seal_delivery, seal_with_cover_over};
 pub use reassembly::{Abandoned, Accepted, Reassembler, ReassemblyError, ReassemblyLimits};
 pub use replay::ReplayFilter;
 pub use reply_surb::{ReplySurb, reply_packets, surbs_needed};

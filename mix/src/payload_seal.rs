@@ -180,6 +180,7 @@ fn cipher(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;

@@ -177,6 +177,15 @@ pub fn node_id_of(public: &identity::PublicKey) -> Result<NodeId, KeyError> {
     Ok(NodeId(ed.to_bytes()))
 }
 
+/// The keys payloads stored for a client with this identity are sealed to.
+pub fn client_keys_of(identity: &Keypair) -> Result<wesh_mix::ClientKeys, KeyError> {
+    let not_ed = || KeyError::NotEd25519(identity.public().to_peer_id().to_string());
+    let ed = identity.clone().try_into_ed25519().map_err(|_| not_ed())?;
+    let seed: Zeroizing<[u8; 32]> =
+        Zeroizing::new(ed.secret().as_ref().try_into().map_err(|_| not_ed())?);
+    Ok(wesh_mix::ClientKeys::from_ed25519_seed(&seed))
+}
+
 /// The PeerId of a Sphinx address; `None` if the bytes are not an Ed25519 point.
 pub fn peer_id_of(id: &NodeId) -> Option<PeerId> {
     let ed = identity::ed25519::PublicKey::try_from_bytes(id.as_bytes()).ok()?;

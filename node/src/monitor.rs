@@ -16,7 +16,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
-use wesh_mix::{HopDelaySampler, MixPayload, NodeId, Topology, build_packet};
+use wesh_mix::{
+    ClientKeys, HopDelaySampler, MixPayload, NodeId, Topology, build_packet, open_delivery,
+    seal_with_cover_over,
+};
 use wesh_payments::{ShopperMonitor, ShopperScores, TestLoop, TopologyError};
 
 /// Why the monitor cannot start or send a loop.
@@ -46,6 +49,8 @@ pub struct Monitor {
     net: NetHandle,
     links: Arc<Links>,
     me: NodeId,
+    /// What its loops are sealed to (they are stored payloads like a client's).
+    keys: Arc<ClientKeys>,
     delays: HopDelaySampler,
     pub sent: AtomicU64,
     pub returned: Arc<AtomicU64>,
@@ -72,6 +77,7 @@ impl Monitor {
         let core = ShopperMonitor::new(layers, ids)?;
         let identity = Keypair::generate_ed25519();
         let me = crate::keys::node_id_of(&identity.public())?;
+        let keys = Arc::new(crate::keys::client_keys_of(&identity)?);
         let (shutdown, stop) = watch::channel(false);
         let book: Vec<_> = providers
             .iter()
@@ -96,6 +102,7 @@ impl Monitor {
             let puller = Puller::new(net.control.clone(), peer, Arc::new(mailbox));
             tokio::spawn(pull_returns(
                 puller,
+                keys.clone(),
                 core.clone(),
                 returned.clone(),
                 pull_interval,
@@ -120,6 +127,7 @@ impl Monitor {
             net,
             links,
             me,
+            keys,
             delays: HopDelaySampler::new(mean_hop_delay),
             sent: AtomicU64::new(0),
             returned,
@@ -142,9 +150,16 @@ impl Monitor {
             .ok_or(MonitorError::NodeLeft)?;
         let mut rng = rand::rng();
         let delays = self.delays.for_route(&mut rng, route.len());
-        let payload = MixPayload::Loop { id: test.id }.encode();
-        let packet = build_packet(&mut rng, &route, self.me, &payload, &delays)?;
         let entry = route.first().ok_or(MonitorError::EmptyRoute)?;
+        let last = route.last().ok_or(MonitorError::EmptyRoute)?;
+        // sealed behind a cover slot like a client's loop, so the provider storing it
+        // cannot tell a test loop from any other payload
+        let to = topology.random_provider(&mut rng)?.id;
+        let cover = topology.forward_route(&mut rng, &last.id, &to)?;
+        let payload = MixPayload::Loop { id: test.id };
+        let stored =
+            seal_with_cover_over(&mut rng, &cover, &self.keys.identity.public(), &payload)?;
+        let packet = build_packet(&mut rng, &route, self.me, &stored, &delays)?;
         let peer = peer_id_of(&entry.id).ok_or(MonitorError::NotAPeer)?;
         self.links
             .sender(peer)
@@ -169,6 +184,7 @@ impl Monitor {
 
 async fn pull_returns(
     mut puller: Puller,
+    keys: Arc<ClientKeys>,
     core: Arc<Mutex<ShopperMonitor>>,
     returned: Arc<AtomicU64>,
     interval: Duration,
@@ -185,7 +201,7 @@ async fn pull_returns(
         if let Ok(pulled) = puller.pull().await {
             let seqs: Vec<u64> = pulled.payloads.iter().map(|(s, _)| *s).collect();
             for (_, p) in &pulled.payloads {
-                if let Ok(MixPayload::Loop { id }) = MixPayload::decode(p) {
+                if let Ok(MixPayload::Loop { id }) = open_delivery(&[&keys.identity], p) {
                     let fresh = core
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)

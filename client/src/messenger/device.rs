@@ -48,9 +48,16 @@ use super::sealed_box::{open_with, seal_to};
 
 const REPLICA_MAILBOX_DOMAIN: &[u8] = b"wesh/v1/replica-mailbox";
 
-/// The mailbox a replication provider keeps for a group (both sides compute it).
-pub fn replica_mailbox(group_id: &[u8; 32]) -> [u8; 32] {
+/// The seed of a group's replica mailbox identity (both sides compute it; the provider
+/// opens the payloads sealed to it).
+pub fn replica_mailbox_seed(group_id: &[u8; 32]) -> [u8; 32] {
     sha256(&[REPLICA_MAILBOX_DOMAIN, group_id])
+}
+
+/// The mailbox a replication provider keeps for a group: the Ed25519 public key of
+/// [`replica_mailbox_seed`], since senders seal payloads to the mailbox id.
+pub fn replica_mailbox(group_id: &[u8; 32]) -> [u8; 32] {
+    crate::crypto::public_of_seed(&replica_mailbox_seed(group_id))
 }
 
 /// What a queued message carries (for counters and logs; the bytes are opaque).

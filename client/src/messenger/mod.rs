@@ -21,7 +21,7 @@ pub mod sealed_box;
 
 pub use device::{
     GroupMessage, GroupMetadataView, GroupRole, Outgoing, OutgoingKind, WeshDevice, WeshEvent,
-    WeshStats, replica_mailbox,
+    WeshStats, replica_mailbox, replica_mailbox_seed,
 };
 pub use envelope::MailboxAddress;
 pub use journal::{DeviceLink, JournalRecord, RestoreError};

@@ -26,10 +26,10 @@ pub const MAX_DEFERRED_MESSAGES: usize = 1024;
 
 // ---- Rendezvous desks (spec/wesh-over-mixnet.md §4) ----
 
-/// Bytes of one reply SURB in a rendezvous update. Source: `wesh_mix::params::SURB_BYTES`
-/// (348-byte header ‖ 32-byte first hop ‖ 5 × 16-byte payload key seeds); the node's tests
-/// check the two agree.
-pub const RDV_SURB_BYTES: usize = 460;
+/// Bytes of one reply block in a rendezvous update. Source:
+/// `wesh_mix::params::REPLY_SURB_BYTES` (a 460-byte SURB ‖ a 913-byte cover slot from the
+/// responder's provider ‖ a 32-byte seal key); the node's tests check the two agree.
+pub const RDV_SURB_BYTES: usize = 1405;
 
 /// Largest envelope a drop or forward carries, in bytes. Source: a handshake envelope is
 /// at most about 450 bytes (a 256-byte message, flow, reply address, sealed-box overhead);
@@ -39,7 +39,7 @@ pub const MAX_RDV_ENVELOPE: usize = 1024;
 /// Forward ids one update acks at most. Source: our choice (2 KiB of ids).
 pub const MAX_RDV_ACKS: usize = 256;
 
-/// Reply SURBs one update may carry. Source: our choice (about 15 KiB, 10 fragments).
+/// Reply SURBs one update may carry. Source: our choice (about 44 KiB, 43 fragments).
 pub const MAX_SURBS_PER_UPDATE: usize = 32;
 
 /// Reply SURBs a responder sends in each update. Source: our choice; 8 forwards can

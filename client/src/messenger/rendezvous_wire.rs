@@ -35,10 +35,18 @@ const KIND_FORWARD: u8 = 3;
 
 const SERVICE_DOMAIN: &[u8] = b"wesh/v1/rdv-service";
 
-/// The mailbox at every provider where rendezvous updates and drops are sent; only the
-/// provider itself reads it.
-pub fn rendezvous_service_mailbox() -> [u8; 32] {
+/// The seed of the rendezvous service's identity: public on purpose (every provider runs
+/// the service, and payloads are sealed to it only so that they look like all others;
+/// the provider that stores them is the service).
+pub fn rendezvous_service_seed() -> [u8; 32] {
     sha256(&[SERVICE_DOMAIN])
+}
+
+/// The mailbox at every provider where rendezvous updates and drops are sent; only the
+/// provider itself reads it. An Ed25519 public key (of [`rendezvous_service_seed`]), as
+/// every mailbox id is, since senders seal payloads to it.
+pub fn rendezvous_service_mailbox() -> [u8; 32] {
+    crate::crypto::public_of_seed(&rendezvous_service_seed())
 }
 
 /// A responder's registration at its rendezvous provider: reply blocks to forward drops

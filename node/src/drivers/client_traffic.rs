@@ -115,6 +115,7 @@ impl ClientState {
         };
         let core = ClientTraffic::new(
             address,
+            crate::keys::client_keys_of(&identity)?,
             traffic,
             Duration::ZERO,
             seed_from(&mut rand::rng()),
@@ -252,15 +253,16 @@ impl ClientHandle {
         .await
     }
 
-    /// Queues a mix payload encoded by the caller (any kind) for `to`, sent on the real
-    /// stream like a message: what a modified client could send (the testnet's attacks).
-    pub async fn send_plaintext(
+    /// Queues a mix payload made by the caller (any kind) for `to`, sealed and sent on the
+    /// real stream like a message: what a modified client could send (the testnet's
+    /// attacks).
+    pub async fn send_payload(
         &self,
         to: ClientAddress,
-        plaintext: Vec<u8>,
+        payload: MixPayload,
     ) -> Result<u64, ClientError> {
         Ok(self
-            .call(move |r| r.core.enqueue_plaintext(to, plaintext))
+            .call(move |r| r.core.enqueue_payload(to, payload))
             .await??)
     }
 

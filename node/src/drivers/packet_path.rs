@@ -348,7 +348,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
     if let Some(store) = &store {
         let weak: Vec<_> = workers_in.iter().map(|w| w.downgrade()).collect();
         let ack = release_ack(rules.clone(), weak.clone(), metrics.clone());
-        spawn_store_writer(store.clone(), jobs_rx, ack, metrics.clone())
+        spawn_store_writer(store.clone(), node_id, jobs_rx, ack, metrics.clone())
             .map_err(RelayError::Thread)?;
         inject = Some(Arc::new(release_ack(rules.clone(), weak, metrics.clone())));
     }

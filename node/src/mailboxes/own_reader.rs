@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use wesh_mix::ReceiveKey;
 use wesh_mix::mailbox::{MailboxId, OwnMailbox};
 
 /// A provider service fed by its own mailboxes.
@@ -17,6 +18,9 @@ pub trait OwnMailboxService: Send + Sync + 'static {
 
     /// The mailboxes to read this round.
     fn own_mailboxes(&self) -> Vec<[u8; 32]>;
+
+    /// The key payloads for `mailbox` are sealed to (its identity's).
+    fn own_mailbox_key(&self, mailbox: &[u8; 32]) -> ReceiveKey;
 
     /// Takes one complete message and keeps what it must durably. `Ok` also for a message
     /// refused for good (its fragments go); an error means "not kept, try again": the
@@ -50,7 +54,10 @@ impl OwnReader {
         let mailboxes = service.own_mailboxes();
         self.cores.retain(|m, _| mailboxes.contains(m));
         for mailbox in mailboxes {
-            let core = self.cores.entry(mailbox).or_default();
+            let core = self
+                .cores
+                .entry(mailbox)
+                .or_insert_with(|| OwnMailbox::for_key(service.own_mailbox_key(&mailbox)));
             let mut keep = |message: &[u8]| {
                 let kept = service.keep(message);
                 if let Err(e) = &kept {

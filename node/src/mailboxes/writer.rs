@@ -1,8 +1,9 @@
 //! The provider's durable final hop: payloads for its clients' mailboxes are written in
-//! groups (one synced rocksdb write per group) and only then are their SURB-acks released,
-//! so an ack always means "on disk". A crash between write and ack costs the sender a
-//! retransmission, which the recipient's reassembly drops as a duplicate. A fragment that no
-//! reassembly can hold (`wesh_mix::provider_ack::storable`) is neither stored nor acked.
+//! groups (one synced rocksdb write per group) and only then are their slots fired (the ack
+//! of a fragment, cover for anything else: the provider cannot tell), so an ack always
+//! means "on disk". A crash between write and ack costs the sender a retransmission, which
+//! the recipient's reassembly drops as a duplicate. What is not a well-formed stored
+//! payload (`wesh_mix::provider_ack::storable`) is neither stored nor acked.
 
 use super::params::STORE_BATCH;
 use crate::clock::unix_now;
@@ -11,6 +12,7 @@ use crate::storage::{MailboxStore, Refusal, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::sync::mpsc;
+use wesh_mix::NodeId;
 use wesh_mix::provider_ack::{AckPacket, ack_after_store, storable};
 
 /// One final-hop payload for a mailbox (the mailbox id is the Sphinx destination).
@@ -19,10 +21,12 @@ pub struct StoreJob {
     pub plaintext: Vec<u8>,
 }
 
-/// Starts the writer thread. It ends when every sender of `jobs` is gone. `ack` sends an
-/// ack packet on its way (into this node's own pipeline when the SURB starts here).
+/// Starts the writer thread of provider `me`. It ends when every sender of `jobs` is gone.
+/// `ack` sends a slot's packet on its way (into this node's own pipeline: the SURB of a
+/// slot starts at the provider that stored it).
 pub fn spawn_store_writer(
     store: Arc<MailboxStore>,
+    me: NodeId,
     mut jobs: mpsc::Receiver<StoreJob>,
     ack: impl Fn(AckPacket) + Send + 'static,
     metrics: Arc<RelayMetrics>,
@@ -39,7 +43,7 @@ pub fn spawn_store_writer(
                         Err(_) => break,
                     }
                 }
-                write_batch(&store, &batch, &ack, &metrics);
+                write_batch(&store, &me, &batch, &ack, &metrics);
                 batch.clear();
             }
         })
@@ -47,11 +51,12 @@ pub fn spawn_store_writer(
 
 fn write_batch(
     store: &MailboxStore,
+    me: &NodeId,
     batch: &[StoreJob],
     ack: &impl Fn(AckPacket),
     metrics: &RelayMetrics,
 ) {
-    // a fragment no reassembler can hold is neither stored nor acked (no false "delivered")
+    // what no recipient could read is neither stored nor acked
     let (batch, unholdable): (Vec<&StoreJob>, Vec<&StoreJob>) =
         batch.iter().partition(|j| storable(&j.plaintext));
     if !unholdable.is_empty() {
@@ -78,13 +83,12 @@ fn write_batch(
         match result {
             Ok(_) => {
                 bump(&metrics.mailbox_stored);
-                match ack_after_store(&job.plaintext) {
-                    Ok(Some(packet)) => {
+                match ack_after_store(me, &mut rand::rng(), &job.plaintext) {
+                    Ok(packet) => {
                         bump(&metrics.acks_released);
                         ack(packet);
                     }
-                    Ok(None) => {}
-                    Err(e) => tracing::debug!(error = %e, "stored fragment has no usable SURB-ack"),
+                    Err(e) => tracing::debug!(error = %e, "stored payload has no usable slot"),
                 }
             }
             Err(StoreError::Refused(Refusal::UnknownMailbox)) => bump(&metrics.undeliverable),

@@ -23,10 +23,12 @@ use wesh_client::messenger::params::{RDV_HELD_TOTAL, RDV_REGISTRATIONS_MAX};
 use wesh_client::messenger::rendezvous_desk::{
     BindingChange, DeskOutcome, DeskStats, RendezvousDesk,
 };
-use wesh_client::messenger::rendezvous_wire::{RendezvousFrame, rendezvous_service_mailbox};
+use wesh_client::messenger::rendezvous_wire::{
+    RendezvousFrame, rendezvous_service_mailbox, rendezvous_service_seed,
+};
 use wesh_mix::mailbox::InternalMailbox;
 use wesh_mix::provider_ack::AckPacket;
-use wesh_mix::{NodeId, ReplySurb};
+use wesh_mix::{NodeId, ReceiveKey, ReplySurb};
 
 const EXPIRE_EVERY_MS: u64 = EXPIRE_EVERY.as_millis() as u64;
 
@@ -134,6 +136,10 @@ impl OwnMailboxService for RendezvousService {
 
     fn own_mailboxes(&self) -> Vec<[u8; 32]> {
         vec![rendezvous_service_mailbox()]
+    }
+
+    fn own_mailbox_key(&self, _mailbox: &[u8; 32]) -> ReceiveKey {
+        ReceiveKey::from_ed25519_seed(&rendezvous_service_seed())
     }
 
     /// One message from the service mailbox: an update goes to the desk, a drop is kept
@@ -290,7 +296,7 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use std::time::Duration;
     use wesh_client::messenger::rendezvous_wire::RendezvousUpdate;
-    use wesh_mix::{MixPayload, RouteNode, SurbAck, split_message};
+    use wesh_mix::{MixPayload, RouteNode, seal_with_cover_over, split_message};
     use x25519_dalek::{PublicKey, StaticSecret};
     use zeroize::Zeroizing;
 
@@ -308,8 +314,9 @@ mod tests {
         let (_, fragments) = split_message(rng, message).unwrap();
         for fragment in fragments {
             let r = route(rng);
-            let ack = SurbAck::build(rng, &r, &[Duration::ZERO; 5], NodeId([9; 32]), 1).unwrap();
-            let payload = MixPayload::Fragment { ack, fragment }.encode();
+            let key = ReceiveKey::from_ed25519_seed(&rendezvous_service_seed()).public();
+            let fragment = MixPayload::Fragment { fragment };
+            let payload = seal_with_cover_over(rng, &r, &key, &fragment).unwrap();
             store
                 .store(&rendezvous_service_mailbox(), &payload, now_ms() / 1000)
                 .unwrap();
@@ -317,14 +324,30 @@ mod tests {
     }
 
     fn update(rng: &mut ChaCha20Rng, seq: u64, acks: Vec<u64>, surbs: usize) -> Vec<u8> {
-        let surbs = (0..surbs)
-            .map(|_| {
-                let r = route(rng);
-                ReplySurb::build(rng, &r, &[Duration::ZERO; 5], NodeId([8; 32]))
-                    .unwrap()
-                    .as_bytes()
-                    .to_vec()
-            })
+        let topology = wesh_mix::Topology::new(
+            vec![route(rng)[..1].to_vec(), route(rng)[..1].to_vec(), route(rng)[..1].to_vec()],
+            route(rng)[..2].to_vec(),
+        )
+        .unwrap();
+        let seed = [8; 32];
+        let me = wesh_mix::ClientAddress {
+            provider: topology.providers()[1].id,
+            client: wesh_mix::ClientKeys::id_of_seed(&seed),
+        };
+        let mut core = wesh_mix::ClientTraffic::new(
+            me,
+            wesh_mix::ClientKeys::from_ed25519_seed(&seed),
+            wesh_mix::ClientTrafficConfig::default(),
+            Duration::ZERO,
+            [4; 32],
+        )
+        .unwrap();
+        let holder = topology.providers()[0].id;
+        let surbs = core
+            .reply_surbs(Duration::ZERO, &topology, holder, surbs)
+            .unwrap()
+            .iter()
+            .map(ReplySurb::to_bytes)
             .collect();
         RendezvousFrame::Update(RendezvousUpdate {
             mailbox: [7; 32],

@@ -274,7 +274,7 @@ mod tests {
     use wesh_client::messenger::replica::ReplicaRequest;
     use wesh_client::replication::ReplicaRegistration;
     use wesh_client::session::GroupSession;
-    use wesh_mix::{MixPayload, NodeId, RouteNode, SurbAck, split_message};
+    use wesh_mix::{MixPayload, NodeId, RouteNode, split_message};
     use x25519_dalek::{PublicKey, StaticSecret};
 
     /// A replica log whose next `failures` appends fail (a transient disk error).
@@ -375,7 +375,7 @@ mod tests {
         let busy = &groups[7];
         post(
             &mailboxes,
-            &replica_mailbox(&busy.group_id()),
+            &busy.group_id(),
             &mut rng,
             &replica_message(busy),
         );
@@ -388,7 +388,8 @@ mod tests {
     }
 
     /// What a member's reliable message to the replica mailbox leaves there.
-    fn post(store: &MailboxStore, mailbox: &[u8; 32], rng: &mut ChaCha20Rng, message: &[u8]) {
+    fn post(store: &MailboxStore, group: &[u8; 32], rng: &mut ChaCha20Rng, message: &[u8]) {
+        let mailbox = &replica_mailbox(group);
         let (_, fragments) = split_message(rng, message).unwrap();
         for fragment in fragments {
             let route: Vec<RouteNode> = (0..5u8)
@@ -397,9 +398,10 @@ mod tests {
                     sphinx_key: PublicKey::from(&StaticSecret::random_from_rng(&mut *rng)),
                 })
                 .collect();
-            let ack =
-                SurbAck::build(rng, &route, &[Duration::ZERO; 5], NodeId([9; 32]), 1).unwrap();
-            let payload = MixPayload::Fragment { ack, fragment }.encode();
+            let seed = wesh_client::messenger::replica_mailbox_seed(group);
+            let key = wesh_mix::ReceiveKey::from_ed25519_seed(&seed).public();
+            let fragment = MixPayload::Fragment { fragment };
+            let payload = wesh_mix::seal_with_cover_over(rng, &route, &key, &fragment).unwrap();
             store.store(mailbox, &payload, unix_now()).unwrap();
         }
     }
@@ -429,7 +431,7 @@ mod tests {
             entries: entries.clone(),
         }
         .encode();
-        post(&mailboxes, &replica_mailbox(&group_id), &mut rng, &message);
+        post(&mailboxes, &group_id, &mut rng, &message);
 
         let mut worker = ReplicaWorker::new(WORKER_BATCH);
         let retry = Duration::from_millis(REPLICA_KEEP_RETRY_MS);

@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use wesh_client::messenger::replica_mailbox;
+use wesh_client::messenger::{replica_mailbox, replica_mailbox_seed};
 use wesh_client::messenger::replica_schedule::ReadOutcome;
+use wesh_mix::ReceiveKey;
 use wesh_mix::mailbox::{MailboxId, OwnMailbox};
 
 fn millis(d: Duration) -> u64 {
@@ -70,7 +71,9 @@ impl ReplicaWorker {
         group: &[u8; 32],
         now: Duration,
     ) -> ReadOutcome {
-        let reader = self.readers.entry(*group).or_default();
+        let reader = self.readers.entry(*group).or_insert_with(|| {
+            OwnMailbox::for_key(ReceiveKey::from_ed25519_seed(&replica_mailbox_seed(group)))
+        });
         let mut backend = store;
         let mut failed = false;
         let mut keep = |message: &[u8]| match service.keep(message) {

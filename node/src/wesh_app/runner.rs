@@ -336,7 +336,7 @@ impl Runner {
                     .handle
                     .reply_surbs(NodeId(to.provider), surbs_wanted)
                     .await?;
-                update.surbs = surbs.iter().map(|s| s.as_bytes().to_vec()).collect();
+                update.surbs = surbs.iter().map(|s| s.to_bytes()).collect();
             }
             let frame = RendezvousFrame::Update(update).encode();
             client.handle.send_message(client_address(to), frame).await

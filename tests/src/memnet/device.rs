@@ -161,7 +161,7 @@ impl MemDevice {
         } = request;
         if surbs_wanted > 0 {
             let surbs = traffic.reply_surbs(now, topology, NodeId(to.provider), surbs_wanted)?;
-            update.surbs = surbs.iter().map(|s| s.as_bytes().to_vec()).collect();
+            update.surbs = surbs.iter().map(|s| s.to_bytes()).collect();
         }
         let frame = RendezvousFrame::Update(update).encode();
         Ok(traffic.send_message(client_address(to.provider, to.mailbox), frame)?)

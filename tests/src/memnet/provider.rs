@@ -90,14 +90,15 @@ impl MemProvider {
     }
 
     /// Keeps a final-hop payload in its mailbox (the node's store writer), then releases
-    /// its SURB-ack: (first hop, packet).
+    /// the packet of its slot (an ack or cover; the provider cannot tell): (first hop,
+    /// packet).
     pub fn store(
         &mut self,
         mailbox: [u8; 32],
         payload: Vec<u8>,
         unix_now: u64,
     ) -> Option<(NodeId, Vec<u8>)> {
-        let ack = ack_after_store(&payload);
+        let ack = ack_after_store(&self.id, &mut self.rng, &payload);
         let mailbox = wesh_mix::MailboxId(mailbox);
         match self.mailboxes.store(&mailbox, &payload, unix_now) {
             Ok(_) => self.stats.stored += 1,
@@ -107,11 +108,11 @@ impl MemProvider {
             }
         }
         match ack {
-            Ok(Some(a)) => {
+            Ok(a) => {
                 self.stats.acks_released += 1;
                 Some((a.first_hop, a.packet))
             }
-            Ok(None) | Err(_) => None,
+            Err(_) => None,
         }
     }
 

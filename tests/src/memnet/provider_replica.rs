@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use wesh_client::messenger::replica::{ReplicaKeeper, ReplicaStats};
 use wesh_client::messenger::replica_answer::{ArchiveError, HistoryPage, ReplicaArchive};
-use wesh_client::messenger::replica_mailbox;
+use wesh_client::messenger::{replica_mailbox, replica_mailbox_seed};
 use wesh_mix::mailbox::{InMemoryBackend, MailboxBackend, OwnMailbox, PullSecret};
-use wesh_mix::{MailboxId, NodeId};
+use wesh_mix::{MailboxId, NodeId, ReceiveKey};
 
 /// Fragments read from one replica mailbox per round (the node's `WORKER_BATCH`).
 const WORKER_BATCH: usize = 256;
@@ -60,7 +60,11 @@ impl MemReplica {
         let (keeper, log) = (&mut self.keeper, &mut self.log);
         for group in keeper.group_ids() {
             let mailbox = MailboxId(replica_mailbox(&group));
-            let reader = self.readers.entry(group).or_default();
+            let reader = self.readers.entry(group).or_insert_with(|| {
+                OwnMailbox::for_key(ReceiveKey::from_ed25519_seed(&replica_mailbox_seed(
+                    &group,
+                )))
+            });
             let mut keep = |bytes: &[u8]| {
                 if let Ok(a) = keeper.on_message(bytes) {
                     let kept = a.entries.into_iter().map(|(_, e)| e);

@@ -8,7 +8,7 @@ use super::{CF_PULLED, ClientStore, ClientStoreError};
 use rocksdb::{IteratorMode, WriteBatch};
 use std::time::Duration;
 use wesh_mix::params::MESSAGE_ID_BYTES;
-use wesh_mix::{ClientEvent, ClientTraffic, MessageId, kept_fragments};
+use wesh_mix::{ClientEvent, ClientTraffic, MessageId};
 
 impl ClientStore {
     /// Hands pulled payloads to the traffic core at `now`, then keeps (one synced write) the
@@ -26,7 +26,8 @@ impl ClientStore {
         for payload in payloads {
             events.extend(core.on_received(payload, now));
         }
-        let held: Vec<(MessageId, u32, &[u8])> = kept_fragments(payloads)
+        let held: Vec<(MessageId, u32, &[u8])> = core
+            .kept_fragments(payloads)
             .into_iter()
             .filter(|(id, index, _)| core.holds_fragment(id, *index))
             .collect();
@@ -82,8 +83,8 @@ mod tests {
     use wesh_mix::fragment::fragment_count;
     use wesh_mix::params::{FRAGMENT_DATA_BYTES, MAX_MESSAGE_BYTES, REASSEMBLY_IDLE_TIMEOUT};
     use wesh_mix::{
-        ClientAddress, ClientTrafficConfig, Fragment, MixPayload, NodeId, RouteNode, SurbAck,
-        split_message, store_effect,
+        ClientAddress, ClientKeys, ClientTrafficConfig, Fragment, MixPayload, NodeId, RouteNode,
+        seal_with_cover_over, split_message, store_effect,
     };
 
     const T0: Duration = Duration::from_secs(1);
@@ -91,9 +92,11 @@ mod tests {
     fn core() -> ClientTraffic {
         let me = ClientAddress {
             provider: NodeId([1; 32]),
-            client: NodeId([2; 32]),
+            client: ClientKeys::id_of_seed(&[2; 32]),
         };
-        ClientTraffic::new(me, ClientTrafficConfig::default(), Duration::ZERO, [1; 32]).unwrap()
+        let keys = ClientKeys::from_ed25519_seed(&[2; 32]);
+        ClientTraffic::new(me, keys, ClientTrafficConfig::default(), Duration::ZERO, [1; 32])
+            .unwrap()
     }
 
     fn payload(rng: &mut ChaCha20Rng, fragment: Fragment) -> Vec<u8> {
@@ -105,8 +108,8 @@ mod tests {
                 )),
             })
             .collect();
-        let ack = SurbAck::build(rng, &nodes, &[Duration::ZERO; 5], NodeId([9; 32]), 1).unwrap();
-        MixPayload::Fragment { ack, fragment }.encode()
+        let key = ClientKeys::from_ed25519_seed(&[2; 32]).identity.public();
+        seal_with_cover_over(rng, &nodes, &key, &MixPayload::Fragment { fragment }).unwrap()
     }
 
     /// What the driver does with a pulled batch: receive, then report (store effects).

@@ -124,7 +124,15 @@ async fn attempt(targets: &AttackTargets) -> Result<AttackReport, String> {
             view.random_mix(2, &mut rng).map_err(|e| e.to_string())?,
             exit,
         ];
-        let plaintext = MixPayload::Loop { id }.encode();
+        // a well-formed stored payload (sealed, with a slot), so that only the entry rule
+        // can keep it out of the mailbox
+        let cover = view
+            .forward_route(&mut rng, &exit.id, &exit.id)
+            .map_err(|e| e.to_string())?;
+        let key = wesh_mix::seal_key_of(&NodeId(mailbox_id.0)).map_err(|e| e.to_string())?;
+        let loop_payload = MixPayload::Loop { id };
+        let plaintext = wesh_mix::seal_with_cover_over(&mut rng, &cover, &key, &loop_payload)
+            .map_err(|e| e.to_string())?;
         let packet = build_packet(
             &mut rng,
             &route,

@@ -21,7 +21,7 @@ use wesh_mix::params::{
     REASSEMBLY_FRAGMENT_CHARGE, REASSEMBLY_MAX_BYTES,
 };
 use wesh_mix::{
-    ClientAddress, ClientTrafficConfig, Fragment, MessageId, MixPayload, NodeId, RouteNode, SurbAck,
+    ClientAddress, ClientTrafficConfig, Fragment, MessageId, MixPayload, NodeId,
 };
 use wesh_shell::drivers::client_traffic::{ClientEvent, RunningClient, start_client};
 
@@ -35,9 +35,9 @@ const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(25);
 /// How long the flood is given to reach its targets before the honest messages leave.
 const FLOOD_SETTLE: Duration = Duration::from_secs(4);
 
-/// A first fragment claiming a 4 MiB message that will never be sent, behind a SURB-ack
-/// over a made-up route (the attacker does not want the acks).
-fn claim(rng: &mut ChaCha20Rng) -> Option<Vec<u8>> {
+/// A first fragment claiming a 4 MiB message that will never be sent (the client core seals
+/// it like any payload; its slot is cover, since the attacker does not want acks).
+fn claim(rng: &mut ChaCha20Rng) -> Option<MixPayload> {
     let fragment = Fragment {
         message: MessageId::random(rng),
         total_len: u32::try_from(MAX_MESSAGE_BYTES).ok()?,
@@ -45,14 +45,7 @@ fn claim(rng: &mut ChaCha20Rng) -> Option<Vec<u8>> {
         count: u32::try_from(fragment_count(MAX_MESSAGE_BYTES)).ok()?,
         data: vec![0xA5; FRAGMENT_DATA_BYTES],
     };
-    let route: Vec<RouteNode> = (1..=5u8)
-        .map(|i| RouteNode {
-            id: NodeId([i; 32]),
-            sphinx_key: x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([i; 32])),
-        })
-        .collect();
-    let ack = SurbAck::build(rng, &route, &[Duration::ZERO; 5], NodeId([9; 32]), 1).ok()?;
-    Some(MixPayload::Fragment { ack, fragment }.encode())
+    Some(MixPayload::Fragment { fragment })
 }
 
 async fn start(
@@ -121,7 +114,7 @@ async fn attack(targets: &AttackTargets) -> Result<AttackReport, String> {
             let payload = claim(&mut rng).ok_or("cannot craft a claim")?;
             attacker
                 .handle
-                .send_plaintext(to, payload)
+                .send_payload(to, payload)
                 .await
                 .map_err(|e| e.to_string())?;
         }

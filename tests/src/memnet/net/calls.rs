@@ -12,7 +12,7 @@ use wesh_client::messenger::journal::Input;
 use wesh_client::messenger::replica::{ReplicaRequest, ReplicaResponse};
 use wesh_client::messenger::{MailboxAddress, WeshDevice};
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
-use wesh_mix::{ClientAddress, ClientTraffic, NodeId};
+use wesh_mix::{ClientAddress, ClientKeys, ClientTraffic, NodeId};
 
 /// Entries asked per history fetch (the node's `MAX_FETCH_ENTRIES`).
 const HISTORY_FETCH_MAX: u16 = 512;
@@ -27,7 +27,8 @@ impl MemNet {
             .provider_ids
             .get(provider)
             .ok_or(MemNetError::UnknownProvider)?;
-        let me = NodeId(seed_of(&mut self.rng));
+        let identity = seed_of(&mut self.rng);
+        let me = ClientKeys::id_of_seed(&identity);
         let key = seed_of(&mut self.rng);
         let mailbox = MailboxClient::from_parts(
             provider,
@@ -41,6 +42,7 @@ impl MemNet {
         };
         let traffic = ClientTraffic::new(
             address,
+            ClientKeys::from_ed25519_seed(&identity),
             self.config.client_traffic,
             self.clock.now(),
             seed_of(&mut self.rng),
