@@ -24,8 +24,8 @@ use wesh_mix::mailbox::wire::{Request, Response};
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
 use wesh_mix::params::MAILBOX_NONCE_BYTES;
 use wesh_mix::{
-    ClientAddress, Fragment, MixPayload, NodeId, ReplySurb, RouteNode, SurbAck, build_packet,
-    split_message,
+    AckSlot, ClientAddress, ClientKeys, Fragment, MixPayload, NodeId, ReplySurb, RouteNode,
+    SlotRoute, build_packet, seal_delivery, split_message,
 };
 use wesh_payments::codec::{encode_request, encode_response, encode_token};
 use wesh_payments::credit_book::LedgerRecord;
@@ -99,7 +99,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             [&[1u8, 1, 0, 9, 1][..], b"two hops"].concat(),
         ],
     )?;
-    let ack = SurbAck::build(&mut r, &route(5), &[Duration::ZERO; 5], NodeId([4; 32]), 77)?;
+    // the keys the fuzz targets open stored payloads with
+    let keys = ClientKeys::from_ed25519_seed(&[7; 32]);
+    let (back, cover) = (route(5), route(5));
+    let zero = [Duration::ZERO; 5];
+    let ack = AckSlot::ack(
+        &mut r,
+        SlotRoute {
+            route: &back,
+            delays: &zero,
+        },
+        ClientKeys::id_of_seed(&[7; 32]),
+        &keys.identity.public(),
+        77,
+        SlotRoute {
+            route: &cover,
+            delays: &zero,
+        },
+    )?;
     let (_, frags) = split_message(&mut r, &[5u8; 2000])?;
     let frag: Fragment = frags.first().cloned().ok_or("no fragment")?;
     write(
@@ -111,7 +128,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             MixPayload::Drop.encode(),
             MixPayload::Ack { id: 3 }.encode(),
             MixPayload::Fragment {
-                ack: ack.clone(),
                 fragment: frag.clone(),
             }
             .encode(),
@@ -119,6 +135,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 fragment: frag.clone(),
             }
             .encode(),
+            seal_delivery(
+                &mut r,
+                &ack,
+                &keys.identity.public(),
+                &MixPayload::Fragment {
+                    fragment: frag.clone(),
+                },
+            )?,
+            seal_delivery(&mut r, &ack, &keys.reply.public(), &MixPayload::Loop { id: 5 })?,
         ],
     )?;
     write(
@@ -128,8 +153,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let mut ack_bytes = Vec::new();
     ack.encode_into(&mut ack_bytes);
-    let surb = ReplySurb::build(&mut r, &route(5), &[Duration::ZERO; 5], NodeId([6; 32]))?;
-    write(&root, "surb_ack", vec![ack_bytes, surb.as_bytes().to_vec()])?;
+    let stored = seal_delivery(&mut r, &ack, &keys.identity.public(), &MixPayload::Drop)?;
+    let surb = ReplySurb::build(
+        &mut r,
+        &route(5),
+        &zero,
+        NodeId([6; 32]),
+        ack.clone(),
+        keys.reply.public(),
+    )?;
+    write(&root, "surb_ack", vec![ack_bytes, stored, surb.to_bytes()])?;
 
     // --- mailbox
     let client = MailboxClient::generate(NodeId([5; 32]), &mut r);
@@ -477,7 +510,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "sealed_box",
         vec![with(0, &boxed), [&[1u8, 5, 0][..], b"secret"].concat()],
     )?;
-    let rdv_surb = ReplySurb::build(&mut r, &route(5), &[Duration::ZERO; 5], NodeId([6; 32]))?;
+    let rdv_surb = ReplySurb::build(
+        &mut r,
+        &route(5),
+        &[Duration::ZERO; 5],
+        NodeId([6; 32]),
+        ack.clone(),
+        [9; 32],
+    )?;
     write(
         &root,
         "rendezvous_wire",
@@ -488,7 +528,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 seq: 3,
                 revoke: false,
                 acks: vec![4, 5],
-                surbs: vec![rdv_surb.as_bytes().to_vec()],
+                surbs: vec![rdv_surb.to_bytes()],
             })
             .encode(),
             RendezvousFrame::Drop {

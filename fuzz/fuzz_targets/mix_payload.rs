@@ -1,23 +1,18 @@
-//! The plaintext a final hop finds in a Sphinx payload (`MixPayload::decode`, and the
-//! provider's cheap `surb_ack_of` / `ack_after_store`). Asserts: a decoded payload
-//! re-encodes to the same bytes, and `surb_ack_of` agrees with the full decode.
+//! What a packet carries for its recipient: the payload inside the seal
+//! (`MixPayload::decode`) and the stored payload around it (`open_delivery`, what a client
+//! does with everything it pulls). Asserts: a decoded payload re-encodes to the same bytes,
+//! and a stored payload that opens holds a payload that does too.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use wesh_fuzz::assert_canonical;
-use wesh_mix::params::PACKET_BYTES;
-use wesh_mix::{MixPayload, ack_after_store};
+use wesh_mix::{ClientKeys, MixPayload, open_delivery};
 
 fuzz_target!(|data: &[u8]| {
-    let decoded = assert_canonical(data, MixPayload::decode, MixPayload::encode);
-    let ack = MixPayload::surb_ack_of(data);
-    if let Some(MixPayload::Fragment { ack: full, .. }) = &decoded {
-        match &ack {
-            Ok(Some(cheap)) => assert_eq!(cheap, full, "surb_ack_of differs from decode"),
-            other => panic!("decode found a SURB-ack, surb_ack_of did not: {other:?}"),
-        }
-    }
-    if let Ok(Some(packet)) = ack_after_store(data) {
-        assert_eq!(packet.packet.len(), PACKET_BYTES);
+    assert_canonical(data, MixPayload::decode, MixPayload::encode);
+    let keys = ClientKeys::from_ed25519_seed(&[7; 32]);
+    if let Ok(payload) = open_delivery(&[&keys.identity, &keys.reply], data) {
+        let again = payload.encode();
+        assert_eq!(MixPayload::decode(&again).ok(), Some(payload));
     }
 });

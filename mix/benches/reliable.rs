@@ -62,8 +62,7 @@ fn fragment_and_build(c: &mut Criterion) {
                 .unwrap();
                 let payload = MixPayload::Fragment { fragment };
                 let stored =
-                    seal_delivery(&mut rng, &slot, &recipient.identity.public(), &payload)
-                        .unwrap();
+                    seal_delivery(&mut rng, &slot, &recipient.identity.public(), &payload).unwrap();
                 let delays = sampler.for_route(&mut rng, forward.len());
                 let packet =
                     build_packet(&mut rng, &forward, recipient_id, &stored, &delays).unwrap();

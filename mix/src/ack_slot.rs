@@ -16,7 +16,7 @@
 use crate::error::{BuildError, PayloadError};
 use crate::node_id::NodeId;
 use crate::params::{
-    ACK_BODY_BYTES, ACK_SLOT_BYTES, ACK_SEALED_BYTES, DELIVERY_BYTES, SLOT_SURB_BYTES,
+    ACK_BODY_BYTES, ACK_SEALED_BYTES, ACK_SLOT_BYTES, DELIVERY_BYTES, SLOT_SURB_BYTES,
 };
 use crate::payload::MixPayload;
 use crate::payload_seal::{ReceiveKey, seal};
@@ -29,12 +29,7 @@ use std::time::Duration;
 /// Where X25519 public keys sit in a stored payload: the slot SURB's header, the ack
 /// body's SURB header, the ack body's seal, the payload's seal. An ack's stored payload
 /// has its own keys at the first two; the provider puts fresh keys at the others.
-const KEY_OFFSETS: [usize; 4] = [
-    0,
-    SLOT_SURB_BYTES,
-    2 * SLOT_SURB_BYTES,
-    ACK_SLOT_BYTES,
-];
+const KEY_OFFSETS: [usize; 4] = [0, SLOT_SURB_BYTES, 2 * SLOT_SURB_BYTES, ACK_SLOT_BYTES];
 
 /// A route and its per-hop delays, as a slot's builder takes them.
 #[derive(Debug, Clone, Copy)]

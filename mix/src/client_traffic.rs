@@ -10,8 +10,8 @@
 
 use crate::ack_slot::{AckSlot, SlotRoute};
 use crate::client_event::{ClientEvent, RejectReason};
-use crate::delivery::{MAX_INNER_PAYLOAD_BYTES, open_delivery, seal_delivery};
 use crate::delay::HopDelaySampler;
+use crate::delivery::{MAX_INNER_PAYLOAD_BYTES, open_delivery, seal_delivery};
 use crate::error::{BuildError, RateError};
 use crate::fragment::split_message;
 use crate::node_id::NodeId;
@@ -29,7 +29,6 @@ use crate::reassembly::{Accepted, Reassembler, ReassemblyLimits};
 use crate::reply_surb::ReplySurb;
 use crate::retransmit::{PendingFragment, RetransmitConfig, RetransmitEvent, RetransmitQueue};
 use crate::route_health::{AttemptRoute, RouteHealth};
-use crate::sphinx_surb::SphinxSurb;
 use crate::topology::{ClientAddress, RouteNode, Topology};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -300,9 +299,9 @@ impl ClientTraffic {
             .map(|_| {
                 let route = self.route(now, topology, &holder, &me.provider)?;
                 let delays = self.delays.for_route(&mut self.rng, route.len());
-                let surb = SphinxSurb::build(&mut self.rng, &route, &delays, me.client)?;
                 let slot = self.cover_slot(now, topology, &me.provider)?;
-                Ok(ReplySurb::from_parts(surb, slot, self.keys.reply.public()))
+                let key = self.keys.reply.public();
+                ReplySurb::build(&mut self.rng, &route, &delays, me.client, slot, key)
             })
             .collect()
     }

@@ -99,7 +99,9 @@ pub fn open_delivery(keys: &[&ReceiveKey], stored: &[u8]) -> Result<MixPayload, 
 }
 
 fn decode_inner(inner: &[u8]) -> Result<MixPayload, PayloadError> {
-    let (len, rest) = inner.split_first_chunk::<2>().ok_or(PayloadError::Truncated)?;
+    let (len, rest) = inner
+        .split_first_chunk::<2>()
+        .ok_or(PayloadError::Truncated)?;
     let len = usize::from(u16::from_be_bytes(*len));
     let (body, padding) = rest.split_at_checked(len).ok_or(PayloadError::Truncated)?;
     // one encoding per payload: the padding is zeros
@@ -223,7 +225,10 @@ mod tests {
         let ack_body = &wire[crate::params::SLOT_SURB_BYTES..];
         let stored = ack_plaintext(&mut rng, ack_body);
         assert_eq!(stored.len(), DELIVERY_BYTES);
-        assert!(slot_of(&stored).is_ok(), "an ack has a slot like any payload");
+        assert!(
+            slot_of(&stored).is_ok(),
+            "an ack has a slot like any payload"
+        );
         assert_eq!(
             open_delivery(&[&sender.identity], &stored),
             Ok(MixPayload::Ack { id: 0xfeed })
@@ -233,13 +238,23 @@ mod tests {
             Err(PayloadError::NotForUs)
         );
         // the slot fires at whichever provider stores it
-        assert!(slot_of(&stored).unwrap().fire(&NodeId([1; 32]), &mut rng).is_ok());
+        assert!(
+            slot_of(&stored)
+                .unwrap()
+                .fire(&NodeId([1; 32]), &mut rng)
+                .is_ok()
+        );
     }
 
     #[test]
     fn junk_is_refused_without_panicking() {
         let keys = ClientKeys::from_ed25519_seed(&[3; 32]);
-        for junk in [vec![], vec![0u8; 10], vec![0u8; DELIVERY_BYTES], vec![0xff; DELIVERY_BYTES]] {
+        for junk in [
+            vec![],
+            vec![0u8; 10],
+            vec![0u8; DELIVERY_BYTES],
+            vec![0xff; DELIVERY_BYTES],
+        ] {
             assert!(open_delivery(&[&keys.identity], &junk).is_err());
         }
         assert!(slot_of(&[0u8; 5]).is_err());

@@ -48,12 +48,14 @@ pub mod route_health;
 mod sphinx_surb;
 pub mod topology;
 
+pub use ack_slot::{AckSlot, SlotRoute};
 pub use client_address_text::AddressTextError;
 pub use client_event::{ClientEvent, RejectReason};
 pub use client_traffic::{
     ClientTraffic, ClientTrafficConfig, EnqueueError, MAX_BODY_BYTES, ReliableStats, seed_from,
 };
 pub use delay::HopDelaySampler;
+pub use delivery::{open_delivery, seal_delivery, seal_with_cover_over};
 pub use error::{BuildError, DropReason, PayloadError, RateError};
 pub use fragment::{Fragment, FragmentError, MessageId, split_message};
 pub use mailbox::{MailboxBackend, MailboxClient, MailboxId, MailboxServer};
@@ -63,12 +65,10 @@ pub use node_id::NodeId;
 pub use outgoing::{Outgoing, TrafficKind};
 pub use packet::build_packet;
 pub use payload::MixPayload;
+pub use payload_seal::{ClientKeys, ReceiveKey, seal_key_of};
 pub use poisson::PoissonStream;
 pub use processor::{MixProcessor, Processed, shard_of};
 pub use provider_ack::{AckError, AckPacket, ack_after_store};
-pub use payload_seal::{ClientKeys, ReceiveKey, seal_key_of};
-pub use ack_slot::{AckSlot, SlotRoute};
-pub use delivery::{open_delivery, seal_delivery, seal_with_cover_over};
 pub use reassembly::{Abandoned, Accepted, Reassembler, ReassemblyError, ReassemblyLimits};
 pub use replay::ReplayFilter;
 pub use reply_surb::{ReplySurb, reply_packets, surbs_needed};

@@ -20,9 +20,9 @@
 //! Time is a [`Duration`] since any fixed origin.
 
 use crate::client_event::ClientEvent;
+use crate::delivery::open_delivery;
 use crate::fragment::MessageId;
 use crate::params::{REGISTER_BACKOFF_FIRST, REGISTER_BACKOFF_MAX};
-use crate::delivery::open_delivery;
 use crate::payload::MixPayload;
 use crate::payload_seal::ReceiveKey;
 use std::time::Duration;
@@ -364,7 +364,9 @@ mod tests {
         let payload = MixPayload::Fragment {
             fragment: fragments[0].clone(),
         };
-        let stored = vec![crate::delivery::test_payloads::sealed(&mut rng, &key, &payload)];
+        let stored = vec![crate::delivery::test_payloads::sealed(
+            &mut rng, &key, &payload,
+        )];
         assert_eq!(kept_fragments(&[&key], &stored).len(), 1);
         let other = ReceiveKey::from_ed25519_seed(&[2; 32]);
         assert!(kept_fragments(&[&other], &stored).is_empty());

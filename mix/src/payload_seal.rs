@@ -199,8 +199,14 @@ mod tests {
         assert!(other.open(&sealed).is_none(), "another key opens nothing");
         let mut flipped = sealed.clone();
         flipped[40] ^= 1;
-        assert!(key.open(&flipped).is_none(), "an altered seal does not open");
-        assert!(key.open(&sealed[..20]).is_none(), "a short seal does not open");
+        assert!(
+            key.open(&flipped).is_none(),
+            "an altered seal does not open"
+        );
+        assert!(
+            key.open(&sealed[..20]).is_none(),
+            "a short seal does not open"
+        );
     }
 
     #[test]

@@ -20,8 +20,10 @@ use crate::node_id::NodeId;
 use crate::params::{ACK_SLOT_BYTES, REPLY_SURB_BYTES, SURB_BYTES};
 use crate::payload::MixPayload;
 use crate::sphinx_surb::SphinxSurb;
+use crate::topology::RouteNode;
 use rand::Rng;
 use std::fmt;
+use std::time::Duration;
 
 /// A serialized reply block, always [`REPLY_SURB_BYTES`] long and known to parse.
 #[derive(Clone, PartialEq, Eq)]
@@ -39,12 +41,22 @@ impl fmt::Debug for ReplySurb {
 }
 
 impl ReplySurb {
-    pub(crate) fn from_parts(surb: SphinxSurb, slot: AckSlot, seal_key: [u8; 32]) -> Self {
-        ReplySurb {
-            surb,
+    /// A block along `route` (first = the holder's provider, last = the creator's) for the
+    /// client `destination`, with `delays[i]` the hold time at `route[i]`, `slot` a cover
+    /// slot from the creator's provider and `seal_key` the creator's reply key.
+    pub fn build<R: Rng + ?Sized>(
+        rng: &mut R,
+        route: &[RouteNode],
+        delays: &[Duration],
+        destination: NodeId,
+        slot: AckSlot,
+        seal_key: [u8; 32],
+    ) -> Result<Self, BuildError> {
+        Ok(ReplySurb {
+            surb: SphinxSurb::build(rng, route, delays, destination)?,
             slot,
             seal_key,
-        }
+        })
     }
 
     /// Reads a block of exactly [`REPLY_SURB_BYTES`] bytes, refusing one that does not

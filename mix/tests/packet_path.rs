@@ -9,7 +9,7 @@ use wesh_mix::*;
 use x25519_dalek::StaticSecret;
 
 mod common;
-use common::{Net, client, net, keys, traffic};
+use common::{Net, client, keys, net, traffic};
 
 /// Runs a packet hop by hop; returns the final (node, destination, plaintext) and the hops.
 fn deliver(
@@ -265,7 +265,11 @@ fn client_streams_on_a_virtual_clock_deliver_reals_and_loops() {
                     assert_eq!(plain.len(), params::DELIVERY_BYTES);
                     assert!(provider_ack::storable(&plain));
                     assert_eq!(MixPayload::decode(&plain).ok(), None, "sealed: {kind:?}");
-                    let key = if dest == me.client { &my_keys } else { &peer_keys };
+                    let key = if dest == me.client {
+                        &my_keys
+                    } else {
+                        &peer_keys
+                    };
                     open_delivery(&[&key.identity], &plain).unwrap()
                 }
             };
@@ -291,8 +295,14 @@ fn client_streams_on_a_virtual_clock_deliver_reals_and_loops() {
     // 60 s: ~120 loops, ~60 drop-stream + ~220 empty-queue real ticks
     assert!((80..=160).contains(&loops), "loops {loops}");
     // loop ids are random: their gaps count nothing (they used to follow the message ids)
-    let steps = loop_ids.windows(2).filter(|w| w[1] > w[0] && w[1] - w[0] < 1000);
-    assert_eq!(steps.count(), 0, "loop ids look like a counter: {loop_ids:?}");
+    let steps = loop_ids
+        .windows(2)
+        .filter(|w| w[1] > w[0] && w[1] - w[0] < 1000);
+    assert_eq!(
+        steps.count(),
+        0,
+        "loop ids look like a counter: {loop_ids:?}"
+    );
     assert!(drops > 200, "drops {drops}");
     assert_eq!(c.queued(), 0);
 }

@@ -241,7 +241,9 @@ fn the_final_hop_stores_and_acks_every_well_formed_payload_and_nothing_else() {
     assert!(provider_ack::storable(&good));
     let provider = NodeId([1; 32]);
     assert_eq!(
-        ack_after_store(&provider, &mut rng, &good).unwrap().first_hop,
+        ack_after_store(&provider, &mut rng, &good)
+            .unwrap()
+            .first_hop,
         provider,
         "the slot's first hop is the provider that stored the payload"
     );

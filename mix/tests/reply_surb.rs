@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{client, net};
 #[allow(unused_imports)]
 use common::keys;
+use common::{client, net};
 use std::time::Duration;
 use wesh_mix::params::{FRAGMENT_DATA_BYTES, PACKET_BYTES, REPLY_SURB_BYTES};
 use wesh_mix::*;

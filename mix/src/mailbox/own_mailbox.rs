@@ -26,9 +26,9 @@
 
 use super::MailboxId;
 use super::backend::{BackendError, MailboxBackend};
+use crate::delivery::open_delivery;
 use crate::fragment::MessageId;
 use crate::params::{OWN_MAILBOX_REASSEMBLY_MAX_BYTES, REASSEMBLY_FRAGMENT_CHARGE};
-use crate::delivery::open_delivery;
 use crate::payload::MixPayload;
 use crate::payload_seal::ReceiveKey;
 use crate::reassembly::{Accepted, Reassembler, ReassemblyLimits};
@@ -58,7 +58,6 @@ pub struct OwnMailbox {
     /// The mailbox's identity: what its payloads are sealed to.
     key: ReceiveKey,
 }
-
 
 /// The reassembly limits of a provider's own mailbox: the client's, with the byte and
 /// message budgets of [`OWN_MAILBOX_REASSEMBLY_MAX_BYTES`].

@@ -53,8 +53,20 @@ pub fn keys(tag: u8) -> ClientKeys {
 }
 
 /// A client core for [`client`]`(provider, tag)`.
-pub fn traffic(provider: u8, tag: u8, config: ClientTrafficConfig, seed: [u8; 32]) -> ClientTraffic {
-    ClientTraffic::new(client(provider, tag), keys(tag), config, Duration::ZERO, seed).unwrap()
+pub fn traffic(
+    provider: u8,
+    tag: u8,
+    config: ClientTrafficConfig,
+    seed: [u8; 32],
+) -> ClientTraffic {
+    ClientTraffic::new(
+        client(provider, tag),
+        keys(tag),
+        config,
+        Duration::ZERO,
+        seed,
+    )
+    .unwrap()
 }
 
 /// Which packets the network loses.

@@ -325,7 +325,11 @@ mod tests {
 
     fn update(rng: &mut ChaCha20Rng, seq: u64, acks: Vec<u64>, surbs: usize) -> Vec<u8> {
         let topology = wesh_mix::Topology::new(
-            vec![route(rng)[..1].to_vec(), route(rng)[..1].to_vec(), route(rng)[..1].to_vec()],
+            vec![
+                route(rng)[..1].to_vec(),
+                route(rng)[..1].to_vec(),
+                route(rng)[..1].to_vec(),
+            ],
             route(rng)[..2].to_vec(),
         )
         .unwrap();

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use wesh_client::messenger::{replica_mailbox, replica_mailbox_seed};
 use wesh_client::messenger::replica_schedule::ReadOutcome;
+use wesh_client::messenger::{replica_mailbox, replica_mailbox_seed};
 use wesh_mix::ReceiveKey;
 use wesh_mix::mailbox::{MailboxId, OwnMailbox};
 

@@ -10,7 +10,9 @@ use rand_chacha::ChaCha20Rng;
 use std::time::Duration;
 use wesh_client::crypto::{SecretKey32, signing_key_from_seed};
 use wesh_client::messenger::rendezvous_desk::{DeskOutcome, DeskStats, RendezvousDesk};
-use wesh_client::messenger::rendezvous_wire::{rendezvous_service_mailbox, rendezvous_service_seed};
+use wesh_client::messenger::rendezvous_wire::{
+    rendezvous_service_mailbox, rendezvous_service_seed,
+};
 use wesh_mix::mailbox::{InMemoryBackend, MailboxBackend, OwnMailbox, PullSecret};
 use wesh_mix::{MailboxId, NodeId, ReceiveKey, ReplySurb, reply_packets};
 
@@ -42,9 +44,7 @@ impl MemDesk {
         )?;
         Ok(MemDesk {
             desk: RendezvousDesk::new(),
-            reader: OwnMailbox::for_key(ReceiveKey::from_ed25519_seed(
-                &rendezvous_service_seed(),
-            )),
+            reader: OwnMailbox::for_key(ReceiveKey::from_ed25519_seed(&rendezvous_service_seed())),
             next_held_id: 1,
             last_expiry_ms: None,
         })

@@ -61,9 +61,7 @@ impl MemReplica {
         for group in keeper.group_ids() {
             let mailbox = MailboxId(replica_mailbox(&group));
             let reader = self.readers.entry(group).or_insert_with(|| {
-                OwnMailbox::for_key(ReceiveKey::from_ed25519_seed(&replica_mailbox_seed(
-                    &group,
-                )))
+                OwnMailbox::for_key(ReceiveKey::from_ed25519_seed(&replica_mailbox_seed(&group)))
             });
             let mut keep = |bytes: &[u8]| {
                 if let Ok(a) = keeper.on_message(bytes) {

@@ -95,8 +95,14 @@ mod tests {
             client: ClientKeys::id_of_seed(&[2; 32]),
         };
         let keys = ClientKeys::from_ed25519_seed(&[2; 32]);
-        ClientTraffic::new(me, keys, ClientTrafficConfig::default(), Duration::ZERO, [1; 32])
-            .unwrap()
+        ClientTraffic::new(
+            me,
+            keys,
+            ClientTrafficConfig::default(),
+            Duration::ZERO,
+            [1; 32],
+        )
+        .unwrap()
     }
 
     fn payload(rng: &mut ChaCha20Rng, fragment: Fragment) -> Vec<u8> {

@@ -6,6 +6,7 @@
 mod api_access;
 mod desk;
 mod equivocation_spam;
+mod loop_id_leak;
 mod mix_entry_bypass;
 mod pki_sync_flood;
 mod reassembly_flood;
@@ -237,6 +238,48 @@ pub async fn one_free_token(
     Ok(wallet.pop(key.epoch).ok_or("no token granted")?)
 }
 
+/// A client of the attack's own on provider `provider` (modulo their number) sending
+/// `rate` real packets/s, with its events, once it can send (15 s at most).
+pub async fn start_observed_client(
+    targets: &AttackTargets,
+    provider: usize,
+    rate: f64,
+) -> Result<
+    (
+        wesh_shell::drivers::client_traffic::RunningClient,
+        tokio::sync::mpsc::UnboundedReceiver<wesh_shell::drivers::client_traffic::ClientEvent>,
+    ),
+    String,
+> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let make = targets
+        .new_client
+        .as_ref()
+        .ok_or("the testnet gives no way to start a client")?;
+    let traffic = wesh_mix::ClientTrafficConfig {
+        real_rate: rate,
+        ..wesh_mix::ClientTrafficConfig::default()
+    };
+    let mut spec = make(provider, traffic).ok_or("cannot make a client spec")?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    spec.observer = Some(tx);
+    let client = wesh_shell::drivers::client_traffic::start_client(spec)
+        .await
+        .map_err(|e| e.to_string())?;
+    let h = &client.handle;
+    let ready = std::time::Instant::now();
+    while !(h.mailbox_ready.load(Relaxed)
+        && h.topology_ready.load(Relaxed)
+        && h.credit_ready.load(Relaxed))
+    {
+        if ready.elapsed() > std::time::Duration::from_secs(15) {
+            return Err("a client of the attack did not get ready within 15 s".into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok((client, rx))
+}
+
 /// An attacker's client at `provider`, sending `real_rate` packets/s, once it can send
 /// (mailbox registered, directory and credit in hand; 20 s at most).
 pub async fn start_attacker(
@@ -316,8 +359,8 @@ async fn run_one(a: AttackName, targets: &AttackTargets) -> AttackReport {
         AttackName::SelfRedeem => self_redeem::run(targets).await,
         AttackName::ReassemblyFlood => reassembly_flood::run(targets).await,
         AttackName::ReplicaFlood => replica_flood::run(targets).await,
+        AttackName::LoopIdLeak => loop_id_leak::run(targets).await,
         // each attack lands with its defence; until then it is reported as not run
-        other => AttackReport::not_run(format!("{} is not implemented yet", other.as_str())),
     }
 }
 

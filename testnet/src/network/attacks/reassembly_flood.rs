@@ -13,17 +13,14 @@ use rand_chacha::ChaCha20Rng;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use wesh_client::messenger::rendezvous_wire::{RendezvousFrame, rendezvous_service_mailbox};
 use wesh_mix::fragment::fragment_count;
 use wesh_mix::params::{
     FRAGMENT_DATA_BYTES, MAX_MESSAGE_BYTES, OWN_MAILBOX_REASSEMBLY_MAX_BYTES,
     REASSEMBLY_FRAGMENT_CHARGE, REASSEMBLY_MAX_BYTES,
 };
-use wesh_mix::{
-    ClientAddress, ClientTrafficConfig, Fragment, MessageId, MixPayload, NodeId,
-};
-use wesh_shell::drivers::client_traffic::{ClientEvent, RunningClient, start_client};
+use wesh_mix::{ClientAddress, ClientTrafficConfig, Fragment, MessageId, MixPayload, NodeId};
+use wesh_shell::drivers::client_traffic::ClientEvent;
 
 /// First fragments per target, each claiming [`MAX_MESSAGE_BYTES`] (16 × 4 MiB = the old
 /// 64 MiB budget).
@@ -48,37 +45,6 @@ fn claim(rng: &mut ChaCha20Rng) -> Option<MixPayload> {
     Some(MixPayload::Fragment { fragment })
 }
 
-async fn start(
-    targets: &AttackTargets,
-    provider: usize,
-    rate: f64,
-) -> Result<(RunningClient, mpsc::UnboundedReceiver<ClientEvent>), String> {
-    let make = targets
-        .new_client
-        .as_ref()
-        .ok_or("the testnet gives no way to start a client")?;
-    let traffic = ClientTrafficConfig {
-        real_rate: rate,
-        ..ClientTrafficConfig::default()
-    };
-    let mut spec = make(provider, traffic).ok_or("cannot make a client spec")?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    spec.observer = Some(tx);
-    let client = start_client(spec).await.map_err(|e| e.to_string())?;
-    let h = &client.handle;
-    let ready = Instant::now();
-    while !(h.mailbox_ready.load(std::sync::atomic::Ordering::Relaxed)
-        && h.topology_ready.load(std::sync::atomic::Ordering::Relaxed)
-        && h.credit_ready.load(std::sync::atomic::Ordering::Relaxed))
-    {
-        if ready.elapsed() > Duration::from_secs(15) {
-            return Err("a client of the attack did not get ready within 15 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok((client, rx))
-}
-
 pub async fn run(targets: &AttackTargets) -> AttackReport {
     match attack(targets).await {
         Ok(report) => report,
@@ -96,9 +62,10 @@ async fn attack(targets: &AttackTargets) -> Result<AttackReport, String> {
         .find(|r| r.id == *desk_node)
         .and_then(|r| r.mailboxes.clone())
         .ok_or("the desk's mailbox store is not reachable")?;
-    let (attacker, _attacker_events) = start(targets, 0, ATTACK_RATE).await?;
+    let (attacker, _attacker_events) =
+        super::start_observed_client(targets, 0, ATTACK_RATE).await?;
     let (victim, mut victim_events) =
-        start(targets, 1, ClientTrafficConfig::default().real_rate).await?;
+        super::start_observed_client(targets, 1, ClientTrafficConfig::default().real_rate).await?;
     let desk_address = ClientAddress {
         provider: *desk_node,
         client: NodeId(rendezvous_service_mailbox()),
