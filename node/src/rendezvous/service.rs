@@ -471,7 +471,7 @@ mod tests {
     fn the_core_and_the_mix_agree_on_the_surb_size() {
         assert_eq!(
             wesh_client::messenger::params::RDV_SURB_BYTES,
-            wesh_mix::params::SURB_BYTES
+            wesh_mix::params::REPLY_SURB_BYTES
         );
     }
 }
