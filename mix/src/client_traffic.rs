@@ -78,6 +78,8 @@ struct Queued {
     to: ClientAddress,
     /// A `Real` body, or what `enqueue_payload` was given.
     payload: MixPayload,
+    /// The key to seal to instead of `to.client`'s (`enqueue_payload` only).
+    seal_to: Option<[u8; 32]>,
 }
 
 /// The client's traffic state machine.
@@ -342,15 +344,20 @@ impl ClientTraffic {
         Ok((route, delays))
     }
 
-    /// The stored payload carrying `payload` to `to`, led by a cover slot.
+    /// The stored payload carrying `payload` to `to` (sealed to `seal_to`, else to
+    /// `to.client`), led by a cover slot.
     fn sealed_with_cover(
         &mut self,
         now: Duration,
         topology: &Topology,
         to: &ClientAddress,
+        seal_to: Option<[u8; 32]>,
         payload: &MixPayload,
     ) -> Result<Vec<u8>, BuildError> {
-        let key = seal_key_of(&to.client).map_err(|e| BuildError::Seal(e.to_string()))?;
+        let key = match seal_to {
+            Some(key) => key,
+            None => seal_key_of(&to.client).map_err(|e| BuildError::Seal(e.to_string()))?,
+        };
         let slot = self.cover_slot(now, topology, &to.provider)?;
         seal_delivery(&mut self.rng, &slot, &key, payload)
     }
@@ -392,17 +399,19 @@ impl ClientTraffic {
                 max: MAX_BODY_BYTES,
             });
         }
-        self.push_queued(to, MixPayload::Real(body))
+        self.push_queued(to, MixPayload::Real(body), None)
     }
 
     /// Queues a mix payload the caller made itself (any kind, e.g. a crafted fragment) for
-    /// `to`, sealed and sent like a real message. Nothing stops a modified client from
-    /// sending such packets, so receivers never trust them: this serves tests and the
-    /// testnet's attacks, which play that client.
+    /// `to`, sealed (to `seal_to` if given, else to `to.client`) and sent like a real
+    /// message. Nothing stops a modified client from sending such packets, so receivers
+    /// never trust them: this serves tests and the testnet's attacks, which play that
+    /// client (e.g. to reach a destination that is no key).
     pub fn enqueue_payload(
         &mut self,
         to: ClientAddress,
         payload: MixPayload,
+        seal_to: Option<[u8; 32]>,
     ) -> Result<u64, EnqueueError> {
         let len = payload.encode().len();
         if len > MAX_INNER_PAYLOAD_BYTES {
@@ -411,15 +420,25 @@ impl ClientTraffic {
                 max: MAX_INNER_PAYLOAD_BYTES,
             });
         }
-        self.push_queued(to, payload)
+        self.push_queued(to, payload, seal_to)
     }
 
-    fn push_queued(&mut self, to: ClientAddress, payload: MixPayload) -> Result<u64, EnqueueError> {
+    fn push_queued(
+        &mut self,
+        to: ClientAddress,
+        payload: MixPayload,
+        seal_to: Option<[u8; 32]>,
+    ) -> Result<u64, EnqueueError> {
         if self.queue.len() >= MAX_CLIENT_QUEUE {
             return Err(EnqueueError::QueueFull(self.queue.len()));
         }
         let id = self.take_id();
-        self.queue.push_back(Queued { id, to, payload });
+        self.queue.push_back(Queued {
+            id,
+            to,
+            payload,
+            seal_to,
+        });
         Ok(id)
     }
 
@@ -493,10 +512,10 @@ impl ClientTraffic {
             }
             match self.queue.front() {
                 Some(q) => {
-                    let (id, to) = (q.id, q.to);
+                    let (id, to, seal_to) = (q.id, q.to, q.seal_to);
                     let payload = q.payload.clone();
                     let built = self
-                        .sealed_with_cover(now, topology, &to, &payload)
+                        .sealed_with_cover(now, topology, &to, seal_to, &payload)
                         .and_then(|stored| {
                             self.build(now, topology, to.provider, to.client, &stored)
                         });
@@ -518,7 +537,7 @@ impl ClientTraffic {
             let id: u64 = self.rng.random();
             let me = self.me;
             out.push(
-                self.sealed_with_cover(now, topology, &me, &MixPayload::Loop { id })
+                self.sealed_with_cover(now, topology, &me, None, &MixPayload::Loop { id })
                     .and_then(|stored| self.build(now, topology, me.provider, me.client, &stored))
                     .map(|(first_hop, packet, sampled_delay)| Outgoing {
                         first_hop,

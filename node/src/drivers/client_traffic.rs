@@ -253,16 +253,17 @@ impl ClientHandle {
         .await
     }
 
-    /// Queues a mix payload made by the caller (any kind) for `to`, sealed and sent on the
-    /// real stream like a message: what a modified client could send (the testnet's
-    /// attacks).
+    /// Queues a mix payload made by the caller (any kind) for `to`, sealed (to `seal_to`
+    /// if given) and sent on the real stream like a message: what a modified client could
+    /// send (the testnet's attacks).
     pub async fn send_payload(
         &self,
         to: ClientAddress,
         payload: MixPayload,
+        seal_to: Option<[u8; 32]>,
     ) -> Result<u64, ClientError> {
         Ok(self
-            .call(move |r| r.core.enqueue_payload(to, payload))
+            .call(move |r| r.core.enqueue_payload(to, payload, seal_to))
             .await??)
     }
 

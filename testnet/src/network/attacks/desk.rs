@@ -64,7 +64,17 @@ async fn flood(targets: &AttackTargets, body: &[u8]) -> Result<(u64, u64), Strin
                 client: NodeId(internal.id()),
             };
             for _ in 0..PACKETS_PER_MAILBOX {
-                if attacker.handle.send(to, body.to_vec()).await.is_ok() {
+                // an internal id is no key: the attacker seals to a key of its own, so the
+                // packet is a well-formed stored payload that only the final hop's rule
+                // can keep out
+                let key = wesh_mix::ReceiveKey::random(&mut rand::rng()).public();
+                let payload = wesh_mix::MixPayload::Real(body.to_vec());
+                if attacker
+                    .handle
+                    .send_payload(to, payload, Some(key))
+                    .await
+                    .is_ok()
+                {
                     sent += 1;
                 }
             }
@@ -83,7 +93,7 @@ async fn flood(targets: &AttackTargets, body: &[u8]) -> Result<(u64, u64), Strin
 pub async fn wedge(targets: &AttackTargets) -> AttackReport {
     let ps = providers(targets);
     let held_before = internal_counts(&ps);
-    match flood(targets, &[0xee; 1500]).await {
+    match flood(targets, &[0xee; 1000]).await {
         Ok((sent, refused)) => {
             let held_after = internal_counts(&ps);
             AttackReport {

@@ -81,7 +81,7 @@ async fn attack(targets: &AttackTargets) -> Result<AttackReport, String> {
             let payload = claim(&mut rng).ok_or("cannot craft a claim")?;
             attacker
                 .handle
-                .send_payload(to, payload)
+                .send_payload(to, payload, None)
                 .await
                 .map_err(|e| e.to_string())?;
         }
