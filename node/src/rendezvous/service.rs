@@ -468,6 +468,19 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_forward_fits_one_reply_block() {
+        let forward = RendezvousFrame::Forward {
+            mailbox: [1; 32],
+            id: u64::MAX,
+            tag: [2; 32],
+            envelope: vec![3; wesh_client::messenger::params::MAX_RDV_ENVELOPE],
+        };
+        let len = forward.encode().len();
+        assert!(len <= wesh_mix::params::FRAGMENT_DATA_BYTES, "{len} bytes");
+        assert_eq!(wesh_mix::surbs_needed(len), 1);
+    }
+
+    #[test]
     fn the_core_and_the_mix_agree_on_the_surb_size() {
         assert_eq!(
             wesh_client::messenger::params::RDV_SURB_BYTES,

@@ -7,8 +7,8 @@
 //! old format would let it. A client of the attack's own at that provider meanwhile sends
 //! a reliable message to itself, so that its mailbox receives loops, fragments and acks.
 //! Refused when the provider stored payloads of every kind (the client saw its loops come
-//! back and its message delivered) and yet none of them decodes as a mix payload and all
-//! have one length.
+//! back and its message delivered) and yet none of them decodes as a structured mix
+//! payload and all have one length.
 
 use super::{AttackReport, AttackTargets};
 use serde_json::json;
@@ -30,7 +30,9 @@ const RATE: f64 = 4.0;
 struct Seen {
     payloads: u64,
     lengths: BTreeSet<usize>,
-    /// Payloads that decode as a bare mix payload (kind byte and body).
+    /// Payloads that decode as a bare mix payload of a kind with structure (loop, drop,
+    /// ack, fragment, SURB data). A real message's body is any bytes, so one payload in
+    /// 256 "reads" as real by its first byte alone and tells nothing: not counted.
     readable: u64,
     /// Of those, loops (whose ids it could read).
     loop_ids_read: u64,
@@ -115,7 +117,9 @@ fn spy(store: &Arc<MailboxStore>, mailbox: [u8; 32], seen: Arc<Mutex<Seen>>) {
             seen.cursor.insert(mailbox, seq);
             seen.payloads += 1;
             seen.lengths.insert(payload.len());
-            if let Ok(p) = MixPayload::decode(&payload) {
+            if let Ok(p) = MixPayload::decode(&payload)
+                && !matches!(p, MixPayload::Real(_))
+            {
                 seen.readable += 1;
                 if matches!(p, MixPayload::Loop { .. }) {
                     seen.loop_ids_read += 1;

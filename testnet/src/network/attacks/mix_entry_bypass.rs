@@ -129,7 +129,7 @@ async fn attempt(targets: &AttackTargets) -> Result<AttackReport, String> {
         let cover = view
             .forward_route(&mut rng, &exit.id, &exit.id)
             .map_err(|e| e.to_string())?;
-        let key = wesh_mix::seal_key_of(&NodeId(mailbox_id.0)).map_err(|e| e.to_string())?;
+        let key = wesh_mix::ReceiveKey::random(&mut rng).public();
         let loop_payload = MixPayload::Loop { id };
         let plaintext = wesh_mix::seal_with_cover_over(&mut rng, &cover, &key, &loop_payload)
             .map_err(|e| e.to_string())?;

@@ -1,7 +1,8 @@
 //! `reassembly-flood`: an attacker client sends first fragments that claim 4 MiB messages
 //! (crafted with the mix core's fragment encoder, through the mixnet like any packet) to a
 //! rendezvous desk's service mailbox and to an honest client's mailbox, then an honest
-//! three-fragment message to both. Before the fix each claim reserved 4 MiB at the
+//! multi-fragment message to each (three fragments to the client; to the desk a
+//! registration carrying three reply blocks, five fragments). Before the fix each claim reserved 4 MiB at the
 //! receiver: 16 of them filled the 64 MiB budget, the client refused every multi-fragment
 //! message and the desk stopped reading its mailbox. Refused when both honest messages
 //! arrive while the flood is held, and what the receivers hold stays within their budgets
@@ -13,7 +14,9 @@ use rand_chacha::ChaCha20Rng;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use wesh_client::messenger::rendezvous_wire::{RendezvousFrame, rendezvous_service_mailbox};
+use wesh_client::messenger::rendezvous_wire::{
+    RendezvousFrame, RendezvousUpdate, rendezvous_service_mailbox,
+};
 use wesh_mix::fragment::fragment_count;
 use wesh_mix::params::{
     FRAGMENT_DATA_BYTES, MAX_MESSAGE_BYTES, OWN_MAILBOX_REASSEMBLY_MAX_BYTES,
@@ -96,10 +99,20 @@ async fn attack(targets: &AttackTargets) -> Result<AttackReport, String> {
     // 2. honest three-fragment messages to the same targets
     let honest_len = 3 * FRAGMENT_DATA_BYTES - 100;
     let to_victim: Vec<u8> = (0..honest_len).map(|i| (i % 251) as u8).collect();
-    let drop = RendezvousFrame::Drop {
+    // to the desk: a registration with three reply blocks (about 4 KiB, several fragments)
+    let blocks = attacker
+        .handle
+        .reply_surbs(*desk_node, 3)
+        .await
+        .map_err(|e| e.to_string())?;
+    let update = RendezvousFrame::Update(RendezvousUpdate {
         mailbox: rand::random(),
-        envelope: vec![0x42; honest_len - 64],
-    }
+        auth: rand::random::<[u8; 32]>().into(),
+        seq: 1,
+        revoke: false,
+        acks: Vec::new(),
+        surbs: blocks.iter().map(wesh_mix::ReplySurb::to_bytes).collect(),
+    })
     .encode();
     attacker
         .handle
@@ -108,7 +121,7 @@ async fn attack(targets: &AttackTargets) -> Result<AttackReport, String> {
         .map_err(|e| e.to_string())?;
     attacker
         .handle
-        .send_message(desk_address, drop)
+        .send_message(desk_address, update)
         .await
         .map_err(|e| e.to_string())?;
 
@@ -125,7 +138,7 @@ async fn attack(targets: &AttackTargets) -> Result<AttackReport, String> {
                 victim_got = true;
             }
         }
-        desk_got = desk.stats().drops > desk_before.drops;
+        desk_got = desk.stats().updates > desk_before.updates;
         if let Ok(Some(usage)) = desk_store.stats(&service_mailbox) {
             peak_desk_mailbox = peak_desk_mailbox.max(usage.count);
         }
