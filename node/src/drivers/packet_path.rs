@@ -801,6 +801,7 @@ impl WorkerCtx {
             return Some(l.clone());
         }
         let l = self.links.sender(peer_id_of(&next_hop)?);
+        crate::net::links::prune_dead(&mut self.link_cache);
         self.link_cache.insert(next_hop, l.clone());
         Some(l)
     }

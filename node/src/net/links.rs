@@ -1,6 +1,8 @@
 //! Outbound links: one long-lived `/wesh/sphinx/1` stream per next hop, fed by a bounded
 //! queue. A slow or dead peer only fills its own queue; its frames are dropped and
-//! counted, and no other link waits for it.
+//! counted, and no other link waits for it. A link ends when its peer stays unreachable or
+//! it carried nothing for [`LINK_IDLE_CLOSE`]; ended links are forgotten
+//! ([`prune_dead`]), so peers that left do not pile up (issue 15 item 12).
 
 use super::SPHINX_PROTOCOL;
 use futures::AsyncWriteExt;
@@ -15,6 +17,15 @@ use tokio::sync::mpsc;
 pub const LINK_QUEUE_FRAMES: usize = 4096;
 /// Attempts to (re)open a stream before the link gives up and drops what is queued.
 const OPEN_ATTEMPTS: u32 = 5;
+/// A link that carried no frame this long closes its stream and ends; the next frame for
+/// that peer starts a new one. 10 minutes: far above the gaps of any live route (cover
+/// traffic crosses every link many times a minute), so only peers that left are closed.
+pub const LINK_IDLE_CLOSE: Duration = Duration::from_secs(600);
+
+/// Forgets the links whose writer has ended (a peer that stayed unreachable or idle).
+pub fn prune_dead<K>(links: &mut HashMap<K, FrameSender>) {
+    links.retain(|_, s| !s.is_closed());
+}
 
 pub type FrameSender = mpsc::Sender<Vec<u8>>;
 
@@ -60,6 +71,7 @@ impl Links {
         if let Some(s) = map.get(&peer).filter(|s| !s.is_closed()) {
             return s.clone();
         }
+        prune_dead(&mut map);
         let (tx, rx) = mpsc::channel(LINK_QUEUE_FRAMES);
         let control = self.control.clone();
         let failed = self.failed.clone();
@@ -105,9 +117,25 @@ async fn write_link(
             return;
         };
         loop {
-            let Some(frame) = rx.recv().await else {
-                let _ = stream.close().await;
-                return;
+            let frame = match tokio::time::timeout(LINK_IDLE_CLOSE, rx.recv()).await {
+                Ok(Some(frame)) => frame,
+                Ok(None) => {
+                    let _ = stream.close().await;
+                    return;
+                }
+                Err(_idle) => {
+                    // close the queue first, so a sender racing with us starts a new link,
+                    // then write what slipped in before the close
+                    rx.close();
+                    while let Ok(frame) = rx.try_recv() {
+                        if stream.write_all(&frame).await.is_err() {
+                            failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    let _ = stream.close().await;
+                    tracing::debug!(%peer, "idle link closed");
+                    return;
+                }
             };
             if let Err(e) = stream.write_all(&frame).await {
                 tracing::debug!(%peer, error = %e, "link write failed, reopening");
@@ -122,5 +150,22 @@ async fn write_link(
                 continue 'reopen;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ended_links_are_forgotten_and_live_ones_kept() {
+        let mut links: HashMap<u8, FrameSender> = HashMap::new();
+        let (live, _live_rx) = mpsc::channel(1);
+        let (dead, dead_rx) = mpsc::channel(1);
+        links.insert(1, live);
+        links.insert(2, dead);
+        drop(dead_rx); // its writer ended
+        prune_dead(&mut links);
+        assert_eq!(links.keys().copied().collect::<Vec<_>>(), vec![1]);
     }
 }
