@@ -65,12 +65,7 @@ impl AckSlot {
         cover: SlotRoute<'_>,
     ) -> Result<Self, BuildError> {
         let surb = SphinxSurb::build(rng, back.route, back.delays, sender)?;
-        let ack_cover = SphinxSurb::build(rng, cover.route, cover.delays, COVER)?;
-        let mut ack_body = Vec::with_capacity(ACK_BODY_BYTES);
-        ack_cover.body_into(&mut ack_body);
-        let sealed = seal(rng, sender_key, &MixPayload::Ack { id }.encode())
-            .map_err(|e| BuildError::Seal(e.to_string()))?;
-        ack_body.extend_from_slice(&sealed);
+        let ack_body = ack_body(rng, cover, sender_key, id)?;
         Self::from_parts(&surb, ack_body)
     }
 
@@ -83,14 +78,9 @@ impl AckSlot {
         body: SlotRoute<'_>,
     ) -> Result<Self, BuildError> {
         let surb = SphinxSurb::build(rng, route.route, route.delays, COVER)?;
-        let inner = SphinxSurb::build(rng, body.route, body.delays, COVER)?;
-        let mut ack_body = Vec::with_capacity(ACK_BODY_BYTES);
-        inner.body_into(&mut ack_body);
         let throwaway = ReceiveKey::random(rng).public();
         let id: u64 = rng.random();
-        let sealed = seal(rng, &throwaway, &MixPayload::Ack { id }.encode())
-            .map_err(|e| BuildError::Seal(e.to_string()))?;
-        ack_body.extend_from_slice(&sealed);
+        let ack_body = ack_body(rng, body, &throwaway, id)?;
         Self::from_parts(&surb, ack_body)
     }
 
@@ -142,6 +132,23 @@ impl AckSlot {
             .map_err(|_| BuildError::Sphinx("slot SURB does not parse".into()))?;
         surb.into_packet(&ack_plaintext(rng, &self.ack_body))
     }
+}
+
+/// An ack body: the body of a cover SURB along `cover` (the ack's own slot) ‖ `Ack { id }`
+/// sealed to `key`.
+fn ack_body<R: Rng + ?Sized>(
+    rng: &mut R,
+    cover: SlotRoute<'_>,
+    key: &[u8; 32],
+    id: u64,
+) -> Result<Vec<u8>, BuildError> {
+    let surb = SphinxSurb::build(rng, cover.route, cover.delays, COVER)?;
+    let mut body = Vec::with_capacity(ACK_BODY_BYTES);
+    surb.body_into(&mut body);
+    let sealed = seal(rng, key, &MixPayload::Ack { id }.encode())
+        .map_err(|e| BuildError::Seal(e.to_string()))?;
+    body.extend_from_slice(&sealed);
+    Ok(body)
 }
 
 /// Where cover ends: the all-zero destination, which providers discard.
