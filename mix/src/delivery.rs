@@ -65,6 +65,20 @@ pub fn seal_with_cover_over<R: Rng + ?Sized>(
     seal_delivery(rng, &slot, recipient, payload)
 }
 
+/// [`seal_with_cover_over`] a uniformly random route of `topology` from `storing_provider`
+/// (the provider that will store the payload and fire its slot) to a random provider.
+pub fn seal_with_random_cover<R: Rng + ?Sized>(
+    rng: &mut R,
+    topology: &crate::topology::Topology,
+    storing_provider: &crate::node_id::NodeId,
+    recipient: &[u8; 32],
+    payload: &MixPayload,
+) -> Result<Vec<u8>, BuildError> {
+    let to = topology.random_provider(rng)?.id;
+    let route = topology.forward_route(rng, storing_provider, &to)?;
+    seal_with_cover_over(rng, &route, recipient, payload)
+}
+
 /// The slot of a stored payload (what its provider fires), refusing anything that is not
 /// a well-formed stored payload.
 pub fn slot_of(stored: &[u8]) -> Result<AckSlot, PayloadError> {

@@ -55,7 +55,7 @@ pub use client_traffic::{
     ClientTraffic, ClientTrafficConfig, EnqueueError, MAX_BODY_BYTES, ReliableStats, seed_from,
 };
 pub use delay::HopDelaySampler;
-pub use delivery::{open_delivery, seal_delivery, seal_with_cover_over};
+pub use delivery::{open_delivery, seal_delivery, seal_with_cover_over, seal_with_random_cover};
 pub use error::{BuildError, DropReason, PayloadError, RateError};
 pub use fragment::{Fragment, FragmentError, MessageId, split_message};
 pub use mailbox::{MailboxBackend, MailboxClient, MailboxId, MailboxServer};

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
 use wesh_mix::{
     ClientKeys, HopDelaySampler, MixPayload, NodeId, Topology, build_packet, open_delivery,
-    seal_with_cover_over,
+    seal_with_random_cover,
 };
 use wesh_payments::{ShopperMonitor, ShopperScores, TestLoop, TopologyError};
 
@@ -154,11 +154,9 @@ impl Monitor {
         let last = route.last().ok_or(MonitorError::EmptyRoute)?;
         // sealed behind a cover slot like a client's loop, so the provider storing it
         // cannot tell a test loop from any other payload
-        let to = topology.random_provider(&mut rng)?.id;
-        let cover = topology.forward_route(&mut rng, &last.id, &to)?;
         let payload = MixPayload::Loop { id: test.id };
-        let stored =
-            seal_with_cover_over(&mut rng, &cover, &self.keys.identity.public(), &payload)?;
+        let key = self.keys.identity.public();
+        let stored = seal_with_random_cover(&mut rng, topology, &last.id, &key, &payload)?;
         let packet = build_packet(&mut rng, &route, self.me, &stored, &delays)?;
         let peer = peer_id_of(&entry.id).ok_or(MonitorError::NotAPeer)?;
         self.links
