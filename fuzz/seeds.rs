@@ -189,7 +189,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &client.mailbox(),
         &nonce,
     )?;
-    let sealed = seal_pull(&cipher, 2, &[(1, b"one".to_vec()), (2, b"two".to_vec())])?;
+    let sealed = seal_pull(&cipher, 2, &[(1, b"one".to_vec()), (2, b"two".to_vec())], 4)?;
     write(
         &root,
         "mailbox_response",
@@ -221,7 +221,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &root,
         "mailbox_pull_sealed",
         vec![
-            with(0, &seal_pull(&c2, 0, &[(1, b"x".to_vec())])?),
+            with(30, &seal_pull(&c2, 0, &[(1, b"x".to_vec())], 16)?),
             [&[1u8, 3, 2, 0, 0, 0][..], &[9u8; 200]].concat(),
         ],
     )?;

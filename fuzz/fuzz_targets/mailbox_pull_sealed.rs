@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use wesh_mix::NodeId;
 use wesh_mix::mailbox::seal::{open_pull, pull_cipher, seal_pull};
-use wesh_mix::mailbox::wire::PULL_SEALED_BYTES;
+use wesh_mix::mailbox::wire::pull_sealed_bytes;
 use wesh_mix::mailbox::{MailboxId, PullSecret};
 
 fuzz_target!(|data: &[u8]| {
@@ -23,8 +23,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if mode & 1 == 0 {
-        if let Ok(opened) = open_pull(&cipher, rest, 16) {
-            assert!(opened.payloads.len() <= 16);
+        let max = u16::from(mode >> 1) % 16 + 1;
+        if let Ok(opened) = open_pull(&cipher, rest, max) {
+            assert!(opened.payloads.len() <= usize::from(max));
         }
         return;
     }
@@ -38,10 +39,11 @@ fuzz_target!(|data: &[u8]| {
         .zip(1u64..)
         .map(|(c, seq)| (seq, c.to_vec()))
         .collect();
-    let Ok(mut sealed) = seal_pull(&cipher, u32::from(*remaining), &payloads) else {
+    let slots = usize::from(max);
+    let Ok(mut sealed) = seal_pull(&cipher, u32::from(*remaining), &payloads, slots) else {
         return;
     };
-    assert_eq!(sealed.len(), PULL_SEALED_BYTES);
+    assert_eq!(sealed.len(), pull_sealed_bytes(slots));
     let at = usize::from(u16::from_be_bytes([*p0, *p1])) % sealed.len();
     sealed[at] ^= *mask;
     match open_pull(&cipher, &sealed, max) {

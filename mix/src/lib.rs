@@ -22,6 +22,7 @@
 pub mod ack_slot;
 pub mod client_address_text;
 pub mod client_event;
+pub mod client_profile;
 pub mod client_traffic;
 pub mod delay;
 pub mod delivery;
@@ -51,6 +52,7 @@ pub mod topology;
 pub use ack_slot::{AckSlot, SlotRoute};
 pub use client_address_text::AddressTextError;
 pub use client_event::{ClientEvent, RejectReason};
+pub use client_profile::{ClientProfile, PROFILE_NAMES, ProfileError};
 pub use client_traffic::{
     ClientTraffic, ClientTrafficConfig, EnqueueError, MAX_BODY_BYTES, ReliableStats, seed_from,
 };

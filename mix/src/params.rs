@@ -52,14 +52,71 @@ pub const ENTRY_VIEW_RETENTION: Duration =
 /// the memory and the per-frame check while the directory churns.
 pub const MAX_ENTRY_VIEWS: usize = 16;
 
-/// Client real-traffic rate λ_P, packets per second (Loopix "payload" stream).
+/// Client real-traffic rate λ_P of the `default` profile, packets per second (Loopix
+/// "payload" stream; a drop when nothing waits). 2/s: a Wesh group message to a 3-member
+/// group leaves as 2-3 reliable messages, so a user's message is on its way within about
+/// a second.
 pub const DEFAULT_CLIENT_REAL_RATE: f64 = 2.0;
 
-/// Client loop-cover rate λ_L, packets per second.
-pub const DEFAULT_CLIENT_LOOP_RATE: f64 = 1.0;
+/// Client loop-cover rate λ_L of the `default` profile, packets per second. 0.25/s: a
+/// loop every 4 s on average still shows an n-1 attack on the client's path within a
+/// minute or two, at an eighth of the bandwidth of the old 1/s (issue 18).
+pub const DEFAULT_CLIENT_LOOP_RATE: f64 = 0.25;
 
-/// Client drop-cover rate λ_D, packets per second.
-pub const DEFAULT_CLIENT_DROP_RATE: f64 = 1.0;
+/// Client drop-cover rate λ_D of the `default` profile, packets per second. The λ_P stream
+/// already sends a drop whenever nothing waits; this independent stream only blurs its
+/// rate, so a tenth of a packet per second does (issue 18's budget: ≤ 1.5 GB/day).
+pub const DEFAULT_CLIENT_DROP_RATE: f64 = 0.1;
+
+/// Time between two mailbox pull ticks of the `default` profile. With
+/// [`DEFAULT_PULL_SLOTS`] it drains 4 payloads/s: what a client sending at its full
+/// λ_P = 2/s gets back (its acks, 2/s, and its loops, 0.25/s) leaves room for what others
+/// send it; it adds 0.5 s to a message on average.
+pub const DEFAULT_PULL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Slots in every pull answer of the `default` profile (8,286 bytes per answer).
+pub const DEFAULT_PULL_SLOTS: usize = 4;
+
+/// The `mobile` profile's λ_P, packets per second: a message every 2 s.
+pub const MOBILE_CLIENT_REAL_RATE: f64 = 0.5;
+
+/// The `mobile` profile's λ_L, packets per second (a loop every 20 s).
+pub const MOBILE_CLIENT_LOOP_RATE: f64 = 0.05;
+
+/// The `mobile` profile's λ_D, packets per second.
+pub const MOBILE_CLIENT_DROP_RATE: f64 = 0.05;
+
+/// The `mobile` profile's pull interval: with [`MOBILE_PULL_SLOTS`] it drains 0.375
+/// payloads/s, above an idle client's loops (0.05/s) and what a chat sends; a sustained
+/// transfer at the full λ_P (acks 0.5/s) backs up at the provider until it ends.
+pub const MOBILE_PULL_INTERVAL: Duration = Duration::from_secs(8);
+
+/// The `mobile` profile's slots per pull answer.
+pub const MOBILE_PULL_SLOTS: usize = 3;
+
+/// The `fast` profile's λ_P, packets per second: for unmetered desktops that want
+/// messages (and the Wesh handshake, ten messages in a row) to move quickly.
+pub const FAST_CLIENT_REAL_RATE: f64 = 5.0;
+
+/// The `fast` profile's λ_L, packets per second.
+pub const FAST_CLIENT_LOOP_RATE: f64 = 0.5;
+
+/// The `fast` profile's λ_D, packets per second.
+pub const FAST_CLIENT_DROP_RATE: f64 = 0.25;
+
+/// The `fast` profile's pull interval: with [`FAST_PULL_SLOTS`] it drains 8 payloads/s,
+/// above a client sending at its full λ_P (acks 5/s, loops 0.5/s), and adds 0.25 s to a
+/// message on average.
+pub const FAST_PULL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The `fast` profile's slots per pull answer.
+pub const FAST_PULL_SLOTS: usize = 4;
+
+/// Shortest pull interval a profile accepts (a faster schedule would flood the provider).
+pub const MIN_PULL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Seconds in a day, for the bandwidth budgets (bytes per day).
+pub const SECONDS_PER_DAY: f64 = 86_400.0;
 
 /// Mix loop-cover rate λ_M, packets per second per mix.
 pub const DEFAULT_MIX_LOOP_RATE: f64 = 2.0;
@@ -226,9 +283,9 @@ pub const MAILBOX_ID_BYTES: usize = 32;
 /// collision bound even after 2^64 challenges), and the salt of the per-pull key.
 pub const MAILBOX_NONCE_BYTES: usize = 32;
 
-/// Slots in every pull response, real or dummy. 16 × 2031 B ≈ 32 KiB per pull: at the default
-/// λ_P = 2 packets/s a client that pulls every 8 s drains a busy mailbox in one pull, while an
-/// idle client costs its provider 32 KiB per pull.
+/// Most slots a pull may ask for (its `max`); the answer has exactly as many slots as
+/// asked, real or dummy. A client's profile picks the count (e.g. 3), a bulk transfer
+/// may ask for all 16 (≈ 32 KiB per answer).
 pub const PULL_SLOTS: usize = 16;
 
 /// Bytes of a slot's plaintext: flag (1) ‖ seq (u64) ‖ payload length (u16) ‖ payload padded
@@ -244,8 +301,8 @@ pub const PULL_SLOT_BYTES: usize = PULL_SLOT_PLAINTEXT_BYTES + MAILBOX_AEAD_TAG_
 /// Bytes of the sealed pull-response header: remaining count (u32) + tag.
 pub const PULL_HEADER_BYTES: usize = 4 + MAILBOX_AEAD_TAG_BYTES;
 
-/// Bytes of every pull response frame: version ‖ type ‖ nonce ‖ sealed header ‖ slots
-/// (32 982 bytes, whatever the mailbox holds).
+/// Bytes of the largest pull response frame: version ‖ type ‖ nonce ‖ sealed header ‖
+/// `PULL_SLOTS` slots (32 982 bytes).
 pub const PULL_RESPONSE_BYTES: usize =
     2 + MAILBOX_NONCE_BYTES + PULL_HEADER_BYTES + PULL_SLOTS * PULL_SLOT_BYTES;
 

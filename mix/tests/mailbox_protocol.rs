@@ -7,6 +7,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use wesh_mix::NodeId;
 use wesh_mix::mailbox::auth::{pull_message, sign};
+use wesh_mix::mailbox::wire::pull_response_bytes;
 use wesh_mix::mailbox::{
     ClientError, InMemoryBackend, MailboxBackend, MailboxClient, MailboxId, MailboxServer,
     PendingPull, PullSecret, RefusalReason, Request, Response,
@@ -151,15 +152,32 @@ fn pull_responses_have_one_size_and_large_mailboxes_drain_over_several_pulls() {
 }
 
 #[test]
-fn max_caps_the_real_slots_but_not_the_size() {
+fn max_sets_the_answer_size_whatever_is_real() {
+    // a profile's answer has `max` slots: as long with 2 real ones as with none
     let mut net = Net::new();
     let client = net.client();
     net.fill(&client, 5);
     let (response, pending) = net.pull_raw(&client, 2);
-    assert_eq!(response.len(), PULL_RESPONSE_BYTES);
+    assert_eq!(response.len(), pull_response_bytes(2));
     let pulled = client.open_pull_response(&pending, &response).unwrap();
     assert_eq!(pulled.payloads.len(), 2);
     assert_eq!(pulled.remaining, 3);
+    let empty = net.client();
+    let (response, pending) = net.pull_raw(&empty, 2);
+    assert_eq!(response.len(), pull_response_bytes(2));
+    assert!(
+        empty
+            .open_pull_response(&pending, &response)
+            .unwrap()
+            .payloads
+            .is_empty()
+    );
+    // the whole answer frame, header included, grows by one sealed slot per slot asked
+    assert_eq!(
+        pull_response_bytes(3) - pull_response_bytes(2),
+        wesh_mix::params::PULL_SLOT_BYTES
+    );
+    assert_eq!(pull_response_bytes(PULL_SLOTS), PULL_RESPONSE_BYTES);
 }
 
 #[test]

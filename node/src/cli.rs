@@ -62,6 +62,17 @@ pub struct RoleArgs {
     /// The issuer's payments epoch length in seconds (with --issuer).
     #[arg(long, default_value_t = 3600)]
     pub issuer_epoch_seconds: u64,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics on http://ADDR/metrics (packets, drops by reason, hold
+    /// times, mailboxes, PKI view, bytes on the wire...). Without a value: 127.0.0.1:9464.
+    /// Read them with `wesh status --metrics ADDR`.
+    #[arg(long, value_name = "IP:PORT", num_args = 0..=1, default_missing_value = crate::net::metrics_http::DEFAULT_METRICS_ADDR)]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

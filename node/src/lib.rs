@@ -4,13 +4,11 @@
 
 pub mod cli;
 pub mod clock;
-pub mod config;
 pub mod credit;
 pub mod drivers;
 pub mod issuer;
 pub mod keys;
 pub mod mailboxes;
-pub mod metrics;
 pub mod monitor;
 pub mod net;
 pub mod pki;

@@ -99,7 +99,15 @@ impl Monitor {
             let mut key = zeroize::Zeroizing::new([0u8; 32]);
             rand::fill(&mut key[..]);
             let mailbox = MailboxClient::from_parts(*id, MailboxId(me.0), &key, secret);
-            let puller = Puller::new(net.control.clone(), peer, Arc::new(mailbox));
+            // the monitor's loops return at its own rate; a full answer drains them
+            let Ok(puller) = Puller::new(
+                net.control.clone(),
+                peer,
+                Arc::new(mailbox),
+                wesh_mix::params::PULL_SLOTS,
+            ) else {
+                continue;
+            };
             tokio::spawn(pull_returns(
                 puller,
                 keys.clone(),

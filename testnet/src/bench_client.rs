@@ -1,9 +1,12 @@
-//! `wesh bench client`: CPU of an idle client with the default cover traffic (λ_P, λ_L,
-//! λ_D and 500 ms mailbox pulls), as a share of one core. The client runs as its own
-//! process (`wesh client`) against a real network started here (3 mixes, 1 provider, a
-//! static topology), and its CPU time is read from /proc; the network's own CPU time over
-//! the same interval is reported beside it as the baseline measured in the same run.
-//! Target (issue "Wesh over the mixnet"): under 3 % of one core.
+//! `wesh bench client`: what an idle client costs at a traffic profile (`--profile`, as
+//! `wesh client`): CPU as a share of one core, and the bytes on its connections per day.
+//! The client runs as its own process (`wesh client`) against a real network started here
+//! (3 mixes, 1 provider, a static topology). Its CPU time is read from /proc; its bytes
+//! are its own transport counters (below Noise and Yamux), scraped from its `--metrics`
+//! endpoint at both ends of the interval. The network's own CPU time over the same
+//! interval is reported beside it as the baseline measured in the same run.
+//! Targets: CPU under 3 % of one core (issue "Wesh over the mixnet"); bandwidth within the
+//! profile's budget (issue 18: `default` ≤ 1.5 GB/day, `mobile` ≤ 300 MB/day).
 
 use clap::Args;
 use serde::Serialize;
@@ -26,10 +29,28 @@ pub struct ClientBenchArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub traffic: wesh_config::ProfileArgs,
+}
+
+/// Bytes on the client's connections, per day at the measured rate.
+#[derive(Debug, Serialize)]
+pub struct Bandwidth {
+    pub up_bytes_per_day: f64,
+    pub down_bytes_per_day: f64,
+    pub total_bytes_per_day: f64,
+    /// What the profile's model predicts (Sphinx packets and pull answers, no framing).
+    pub modelled_bytes_per_day: f64,
+    /// The profile's budget, if it has one.
+    pub budget_bytes_per_day: Option<f64>,
+    /// total / budget (below 1 meets it).
+    pub ratio_to_budget: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct ClientBenchReport {
+    /// The traffic profile's name (overrides keep it).
+    pub profile: String,
     pub measured_seconds: f64,
     /// The idle client's CPU time over wall time, in % of one core.
     pub client_cpu_percent: f64,
@@ -40,6 +61,16 @@ pub struct ClientBenchReport {
     /// The network's CPU (this process: 3 mixes and a provider relaying the client's
     /// cover and their own loops) over the same interval, in % of one core.
     pub network_cpu_percent: f64,
+    pub bandwidth: Bandwidth,
+}
+
+/// Budgets of issue 18, bytes per day (up and down together).
+fn budget_of(profile: &str) -> Option<f64> {
+    match profile {
+        "default" => Some(1.5e9),
+        "mobile" => Some(3e8),
+        _ => None,
+    }
 }
 
 const TARGET_PERCENT: f64 = 3.0;
@@ -158,6 +189,10 @@ async fn start_network(
 }
 
 pub async fn run_client_bench(args: ClientBenchArgs) -> Result<(), String> {
+    let profile = args
+        .traffic
+        .resolve(&Default::default())
+        .map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(err)?;
     let (relays, file, provider_addr) = start_network(dir.path()).await?;
     for r in &relays {
@@ -171,21 +206,30 @@ pub async fn run_client_bench(args: ClientBenchArgs) -> Result<(), String> {
         .arg(dir.path().join("client"))
         .args(["--provider", &provider_addr, "--topology"])
         .arg(&topo_path)
+        .args(["--metrics", "127.0.0.1:0"])
+        .args(args.traffic.to_args())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start the client: {e}"))?;
     let pid = child.id().to_string();
     let stdout = child.stdout.take().ok_or("no client stdout")?;
+    // the client prints its metrics address, then its own address once it runs
     let ready = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|l| l.contains("client address"))
+        let mut metrics = None;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("metrics: http://") {
+                metrics = url.strip_suffix("/metrics").map(str::to_string);
+            }
+            if line.contains("client address") {
+                return metrics;
+            }
+        }
+        None
     });
     let ready = tokio::time::timeout(Duration::from_secs(20), ready).await;
     let result = match ready {
-        Ok(Ok(true)) => measure(&pid, args.seconds).await,
+        Ok(Ok(Some(metrics))) => measure(&pid, &metrics, args.seconds, &profile).await,
         _ => Err("the client did not start within 20 s".to_string()),
     };
     let _ = child.kill();
@@ -197,35 +241,84 @@ pub async fn run_client_bench(args: ClientBenchArgs) -> Result<(), String> {
     if args.json {
         println!("{}", serde_json::to_string(&report).map_err(err)?);
     } else {
+        let b = &report.bandwidth;
         println!(
-            "idle client (λ_P {}/s, λ_L {}/s, λ_D {}/s, pulls every {} ms): {:.2} % of one core over {:.1} s (target < {TARGET_PERCENT} %, ratio {:.2}); the network of 4 relays used {:.2} %",
-            wesh_mix::params::DEFAULT_CLIENT_REAL_RATE,
-            wesh_mix::params::DEFAULT_CLIENT_LOOP_RATE,
-            wesh_mix::params::DEFAULT_CLIENT_DROP_RATE,
-            wesh_shell::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis(),
+            "idle client at the {} profile (λ_P {}/s, λ_L {}/s, λ_D {}/s, {} slots every {} ms): {:.2} % of one core over {:.1} s (target < {TARGET_PERCENT} %, ratio {:.2}); the network of 4 relays used {:.2} %",
+            profile.name,
+            profile.traffic.real_rate,
+            profile.traffic.loop_rate,
+            profile.traffic.drop_rate,
+            profile.pull_slots,
+            profile.pull_interval.as_millis(),
             report.client_cpu_percent,
             report.measured_seconds,
             report.ratio_to_target,
             report.network_cpu_percent
         );
+        println!(
+            "bandwidth: {:.0} MB/day up, {:.0} MB/day down, {:.0} MB/day in all (model {:.0} MB/day{})",
+            b.up_bytes_per_day / 1e6,
+            b.down_bytes_per_day / 1e6,
+            b.total_bytes_per_day / 1e6,
+            b.modelled_bytes_per_day / 1e6,
+            match (b.budget_bytes_per_day, b.ratio_to_budget) {
+                (Some(budget), Some(r)) =>
+                    format!("; budget {:.0} MB/day, ratio {r:.2}", budget / 1e6),
+                _ => String::new(),
+            }
+        );
     }
     Ok(())
 }
 
-async fn measure(pid: &str, seconds: u64) -> Result<ClientBenchReport, String> {
+/// The client's (sent, received) transport bytes, from its metrics endpoint.
+async fn client_bytes(metrics: &str) -> Result<(f64, f64), String> {
+    let addr = wesh_shell::net::metrics_http::parse_metrics_addr(metrics).map_err(err)?;
+    let body = wesh_shell::net::metrics_http::fetch_metrics(addr)
+        .await
+        .map_err(err)?;
+    let s = wesh_metrics::Scraped::parse(&body).map_err(err)?;
+    let get = |direction| {
+        s.value("wesh_transport_bytes_total", &[("direction", direction)])
+            .ok_or("the client's metrics lack wesh_transport_bytes_total")
+    };
+    Ok((get("sent")?, get("received")?))
+}
+
+async fn measure(
+    pid: &str,
+    metrics: &str,
+    seconds: u64,
+    profile: &wesh_mix::ClientProfile,
+) -> Result<ClientBenchReport, String> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let me = std::process::id().to_string();
+    let (up1, down1) = client_bytes(metrics).await?;
     let (c1, n1, t1) = (cpu_seconds(pid)?, cpu_seconds(&me)?, Instant::now());
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let (c2, n2, t2) = (cpu_seconds(pid)?, cpu_seconds(&me)?, Instant::now());
+    let (up2, down2) = client_bytes(metrics).await?;
     let wall = t2.duration_since(t1).as_secs_f64();
     let pct = |a: f64, b: f64| (b - a).max(0.0) / wall * 100.0;
     let client = pct(c1, c2);
+    let per_day =
+        |a: f64, b: f64| ((b - a).max(0.0) / wall * wesh_mix::params::SECONDS_PER_DAY).round();
+    let (up, down) = (per_day(up1, up2), per_day(down1, down2));
+    let budget = budget_of(&profile.name);
     Ok(ClientBenchReport {
+        profile: profile.name.clone(),
         measured_seconds: wall,
         client_cpu_percent: (client * 100.0).round() / 100.0,
         target_percent: TARGET_PERCENT,
         ratio_to_target: ((client / TARGET_PERCENT) * 100.0).round() / 100.0,
         network_cpu_percent: (pct(n1, n2) * 100.0).round() / 100.0,
+        bandwidth: Bandwidth {
+            up_bytes_per_day: up,
+            down_bytes_per_day: down,
+            total_bytes_per_day: up + down,
+            modelled_bytes_per_day: profile.modelled_bytes_per_day().round(),
+            budget_bytes_per_day: budget,
+            ratio_to_budget: budget.map(|b| ((up + down) / b * 100.0).round() / 100.0),
+        },
     })
 }

@@ -55,6 +55,21 @@ pub enum Command {
     /// The gossip PKI.
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// What a running node's metrics say (`--metrics` of mix, provider, client, issuer).
+    Status(crate::status::StatusArgs),
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented TOML file with every setting of a role and its default (the
+    /// issuer takes flags only: `wesh issuer --help`).
+    Example {
+        #[arg(value_parser = wesh_config::example::EXAMPLE_ROLES)]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

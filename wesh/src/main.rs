@@ -5,6 +5,7 @@ use clap::Parser;
 use std::process::ExitCode;
 mod api_cli;
 mod cli;
+mod status;
 
 use cli::{BenchCommand, Cli, Command};
 use wesh_shell::cli::PkiCommand;
@@ -25,6 +26,18 @@ fn main() -> ExitCode {
         // colour only for a person at a terminal, never into log files
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if let Command::Config(cli::ConfigCommand::Example { role }) = &cli.command {
+        return match wesh_config::example::example(role) {
+            Some(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("error: {role} reads no config file");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Id(args) = cli.command {
         return finish(wesh_shell::roles::mix_provider::print_id(args).map_err(Failure::from));
     }
@@ -93,7 +106,8 @@ fn main() -> ExitCode {
             Command::Group(args) => Ok(crate::api_cli::group(args).await?),
             Command::Send(args) => Ok(crate::api_cli::send(args).await?),
             Command::Inbox(args) => Ok(crate::api_cli::inbox(args).await?),
-            Command::Id(_) => Ok(()),
+            Command::Status(args) => Ok(crate::status::status(args).await?),
+            Command::Id(_) | Command::Config(_) => Ok(()),
         }
     });
     // background tasks may still hold sockets; leave without waiting for them

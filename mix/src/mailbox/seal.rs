@@ -9,7 +9,7 @@
 //! frames past the Noise link without the secret. The secret crossed that same link once,
 //! at registration, so its secrecy rests on that Noise session.
 
-use super::wire::PULL_SEALED_BYTES;
+use super::wire::pull_sealed_bytes;
 use super::{MailboxId, PullSecret};
 use crate::NodeId;
 use crate::params::{
@@ -35,6 +35,8 @@ pub enum SealError {
     Kdf,
     #[error("more real payloads than slots")]
     TooManyPayloads,
+    #[error("{0} slots asked for (1..=PULL_SLOTS)")]
+    BadSlotCount(usize),
     #[error("payload of {0} bytes exceeds a mix plaintext")]
     PayloadTooLong(usize),
     #[error("encryption failed")]
@@ -81,23 +83,29 @@ fn aead_nonce(index: usize) -> Nonce {
     Nonce::from(n)
 }
 
-/// Seals `remaining` and the real payloads (at most `PULL_SLOTS`), padding with dummy
-/// slots: always `PULL_SEALED_BYTES`. Same work for every slot, real or dummy.
+/// Seals `remaining` and the real payloads into `slots` slots (the pull's `max`, 1..=
+/// `PULL_SLOTS`), padding with dummy slots: always [`pull_sealed_bytes`]`(slots)`, so the
+/// size says how many slots the client asks for (its profile) and never how many are
+/// real. Same work for every slot, real or dummy.
 pub fn seal_pull(
     cipher: &ChaCha20Poly1305,
     remaining: u32,
     payloads: &[(u64, Vec<u8>)],
+    slots: usize,
 ) -> Result<Vec<u8>, SealError> {
-    if payloads.len() > PULL_SLOTS {
+    if slots == 0 || slots > PULL_SLOTS {
+        return Err(SealError::BadSlotCount(slots));
+    }
+    if payloads.len() > slots {
         return Err(SealError::TooManyPayloads);
     }
-    let mut out = Vec::with_capacity(PULL_SEALED_BYTES);
+    let mut out = Vec::with_capacity(pull_sealed_bytes(slots));
     let mut header = remaining.to_be_bytes().to_vec();
     cipher
         .encrypt_in_place(&aead_nonce(0), &[], &mut header)
         .map_err(|_| SealError::Encrypt)?;
     out.extend_from_slice(&header);
-    for index in 0..PULL_SLOTS {
+    for index in 0..slots {
         let mut slot = Zeroizing::new(vec![0u8; PULL_SLOT_PLAINTEXT_BYTES]);
         if let Some((seq, payload)) = payloads.get(index) {
             let len = u16::try_from(payload.len())
@@ -119,10 +127,13 @@ pub fn seal_pull(
     Ok(out)
 }
 
-/// Opens a sealed pull body: every slot must authenticate and be canonical, at most `max`
-/// of them real, with distinct seqs.
+/// Opens a sealed pull body: exactly `max` slots (what the pull asked for), every one
+/// authenticated and canonical, with distinct seqs.
 pub fn open_pull(cipher: &ChaCha20Poly1305, sealed: &[u8], max: u16) -> Result<Opened, SealError> {
-    if sealed.len() != PULL_SEALED_BYTES {
+    if max == 0
+        || usize::from(max) > PULL_SLOTS
+        || sealed.len() != pull_sealed_bytes(usize::from(max))
+    {
         return Err(SealError::BadLength);
     }
     let (header, slots) = sealed.split_at(PULL_HEADER_BYTES);
@@ -188,18 +199,19 @@ mod tests {
     #[test]
     fn seal_open_round_trip_and_constant_size() {
         let c = cipher(4);
-        let empty = seal_pull(&c, 0, &[]).unwrap();
+        let empty = seal_pull(&c, 0, &[], PULL_SLOTS).unwrap();
         let full: Vec<_> = (0..PULL_SLOTS as u64)
             .map(|s| (s, vec![s as u8; MAX_PLAINTEXT_BYTES]))
             .collect();
-        let sealed = seal_pull(&c, 7, &full).unwrap();
+        let sealed = seal_pull(&c, 7, &full, PULL_SLOTS).unwrap();
         assert_eq!(empty.len(), sealed.len());
         let opened = open_pull(&c, &sealed, PULL_SLOTS as u16).unwrap();
         assert_eq!(opened.payloads, full);
         assert_eq!(opened.remaining, 7);
-        assert_eq!(open_pull(&c, &empty, 1).unwrap().payloads, vec![]);
-        // more real slots than asked for is a provider error
-        assert_eq!(open_pull(&c, &sealed, 1), Err(SealError::BadSlot(2)));
+        assert_eq!(open_pull(&c, &empty, 16).unwrap().payloads, vec![]);
+        // an answer of another size than asked for is refused
+        assert_eq!(open_pull(&c, &sealed, 1), Err(SealError::BadLength));
+        assert_eq!(seal_pull(&c, 0, &full, 15), Err(SealError::TooManyPayloads));
         // another nonce gives another key
         assert_eq!(
             open_pull(&cipher(5), &sealed, 16),
@@ -209,8 +221,29 @@ mod tests {
         flipped[PULL_HEADER_BYTES + 3] ^= 1;
         assert_eq!(open_pull(&c, &flipped, 16), Err(SealError::BadTag(1)));
         assert_eq!(
-            seal_pull(&c, 0, &[(1, vec![0; MAX_PLAINTEXT_BYTES + 1])]),
+            seal_pull(&c, 0, &[(1, vec![0; MAX_PLAINTEXT_BYTES + 1])], 1),
             Err(SealError::PayloadTooLong(MAX_PLAINTEXT_BYTES + 1))
         );
+    }
+
+    #[test]
+    fn an_answer_has_as_many_slots_as_asked_whatever_is_real() {
+        let c = cipher(6);
+        for slots in [1, 3, PULL_SLOTS] {
+            let empty = seal_pull(&c, 0, &[], slots).unwrap();
+            let one = seal_pull(&c, 0, &[(9, vec![1; 40])], slots).unwrap();
+            assert_eq!(empty.len(), pull_sealed_bytes(slots));
+            assert_eq!(one.len(), empty.len());
+            let opened = open_pull(&c, &one, slots as u16).unwrap();
+            assert_eq!(opened.payloads, vec![(9, vec![1; 40])]);
+        }
+        assert_eq!(seal_pull(&c, 0, &[], 0), Err(SealError::BadSlotCount(0)));
+        assert_eq!(
+            seal_pull(&c, 0, &[], PULL_SLOTS + 1),
+            Err(SealError::BadSlotCount(PULL_SLOTS + 1))
+        );
+        // a 3-slot answer opened as a 4-slot one is refused
+        let three = seal_pull(&c, 0, &[], 3).unwrap();
+        assert_eq!(open_pull(&c, &three, 4), Err(SealError::BadLength));
     }
 }

@@ -241,8 +241,10 @@ impl MailboxServer {
         let more = u32::try_from(more).unwrap_or(u32::MAX);
         let cipher = pull_cipher(&keys.pull_secret, &self.provider, &mailbox, nonce)
             .map_err(|_| RefusalReason::Unavailable)?;
-        // an oversized stored payload breaks the backend contract: refuse loudly
-        let sealed = seal_pull(&cipher, more, &payloads).map_err(|_| RefusalReason::Unavailable)?;
+        // as many slots as asked for, real or dummy; an oversized stored payload breaks
+        // the backend contract: refuse loudly
+        let sealed =
+            seal_pull(&cipher, more, &payloads, max).map_err(|_| RefusalReason::Unavailable)?;
         Ok(Response::PullResponse {
             nonce: *nonce,
             sealed,

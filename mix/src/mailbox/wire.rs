@@ -16,8 +16,19 @@ use thiserror::Error;
 pub const SIGNATURE_BYTES: usize = 64;
 /// Bytes of an Ed25519 public key.
 pub const PUBLIC_KEY_BYTES: usize = 32;
-/// Bytes of the sealed part of a pull response: header then every slot.
-pub const PULL_SEALED_BYTES: usize = PULL_HEADER_BYTES + PULL_SLOTS * PULL_SLOT_BYTES;
+/// Bytes of the sealed part of a pull response of `slots` slots: header then every slot.
+pub const fn pull_sealed_bytes(slots: usize) -> usize {
+    PULL_HEADER_BYTES + slots * PULL_SLOT_BYTES
+}
+
+/// Bytes of a whole pull response frame of `slots` slots: version ‖ type ‖ nonce ‖
+/// sealed part.
+pub const fn pull_response_bytes(slots: usize) -> usize {
+    2 + MAILBOX_NONCE_BYTES + pull_sealed_bytes(slots)
+}
+
+/// Bytes of the largest sealed part (`PULL_SLOTS` slots).
+pub const PULL_SEALED_BYTES: usize = pull_sealed_bytes(PULL_SLOTS);
 
 const T_REGISTER: u8 = 0x01;
 const T_CHALLENGE_REQUEST: u8 = 0x02;
@@ -56,6 +67,8 @@ pub enum WireError {
     SeqsNotIncreasing,
     #[error("unknown refusal reason {0}")]
     UnknownReason(u8),
+    #[error("a sealed pull answer of {0} bytes is not a whole number (1..=PULL_SLOTS) of slots")]
+    BadSealedLength(usize),
 }
 
 /// Why a provider refused a request (one byte on the wire).
@@ -142,7 +155,8 @@ pub enum Response {
         /// Unix seconds after which the provider refuses the nonce.
         expires_at: u64,
     },
-    /// `sealed` is exactly [`PULL_SEALED_BYTES`]: the sealed header, then the sealed slots.
+    /// `sealed` is the sealed header, then 1..=`PULL_SLOTS` sealed slots (as many as the
+    /// pull's `max`): [`pull_sealed_bytes`] of that count.
     PullResponse {
         nonce: [u8; MAILBOX_NONCE_BYTES],
         sealed: Vec<u8>,
@@ -312,10 +326,18 @@ impl Response {
                 nonce: r.array()?,
                 expires_at: r.u64()?,
             },
-            T_PULL_RESPONSE => Response::PullResponse {
-                nonce: r.array()?,
-                sealed: r.take(PULL_SEALED_BYTES)?.to_vec(),
-            },
+            T_PULL_RESPONSE => {
+                let nonce = r.array()?;
+                let sealed = r.rest();
+                let slots = sealed.len().saturating_sub(PULL_HEADER_BYTES) / PULL_SLOT_BYTES;
+                if slots == 0 || slots > PULL_SLOTS || sealed.len() != pull_sealed_bytes(slots) {
+                    return Err(WireError::BadSealedLength(sealed.len()));
+                }
+                Response::PullResponse {
+                    nonce,
+                    sealed: sealed.to_vec(),
+                }
+            }
             T_CONFIRMED => Response::Confirmed { deleted: r.u32()? },
             T_REFUSED => Response::Refused(RefusalReason::from_code(r.u8()?)?),
             T_REGISTER | T_CHALLENGE_REQUEST | T_PULL | T_CONFIRM => {
@@ -375,6 +397,11 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Result<u64, WireError> {
         Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    /// Everything left.
+    fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.0)
     }
 
     fn finish(self) -> Result<(), WireError> {

@@ -3,10 +3,9 @@
 //! schedule `wesh_mix::MailboxSync` decides (`/wesh/mailbox/1`).
 
 use crate::keys::peer_id_of;
-use crate::mailboxes::params::DEFAULT_PULL_INTERVAL;
 use crate::mailboxes::puller::Puller;
 use crate::net::links::Links;
-use crate::net::swarm::{NetError, NetHandle, start_swarm};
+use crate::net::swarm::{NetError, NetHandle, start_swarm_counted};
 use crate::storage::client_store::{ClientStore, OutboxMessage};
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
@@ -15,7 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
+use wesh_metrics::TransportBytes;
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
+use wesh_mix::params::{DEFAULT_PULL_INTERVAL, DEFAULT_PULL_SLOTS};
 use wesh_mix::{
     ClientAddress, ClientTraffic, ClientTrafficConfig, EnqueueError, MailboxStep, MailboxSync,
     MixPayload, NodeId, ReplySurb, StoreEffect, Topology, TrafficKind, seed_from,
@@ -41,6 +42,8 @@ pub enum ClientError {
     NoTopology,
     #[error("cannot build reply blocks: {0}")]
     Build(#[from] wesh_mix::BuildError),
+    #[error(transparent)]
+    PullSlots(#[from] crate::mailboxes::puller::SlotsError),
 }
 
 /// What a client reports to an observer (the testnet, a metrics exporter, the CLI).
@@ -137,8 +140,13 @@ pub struct ClientSpec {
     pub topology: Option<Topology>,
     /// Follow the gossip PKI by syncing the directory from the provider.
     pub pki: Option<wesh_pki::PkiParams>,
-    /// Pull the mailbox this often while it is empty.
+    /// Pull the mailbox this often, whatever it holds.
     pub pull_interval: Duration,
+    /// Slots in every pull answer (1..=`PULL_SLOTS`).
+    pub pull_slots: usize,
+    /// Where the client's connections count their bytes (`wesh client` keeps one across
+    /// restarts for its metrics).
+    pub bytes: Arc<TransportBytes>,
     pub observer: Option<mpsc::UnboundedSender<ClientEvent>>,
     /// Durable state (`wesh client`): pulled fragments are kept before they are confirmed,
     /// completed messages go to the inbox, messages being sent to the outbox.
@@ -148,7 +156,7 @@ pub struct ClientSpec {
 }
 
 impl ClientSpec {
-    /// A spec with the defaults: no fixed topology, no PKI, default pull interval.
+    /// A spec with the defaults: no fixed topology, no PKI, the default profile's pulls.
     pub fn new(state: ClientState, provider_addr: Multiaddr) -> Self {
         ClientSpec {
             state,
@@ -157,6 +165,8 @@ impl ClientSpec {
             topology: None,
             pki: None,
             pull_interval: DEFAULT_PULL_INTERVAL,
+            pull_slots: DEFAULT_PULL_SLOTS,
+            bytes: Arc::default(),
             observer: None,
             store: None,
             payments: None,
@@ -339,10 +349,10 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
     let provider = *mailbox.provider();
     let provider_peer = peer_id_of(&provider).ok_or(ClientError::ProviderId)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let net = start_swarm(
+    let net = start_swarm_counted(
         identity.clone(),
-        &[],
         &[(provider_peer, spec.provider_addr.clone())],
+        spec.bytes.clone(),
         shutdown_rx.clone(),
     )
     .await?;
@@ -357,7 +367,12 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
     let (in_tx, in_rx) = mpsc::channel::<Inbound>(4);
     let mailbox_ready = Arc::new(AtomicBool::new(false));
     tokio::spawn(pull_mailbox(
-        Puller::new(net.control.clone(), provider_peer, mailbox.clone()),
+        Puller::new(
+            net.control.clone(),
+            provider_peer,
+            mailbox.clone(),
+            spec.pull_slots,
+        )?,
         spec.pull_interval,
         in_tx,
         mailbox_ready.clone(),

@@ -5,7 +5,6 @@
 use crate::keys::{NodeKeys, peer_id_of};
 use crate::mailboxes::params::STORE_QUEUE;
 use crate::mailboxes::writer::{StoreJob, spawn_store_writer};
-use crate::metrics::{RelayMetrics, bump};
 use crate::net::SPHINX_PROTOCOL;
 use crate::net::frames::read_frame;
 use crate::net::links::{FrameSender, Links};
@@ -22,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
+use wesh_metrics::{RelayMetrics, bump};
 use wesh_mix::hop_rules::{Admission, EntryGuard, HopAction, HopRules, RelayKind};
 use wesh_mix::params::PACKET_BYTES;
 use wesh_mix::provider_ack::AckPacket;

@@ -43,6 +43,8 @@ pub fn issuer_request_limits(max_request: usize) -> crate::net::request_server::
 /// Why the issuer cannot start or keep its state.
 #[derive(Debug, thiserror::Error)]
 pub enum IssuerError {
+    #[error(transparent)]
+    Metrics(#[from] crate::net::metrics_http::MetricsServeError),
     #[error("issuer key of epoch {0}: {1}")]
     Key(u64, wesh_payments::KeyError),
     #[error(transparent)]

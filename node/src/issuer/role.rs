@@ -47,6 +47,8 @@ pub struct IssuerArgs {
     /// its scores and the work the relays report. 0 turns the shopper and settlement off.
     #[arg(long, default_value_t = 2.0)]
     pub monitor_loops_per_second: f64,
+    #[command(flatten)]
+    pub metrics: crate::cli::MetricsArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -372,9 +374,68 @@ pub async fn run_issuer(args: IssuerArgs) -> Result<(), IssuerError> {
     }
     let epoch = crate::issuer::epoch_at(unix_now(), args.epoch_seconds);
     tracing::info!(peer_id = %net.peer_id, addrs = ?net.listen_addrs, epoch, "node running");
+    if let Some(addr) = &args.metrics.metrics {
+        let addr = crate::net::metrics_http::parse_metrics_addr(addr)?;
+        let bound = crate::net::metrics_http::serve_metrics(
+            addr,
+            Arc::new(issuer_exposition(&issuer)),
+            stop_rx.clone(),
+        )
+        .await?;
+        tracing::info!(%bound, "metrics on http://{bound}/metrics");
+    }
     let r = crate::roles::mix_provider::wait_for_signal().await;
     let _ = stop_tx.send(true);
     Ok(r?)
+}
+
+/// What `--metrics` serves for an issuer: issuance and redemption counters, bytes on the
+/// wire, its PKI view.
+fn issuer_exposition(issuer: &RunningIssuer) -> wesh_metrics::Exposition {
+    use wesh_metrics::{FnSource, Sample};
+    let mut e = wesh_metrics::Exposition::new("issuer");
+    e.add_source(issuer.net.bytes.clone());
+    let stats = issuer.stats.clone();
+    e.add_source(FnSource(move |out: &mut Vec<Sample>| {
+        let c = |name, help, v: &std::sync::atomic::AtomicU64| {
+            Sample::counter(name, help, wesh_metrics::get(v))
+        };
+        out.extend([
+            c(
+                "wesh_issuer_tokens_issued",
+                "Tokens blind-signed.",
+                &stats.tokens_issued,
+            ),
+            c(
+                "wesh_issuer_requests_refused",
+                "Issuance requests refused.",
+                &stats.requests_refused,
+            ),
+            c(
+                "wesh_issuer_tokens_redeemed",
+                "Tokens providers redeemed.",
+                &stats.tokens_redeemed,
+            ),
+            c(
+                "wesh_issuer_double_spends",
+                "Redeemed tokens already spent.",
+                &stats.double_spends_rejected,
+            ),
+            c(
+                "wesh_issuer_redemptions_refused",
+                "Redemptions refused.",
+                &stats.redemptions_refused,
+            ),
+        ]);
+    }));
+    if let Some(pki) = issuer.pki_status.clone() {
+        e.add_source(FnSource(move |out: &mut Vec<Sample>| {
+            if let Ok(status) = pki.lock() {
+                wesh_metrics::pki::collect(&status, out);
+            }
+        }));
+    }
+    e
 }
 
 /// An address of this process its own monitor can dial: a listen address, with an

@@ -7,12 +7,12 @@ use super::calls::report_work;
 use super::epoch_at;
 use crate::clock::{unix_now, until_unix};
 use crate::credit::IssuerAddress;
-use crate::metrics::RelayMetrics;
 use crate::net::swarm::NetHandle;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::watch;
+use wesh_metrics::RelayMetrics;
 
 /// Tries per report (the issuer may be restarting), this far apart.
 const REPORT_TRIES: u32 = 5;

@@ -14,11 +14,6 @@ pub const STORE_BATCH: usize = 512;
 /// skips expired payloads anyway, the sweep only reclaims space).
 pub const EXPIRE_EVERY: Duration = Duration::from_secs(600);
 
-/// How often a client pulls its mailbox when the last pull emptied it. Loopix pulls on a
-/// fixed schedule so the pull pattern does not depend on traffic; 500 ms adds 250 ms of
-/// latency on average and costs 2 × 32,982 B/s of download per client.
-pub const DEFAULT_PULL_INTERVAL: Duration = Duration::from_millis(500);
-
 /// Bound on one mailbox exchange (open, request, response) before the client gives up
 /// and retries at the next pull.
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);

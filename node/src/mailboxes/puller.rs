@@ -11,6 +11,11 @@ use thiserror::Error;
 use wesh_mix::mailbox::{ClientError, MailboxClient, Pulled};
 use wesh_mix::params::{MAX_CONFIRM_SEQS, PULL_SLOTS};
 
+/// Why a puller cannot be made.
+#[derive(Debug, Error)]
+#[error("{0} pull slots is outside 1..={PULL_SLOTS}")]
+pub struct SlotsError(pub usize);
+
 #[derive(Debug, Error)]
 pub enum PullError {
     #[error("cannot open a mailbox stream to the provider: {0}")]
@@ -28,19 +33,28 @@ pub struct Puller {
     control: libp2p_stream::Control,
     provider: PeerId,
     mailbox: Arc<MailboxClient>,
+    /// Slots every pull asks for (the answer's size): 1..=`PULL_SLOTS`.
+    slots: u16,
 }
 
 impl Puller {
+    /// A puller whose every answer has `slots` slots (the client's profile).
     pub fn new(
         control: libp2p_stream::Control,
         provider: PeerId,
         mailbox: Arc<MailboxClient>,
-    ) -> Self {
-        Puller {
+        slots: usize,
+    ) -> Result<Self, SlotsError> {
+        let slots = u16::try_from(slots)
+            .ok()
+            .filter(|s| (1..=PULL_SLOTS).contains(&usize::from(*s)))
+            .ok_or(SlotsError(slots))?;
+        Ok(Puller {
             control,
             provider,
             mailbox,
-        }
+            slots,
+        })
     }
 
     async fn exchange(&mut self, frame: &[u8]) -> Result<Vec<u8>, PullError> {
@@ -62,11 +76,10 @@ impl Puller {
         Ok(self.mailbox.on_register_response(&response)?)
     }
 
-    /// Pulls up to a full answer of payloads (they stay at the provider until confirmed).
+    /// Pulls up to `slots` payloads (they stay at the provider until confirmed).
     pub async fn pull(&mut self) -> Result<Pulled, PullError> {
         let challenge = self.exchange(&self.mailbox.challenge_request()).await?;
-        let max = u16::try_from(PULL_SLOTS).unwrap_or(u16::MAX);
-        let (pull, pending) = self.mailbox.pull_request(&challenge, max)?;
+        let (pull, pending) = self.mailbox.pull_request(&challenge, self.slots)?;
         let response = self.exchange(&pull).await?;
         Ok(self.mailbox.open_pull_response(&pending, &response)?)
     }

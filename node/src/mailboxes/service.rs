@@ -4,11 +4,11 @@
 use super::MAILBOX_STREAM;
 use super::params::{EXPIRE_EVERY, MAILBOX_REQUEST_LIMITS};
 use crate::clock::unix_now;
-use crate::metrics::{RelayMetrics, bump};
 use crate::net::request_server::{RequestStats, serve_requests};
 use crate::storage::MailboxStore;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
+use wesh_metrics::{RelayMetrics, bump};
 use wesh_mix::NodeId;
 use wesh_mix::mailbox::{MailboxServer, Response};
 

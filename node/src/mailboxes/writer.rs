@@ -7,11 +7,11 @@
 
 use super::params::STORE_BATCH;
 use crate::clock::unix_now;
-use crate::metrics::{RelayMetrics, bump};
 use crate::storage::{MailboxStore, Refusal, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::sync::mpsc;
+use wesh_metrics::{RelayMetrics, bump};
 use wesh_mix::NodeId;
 use wesh_mix::provider_ack::{AckPacket, ack_after_store, storable};
 

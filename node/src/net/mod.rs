@@ -1,7 +1,9 @@
 //! libp2p plumbing: the swarm, protocol names, and fixed-size frame links.
 
+pub mod counted;
 pub mod frames;
 pub mod links;
+pub mod metrics_http;
 pub mod request_server;
 pub mod swarm;
 

@@ -1,14 +1,17 @@
 //! The node's libp2p swarm: TCP + Noise + Yamux, with identify, ping and raw streams.
 
+use super::counted::Counted;
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId};
 use libp2p::peer_store::{self, memory_store::MemoryStore};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, identify, identity::Keypair, noise, ping, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Transport, identify, identity::Keypair, noise, ping, tcp, yamux};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
+use wesh_metrics::TransportBytes;
 
 /// Advertised by identify, so any libp2p peer can tell what it is talking to.
 pub const AGENT_VERSION: &str = concat!("wesh/", env!("CARGO_PKG_VERSION"));
@@ -94,6 +97,8 @@ pub enum NetEvent {
 #[derive(Clone)]
 pub struct NetHandle {
     pub peer_id: PeerId,
+    /// Bytes on this swarm's connections.
+    pub bytes: Arc<TransportBytes>,
     pub control: libp2p_stream::Control,
     pub listen_addrs: Vec<Multiaddr>,
     commands: mpsc::UnboundedSender<SwarmCommand>,
@@ -141,6 +146,18 @@ pub async fn start_swarm(
     shutdown: watch::Receiver<bool>,
 ) -> Result<NetHandle, NetError> {
     start_swarm_with_gossip(keypair, listen, initial_addresses, false, shutdown)
+        .await
+        .map(|(h, _)| h)
+}
+
+/// [`start_swarm`], adding its bytes to `bytes` (a client's, kept across restarts).
+pub async fn start_swarm_counted(
+    keypair: Keypair,
+    initial_addresses: &[(PeerId, Multiaddr)],
+    bytes: Arc<TransportBytes>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<NetHandle, NetError> {
+    start_swarm_inner(keypair, &[], initial_addresses, false, bytes, shutdown)
         .await
         .map(|(h, _)| h)
 }
@@ -215,16 +232,36 @@ pub async fn start_swarm_with_gossip(
     listen: &[Multiaddr],
     initial_addresses: &[(PeerId, Multiaddr)],
     gossip: bool,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(NetHandle, mpsc::UnboundedReceiver<NetEvent>), NetError> {
+    let bytes = Arc::new(TransportBytes::default());
+    start_swarm_inner(keypair, listen, initial_addresses, gossip, bytes, shutdown).await
+}
+
+async fn start_swarm_inner(
+    keypair: Keypair,
+    listen: &[Multiaddr],
+    initial_addresses: &[(PeerId, Multiaddr)],
+    gossip: bool,
+    bytes: Arc<TransportBytes>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(NetHandle, mpsc::UnboundedReceiver<NetEvent>), NetError> {
     let gossip_behaviour = gossip_behaviour(&keypair)?;
+    let counter = bytes.clone();
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_other_transport(move |key| {
+            // TCP, counted below Noise and Yamux (what `with_tcp` builds, plus the count)
+            let noise = noise::Config::new(key)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            Ok(
+                tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                    .map(move |stream, _| Counted::new(stream, counter.clone()))
+                    .upgrade(libp2p::core::upgrade::Version::V1Lazy)
+                    .authenticate(noise)
+                    .multiplex(yamux::Config::default()),
+            )
+        })
         .map_err(|e| NetError::Transport(e.to_string()))?
         .with_behaviour(|key| WeshBehaviour {
             peers: peer_store::Behaviour::new(MemoryStore::new(Default::default())),
@@ -334,6 +371,7 @@ pub async fn start_swarm_with_gossip(
     Ok((
         NetHandle {
             peer_id,
+            bytes,
             control,
             listen_addrs,
             commands: tx,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::mpsc;
 use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
-use wesh_mix::{ClientAddress, ClientTrafficConfig, NodeId};
+use wesh_mix::{ClientAddress, NodeId};
 
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
@@ -40,9 +40,14 @@ pub struct ClientArgs {
     /// provider) instead of running until a signal.
     #[arg(long)]
     pub exit_when_sent: bool,
-    /// How often to pull the mailbox, in milliseconds.
-    #[arg(long, default_value_t = crate::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=600_000))]
-    pub pull_interval_ms: u64,
+    /// TOML config file; its `[traffic]` section sets the profile and rates (see
+    /// `wesh config example client`). Flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub traffic: wesh_config::client::ProfileArgs,
+    #[command(flatten)]
+    pub metrics: crate::cli::MetricsArgs,
     /// Pay for sending with tokens of this issuer (needed when the provider charges): a
     /// multiaddr ending in /p2p/<peer id>.
     #[arg(long)]
@@ -136,6 +141,10 @@ pub enum ClientRoleError {
     Stopped,
     #[error(transparent)]
     Signal(#[from] crate::roles::mix_provider::SignalError),
+    #[error(transparent)]
+    Profile(#[from] wesh_config::client::ProfileArgsError),
+    #[error(transparent)]
+    Metrics(#[from] crate::net::metrics_http::MetricsServeError),
 }
 
 /// Where `wesh client --api` listens, and where the API subcommands look, by default.
@@ -176,7 +185,9 @@ pub struct ClientSetup {
     pub provider_addr: libp2p::Multiaddr,
     pub topology: Option<wesh_mix::Topology>,
     pub pki: Option<wesh_pki::PkiParams>,
-    pub pull_interval: Duration,
+    pub profile: wesh_mix::ClientProfile,
+    /// The bytes on the client's connections, across restarts (for `--metrics`).
+    pub bytes: Arc<wesh_metrics::TransportBytes>,
     pub store: Arc<ClientStore>,
     pub payments: Option<crate::credit::IssuerAddress>,
     /// With a static topology: its providers (node, addresses); empty with the PKI.
@@ -192,7 +203,9 @@ impl ClientSetup {
         let mut spec = ClientSpec::new(state, self.provider_addr.clone());
         spec.topology = self.topology.clone();
         spec.pki = self.pki.clone();
-        spec.pull_interval = self.pull_interval;
+        spec.pull_interval = self.profile.pull_interval;
+        spec.pull_slots = self.profile.pull_slots;
+        spec.bytes = self.bytes.clone();
         spec.observer = Some(observer);
         spec.store = Some(self.store.clone());
         spec.payments = self.payments.clone();
@@ -244,6 +257,18 @@ pub async fn run_client(args: ClientArgs) -> Result<(), ClientRoleError> {
         None => None,
     };
     let (state, setup) = setup_client(&args, store.clone())?;
+    // lives as long as the client: its drop stops the metrics server
+    let (_metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
+    if let Some(addr) = &args.metrics.metrics {
+        let addr = crate::net::metrics_http::parse_metrics_addr(addr)?;
+        let mut e = wesh_metrics::Exposition::new("client");
+        e.add_source(setup.bytes.clone());
+        e.add_source(wesh_metrics::client::ProfileSource(setup.profile.clone()));
+        let bound =
+            crate::net::metrics_http::serve_metrics(addr, Arc::new(e), metrics_stopped).await?;
+        // stdout, like the client address: scripts read it
+        println!("metrics: http://{bound}/metrics");
+    }
     let result = match api {
         Some(addr) => crate::wesh_app::client_service::run_wesh_client(
             state,
@@ -334,7 +359,25 @@ fn setup_client(
         &keys.mailbox_key,
         PullSecret(*keys.pull_secret),
     );
-    let state = ClientState::with(identity, Arc::new(mailbox), ClientTrafficConfig::default())?;
+    let file = match &args.config {
+        Some(path) => wesh_config::client::ClientConfigFile::load(path)?,
+        None => Default::default(),
+    };
+    let profile = args
+        .traffic
+        .resolve(&file.traffic)
+        .map_err(wesh_config::client::ProfileArgsError::from)?;
+    tracing::info!(
+        profile = %profile.name,
+        real_rate = profile.traffic.real_rate,
+        loop_rate = profile.traffic.loop_rate,
+        drop_rate = profile.traffic.drop_rate,
+        pull_interval_ms = profile.pull_interval.as_millis() as u64,
+        pull_slots = profile.pull_slots,
+        "traffic profile"
+    );
+    let state = ClientState::with(identity, Arc::new(mailbox), profile.traffic)?;
+    let traffic_profile = profile.clone();
     let (topology, pki, static_providers) = match &args.topology {
         Some(p) => {
             let t = crate::topology_file::TopologyFile::load(p)?;
@@ -376,7 +419,8 @@ fn setup_client(
             provider_addr,
             topology,
             pki,
-            pull_interval: Duration::from_millis(args.pull_interval_ms),
+            profile: traffic_profile,
+            bytes: Arc::default(),
             store,
             payments,
             static_providers,

@@ -1,7 +1,6 @@
 //! Running `wesh mix` / `wesh provider` until a signal arrives.
 
 use crate::cli::{IdArgs, RoleArgs};
-use crate::config::NodeConfig;
 use crate::drivers::packet_path::{PkiSetup, RelaySpec, start_relay};
 use crate::keys::NodeKeys;
 use crate::topology_file::{NodeEntry, Role, TopologyFile};
@@ -9,12 +8,14 @@ use libp2p::Multiaddr;
 use libp2p::multiaddr::Error as AddrError;
 use std::path::PathBuf;
 use thiserror::Error;
+use wesh_config::NodeConfig;
+use wesh_metrics::{Exposition, FnSource, Sample};
 
 /// Why `wesh mix`, `wesh provider` or `wesh id` stopped.
 #[derive(Debug, Error)]
 pub enum RoleError {
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] wesh_config::ConfigError),
     #[error("invalid listen address {0:?}: {1}")]
     Listen(String, AddrError),
     #[error("invalid --announce {0:?}: {1}")]
@@ -47,11 +48,23 @@ pub enum RoleError {
     MixWithoutLayer,
     #[error("a provider has no --layer")]
     ProviderWithLayer,
+    #[error(transparent)]
+    Metrics(#[from] crate::net::metrics_http::MetricsServeError),
 }
 
 #[derive(Debug, Error)]
 #[error("cannot listen for {0}: {1}")]
 pub struct SignalError(&'static str, std::io::Error);
+
+/// The mailbox store's limits from the `[mailbox]` section.
+fn mailbox_limits(cfg: &NodeConfig) -> crate::storage::MailboxLimits {
+    crate::storage::MailboxLimits {
+        ttl: std::time::Duration::from_secs(cfg.mailbox.ttl_seconds),
+        quota_payloads: cfg.mailbox.quota_payloads,
+        quota_bytes: cfg.mailbox.quota_bytes,
+        ..Default::default()
+    }
+}
 
 /// Loads config + flags, starts the relay, waits for SIGINT/SIGTERM, stops gracefully.
 pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), RoleError> {
@@ -121,7 +134,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), RoleError> {
     let mailboxes = match role {
         Role::Provider => {
             let path = data_dir.join("mailboxes");
-            let store = crate::storage::MailboxStore::open(&path, cfg.mailbox_limits())?;
+            let store = crate::storage::MailboxStore::open(&path, mailbox_limits(&cfg))?;
             tracing::info!(path = %path.display(), "mailbox store open");
             Some(std::sync::Arc::new(store))
         }
@@ -171,6 +184,14 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), RoleError> {
     let services =
         crate::roles::services::start_relay_services(&handle, &data_dir.join("replica"), issuer)?;
     tracing::info!(role = role_name, peer_id = %handle.net.peer_id, node_id = %hex::encode(node_id.0), addrs = ?handle.listen_addrs(), "node running");
+    if let Some(addr) = &args.metrics.metrics {
+        let addr = crate::net::metrics_http::parse_metrics_addr(addr)?;
+        let exposition = std::sync::Arc::new(relay_exposition(&handle, role_name));
+        let bound =
+            crate::net::metrics_http::serve_metrics(addr, exposition, handle.shutdown_watch())
+                .await?;
+        tracing::info!(%bound, "metrics on http://{bound}/metrics");
+    }
     wait_for_signal().await?;
     tracing::info!("shutting down");
     // they hold the mailbox store, which must close before the process exits
@@ -178,6 +199,72 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), RoleError> {
     // waits for the replay journal to be on disk
     handle.stop().await;
     Ok(())
+}
+
+/// What `--metrics` serves for a relay: its counters, hold times, bytes on the wire, PKI
+/// view and (providers with payments) credit.
+fn relay_exposition(handle: &crate::drivers::packet_path::RelayHandle, role: &str) -> Exposition {
+    let mut e = Exposition::new(role);
+    e.add_source(handle.metrics.clone());
+    e.add_source(handle.net.bytes.clone());
+    e.add_histogram(
+        "wesh_hop_hold_seconds",
+        "How long packets were held at this hop (Poisson mixing delay).",
+        handle.metrics.hold_seconds.0.clone(),
+    );
+    if let Some(pki) = handle.pki_status.clone() {
+        e.add_source(FnSource(move |out: &mut Vec<Sample>| {
+            if let Ok(status) = pki.lock() {
+                wesh_metrics::pki::collect(&status, out);
+            }
+        }));
+    }
+    if let Some(credit) = handle.credit.clone() {
+        e.add_source(FnSource(move |out: &mut Vec<Sample>| {
+            let s = &credit.stats;
+            let c = |name, help, v: &std::sync::atomic::AtomicU64| {
+                Sample::counter(name, help, wesh_metrics::get(v))
+            };
+            out.extend([
+                c(
+                    "wesh_credit_tokens_spent",
+                    "Tokens clients spent here.",
+                    &s.tokens_spent,
+                ),
+                c(
+                    "wesh_credit_tokens_refused",
+                    "Tokens refused.",
+                    &s.tokens_refused,
+                ),
+                c(
+                    "wesh_credit_double_spends",
+                    "Tokens seen twice here.",
+                    &s.double_spends_rejected,
+                ),
+                c(
+                    "wesh_credit_frames_without_credit",
+                    "Client frames without credit.",
+                    &s.frames_without_credit,
+                ),
+                c(
+                    "wesh_credit_tokens_redeemed",
+                    "Tokens redeemed at the issuer.",
+                    &s.tokens_redeemed,
+                ),
+                c(
+                    "wesh_credit_redeem_refused",
+                    "Redemptions the issuer refused.",
+                    &s.redeem_refused,
+                ),
+            ]);
+            out.push(Sample::gauge(
+                "wesh_credit_clients",
+                "Clients holding credit.",
+                credit.clients() as f64,
+            ));
+        }));
+    }
+    e
 }
 
 /// The gossip PKI settings of a role, from config and flags.

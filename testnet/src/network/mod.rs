@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use summary::{Summary, percentile, round2};
 use thiserror::Error;
 use tokio::sync::mpsc;
+use wesh_metrics::get;
 use wesh_mix::params::{self, MIX_LAYERS};
 use wesh_mix::{ClientTrafficConfig, MixPayload, PoissonStream, RouteNode, Topology, TrafficKind};
 use wesh_shell::drivers::client_traffic::{
@@ -25,7 +26,6 @@ use wesh_shell::drivers::client_traffic::{
 };
 use wesh_shell::drivers::packet_path::{PkiSetup, RelayHandle, RelaySpec, start_relay};
 use wesh_shell::keys::{NodeKeys, peer_id_of};
-use wesh_shell::metrics::get;
 use wesh_shell::storage::{MailboxLimits, MailboxStore};
 use wesh_shell::topology_file::Role;
 
@@ -95,14 +95,18 @@ pub struct TestnetArgs {
     /// (retransmissions keep flowing meanwhile), in seconds.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub settle_seconds: u64,
-    /// How often clients pull their mailboxes, in milliseconds.
-    #[arg(long, default_value_t = wesh_shell::mailboxes::params::DEFAULT_PULL_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    /// How often the synthetic clients pull their mailboxes, in milliseconds.
+    #[arg(long, default_value_t = params::DEFAULT_PULL_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub pull_interval_ms: u64,
-    /// How often the two clients of the large message pull, in milliseconds. Clients pull
-    /// on a fixed schedule (16 payloads per pull, never faster because mail waits), so at
-    /// the default 500 ms one downloads 32 payloads/s, less than --bulk-rate: the receiver
-    /// (fragments) and the sender (their acks) of a bulk transfer have to tick faster, as
-    /// the sender sends faster.
+    /// Slots in every pull answer of the synthetic clients (1 to 16). They are busy
+    /// clients (each gets --message-rate messages a second from the others, plus the acks
+    /// of what it sends), so they pull more than the default profile's 4.
+    #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=16))]
+    pub pull_slots: usize,
+    /// How often the two clients of the large message pull, in milliseconds, 16 payloads
+    /// per pull. Clients pull on a fixed schedule (never faster because mail waits), so the
+    /// receiver (fragments) and the sender (their acks) of a bulk transfer have to tick
+    /// faster, as the sender sends faster.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub bulk_pull_interval_ms: u64,
     /// Run a token issuer: clients buy sending credit at their providers with blind-signed
@@ -120,11 +124,12 @@ pub struct TestnetArgs {
     /// Give every node the topology directly instead of running the gossip PKI.
     #[arg(long)]
     pub static_topology: bool,
-    /// Real-stream rate λ_P (packets/s) of the Wesh story's three clients: each group
-    /// message leaves as one reliable message per other member and replica, and the
-    /// handshake is five sequential messages, so λ_P sets how long the story takes.
-    #[arg(long, default_value_t = 5.0)]
-    pub wesh_real_rate: f64,
+    /// Traffic profile of the Wesh story's three clients (`default`, `mobile` or `fast`,
+    /// as `wesh client --profile`): the story shows what users of that profile get. It
+    /// runs at `fast` until the story fits its 45 s at `default` (the handshake is ten
+    /// messages in a row, and a group message leaves as three packets on λ_P).
+    #[arg(long, default_value = "fast")]
+    pub wesh_profile: String,
     /// Skip the Wesh story (three accounts become contacts, form a replicated group,
     /// write to it, one goes offline and catches up); only the synthetic load runs.
     #[arg(long)]
@@ -269,6 +274,8 @@ async fn wait_converged(all: &[&Node], within: Duration) -> bool {
 
 pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     let mean_delay = Duration::from_millis(args.mean_delay_ms);
+    let profile = wesh_mix::ClientProfile::named(&args.wesh_profile)
+        .map_err(|e| TestnetError::Setup(format!("--wesh-profile: {e}")))?;
     if mean_delay > params::MAX_HOP_DELAY {
         return Err(TestnetError::Setup(format!(
             "--mean-delay-ms {} exceeds the {} s maximum hop delay",
@@ -529,6 +536,12 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             } else {
                 pull_interval
             },
+            pull_slots: if bulk && i <= 1 {
+                params::PULL_SLOTS
+            } else {
+                args.pull_slots
+            },
+            bytes: Arc::default(),
             observer: Some(events_tx.clone()),
             store: None,
             payments: issuer_address.clone(),
@@ -591,6 +604,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         let topology = pki_params.is_none().then(|| topology.clone());
         let pki = pki_params.clone();
         let issuer = issuer_address.clone();
+        let (story_interval, story_slots) = (profile.pull_interval, profile.pull_slots);
         let make_spec: Arc<dyn Fn(ClientState, libp2p::Multiaddr) -> ClientSpec + Send + Sync> =
             Arc::new(move |state, addr| ClientSpec {
                 state,
@@ -598,7 +612,9 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 provider_addr: addr,
                 topology: topology.clone(),
                 pki: pki.clone(),
-                pull_interval,
+                pull_interval: story_interval,
+                pull_slots: story_slots,
+                bytes: Arc::default(),
                 observer: None,
                 store: None,
                 payments: issuer.clone(),
@@ -608,9 +624,10 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 .map_err(|e| TestnetError::Setup(e.to_string()))?,
             homes,
             traffic: ClientTrafficConfig {
-                real_rate: args.wesh_real_rate,
-                ..traffic
+                mean_hop_delay: mean_delay,
+                ..profile.traffic
             },
+            profile: profile.name.clone(),
             make_spec,
             // the last provider keeps the group (alice's home is the first)
             replication_provider: providers
@@ -703,6 +720,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 let pki = pki_params.clone();
                 let topology = pki_params.is_none().then(|| topology.clone());
                 let issuer = issuer_address.clone();
+                let pull_slots = args.pull_slots;
                 Arc::new(move |state, addr| ClientSpec {
                     state,
                     index: 2000,
@@ -710,6 +728,8 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                     topology: topology.clone(),
                     pki: pki.clone(),
                     pull_interval,
+                    pull_slots,
+                    bytes: Arc::default(),
                     observer: None,
                     store: None,
                     payments: issuer.clone(),

@@ -5,8 +5,8 @@
 use super::Node;
 use super::summary::RewardRow;
 use std::time::Duration;
+use wesh_metrics::get;
 use wesh_payments::WorkReport;
-use wesh_shell::metrics::get;
 use wesh_shell::monitor::Monitor;
 use wesh_shell::topology_file::Role;
 

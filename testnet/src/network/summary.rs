@@ -29,6 +29,8 @@ pub struct Summary {
 #[derive(Debug, Default, Serialize)]
 pub struct WeshSection {
     pub accounts: u64,
+    /// The three clients' traffic profile (`wesh client --profile`).
+    pub client_profile: String,
     /// λ_P of the three clients, packets/s.
     pub real_rate: f64,
     pub contact_requests_sent: u64,
@@ -409,8 +411,8 @@ impl Summary {
             "\nWesh over the mixnet (alice, bob and carol, each a client of a provider)\n",
         );
         s.push_str(&format!(
-            "  clients with λ_P = {}/s; every step below goes through the app API and the mixnet\n",
-            w.real_rate
+            "  clients at the {} profile (λ_P = {}/s); every step below goes through the app API and the mixnet\n",
+            w.client_profile, w.real_rate
         ));
         s.push_str(&format!(
             "  1. contacts: {} requests sent to rendezvous mailboxes, {} contacts established after {:.1} s\n",

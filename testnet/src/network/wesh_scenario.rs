@@ -27,6 +27,10 @@ pub const NAMES: [&str; 3] = ["alice", "bob", "carol"];
 const INVITE_PREFIX: &[u8] = b"wesh-invite:";
 /// Messages each member writes while everyone is online, and while carol is away.
 const ONLINE_MESSAGES: usize = 2;
+/// Pause between two rounds of group messages (each member writes one per round): a
+/// chat's pace, not a burst. A round leaves as 3 packets per writer (2 members and the
+/// replica), 1.5 s of the default λ_P = 2/s.
+const ROUND_GAP: Duration = Duration::from_secs(2);
 const OFFLINE_MESSAGES: usize = 2;
 
 pub struct ScenarioSetup {
@@ -34,6 +38,8 @@ pub struct ScenarioSetup {
     /// (provider node, its address) per account, round robin.
     pub homes: Vec<(NodeId, libp2p::Multiaddr)>,
     pub traffic: ClientTrafficConfig,
+    /// The name of the clients' profile (reported).
+    pub profile: String,
     pub make_spec: Arc<dyn Fn(ClientState, libp2p::Multiaddr) -> ClientSpec + Send + Sync>,
     pub replication_provider: NodeId,
     pub replicas: Vec<(NodeId, Arc<ReplicaService>)>,
@@ -165,6 +171,7 @@ pub async fn run(setup: ScenarioSetup) -> WeshSection {
     let mut section = WeshSection {
         accounts: NAMES.len() as u64,
         real_rate: setup.traffic.real_rate,
+        client_profile: setup.profile.clone(),
         ..Default::default()
     };
     let started = Instant::now();
@@ -325,7 +332,7 @@ async fn run_inner(
         via(from, ApiRequest::ContactRequestSend { contact: reference }).await?;
     }
     section.contact_requests_sent = pairs.len() as u64;
-    let contacts_deadline = deadline.min(Instant::now() + Duration::from_secs(25));
+    let contacts_deadline = deadline.min(Instant::now() + Duration::from_secs(40));
     let _ = wait_for(contacts_deadline, "contacts", || async {
         let mut n = 0;
         for (a, b) in pairs {
@@ -430,6 +437,9 @@ async fn run_inner(
         }
     };
     for n in 0..ONLINE_MESSAGES {
+        if n > 0 {
+            tokio::time::sleep(ROUND_GAP).await;
+        }
         for s in 0..apps.len() {
             send(s, n, false).await?;
         }
@@ -451,6 +461,9 @@ async fn run_inner(
     apps[2].go_offline().await.map_err(err)?;
     let away = Instant::now();
     for n in ONLINE_MESSAGES..ONLINE_MESSAGES + OFFLINE_MESSAGES {
+        if n > ONLINE_MESSAGES {
+            tokio::time::sleep(ROUND_GAP).await;
+        }
         for s in 0..2 {
             send(s, n, true).await?;
         }

@@ -84,7 +84,8 @@ async fn attempt(targets: &AttackTargets) -> Result<AttackReport, String> {
     let mut rng = rand_chacha::ChaCha20Rng::from_seed(wesh_mix::seed_from(&mut rand::rng()));
     let mailbox = Arc::new(MailboxClient::generate(provider.id, &mut rng));
     let mailbox_id = mailbox.mailbox();
-    Puller::new(control.clone(), provider.peer, mailbox)
+    Puller::new(control.clone(), provider.peer, mailbox, 1)
+        .map_err(|e| e.to_string())?
         .register()
         .await
         .map_err(|e| format!("mailbox registration: {e}"))?;

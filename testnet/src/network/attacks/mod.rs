@@ -154,7 +154,7 @@ pub struct RelayTarget {
     pub role: Role,
     /// 0, 1, 2 for mixes; 3 for providers.
     pub layer: usize,
-    pub metrics: Arc<wesh_shell::metrics::RelayMetrics>,
+    pub metrics: Arc<wesh_metrics::RelayMetrics>,
     pub mailboxes: Option<Arc<wesh_shell::storage::MailboxStore>>,
     /// The relay's PKI summary (`None` with a static topology).
     pub pki_status: Option<Arc<std::sync::Mutex<wesh_shell::pki::service::PkiStatus>>>,

@@ -1,12 +1,14 @@
-//! Node configuration: a TOML file, overridden by command-line flags, with defaults that
-//! start a working node from flags alone.
+//! A relay's configuration (`wesh mix` / `wesh provider --config FILE`): a TOML file,
+//! overridden by command-line flags, with defaults that start a working node from flags
+//! alone.
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
 use wesh_mix::params::{
-    DEFAULT_MEAN_HOP_DELAY, DEFAULT_MIX_LOOP_RATE, MAX_HOP_DELAY, MAX_STREAM_RATE,
+    DEFAULT_MEAN_HOP_DELAY, DEFAULT_MIX_LOOP_RATE, MAILBOX_QUOTA_BYTES, MAILBOX_QUOTA_PAYLOADS,
+    MAILBOX_TTL, MAX_HOP_DELAY, MAX_STREAM_RATE,
 };
 
 #[derive(Debug, Error)]
@@ -66,11 +68,10 @@ pub struct MailboxConfig {
 
 impl Default for MailboxConfig {
     fn default() -> Self {
-        use crate::storage::params as p;
         MailboxConfig {
-            ttl_seconds: p::DEFAULT_TTL.as_secs(),
-            quota_payloads: p::DEFAULT_QUOTA_PAYLOADS,
-            quota_bytes: p::DEFAULT_QUOTA_BYTES,
+            ttl_seconds: MAILBOX_TTL.as_secs(),
+            quota_payloads: MAILBOX_QUOTA_PAYLOADS,
+            quota_bytes: MAILBOX_QUOTA_BYTES,
         }
     }
 }
@@ -164,16 +165,6 @@ impl NodeConfig {
         Duration::from_millis(self.mixing.mean_hop_delay_ms)
     }
 
-    /// The mailbox store's limits (providers).
-    pub fn mailbox_limits(&self) -> crate::storage::MailboxLimits {
-        crate::storage::MailboxLimits {
-            ttl: Duration::from_secs(self.mailbox.ttl_seconds),
-            quota_payloads: self.mailbox.quota_payloads,
-            quota_bytes: self.mailbox.quota_bytes,
-            ..Default::default()
-        }
-    }
-
     /// Worker threads to run: the configured number, or one per core.
     pub fn worker_count(&self) -> usize {
         if self.workers > 0 {
@@ -204,6 +195,7 @@ mod tests {
         let c: NodeConfig = toml::from_str("[mailbox]\nttl_seconds = 0").unwrap();
         assert!(c.validate().is_err());
         let c: NodeConfig = toml::from_str("[mailbox]\nttl_seconds = 60").unwrap();
-        assert_eq!(c.mailbox_limits().ttl, Duration::from_secs(60));
+        assert!(c.validate().is_ok());
+        assert_eq!(c.mailbox.ttl_seconds, 60);
     }
 }
