@@ -110,7 +110,12 @@ struct OutgoingMessage {
 pub struct RetransmitQueue {
     config: RetransmitConfig,
     messages: HashMap<u64, OutgoingMessage>,
-    fresh: VecDeque<(u64, u32)>,
+    /// Fragments never sent, per message, served round-robin across messages: one small
+    /// message waits for one fragment of each message ahead of it, not for all of them
+    /// (a rendezvous update of 11 fragments must not hold a 1-fragment reply for 5 s).
+    /// The order is the sender's business: the real stream's rate is the same whatever
+    /// it carries.
+    fresh: VecDeque<(u64, VecDeque<u32>)>,
     retry: VecDeque<(u64, u32)>,
     deadlines: BTreeSet<(Duration, u64)>,
     /// ack id → (message, fragment index)
@@ -153,10 +158,9 @@ impl RetransmitQueue {
     /// Queues all fragments of a message (in order) under `message`.
     pub fn add_message(&mut self, message: u64, to: ClientAddress, fragments: Vec<Fragment>) {
         let n = fragments.len();
-        for index in 0..n {
-            if let Ok(i) = u32::try_from(index) {
-                self.fresh.push_back((message, i));
-            }
+        let indices: VecDeque<u32> = (0..n).filter_map(|i| u32::try_from(i).ok()).collect();
+        if !indices.is_empty() {
+            self.fresh.push_back((message, indices));
         }
         self.pending += n;
         self.messages.insert(
@@ -205,20 +209,28 @@ impl RetransmitQueue {
             }
             self.retry.pop_front();
         }
-        while let Some(&head) = self.fresh.front() {
-            if self.is_live(head) {
-                break;
+        while let Some((message, indices)) = self.fresh.front() {
+            let message = *message;
+            let live = indices.iter().position(|&i| self.is_live((message, i)));
+            match (live, self.fresh.front_mut()) {
+                (Some(first), Some((_, indices))) => {
+                    indices.drain(..first);
+                    break;
+                }
+                _ => {
+                    self.fresh.pop_front();
+                }
             }
-            self.fresh.pop_front();
         }
     }
 
-    /// The next fragment to send: retransmissions first, then fresh fragments in order.
+    /// The next fragment to send: retransmissions first, then fresh fragments, one
+    /// message after the other (each message's fragments in order).
     pub fn pop_next(&mut self) -> Option<PendingFragment> {
         self.skip_stale();
         let (retransmission, (message, index)) = match self.retry.pop_front() {
             Some(x) => (true, x),
-            None => (false, self.fresh.pop_front()?),
+            None => (false, self.pop_fresh()?),
         };
         let m = self.messages.get(&message)?;
         Some(PendingFragment {
@@ -229,14 +241,35 @@ impl RetransmitQueue {
         })
     }
 
+    /// The front message's next fresh fragment; the message goes to the back of the
+    /// round if it has more.
+    fn pop_fresh(&mut self) -> Option<(u64, u32)> {
+        let (message, mut indices) = self.fresh.pop_front()?;
+        let index = indices.pop_front()?;
+        if !indices.is_empty() {
+            self.fresh.push_back((message, indices));
+        }
+        Some((message, index))
+    }
+
     /// Puts back a fragment whose packet could not be built; it is the next to go.
     pub fn unpop(&mut self, p: PendingFragment) {
         let key = (p.message, p.fragment.index);
         if p.retransmission {
             self.retry.push_front(key);
-        } else {
-            self.fresh.push_front(key);
+            return;
         }
+        // its message went to the back of the round (if it has more): bring it back
+        let mut indices = match self.fresh.back() {
+            Some((m, _)) if *m == p.message => self
+                .fresh
+                .pop_back()
+                .map(|(_, indices)| indices)
+                .unwrap_or_default(),
+            _ => VecDeque::new(),
+        };
+        indices.push_front(p.fragment.index);
+        self.fresh.push_front((p.message, indices));
     }
 
     /// Records that `p` left under `ack_id` along `route`; without an ack by `deadline` it is

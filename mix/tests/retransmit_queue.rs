@@ -161,3 +161,53 @@ fn acks_and_timeouts_hand_back_the_current_attempts_route() {
     assert_eq!(last.event, Some(RetransmitEvent::Delivered { message: 9 }));
     assert!(q.expire(S(100)).failed_routes.is_empty());
 }
+
+#[test]
+fn fresh_fragments_take_turns_across_messages() {
+    // a long message queued first does not hold a short one behind all its fragments
+    let mut q = queue(4, 2);
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    let (_, short) = split_message(&mut rng, b"a reply").unwrap();
+    q.add_message(10, to(), short);
+    let (_, two) = split_message(&mut rng, &vec![2; 2 * FRAGMENT_DATA_BYTES]).unwrap();
+    q.add_message(11, to(), two);
+    let mut order = Vec::new();
+    while let Some(p) = q.pop_next() {
+        order.push((p.message, p.fragment.index));
+        q.sent(
+            &p,
+            1000 + order.len() as u64,
+            S(10),
+            AttemptRoute::default(),
+        );
+    }
+    assert_eq!(
+        order,
+        vec![(9, 0), (10, 0), (11, 0), (9, 1), (11, 1), (9, 2), (9, 3)]
+    );
+}
+
+#[test]
+fn an_unpopped_fragment_goes_next_and_keeps_its_message_order() {
+    let mut q = queue(3, 2);
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let (_, other) = split_message(&mut rng, b"other").unwrap();
+    q.add_message(10, to(), other);
+    let p = q.pop_next().unwrap();
+    assert_eq!((p.message, p.fragment.index), (9, 0));
+    // its packet could not be built: it is the next to go, then the round goes on
+    q.unpop(p);
+    let order: Vec<_> = std::iter::from_fn(|| {
+        let p = q.pop_next()?;
+        let key = (p.message, p.fragment.index);
+        q.sent(
+            &p,
+            2000 + u64::from(key.1) + 10 * key.0,
+            S(10),
+            AttemptRoute::default(),
+        );
+        Some(key)
+    })
+    .collect();
+    assert_eq!(order, vec![(9, 0), (10, 0), (9, 1), (9, 2)]);
+}

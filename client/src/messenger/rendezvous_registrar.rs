@@ -125,33 +125,31 @@ impl RendezvousRegistrar {
         let Some(a) = self.active.as_ref() else {
             return out;
         };
-        let due = match a.last_sent {
-            None => true,
-            Some(at) => {
-                let since = now.saturating_sub(at);
-                since >= RDV_REFRESH_MS
-                    || self
-                        .first_ack_at
-                        .is_some_and(|f| now.saturating_sub(f) >= RDV_ACK_DELAY_MS)
-                    || (a.surbs_left < RDV_SURBS_LOW && since >= RDV_ACK_DELAY_MS)
-            }
-        };
-        if !due {
+        let since = a.last_sent.map(|at| now.saturating_sub(at));
+        // a new registration, a refresh (SURBs die with the mixes' keys) or a desk running
+        // low gets SURBs; an update that only acks carries none: 8 reply blocks are 11
+        // fragments on the real stream, which would hold the handshake replies queued
+        // behind them
+        let wants_surbs = since.is_none_or(|s| {
+            s >= RDV_REFRESH_MS || (a.surbs_left < RDV_SURBS_LOW && s >= RDV_ACK_DELAY_MS)
+        });
+        let acks_due = self
+            .first_ack_at
+            .is_some_and(|f| now.saturating_sub(f) >= RDV_ACK_DELAY_MS);
+        if !wants_surbs && !acks_due {
             return out;
         }
+        let surbs = if wants_surbs { RDV_SURBS_PER_UPDATE } else { 0 };
         let seq = self.next_seq(now);
         let acks: Vec<u64> = std::mem::take(&mut self.acks).into_iter().collect();
         self.first_ack_at = None;
         if let Some(a) = self.active.as_mut() {
-            out.push(request(
-                &a.registration,
-                seq,
-                false,
-                acks,
-                RDV_SURBS_PER_UPDATE,
-            ));
-            a.last_sent = Some(now);
-            a.surbs_left = (a.surbs_left + RDV_SURBS_PER_UPDATE).min(RDV_SURBS_KEPT);
+            out.push(request(&a.registration, seq, false, acks, surbs));
+            if surbs > 0 {
+                // the refresh clock restarts with each batch of SURBs, not with acks
+                a.last_sent = Some(now);
+            }
+            a.surbs_left = (a.surbs_left + surbs).min(RDV_SURBS_KEPT);
         }
         out
     }
@@ -234,17 +232,32 @@ mod tests {
         let acked = r.poll(2000 + RDV_ACK_DELAY_MS);
         assert_eq!(acked[0].update.acks, vec![42]);
         assert!(acked[0].update.seq > first[0].update.seq);
-        // refreshed on schedule
-        assert_eq!(r.poll(3000 + RDV_REFRESH_MS).len(), 1);
+        assert_eq!(
+            acked[0].surbs_wanted, 0,
+            "an ack does not resend reply blocks the desk still has"
+        );
+        // forwards that leave the desk low on SURBs bring a batch with their acks
+        let mut at = 3000;
+        for id in 50..50 + RDV_SURBS_PER_UPDATE as u64 {
+            assert!(r.on_forward(at, &[7; 32], id, &tag(&[7; 32], id), b"env"));
+            at += 1;
+        }
+        let low = r.poll(at + RDV_ACK_DELAY_MS);
+        assert_eq!(low[0].surbs_wanted, RDV_SURBS_PER_UPDATE);
+        assert_eq!(low[0].update.acks.len(), RDV_SURBS_PER_UPDATE);
+        // refreshed on schedule (counted from the last batch of SURBs)
+        let t = at + RDV_ACK_DELAY_MS + RDV_REFRESH_MS;
+        assert!(r.poll(t - 1).is_empty());
+        assert_eq!(r.poll(t).len(), 1);
         // the point moves: the old mailbox is revoked, the new one registered
         r.set(registration(8));
-        let moved = r.poll(4000 + RDV_REFRESH_MS);
+        let moved = r.poll(t + 1000);
         assert_eq!(moved.len(), 2);
         assert!(moved[0].update.revoke && moved[0].update.mailbox == [7; 32]);
         assert!(!moved[1].update.revoke && moved[1].update.mailbox == [8; 32]);
         assert!(moved[1].update.seq > moved[0].update.seq);
         // after going offline it registers again at once
         r.reset();
-        assert_eq!(r.poll(5000 + RDV_REFRESH_MS).len(), 1);
+        assert_eq!(r.poll(t + 2000).len(), 1);
     }
 }

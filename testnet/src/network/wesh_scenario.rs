@@ -197,7 +197,15 @@ pub async fn run(setup: ScenarioSetup) -> WeshSection {
         for (r, at) in &t.received {
             // carol's catch-up is not network latency
             if !(t.while_offline && *r == 2) {
-                latencies.push(at.duration_since(t.sent_at).as_secs_f64() * 1000.0);
+                let ms = at.duration_since(t.sent_at).as_secs_f64() * 1000.0;
+                tracing::debug!(
+                    from = NAMES[t.sender],
+                    to = NAMES[*r],
+                    sent_s = t.sent_at.duration_since(started).as_secs_f64(),
+                    ms,
+                    "group message latency"
+                );
+                latencies.push(ms);
             }
         }
     }

@@ -21,6 +21,10 @@ const ATTACK_RATE: f64 = 20.0;
 /// How long the packets may take to cross the mixnet.
 const PATIENCE: Duration = Duration::from_secs(15);
 
+/// `desk-wedge` and `desk-binding-hijack` both read the providers' `internal_refused`
+/// counter: one floods at a time, so each counts only its own packets.
+static ONE_FLOOD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn providers(targets: &AttackTargets) -> Vec<&RelayTarget> {
     targets
         .relays
@@ -54,6 +58,7 @@ fn internal_counts(providers: &[&RelayTarget]) -> u64 {
 async fn flood(targets: &AttackTargets, body: &[u8]) -> Result<(u64, u64), String> {
     let ps = providers(targets);
     let home = ps.first().ok_or("no provider keeps mailboxes")?;
+    let _alone = ONE_FLOOD.lock().await;
     let attacker = start_attacker(targets, home, ATTACK_RATE).await?;
     let before = refused_so_far(&ps);
     let mut sent = 0;

@@ -32,8 +32,10 @@ const CLAIMS: usize = 16;
 const ATTACK_RATE: f64 = 40.0;
 /// How long the honest messages may take to arrive.
 const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(25);
-/// How long the flood is given to reach its targets before the honest messages leave.
-const FLOOD_SETTLE: Duration = Duration::from_secs(4);
+/// Longest the flood is given to reach its targets before the honest messages leave: they
+/// leave as soon as the victim holds every claim (the victim drains its mailbox at its
+/// profile's pull rate, beside its honest traffic).
+const FLOOD_SETTLE: Duration = Duration::from_secs(15);
 
 /// A first fragment claiming a 4 MiB message that will never be sent (the client core seals
 /// it like any payload; its slot is cover, since the attacker does not want acks).
@@ -89,12 +91,18 @@ async fn attack(targets: &AttackTargets) -> Result<AttackReport, String> {
                 .map_err(|e| e.to_string())?;
         }
     }
-    tokio::time::sleep(FLOOD_SETTLE).await;
-    let (victim_held_after_flood, victim_partials_after_flood) = victim
-        .handle
-        .reassembly_held()
-        .await
-        .map_err(|e| e.to_string())?;
+    let settle_until = Instant::now() + FLOOD_SETTLE;
+    let (victim_held_after_flood, victim_partials_after_flood) = loop {
+        let held = victim
+            .handle
+            .reassembly_held()
+            .await
+            .map_err(|e| e.to_string())?;
+        if held.1 >= CLAIMS || Instant::now() >= settle_until {
+            break held;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
 
     // 2. honest three-fragment messages to the same targets
     let honest_len = 3 * FRAGMENT_DATA_BYTES - 100;
