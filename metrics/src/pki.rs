@@ -1,7 +1,20 @@
 //! The PKI view a node follows (`FollowerStatus`) as samples.
 
-use crate::exposition::Sample;
+use crate::exposition::{MetricSource, Sample};
+use std::sync::{Arc, Mutex};
 use wesh_pki::FollowerStatus;
+
+/// A node's PKI view, read at scrape time from the status its PKI agent keeps.
+pub struct PkiSource(pub Arc<Mutex<FollowerStatus>>);
+
+impl MetricSource for PkiSource {
+    fn collect(&self, out: &mut Vec<Sample>) {
+        // a poisoned lock (a panicked writer) leaves the view out rather than the scrape
+        if let Ok(status) = self.0.lock() {
+            collect(&status, out);
+        }
+    }
+}
 
 pub fn collect(s: &FollowerStatus, out: &mut Vec<Sample>) {
     out.extend([

@@ -6,19 +6,11 @@
 
 mod common;
 
-use common::{start, wesh};
+use common::{free_port, start, wesh};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wesh_shell::keys::NodeKeys;
 
 const EPOCH: u64 = 20;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn epoch_now() -> u64 {
     SystemTime::now()

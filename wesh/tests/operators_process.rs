@@ -4,18 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::{one_network, wesh};
+use common::{free_port, one_network, wesh};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-
-/// A free loopback port (bound then released: the process binds it next).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn a_mix_serves_metrics_and_status_summarises_them() {

@@ -429,11 +429,7 @@ fn issuer_exposition(issuer: &RunningIssuer) -> wesh_metrics::Exposition {
         ]);
     }));
     if let Some(pki) = issuer.pki_status.clone() {
-        e.add_source(FnSource(move |out: &mut Vec<Sample>| {
-            if let Ok(status) = pki.lock() {
-                wesh_metrics::pki::collect(&status, out);
-            }
-        }));
+        e.add_source(wesh_metrics::pki::PkiSource(pki));
     }
     e
 }

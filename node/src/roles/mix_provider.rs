@@ -213,11 +213,7 @@ fn relay_exposition(handle: &crate::drivers::packet_path::RelayHandle, role: &st
         handle.metrics.hold_seconds.0.clone(),
     );
     if let Some(pki) = handle.pki_status.clone() {
-        e.add_source(FnSource(move |out: &mut Vec<Sample>| {
-            if let Ok(status) = pki.lock() {
-                wesh_metrics::pki::collect(&status, out);
-            }
-        }));
+        e.add_source(wesh_metrics::pki::PkiSource(pki));
     }
     if let Some(credit) = handle.credit.clone() {
         e.add_source(FnSource(move |out: &mut Vec<Sample>| {

@@ -5,6 +5,15 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+/// A free loopback port (bound then released: the process under test binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn wesh() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wesh"))
 }
