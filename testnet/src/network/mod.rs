@@ -720,7 +720,8 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 let pki = pki_params.clone();
                 let topology = pki_params.is_none().then(|| topology.clone());
                 let issuer = issuer_address.clone();
-                let pull_slots = args.pull_slots;
+                // attackers' clients drain their mailboxes at once (the attacks time them)
+                let pull_slots = params::PULL_SLOTS;
                 Arc::new(move |state, addr| ClientSpec {
                     state,
                     index: 2000,
@@ -1190,6 +1191,8 @@ fn attack_client_maker(
         spec.pki = pki.clone();
         spec.payments = payments.clone();
         spec.pull_interval = pull_interval;
+        // the attacks time what reaches these clients: full answers, whatever the profile
+        spec.pull_slots = params::PULL_SLOTS;
         Some(spec)
     })
 }

@@ -256,8 +256,11 @@ pub async fn start_observed_client(
         .new_client
         .as_ref()
         .ok_or("the testnet gives no way to start a client")?;
+    // an instrument, not a user: loops at 1/s so that an attack watching them sees some
+    // within its window whatever the default profile's λ_L
     let traffic = wesh_mix::ClientTrafficConfig {
         real_rate: rate,
+        loop_rate: OBSERVED_LOOP_RATE,
         ..wesh_mix::ClientTrafficConfig::default()
     };
     let mut spec = make(provider, traffic).ok_or("cannot make a client spec")?;
@@ -282,6 +285,9 @@ pub async fn start_observed_client(
 
 /// An attacker's client at `provider`, sending `real_rate` packets/s, once it can send
 /// (mailbox registered, directory and credit in hand; 20 s at most).
+/// λ_L of the clients the attacks observe, packets/s.
+const OBSERVED_LOOP_RATE: f64 = 1.0;
+
 pub async fn start_attacker(
     targets: &AttackTargets,
     provider: &RelayTarget,
