@@ -49,6 +49,15 @@ impl Sample {
         Sample::new(name, help, Kind::Counter, value as f64)
     }
 
+    /// A counter read from an atomic the process keeps.
+    pub fn counted(
+        name: &'static str,
+        help: &'static str,
+        value: &std::sync::atomic::AtomicU64,
+    ) -> Self {
+        Sample::counter(name, help, value.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     pub fn label(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.labels.push((key, value.into()));
         self

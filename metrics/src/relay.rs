@@ -114,7 +114,7 @@ impl RelayMetrics {
 
 impl MetricSource for RelayMetrics {
     fn collect(&self, out: &mut Vec<Sample>) {
-        let c = |name, help, v: &AtomicU64| Sample::counter(name, help, get(v));
+        let c = Sample::counted;
         out.extend([
             c(
                 "wesh_packets_received",

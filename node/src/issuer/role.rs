@@ -397,9 +397,7 @@ fn issuer_exposition(issuer: &RunningIssuer) -> wesh_metrics::Exposition {
     e.add_source(issuer.net.bytes.clone());
     let stats = issuer.stats.clone();
     e.add_source(FnSource(move |out: &mut Vec<Sample>| {
-        let c = |name, help, v: &std::sync::atomic::AtomicU64| {
-            Sample::counter(name, help, wesh_metrics::get(v))
-        };
+        let c = Sample::counted;
         out.extend([
             c(
                 "wesh_issuer_tokens_issued",

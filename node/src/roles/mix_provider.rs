@@ -218,9 +218,7 @@ fn relay_exposition(handle: &crate::drivers::packet_path::RelayHandle, role: &st
     if let Some(credit) = handle.credit.clone() {
         e.add_source(FnSource(move |out: &mut Vec<Sample>| {
             let s = &credit.stats;
-            let c = |name, help, v: &std::sync::atomic::AtomicU64| {
-                Sample::counter(name, help, wesh_metrics::get(v))
-            };
+            let c = Sample::counted;
             out.extend([
                 c(
                     "wesh_credit_tokens_spent",
