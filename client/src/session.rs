@@ -610,7 +610,22 @@ impl GroupSession {
     /// Whether an encoded entry belongs on the metadata log (after verifying it). Lets a
     /// caller route entries that arrive mixed in one batch.
     pub fn entry_log(&self, bytes: &[u8]) -> Result<LogKind> {
-        Ok(Entry::decode_verified(bytes, self.metadata.verifier())?.log())
+        Ok(self.entry_origin(bytes)?.0)
+    }
+
+    /// Which log an encoded entry belongs on and which device wrote it (its clock's id),
+    /// after verifying it.
+    pub fn entry_origin(&self, bytes: &[u8]) -> Result<(LogKind, [u8; 32])> {
+        let entry = Entry::decode_verified(bytes, self.metadata.verifier())?;
+        Ok((entry.log(), entry.clock().id))
+    }
+
+    /// The metadata entries, encoded, each with the device that wrote it, in log order.
+    pub fn metadata_entries_by_writer(&self) -> Vec<([u8; 32], Vec<u8>)> {
+        self.metadata
+            .iter_sorted()
+            .map(|e| (e.clock().id, e.encode()))
+            .collect()
     }
 
     fn open_chain(

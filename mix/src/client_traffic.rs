@@ -27,7 +27,9 @@ use crate::payload_seal::{ClientKeys, seal_key_of};
 use crate::poisson::PoissonStream;
 use crate::reassembly::{Accepted, Reassembler, ReassemblyLimits};
 use crate::reply_surb::ReplySurb;
-use crate::retransmit::{PendingFragment, RetransmitConfig, RetransmitEvent, RetransmitQueue};
+use crate::retransmit::{
+    PendingFragment, RetransmitConfig, RetransmitEvent, RetransmitQueue, SendClass,
+};
 use crate::route_health::{AttemptRoute, RouteHealth};
 use crate::topology::{ClientAddress, RouteNode, Topology};
 use rand::{Rng, RngExt, SeedableRng};
@@ -214,6 +216,17 @@ impl ClientTraffic {
     /// fragments that leave on the real stream (λ_P), each with a SURB-ack, and are resent
     /// until acked. The returned id comes back in `MessageDelivered` / `MessageFailed`.
     pub fn send_message(&mut self, to: ClientAddress, bytes: Vec<u8>) -> Result<u64, EnqueueError> {
+        self.send_message_as(to, bytes, SendClass::Interactive)
+    }
+
+    /// [`Self::send_message`] in a chosen [`SendClass`]: a background message leaves only
+    /// when no interactive fragment waits.
+    pub fn send_message_as(
+        &mut self,
+        to: ClientAddress,
+        bytes: Vec<u8>,
+        class: SendClass,
+    ) -> Result<u64, EnqueueError> {
         if bytes.len() > MAX_MESSAGE_BYTES {
             return Err(EnqueueError::TooLong {
                 len: bytes.len(),
@@ -230,7 +243,7 @@ impl ClientTraffic {
             return Err(EnqueueError::QueueFull(pending));
         }
         let id = self.take_id();
-        self.reliable.add_message(id, to, fragments);
+        self.reliable.add_message(id, to, fragments, class);
         Ok(id)
     }
 

@@ -76,6 +76,7 @@ pub use replay::ReplayFilter;
 pub use reply_surb::{ReplySurb, reply_packets, surbs_needed};
 pub use retransmit::{
     AckOutcome, Expired, FailureReason, RetransmitConfig, RetransmitEvent, RetransmitQueue,
+    SendClass,
 };
 pub use route_health::{AttemptRoute, RouteHealth};
 pub use topology::{ClientAddress, RouteNode, Topology};

@@ -69,13 +69,16 @@ pub const DEFAULT_CLIENT_LOOP_RATE: f64 = 0.25;
 pub const DEFAULT_CLIENT_DROP_RATE: f64 = 0.1;
 
 /// Time between two mailbox pull ticks of the `default` profile. With
-/// [`DEFAULT_PULL_SLOTS`] it drains 4 payloads/s: what a client sending at its full
+/// [`DEFAULT_PULL_SLOTS`] it drains 3.75 payloads/s: what a client sending at its full
 /// λ_P = 2/s gets back (its acks, 2/s, and its loops, 0.25/s) leaves room for what others
-/// send it; it adds 0.5 s to a message on average.
-pub const DEFAULT_PULL_INTERVAL: Duration = Duration::from_secs(1);
+/// send it. Every message waits for the recipient's next tick (0.4 s on average): three
+/// slots every 0.8 s cost less downlink than four every second (a tick's own requests
+/// and framing cost about 1.3 KB) and take 0.1 s off that wait; two every 0.5 s measured
+/// 1.45 GB/day, too close to the budget (issue 18, BENCHMARKS.md).
+pub const DEFAULT_PULL_INTERVAL: Duration = Duration::from_millis(800);
 
-/// Slots in every pull answer of the `default` profile (8,286 bytes per answer).
-pub const DEFAULT_PULL_SLOTS: usize = 4;
+/// Slots in every pull answer of the `default` profile (6,228 bytes per answer).
+pub const DEFAULT_PULL_SLOTS: usize = 3;
 
 /// The `mobile` profile's λ_P, packets per second: a message every 2 s.
 pub const MOBILE_CLIENT_REAL_RATE: f64 = 0.5;

@@ -76,6 +76,26 @@ pub struct Expired {
     pub failed_routes: Vec<AttemptRoute>,
 }
 
+/// Which fresh fragments leave first. The real stream's rate is the same whatever it
+/// carries, so the order is the sender's business: copies a person waits for (a message to
+/// a member's device, a handshake) go before copies nobody waits for (a replication
+/// provider's copy, kept for members who are offline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SendClass {
+    #[default]
+    Interactive,
+    Background,
+}
+
+impl SendClass {
+    fn slot(self) -> usize {
+        match self {
+            SendClass::Interactive => 0,
+            SendClass::Background => 1,
+        }
+    }
+}
+
 /// A fragment's attempt waiting for its ack.
 #[derive(Debug, Clone)]
 struct InFlight {
@@ -96,6 +116,7 @@ pub struct PendingFragment {
 
 struct OutgoingMessage {
     to: ClientAddress,
+    class: SendClass,
     fragments: Vec<Fragment>,
     acked: Vec<bool>,
     attempts: Vec<u32>,
@@ -113,9 +134,9 @@ pub struct RetransmitQueue {
     /// Fragments never sent, per message, served round-robin across messages: one small
     /// message waits for one fragment of each message ahead of it, not for all of them
     /// (a rendezvous update of 11 fragments must not hold a 1-fragment reply for 5 s).
-    /// The order is the sender's business: the real stream's rate is the same whatever
-    /// it carries.
-    fresh: VecDeque<(u64, VecDeque<u32>)>,
+    /// One round per [`SendClass`]: a background fragment leaves only when no interactive
+    /// one waits.
+    fresh: [VecDeque<(u64, VecDeque<u32>)>; 2],
     retry: VecDeque<(u64, u32)>,
     deadlines: BTreeSet<(Duration, u64)>,
     /// ack id → (message, fragment index)
@@ -129,7 +150,7 @@ impl RetransmitQueue {
         RetransmitQueue {
             config,
             messages: HashMap::new(),
-            fresh: VecDeque::new(),
+            fresh: [VecDeque::new(), VecDeque::new()],
             retry: VecDeque::new(),
             deadlines: BTreeSet::new(),
             acks: HashMap::new(),
@@ -155,18 +176,26 @@ impl RetransmitQueue {
         self.messages.len()
     }
 
-    /// Queues all fragments of a message (in order) under `message`.
-    pub fn add_message(&mut self, message: u64, to: ClientAddress, fragments: Vec<Fragment>) {
+    /// Queues all fragments of a message (in order) under `message`, behind the messages of
+    /// its class.
+    pub fn add_message(
+        &mut self,
+        message: u64,
+        to: ClientAddress,
+        fragments: Vec<Fragment>,
+        class: SendClass,
+    ) {
         let n = fragments.len();
         let indices: VecDeque<u32> = (0..n).filter_map(|i| u32::try_from(i).ok()).collect();
         if !indices.is_empty() {
-            self.fresh.push_back((message, indices));
+            self.fresh[class.slot()].push_back((message, indices));
         }
         self.pending += n;
         self.messages.insert(
             message,
             OutgoingMessage {
                 to,
+                class,
                 fragments,
                 acked: vec![false; n],
                 attempts: vec![0; n],
@@ -185,7 +214,7 @@ impl RetransmitQueue {
     /// Whether any fragment waits to be sent.
     pub fn has_pending_send(&mut self) -> bool {
         self.skip_stale();
-        !self.retry.is_empty() || !self.fresh.is_empty()
+        !self.retry.is_empty() || self.fresh.iter().any(|f| !f.is_empty())
     }
 
     /// Whether a timed-out fragment waits to be sent again (these go first).
@@ -209,23 +238,30 @@ impl RetransmitQueue {
             }
             self.retry.pop_front();
         }
-        while let Some((message, indices)) = self.fresh.front() {
+        for slot in 0..self.fresh.len() {
+            self.skip_stale_fresh(slot);
+        }
+    }
+
+    fn skip_stale_fresh(&mut self, slot: usize) {
+        while let Some((message, indices)) = self.fresh[slot].front() {
             let message = *message;
             let live = indices.iter().position(|&i| self.is_live((message, i)));
-            match (live, self.fresh.front_mut()) {
+            match (live, self.fresh[slot].front_mut()) {
                 (Some(first), Some((_, indices))) => {
                     indices.drain(..first);
                     break;
                 }
                 _ => {
-                    self.fresh.pop_front();
+                    self.fresh[slot].pop_front();
                 }
             }
         }
     }
 
-    /// The next fragment to send: retransmissions first, then fresh fragments, one
-    /// message after the other (each message's fragments in order).
+    /// The next fragment to send: retransmissions first, then fresh fragments, interactive
+    /// before background, taking turns across the messages of a class (each message's
+    /// fragments in order).
     pub fn pop_next(&mut self) -> Option<PendingFragment> {
         self.skip_stale();
         let (retransmission, (message, index)) = match self.retry.pop_front() {
@@ -241,13 +277,14 @@ impl RetransmitQueue {
         })
     }
 
-    /// The front message's next fresh fragment; the message goes to the back of the
-    /// round if it has more.
+    /// The first non-empty class's front message's next fresh fragment; the message goes
+    /// to the back of its round if it has more.
     fn pop_fresh(&mut self) -> Option<(u64, u32)> {
-        let (message, mut indices) = self.fresh.pop_front()?;
+        let round = self.fresh.iter_mut().find(|f| !f.is_empty())?;
+        let (message, mut indices) = round.pop_front()?;
         let index = indices.pop_front()?;
         if !indices.is_empty() {
-            self.fresh.push_back((message, indices));
+            round.push_back((message, indices));
         }
         Some((message, index))
     }
@@ -259,17 +296,20 @@ impl RetransmitQueue {
             self.retry.push_front(key);
             return;
         }
+        let Some(class) = self.messages.get(&p.message).map(|m| m.class) else {
+            return;
+        };
+        let round = &mut self.fresh[class.slot()];
         // its message went to the back of the round (if it has more): bring it back
-        let mut indices = match self.fresh.back() {
-            Some((m, _)) if *m == p.message => self
-                .fresh
+        let mut indices = match round.back() {
+            Some((m, _)) if *m == p.message => round
                 .pop_back()
                 .map(|(_, indices)| indices)
                 .unwrap_or_default(),
             _ => VecDeque::new(),
         };
         indices.push_front(p.fragment.index);
-        self.fresh.push_front((p.message, indices));
+        round.push_front((p.message, indices));
     }
 
     /// Records that `p` left under `ack_id` along `route`; without an ack by `deadline` it is

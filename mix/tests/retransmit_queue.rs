@@ -21,7 +21,7 @@ fn queue(fragments: usize, max_retransmissions: u32) -> RetransmitQueue {
         margin: Duration::from_secs(1),
         max_retransmissions,
     });
-    q.add_message(9, to(), frags);
+    q.add_message(9, to(), frags, SendClass::Interactive);
     q
 }
 
@@ -168,9 +168,9 @@ fn fresh_fragments_take_turns_across_messages() {
     let mut q = queue(4, 2);
     let mut rng = ChaCha20Rng::seed_from_u64(2);
     let (_, short) = split_message(&mut rng, b"a reply").unwrap();
-    q.add_message(10, to(), short);
+    q.add_message(10, to(), short, SendClass::Interactive);
     let (_, two) = split_message(&mut rng, &vec![2; 2 * FRAGMENT_DATA_BYTES]).unwrap();
-    q.add_message(11, to(), two);
+    q.add_message(11, to(), two, SendClass::Interactive);
     let mut order = Vec::new();
     while let Some(p) = q.pop_next() {
         order.push((p.message, p.fragment.index));
@@ -192,7 +192,7 @@ fn an_unpopped_fragment_goes_next_and_keeps_its_message_order() {
     let mut q = queue(3, 2);
     let mut rng = ChaCha20Rng::seed_from_u64(3);
     let (_, other) = split_message(&mut rng, b"other").unwrap();
-    q.add_message(10, to(), other);
+    q.add_message(10, to(), other, SendClass::Interactive);
     let p = q.pop_next().unwrap();
     assert_eq!((p.message, p.fragment.index), (9, 0));
     // its packet could not be built: it is the next to go, then the round goes on
@@ -210,4 +210,49 @@ fn an_unpopped_fragment_goes_next_and_keeps_its_message_order() {
     })
     .collect();
     assert_eq!(order, vec![(9, 0), (10, 0), (9, 1), (9, 2)]);
+}
+
+#[test]
+fn background_fragments_wait_for_interactive_ones_but_retries_go_first() {
+    // queue(…) holds message 9 (interactive, 3 fragments); a background copy queued before
+    // a later interactive one still leaves after it
+    let mut q = queue(3, 2);
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let (_, copy) = split_message(&mut rng, &vec![1; 2 * FRAGMENT_DATA_BYTES]).unwrap();
+    q.add_message(20, to(), copy, SendClass::Background);
+    let (_, reply) = split_message(&mut rng, b"a reply").unwrap();
+    q.add_message(21, to(), reply, SendClass::Interactive);
+    let mut order = Vec::new();
+    let first = q.pop_next().unwrap();
+    q.sent(&first, 500, S(1), AttemptRoute::default());
+    order.push((first.message, first.fragment.index));
+    // the first fragment times out: its retry leaves before everything fresh
+    assert!(q.expire(S(2)).events.is_empty());
+    while let Some(p) = q.pop_next() {
+        order.push((p.message, p.fragment.index));
+        q.sent(
+            &p,
+            1000 + order.len() as u64,
+            S(100),
+            AttemptRoute::default(),
+        );
+    }
+    assert_eq!(
+        order,
+        vec![(9, 0), (9, 0), (21, 0), (9, 1), (9, 2), (20, 0), (20, 1)]
+    );
+    // an unpopped background fragment goes back to the head of its own class only
+    let mut q = queue(1, 2);
+    let (_, copy) = split_message(&mut rng, b"copy").unwrap();
+    q.add_message(30, to(), copy, SendClass::Background);
+    let p = q.pop_next().unwrap();
+    assert_eq!(p.message, 9);
+    q.sent(&p, 1, S(100), AttemptRoute::default());
+    let b = q.pop_next().unwrap();
+    assert_eq!(b.message, 30);
+    let (_, late) = split_message(&mut rng, b"late").unwrap();
+    q.add_message(31, to(), late, SendClass::Interactive);
+    q.unpop(b);
+    assert_eq!(q.pop_next().map(|p| p.message), Some(31));
+    assert_eq!(q.pop_next().map(|p| p.message), Some(30));
 }

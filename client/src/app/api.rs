@@ -118,6 +118,9 @@ pub struct MetadataView {
     pub members: Vec<(String, Vec<String>)>,
     /// device → "provider:mailbox"
     pub device_mailboxes: Vec<(String, String)>,
+    /// Other devices whose messages this device can open (it holds their chain key).
+    #[serde(default)]
+    pub readable_devices: Vec<String>,
     pub replicas: Vec<String>,
     pub metadata_entries: usize,
     pub message_entries: usize,
@@ -237,6 +240,7 @@ pub fn metadata_view(m: &GroupMetadataView) -> MetadataView {
                 )
             })
             .collect(),
+        readable_devices: m.readable_devices.iter().map(hex::encode).collect(),
         replicas: m
             .replicas
             .iter()

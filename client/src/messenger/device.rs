@@ -60,6 +60,17 @@ pub fn replica_mailbox(group_id: &[u8; 32]) -> [u8; 32] {
     crate::crypto::public_of_seed(&replica_mailbox_seed(group_id))
 }
 
+/// What a device sends a member device it has just learnt of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LogPush {
+    /// The whole metadata log and this device's messages: it learnt of the new device from
+    /// the device's own announcement, so nobody else may have given it the log yet.
+    Whole,
+    /// Only what this device wrote: it learnt of the new device from a member that
+    /// already pushed the new device its log (the introducer).
+    OwnEntries,
+}
+
 /// What a queued message carries (for counters and logs; the bytes are opaque).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutgoingKind {
@@ -77,6 +88,15 @@ pub struct Outgoing {
     pub to: MailboxAddress,
     pub bytes: Vec<u8>,
     pub kind: OutgoingKind,
+}
+
+impl Outgoing {
+    /// Whether nobody waits for this message: a replication provider's copy is read only by
+    /// members who were offline, so it may leave after the copies for member devices
+    /// (the mixnet client's background class).
+    pub fn background(&self) -> bool {
+        matches!(self.kind, OutgoingKind::Replica { .. })
+    }
 }
 
 /// What the app hears about.
@@ -144,6 +164,8 @@ pub struct GroupMetadataView {
     /// member ID → its device IDs
     pub members: BTreeMap<[u8; 32], BTreeSet<[u8; 32]>>,
     pub device_mailboxes: BTreeMap<[u8; 32], MailboxAddress>,
+    /// Other devices whose messages this device can open (it holds their chain key).
+    pub readable_devices: BTreeSet<[u8; 32]>,
     pub replicas: Vec<MailboxAddress>,
     pub metadata_entries: usize,
     pub message_entries: usize,
@@ -1033,6 +1055,14 @@ impl WeshDevice {
                 .device_mailboxes()
                 .map(|(d, provider, mailbox)| (d, MailboxAddress { provider, mailbox }))
                 .collect(),
+            readable_devices: s
+                .session
+                .members()
+                .values()
+                .flatten()
+                .filter(|d| **d != s.session.device_id() && s.session.has_chain_for(d))
+                .copied()
+                .collect(),
             replicas: s
                 .session
                 .replicas()
@@ -1117,24 +1147,68 @@ impl WeshDevice {
 
     /// Sends the metadata log and this device's messages to member devices (and replicas)
     /// that have not had them yet.
-    fn push_log_to_new_devices(&mut self, group_id: [u8; 32]) -> Result<usize> {
+    fn push_log_to_new_devices(&mut self, group_id: [u8; 32], push: LogPush) -> Result<usize> {
         let state = self.group_mut(&group_id)?;
         let pushed = &state.pushed;
         let fresh = device_targets(&state.session, |d| !pushed.contains(d));
         if fresh.is_empty() {
             return Ok(0);
         }
-        let mut log = state.session.metadata_entries();
-        log.extend(state.session.own_message_entries());
+        let me = state.session.device_id();
+        let metadata: Vec<([u8; 32], Vec<u8>)> = state
+            .session
+            .metadata_entries_by_writer()
+            .into_iter()
+            .filter(|(writer, _)| push == LogPush::Whole || *writer == me)
+            .collect();
+        let messages = state.session.own_message_entries();
         for (device, _) in &fresh {
             state.pushed.insert(*device);
         }
         let n = fresh.len();
         for (device, address) in fresh {
             let key = verifying_key(&device, "member device")?;
-            self.send_entries_to(address, &key, group_id, log.clone())?;
+            // what it wrote itself, it has
+            let mut log: Vec<Vec<u8>> = metadata
+                .iter()
+                .filter(|(writer, _)| *writer != device)
+                .map(|(_, e)| e.clone())
+                .collect();
+            log.extend(messages.iter().cloned());
+            self.send_entries_to(address, &key, group_id, log)?;
         }
         Ok(n)
+    }
+
+    /// Sends this device's `responses` to the devices it already knew (and to the
+    /// replicas), with the `introduction` of new devices for the devices: the entries a
+    /// new device announced itself with, so the others learn of it now instead of from
+    /// the new device once it has learnt of them, a trip later.
+    fn respond_to_known(
+        &mut self,
+        group_id: [u8; 32],
+        responses: Vec<Vec<u8>>,
+        introduction: Vec<Vec<u8>>,
+        known: &BTreeSet<[u8; 32]>,
+    ) -> Result<()> {
+        if introduction.is_empty() {
+            return self.publish_where(group_id, responses, |d| known.contains(d));
+        }
+        let session = &self.group(&group_id)?.session;
+        let targets = device_targets(session, |d| known.contains(d));
+        let replicas = replica_addresses(session);
+        let mut bundle = introduction;
+        bundle.extend(responses.iter().cloned());
+        for (device, address) in targets {
+            let key = verifying_key(&device, "member device")?;
+            self.send_entries_to(address, &key, group_id, bundle.clone())?;
+        }
+        if !responses.is_empty() {
+            for address in replicas {
+                self.send_replica(address, group_id, responses.clone());
+            }
+        }
+        Ok(())
     }
 
     fn push_log_to_new_replicas(&mut self, group_id: [u8; 32]) -> Result<()> {
@@ -1285,21 +1359,23 @@ impl WeshDevice {
             .groups
             .get_mut(&group_id)
             .ok_or(WeshError::InvalidParameter("unknown group"))?;
-        let mut sorted: Vec<(LogKind, &[u8])> = Vec::with_capacity(entries.len());
+        let mut sorted: Vec<(LogKind, [u8; 32], &[u8])> = Vec::with_capacity(entries.len());
         let mut accepted = 0u64;
         let mut duplicate = 0u64;
         let mut invalid = 0u64;
+        // metadata entries new to us, with their writer (to tell an announcement)
+        let mut new_metadata: Vec<([u8; 32], Vec<u8>)> = Vec::new();
         for e in entries {
-            match state.session.entry_log(e) {
-                Ok(kind) => sorted.push((kind, e.as_slice())),
+            match state.session.entry_origin(e) {
+                Ok((kind, writer)) => sorted.push((kind, writer, e.as_slice())),
                 Err(err) => {
                     invalid += 1;
                     first_error.get_or_insert(err);
                 }
             }
         }
-        sorted.sort_by_key(|(k, _)| *k != LogKind::Metadata);
-        for (kind, e) in sorted {
+        sorted.sort_by_key(|(k, _, _)| *k != LogKind::Metadata);
+        for (kind, writer, e) in sorted {
             let before = match kind {
                 LogKind::Metadata => state.session.metadata_log().len(),
                 LogKind::Message => state.session.message_log().len(),
@@ -1315,6 +1391,9 @@ impl WeshDevice {
                 LogKind::Metadata => state.session.metadata_log().len(),
                 LogKind::Message => state.session.message_log().len(),
             };
+            if after > before && kind == LogKind::Metadata {
+                new_metadata.push((writer, e.to_vec()));
+            }
             match result {
                 Ok(m) => {
                     if after > before {
@@ -1369,13 +1448,34 @@ impl WeshDevice {
         self.stats.entries_accepted += accepted;
         self.stats.entries_duplicate += duplicate;
         self.stats.refused_invalid_entry += invalid;
-        // New devices get the whole log (the responses are in it); the others just the
-        // responses.
+        // New devices get the log (the responses are in it); the others just the
+        // responses, and the announcement of the new devices if it came from them.
         let known_before: BTreeSet<[u8; 32]> = self.group(&group_id)?.pushed.clone();
+        let fresh: BTreeSet<[u8; 32]> = {
+            let session = &self.group(&group_id)?.session;
+            device_targets(session, |d| !known_before.contains(d))
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect()
+        };
+        let announced = !is_account
+            && !fresh.is_empty()
+            && !new_metadata.is_empty()
+            && new_metadata.iter().all(|(w, _)| fresh.contains(w));
         // deferred messages first, so that the log pushed to new devices holds them
         self.send_deferred(&group_id)?;
-        let new_devices = self.push_log_to_new_devices(group_id)?;
-        self.publish_where(group_id, responses, |d| known_before.contains(d))?;
+        let push = if is_account || announced {
+            LogPush::Whole
+        } else {
+            LogPush::OwnEntries
+        };
+        let new_devices = self.push_log_to_new_devices(group_id, push)?;
+        let introduction = if announced {
+            new_metadata.into_iter().map(|(_, e)| e).collect()
+        } else {
+            Vec::new()
+        };
+        self.respond_to_known(group_id, responses, introduction, &known_before)?;
         self.push_log_to_new_replicas(group_id)?;
         if is_account && new_devices > 0 {
             // A new sibling cannot open what was posted before it shared chain keys with

@@ -19,7 +19,7 @@ use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
 use wesh_mix::params::{DEFAULT_PULL_INTERVAL, DEFAULT_PULL_SLOTS};
 use wesh_mix::{
     ClientAddress, ClientTraffic, ClientTrafficConfig, EnqueueError, MailboxStep, MailboxSync,
-    MixPayload, NodeId, ReplySurb, StoreEffect, Topology, TrafficKind, seed_from,
+    MixPayload, NodeId, ReplySurb, SendClass, StoreEffect, Topology, TrafficKind, seed_from,
 };
 
 #[derive(Debug, Error)]
@@ -234,7 +234,21 @@ impl ClientHandle {
         to: ClientAddress,
         bytes: Vec<u8>,
     ) -> Result<u64, ClientError> {
-        Ok(self.call(move |r| r.send_message(to, bytes)).await??)
+        self.send_message_as(to, bytes, SendClass::Interactive)
+            .await
+    }
+
+    /// [`Self::send_message`] in a chosen class: a background message leaves only when no
+    /// interactive fragment waits.
+    pub async fn send_message_as(
+        &self,
+        to: ClientAddress,
+        bytes: Vec<u8>,
+        class: SendClass,
+    ) -> Result<u64, ClientError> {
+        Ok(self
+            .call(move |r| r.send_message(to, bytes, class))
+            .await??)
     }
 
     /// `count` reply SURBs for the provider `holder` to send this client data with
@@ -690,9 +704,14 @@ impl ClientRunner {
         (events, kept.is_ok())
     }
 
-    fn send_message(&mut self, to: ClientAddress, bytes: Vec<u8>) -> Result<u64, EnqueueError> {
+    fn send_message(
+        &mut self,
+        to: ClientAddress,
+        bytes: Vec<u8>,
+        class: SendClass,
+    ) -> Result<u64, EnqueueError> {
         let kept = self.store.as_ref().map(|_| bytes.clone());
-        let id = self.core.send_message(to, bytes)?;
+        let id = self.core.send_message_as(to, bytes, class)?;
         if let (Some(store), Some(bytes)) = (&self.store, kept)
             && let Err(e) = store.add_outbox(&OutboxMessage { id, to, bytes })
         {
@@ -724,7 +743,8 @@ impl ClientRunner {
                         tracing::error!(error = %e, "outbox");
                         continue;
                     }
-                    match self.send_message(m.to, m.bytes) {
+                    // the class is not kept: after a restart everything left is late already
+                    match self.send_message(m.to, m.bytes, SendClass::Interactive) {
                         Ok(id) => tracing::info!(id, "resending a message from the outbox"),
                         Err(e) => tracing::error!(error = %e, "outbox message refused"),
                     }

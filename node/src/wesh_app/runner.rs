@@ -306,7 +306,17 @@ impl Runner {
             return self.core.handle_send_refused(unix_now_ms(), out);
         };
         let to = client_address(out.to);
-        if let Err(e) = client.handle.send_message(to, out.bytes.clone()).await {
+        let class = if out.background() {
+            wesh_mix::SendClass::Background
+        } else {
+            wesh_mix::SendClass::Interactive
+        };
+        tracing::debug!(kind = ?out.kind, bytes = out.bytes.len(), ?class, "wesh message queued");
+        if let Err(e) = client
+            .handle
+            .send_message_as(to, out.bytes.clone(), class)
+            .await
+        {
             tracing::debug!(error = %e, "wesh message not taken by the client; kept");
             self.core.handle_send_refused(unix_now_ms(), out);
         }

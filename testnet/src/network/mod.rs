@@ -125,10 +125,9 @@ pub struct TestnetArgs {
     #[arg(long)]
     pub static_topology: bool,
     /// Traffic profile of the Wesh story's three clients (`default`, `mobile` or `fast`,
-    /// as `wesh client --profile`): the story shows what users of that profile get. It
-    /// runs at `fast` until the story fits its 45 s at `default` (the handshake is ten
-    /// messages in a row, and a group message leaves as three packets on λ_P).
-    #[arg(long, default_value = "fast")]
+    /// as `wesh client --profile`): the story shows what users of that profile get
+    /// (reported as `wesh.client_profile`).
+    #[arg(long, default_value = "default")]
     pub wesh_profile: String,
     /// Skip the Wesh story (three accounts become contacts, form a replicated group,
     /// write to it, one goes offline and catches up); only the synthetic load runs.
