@@ -182,13 +182,13 @@ impl MetricSource for RelayMetrics {
                 &self.undeliverable,
             ),
             c(
-                "wesh_mix_loops_sent",
-                "Loop cover packets this node sent (λ_M).",
+                "wesh_relay_loops_sent",
+                "Loop cover packets this relay sent (λ_M: mixes and providers alike).",
                 &self.mix_loops_sent,
             ),
             c(
-                "wesh_mix_loops_returned",
-                "This node's loops that came back.",
+                "wesh_relay_loops_returned",
+                "This relay's loops that came back.",
                 &self.mix_loops_returned,
             ),
             c(

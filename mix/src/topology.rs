@@ -146,20 +146,28 @@ impl Topology {
         Ok(route)
     }
 
-    /// A mix's loop back to itself that only uses links of the stratified pattern: from a
-    /// mix in layer k, through layers k+1..3, a provider, layers 1..k-1, and back to it.
+    /// A relay's loop back to itself that only uses links of the stratified pattern: from a
+    /// mix in layer k, through layers k+1..3, a provider, layers 1..k-1, and back to it;
+    /// from a provider, through layers 1..3 and back to it (Loopix's provider loops, λ_M).
     pub fn mix_loop_route<R: Rng + ?Sized>(
         &self,
         rng: &mut R,
         me: &NodeId,
     ) -> Result<Vec<RouteNode>, BuildError> {
-        let k = self
-            .layer_of(me)
-            .ok_or(BuildError::EmptyLayer("the mix's own layer"))?;
+        let mut route = Vec::with_capacity(MIX_LAYERS + 1);
+        let Some(k) = self.layer_of(me) else {
+            let own = *self
+                .provider(me)
+                .ok_or(BuildError::EmptyLayer("the relay's own place"))?;
+            for layer in 0..MIX_LAYERS {
+                route.push(self.random_mix(layer, rng)?);
+            }
+            route.push(own);
+            return Ok(route);
+        };
         let own = *self
             .node(me)
             .ok_or(BuildError::EmptyLayer("the mix's own layer"))?;
-        let mut route = Vec::with_capacity(MIX_LAYERS + 1);
         for layer in k + 1..MIX_LAYERS {
             route.push(self.random_mix(layer, rng)?);
         }
@@ -294,21 +302,22 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn mix_loops_follow_stratified_links() {
+    fn relay_loops_follow_stratified_links() {
         let t = topology(2);
         let mut rng = ChaCha20Rng::seed_from_u64(9);
-        for layer in 0..3 {
-            for me in t.layers()[layer].clone() {
-                let r = t.mix_loop_route(&mut rng, &me.id).unwrap();
-                assert_eq!(r.len(), 4);
-                assert_eq!(*r.last().unwrap(), me);
-                // the whole cycle me → r[0] → … → me steps layer by layer (provider = layer 3+1)
-                let pos = |n: &RouteNode| t.layer_of(&n.id).map_or(3, |l| l);
-                let mut prev = layer;
-                for hop in &r {
-                    assert_eq!(pos(hop), (prev + 1) % 4);
-                    prev = pos(hop);
-                }
+        let relays = (0..3)
+            .flat_map(|l| t.layers()[l].iter().map(move |n| (l, *n)))
+            .chain(t.providers().iter().map(|p| (3, *p)));
+        for (layer, me) in relays {
+            let r = t.mix_loop_route(&mut rng, &me.id).unwrap();
+            assert_eq!(r.len(), 4);
+            assert_eq!(*r.last().unwrap(), me);
+            // the whole cycle me → r[0] → … → me steps layer by layer (provider = layer 3+1)
+            let pos = |n: &RouteNode| t.layer_of(&n.id).map_or(3, |l| l);
+            let mut prev = layer;
+            for hop in &r {
+                assert_eq!(pos(hop), (prev + 1) % 4);
+                prev = pos(hop);
             }
         }
     }
@@ -324,6 +333,6 @@ pub(crate) mod tests {
             t.forward_route(&mut rng, &NodeId([99; 32]), &NodeId([2; 32]))
                 .is_err()
         );
-        assert!(t.mix_loop_route(&mut rng, &NodeId([1; 32])).is_err());
+        assert!(t.mix_loop_route(&mut rng, &NodeId([99; 32])).is_err());
     }
 }

@@ -431,10 +431,11 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
         p.credit.attach_pki(status.clone());
     }
 
-    // With the PKI, cover waits until the caller says the view is settled: loops built
-    // over a half-learnt directory would die at nodes that do not know their next hop yet.
+    // Mixes and providers alike send loops (λ_M, as in Loopix; a provider's cross the three
+    // layers and come back). With the PKI, cover waits until the caller says the view is
+    // settled: loops over a half-learnt directory would die at nodes that lack the next hop.
     let (cover_tx, cover_rx) = watch::channel(pki_status.is_none());
-    if spec.role == Role::Mix && spec.loop_rate > 0.0 {
+    if spec.loop_rate > 0.0 {
         let cover = MixCover::new(
             node_id,
             spec.loop_rate,

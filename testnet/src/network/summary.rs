@@ -221,6 +221,7 @@ pub struct PacketsSection {
     pub loop_returned: u64,
     pub client_loop_sent: u64,
     pub client_loop_returned: u64,
+    /// Relays' own loops (λ_M): mixes' and providers'.
     pub mix_loop_sent: u64,
     pub mix_loop_returned: u64,
     pub drop_sent: u64,
@@ -299,7 +300,7 @@ impl Summary {
             p.client_loop_sent, p.client_loop_returned
         ));
         s.push_str(&format!(
-            "  mix loops        {:>6} sent  {:>6} returned\n",
+            "  relay loops      {:>6} sent  {:>6} returned (mixes and providers)\n",
             p.mix_loop_sent, p.mix_loop_returned
         ));
         s.push_str(&format!(
