@@ -4,10 +4,12 @@
 //! reader of that text (`wesh status`, `wesh bench client`).
 
 pub mod client;
+pub mod credit;
 pub mod exposition;
 pub mod pki;
 pub mod relay;
 pub mod scrape;
+pub mod services;
 pub mod transport;
 
 pub use exposition::{CONTENT_TYPE, Exposition, FnSource, Kind, MetricSource, Sample};

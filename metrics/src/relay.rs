@@ -23,6 +23,8 @@ impl Default for HoldHistogram {
 
 #[derive(Default, Debug)]
 pub struct RelayMetrics {
+    /// Replay tags the Sphinx workers hold now, over every live key (a gauge).
+    pub replay_tags: AtomicU64,
     pub received: AtomicU64,
     pub forwarded: AtomicU64,
     pub final_hops: AtomicU64,
@@ -208,7 +210,34 @@ impl MetricSource for RelayMetrics {
                     .label("reason", reason),
             );
         }
+        out.push(Sample::gauge(
+            "wesh_replay_filter_tags",
+            "Replay tags held, over every live Sphinx key.",
+            self.replay_tags.load(Relaxed) as f64,
+        ));
     }
+}
+
+/// A provider's mailbox store at one scrape: mailboxes registered, payloads and payload
+/// bytes held.
+pub fn store_samples(mailboxes: u64, payloads: u64, bytes: u64) -> [Sample; 3] {
+    [
+        Sample::gauge(
+            "wesh_mailbox_registered",
+            "Mailboxes registered at this provider.",
+            mailboxes as f64,
+        ),
+        Sample::gauge(
+            "wesh_mailbox_held_payloads",
+            "Payloads held in mailboxes (expired ones not yet removed included).",
+            payloads as f64,
+        ),
+        Sample::gauge(
+            "wesh_mailbox_held_bytes",
+            "Payload bytes held in mailboxes.",
+            bytes as f64,
+        ),
+    ]
 }
 
 /// Shorthand for reading a counter.

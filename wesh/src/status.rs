@@ -82,6 +82,38 @@ pub fn summary(s: &Scraped) -> String {
             n(pulls)
         ));
     }
+    if let Some(held) = v("wesh_mailbox_held_payloads") {
+        line(format!(
+            "mailbox store: {} mailboxes, {} payloads held ({} bytes)",
+            n(v("wesh_mailbox_registered").unwrap_or(0.0)),
+            n(held),
+            n(v("wesh_mailbox_held_bytes").unwrap_or(0.0))
+        ));
+    }
+    if let Some(sent) = v("wesh_relay_loops_sent_total") {
+        line(format!(
+            "loops: {} sent, {} came back; replay filter {} tags",
+            n(sent),
+            n(v("wesh_relay_loops_returned_total").unwrap_or(0.0)),
+            n(v("wesh_replay_filter_tags").unwrap_or(0.0))
+        ));
+    }
+    if let Some(groups) = v("wesh_replication_groups") {
+        line(format!(
+            "replication: {} groups, {} entries kept, {} refused",
+            n(groups),
+            n(v("wesh_replication_entries_kept_total").unwrap_or(0.0)),
+            n(v("wesh_replication_refused_total").unwrap_or(0.0))
+        ));
+    }
+    if let Some(registrations) = v("wesh_rendezvous_registrations") {
+        line(format!(
+            "rendezvous desk: {} registrations, {} requests held, {} forwarded",
+            n(registrations),
+            n(v("wesh_rendezvous_held").unwrap_or(0.0)),
+            n(v("wesh_rendezvous_forwards_total").unwrap_or(0.0))
+        ));
+    }
     if let Some(epoch) = v("wesh_pki_epoch") {
         let descriptors = v("wesh_pki_descriptors").unwrap_or(0.0);
         let agreed = v("wesh_pki_view_confirmed") == Some(1.0);

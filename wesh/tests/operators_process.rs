@@ -52,6 +52,49 @@ fn a_mix_serves_metrics_and_status_summarises_them() {
 }
 
 #[test]
+fn a_provider_serves_its_services_and_store_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let mut provider = wesh()
+        .args(["provider", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--metrics", &metrics])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = provider.stderr.take().unwrap();
+    let served = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("/metrics"));
+    assert!(served, "the provider never said it serves metrics");
+    let out = wesh()
+        .args(["status", "--metrics", &metrics])
+        .output()
+        .unwrap();
+    provider.kill().unwrap();
+    provider.wait().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "(provider)",
+        // its own internal mailboxes (desk, replication) are registered at start
+        "mailboxes, 0 payloads held (0 bytes)",
+        "loops: 0 sent",
+        "replay filter 0 tags",
+        "replication: 0 groups, 0 entries kept, 0 refused",
+        "rendezvous desk: 0 registrations",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
 fn bench_client_counts_a_profiles_bytes_on_the_wire() {
     let _one = one_network();
     let run = |args: &[&str]| {

@@ -8,30 +8,13 @@ use super::{CREDIT_PROTOCOL, CreditAnswer};
 use crate::clock::unix_now;
 use crate::storage::spent_store::SpentStore;
 use libp2p::PeerId;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use wesh_payments::wire::{CreditRequest, SpendRefusal};
 use wesh_payments::{CreditBook, Debit, LedgerRecord, PublishedKey, Refusal, StoreError, Token};
 
-/// Counters of a provider's admission.
-#[derive(Debug, Default)]
-pub struct CreditStats {
-    pub tokens_spent: AtomicU64,
-    pub tokens_refused: AtomicU64,
-    /// Refused because this provider had already seen the token.
-    pub double_spends_rejected: AtomicU64,
-    pub frames_without_credit: AtomicU64,
-    pub tokens_redeemed: AtomicU64,
-    /// Refused by the issuer at redemption as already spent elsewhere.
-    pub redeem_double_spends: AtomicU64,
-    pub redeem_refused: AtomicU64,
-    /// Redemption batches the issuer did not judge (kept for a later round).
-    pub redeem_deferred: AtomicU64,
-    /// Key refreshes served by the issuer's PKI descriptor / by `/wesh/issuer/keys/1`.
-    pub keys_from_pki: AtomicU64,
-    pub keys_from_issuer: AtomicU64,
-}
+pub use wesh_metrics::credit::CreditStats;
 
 type Book = CreditBook<PeerId, SpentStore>;
 

@@ -333,6 +333,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
             metrics: metrics.clone(),
             runtime: tokio::runtime::Handle::current(),
             fault: spec.fault.clone(),
+            tags_counted: 0,
         };
         let t = std::thread::Builder::new()
             .name(format!("sphinx-{i}"))
@@ -680,6 +681,8 @@ struct WorkerCtx {
     metrics: Arc<RelayMetrics>,
     runtime: tokio::runtime::Handle,
     fault: Option<Arc<dyn ForwardFault>>,
+    /// This worker's share of `metrics.replay_tags`.
+    tags_counted: u64,
 }
 
 impl WorkerCtx {
@@ -698,6 +701,13 @@ impl WorkerCtx {
                     }
                 }
             }
+            // the gauge is the sum of every worker's change (a retired key lowers it)
+            let tags = self.processor.replay_tags() as u64;
+            let change = tags.wrapping_sub(self.tags_counted);
+            self.metrics
+                .replay_tags
+                .fetch_add(change, std::sync::atomic::Ordering::Relaxed);
+            self.tags_counted = tags;
         }
     }
 

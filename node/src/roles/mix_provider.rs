@@ -9,6 +9,7 @@ use libp2p::multiaddr::Error as AddrError;
 use std::path::PathBuf;
 use thiserror::Error;
 use wesh_config::NodeConfig;
+use wesh_metrics::services::{ServiceStats, ServicesSource};
 use wesh_metrics::{Exposition, FnSource, Sample};
 
 /// Why `wesh mix`, `wesh provider` or `wesh id` stopped.
@@ -186,7 +187,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), RoleError> {
     tracing::info!(role = role_name, peer_id = %handle.net.peer_id, node_id = %hex::encode(node_id.0), addrs = ?handle.listen_addrs(), "node running");
     if let Some(addr) = &args.metrics.metrics {
         let addr = crate::net::metrics_http::parse_metrics_addr(addr)?;
-        let exposition = std::sync::Arc::new(relay_exposition(&handle, role_name));
+        let exposition = std::sync::Arc::new(relay_exposition(&handle, role_name, &services));
         let bound =
             crate::net::metrics_http::serve_metrics(addr, exposition, handle.shutdown_watch())
                 .await?;
@@ -202,8 +203,12 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), RoleError> {
 }
 
 /// What `--metrics` serves for a relay: its counters, hold times, bytes on the wire, PKI
-/// view and (providers with payments) credit.
-fn relay_exposition(handle: &crate::drivers::packet_path::RelayHandle, role: &str) -> Exposition {
+/// view, (providers) replication and rendezvous desk, and (with payments) credit.
+fn relay_exposition(
+    handle: &crate::drivers::packet_path::RelayHandle,
+    role: &str,
+    services: &crate::roles::services::RelayServices,
+) -> Exposition {
     let mut e = Exposition::new(role);
     e.add_source(handle.metrics.clone());
     e.add_source(handle.net.bytes.clone());
@@ -217,45 +222,23 @@ fn relay_exposition(handle: &crate::drivers::packet_path::RelayHandle, role: &st
     }
     if let Some(credit) = handle.credit.clone() {
         e.add_source(FnSource(move |out: &mut Vec<Sample>| {
-            let s = &credit.stats;
-            let c = Sample::counted;
-            out.extend([
-                c(
-                    "wesh_credit_tokens_spent",
-                    "Tokens clients spent here.",
-                    &s.tokens_spent,
-                ),
-                c(
-                    "wesh_credit_tokens_refused",
-                    "Tokens refused.",
-                    &s.tokens_refused,
-                ),
-                c(
-                    "wesh_credit_double_spends",
-                    "Tokens seen twice here.",
-                    &s.double_spends_rejected,
-                ),
-                c(
-                    "wesh_credit_frames_without_credit",
-                    "Client frames without credit.",
-                    &s.frames_without_credit,
-                ),
-                c(
-                    "wesh_credit_tokens_redeemed",
-                    "Tokens redeemed at the issuer.",
-                    &s.tokens_redeemed,
-                ),
-                c(
-                    "wesh_credit_redeem_refused",
-                    "Redemptions the issuer refused.",
-                    &s.redeem_refused,
-                ),
-            ]);
-            out.push(Sample::gauge(
-                "wesh_credit_clients",
-                "Clients holding credit.",
-                credit.clients() as f64,
-            ));
+            credit.stats.samples(credit.clients(), out)
+        }));
+    }
+    if let Some(store) = handle.mailboxes.clone() {
+        e.add_source(FnSource(move |out: &mut Vec<Sample>| {
+            if let Ok((mailboxes, payloads, bytes)) = store.totals() {
+                out.extend(wesh_metrics::relay::store_samples(
+                    mailboxes, payloads, bytes,
+                ));
+            }
+        }));
+    }
+    if let (Some(r), Some(d)) = (services.replication.clone(), services.rendezvous.clone()) {
+        e.add_source(ServicesSource(move || ServiceStats {
+            replication: r.stats(),
+            replication_exchanges_refused: r.exchanges_refused(),
+            desk: d.stats(),
         }));
     }
     e

@@ -822,6 +822,22 @@ impl MailboxStore {
         Ok(it)
     }
 
+    /// Mailboxes registered, and payloads and payload bytes held over all of them: a scan
+    /// of the registrations, for `--metrics` (not for the packet path).
+    pub fn totals(&self) -> Result<(u64, u64, u64), StoreError> {
+        let (mut mailboxes, mut payloads, mut bytes) = (0, 0, 0);
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_META)?);
+        it.seek_to_first();
+        while let Some(usage) = it.value().and_then(MailboxMeta::decode).map(|m| m.usage) {
+            mailboxes += 1;
+            payloads += u64::from(usage.count);
+            bytes += usage.bytes;
+            it.next();
+        }
+        it.status()?;
+        Ok((mailboxes, payloads, bytes))
+    }
+
     fn mailbox_ids(&self) -> Result<Vec<MailboxId>, StoreError> {
         let mut ids = Vec::new();
         let mut it = self.db.raw_iterator_cf(self.cf(CF_META)?);
