@@ -627,6 +627,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 ..profile.traffic
             },
             profile: profile.name.clone(),
+            pull_interval: profile.pull_interval,
             make_spec,
             // the last provider keeps the group (alice's home is the first)
             replication_provider: providers

@@ -28,8 +28,9 @@ const INVITE_PREFIX: &[u8] = b"wesh-invite:";
 /// Messages each member writes while everyone is online, and while carol is away.
 const ONLINE_MESSAGES: usize = 2;
 /// Pause between two rounds of group messages (each member writes one per round): a
-/// chat's pace, not a burst. A round leaves as 3 packets per writer (2 members and the
-/// replica), 1.5 s of the default λ_P = 2/s.
+/// chat's pace, not a burst. A round leaves as 2 interactive packets per writer (the
+/// other members) and a background one (the replica): 1 s and 0.5 s of the default
+/// λ_P = 2/s.
 const ROUND_GAP: Duration = Duration::from_secs(2);
 const OFFLINE_MESSAGES: usize = 2;
 
@@ -40,6 +41,8 @@ pub struct ScenarioSetup {
     pub traffic: ClientTrafficConfig,
     /// The name of the clients' profile (reported).
     pub profile: String,
+    /// The clients' pull interval (the profile's): the story's waits scale with it.
+    pub pull_interval: Duration,
     pub make_spec: Arc<dyn Fn(ClientState, libp2p::Multiaddr) -> ClientSpec + Send + Sync>,
     pub replication_provider: NodeId,
     pub replicas: Vec<(NodeId, Arc<ReplicaService>)>,
@@ -350,7 +353,9 @@ async fn run_inner(
         via(from, ApiRequest::ContactRequestSend { contact: reference }).await?;
     }
     section.contact_requests_sent = pairs.len() as u64;
-    let contacts_deadline = deadline.min(Instant::now() + Duration::from_secs(40));
+    // ten messages in a row, each waiting for a pull at least
+    let contacts_wait = Duration::from_secs(40).max(setup.pull_interval * 12);
+    let contacts_deadline = deadline.min(Instant::now() + contacts_wait);
     let _ = wait_for(contacts_deadline, "contacts", || async {
         let mut n = 0;
         for (a, b) in pairs {
@@ -456,9 +461,10 @@ async fn run_inner(
             .await
         }
     };
+    let round_gap = round_gap(setup.traffic.real_rate);
     for n in 0..ONLINE_MESSAGES {
         if n > 0 {
-            tokio::time::sleep(ROUND_GAP).await;
+            tokio::time::sleep(round_gap).await;
         }
         for s in 0..apps.len() {
             send(s, n, false).await?;
@@ -482,7 +488,7 @@ async fn run_inner(
     let away = Instant::now();
     for n in ONLINE_MESSAGES..ONLINE_MESSAGES + OFFLINE_MESSAGES {
         if n > ONLINE_MESSAGES {
-            tokio::time::sleep(ROUND_GAP).await;
+            tokio::time::sleep(round_gap).await;
         }
         for s in 0..2 {
             send(s, n, true).await?;
@@ -557,6 +563,13 @@ async fn run_inner(
         a.shutdown().await;
     }
     caught
+}
+
+/// Time between two rounds of messages: [`ROUND_GAP`], or longer when the profile's real
+/// stream is slow, so that a round (two member copies per sender) takes at most half of
+/// each sender's λ_P and the story measures latency, not a queue that only grows.
+fn round_gap(real_rate: f64) -> Duration {
+    Duration::from_secs_f64((4.0 / real_rate.max(0.01)).max(ROUND_GAP.as_secs_f64()))
 }
 
 /// Counts and latencies from what the scenario observed.
