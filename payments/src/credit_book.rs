@@ -131,6 +131,15 @@ pub enum Debit {
     StoreFailed(StoreError),
 }
 
+/// Why a service charge ([`CreditBook::charge`]) was refused.
+#[derive(Debug, Error)]
+pub enum ChargeRefused {
+    #[error("{price} credit units needed, {balance} held: spend a token at this provider first")]
+    NoCredit { price: u64, balance: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The provider's credit book over `S`, clients named by `K`.
 #[derive(Debug)]
 pub struct CreditBook<K, S: SpentSet> {
@@ -242,6 +251,27 @@ impl<K: Eq + Hash + Clone, S: LedgerStore<K>> CreditBook<K, S> {
             ledger.dropped += 1;
             Debit::NoCredit
         }
+    }
+
+    /// Charges `price` credit units at once for a service other than relaying (a
+    /// replication registration), all or nothing; returns the balance left.
+    pub fn charge(&mut self, now: u64, client: &K, price: u64) -> Result<u64, ChargeRefused> {
+        if self.unwritten_debits >= self.flush_after {
+            self.write_dirty()?;
+        }
+        let balance = self.standing(client).balance;
+        let ledger = match self.ledgers.get_mut(client) {
+            Some(l) if balance >= price => l,
+            _ => return Err(ChargeRefused::NoCredit { price, balance }),
+        };
+        for _ in 0..price {
+            // cannot fail: the balance covers the price
+            let _ = ledger.credit.debit_packet();
+        }
+        ledger.last_active = now;
+        *self.dirty.entry(client.clone()).or_default() += price;
+        self.unwritten_debits += price;
+        Ok(balance - price)
     }
 
     /// What `client` holds (zero for a client that never paid).

@@ -44,7 +44,8 @@ pub use codec::{
     decode_request, decode_response, decode_token, encode_request, encode_response, encode_token,
 };
 pub use credit_book::{
-    CreditBook, Debit, InMemoryLedgers, LedgerRecord, LedgerRecordError, LedgerStore, Standing,
+    ChargeRefused, CreditBook, Debit, InMemoryLedgers, LedgerRecord, LedgerRecordError,
+    LedgerStore, Standing,
 };
 pub use credit_keeper::{CreditKeeper, TopUpStep};
 pub use error::{

@@ -216,3 +216,32 @@ fn the_keeper_spends_above_nothing_fetches_when_empty_and_keeps_good_tokens() {
         "expired"
     );
 }
+
+#[test]
+fn a_service_charge_is_all_or_nothing_and_survives_a_restart() {
+    let t = tokens(1, 9);
+    let mut b = book(InMemoryLedgers::default(), 1000);
+    // nothing held: refused, no ledger grows
+    assert!(matches!(
+        b.charge(T0, &1, 10),
+        Err(ChargeRefused::NoCredit {
+            price: 10,
+            balance: 0
+        })
+    ));
+    assert_eq!(b.clients(), 0);
+    b.spend(T0, &1, t[0].clone()).unwrap();
+    // more than held: refused and nothing taken
+    let over = PACKETS_PER_TOKEN + 1;
+    assert!(matches!(
+        b.charge(T0, &1, over),
+        Err(ChargeRefused::NoCredit { .. })
+    ));
+    assert_eq!(b.standing(&1).balance, PACKETS_PER_TOKEN);
+    assert_eq!(b.charge(T0, &1, 600).unwrap(), PACKETS_PER_TOKEN - 600);
+    assert_eq!(b.debit(T0, &1), Debit::Paid);
+    // the charge is written like debits are: a restart after a flush keeps it
+    b.write_dirty().unwrap();
+    let b = restart(b, 1000);
+    assert_eq!(b.standing(&1).balance, PACKETS_PER_TOKEN - 601);
+}

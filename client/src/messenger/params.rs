@@ -124,6 +124,13 @@ pub const REPLICA_RESPONSE_HEADROOM: usize = 4096;
 
 // ---- Replication providers' limits (spec/security/replication.md) ----
 
+/// What registering a group at a replication provider costs, in the provider's credit
+/// units (packets; one token buys `wesh_payments::params::PACKETS_PER_TOKEN` = 1,000).
+/// Source: our choice, issue 18: one token per group, so replication is paid like relaying
+/// and the provider redeems it at the issuer with its other tokens. A group registered
+/// once is not charged again.
+pub const REPLICA_REGISTRATION_PRICE: u64 = 1_000;
+
 /// Groups a replication provider keeps registered in all. Source: our choice; with
 /// [`REPLICA_MAX_GROUPS_PER_REGISTRANT`] at least 64 registrants share it, and the
 /// keeper's per-group state (verifier, duplicate filter) stays a few MiB.

@@ -5,7 +5,8 @@
 //! The provider's storage is behind [`ReplicaArchive`].
 
 use super::params::{
-    REPLICA_MAX_FETCH_ENTRIES, REPLICA_MAX_RESPONSE_BYTES, REPLICA_RESPONSE_HEADROOM,
+    REPLICA_MAX_FETCH_ENTRIES, REPLICA_MAX_RESPONSE_BYTES, REPLICA_REGISTRATION_PRICE,
+    REPLICA_RESPONSE_HEADROOM,
 };
 use super::replica::{ReplicaKeeper, ReplicaRequest, ReplicaResponse};
 
@@ -20,6 +21,9 @@ pub type HistoryPage = (Vec<(u64, Vec<u8>)>, bool);
 /// `fetch` returns entries in sequence order after `after`, at most `max` of them and at
 /// most `budget` bytes (at least one entry if any is left), and says whether more follow.
 pub trait ReplicaArchive {
+    /// Charges the requester `price` credit units at this provider; `Err` says why it
+    /// cannot pay (a provider that takes no payments charges nothing).
+    fn charge(&mut self, price: u64) -> Result<(), ArchiveError>;
     fn put_group(&mut self, group: &[u8; 32], record: &[u8]) -> Result<(), ArchiveError>;
     /// Opens the group's replica mailbox (keyed with the group id: nobody holds its
     /// private key, so only the provider's own worker reads it).
@@ -60,12 +64,17 @@ impl ReplicaKeeper {
                     Err(e) => return refused(e.to_string()),
                 };
                 if was_known {
-                    // kept and opened already, under its first registrant
+                    // kept and opened already, under its first registrant (paid then)
                     return ReplicaResponse::Registered { group_id };
                 }
                 let kept = archive
-                    .put_group(&group_id, &record)
-                    .map_err(|e| format!("cannot keep the group: {e}"))
+                    .charge(REPLICA_REGISTRATION_PRICE)
+                    .map_err(|e| format!("replication is paid: {e}"))
+                    .and_then(|()| {
+                        archive
+                            .put_group(&group_id, &record)
+                            .map_err(|e| format!("cannot keep the group: {e}"))
+                    })
                     .and_then(|()| {
                         archive
                             .open_mailbox(&group_id)
@@ -114,9 +123,23 @@ mod tests {
     #[derive(Default)]
     struct Counting {
         calls: usize,
+        charged: u64,
+        /// Credit the requester holds (`None`: a provider without payments).
+        credit: Option<u64>,
     }
 
     impl ReplicaArchive for Counting {
+        fn charge(&mut self, price: u64) -> Result<(), ArchiveError> {
+            match &mut self.credit {
+                Some(held) if *held < price => Err(format!("{held} held").into()),
+                Some(held) => {
+                    *held -= price;
+                    self.charged += price;
+                    Ok(())
+                }
+                None => Ok(()),
+            }
+        }
         fn put_group(&mut self, _: &[u8; 32], _: &[u8]) -> Result<(), ArchiveError> {
             self.calls += 1;
             Ok(())
@@ -225,6 +248,30 @@ mod tests {
         let id = registered(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
         assert_eq!(id, group.group_id());
         assert_eq!(archive.calls, 2);
+    }
+
+    /// Issue 18 item 5: registering a group costs the registrant
+    /// [`REPLICA_REGISTRATION_PRICE`] credit units at the provider, once per group. Without
+    /// the credit the registration is refused and nothing is kept; a registered group
+    /// registers again for free.
+    #[test]
+    fn a_registration_is_paid_once_and_refused_without_credit() {
+        let mut keeper = ReplicaKeeper::new(PROVIDER);
+        let mut archive = Counting {
+            credit: Some(REPLICA_REGISTRATION_PRICE - 1),
+            ..Counting::default()
+        };
+        let group = fresh_group(7);
+        let why = refusal(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
+        assert!(why.contains("replication is paid"), "{why}");
+        assert_eq!(archive.calls, 0, "nothing kept for an unpaid registration");
+        assert!(!keeper.is_registered(&group.group_id()));
+        archive.credit = Some(REPLICA_REGISTRATION_PRICE + 5);
+        registered(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
+        assert_eq!(archive.charged, REPLICA_REGISTRATION_PRICE);
+        assert_eq!(archive.credit, Some(5));
+        registered(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
+        assert_eq!(archive.charged, REPLICA_REGISTRATION_PRICE, "charged once");
     }
 
     /// Issue 15 item 10: group registration was unlimited. Per registrant and in total,

@@ -47,6 +47,31 @@ pub async fn spend_at(
     .await
 }
 
+/// Makes sure this client holds `price` credit units at `provider`, for a service it
+/// charges for (a replication registration): if it holds less, buys one token from the
+/// issuer and spends it there. Returns the balance held.
+pub async fn pay_at(
+    control: &mut libp2p_stream::Control,
+    provider: PeerId,
+    issuer: &IssuerAddress,
+    me: [u8; 32],
+    price: u64,
+) -> Result<u64, CallError> {
+    let held = |a: CreditAnswer| a.into_result().map_err(CallError::SpendRefused);
+    let (balance, _) = held(credit_request(control, provider, &CreditRequest::Balance).await?)?;
+    if balance >= price {
+        return Ok(balance);
+    }
+    let key = issuance_key(control, provider, issuer, &KeeperStats::default()).await?;
+    let mut wallet = wesh_payments::Wallet::new(wesh_payments::params::TOKEN_VALIDITY_EPOCHS);
+    let credential = Credential::ClientKey(me);
+    fetch_tokens(control, issuer.peer, &key, credential, 1, &mut wallet).await?;
+    let token = wallet
+        .pop(issuer.epoch_now())
+        .ok_or(CallError::NoTokenGranted)?;
+    Ok(held(spend_at(control, provider, &token).await?)?.0)
+}
+
 /// What the keeper reports.
 #[derive(Debug, Default)]
 pub struct KeeperStats {

@@ -12,7 +12,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use wesh_payments::wire::{CreditRequest, SpendRefusal};
-use wesh_payments::{CreditBook, Debit, LedgerRecord, PublishedKey, Refusal, StoreError, Token};
+use wesh_payments::{
+    ChargeRefused, CreditBook, Debit, LedgerRecord, PublishedKey, Refusal, StoreError, Token,
+};
 
 pub use wesh_metrics::credit::CreditStats;
 
@@ -157,6 +159,11 @@ impl ProviderCredit {
                 CreditAnswer::Refused(SpendRefusal::Token(reason))
             }
         }
+    }
+
+    /// Charges `peer` `price` credit units for a service (a replication registration).
+    pub fn charge(&self, peer: PeerId, price: u64) -> Result<u64, ChargeRefused> {
+        self.lock().charge(unix_now(), &peer, price)
     }
 
     /// The answer to a `/wesh/credit/1` request of `peer`.

@@ -323,6 +323,9 @@ pub fn decode_probe(body: &[u8]) -> Option<(u32, u64)> {
 pub struct RunningClient {
     pub handle: ClientHandle,
     pub net: NetHandle,
+    /// The issuer and this client's credential, when sending is paid (services such as
+    /// replication are paid the same way).
+    pub payments: Option<(crate::credit::IssuerAddress, [u8; 32])>,
     identity: Keypair,
     mailbox: Arc<MailboxClient>,
     origin: Instant,
@@ -408,6 +411,10 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
         ));
     }
     let credit_ready = Arc::new(AtomicBool::new(spec.payments.is_none()));
+    let payments = spec
+        .payments
+        .clone()
+        .map(|issuer| (issuer, address.client.0));
     let credit_stats = Arc::new(crate::credit::keeper::KeeperStats::default());
     if let Some(issuer) = spec.payments {
         tokio::spawn(crate::credit::keeper::keep_credit(
@@ -446,6 +453,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
             directory_providers,
         },
         net,
+        payments,
         identity,
         mailbox,
         origin,

@@ -4,6 +4,7 @@
 
 use super::REPLICATION_PROTOCOL;
 use super::params::{MAX_FETCH_ENTRIES, MAX_REQUEST_BYTES, WORKER_BATCH};
+use crate::credit::provider::ProviderCredit;
 use crate::keys::node_id_of_peer;
 use crate::mailboxes::exchange::{read_bounded, respond};
 use crate::storage::MailboxStore;
@@ -40,6 +41,8 @@ pub struct ReplicaService {
     wake: Notify,
     store: Arc<dyn ReplicaLog>,
     mailboxes: Arc<MailboxStore>,
+    /// Where registrations are paid (`None`: a provider without payments, free).
+    credit: Option<Arc<ProviderCredit>>,
 }
 
 impl ReplicaService {
@@ -49,6 +52,7 @@ impl ReplicaService {
         provider: NodeId,
         store: Arc<dyn ReplicaLog>,
         mailboxes: Arc<MailboxStore>,
+        credit: Option<Arc<ProviderCredit>>,
     ) -> Result<Self, ReplicationError> {
         let mut keeper = ReplicaKeeper::new(provider.0);
         let mut schedule = ReplicaSchedule::new();
@@ -70,6 +74,7 @@ impl ReplicaService {
             wake: Notify::new(),
             store,
             mailboxes,
+            credit,
         })
     }
 
@@ -134,6 +139,8 @@ impl ReplicaService {
         let mut archive = Archive {
             log: self.store.as_ref(),
             mailboxes: &self.mailboxes,
+            credit: self.credit.as_deref(),
+            peer,
         };
         let answer = self.keeper().answer(request, peer.0, &mut archive);
         if let ReplicaResponse::Registered { group_id } = &answer {
@@ -166,9 +173,20 @@ impl ReplicaService {
 struct Archive<'a> {
     log: &'a dyn ReplicaLog,
     mailboxes: &'a MailboxStore,
+    credit: Option<&'a ProviderCredit>,
+    /// The requester.
+    peer: NodeId,
 }
 
 impl ReplicaArchive for Archive<'_> {
+    fn charge(&mut self, price: u64) -> Result<(), ArchiveError> {
+        let (Some(credit), Some(peer)) = (self.credit, crate::keys::peer_id_of(&self.peer)) else {
+            return Ok(());
+        };
+        credit.charge(peer, price)?;
+        Ok(())
+    }
+
     fn put_group(&mut self, group: &[u8; 32], record: &[u8]) -> Result<(), ArchiveError> {
         Ok(self.log.put_group(group, record)?)
     }
@@ -226,9 +244,15 @@ pub fn start_replication(
     mut control: libp2p_stream::Control,
     mailboxes: Arc<MailboxStore>,
     store: Arc<dyn ReplicaLog>,
+    credit: Option<Arc<ProviderCredit>>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Arc<ReplicaService>, ReplicationError> {
-    let service = Arc::new(ReplicaService::restore(provider, store, mailboxes.clone())?);
+    let service = Arc::new(ReplicaService::restore(
+        provider,
+        store,
+        mailboxes.clone(),
+        credit,
+    )?);
     service.observe(&mailboxes);
     let mut incoming = control.accept(REPLICATION_PROTOCOL)?;
     let server = service.clone();
@@ -318,7 +342,8 @@ mod tests {
         log: Arc<dyn ReplicaLog>,
         mailboxes: &Arc<MailboxStore>,
     ) -> Arc<ReplicaService> {
-        let service = Arc::new(ReplicaService::restore(PROVIDER, log, mailboxes.clone()).unwrap());
+        let service =
+            Arc::new(ReplicaService::restore(PROVIDER, log, mailboxes.clone(), None).unwrap());
         service.observe(mailboxes);
         service
     }

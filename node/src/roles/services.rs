@@ -60,6 +60,7 @@ pub fn start_relay_services(
         handle.net.control.clone(),
         mailboxes.clone(),
         Arc::new(store),
+        handle.credit.clone(),
         handle.shutdown_watch(),
     )?;
     let rendezvous = crate::rendezvous::start_rendezvous(

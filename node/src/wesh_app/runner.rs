@@ -382,6 +382,12 @@ impl Runner {
         })?;
         p.introduce(&client.net);
         let mut control = client.net.control.clone();
+        if let Some((issuer, me)) = &client.payments {
+            let price = wesh_client::messenger::params::REPLICA_REGISTRATION_PRICE;
+            crate::credit::keeper::pay_at(&mut control, p.peer, issuer, *me, price)
+                .await
+                .map_err(|e| ApiError::Unavailable(format!("cannot pay for replication: {e}")))?;
+        }
         register_group(&mut control, p.peer, registration)
             .await
             .map(|_| ())

@@ -354,7 +354,7 @@ async fn run_inner(
     }
     section.contact_requests_sent = pairs.len() as u64;
     // ten messages in a row, each waiting for a pull at least
-    let contacts_wait = Duration::from_secs(40).max(setup.pull_interval * 12);
+    let contacts_wait = Duration::from_secs(40).max(setup.pull_interval * 25);
     let contacts_deadline = deadline.min(Instant::now() + contacts_wait);
     let _ = wait_for(contacts_deadline, "contacts", || async {
         let mut n = 0;

@@ -82,6 +82,11 @@ struct MemArchive<'a> {
 }
 
 impl ReplicaArchive for MemArchive<'_> {
+    /// memnet runs without payments: registrations are free
+    fn charge(&mut self, _price: u64) -> Result<(), ArchiveError> {
+        Ok(())
+    }
+
     fn put_group(&mut self, group: &[u8; 32], _view: &[u8]) -> Result<(), ArchiveError> {
         self.log.entry(*group).or_default();
         Ok(())

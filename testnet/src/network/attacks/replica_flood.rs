@@ -6,7 +6,8 @@
 //! (the old form), with a proof made for another provider, and with valid proofs (it
 //! mints its own groups, so it is their member) from several identities, and floods
 //! fetches with more streams at once than the provider admits. Refused when no
-//! registration without a valid proof was taken, each identity got at most
+//! registration without a valid proof was taken, none without payment when the provider
+//! takes payments (issue 18), each identity got at most
 //! `REPLICA_MAX_GROUPS_PER_REGISTRANT` groups, the provider's groups and bytes stayed
 //! within the caps, and excess streams were dropped. The Wesh story's honest replication
 //! runs at the same time (its figures are in the summary's `wesh` section).
@@ -96,6 +97,7 @@ async fn run_all(
             Outcome::Refused(r) if r.contains("registrant") => "refused_cap",
             Outcome::Refused(r) if r.contains("provider keeps") => "refused_cap",
             Outcome::Refused(r) if r.contains("not registered") => "refused_unknown_group",
+            Outcome::Refused(r) if r.contains("replication is paid") => "refused_unpaid",
             Outcome::Refused(_) => "refused_proof",
             Outcome::Dropped => "dropped_or_failed",
         };
@@ -264,10 +266,15 @@ pub async fn run(targets: &AttackTargets) -> AttackReport {
     let unproven_taken = get(&unproven_counts, "registered");
     let proven_sent = (IDENTITIES * PROVEN_PER_IDENTITY) as u64;
     let cap = REPLICA_MAX_GROUPS_PER_REGISTRANT as u64;
+    // with payments on (the testnet's default) the attacker's identities hold no credit at
+    // the provider, so every proven registration is refused unpaid before any cap is
+    // reached; without payments the per-registrant cap refuses the excess
+    let unpaid = get(&proven_counts, "refused_unpaid");
     let refused = unproven_taken == 0
         && get(&unproven_counts, "refused_proof") > 0
         && max_per_identity <= cap
-        && get(&proven_counts, "refused_cap") > 0
+        && (get(&proven_counts, "refused_cap") > 0
+            || (unpaid > 0 && get(&proven_counts, "registered") == 0))
         && silent_dropped > 0
         // the story's own registration may land during the attack
         && new_groups <= IDENTITIES as u64 * cap + 1
