@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod example;
+pub mod peer_addr;
 pub mod relay;
 
 pub use client::{ClientConfigFile, ProfileArgs, ProfileArgsError, TrafficSection};

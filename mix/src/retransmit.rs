@@ -39,6 +39,19 @@ impl Default for RetransmitConfig {
     }
 }
 
+impl RetransmitConfig {
+    /// The config of a client that pulls its mailbox every `pull_interval`: an ack waits
+    /// there until the next pull, so its deadline covers one interval more than
+    /// [`RETRANSMIT_MARGIN`]. Without it a client that pulls every 8 s (`mobile`) resent
+    /// every fragment before seeing its ack, and the resends filled its slow real stream.
+    pub fn for_pull_interval(pull_interval: Duration) -> Self {
+        RetransmitConfig {
+            margin: RETRANSMIT_MARGIN.saturating_add(pull_interval),
+            ..RetransmitConfig::default()
+        }
+    }
+}
+
 /// Why a message was given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureReason {
@@ -88,6 +101,15 @@ pub enum SendClass {
 }
 
 impl SendClass {
+    /// [`SendClass::Background`] when nobody waits for the message, else interactive.
+    pub fn background_if(background: bool) -> Self {
+        if background {
+            SendClass::Background
+        } else {
+            SendClass::Interactive
+        }
+    }
+
     fn slot(self) -> usize {
         match self {
             SendClass::Interactive => 0,

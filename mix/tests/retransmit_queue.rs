@@ -256,3 +256,14 @@ fn background_fragments_wait_for_interactive_ones_but_retries_go_first() {
     assert_eq!(q.pop_next().map(|p| p.message), Some(31));
     assert_eq!(q.pop_next().map(|p| p.message), Some(30));
 }
+
+#[test]
+fn the_ack_margin_covers_the_clients_pull_interval() {
+    use wesh_mix::params::{MAX_FRAGMENT_RETRANSMISSIONS, RETRANSMIT_MARGIN};
+    let c = RetransmitConfig::for_pull_interval(Duration::from_secs(8));
+    assert_eq!(c.margin, RETRANSMIT_MARGIN + Duration::from_secs(8));
+    assert_eq!(c.max_retransmissions, MAX_FRAGMENT_RETRANSMISSIONS);
+    // a client pulling more often than the margin keeps (almost) the plain margin
+    let fast = RetransmitConfig::for_pull_interval(Duration::from_millis(500));
+    assert!(fast.margin < c.margin);
+}

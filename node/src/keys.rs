@@ -28,18 +28,7 @@ pub enum KeyError {
     NotEd25519(String),
 }
 
-/// A peer address given on the command line that is not `<multiaddr>/p2p/<peer id>`.
-#[derive(Debug, Error)]
-pub enum PeerAddrError {
-    #[error("invalid {what} {text:?}: {source}")]
-    Invalid {
-        what: String,
-        text: String,
-        source: libp2p::multiaddr::Error,
-    },
-    #[error("{what} {text:?} must end in /p2p/<peer id>")]
-    NoPeerId { what: String, text: String },
-}
+pub use wesh_config::peer_addr::{PeerAddrError, parse_peer_addr};
 
 /// The keys a node runs with.
 pub struct NodeKeys {
@@ -142,30 +131,6 @@ pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
         .map_err(|e| KeyError::Write(path.to_path_buf(), e))?;
     f.sync_all()
         .map_err(|e| KeyError::Write(path.to_path_buf(), e))
-}
-
-/// A peer's address as given on the command line: a multiaddr ending in /p2p/<peer id>.
-/// `what` names the flag in errors.
-pub fn parse_peer_addr(
-    text: &str,
-    what: &str,
-) -> Result<(PeerId, libp2p::Multiaddr), PeerAddrError> {
-    let addr: libp2p::Multiaddr = text.parse().map_err(|source| PeerAddrError::Invalid {
-        what: what.to_string(),
-        text: text.to_string(),
-        source,
-    })?;
-    let peer = addr
-        .iter()
-        .find_map(|p| match p {
-            libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-            _ => None,
-        })
-        .ok_or_else(|| PeerAddrError::NoPeerId {
-            what: what.to_string(),
-            text: text.to_string(),
-        })?;
-    Ok((peer, addr))
 }
 
 /// The Sphinx address of a libp2p identity (its raw Ed25519 public key).

@@ -1,86 +1,69 @@
-//! Operators and clients at defaults, as real processes: a mix serves its metrics and
-//! `wesh status` reads them; `wesh bench client` measures a client's bytes per day at a
+//! Operators and clients at defaults, as real processes: a mix and a provider serve their
+//! metrics and `wesh status` reads them; `wesh bench client` measures a client's bytes per day at a
 //! profile from the client's own transport counters; bad profiles are refused clearly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::{free_port, one_network, wesh};
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 
-#[test]
-fn a_mix_serves_metrics_and_status_summarises_them() {
+/// Starts `wesh ROLE` with `--metrics` on a free port; returns once it says it serves
+/// them (with its data directory, which must outlive it, and the metrics address).
+fn relay_with_metrics(role: &str) -> (Child, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let metrics = format!("127.0.0.1:{}", free_port());
-    let mut mix = wesh()
-        .args(["mix", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
+    let mut relay = wesh()
+        .args([role, "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
         .arg(dir.path())
         .args(["--metrics", &metrics])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    // the mix logs where its metrics are once it serves them
-    let stderr = mix.stderr.take().unwrap();
+    // the relay logs where its metrics are once it serves them
+    let stderr = relay.stderr.take().unwrap();
     let served = BufReader::new(stderr)
         .lines()
         .map_while(Result::ok)
         .any(|l| l.contains("/metrics"));
-    assert!(served, "the mix never said it serves metrics");
+    assert!(served, "the {role} never said it serves metrics");
+    (relay, dir, metrics)
+}
+
+/// `wesh status --metrics ADDR`: whether it succeeded, its stdout and its stderr.
+fn status(metrics: &str) -> (bool, String, String) {
     let out = wesh()
-        .args(["status", "--metrics", &metrics])
+        .args(["status", "--metrics", metrics])
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn a_mix_serves_metrics_and_status_summarises_them() {
+    let (mut mix, _dir, metrics) = relay_with_metrics("mix");
+    let (ok, text, err) = status(&metrics);
+    assert!(ok, "{err}");
     assert!(text.contains("(mix)"), "{text}");
     assert!(text.contains("packets: 0 received"), "{text}");
     assert!(text.contains("PKI: epoch"), "{text}");
     mix.kill().unwrap();
     mix.wait().unwrap();
     // nothing listens any more: a clear error, not a panic
-    let out = wesh()
-        .args(["status", "--metrics", &metrics])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
+    let (ok, _, err) = status(&metrics);
+    assert!(!ok);
+    assert!(err.contains("cannot reach"), "{err}");
 }
 
 #[test]
 fn a_provider_serves_its_services_and_store_metrics() {
-    let dir = tempfile::tempdir().unwrap();
-    let metrics = format!("127.0.0.1:{}", free_port());
-    let mut provider = wesh()
-        .args(["provider", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
-        .arg(dir.path())
-        .args(["--metrics", &metrics])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = provider.stderr.take().unwrap();
-    let served = BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-        .any(|l| l.contains("/metrics"));
-    assert!(served, "the provider never said it serves metrics");
-    let out = wesh()
-        .args(["status", "--metrics", &metrics])
-        .output()
-        .unwrap();
+    let (mut provider, _dir, metrics) = relay_with_metrics("provider");
+    let (ok, text, err) = status(&metrics);
     provider.kill().unwrap();
     provider.wait().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(ok, "{err}");
     for expected in [
         "(provider)",
         // its own internal mailboxes (desk, replication) are registered at start

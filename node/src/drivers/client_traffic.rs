@@ -19,7 +19,8 @@ use wesh_mix::mailbox::{MailboxClient, MailboxId, PullSecret};
 use wesh_mix::params::{DEFAULT_PULL_INTERVAL, DEFAULT_PULL_SLOTS};
 use wesh_mix::{
     ClientAddress, ClientTraffic, ClientTrafficConfig, EnqueueError, MailboxStep, MailboxSync,
-    MixPayload, NodeId, ReplySurb, SendClass, StoreEffect, Topology, TrafficKind, seed_from,
+    MixPayload, NodeId, ReplySurb, RetransmitConfig, SendClass, StoreEffect, Topology, TrafficKind,
+    seed_from,
 };
 
 #[derive(Debug, Error)]
@@ -360,9 +361,10 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
     let ClientState {
         identity,
         mailbox,
-        core,
+        mut core,
         origin,
     } = spec.state;
+    core.set_retransmit_config(RetransmitConfig::for_pull_interval(spec.pull_interval));
     let provider = *mailbox.provider();
     let provider_peer = peer_id_of(&provider).ok_or(ClientError::ProviderId)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -306,11 +306,7 @@ impl Runner {
             return self.core.handle_send_refused(unix_now_ms(), out);
         };
         let to = client_address(out.to);
-        let class = if out.background() {
-            wesh_mix::SendClass::Background
-        } else {
-            wesh_mix::SendClass::Interactive
-        };
+        let class = wesh_mix::SendClass::background_if(out.background());
         tracing::debug!(kind = ?out.kind, bytes = out.bytes.len(), ?class, "wesh message queued");
         if let Err(e) = client
             .handle
