@@ -288,6 +288,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &WorkRequest {
                     epoch: 3,
                     packets: 1000,
+                    replica_registrations: 2,
                 }
                 .encode(),
             ),
@@ -324,6 +325,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         score: 0.5,
         reported: 10,
         counted: 9,
+        replicas: 1,
         units: 100,
         claimed: n % 2 == 0,
     };
@@ -564,7 +566,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 max: 10,
             }
             .encode(),
-            ReplicaResponse::Registered { group_id: [1; 32] }.encode(),
+            ReplicaResponse::Registered {
+                group_id: [1; 32],
+                expires_at: 1_700_000_000,
+            }
+            .encode(),
+            ReplicaResponse::Unpaid {
+                price: 1_000,
+                reason: "0 held".into(),
+            }
+            .encode(),
             ReplicaResponse::Entries {
                 entries: g
                     .entries

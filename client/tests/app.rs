@@ -137,8 +137,18 @@ impl Node {
                     call, registration, ..
                 } => {
                     self.trace.push("register");
-                    po.replica.register(&registration, [0xee; 32]).unwrap();
-                    self.app.handle_replica_registered(call, Ok(()));
+                    let end = po.replica_registration(&registration, now / 1000);
+                    self.app.handle_replica_registered(call, Ok(end));
+                }
+                Action::RenewReplica {
+                    group,
+                    provider,
+                    registration,
+                } => {
+                    self.trace.push("renew");
+                    let end = po.replica_registration(&registration, now / 1000);
+                    self.app
+                        .handle_replica_renewed(now, group, provider, Ok(end));
                 }
                 Action::Event(e) => {
                     self.trace.push("event");
@@ -612,4 +622,56 @@ fn a_replica_that_always_says_more_is_fetched_in_bounded_rounds() {
         matches!(first, Some(Action::FetchHistory(f)) if f.after == stopped),
         "continues where it stopped: {first:?}"
     );
+}
+
+/// Issue 18 item 5: the app keeps its group's replication alive. It learns the term from
+/// the registration's answer and asks nothing while the term is far from its end; in the
+/// renewal window it registers again and the provider extends the term; after a restart
+/// (term unknown) it registers once to learn it, which the provider answers for free.
+#[test]
+fn the_app_renews_a_replication_term_in_its_window_only() {
+    use wesh_client::messenger::params::{
+        APP_REPLICA_TERM_CHECK_MS, REPLICA_REGISTRATION_TERM_SECS, REPLICA_RENEWAL_WINDOW_SECS,
+    };
+    let mut po = PostOffice::default();
+    let mut a = Node::new(1, START_MS);
+    let group = replicated_group(&mut po, &mut a, 1);
+    let group_id: [u8; 32] = hex::decode(&group).unwrap().try_into().unwrap();
+    let term_end = START_MS / 1000 + REPLICA_REGISTRATION_TERM_SECS;
+    let registered = po.replica_registrations;
+    assert_eq!(po.replica.expires_at(&group_id), Some(term_end));
+    let renewals = |a: &Node| a.trace.iter().filter(|t| **t == "renew").count();
+
+    // hourly checks for three weeks: nothing to renew
+    let window_opens = (term_end - REPLICA_RENEWAL_WINDOW_SECS) * 1000;
+    let mut now = START_MS;
+    while now + APP_REPLICA_TERM_CHECK_MS < window_opens {
+        now += APP_REPLICA_TERM_CHECK_MS;
+        a.app.handle_timeout(now);
+        a.run(&mut po, now);
+    }
+    assert_eq!(renewals(&a), 0, "no renewal before the window");
+    assert_eq!(po.replica_registrations, registered);
+    // the first check inside the window renews, once
+    for _ in 0..3 {
+        now += APP_REPLICA_TERM_CHECK_MS;
+        a.app.handle_timeout(now);
+        a.run(&mut po, now);
+    }
+    assert_eq!(renewals(&a), 1);
+    let renewed = po.replica.expires_at(&group_id).unwrap();
+    assert!(renewed > term_end, "the provider extended the term");
+    assert_eq!(po.replica.stats().renewals, 1);
+
+    // restarted: the term is unknown, so one registration learns it (free: not due)
+    a.restart(now);
+    now += APP_REPLICA_TERM_CHECK_MS;
+    a.app.handle_timeout(now);
+    a.run(&mut po, now);
+    assert_eq!(renewals(&a), 1, "one registration after the restart");
+    assert_eq!(po.replica.expires_at(&group_id), Some(renewed));
+    assert_eq!(po.replica.stats().renewals, 1, "not renewed again");
+    a.app.handle_timeout(now + APP_REPLICA_TERM_CHECK_MS);
+    a.run(&mut po, now + APP_REPLICA_TERM_CHECK_MS);
+    assert_eq!(renewals(&a), 1, "the term is known again");
 }

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use wesh_client::messenger::envelope::Outer;
-use wesh_client::messenger::replica::ReplicaKeeper;
+use wesh_client::messenger::replica::{Registration, ReplicaKeeper};
 use wesh_fuzz::assert_canonical;
 use wesh_fuzz::fixtures::{PROVIDER, group};
 
@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     assert_canonical(data, Outer::decode, Outer::encode);
     let g = group();
     let mut keeper = ReplicaKeeper::new(PROVIDER);
-    if keeper.register(&g.registration, [1; 32]).is_err() {
+    let Ok(Registration::New { record, .. }) = keeper.register(&g.registration, [1; 32], 0) else {
+        return;
+    };
+    if keeper.admit(&record).is_err() {
         return;
     }
     if let Ok(accepted) = keeper.on_message(data) {

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wesh_client::messenger::replica::ReplicaKeeper;
+use wesh_client::messenger::replica::{Registration, ReplicaKeeper};
 use wesh_client::replication::{ReplicaRegistration, ReplicationView};
 use wesh_fuzz::assert_canonical;
 use wesh_fuzz::fixtures::PROVIDER;
@@ -17,9 +17,15 @@ fuzz_target!(|data: &[u8]| {
     match ReplicaRegistration::decode_for(data, &PROVIDER) {
         Ok(r) => {
             assert_eq!(r.encode(), data);
-            let registered = keeper.register(data, [1; 32]).map(|(group, _)| group);
-            assert_eq!(registered.ok(), Some(r.view.group_id.to_bytes()));
+            let registered = match keeper.register(data, [1; 32], 0) {
+                Ok(Registration::New { group_id, record }) => {
+                    assert!(keeper.admit(&record).is_ok());
+                    Some(group_id)
+                }
+                _ => None,
+            };
+            assert_eq!(registered, Some(r.view.group_id.to_bytes()));
         }
-        Err(_) => assert!(keeper.register(data, [1; 32]).is_err()),
+        Err(_) => assert!(keeper.register(data, [1; 32], 0).is_err()),
     }
 });

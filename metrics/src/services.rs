@@ -50,6 +50,16 @@ pub fn service_samples(s: &ServiceStats) -> Vec<Sample> {
             "Entries received again (retransmissions, several senders).",
             r.entries_duplicate,
         ),
+        Sample::counter(
+            "wesh_replication_renewals",
+            "Group registrations renewed for a new paid term.",
+            r.renewals,
+        ),
+        Sample::counter(
+            "wesh_replication_groups_expired",
+            "Groups deleted because their term ended unrenewed.",
+            r.groups_expired,
+        ),
         Sample::counter(refused, refused_help, r.refused_unknown_group)
             .label("reason", "unknown_group"),
         Sample::counter(refused, refused_help, r.refused_invalid_entry)

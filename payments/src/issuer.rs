@@ -185,7 +185,11 @@ impl<P: IssuancePolicy, S: SpentSet> Issuer<P, S> {
     }
 
     /// Splits the epoch's reward pool from the monitor's scores and the nodes' work
-    /// reports, and records it in the reward ledger.
+    /// reports, and records it in the reward ledger. A provider's replication
+    /// registrations count up to the tokens it redeemed in the epoch and the next (a
+    /// registration is paid with one token, redeemed with the provider's next batch; the
+    /// issuer cannot tell which tokens paid for what, so this bounds the claim, it does
+    /// not prove it).
     pub fn settle(
         &mut self,
         epoch: Epoch,
@@ -195,7 +199,18 @@ impl<P: IssuancePolicy, S: SpentSet> Issuer<P, S> {
         if self.rewards.epoch(epoch).is_some() {
             return Err(SettleError::AlreadySettled(epoch));
         }
-        let split = split_pool(epoch, self.reward_pool, scores, reports, WORK_CAP_SLACK);
+        let capped: Vec<WorkReport> = reports
+            .iter()
+            .map(|r| {
+                let paid = self.redeemed_by(epoch, &r.node)
+                    + self.redeemed_by(epoch.saturating_add(1), &r.node);
+                WorkReport {
+                    replica_registrations: r.replica_registrations.min(paid),
+                    ..*r
+                }
+            })
+            .collect();
+        let split = split_pool(epoch, self.reward_pool, scores, &capped, WORK_CAP_SLACK);
         self.rewards.record(split)
     }
 

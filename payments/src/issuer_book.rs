@@ -55,10 +55,10 @@ pub enum SettlementError {
     Store(#[from] StoreError),
 }
 
-/// Work reported per epoch not settled yet: node → packets.
+/// Work reported per epoch not settled yet: node → (packets, replication registrations).
 #[derive(Debug, Clone)]
 pub struct WorkReports {
-    by_epoch: BTreeMap<Epoch, BTreeMap<NodeId, u64>>,
+    by_epoch: BTreeMap<Epoch, BTreeMap<NodeId, (u64, u64)>>,
     cap: usize,
 }
 
@@ -87,7 +87,7 @@ impl WorkReports {
         now: Epoch,
         epoch: Epoch,
         node: NodeId,
-        packets: u64,
+        work: (u64, u64),
         settled: bool,
     ) -> Result<(), WorkRefusal> {
         if epoch > now || epoch.saturating_add(1) < now {
@@ -105,7 +105,7 @@ impl WorkReports {
         if reports.len() >= self.cap {
             return Err(WorkRefusal::TooManyReports);
         }
-        reports.insert(node, packets);
+        reports.insert(node, work);
         Ok(())
     }
 
@@ -115,7 +115,11 @@ impl WorkReports {
             .remove(&epoch)
             .unwrap_or_default()
             .into_iter()
-            .map(|(node, packets)| WorkReport { node, packets })
+            .map(|(node, (packets, replica_registrations))| WorkReport {
+                node,
+                packets,
+                replica_registrations,
+            })
             .collect()
     }
 }
@@ -159,16 +163,17 @@ impl<P: IssuancePolicy, S: SpentSet, A: RewardArchive> IssuerBook<P, S, A> {
         &mut self.issuer
     }
 
-    /// A relay's work report for `epoch`, received at `now`.
+    /// A relay's work report for `epoch`, received at `now`: packets relayed and
+    /// replication registrations paid.
     pub fn report_work(
         &mut self,
         now: Epoch,
         epoch: Epoch,
         node: NodeId,
-        packets: u64,
+        work: (u64, u64),
     ) -> Result<(), WorkRefusal> {
         let settled = self.issuer.rewards().epoch(epoch).is_some();
-        self.work.report(now, epoch, node, packets, settled)
+        self.work.report(now, epoch, node, work, settled)
     }
 
     /// Settles `epoch` from the shopper's `scores` and the work reported for it, and
@@ -313,13 +318,14 @@ impl<P: IssuancePolicy, S: SpentSet, A: RewardArchive> IssuerBook<P, S, A> {
         reporter: Option<NodeId>,
         request: &[u8],
     ) -> WorkAnswer {
-        let Ok(WorkRequest { epoch, packets }) = WorkRequest::decode(request) else {
+        let Ok(r) = WorkRequest::decode(request) else {
             return Answer::Refused(WorkRefusal::MalformedRequest);
         };
         let Some(node) = reporter else {
             return Answer::Refused(WorkRefusal::NotANode);
         };
-        self.report_work(now, epoch, node, packets).into()
+        let work = (r.packets, r.replica_registrations);
+        self.report_work(now, r.epoch, node, work).into()
     }
 
     /// Answers `/wesh/issuer/rewards/1`: the epoch's ledger as text (settled epochs are
@@ -413,27 +419,34 @@ mod tests {
     fn work_is_taken_for_recent_unsettled_epochs_once_per_relay() {
         let mut b = book(InMemoryArchive::default());
         let (a, c) = ([1; 32], [2; 32]);
-        assert_eq!(b.report_work(10, 10, a, 7), Ok(()));
+        assert_eq!(b.report_work(10, 10, a, (7, 0)), Ok(()));
         assert_eq!(
-            b.report_work(10, 10, a, 9),
+            b.report_work(10, 10, a, (9, 0)),
             Err(WorkRefusal::AlreadyReported)
         );
-        assert_eq!(b.report_work(10, 9, a, 3), Ok(()), "the previous epoch");
         assert_eq!(
-            b.report_work(10, 11, a, 1),
+            b.report_work(10, 9, a, (3, 0)),
+            Ok(()),
+            "the previous epoch"
+        );
+        assert_eq!(
+            b.report_work(10, 11, a, (1, 0)),
             Err(WorkRefusal::NotRecentEpoch)
         );
-        assert_eq!(b.report_work(10, 8, a, 1), Err(WorkRefusal::NotRecentEpoch));
-        b.report_work(10, 10, c, 5).unwrap();
+        assert_eq!(
+            b.report_work(10, 8, a, (1, 0)),
+            Err(WorkRefusal::NotRecentEpoch)
+        );
+        b.report_work(10, 10, c, (5, 0)).unwrap();
         let settled = b.settle(10, &scores(10, &[a, c])).unwrap();
         assert_eq!(settled.entries[&a].reported, 7);
         assert_eq!(settled.entries[&c].reported, 5);
         assert_eq!(
-            b.report_work(10, 10, [3; 32], 1),
+            b.report_work(10, 10, [3; 32], (1, 0)),
             Err(WorkRefusal::AlreadySettled)
         );
         // epoch 9's reports are dropped once epoch 11 begins: nobody settled it in time
-        b.report_work(11, 11, a, 1).unwrap();
+        b.report_work(11, 11, a, (1, 0)).unwrap();
         assert!(b.work.take(9).is_empty());
     }
 
@@ -494,6 +507,7 @@ mod tests {
         let work = WorkRequest {
             epoch: 5,
             packets: 9,
+            replica_registrations: 0,
         }
         .encode();
         assert_eq!(b.answer_work(5, Some([1; 32]), &work), Answer::Done(()));
@@ -509,10 +523,10 @@ mod tests {
     #[test]
     fn reports_per_epoch_are_capped() {
         let mut w = WorkReports::with_cap(2);
-        w.report(5, 5, [1; 32], 1, false).unwrap();
-        w.report(5, 5, [2; 32], 1, false).unwrap();
+        w.report(5, 5, [1; 32], (1, 0), false).unwrap();
+        w.report(5, 5, [2; 32], (1, 0), false).unwrap();
         assert_eq!(
-            w.report(5, 5, [3; 32], 1, false),
+            w.report(5, 5, [3; 32], (1, 0), false),
             Err(WorkRefusal::TooManyReports)
         );
         assert_eq!(w.take(5).len(), 2);
@@ -523,8 +537,8 @@ mod tests {
     fn a_claim_counts_only_once_it_is_archived_and_survives_a_restart() {
         let (a, c) = ([1; 32], [2; 32]);
         let mut b = book(InMemoryArchive::default());
-        b.report_work(40, 40, a, 1000).unwrap();
-        b.report_work(40, 40, c, 1000).unwrap();
+        b.report_work(40, 40, a, (1000, 0)).unwrap();
+        b.report_work(40, 40, c, (1000, 0)).unwrap();
         let settled = b.settle(40, &scores(40, &[a, c])).unwrap();
         assert!(b.archive.epochs.contains_key(&40), "archived at settlement");
         // an epoch settled through the core directly is archived before the next claim

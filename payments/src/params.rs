@@ -65,6 +65,11 @@ pub const SHOPPER_LOOPS_PER_EPOCH: usize = 2_000;
 /// node inflating its report tenfold gains at most 50 %.
 pub const WORK_CAP_SLACK: f64 = 1.5;
 
+/// Work one paid replication registration (or renewal) counts for in a provider's
+/// reward weight, in packets. Source: issue 18: a registration costs a client one token
+/// at the provider, so it counts as the packets that token would have carried.
+pub const REPLICA_REGISTRATION_WORK: u64 = PACKETS_PER_TOKEN;
+
 /// Fewest test loops through a node for its score to count; below it the node is
 /// "unmeasured" and earns nothing that epoch (loops).
 pub const MIN_LOOPS_FOR_SCORE: u64 = 10;

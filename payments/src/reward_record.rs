@@ -1,16 +1,20 @@
 //! The stored form of a settled epoch (an issuer's archive keeps one per epoch, rewritten
-//! at every claim): `version (1) ‖ epoch u64 ‖ pool u64 ‖ undistributed u64 ‖ count u32
-//! ‖ count × (node [32] ‖ score f64 bits u64 ‖ reported u64 ‖ counted u64 ‖ units u64 ‖
-//! claimed u8 (0/1))`, integers big-endian, nodes in increasing order; decoded strictly.
+//! at every claim): `version (2) ‖ epoch u64 ‖ pool u64 ‖ undistributed u64 ‖ count u32
+//! ‖ count × (node [32] ‖ score f64 bits u64 ‖ reported u64 ‖ counted u64 ‖ replicas u64
+//! ‖ units u64 ‖ claimed u8 (0/1))`, integers big-endian, nodes in increasing order;
+//! decoded strictly. Version 1 (before replication counted) has no `replicas` and still
+//! reads (as 0).
 
 use crate::codec::Reader;
 use crate::rewards::{EpochRewards, RewardEntry};
 use std::collections::BTreeMap;
 use thiserror::Error;
 
-const RECORD_VERSION: u8 = 1;
+const RECORD_VERSION: u8 = 2;
+const RECORD_VERSION_1: u8 = 1;
 const HEADER_LEN: usize = 1 + 8 + 8 + 8 + 4;
-const ENTRY_LEN: usize = 32 + 8 * 4 + 1;
+const ENTRY_LEN: usize = 32 + 8 * 5 + 1;
+const ENTRY_LEN_1: usize = 32 + 8 * 4 + 1;
 
 /// Why a stored epoch cannot be read.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -42,7 +46,13 @@ pub fn encode_rewards(r: &EpochRewards) -> Vec<u8> {
     out.extend_from_slice(&count.to_be_bytes());
     for e in r.entries.values() {
         out.extend_from_slice(&e.node);
-        for v in [e.score.to_bits(), e.reported, e.counted, e.units] {
+        for v in [
+            e.score.to_bits(),
+            e.reported,
+            e.counted,
+            e.replicas,
+            e.units,
+        ] {
             out.extend_from_slice(&v.to_be_bytes());
         }
         out.push(u8::from(e.claimed));
@@ -52,11 +62,12 @@ pub fn encode_rewards(r: &EpochRewards) -> Vec<u8> {
 
 pub fn decode_rewards(b: &[u8]) -> Result<EpochRewards, RewardRecordError> {
     let mut r = Reader::new(b);
-    match r.u8() {
-        Some(RECORD_VERSION) => {}
+    let (entry_len, with_replicas) = match r.u8() {
+        Some(RECORD_VERSION) => (ENTRY_LEN, true),
+        Some(RECORD_VERSION_1) => (ENTRY_LEN_1, false),
         Some(v) => return Err(RewardRecordError::UnknownVersion(v)),
         None => return Err(RewardRecordError::Empty),
-    }
+    };
     let header = (r.u64(), r.u64(), r.u64(), r.u32());
     let (Some(epoch), Some(pool), Some(undistributed), Some(count)) = header else {
         return Err(RewardRecordError::WrongLength {
@@ -66,7 +77,7 @@ pub fn decode_rewards(b: &[u8]) -> Result<EpochRewards, RewardRecordError> {
     };
     let expected = usize::try_from(count)
         .ok()
-        .and_then(|n| n.checked_mul(ENTRY_LEN))
+        .and_then(|n| n.checked_mul(entry_len))
         .and_then(|n| n.checked_add(HEADER_LEN));
     if expected != Some(b.len()) {
         return Err(RewardRecordError::WrongLength {
@@ -76,9 +87,18 @@ pub fn decode_rewards(b: &[u8]) -> Result<EpochRewards, RewardRecordError> {
     }
     let mut entries = BTreeMap::new();
     for _ in 0..count {
-        let fields = (r.array::<32>(), r.u64(), r.u64(), r.u64(), r.u64(), r.u8());
-        let (Some(node), Some(score), Some(reported), Some(counted), Some(units), Some(flag)) =
-            fields
+        let (node, score, reported, counted) = (r.array::<32>(), r.u64(), r.u64(), r.u64());
+        let replicas = if with_replicas { r.u64() } else { Some(0) };
+        let fields = (node, score, reported, counted, replicas, r.u64(), r.u8());
+        let (
+            Some(node),
+            Some(score),
+            Some(reported),
+            Some(counted),
+            Some(replicas),
+            Some(units),
+            Some(flag),
+        ) = fields
         else {
             return Err(RewardRecordError::WrongLength {
                 len: b.len(),
@@ -99,6 +119,7 @@ pub fn decode_rewards(b: &[u8]) -> Result<EpochRewards, RewardRecordError> {
             score,
             reported,
             counted,
+            replicas,
             units,
             claimed,
         };
@@ -129,6 +150,7 @@ mod tests {
             score: 0.5 + f64::from(n) / 100.0,
             reported: 100 * u64::from(n),
             counted: 90 * u64::from(n),
+            replicas: u64::from(n),
             units,
             claimed,
         };
@@ -181,6 +203,28 @@ mod tests {
 
     /// Found by fuzz/reward_record: a record listing its nodes out of order decoded, and
     /// encoded back in order: two encodings of one record.
+    /// Archives written before replication counted (version 1, no `replicas`) still read,
+    /// with 0 replicas; written again they take the current form.
+    #[test]
+    fn version_1_records_still_read() {
+        let mut r = sample(9);
+        for e in r.entries.values_mut() {
+            e.replicas = 0;
+        }
+        let mut v1 = encode_rewards(&r)[..HEADER_LEN].to_vec();
+        v1[0] = RECORD_VERSION_1;
+        for e in r.entries.values() {
+            v1.extend_from_slice(&e.node);
+            for v in [e.score.to_bits(), e.reported, e.counted, e.units] {
+                v1.extend_from_slice(&v.to_be_bytes());
+            }
+            v1.push(u8::from(e.claimed));
+        }
+        assert_eq!(decode_rewards(&v1), Ok(r.clone()));
+        assert_eq!(encode_rewards(&r)[0], RECORD_VERSION);
+        assert!(decode_rewards(&v1[..v1.len() - 1]).is_err());
+    }
+
     #[test]
     fn nodes_out_of_order_are_refused() {
         let mut bytes = encode_rewards(&sample(4));

@@ -8,16 +8,19 @@
 //! second spent set.
 
 use crate::error::{ClaimError, SettleError};
+use crate::params::REPLICA_REGISTRATION_WORK;
 use crate::shopper::ShopperScores;
 use crate::{Epoch, NodeId};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// Packets a node says it relayed in an epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Work a node says it did in an epoch: packets relayed, and (providers) group
+/// registrations for replication it was paid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WorkReport {
     pub node: NodeId,
     pub packets: u64,
+    pub replica_registrations: u64,
 }
 
 /// One node's reward for one epoch.
@@ -27,8 +30,11 @@ pub struct RewardEntry {
     /// Secret-shopper score in [0, 1] (0 if unmeasured).
     pub score: f64,
     pub reported: u64,
-    /// Reported work capped at `slack × measured share × total reported`.
+    /// Reported packets capped at `slack × measured share × total reported`.
     pub counted: u64,
+    /// Paid replication registrations counted (at most the tokens the provider redeemed
+    /// around the epoch), each worth [`REPLICA_REGISTRATION_WORK`] packets.
+    pub replicas: u64,
     pub units: u64,
     pub claimed: bool,
 }
@@ -43,11 +49,13 @@ pub struct EpochRewards {
     pub undistributed: u64,
 }
 
-/// Splits `pool` among nodes: weight_i = score_i × min(reported_i, slack × share_i × T̂),
-/// units_i = ⌊pool × weight_i / Σ weight⌋, where share_i is the node's share of test-loop
-/// appearances and T̂ the median over nodes of reported_j / share_j (the network total
-/// each report implies; a median, so that one inflated report cannot raise every cap).
-/// Nodes without a score get 0; several reports from one node count once (the largest).
+/// Splits `pool` among nodes: weight_i = score_i × (min(reported_i, slack × share_i × T̂) +
+/// replicas_i × REPLICA_REGISTRATION_WORK), units_i = ⌊pool × weight_i / Σ weight⌋,
+/// where share_i is the node's share of test-loop appearances and T̂ the median over nodes
+/// of reported_j / share_j (the network total each report implies; a median, so that one
+/// inflated report cannot raise every cap). Replication registrations come capped by the
+/// caller ([`crate::issuer::Issuer::settle`]: one per token the provider redeemed). Nodes
+/// without a score get 0; several reports from one node count once (the largest).
 pub fn split_pool(
     epoch: Epoch,
     pool: u64,
@@ -56,9 +64,12 @@ pub fn split_pool(
     slack: f64,
 ) -> EpochRewards {
     let mut reported: BTreeMap<NodeId, u64> = BTreeMap::new();
+    let mut replicas: BTreeMap<NodeId, u64> = BTreeMap::new();
     for r in reports {
         let e = reported.entry(r.node).or_insert(0);
         *e = (*e).max(r.packets);
+        let e = replicas.entry(r.node).or_insert(0);
+        *e = (*e).max(r.replica_registrations);
     }
     let total_estimate = median(
         reported
@@ -75,7 +86,9 @@ pub fn split_pool(
         let score = scores.score(node).unwrap_or(0.0).clamp(0.0, 1.0);
         let cap = slack * scores.measured_share(node) * total_estimate;
         let counted = (*packets as f64).min(cap).max(0.0) as u64;
-        weights.push((*node, score * counted as f64));
+        let replicas = replicas.get(node).copied().unwrap_or(0);
+        let work = counted as f64 + (replicas as f64) * REPLICA_REGISTRATION_WORK as f64;
+        weights.push((*node, score * work));
         entries.insert(
             *node,
             RewardEntry {
@@ -83,6 +96,7 @@ pub fn split_pool(
                 score,
                 reported: *packets,
                 counted,
+                replicas,
                 units: 0,
                 claimed: false,
             },
@@ -126,17 +140,18 @@ impl fmt::Display for EpochRewards {
         )?;
         writeln!(
             f,
-            "{:<18} {:>6} {:>12} {:>12} {:>10} {:>8}",
-            "node", "score", "reported", "counted", "units", "claimed"
+            "{:<18} {:>6} {:>12} {:>12} {:>8} {:>10} {:>8}",
+            "node", "score", "reported", "counted", "replicas", "units", "claimed"
         )?;
         for e in self.entries.values() {
             writeln!(
                 f,
-                "{:<18} {:>6.3} {:>12} {:>12} {:>10} {:>8}",
+                "{:<18} {:>6.3} {:>12} {:>12} {:>8} {:>10} {:>8}",
                 hex::encode(&e.node[..8]),
                 e.score,
                 e.reported,
                 e.counted,
+                e.replicas,
                 e.units,
                 if e.claimed { "yes" } else { "no" }
             )?;

@@ -62,7 +62,11 @@ fn simulate(delivery: &HashMap<NodeId, f64>, seed: u64) -> (ShopperScores, Vec<W
     }
     let reports = received
         .into_iter()
-        .map(|(node, packets)| WorkReport { node, packets })
+        .map(|(node, packets)| WorkReport {
+            node,
+            packets,
+            replica_registrations: 0,
+        })
         .collect();
     (monitor.scores(), reports)
 }
@@ -221,4 +225,52 @@ fn empty_topologies_are_refused() {
         ShopperMonitor::new(vec![vec![[1; 32]]], vec![]).unwrap_err(),
         TopologyError::NoProviders
     );
+}
+
+/// Issue 18 item 5: a provider's paid replication registrations count in its reward
+/// weight (each as the packets of the token that paid for it), but no more of them than
+/// tokens it redeemed in the epoch and the next: a provider claiming registrations it was
+/// never paid for gains nothing from the claim.
+#[test]
+fn replication_work_counts_up_to_the_tokens_the_provider_redeemed() {
+    use wesh_payments::params::{REPLICA_REGISTRATION_WORK, TOKEN_VALIDITY_EPOCHS};
+    let (scores, mut reports) = simulate(&HashMap::new(), 4);
+    let (keeper, claimer) = (node(0, 0), node(0, 1));
+    let plain = |issuer: &mut Issuer<FreeQuotaPolicy, InMemorySpentSet>, reports: &[WorkReport]| {
+        issuer.settle(EPOCH, &scores, reports).unwrap().clone()
+    };
+    let baseline = plain(&mut issuer(20), &reports);
+    for r in reports.iter_mut() {
+        if r.node == keeper || r.node == claimer {
+            r.replica_registrations = 3;
+        }
+    }
+    // the keeper redeemed three tokens (one in the next epoch); the claimer none
+    let mut issuer = issuer(20);
+    let mut wallet = Wallet::new(TOKEN_VALIDITY_EPOCHS);
+    assert_eq!(
+        fetch(&mut issuer, &mut wallet, EPOCH, CLIENT, 3, 9).unwrap(),
+        3
+    );
+    for epoch in [EPOCH, EPOCH, EPOCH + 1] {
+        let token = wallet.pop(EPOCH).unwrap();
+        issuer.redeem(epoch, keeper, &token).unwrap();
+    }
+    let rewards = plain(&mut issuer, &reports);
+    let (k, c) = (&rewards.entries[&keeper], &rewards.entries[&claimer]);
+    assert_eq!(k.replicas, 3);
+    assert_eq!(c.replicas, 0, "no tokens redeemed, no replication counted");
+    assert!(
+        k.units > baseline.entries[&keeper].units,
+        "replication earned"
+    );
+    assert!(c.units <= baseline.entries[&claimer].units);
+    // the keeper's units over the claimer's follow their weights: three tokens' worth of
+    // packets more for the keeper
+    let weight =
+        |e: &RewardEntry| e.score * (e.counted + e.replicas * REPLICA_REGISTRATION_WORK) as f64;
+    let ratio = k.units as f64 / c.units as f64;
+    assert!((ratio - weight(k) / weight(c)).abs() < 0.01, "{ratio}");
+    assert!(weight(k) > weight(c) + 2.0 * REPLICA_REGISTRATION_WORK as f64 * k.score);
+    assert!(rewards.to_string().contains("replicas"));
 }

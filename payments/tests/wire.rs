@@ -168,8 +168,13 @@ fn issuer_messages_round_trip() {
     let work = WorkRequest {
         epoch: 9,
         packets: 1234,
+        replica_registrations: 3,
     };
     assert_eq!(WorkRequest::decode(&work.encode()), Ok(work));
+    let bytes = work.encode();
+    for cut in 0..bytes.len() {
+        assert!(WorkRequest::decode(&bytes[..cut]).is_err(), "{cut} bytes");
+    }
     let issued = IssueAnswer::Done(IssuanceResponse {
         blind_signatures: vec![[5; 256]; 3],
     });
@@ -212,7 +217,7 @@ proptest! {
         prop_assert_eq!(CreditAnswer::decode(&answer.encode()), Ok(answer));
         let spend = CreditRequest::Spend(Box::new(token(seed)));
         prop_assert_eq!(CreditRequest::decode(&spend.encode()), Ok(spend));
-        let work = WorkRequest { epoch, packets };
+        let work = WorkRequest { epoch, packets, replica_registrations: packets / 7 };
         prop_assert_eq!(WorkRequest::decode(&work.encode()), Ok(work));
         prop_assert_eq!(ClaimAnswer::decode(&ClaimAnswer::Done(epoch).encode()), Ok(ClaimAnswer::Done(epoch)));
         let redeemed = Redeemed {

@@ -100,10 +100,12 @@ pub fn summary(s: &Scraped) -> String {
     }
     if let Some(groups) = v("wesh_replication_groups") {
         line(format!(
-            "replication: {} groups, {} entries kept, {} refused",
+            "replication: {} groups, {} entries kept, {} refused, {} renewed, {} expired",
             n(groups),
             n(v("wesh_replication_entries_kept_total").unwrap_or(0.0)),
-            n(v("wesh_replication_refused_total").unwrap_or(0.0))
+            n(v("wesh_replication_refused_total").unwrap_or(0.0)),
+            n(v("wesh_replication_renewals_total").unwrap_or(0.0)),
+            n(v("wesh_replication_groups_expired_total").unwrap_or(0.0))
         ));
     }
     if let Some(registrations) = v("wesh_rendezvous_registrations") {

@@ -23,7 +23,7 @@ fn testnet_over_real_sockets_delivers_every_real_packet() {
     let p = &j["packets"];
     let sent = p["real_sent"].as_u64().unwrap();
     assert!(sent > 0);
-    assert_eq!(p["real_delivered"].as_u64().unwrap(), sent);
+    assert_eq!(p["real_delivered"].as_u64().unwrap(), sent, "packets: {p}");
     assert!(p["loop_sent"].as_u64().unwrap() > 0);
     // a loop still travelling when a loaded machine ends the drain is not a loss of the
     // mix path; the acceptance check allows 5 %, this allows 1 %

@@ -40,10 +40,19 @@ pub enum Action {
     /// result to [`super::WeshApp::handle_history`].
     FetchHistory(HistoryFetch),
     /// Register the group at `provider` (send it `registration`: the group's replication
-    /// view and this member's proof) and give the outcome to
+    /// view and this member's proof) and give the outcome (the end of the group's term
+    /// there, Unix seconds) to
     /// [`super::WeshApp::handle_replica_registered`].
     RegisterReplica {
         call: CallId,
+        provider: [u8; 32],
+        registration: Vec<u8>,
+    },
+    /// Register `group` at `provider` again (send it `registration`, as for
+    /// [`Action::RegisterReplica`]) to learn or renew its term, and give the outcome to
+    /// [`super::WeshApp::handle_replica_renewed`].
+    RenewReplica {
+        group: [u8; 32],
         provider: [u8; 32],
         registration: Vec<u8>,
     },

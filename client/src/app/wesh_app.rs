@@ -8,6 +8,7 @@ use super::action::{Action, CallId, HistoryFetch};
 use super::api::{ApiError, ApiRequest};
 use super::catch_up::{CatchUp, FetchedPage};
 use super::incoming::Incoming;
+use super::replica_terms::ReplicaTerms;
 use crate::messenger::params::{APP_HISTORY_RESUME_MS, APP_RENDEZVOUS_CHECK_MS, APP_SEND_RETRY_MS};
 use crate::messenger::rendezvous_registrar::RendezvousRegistrar;
 use crate::messenger::{Outgoing, WeshDevice};
@@ -31,6 +32,8 @@ pub struct WeshApp {
     history_resume: Option<(u64, Vec<HistoryFetch>)>,
     /// Replica registrations waiting for the network: call → (group, provider).
     pub(super) registering: BTreeMap<CallId, ([u8; 32], [u8; 32])>,
+    /// Replication terms: when to renew a group's registration at its providers.
+    replica_terms: ReplicaTerms,
     pub(super) actions: VecDeque<Action>,
 }
 
@@ -50,6 +53,7 @@ impl WeshApp {
             catch_up: None,
             history_resume: None,
             registering: BTreeMap::new(),
+            replica_terms: ReplicaTerms::new(now),
             actions: VecDeque::new(),
         };
         app.handle_providers(providers);
@@ -76,6 +80,7 @@ impl WeshApp {
             self.send_retry_at,
             self.catch_up.as_ref().and_then(CatchUp::next_retry),
             self.history_resume.as_ref().map(|(at, _)| *at),
+            self.online.then(|| self.replica_terms.next_check()),
         ]
         .into_iter()
         .flatten()
@@ -83,11 +88,14 @@ impl WeshApp {
         .unwrap_or(self.next_rendezvous_check)
     }
 
-    /// Timers: the rendezvous registration check, messages to hand the client again,
-    /// history fetches to retry, a catch-up to continue.
+    /// Timers: the rendezvous registration check, replication terms to renew, messages
+    /// to hand the client again, history fetches to retry, a catch-up to continue.
     pub fn handle_timeout(&mut self, now: u64) {
         if now >= self.next_rendezvous_check {
             self.check_rendezvous(now);
+        }
+        if self.online && now >= self.replica_terms.next_check() {
+            self.check_replica_terms(now);
         }
         if self.send_retry_at.is_some_and(|at| now >= at) {
             self.send_retry_at = None;
@@ -180,13 +188,15 @@ impl WeshApp {
     pub fn handle_offline(&mut self) {
         self.online = false;
         self.registrar.reset();
+        self.replica_terms.handle_offline();
     }
 
-    /// The client runs again: register at once, send what waited, fetch the history of
-    /// replicated groups; [`Action::CaughtUp`] answers `call` when the fetches are done.
+    /// The client runs again: register at once, learn or renew replication terms, send
+    /// what waited, fetch the history of replicated groups; [`Action::CaughtUp`] answers `call` when the fetches are done.
     pub fn handle_online(&mut self, now: u64, call: CallId) {
         self.online = true;
         self.check_rendezvous(now);
+        self.check_replica_terms(now);
         self.release_outbox();
         // a new round starts from the journaled cursors: nothing left to resume
         self.history_resume = None;
@@ -248,12 +258,14 @@ impl WeshApp {
         self.registrar.reset();
     }
 
-    /// The outcome of an [`Action::RegisterReplica`].
-    pub fn handle_replica_registered(&mut self, call: CallId, outcome: Result<(), ApiError>) {
+    /// The outcome of an [`Action::RegisterReplica`]: the end of the group's term at the
+    /// provider (Unix seconds).
+    pub fn handle_replica_registered(&mut self, call: CallId, outcome: Result<u64, ApiError>) {
         let Some((group, provider)) = self.registering.remove(&call) else {
             return;
         };
-        let result = outcome.and_then(|()| {
+        let result = outcome.and_then(|end| {
+            self.replica_terms.handle_term((group, provider), end);
             self.device
                 .replication_register_group(&group, provider)
                 .map(|_| super::api::ApiResponse::Done)
@@ -261,6 +273,34 @@ impl WeshApp {
         });
         self.flush();
         self.actions.push_back(Action::Answer { call, result });
+    }
+
+    /// The outcome of an [`Action::RenewReplica`].
+    pub fn handle_replica_renewed(
+        &mut self,
+        now: u64,
+        group: [u8; 32],
+        provider: [u8; 32],
+        outcome: Result<u64, ApiError>,
+    ) {
+        match outcome {
+            Ok(end) => self.replica_terms.handle_term((group, provider), end),
+            Err(_) => self.replica_terms.handle_failure(now, (group, provider)),
+        }
+    }
+
+    /// Registers again the replicated groups whose term is unknown or ends soon.
+    fn check_replica_terms(&mut self, now: u64) {
+        for (group, provider) in self.replica_terms.due(now, &self.device, &self.providers) {
+            match self.device.replication_registration(&group, provider) {
+                Ok(r) => self.actions.push_back(Action::RenewReplica {
+                    group,
+                    provider,
+                    registration: r.encode(),
+                }),
+                Err(_) => self.replica_terms.handle_failure(now, (group, provider)),
+            }
+        }
     }
 
     /// Keeps the registration at the desk the current public rendezvous point selects

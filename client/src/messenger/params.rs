@@ -127,9 +127,27 @@ pub const REPLICA_RESPONSE_HEADROOM: usize = 4096;
 /// What registering a group at a replication provider costs, in the provider's credit
 /// units (packets; one token buys `wesh_payments::params::PACKETS_PER_TOKEN` = 1,000).
 /// Source: our choice, issue 18: one token per group, so replication is paid like relaying
-/// and the provider redeems it at the issuer with its other tokens. A group registered
-/// once is not charged again.
+/// and the provider redeems it at the issuer with its other tokens. The price buys one
+/// [`REPLICA_REGISTRATION_TERM_SECS`]; registering the group again before the renewal
+/// window is free and changes nothing.
 pub const REPLICA_REGISTRATION_PRICE: u64 = 1_000;
+
+/// How long a paid registration keeps a group at a replication provider, in seconds.
+/// Source: our choice, issue 18 (30 days): a group nobody renews for a month is deleted,
+/// so the provider's disk holds live groups only, and a month is far longer than any
+/// member stays offline and still expects the provider to catch them up.
+pub const REPLICA_REGISTRATION_TERM_SECS: u64 = 30 * 86_400;
+
+/// A registration in its last this-many seconds can be renewed (paid again, extended to
+/// a full term from the renewal). Source: our choice (7 days): a member's app renews on
+/// its first run inside the window, so a week of being offline loses no term; registering
+/// earlier answers the current term at no charge, so a term is never paid twice.
+pub const REPLICA_RENEWAL_WINDOW_SECS: u64 = 7 * 86_400;
+
+/// How often a member's app checks its groups' replication terms, in milliseconds.
+/// Source: our choice (an hour): terms are days long, and a failed renewal is tried again
+/// at the next check.
+pub const APP_REPLICA_TERM_CHECK_MS: u64 = 3_600_000;
 
 /// Groups a replication provider keeps registered in all. Source: our choice; with
 /// [`REPLICA_MAX_GROUPS_PER_REGISTRANT`] at least 64 registrants share it, and the

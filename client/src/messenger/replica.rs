@@ -13,7 +13,8 @@ use crate::replication::{REPLICA_REGISTRATION_LEN, ReplicaRegistration, Replicat
 use super::envelope::Outer;
 use super::params::{
     REPLICA_MAX_BYTES_PER_GROUP, REPLICA_MAX_ENTRIES_PER_GROUP, REPLICA_MAX_GROUPS,
-    REPLICA_MAX_GROUPS_PER_REGISTRANT, REPLICA_MAX_TOTAL_BYTES,
+    REPLICA_MAX_GROUPS_PER_REGISTRANT, REPLICA_MAX_TOTAL_BYTES, REPLICA_REGISTRATION_TERM_SECS,
+    REPLICA_RENEWAL_WINDOW_SECS,
 };
 
 /// Counters of the replication service.
@@ -33,6 +34,13 @@ pub struct ReplicaStats {
     pub refused_registration_cap: u64,
     /// Valid entries refused because their group or the provider is full.
     pub refused_over_quota: u64,
+    /// Registrations renewed for a new term (paid again).
+    pub renewals: u64,
+    /// Registrations and renewals charged (the provider's replication work, reported to
+    /// the issuer with its relaying).
+    pub registrations_charged: u64,
+    /// Groups deleted because their term ended unrenewed.
+    pub groups_expired: u64,
 }
 
 /// Why a replication provider refuses a registration.
@@ -54,6 +62,10 @@ pub struct ReplicaLimits {
     pub max_entries_per_group: u64,
     pub max_bytes_per_group: u64,
     pub max_total_bytes: u64,
+    /// What one paid registration lasts, in seconds.
+    pub term_secs: u64,
+    /// The last seconds of a term in which it can be renewed.
+    pub renewal_window_secs: u64,
 }
 
 impl Default for ReplicaLimits {
@@ -64,6 +76,8 @@ impl Default for ReplicaLimits {
             max_entries_per_group: REPLICA_MAX_ENTRIES_PER_GROUP,
             max_bytes_per_group: REPLICA_MAX_BYTES_PER_GROUP,
             max_total_bytes: REPLICA_MAX_TOTAL_BYTES,
+            term_secs: REPLICA_REGISTRATION_TERM_SECS,
+            renewal_window_secs: REPLICA_RENEWAL_WINDOW_SECS,
         }
     }
 }
@@ -84,11 +98,30 @@ struct Replicated {
     registrant: Option<[u8; 32]>,
     entries: u64,
     bytes: u64,
+    /// End of the paid term, in Unix seconds.
+    expires_at: u64,
 }
 
-/// A registered group as the provider stores it: the registration (with its proof)
-/// followed by the registrant, so a restart restores the caps' accounting.
-pub const STORED_GROUP_LEN: usize = REPLICA_REGISTRATION_LEN + 32;
+/// A registered group as the provider stores it: the registration (with its proof), the
+/// registrant and the end of its term (u64 big-endian Unix seconds), so a restart
+/// restores the caps' accounting and the term.
+pub const STORED_GROUP_LEN: usize = REPLICA_REGISTRATION_LEN + 32 + 8;
+/// The form stored before terms (no expiry: a restart starts a full term).
+const STORED_GROUP_LEN_NO_TERM: usize = REPLICA_REGISTRATION_LEN + 32;
+
+/// What a registration asks of the provider, once its proof is checked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Registration {
+    /// A group new here: charge, store `record`, open its mailbox, then
+    /// [`ReplicaKeeper::admit`].
+    New { group_id: [u8; 32], record: Vec<u8> },
+    /// A kept group in its renewal window: charge, store `record`, then
+    /// [`ReplicaKeeper::renew`].
+    Renewal { group_id: [u8; 32], record: Vec<u8> },
+    /// A kept group before its renewal window: nothing to do, the term ends at
+    /// `expires_at`.
+    Current { group_id: [u8; 32], expires_at: u64 },
+}
 
 #[derive(Debug)]
 pub struct ReplicaKeeper {
@@ -124,18 +157,19 @@ impl ReplicaKeeper {
         self.groups.contains_key(group_id)
     }
 
-    /// ReplicationServiceRegisterGroup from `registrant` (the peer that sent it): checks
-    /// the caps first (cheap), then the view and the membership proof; returns the group
-    /// ID and the record to store ([`Self::restore_group`] takes it back after a
-    /// restart). Registering a group already kept is harmless and changes nothing.
+    /// ReplicationServiceRegisterGroup from `registrant` (the peer that sent it) at `now`
+    /// (Unix seconds): checks the caps first (cheap), then the view and the membership
+    /// proof; says what the registration asks. Nothing changes here until the caller has
+    /// charged and stored the record ([`Self::admit`], [`Self::renew`]).
     pub fn register(
         &mut self,
         registration: &[u8],
         registrant: [u8; 32],
-    ) -> core::result::Result<([u8; 32], Vec<u8>), RegistrationRefused> {
+        now: u64,
+    ) -> core::result::Result<Registration, RegistrationRefused> {
         let claimed: Option<[u8; 32]> = registration.get(2..34).and_then(|g| g.try_into().ok());
-        let known = claimed.is_some_and(|g| self.groups.contains_key(&g));
-        if !known {
+        let known = claimed.and_then(|g| self.groups.get(&g));
+        if known.is_none() {
             let mine = self.per_registrant.get(&registrant).copied().unwrap_or(0);
             if mine >= self.limits.max_groups_per_registrant {
                 self.stats.refused_registration_cap += 1;
@@ -146,6 +180,8 @@ impl ReplicaKeeper {
                 return Err(RegistrationRefused::ProviderFull(self.groups.len()));
             }
         }
+        let (kept_until, kept_by) =
+            known.map_or((None, None), |g| (Some(g.expires_at), g.registrant));
         let checked = match ReplicaRegistration::decode_for(registration, &self.provider) {
             Ok(r) => r,
             Err(e) => {
@@ -153,15 +189,97 @@ impl ReplicaKeeper {
                 return Err(RegistrationRefused::BadProof(e));
             }
         };
-        let id = checked.view.group_id.to_bytes();
-        let record = [registration, &registrant[..]].concat();
-        if !self.groups.contains_key(&id) {
-            self.insert(&checked.view, Some(registrant));
+        let group_id = checked.view.group_id.to_bytes();
+        let until = now.saturating_add(self.limits.term_secs);
+        match kept_until {
+            None => Ok(Registration::New {
+                group_id,
+                record: stored_record(registration, &registrant, until),
+            }),
+            Some(expires_at)
+                if now.saturating_add(self.limits.renewal_window_secs) < expires_at =>
+            {
+                Ok(Registration::Current {
+                    group_id,
+                    expires_at,
+                })
+            }
+            // the caps keep counting the group against whoever registered it first
+            Some(_) => Ok(Registration::Renewal {
+                group_id,
+                record: stored_record(registration, &kept_by.unwrap_or(registrant), until),
+            }),
         }
-        Ok((id, record))
     }
 
-    fn insert(&mut self, view: &ReplicationView, registrant: Option<[u8; 32]>) {
+    /// Keeps a [`Registration::New`] group (charged and stored) under `registrant`.
+    pub fn admit(&mut self, record: &[u8]) -> Result<u64> {
+        let (view, registrant, expires_at) = self.read_record(record, None)?;
+        if !self.groups.contains_key(&view.group_id.to_bytes()) {
+            self.insert(&view, registrant, expires_at);
+        }
+        Ok(expires_at)
+    }
+
+    /// Extends a [`Registration::Renewal`] group (charged and stored) to the record's term.
+    pub fn renew(&mut self, record: &[u8]) -> Result<u64> {
+        let (view, _, expires_at) = self.read_record(record, None)?;
+        let g = self
+            .groups
+            .get_mut(&view.group_id.to_bytes())
+            .ok_or(WeshError::InvalidParameter("group not registered here"))?;
+        g.expires_at = g.expires_at.max(expires_at);
+        self.stats.renewals += 1;
+        Ok(g.expires_at)
+    }
+
+    /// Unregisters the groups whose term ended by `now` (Unix seconds); the caller deletes
+    /// their entries and their mailbox.
+    pub fn expire(&mut self, now: u64) -> Vec<[u8; 32]> {
+        let ended: Vec<[u8; 32]> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ended {
+            self.unregister(id);
+            self.stats.groups_expired += 1;
+        }
+        ended
+    }
+
+    /// The end of `group_id`'s term (Unix seconds), if it is kept here.
+    pub fn expires_at(&self, group_id: &[u8; 32]) -> Option<u64> {
+        self.groups.get(group_id).map(|g| g.expires_at)
+    }
+
+    /// Reads a stored record: the view, the registrant and the term's end (`now` plus a
+    /// term for the forms stored before terms; a bare view has no registrant).
+    fn read_record(
+        &self,
+        record: &[u8],
+        now: Option<u64>,
+    ) -> Result<(ReplicationView, Option<[u8; 32]>, u64)> {
+        let fresh = now.map(|n| n.saturating_add(self.limits.term_secs));
+        if record.len() != STORED_GROUP_LEN && record.len() != STORED_GROUP_LEN_NO_TERM {
+            let until = fresh.ok_or(WeshError::InvalidParameter("stored registration"))?;
+            return Ok((ReplicationView::decode(record)?, None, until));
+        }
+        let (reg, rest) = record.split_at(REPLICA_REGISTRATION_LEN);
+        let reg = ReplicaRegistration::decode_for(reg, &self.provider)?;
+        let (who, term) = rest.split_at(32);
+        let who: [u8; 32] = who
+            .try_into()
+            .map_err(|_| WeshError::InvalidParameter("stored registrant"))?;
+        let until = match <[u8; 8]>::try_from(term) {
+            Ok(t) => u64::from_be_bytes(t),
+            Err(_) => fresh.ok_or(WeshError::InvalidParameter("stored term"))?,
+        };
+        Ok((reg.view, Some(who), until))
+    }
+
+    fn insert(&mut self, view: &ReplicationView, registrant: Option<[u8; 32]>, expires_at: u64) {
         self.groups.insert(
             view.group_id.to_bytes(),
             Replicated {
@@ -170,12 +288,18 @@ impl ReplicaKeeper {
                 registrant,
                 entries: 0,
                 bytes: 0,
+                expires_at,
             },
         );
         if let Some(r) = registrant {
             *self.per_registrant.entry(r).or_default() += 1;
         }
         self.stats.groups = self.groups.len() as u64;
+    }
+
+    /// Counts a registration or renewal the requester paid for.
+    pub(super) fn count_charged(&mut self) {
+        self.stats.registrations_charged += 1;
     }
 
     /// Counts a registration that did not even parse (an old-form view without proof).
@@ -200,24 +324,17 @@ impl ReplicaKeeper {
         self.stats.groups = self.groups.len() as u64;
     }
 
-    /// Restores a group from its stored record (after a restart): the registration is
-    /// checked again (its proof names this provider). A bare view (stored before
-    /// registrations carried proofs) is restored without a registrant. Caps do not apply:
-    /// the groups were admitted under them.
-    pub fn restore_group(&mut self, record: &[u8]) -> Result<[u8; 32]> {
-        let (view, registrant) = if record.len() == STORED_GROUP_LEN {
-            let (reg, who) = record.split_at(REPLICA_REGISTRATION_LEN);
-            let reg = ReplicaRegistration::decode_for(reg, &self.provider)?;
-            let who: [u8; 32] = who
-                .try_into()
-                .map_err(|_| WeshError::InvalidParameter("stored registrant"))?;
-            (reg.view, Some(who))
-        } else {
-            (ReplicationView::decode(record)?, None)
-        };
+    /// Restores a group from its stored record (after a restart at `now`, Unix seconds):
+    /// the registration is checked again (its proof names this provider). Records stored
+    /// before terms start a full term; a bare view (stored before registrations carried
+    /// proofs) is restored without a registrant. Caps do not apply: the groups were
+    /// admitted under them. An expired group is restored too: the next [`Self::expire`]
+    /// deletes it with its entries.
+    pub fn restore_group(&mut self, record: &[u8], now: u64) -> Result<[u8; 32]> {
+        let (view, registrant, expires_at) = self.read_record(record, Some(now))?;
         let id = view.group_id.to_bytes();
         if !self.groups.contains_key(&id) {
-            self.insert(&view, registrant);
+            self.insert(&view, registrant, expires_at);
         }
         Ok(id)
     }
@@ -321,6 +438,11 @@ impl ReplicaKeeper {
     }
 }
 
+/// `registration ‖ registrant ‖ expires_at` (see [`STORED_GROUP_LEN`]).
+fn stored_record(registration: &[u8], registrant: &[u8; 32], expires_at: u64) -> Vec<u8> {
+    [registration, &registrant[..], &expires_at.to_be_bytes()[..]].concat()
+}
+
 /// Requests of `/wesh/replication/1` (one per stream).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplicaRequest {
@@ -338,8 +460,17 @@ pub enum ReplicaRequest {
 /// Answers of `/wesh/replication/1`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplicaResponse {
+    /// The group is kept until `expires_at` (Unix seconds); register again in the last
+    /// [`REPLICA_RENEWAL_WINDOW_SECS`] to renew.
     Registered {
         group_id: [u8; 32],
+        expires_at: u64,
+    },
+    /// Registering (or renewing) costs `price` credit units at this provider and the
+    /// requester holds too few: spend a token there and register again.
+    Unpaid {
+        price: u64,
+        reason: String,
     },
     /// Entries with their sequence numbers, oldest first; `more` says whether to fetch
     /// again after the last one.
@@ -356,6 +487,7 @@ const REQ_REGISTER: u8 = 1;
 const REQ_FETCH: u8 = 2;
 const RESP_REGISTERED: u8 = 0x81;
 const RESP_ENTRIES: u8 = 0x82;
+const RESP_UNPAID: u8 = 0x83;
 const RESP_REFUSED: u8 = 0x8f;
 
 /// Longest refusal reason, in bytes.
@@ -416,8 +548,15 @@ impl ReplicaResponse {
         let mut w = crate::codec::Writer::new();
         w.u8(crate::params::WIRE_VERSION);
         match self {
-            Self::Registered { group_id } => {
-                w.u8(RESP_REGISTERED).bytes(group_id);
+            Self::Registered {
+                group_id,
+                expires_at,
+            } => {
+                w.u8(RESP_REGISTERED).bytes(group_id).u64(*expires_at);
+            }
+            Self::Unpaid { price, reason } => {
+                w.u8(RESP_UNPAID).u64(*price);
+                w.var_bytes(truncated(reason));
             }
             Self::Entries { entries, more } => {
                 w.u8(RESP_ENTRIES).u8(u8::from(*more));
@@ -427,9 +566,7 @@ impl ReplicaResponse {
                 }
             }
             Self::Refused { reason } => {
-                let r = reason.as_bytes();
-                w.u8(RESP_REFUSED)
-                    .var_bytes(r.get(..MAX_REASON.min(r.len())).unwrap_or_default());
+                w.u8(RESP_REFUSED).var_bytes(truncated(reason));
             }
         }
         w.finish()
@@ -441,6 +578,11 @@ impl ReplicaResponse {
         let resp = match r.u8()? {
             RESP_REGISTERED => Self::Registered {
                 group_id: r.array()?,
+                expires_at: r.u64()?,
+            },
+            RESP_UNPAID => Self::Unpaid {
+                price: r.u64()?,
+                reason: read_reason(&mut r)?,
             },
             RESP_ENTRIES => {
                 let more = match r.u8()? {
@@ -467,9 +609,7 @@ impl ReplicaResponse {
                 Self::Entries { entries, more }
             }
             RESP_REFUSED => Self::Refused {
-                // strict UTF-8: a lossy read would give one reason many encodings
-                reason: String::from_utf8(r.var_bytes("reason", 0, MAX_REASON)?.to_vec())
-                    .map_err(|_| crate::error::DecodeError::NonCanonical("reason not UTF-8"))?,
+                reason: read_reason(&mut r)?,
             },
             tag => {
                 return Err(crate::error::DecodeError::UnknownTag {
@@ -482,6 +622,23 @@ impl ReplicaResponse {
         r.finish()?;
         Ok(resp)
     }
+}
+
+/// A reason's bytes, cut to [`MAX_REASON`] at a character boundary.
+fn truncated(reason: &str) -> &[u8] {
+    let mut end = reason.len().min(MAX_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason.as_bytes().get(..end).unwrap_or_default()
+}
+
+fn read_reason(r: &mut crate::codec::Reader<'_>) -> Result<String> {
+    // strict UTF-8: a lossy read would give one reason many encodings
+    Ok(
+        String::from_utf8(r.var_bytes("reason", 0, MAX_REASON)?.to_vec())
+            .map_err(|_| crate::error::DecodeError::NonCanonical("reason not UTF-8"))?,
+    )
 }
 
 #[cfg(test)]
@@ -509,7 +666,14 @@ mod tests {
             }
         }
         let resps = [
-            ReplicaResponse::Registered { group_id: [2; 32] },
+            ReplicaResponse::Registered {
+                group_id: [2; 32],
+                expires_at: 1_700_000_000,
+            },
+            ReplicaResponse::Unpaid {
+                price: 1_000,
+                reason: "0 held".into(),
+            },
             ReplicaResponse::Entries {
                 entries: vec![(1, vec![1, 2]), (2, vec![3])],
                 more: true,

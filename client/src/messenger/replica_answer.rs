@@ -8,7 +8,7 @@ use super::params::{
     REPLICA_MAX_FETCH_ENTRIES, REPLICA_MAX_RESPONSE_BYTES, REPLICA_REGISTRATION_PRICE,
     REPLICA_RESPONSE_HEADROOM,
 };
-use super::replica::{ReplicaKeeper, ReplicaRequest, ReplicaResponse};
+use super::replica::{Registration, ReplicaKeeper, ReplicaRequest, ReplicaResponse};
 
 /// A failure of the provider's storage, reported to the requester as a refusal.
 pub type ArchiveError = Box<dyn std::error::Error + Send + Sync>;
@@ -38,11 +38,13 @@ pub trait ReplicaArchive {
 }
 
 impl ReplicaKeeper {
-    /// The answer to one request frame from `peer` (the registrant of what it registers).
+    /// The answer to one request frame from `peer` (the registrant of what it registers)
+    /// at `now` (Unix seconds).
     pub fn answer(
         &mut self,
         request: &[u8],
         peer: [u8; 32],
+        now: u64,
         archive: &mut impl ReplicaArchive,
     ) -> ReplicaResponse {
         let refused = |reason: String| ReplicaResponse::Refused { reason };
@@ -55,37 +57,52 @@ impl ReplicaKeeper {
                 refused(format!("bad request: {e}"))
             }
             Ok(ReplicaRequest::Register { registration }) => {
-                let was_known = registration
-                    .get(2..34)
-                    .and_then(|g| <[u8; 32]>::try_from(g).ok())
-                    .is_some_and(|g| self.is_registered(&g));
-                let (group_id, record) = match self.register(&registration, peer) {
+                let asked = match self.register(&registration, peer, now) {
                     Ok(r) => r,
                     Err(e) => return refused(e.to_string()),
                 };
-                if was_known {
-                    // kept and opened already, under its first registrant (paid then)
-                    return ReplicaResponse::Registered { group_id };
-                }
-                let kept = archive
-                    .charge(REPLICA_REGISTRATION_PRICE)
-                    .map_err(|e| format!("replication is paid: {e}"))
-                    .and_then(|()| {
-                        archive
-                            .put_group(&group_id, &record)
-                            .map_err(|e| format!("cannot keep the group: {e}"))
-                    })
-                    .and_then(|()| {
-                        archive
-                            .open_mailbox(&group_id)
-                            .map_err(|e| format!("cannot open the replica mailbox: {e}"))
-                    });
-                match kept {
-                    Ok(()) => ReplicaResponse::Registered { group_id },
-                    Err(reason) => {
-                        self.unregister(&group_id);
-                        refused(reason)
+                let (group_id, record, new) = match asked {
+                    Registration::Current {
+                        group_id,
+                        expires_at,
+                    } => {
+                        return ReplicaResponse::Registered {
+                            group_id,
+                            expires_at,
+                        };
                     }
+                    Registration::New { group_id, record } => (group_id, record, true),
+                    Registration::Renewal { group_id, record } => (group_id, record, false),
+                };
+                if let Err(e) = archive.charge(REPLICA_REGISTRATION_PRICE) {
+                    return ReplicaResponse::Unpaid {
+                        price: REPLICA_REGISTRATION_PRICE,
+                        reason: format!("replication is paid: {e}"),
+                    };
+                }
+                self.count_charged();
+                let stored = archive
+                    .put_group(&group_id, &record)
+                    .map_err(|e| format!("cannot keep the group: {e}"))
+                    .and_then(|()| match new {
+                        true => archive
+                            .open_mailbox(&group_id)
+                            .map_err(|e| format!("cannot open the replica mailbox: {e}")),
+                        false => Ok(()),
+                    });
+                let kept = stored.and_then(|()| {
+                    match new {
+                        true => self.admit(&record),
+                        false => self.renew(&record),
+                    }
+                    .map_err(|e| format!("cannot keep the group: {e}"))
+                });
+                match kept {
+                    Ok(expires_at) => ReplicaResponse::Registered {
+                        group_id,
+                        expires_at,
+                    },
+                    Err(reason) => refused(reason),
                 }
             }
             Ok(ReplicaRequest::Fetch {
@@ -113,6 +130,7 @@ mod tests {
     use super::*;
     use crate::identity::Identity;
     use crate::messenger::envelope::Outer;
+    use crate::messenger::params::{REPLICA_REGISTRATION_TERM_SECS, REPLICA_RENEWAL_WINDOW_SECS};
     use crate::messenger::replica::ReplicaLimits;
     use crate::replication::ReplicaRegistration;
     use crate::session::GroupSession;
@@ -171,14 +189,15 @@ mod tests {
         let mut keeper = ReplicaKeeper::new(PROVIDER);
         let mut archive = Counting::default();
         assert!(
-            refusal(keeper.answer(&[0xff, 1, 2], PEER, &mut archive)).starts_with("bad request")
+            refusal(keeper.answer(&[0xff, 1, 2], PEER, NOW, &mut archive))
+                .starts_with("bad request")
         );
         let bad_view = ReplicaRequest::Register {
             registration: vec![7; 40],
         }
         .encode();
         // refused as a frame or as a view; nothing is kept for it
-        refusal(keeper.answer(&bad_view, PEER, &mut archive));
+        refusal(keeper.answer(&bad_view, PEER, NOW, &mut archive));
         let fetch = ReplicaRequest::Fetch {
             group_id: [3; 32],
             after: 0,
@@ -186,13 +205,15 @@ mod tests {
         }
         .encode();
         assert_eq!(
-            refusal(keeper.answer(&fetch, PEER, &mut archive)),
+            refusal(keeper.answer(&fetch, PEER, NOW, &mut archive)),
             "group not registered here"
         );
         assert_eq!(archive.calls, 0);
     }
 
     const PROVIDER: [u8; 32] = [0xaa; 32];
+    /// Unix seconds of the tests' registrations.
+    const NOW: u64 = 1_700_000_000;
     const PEER: [u8; 32] = [0x11; 32];
 
     fn fresh_group(seed: u64) -> GroupSession {
@@ -212,7 +233,7 @@ mod tests {
 
     fn registered(r: ReplicaResponse) -> [u8; 32] {
         match r {
-            ReplicaResponse::Registered { group_id } => group_id,
+            ReplicaResponse::Registered { group_id, .. } => group_id,
             other => panic!("{other:?}"),
         }
     }
@@ -230,9 +251,14 @@ mod tests {
         let view = group.replication_view().encode();
         bare.extend_from_slice(&(view.len() as u32).to_be_bytes());
         bare.extend_from_slice(&view);
-        refusal(keeper.answer(&bare, PEER, &mut archive));
+        refusal(keeper.answer(&bare, PEER, NOW, &mut archive));
         // a member's proof made for another provider
-        refusal(keeper.answer(&register_request(&group, [0xbb; 32]), PEER, &mut archive));
+        refusal(keeper.answer(
+            &register_request(&group, [0xbb; 32]),
+            PEER,
+            NOW,
+            &mut archive,
+        ));
         // the view with a proof signed by someone without the group secret
         let mut forged = ReplicaRegistration::sign(group.secrets(), PROVIDER);
         forged.signature = ReplicaRegistration::sign(fresh_group(2).secrets(), PROVIDER).signature;
@@ -240,12 +266,13 @@ mod tests {
             registration: forged.encode(),
         }
         .encode();
-        refusal(keeper.answer(&forged, PEER, &mut archive));
+        refusal(keeper.answer(&forged, PEER, NOW, &mut archive));
         assert_eq!(archive.calls, 0, "nothing stored for refused registrations");
         assert_eq!(keeper.stats().groups, 0);
         assert_eq!(keeper.stats().refused_registration_proof, 3);
         // a member's proof for this provider registers
-        let id = registered(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
+        let id =
+            registered(keeper.answer(&register_request(&group, PROVIDER), PEER, NOW, &mut archive));
         assert_eq!(id, group.group_id());
         assert_eq!(archive.calls, 2);
     }
@@ -262,15 +289,22 @@ mod tests {
             ..Counting::default()
         };
         let group = fresh_group(7);
-        let why = refusal(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
+        let why = match keeper.answer(&register_request(&group, PROVIDER), PEER, NOW, &mut archive)
+        {
+            ReplicaResponse::Unpaid { price, reason } => {
+                assert_eq!(price, REPLICA_REGISTRATION_PRICE);
+                reason
+            }
+            other => panic!("{other:?}"),
+        };
         assert!(why.contains("replication is paid"), "{why}");
         assert_eq!(archive.calls, 0, "nothing kept for an unpaid registration");
         assert!(!keeper.is_registered(&group.group_id()));
         archive.credit = Some(REPLICA_REGISTRATION_PRICE + 5);
-        registered(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
+        registered(keeper.answer(&register_request(&group, PROVIDER), PEER, NOW, &mut archive));
         assert_eq!(archive.charged, REPLICA_REGISTRATION_PRICE);
         assert_eq!(archive.credit, Some(5));
-        registered(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
+        registered(keeper.answer(&register_request(&group, PROVIDER), PEER, NOW, &mut archive));
         assert_eq!(archive.charged, REPLICA_REGISTRATION_PRICE, "charged once");
     }
 
@@ -288,18 +322,28 @@ mod tests {
         let mut archive = Counting::default();
         let groups: Vec<GroupSession> = (10..20).map(fresh_group).collect();
         for g in &groups[..3] {
-            registered(keeper.answer(&register_request(g, PROVIDER), PEER, &mut archive));
+            registered(keeper.answer(&register_request(g, PROVIDER), PEER, NOW, &mut archive));
         }
-        let fourth =
-            refusal(keeper.answer(&register_request(&groups[3], PROVIDER), PEER, &mut archive));
+        let fourth = refusal(keeper.answer(
+            &register_request(&groups[3], PROVIDER),
+            PEER,
+            NOW,
+            &mut archive,
+        ));
         assert!(fourth.contains("registrant"), "{fourth}");
-        registered(keeper.answer(&register_request(&groups[0], PROVIDER), PEER, &mut archive));
+        registered(keeper.answer(
+            &register_request(&groups[0], PROVIDER),
+            PEER,
+            NOW,
+            &mut archive,
+        ));
         for g in &groups[3..5] {
-            registered(keeper.answer(&register_request(g, PROVIDER), [2; 32], &mut archive));
+            registered(keeper.answer(&register_request(g, PROVIDER), [2; 32], NOW, &mut archive));
         }
         let full = refusal(keeper.answer(
             &register_request(&groups[5], PROVIDER),
             [3; 32],
+            NOW,
             &mut archive,
         ));
         assert!(full.contains("provider"), "{full}");
@@ -336,7 +380,7 @@ mod tests {
         };
         let mut keeper = ReplicaKeeper::with_limits(PROVIDER, limits);
         let mut archive = Counting::default();
-        registered(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
+        registered(keeper.answer(&register_request(&group, PROVIDER), PEER, NOW, &mut archive));
         let accepted = keeper.on_message(&message).unwrap();
         assert_eq!(accepted.entries.len(), 1);
         assert_eq!(keeper.stats().refused_over_quota, entries.len() as u64 - 1);
@@ -360,7 +404,7 @@ mod tests {
             },
         ] {
             let mut keeper = ReplicaKeeper::with_limits(PROVIDER, limits);
-            registered(keeper.answer(&register_request(&group, PROVIDER), PEER, &mut archive));
+            registered(keeper.answer(&register_request(&group, PROVIDER), PEER, NOW, &mut archive));
             let kept = keeper.on_message(&message).unwrap().entries.len();
             assert!(kept < entries.len() && kept >= 1, "{kept}");
             assert!(keeper.stats().bytes_kept < total);
@@ -369,18 +413,29 @@ mod tests {
         }
     }
 
-    /// A restart restores the groups with their registrants (the caps still count them)
-    /// and their usage; a record whose proof names another provider is not restored.
+    /// A restart restores the groups with their registrants (the caps still count them),
+    /// their usage and their term; a record whose proof names another provider is not
+    /// restored.
     #[test]
-    fn restored_groups_keep_their_registrant_and_usage() {
+    fn restored_groups_keep_their_registrant_usage_and_term() {
         let group = fresh_group(40);
         let (message, _) = envelope(&group);
         let mut keeper = ReplicaKeeper::new(PROVIDER);
         let registration = ReplicaRegistration::sign(group.secrets(), PROVIDER).encode();
-        let (id, record) = keeper.register(&registration, PEER).unwrap();
+        let Ok(Registration::New {
+            group_id: id,
+            record,
+        }) = keeper.register(&registration, PEER, NOW)
+        else {
+            panic!("a new group")
+        };
+        let until = keeper.admit(&record).unwrap();
+        assert_eq!(until, NOW + REPLICA_REGISTRATION_TERM_SECS);
         let kept = keeper.on_message(&message).unwrap();
         let mut again = ReplicaKeeper::new(PROVIDER);
-        assert_eq!(again.restore_group(&record).unwrap(), id);
+        // restarted a day later: the term is the stored one, not a new one
+        assert_eq!(again.restore_group(&record, NOW + 86_400).unwrap(), id);
+        assert_eq!(again.expires_at(&id), Some(until));
         for (_, e) in &kept.entries {
             again.restore_entry(&id, e);
         }
@@ -390,10 +445,81 @@ mod tests {
             again.on_message(&message).unwrap().entries.is_empty(),
             "all duplicates"
         );
+        // a record stored before terms starts a full term at the restart
+        let old_form = &record[..record.len() - 8];
+        let mut old = ReplicaKeeper::new(PROVIDER);
+        old.restore_group(old_form, NOW + 5).unwrap();
+        assert_eq!(
+            old.expires_at(&id),
+            Some(NOW + 5 + REPLICA_REGISTRATION_TERM_SECS)
+        );
         assert!(
             ReplicaKeeper::new([0xbb; 32])
-                .restore_group(&record)
+                .restore_group(&record, NOW)
                 .is_err()
+        );
+    }
+
+    fn expiry(r: ReplicaResponse) -> u64 {
+        match r {
+            ReplicaResponse::Registered { expires_at, .. } => expires_at,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Issue 18 item 5: a registration lasts one paid term. Registering again before the
+    /// renewal window is free and changes nothing; inside the window it is paid again and
+    /// extends the term from then; without credit the renewal is refused as unpaid and the
+    /// old term stands; a term that ends unrenewed unregisters the group (its registrant's
+    /// cap is freed) and its entries are refused from then on.
+    #[test]
+    fn a_registration_lasts_one_paid_term_and_is_renewed_only_in_its_window() {
+        let group = fresh_group(50);
+        let (message, _) = envelope(&group);
+        let request = register_request(&group, PROVIDER);
+        let mut keeper = ReplicaKeeper::new(PROVIDER);
+        let mut archive = Counting {
+            credit: Some(10 * REPLICA_REGISTRATION_PRICE),
+            ..Counting::default()
+        };
+        let first = expiry(keeper.answer(&request, PEER, NOW, &mut archive));
+        assert_eq!(first, NOW + REPLICA_REGISTRATION_TERM_SECS);
+        let early = first - REPLICA_RENEWAL_WINDOW_SECS - 1;
+        assert_eq!(
+            expiry(keeper.answer(&request, [2; 32], early, &mut archive)),
+            first
+        );
+        assert_eq!(archive.charged, REPLICA_REGISTRATION_PRICE, "early: free");
+        let calls = archive.calls;
+        let late = first - 60;
+        let renewed = expiry(keeper.answer(&request, [2; 32], late, &mut archive));
+        assert_eq!(renewed, late + REPLICA_REGISTRATION_TERM_SECS);
+        assert_eq!(archive.charged, 2 * REPLICA_REGISTRATION_PRICE);
+        assert_eq!(archive.calls, calls + 1, "the new term is stored");
+        assert_eq!(keeper.stats().renewals, 1);
+        assert_eq!(
+            keeper.registered_by(&PEER),
+            1,
+            "still counted to its registrant"
+        );
+        assert_eq!(keeper.registered_by(&[2; 32]), 0);
+
+        archive.credit = Some(0);
+        let broke = renewed - 60;
+        match keeper.answer(&request, PEER, broke, &mut archive) {
+            ReplicaResponse::Unpaid { price, .. } => assert_eq!(price, REPLICA_REGISTRATION_PRICE),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(keeper.expires_at(&group.group_id()), Some(renewed));
+
+        assert!(keeper.expire(renewed - 1).is_empty());
+        assert_eq!(keeper.expire(renewed), vec![group.group_id()]);
+        assert_eq!(keeper.stats().groups_expired, 1);
+        assert_eq!(keeper.stats().groups, 0);
+        assert_eq!(keeper.registered_by(&PEER), 0);
+        assert!(
+            keeper.on_message(&message).is_err(),
+            "an expired group takes nothing"
         );
     }
 }

@@ -30,6 +30,8 @@ pub struct PostOffice {
     pub boxes: BTreeMap<MailboxAddress, VecDeque<Vec<u8>>>,
     pub replica: ReplicaKeeper,
     pub replica_log: BTreeMap<[u8; 32], Vec<Vec<u8>>>,
+    /// Registrations (and renewals) the replication provider answered.
+    pub replica_registrations: usize,
     /// Messages devices handed over.
     pub sent: usize,
 }
@@ -43,6 +45,7 @@ impl Default for PostOffice {
             boxes: BTreeMap::new(),
             replica: ReplicaKeeper::new(REPLICA_PROVIDER),
             replica_log: BTreeMap::new(),
+            replica_registrations: 0,
             sent: 0,
         }
     }
@@ -56,7 +59,23 @@ impl PostOffice {
             .replication_registration(group, REPLICA_PROVIDER)
             .unwrap()
             .encode();
-        self.replica.register(&registration, [0xee; 32]).unwrap();
+        self.replica_registration(&registration, 0);
+    }
+
+    /// The replication provider's handling of a registration at `now` (Unix seconds),
+    /// free of charge: admits a new group, renews one in its window; returns the term's end.
+    pub fn replica_registration(&mut self, registration: &[u8], now: u64) -> u64 {
+        use wesh_client::messenger::replica::Registration;
+        self.replica_registrations += 1;
+        match self
+            .replica
+            .register(registration, [0xee; 32], now)
+            .unwrap()
+        {
+            Registration::New { record, .. } => self.replica.admit(&record).unwrap(),
+            Registration::Renewal { record, .. } => self.replica.renew(&record).unwrap(),
+            Registration::Current { expires_at, .. } => expires_at,
+        }
     }
 
     /// Takes what `d` sends: entries for a replica are verified and kept, the rest waits

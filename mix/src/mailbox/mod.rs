@@ -23,6 +23,7 @@ pub mod own_mailbox;
 pub mod seal;
 pub mod semantics;
 pub mod server;
+pub mod store_layout;
 pub mod wire;
 
 pub use backend::{BackendError, InMemoryBackend, MailboxBackend, MailboxKeys};

@@ -321,6 +321,9 @@ pub fn decode_probe(body: &[u8]) -> Option<(u32, u64)> {
     Some((sender, id))
 }
 
+/// How long a client going offline waits for its links to write what they hold.
+const LINK_CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 pub struct RunningClient {
     pub handle: ClientHandle,
     pub net: NetHandle,
@@ -330,6 +333,7 @@ pub struct RunningClient {
     identity: Keypair,
     mailbox: Arc<MailboxClient>,
     origin: Instant,
+    links: Arc<Links>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -345,6 +349,8 @@ impl RunningClient {
         let detach = self.handle.commands.send(Command::Detach(reply));
         detach.await.map_err(|_| ClientError::Stopped)?;
         let core = rx.await.map_err(|_| ClientError::Stopped)?;
+        // what the runner handed to the provider link leaves before the connection closes
+        self.links.close(LINK_CLOSE_WAIT).await;
         let _ = self.shutdown.send(true);
         Ok(ClientState {
             identity: self.identity,
@@ -437,7 +443,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
         origin,
         topology: spec.topology,
         provider_link: links.sender(provider_peer),
-        links,
+        links: links.clone(),
         provider_peer,
         observer: spec.observer,
         send_failures: send_failures.clone(),
@@ -459,6 +465,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
         identity,
         mailbox,
         origin,
+        links,
         shutdown: shutdown_tx,
     })
 }

@@ -171,14 +171,20 @@ pub async fn claim_reward(
     Result::from(answer).map_err(CallError::ClaimRefused)
 }
 
-/// Reports the packets this relay received in `epoch` (`/wesh/issuer/work/1`).
+/// Reports the packets this relay received in `epoch` and the replication registrations
+/// it was paid for (`/wesh/issuer/work/1`).
 pub async fn report_work(
     control: &mut libp2p_stream::Control,
     issuer: PeerId,
     epoch: u64,
-    packets: u64,
+    (packets, replica_registrations): (u64, u64),
 ) -> Result<(), CallError> {
-    let request = WorkRequest { epoch, packets }.encode();
+    let request = WorkRequest {
+        epoch,
+        packets,
+        replica_registrations,
+    }
+    .encode();
     let call = (WORK_PROTOCOL, &request[..], MAX_VERDICT_ANSWER_BYTES);
     let answer = ask(control, issuer, call, WorkAnswer::decode).await?;
     Result::from(answer).map_err(CallError::WorkRefused)

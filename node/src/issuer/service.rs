@@ -312,6 +312,7 @@ mod tests {
             .map(|&node| WorkReport {
                 node,
                 packets: 1000,
+                replica_registrations: 0,
             })
             .collect();
         let (table, units_b) = {

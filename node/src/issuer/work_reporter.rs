@@ -1,5 +1,6 @@
 //! A relay's side of reward settlement: right after each payments epoch ends, it tells the
-//! issuer how many Sphinx packets it received during that epoch (`/wesh/issuer/work/1`).
+//! issuer how many Sphinx packets it received during that epoch and (a provider) how many
+//! replication registrations it was paid for (`/wesh/issuer/work/1`).
 //! The issuer weighs each relay's score by this work; a relay that never reports earns
 //! nothing for the epoch.
 
@@ -24,27 +25,40 @@ pub fn spawn_work_reporter(
     net: NetHandle,
     issuer: IssuerAddress,
     metrics: Arc<RelayMetrics>,
+    replication: Option<Arc<crate::replication::ReplicaService>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let charged = move || {
+        replication
+            .as_ref()
+            .map_or(0, |r| r.stats().registrations_charged)
+    };
     tokio::spawn(async move {
         net.add_address(issuer.peer, issuer.addr.clone());
         let mut control = net.control.clone();
         let seconds = issuer.epoch_seconds;
         let mut epoch = epoch_at(unix_now(), seconds);
-        let mut counted_before = metrics.received.load(Relaxed);
+        let mut counted_before = (metrics.received.load(Relaxed), charged());
         loop {
             let boundary = (epoch + 1).saturating_mul(seconds);
             tokio::select! {
                 _ = tokio::time::sleep(until_unix(boundary)) => {}
                 _ = stop.changed() => return,
             }
-            let now_count = metrics.received.load(Relaxed);
-            let packets = now_count.saturating_sub(counted_before);
+            let now_count = (metrics.received.load(Relaxed), charged());
+            let packets = now_count.0.saturating_sub(counted_before.0);
+            let registrations = now_count.1.saturating_sub(counted_before.1);
             counted_before = now_count;
             for attempt in 1..=REPORT_TRIES {
-                match report_work(&mut control, issuer.peer, epoch, packets).await {
+                let work = (packets, registrations);
+                match report_work(&mut control, issuer.peer, epoch, work).await {
                     Ok(()) => {
-                        tracing::info!(epoch, packets, "work reported to the issuer");
+                        tracing::info!(
+                            epoch,
+                            packets,
+                            registrations,
+                            "work reported to the issuer"
+                        );
                         break;
                     }
                     Err(e) if attempt == REPORT_TRIES => {

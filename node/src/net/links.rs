@@ -35,6 +35,8 @@ pub struct Links {
     runtime: tokio::runtime::Handle,
     protocol: StreamProtocol,
     map: Mutex<HashMap<PeerId, FrameSender>>,
+    /// Writer tasks, so that [`Links::close`] can wait for what they still hold.
+    writers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     failed: Arc<AtomicU64>,
 }
 
@@ -58,16 +60,26 @@ impl Links {
             runtime,
             protocol,
             map: Mutex::new(HashMap::new()),
+            writers: Mutex::new(Vec::new()),
             failed,
         })
     }
 
+    /// Ends every link once it has written what is queued (the caller has dropped its own
+    /// senders), waiting at most `within`: a client going offline then loses nothing it
+    /// already reported as sent.
+    pub async fn close(&self, within: Duration) {
+        lock(&self.map).clear();
+        let writers = std::mem::take(&mut *lock(&self.writers));
+        let all = futures::future::join_all(writers);
+        if tokio::time::timeout(within, all).await.is_err() {
+            tracing::debug!("links still writing at close");
+        }
+    }
+
     /// The queue to `peer`, starting its writer task on first use (or after it died).
     pub fn sender(&self, peer: PeerId) -> FrameSender {
-        let mut map = match self.map.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut map = lock(&self.map);
         if let Some(s) = map.get(&peer).filter(|s| !s.is_closed()) {
             return s.clone();
         }
@@ -76,11 +88,19 @@ impl Links {
         let control = self.control.clone();
         let failed = self.failed.clone();
         let protocol = self.protocol.clone();
-        self.runtime
+        let writer = self
+            .runtime
             .spawn(write_link(control, peer, protocol, rx, failed));
+        let mut writers = lock(&self.writers);
+        writers.retain(|w| !w.is_finished());
+        writers.push(writer);
         map.insert(peer, tx.clone());
         tx
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn write_link(
@@ -90,6 +110,9 @@ async fn write_link(
     mut rx: mpsc::Receiver<Vec<u8>>,
     failed: Arc<AtomicU64>,
 ) {
+    // a frame whose write failed is written once more, whole, on the next stream (the
+    // peer drops the partial one with the old stream); a second failure loses it
+    let mut carried: Option<Vec<u8>> = None;
     'reopen: loop {
         let mut stream = None;
         for attempt in 0..OPEN_ATTEMPTS {
@@ -108,7 +131,7 @@ async fn write_link(
             // Give up: count what was queued as lost, close the queue so the next sender
             // starts a fresh writer.
             rx.close();
-            let mut lost = 0u64;
+            let mut lost = u64::from(carried.is_some());
             while rx.try_recv().is_ok() {
                 lost += 1;
             }
@@ -117,7 +140,12 @@ async fn write_link(
             return;
         };
         loop {
-            let frame = match tokio::time::timeout(LINK_IDLE_CLOSE, rx.recv()).await {
+            let retrying = carried.is_some();
+            let next = match carried.take() {
+                Some(frame) => Ok(Some(frame)),
+                None => tokio::time::timeout(LINK_IDLE_CLOSE, rx.recv()).await,
+            };
+            let frame = match next {
                 Ok(Some(frame)) => frame,
                 Ok(None) => {
                     let _ = stream.close().await;
@@ -139,7 +167,11 @@ async fn write_link(
             };
             if let Err(e) = stream.write_all(&frame).await {
                 tracing::debug!(%peer, error = %e, "link write failed, reopening");
-                failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if retrying {
+                    failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                } else {
+                    carried = Some(frame);
+                }
                 continue 'reopen;
             }
             // flush once the queue is drained, so bursts go out in few writes

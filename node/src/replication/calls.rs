@@ -23,6 +23,8 @@ pub enum CallError {
     Timeout,
     #[error("refused by the replication provider: {0}")]
     Refused(String),
+    #[error("the replication provider asks {price} credit units first: {reason}")]
+    Unpaid { price: u64, reason: String },
     #[error("unexpected answer from the replication provider")]
     Unexpected,
 }
@@ -45,12 +47,13 @@ async fn exchange(
 }
 
 /// ReplicationServiceRegisterGroup at `provider`: `registration` is an encoded
-/// `ReplicaRegistration` (the view and the member's proof for that provider).
+/// `ReplicaRegistration` (the view and the member's proof for that provider). Returns the
+/// end of the group's term there (Unix seconds).
 pub async fn register_group(
     control: &mut libp2p_stream::Control,
     provider: PeerId,
     registration: Vec<u8>,
-) -> Result<[u8; 32], CallError> {
+) -> Result<u64, CallError> {
     match exchange(
         control,
         provider,
@@ -58,7 +61,8 @@ pub async fn register_group(
     )
     .await?
     {
-        ReplicaResponse::Registered { group_id } => Ok(group_id),
+        ReplicaResponse::Registered { expires_at, .. } => Ok(expires_at),
+        ReplicaResponse::Unpaid { price, reason } => Err(CallError::Unpaid { price, reason }),
         ReplicaResponse::Refused { reason } => Err(CallError::Refused(reason)),
         ReplicaResponse::Entries { .. } => Err(CallError::Unexpected),
     }
@@ -87,6 +91,8 @@ pub async fn fetch_history(
             })
         }
         ReplicaResponse::Refused { reason } => Err(CallError::Refused(reason)),
-        ReplicaResponse::Registered { .. } => Err(CallError::Unexpected),
+        ReplicaResponse::Registered { .. } | ReplicaResponse::Unpaid { .. } => {
+            Err(CallError::Unexpected)
+        }
     }
 }

@@ -56,8 +56,9 @@ impl ReplicaService {
     ) -> Result<Self, ReplicationError> {
         let mut keeper = ReplicaKeeper::new(provider.0);
         let mut schedule = ReplicaSchedule::new();
+        let now = crate::clock::unix_now();
         for (group, record) in store.groups()? {
-            match keeper.restore_group(&record) {
+            match keeper.restore_group(&record, now) {
                 Ok(id) => schedule.watch(id, true),
                 Err(e) => {
                     tracing::warn!(group = %hex::encode(group), error = %e, "stored replica registration no longer valid")
@@ -142,12 +143,40 @@ impl ReplicaService {
             credit: self.credit.as_deref(),
             peer,
         };
-        let answer = self.keeper().answer(request, peer.0, &mut archive);
-        if let ReplicaResponse::Registered { group_id } = &answer {
+        let now = crate::clock::unix_now();
+        let answer = self.keeper().answer(request, peer.0, now, &mut archive);
+        if let ReplicaResponse::Registered { group_id, .. } = &answer {
             // nothing waits in a new group's mailbox: read it when something is stored
             self.schedule().watch(*group_id, false);
         }
         answer
+    }
+
+    /// Deletes the groups whose term ended by `now` (Unix seconds): entries, registration
+    /// and replica mailbox. The keeper stays locked meanwhile, so no entry of theirs is
+    /// kept after the delete; a delete that fails is tried again after a restart.
+    pub(super) fn expire_terms(&self, now: u64) -> Vec<[u8; 32]> {
+        let mut keeper = self.keeper();
+        let ended = keeper.expire(now);
+        for group in &ended {
+            self.schedule().unwatch(group);
+            let gone = self.store.remove_group(group).map_err(|e| e.to_string());
+            let gone = gone.and_then(|()| {
+                let mailbox = replica_mailbox(group);
+                self.mailboxes
+                    .unregister(&mailbox)
+                    .map_err(|e| e.to_string())
+            });
+            match gone {
+                Ok(_) => {
+                    tracing::info!(group = %hex::encode(&group[..8]), "replication term ended; group deleted")
+                }
+                Err(e) => {
+                    tracing::warn!(group = %hex::encode(&group[..8]), error = %e, "expired group not deleted")
+                }
+            }
+        }
+        ended
     }
 
     /// Verifies the entries of one replication envelope and keeps the new ones durably;
@@ -334,6 +363,9 @@ mod tests {
         fn all_entries(&self) -> Result<GroupBytes, ReplicaStoreError> {
             self.inner.all_entries()
         }
+        fn remove_group(&self, group: &[u8; 32]) -> Result<(), ReplicaStoreError> {
+            self.inner.remove_group(group)
+        }
     }
 
     const PROVIDER: NodeId = NodeId([0xaa; 32]);
@@ -359,7 +391,7 @@ mod tests {
         let registration = ReplicaRegistration::sign(group.secrets(), PROVIDER.0).encode();
         let request = ReplicaRequest::Register { registration }.encode();
         match service.answer(&request, NodeId([0x11; 32])) {
-            ReplicaResponse::Registered { group_id } => group_id,
+            ReplicaResponse::Registered { group_id, .. } => group_id,
             other => panic!("registration refused: {other:?}"),
         }
     }
@@ -478,5 +510,57 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(left.count, 0, "the fragments go once the entries are kept");
+    }
+
+    /// Issue 18 item 5: a group whose term ends unrenewed is deleted with all it holds
+    /// (entries, registration, replica mailbox and its payloads), on real rocksdb, and a
+    /// restart does not bring it back; another group stays whole.
+    #[test]
+    fn an_ended_term_deletes_the_group_its_entries_and_its_mailbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailboxes =
+            Arc::new(MailboxStore::open(dir.path().join("m"), MailboxLimits::default()).unwrap());
+        let log: Arc<dyn ReplicaLog> = Arc::new(ReplicaStore::open(dir.path().join("r")).unwrap());
+        let service = service_over(log.clone(), &mailboxes);
+        let mut rng = ChaCha20Rng::seed_from_u64(18);
+        let (ending, staying) = (fresh_group(&mut rng), fresh_group(&mut rng));
+        let (gone, kept) = (register(&service, &ending), register(&service, &staying));
+        let mut worker = ReplicaWorker::new(WORKER_BATCH);
+        for g in [&ending, &staying] {
+            post(&mailboxes, &g.group_id(), &mut rng, &replica_message(g));
+        }
+        worker.round(&mailboxes, &service, Duration::ZERO);
+        assert!(!service.stored_entries(&gone).is_empty());
+        // a payload still waiting in the ending group's mailbox goes with it
+        post(&mailboxes, &gone, &mut rng, &replica_message(&ending));
+        let end = unix_now() + wesh_client::messenger::params::REPLICA_REGISTRATION_TERM_SECS;
+        assert!(service.expire_terms(end - 3600).is_empty(), "not yet");
+        // a renewal in the window moves the staying group's term on
+        let registration = ReplicaRegistration::sign(staying.secrets(), PROVIDER.0).encode();
+        let request = ReplicaRequest::Register { registration }.encode();
+        let renewed = service.keeper().answer(
+            &request,
+            [0x22; 32],
+            end - 60,
+            &mut Archive {
+                log: log.as_ref(),
+                mailboxes: &mailboxes,
+                credit: None,
+                peer: NodeId([0x22; 32]),
+            },
+        );
+        assert!(
+            matches!(renewed, ReplicaResponse::Registered { expires_at, .. } if expires_at > end)
+        );
+        assert_eq!(service.expire_terms(end + 1), vec![gone]);
+        assert!(service.stored_entries(&gone).is_empty());
+        assert!(mailboxes.stats(&replica_mailbox(&gone)).unwrap().is_none());
+        assert!(!service.stored_entries(&kept).is_empty());
+        assert!(mailboxes.stats(&replica_mailbox(&kept)).unwrap().is_some());
+        assert_eq!(service.stats().groups_expired, 1);
+        drop(service);
+        let again = service_over(log, &mailboxes);
+        assert_eq!(again.stats().groups, 1, "the deleted group is not restored");
+        assert!(again.stored_entries(&gone).is_empty());
     }
 }

@@ -138,6 +138,9 @@ pub fn spawn_worker(
             }
             let (s, st) = (service.clone(), store.clone());
             let round = tokio::task::spawn_blocking(move || {
+                for group in s.expire_terms(unix_now()) {
+                    worker.readers.remove(&group);
+                }
                 worker.round(&st, &s, clock.now());
                 worker
             });

@@ -39,15 +39,19 @@ pub fn start_relay_services(
     replica_dir: &Path,
     issuer: Option<IssuerAddress>,
 ) -> Result<RelayServices, RelayServicesError> {
-    if let Some(issuer) = issuer {
-        crate::issuer::work_reporter::spawn_work_reporter(
-            handle.net.clone(),
-            issuer,
-            handle.metrics.clone(),
-            handle.shutdown_watch(),
-        );
-    }
+    let report_work = |replication: Option<Arc<ReplicaService>>| {
+        if let Some(issuer) = issuer.clone() {
+            crate::issuer::work_reporter::spawn_work_reporter(
+                handle.net.clone(),
+                issuer,
+                handle.metrics.clone(),
+                replication,
+                handle.shutdown_watch(),
+            );
+        }
+    };
     let (Some(mailboxes), Some(inject)) = (&handle.mailboxes, &handle.inject) else {
+        report_work(None);
         return Ok(RelayServices::default());
     };
     let store =
@@ -69,6 +73,7 @@ pub fn start_relay_services(
         inject.clone(),
         handle.shutdown_watch(),
     )?;
+    report_work(Some(replication.clone()));
     spawn_services_log(handle, replication.clone(), rendezvous.clone());
     Ok(RelayServices {
         replication: Some(replication),

@@ -27,10 +27,10 @@ use sha2::{Digest, Sha256};
 use wesh_mix::mailbox::semantics::check_public_key;
 pub use wesh_mix::mailbox::{MailboxLimits, MailboxUsage, Refusal, Registered};
 
-use super::codec::{
+use wesh_mix::mailbox::store_layout::{
     DEDUP_KEY_LEN, MAILBOX_LEN, MailboxId, MailboxMeta, PUBKEY_LEN, STAMP_LEN, decode_dedup_value,
-    decode_payload_value, dedup_key, encode_dedup_value, encode_payload_value, payload_key,
-    payload_seq, payload_upper_bound,
+    decode_payload_value, dedup_key, dedup_upper_bound, encode_dedup_value, encode_payload_value,
+    payload_key, payload_seq, payload_upper_bound,
 };
 
 /// The mailbox defaults (the protocol's, in `wesh_mix::params`) and the store's tuning.
@@ -321,6 +321,31 @@ impl MailboxStore {
             self.db.write_opt(batch, &self.synced)?;
         }
         Ok(outcome)
+    }
+
+    /// Deletes `mailbox` with all it holds (registration, payloads, duplicate index, pull
+    /// secret) in one synced write; false if it was not registered.
+    pub fn unregister(&self, mailbox: &MailboxId) -> Result<bool, StoreError> {
+        let _guard = self.lock();
+        if self.load_meta(mailbox)?.is_none() {
+            return Ok(false);
+        }
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_META)?, mailbox);
+        batch.delete_cf(self.cf(CF_PULL)?, mailbox);
+        let (payloads, dedup) = (self.cf(CF_PAYLOADS)?, self.cf(CF_DEDUP)?);
+        batch.delete_range_cf(
+            payloads,
+            &payload_key(mailbox, 0)[..],
+            &payload_upper_bound(mailbox)[..],
+        );
+        batch.delete_range_cf(
+            dedup,
+            &dedup_key(mailbox, &[0; 32])[..],
+            &dedup_upper_bound(mailbox)[..],
+        );
+        self.db.write_opt(batch, &self.synced)?;
+        Ok(true)
     }
 
     /// The pull secret registered for `mailbox`, if any (zeroed when dropped).

@@ -2,15 +2,14 @@
 //! column families.
 
 pub mod client_store;
-pub mod codec;
 pub mod mailbox_backend;
 pub mod mailbox_store;
 pub mod replica_store;
 pub mod reward_store;
 pub mod spent_store;
 
-pub use codec::MailboxId;
 pub use mailbox_store::{
     ExpireReport, MailboxLimits, MailboxStore, MailboxUsage, Refusal, Registered, StoreError,
     params,
 };
+pub use wesh_mix::mailbox::store_layout::MailboxId;

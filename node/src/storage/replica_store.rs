@@ -116,6 +116,8 @@ pub trait ReplicaLog: Send + Sync {
     ) -> Result<HistoryPage, ReplicaStoreError>;
     /// Every stored entry of every group (to rebuild the keeper's duplicate filter).
     fn all_entries(&self) -> Result<GroupBytes, ReplicaStoreError>;
+    /// Deletes `group`'s registration and entries (its term ended), all or nothing.
+    fn remove_group(&self, group: &[u8; 32]) -> Result<(), ReplicaStoreError>;
 }
 
 impl ReplicaLog for ReplicaStore {
@@ -190,6 +192,17 @@ impl ReplicaLog for ReplicaStore {
             out.push((seq, v.to_vec()));
         }
         Ok((out, false))
+    }
+
+    fn remove_group(&self, group: &[u8; 32]) -> Result<(), ReplicaStoreError> {
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_GROUPS)?, group);
+        let mut end = [0xff; 41];
+        end[..32].copy_from_slice(group);
+        end[40] = 0;
+        batch.delete_range_cf(self.cf(CF_ENTRIES)?, &entry_key(group, 0)[..], &end[..]);
+        self.db.write_opt(batch, &self.synced)?;
+        Ok(())
     }
 
     fn all_entries(&self) -> Result<GroupBytes, ReplicaStoreError> {

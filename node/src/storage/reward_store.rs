@@ -88,6 +88,7 @@ mod tests {
             score: 0.5,
             reported: 100,
             counted: 90,
+            replicas: 2,
             units: 400_000,
             claimed,
         };

@@ -7,7 +7,7 @@ use crate::clock::{monotonic, unix_now_ms};
 use crate::drivers::client_traffic::{
     ClientError, ClientEvent, ClientSpec, ClientState, RunningClient,
 };
-use crate::replication::calls::{fetch_history, register_group};
+use crate::replication::calls::{CallError, fetch_history, register_group};
 use crate::storage::client_store::ClientStore;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -267,6 +267,19 @@ impl Runner {
                     let outcome = self.register_replica(provider, registration).await;
                     self.core.handle_replica_registered(call, outcome);
                 }
+                Action::RenewReplica {
+                    group,
+                    provider,
+                    registration,
+                } => {
+                    let outcome = self.register_replica(provider, registration).await;
+                    if let Err(e) = &outcome {
+                        tracing::info!(error = %e, "replication renewal failed; tried again later");
+                    }
+                    let now = unix_now_ms();
+                    self.core
+                        .handle_replica_renewed(now, group, provider, outcome);
+                }
                 Action::Event(event) => {
                     let at = monotonic();
                     let _ = self.events.send(WeshAppEvent::Wesh { at, event });
@@ -370,7 +383,7 @@ impl Runner {
         &mut self,
         provider: [u8; 32],
         registration: Vec<u8>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<u64, ApiError> {
         let client = self.client.as_ref().ok_or(ApiError::Offline)?;
         let p = self.providers.get(&provider).ok_or(ApiError::BadArgument {
             field: "provider".into(),
@@ -378,16 +391,24 @@ impl Runner {
         })?;
         p.introduce(&client.net);
         let mut control = client.net.control.clone();
-        if let Some((issuer, me)) = &client.payments {
-            let price = wesh_client::messenger::params::REPLICA_REGISTRATION_PRICE;
-            crate::credit::keeper::pay_at(&mut control, p.peer, issuer, *me, price)
-                .await
-                .map_err(|e| ApiError::Unavailable(format!("cannot pay for replication: {e}")))?;
+        let unavailable = |e: CallError| ApiError::Unavailable(e.to_string());
+        match register_group(&mut control, p.peer, registration.clone()).await {
+            // the provider asks for payment: spend a token there, then once more
+            Err(CallError::Unpaid { price, reason }) => {
+                let Some((issuer, me)) = &client.payments else {
+                    return Err(unavailable(CallError::Unpaid { price, reason }));
+                };
+                crate::credit::keeper::pay_at(&mut control, p.peer, issuer, *me, price)
+                    .await
+                    .map_err(|e| {
+                        ApiError::Unavailable(format!("cannot pay for replication: {e}"))
+                    })?;
+                register_group(&mut control, p.peer, registration)
+                    .await
+                    .map_err(unavailable)
+            }
+            other => other.map_err(unavailable),
         }
-        register_group(&mut control, p.peer, registration)
-            .await
-            .map(|_| ())
-            .map_err(|e| ApiError::Unavailable(e.to_string()))
     }
 
     /// Takes the providers of the client's current directory view (they decide where

@@ -273,18 +273,22 @@ impl Redeemed {
     }
 }
 
-/// A relay's work report: the Sphinx packets it received in a payments epoch.
+/// A relay's work report: the Sphinx packets it received in a payments epoch, and (a
+/// provider) the replication registrations it was paid for in it. `epoch ‖ packets ‖
+/// replica_registrations`, u64 big-endian each (a mix reports 0 registrations).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkRequest {
     pub epoch: u64,
     pub packets: u64,
+    pub replica_registrations: u64,
 }
 
 impl WorkRequest {
-    pub fn encode(&self) -> [u8; 16] {
-        let mut out = [0; 16];
+    pub fn encode(&self) -> [u8; 24] {
+        let mut out = [0; 24];
         out[..8].copy_from_slice(&self.epoch.to_be_bytes());
-        out[8..].copy_from_slice(&self.packets.to_be_bytes());
+        out[8..16].copy_from_slice(&self.packets.to_be_bytes());
+        out[16..].copy_from_slice(&self.replica_registrations.to_be_bytes());
         out
     }
 
@@ -292,9 +296,14 @@ impl WorkRequest {
         let mut r = Reader::new(bytes);
         let epoch = r.u64().ok_or(WireError::Truncated)?;
         let packets = r.u64().ok_or(WireError::Truncated)?;
+        let replica_registrations = r.u64().ok_or(WireError::Truncated)?;
         if !r.is_empty() {
             return Err(WireError::TrailingBytes);
         }
-        Ok(WorkRequest { epoch, packets })
+        Ok(WorkRequest {
+            epoch,
+            packets,
+            replica_registrations,
+        })
     }
 }

@@ -1076,7 +1076,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         let mut section = payments_section(running, address, &providers, &handles, attack).await;
         if let Some((m, planned)) = &monitor {
             wesh_shell::monitor::wait_for_loops(m, *planned, Duration::from_secs(5)).await;
-            section.rewards = rewards::settle(running, m, reward_epoch, &all);
+            section.rewards = rewards::settle(running, m, reward_epoch, &all, &replicas);
             section.second_claims_refused =
                 rewards::claim_all(address, reward_epoch, &all, &mut section.rewards).await;
             section.reward_epoch = Some(reward_epoch);

@@ -20,13 +20,24 @@ pub(super) fn settle(
     monitor: &Monitor,
     epoch: u64,
     nodes: &[&Node],
+    replicas: &[(
+        wesh_mix::NodeId,
+        std::sync::Arc<wesh_shell::replication::ReplicaService>,
+    )],
 ) -> Vec<RewardRow> {
     let scores = monitor.scores();
+    let paid = |id: &[u8; 32]| {
+        replicas
+            .iter()
+            .find(|(r, _)| r.0 == *id)
+            .map_or(0, |(_, s)| s.stats().registrations_charged)
+    };
     let reports: Vec<WorkReport> = nodes
         .iter()
         .map(|n| WorkReport {
             node: n.keys_public.id.0,
             packets: get(&n.handle.metrics.received),
+            replica_registrations: paid(&n.keys_public.id.0),
         })
         .collect();
     let mut state = issuer
@@ -56,6 +67,7 @@ pub(super) fn settle(
                 loops_returned: measured.map_or(0, |m| m.loops_returned),
                 score: super::summary::round2(entry.map_or(0.0, |e| e.score)),
                 work: entry.map_or(0, |e| e.reported),
+                replicas: entry.map_or(0, |e| e.replicas),
                 units: entry.map_or(0, |e| e.units),
                 claimed: 0,
             }

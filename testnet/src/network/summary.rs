@@ -130,6 +130,8 @@ pub struct RewardRow {
     pub loops_returned: u64,
     pub score: f64,
     pub work: u64,
+    /// Paid replication registrations counted in the relay's weight (providers).
+    pub replicas: u64,
     pub units: u64,
     /// Units the relay claimed from the issuer over `/wesh/issuer/claim/1`.
     pub claimed: u64,

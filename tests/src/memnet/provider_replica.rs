@@ -45,13 +45,16 @@ impl MemReplica {
         &mut self,
         request: &[u8],
         peer: NodeId,
+        unix_now: u64,
         mailboxes: &mut InMemoryBackend,
     ) -> Vec<u8> {
         let mut archive = MemArchive {
             log: &mut self.log,
             mailboxes,
         };
-        self.keeper.answer(request, peer.0, &mut archive).encode()
+        self.keeper
+            .answer(request, peer.0, unix_now, &mut archive)
+            .encode()
     }
 
     /// One worker round: fragments of each replica mailbox → messages → verified entries,

@@ -50,6 +50,8 @@ enum Outcome {
     Registered,
     Entries,
     Refused(String),
+    /// Refused until paid.
+    Unpaid,
     /// The stream was closed unanswered (the provider's gate) or failed.
     Dropped,
 }
@@ -72,6 +74,7 @@ async fn exchange(net: &NetHandle, to: PeerId, request: Vec<u8>) -> Outcome {
         Ok(Some(ReplicaResponse::Registered { .. })) => Outcome::Registered,
         Ok(Some(ReplicaResponse::Entries { .. })) => Outcome::Entries,
         Ok(Some(ReplicaResponse::Refused { reason })) => Outcome::Refused(reason),
+        Ok(Some(ReplicaResponse::Unpaid { .. })) => Outcome::Unpaid,
         _ => Outcome::Dropped,
     }
 }
@@ -97,7 +100,7 @@ async fn run_all(
             Outcome::Refused(r) if r.contains("registrant") => "refused_cap",
             Outcome::Refused(r) if r.contains("provider keeps") => "refused_cap",
             Outcome::Refused(r) if r.contains("not registered") => "refused_unknown_group",
-            Outcome::Refused(r) if r.contains("replication is paid") => "refused_unpaid",
+            Outcome::Unpaid => "refused_unpaid",
             Outcome::Refused(_) => "refused_proof",
             Outcome::Dropped => "dropped_or_failed",
         };

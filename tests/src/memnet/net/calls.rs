@@ -128,7 +128,9 @@ impl MemNet {
         let me = self.client(c)?.address().client;
         match ReplicaResponse::decode(&self.replica_exchange(&provider, me, &request.encode())?)? {
             ReplicaResponse::Registered { .. } => {}
-            ReplicaResponse::Refused { reason } => return Err(MemNetError::ReplicaRefused(reason)),
+            ReplicaResponse::Refused { reason } | ReplicaResponse::Unpaid { reason, .. } => {
+                return Err(MemNetError::ReplicaRefused(reason));
+            }
             ReplicaResponse::Entries { .. } => return Err(MemNetError::ReplicaUnexpected),
         }
         self.input(
@@ -254,7 +256,7 @@ impl MemNet {
                     ReplicaResponse::Refused { reason } => {
                         return Err(MemNetError::ReplicaRefused(reason));
                     }
-                    ReplicaResponse::Registered { .. } => {
+                    ReplicaResponse::Registered { .. } | ReplicaResponse::Unpaid { .. } => {
                         return Err(MemNetError::ReplicaUnexpected);
                     }
                 }
@@ -281,6 +283,7 @@ impl MemNet {
             .providers
             .get_mut(provider)
             .ok_or(MemNetError::UnknownProvider)?;
-        Ok(p.replica.answer(request, peer, &mut p.mailboxes))
+        Ok(p.replica
+            .answer(request, peer, self.clock.unix_secs(), &mut p.mailboxes))
     }
 }

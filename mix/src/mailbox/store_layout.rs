@@ -4,7 +4,7 @@
 //! All integers are big-endian: in keys that makes bytewise order equal numeric order, so a
 //! mailbox's payloads sit contiguously and oldest first; in values it is merely consistent.
 
-use wesh_mix::mailbox::MailboxUsage;
+use super::MailboxUsage;
 
 /// Bytes of a mailbox id.
 pub const MAILBOX_LEN: usize = 32;
@@ -71,6 +71,14 @@ pub fn dedup_key(mailbox: &MailboxId, digest: &[u8; DIGEST_LEN]) -> [u8; DEDUP_K
     let mut key = [0u8; DEDUP_KEY_LEN];
     key[..MAILBOX_LEN].copy_from_slice(mailbox);
     key[MAILBOX_LEN..].copy_from_slice(digest);
+    key
+}
+
+/// Exclusive upper bound of every duplicate index key of `mailbox` (`mailbox ‖ ff×32 ‖ 00`).
+pub fn dedup_upper_bound(mailbox: &MailboxId) -> [u8; DEDUP_KEY_LEN + 1] {
+    let mut key = [0u8; DEDUP_KEY_LEN + 1];
+    key[..MAILBOX_LEN].copy_from_slice(mailbox);
+    key[MAILBOX_LEN..DEDUP_KEY_LEN].copy_from_slice(&[0xff; DIGEST_LEN]);
     key
 }
 
