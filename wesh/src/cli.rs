@@ -49,6 +49,9 @@ pub enum Command {
     Id(IdArgs),
     /// Start a local mixnet on loopback, send traffic through it, and print what happened.
     Testnet(TestnetArgs),
+    /// The anonymity lab: simulate the mixnet with the production cores on a virtual clock
+    /// and measure entropy, unlinkability, latency and bandwidth.
+    Sim(crate::sim_cli::SimArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -5,6 +5,7 @@ use clap::Parser;
 use std::process::ExitCode;
 mod api_cli;
 mod cli;
+mod sim_cli;
 mod status;
 
 use cli::{BenchCommand, Cli, Command};
@@ -37,6 +38,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let Command::Sim(args) = cli.command {
+        return finish(sim_cli::sim(args).map_err(Failure::from));
     }
     if let Command::Id(args) = cli.command {
         return finish(wesh_shell::roles::mix_provider::print_id(args).map_err(Failure::from));
@@ -107,7 +111,7 @@ fn main() -> ExitCode {
             Command::Send(args) => Ok(crate::api_cli::send(args).await?),
             Command::Inbox(args) => Ok(crate::api_cli::inbox(args).await?),
             Command::Status(args) => Ok(crate::status::status(args).await?),
-            Command::Id(_) | Command::Config(_) => Ok(()),
+            Command::Id(_) | Command::Config(_) | Command::Sim(_) => Ok(()),
         }
     });
     // background tasks may still hold sockets; leave without waiting for them

@@ -20,7 +20,8 @@ fn epoch_now() -> u64 {
         / EPOCH
 }
 
-/// One row of a settled table: (score, reported, units).
+/// One row of a settled table (node, score, reported, counted, replicas, units, claimed):
+/// (score, reported, units).
 fn rows(table: &str) -> Vec<(f64, u64, u64)> {
     table
         .lines()
@@ -28,7 +29,7 @@ fn rows(table: &str) -> Vec<(f64, u64, u64)> {
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             match f[..] {
-                [_, score, reported, _, units, _] => Some((
+                [_, score, reported, _, _, units, _] => Some((
                     score.parse().ok()?,
                     reported.parse().ok()?,
                     units.parse().ok()?,

@@ -353,8 +353,9 @@ async fn run_inner(
         via(from, ApiRequest::ContactRequestSend { contact: reference }).await?;
     }
     section.contact_requests_sent = pairs.len() as u64;
-    // ten messages in a row, each waiting for a pull at least
-    let contacts_wait = Duration::from_secs(40).max(setup.pull_interval * 25);
+    // ten messages in a row, each waiting for a pull at least, and at a slow profile
+    // (mobile: 8 s pulls, 0.5 real packets/s) an 11-fragment rendezvous registration first
+    let contacts_wait = Duration::from_secs(40).max(setup.pull_interval * 50);
     let contacts_deadline = deadline.min(Instant::now() + contacts_wait);
     let _ = wait_for(contacts_deadline, "contacts", || async {
         let mut n = 0;

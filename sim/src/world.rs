@@ -1,0 +1,738 @@
+//! One run: clients, providers and mixes on a virtual clock, driven by the production
+//! cores' decisions, with packets as opaque handles.
+//!
+//! What comes from the production cores (`wesh_mix`, `wesh_pki`): the three client streams
+//! and the relays' loop stream ([`PoissonStream`]), every hop's hold ([`HopDelaySampler`]),
+//! the routes of real, loop, drop and ack packets and of relay loops ([`Topology`]), the
+//! mixes' layers ([`assign_layers`]), the client profiles' rates and pull schedule and the
+//! wire sizes. What the simulator adds is only the bookkeeping a real network does by
+//! moving bytes: which node holds which packet, and mailboxes as queues.
+//!
+//! A packet's life: its sender hands it to its provider, which holds it for the first
+//! sampled delay like any mix (the Sphinx route starts there), then each mix layer holds
+//! it for its delay, and the last provider stores it (real messages, loops, acks) or drops
+//! it. Storing a real message fires its SURB-ack back through the mixnet to the sender's
+//! provider, as `ack_after_store` does. Clients pull their mailbox on the profile's
+//! schedule, taking up to its slots.
+//!
+//! Not modelled yet: fragmentation and retransmission (a real message is one packet, and
+//! nothing is lost), link latency variation, and the `--real-sphinx` mode.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha12Rng;
+use wesh_mix::mailbox::wire::pull_response_bytes;
+use wesh_mix::params::PACKET_BYTES;
+use wesh_mix::{HopDelaySampler, NodeId, PoissonStream, RouteNode, Topology};
+use x25519_dalek::{PublicKey, StaticSecret};
+
+use crate::config::SimConfig;
+use crate::meter::{EntropyMeter, LinkMeter};
+use crate::pool_vector::{PoolVector, SenderPool, TargetVector};
+use crate::queue::{Event, EventQueue};
+use crate::report::{
+    AnonymitySection, BandwidthSection, MixSection, Percentiles, RunSection, SimReport, round3,
+};
+
+/// Why a run cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot build the topology: {0}")]
+    Topology(#[from] wesh_mix::BuildError),
+    #[error("bad rate: {0}")]
+    Rate(#[from] wesh_mix::RateError),
+}
+
+const NS: u64 = 1_000_000_000;
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn dur(t: u64) -> Duration {
+    Duration::from_nanos(t)
+}
+
+fn secs(s: f64) -> u64 {
+    (s.max(0.0) * NS as f64) as u64
+}
+
+/// What a packet is, as only its sender and its last node know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A real message to client `to`, written at `written` (ns).
+    Real { to: u32, written: u64 },
+    /// The real stream had nothing to send.
+    Drop,
+    /// A client's loop back to itself.
+    Loop,
+    /// The SURB-ack of a stored real message, back to its sender.
+    Ack { to: u32 },
+    /// A mix's or provider's loop back to itself.
+    RelayLoop,
+}
+
+#[derive(Debug)]
+struct Packet {
+    /// Node indices of the route, from the first node that holds it.
+    route: [u16; 8],
+    /// The hold at each node of the route, in ns (the last is 0: it delivers).
+    holds: [u64; 8],
+    len: u8,
+    /// Index in `route` of the node it is at or travelling to.
+    hop: u8,
+    kind: Kind,
+    /// The sending client (`u32::MAX` for relay loops and acks).
+    sender: u32,
+    /// When it left its sender (ns).
+    sent: u64,
+    /// The adversary's estimate over the targets.
+    targets: TargetVector,
+    /// The adversary's estimate over {A, B, others}.
+    senders: [f64; 3],
+}
+
+/// Packets in flight, by handle; freed handles are reused.
+#[derive(Debug, Default)]
+struct Packets {
+    slots: Vec<Option<Packet>>,
+    free: Vec<u32>,
+}
+
+impl Packets {
+    fn insert(&mut self, p: Packet) -> u32 {
+        match self.free.pop() {
+            Some(h) => {
+                if let Some(slot) = self.slots.get_mut(h as usize) {
+                    *slot = Some(p);
+                }
+                h
+            }
+            None => {
+                self.slots.push(Some(p));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn get_mut(&mut self, h: u32) -> Option<&mut Packet> {
+        self.slots.get_mut(h as usize)?.as_mut()
+    }
+
+    fn remove(&mut self, h: u32) -> Option<Packet> {
+        let p = self.slots.get_mut(h as usize)?.take();
+        if p.is_some() {
+            self.free.push(h);
+        }
+        p
+    }
+}
+
+/// What waits in a client's mailbox.
+#[derive(Debug, Clone, Copy)]
+enum Stored {
+    /// A real message written at this time (ns) in the measured phase, or not measured.
+    Real(Option<u64>),
+    Other,
+}
+
+struct Client {
+    provider: u16,
+    /// Real-or-drop, loop, drop, and the writing of messages.
+    streams: [PoissonStream; 4],
+    /// Messages written and not sent yet: (recipient, written at).
+    outbox: VecDeque<(u32, u64)>,
+    mailbox: VecDeque<Stored>,
+    /// The target to tag on the next packet of the real stream.
+    target: Option<u32>,
+}
+
+struct Relay {
+    id: NodeId,
+    /// Mix layer (None: a provider).
+    layer: Option<usize>,
+    corrupt: bool,
+    pool: PoolVector,
+    senders: SenderPool,
+    held: u32,
+    loops: PoissonStream,
+    /// Measured phase: packets received, and ∫ held dt (packet·ns).
+    received: u64,
+    held_area: u128,
+    held_since: u64,
+}
+
+/// The simulator's state for one run.
+pub struct World {
+    cfg: SimConfig,
+    rng: ChaCha12Rng,
+    queue: EventQueue,
+    topology: Topology,
+    relays: Vec<Relay>,
+    index: HashMap<NodeId, u16>,
+    provider_ids: Vec<NodeId>,
+    clients: Vec<Client>,
+    packets: Packets,
+    delays: HopDelaySampler,
+    link_ns: u64,
+    pull_ns: u64,
+    measure_from: u64,
+    measure_to: u64,
+    end: u64,
+    entropy: EntropyMeter,
+    link: LinkMeter,
+    latencies: Vec<f64>,
+    deliveries: Vec<f64>,
+    client_packets: u64,
+    client_pulls: u64,
+    events: u64,
+}
+
+/// Runs `cfg` to its end; `progress` hears the share of virtual time done now and then.
+pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(f64)) -> Result<SimReport, SimError> {
+    let mut world = World::new(cfg)?;
+    world.run(progress);
+    Ok(world.report())
+}
+
+impl World {
+    pub fn new(cfg: &SimConfig) -> Result<Self, SimError> {
+        cfg.validate()?;
+        let mut rng = ChaCha12Rng::seed_from_u64(cfg.seed);
+        let node = |tag: u64, i: u64| -> RouteNode {
+            let mut b = [0u8; 32];
+            b[..8].copy_from_slice(&tag.to_be_bytes());
+            b[8..16].copy_from_slice(&i.to_be_bytes());
+            b[16..24].copy_from_slice(&cfg.seed.to_be_bytes());
+            RouteNode {
+                id: NodeId(b),
+                sphinx_key: PublicKey::from(&StaticSecret::from(b)),
+            }
+        };
+        let layers_n = cfg.layers as usize;
+        let mixes: Vec<RouteNode> = (0..u64::from(cfg.layers * cfg.width))
+            .map(|i| node(1, i))
+            .collect();
+        // layers as the PKI deals them (balanced by rank, so `width` each)
+        let ids: Vec<wesh_pki::descriptor::NodeId> = mixes
+            .iter()
+            .map(|m| wesh_pki::descriptor::NodeId(m.id.0))
+            .collect();
+        let randomness = wesh_pki::layers::default_epoch_randomness(cfg.seed);
+        let mut layers: Vec<Vec<RouteNode>> = vec![Vec::new(); layers_n];
+        for (m, (_, layer)) in
+            mixes
+                .iter()
+                .zip(wesh_pki::layers::assign_layers(&randomness, 0, &ids))
+        {
+            if let Some(l) = layers.get_mut(layer) {
+                l.push(*m);
+            }
+        }
+        let providers: Vec<RouteNode> = (0..u64::from(cfg.providers)).map(|i| node(2, i)).collect();
+        let topology = Topology::new(layers.clone(), providers.clone())?;
+
+        let relay_count = providers.len() + mixes.len();
+        let corrupt_n = (cfg.corrupt_fraction * relay_count as f64).round() as usize;
+        let mut order: Vec<usize> = (0..relay_count).collect();
+        for i in 0..order.len() {
+            let j = rng.random_range(i..order.len());
+            order.swap(i, j);
+        }
+        let mut corrupt = vec![false; relay_count];
+        for &i in order.iter().take(corrupt_n) {
+            if let Some(c) = corrupt.get_mut(i) {
+                *c = true;
+            }
+        }
+
+        let mut relays = Vec::with_capacity(relay_count);
+        let placed = providers.iter().map(|p| (p.id, None)).chain(
+            layers
+                .iter()
+                .enumerate()
+                .flat_map(|(l, nodes)| nodes.iter().map(move |n| (n.id, Some(l)))),
+        );
+        for (i, (id, layer)) in placed.enumerate() {
+            relays.push(Relay {
+                id,
+                layer,
+                corrupt: corrupt.get(i).copied().unwrap_or(false),
+                pool: PoolVector::default(),
+                senders: SenderPool::default(),
+                held: 0,
+                loops: PoissonStream::new(cfg.lambda_m, Duration::ZERO, &mut rng)?,
+                received: 0,
+                held_area: 0,
+                held_since: 0,
+            });
+        }
+        let index: HashMap<NodeId, u16> = relays
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i as u16))
+            .collect();
+
+        let mut clients = Vec::with_capacity(cfg.clients as usize);
+        for c in 0..cfg.clients {
+            let streams = [
+                PoissonStream::new(cfg.lambda_p, Duration::ZERO, &mut rng)?,
+                PoissonStream::new(cfg.lambda_l, Duration::ZERO, &mut rng)?,
+                PoissonStream::new(cfg.lambda_d, Duration::ZERO, &mut rng)?,
+                PoissonStream::new(cfg.message_rate, Duration::ZERO, &mut rng)?,
+            ];
+            clients.push(Client {
+                provider: (c % cfg.providers) as u16,
+                streams,
+                outbox: VecDeque::new(),
+                mailbox: VecDeque::new(),
+                target: None,
+            });
+        }
+
+        let measure_from = secs(cfg.burn_in_seconds);
+        let measure_to = measure_from + secs(cfg.seconds);
+        let mut world = World {
+            cfg: cfg.clone(),
+            rng,
+            queue: EventQueue::default(),
+            topology,
+            provider_ids: providers.iter().map(|p| p.id).collect(),
+            relays,
+            index,
+            clients,
+            packets: Packets::default(),
+            delays: HopDelaySampler::new(Duration::from_secs_f64(cfg.mean_delay_ms / 1e3)),
+            link_ns: secs(cfg.link_latency_ms / 1e3),
+            pull_ns: secs(cfg.pull_interval_ms / 1e3).max(1),
+            measure_from,
+            measure_to,
+            end: measure_to + secs(cfg.cooldown_seconds),
+            entropy: EntropyMeter::new(cfg.targets),
+            link: LinkMeter::default(),
+            latencies: Vec::new(),
+            deliveries: Vec::new(),
+            client_packets: 0,
+            client_pulls: 0,
+            events: 0,
+        };
+        for c in 0..cfg.clients {
+            world.schedule_client(c);
+            let phase = world.rng.random_range(0..world.pull_ns);
+            world.queue.schedule(phase, Event::Pull(c));
+        }
+        for r in 0..world.relays.len() {
+            world.schedule_relay_loop(r as u16);
+        }
+        let k = u64::from(cfg.targets);
+        for t in 0..k {
+            // spread over the measured phase
+            let at = measure_from + (measure_to - measure_from) * (2 * t + 1) / (2 * k);
+            world.queue.schedule(at, Event::Target(t as u32));
+        }
+        Ok(world)
+    }
+
+    fn run(&mut self, progress: &mut dyn FnMut(f64)) {
+        while let Some((now, event)) = self.queue.pop_until(self.end) {
+            self.events += 1;
+            if self.events & 0xFFFF == 0 {
+                progress(now as f64 / self.end.max(1) as f64);
+            }
+            match event {
+                Event::ClientWake(c) => self.client_wake(now, c),
+                Event::Pull(c) => self.pull(now, c),
+                Event::Arrive(p) => self.arrive(now, p),
+                Event::Depart(p) => self.depart(now, p),
+                Event::RelayLoop(r) => self.relay_loop(now, r),
+                Event::Target(k) => self.tag_target(k),
+            }
+        }
+        // close the pools' time integrals at the end of the measured phase
+        let until = self.measure_to;
+        for r in &mut self.relays {
+            let from = r.held_since.clamp(self.measure_from, until);
+            r.held_area += u128::from(r.held) * u128::from(until - from);
+            r.held_since = until;
+        }
+        progress(1.0);
+    }
+
+    /// Target `k` goes on the next real-stream packet of a random client without one.
+    fn tag_target(&mut self, k: u32) {
+        for _ in 0..64 {
+            let c = self.rng.random_range(0..self.cfg.clients);
+            if let Some(client) = self.clients.get_mut(c as usize)
+                && client.target.is_none()
+            {
+                client.target = Some(k);
+                return;
+            }
+        }
+    }
+
+    fn measuring(&self, t: u64) -> bool {
+        (self.measure_from..self.measure_to).contains(&t)
+    }
+
+    fn schedule_client(&mut self, c: u32) {
+        let next = self
+            .clients
+            .get(c as usize)
+            .and_then(|cl| cl.streams.iter().filter_map(PoissonStream::next_at).min());
+        if let Some(at) = next {
+            self.queue.schedule(ns(at), Event::ClientWake(c));
+        }
+    }
+
+    fn schedule_relay_loop(&mut self, r: u16) {
+        if let Some(at) = self.relays.get(r as usize).and_then(|x| x.loops.next_at()) {
+            self.queue.schedule(ns(at), Event::RelayLoop(r));
+        }
+    }
+
+    fn client_wake(&mut self, now: u64, c: u32) {
+        let t = dur(now);
+        let Some(client) = self.clients.get_mut(c as usize) else {
+            return;
+        };
+        let mut fired = [0u32; 4];
+        for (i, s) in client.streams.iter_mut().enumerate() {
+            while s.fire(t, &mut self.rng) {
+                fired[i] += 1;
+            }
+        }
+        for _ in 0..fired[3] {
+            let to = self.random_other_client(c);
+            if let Some(client) = self.clients.get_mut(c as usize) {
+                client.outbox.push_back((to, now));
+            }
+        }
+        for _ in 0..fired[0] {
+            let (queued, target) = match self.clients.get_mut(c as usize) {
+                Some(cl) => (cl.outbox.pop_front(), cl.target.take()),
+                None => (None, None),
+            };
+            let (kind, to_provider) = match queued {
+                Some((to, written)) => (Kind::Real { to, written }, self.provider_of(to)),
+                None => (Kind::Drop, self.random_provider()),
+            };
+            self.send(now, c, kind, to_provider, target);
+        }
+        for _ in 0..fired[1] {
+            let home = self.provider_of(c);
+            self.send(now, c, Kind::Loop, home, None);
+        }
+        for _ in 0..fired[2] {
+            let to = self.random_provider();
+            self.send(now, c, Kind::Drop, to, None);
+        }
+        self.schedule_client(c);
+    }
+
+    fn random_other_client(&mut self, c: u32) -> u32 {
+        let n = self.cfg.clients;
+        if n < 2 {
+            return c;
+        }
+        let r = self.rng.random_range(0..n - 1);
+        if r >= c { r + 1 } else { r }
+    }
+
+    fn provider_of(&self, c: u32) -> u16 {
+        self.clients.get(c as usize).map_or(0, |cl| cl.provider)
+    }
+
+    fn random_provider(&mut self) -> u16 {
+        self.rng.random_range(0..self.cfg.providers) as u16
+    }
+
+    /// A route from relay `from` to relay `to` (production route choice) with its holds.
+    fn route(&mut self, from: u16, to: u16) -> Option<([u16; 8], [u64; 8], u8)> {
+        let from_id = *self.provider_ids.get(from as usize)?;
+        let to_id = *self.provider_ids.get(to as usize)?;
+        let nodes = self
+            .topology
+            .forward_route(&mut self.rng, &from_id, &to_id)
+            .ok()?;
+        self.indexed(&nodes)
+    }
+
+    fn indexed(&mut self, nodes: &[RouteNode]) -> Option<([u16; 8], [u64; 8], u8)> {
+        let mut route = [0u16; 8];
+        let mut holds = [0u64; 8];
+        let delays = self.delays.for_route(&mut self.rng, nodes.len());
+        for (i, (n, d)) in nodes.iter().zip(delays).enumerate().take(8) {
+            route[i] = *self.index.get(&n.id)?;
+            holds[i] = ns(d);
+        }
+        Some((route, holds, nodes.len().min(8) as u8))
+    }
+
+    /// Client `c` hands a packet to its provider.
+    fn send(&mut self, now: u64, c: u32, kind: Kind, to_provider: u16, target: Option<u32>) {
+        let from = self.provider_of(c);
+        let Some((route, holds, len)) = self.route(from, to_provider) else {
+            return;
+        };
+        let mut targets = Vec::new();
+        if let Some(k) = target {
+            targets.push((k, 1.0));
+            self.entropy.sent(k);
+        }
+        let senders = match c {
+            0 => [1.0, 0.0, 0.0],
+            1 => [0.0, 1.0, 0.0],
+            _ => [0.0, 0.0, 1.0],
+        };
+        if self.measuring(now) {
+            self.client_packets += 1;
+        }
+        let h = self.packets.insert(Packet {
+            route,
+            holds,
+            len,
+            hop: 0,
+            kind,
+            sender: c,
+            sent: now,
+            targets,
+            senders,
+        });
+        self.queue.schedule(now + self.link_ns, Event::Arrive(h));
+    }
+
+    fn relay_loop(&mut self, now: u64, r: u16) {
+        let t = dur(now);
+        let mut fired = 0;
+        if let Some(relay) = self.relays.get_mut(r as usize) {
+            while relay.loops.fire(t, &mut self.rng) {
+                fired += 1;
+            }
+        }
+        for _ in 0..fired {
+            let Some(me) = self.relays.get(r as usize).map(|x| x.id) else {
+                break;
+            };
+            let Ok(nodes) = self.topology.mix_loop_route(&mut self.rng, &me) else {
+                continue;
+            };
+            let Some((route, holds, len)) = self.indexed(&nodes) else {
+                continue;
+            };
+            let h = self.packets.insert(Packet {
+                route,
+                holds,
+                len,
+                hop: 0,
+                kind: Kind::RelayLoop,
+                sender: u32::MAX,
+                sent: now,
+                targets: Vec::new(),
+                senders: [0.0, 0.0, 1.0],
+            });
+            self.queue.schedule(now + self.link_ns, Event::Arrive(h));
+        }
+        self.schedule_relay_loop(r);
+    }
+
+    fn arrive(&mut self, now: u64, h: u32) {
+        let (measure_from, measure_to) = (self.measure_from, self.measure_to);
+        let Some(p) = self.packets.get_mut(h) else {
+            return;
+        };
+        let at = p.route[usize::from(p.hop)];
+        let last = p.hop + 1 >= p.len;
+        if last {
+            self.deliver(now, h);
+            return;
+        }
+        let hold = p.holds[usize::from(p.hop)];
+        let Some(relay) = self.relays.get_mut(usize::from(at)) else {
+            return;
+        };
+        if !relay.corrupt {
+            relay.pool.arrive(&p.targets);
+            relay.senders.arrive(p.senders);
+        }
+        if (measure_from..measure_to).contains(&now) {
+            relay.received += 1;
+        }
+        account(relay, now, measure_from, measure_to);
+        relay.held += 1;
+        self.queue.schedule(now + hold, Event::Depart(h));
+    }
+
+    fn depart(&mut self, now: u64, h: u32) {
+        let (measure_from, measure_to) = (self.measure_from, self.measure_to);
+        let last_layer = self.cfg.layers as usize - 1;
+        let Some(p) = self.packets.get_mut(h) else {
+            return;
+        };
+        let at = p.route[usize::from(p.hop)];
+        let Some(relay) = self.relays.get_mut(usize::from(at)) else {
+            return;
+        };
+        account(relay, now, measure_from, measure_to);
+        relay.held = relay.held.saturating_sub(1);
+        if !relay.corrupt {
+            relay.pool.depart_into(&mut p.targets);
+            p.senders = relay.senders.depart();
+        }
+        if relay.layer == Some(last_layer) {
+            self.entropy.exit(&p.targets);
+            let real = matches!(p.kind, Kind::Real { .. });
+            if real && p.sender < 2 {
+                self.link.exit(p.sender == 0, p.senders);
+            }
+        }
+        p.hop += 1;
+        self.queue.schedule(now + self.link_ns, Event::Arrive(h));
+    }
+
+    /// The packet reached its last node.
+    fn deliver(&mut self, now: u64, h: u32) {
+        let Some(p) = self.packets.remove(h) else {
+            return;
+        };
+        let at = p.route[usize::from(p.len.saturating_sub(1))];
+        match p.kind {
+            Kind::Real { to, written } => {
+                if self.measuring(p.sent) {
+                    self.latencies.push((now - p.sent) as f64 / 1e6);
+                }
+                let measured = self.measuring(written).then_some(written);
+                self.store(to, Stored::Real(measured));
+                // the SURB-ack, fired by the provider once the payload is stored
+                let home = self.provider_of(p.sender);
+                if let Some((route, holds, len)) = self.route(at, home) {
+                    let ack = self.packets.insert(Packet {
+                        route,
+                        holds,
+                        len,
+                        hop: 0,
+                        kind: Kind::Ack { to: p.sender },
+                        sender: u32::MAX,
+                        sent: now,
+                        targets: Vec::new(),
+                        senders: [0.0, 0.0, 1.0],
+                    });
+                    self.queue.schedule(now, Event::Arrive(ack));
+                }
+            }
+            Kind::Loop => self.store(p.sender, Stored::Other),
+            Kind::Ack { to } => self.store(to, Stored::Other),
+            Kind::Drop | Kind::RelayLoop => {}
+        }
+    }
+
+    fn store(&mut self, c: u32, s: Stored) {
+        if let Some(client) = self.clients.get_mut(c as usize) {
+            client.mailbox.push_back(s);
+        }
+    }
+
+    fn pull(&mut self, now: u64, c: u32) {
+        let slots = self.cfg.pull_slots as usize;
+        let measuring = self.measuring(now);
+        if let Some(client) = self.clients.get_mut(c as usize) {
+            for _ in 0..slots {
+                match client.mailbox.pop_front() {
+                    Some(Stored::Real(Some(written))) => {
+                        self.deliveries.push((now - written) as f64 / 1e6);
+                    }
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+        if measuring {
+            self.client_pulls += 1;
+        }
+        self.queue.schedule(now + self.pull_ns, Event::Pull(c));
+    }
+
+    fn report(self) -> SimReport {
+        let measured_s = (self.measure_to - self.measure_from) as f64 / NS as f64;
+        let per_target = self.entropy.per_target();
+        let entropies: Vec<f64> = per_target.iter().map(|(b, _)| *b).collect();
+        let n = entropies.len();
+        let mean_entropy = if n > 0 {
+            entropies.iter().sum::<f64>() / n as f64
+        } else {
+            0.0
+        };
+        let p5 = {
+            let mut e = entropies.clone();
+            e.sort_by(f64::total_cmp);
+            let i = ((0.05 * n as f64).ceil() as usize).clamp(1, n.max(1)) - 1;
+            e.get(i).copied().unwrap_or(0.0)
+        };
+        let mass = if n > 0 {
+            per_target.iter().map(|(_, m)| m).sum::<f64>() / n as f64
+        } else {
+            0.0
+        };
+        let (epsilon, delta, link_packets) = self.link.result();
+        let clients = f64::from(self.cfg.clients);
+        let per_client_s = clients * measured_s;
+        let mixes: Vec<&Relay> = self.relays.iter().filter(|r| r.layer.is_some()).collect();
+        let pools: Vec<f64> = mixes
+            .iter()
+            .map(|r| r.held_area as f64 / (measured_s * NS as f64))
+            .collect();
+        let mix_count = mixes.len().max(1) as f64;
+        let answer = pull_response_bytes(self.cfg.pull_slots as usize) as f64;
+        SimReport {
+            config: self.cfg.clone(),
+            anonymity: AnonymitySection {
+                entropy_bits: round3(mean_entropy),
+                entropy_bits_p5: round3(p5),
+                anonymity_set: round3(mean_entropy.exp2()),
+                targets: n as u64,
+                mass_accounted: round3(mass),
+                epsilon: round3(epsilon),
+                delta: round3(delta),
+                link_packets,
+                corrupt_relays: self.relays.iter().filter(|r| r.corrupt).count() as u64,
+            },
+            latency_ms: Percentiles::of(self.latencies),
+            delivery_latency_ms: Percentiles::of(self.deliveries),
+            bandwidth: BandwidthSection {
+                client_up_bytes_per_s: round3(
+                    self.client_packets as f64 * PACKET_BYTES as f64 / per_client_s,
+                ),
+                client_down_bytes_per_s: round3(self.client_pulls as f64 * answer / per_client_s),
+                client_packets_per_s: round3(self.client_packets as f64 / per_client_s),
+            },
+            mix: MixSection {
+                pool_mean: round3(pools.iter().sum::<f64>() / mix_count),
+                pool_min: round3(pools.iter().copied().fold(f64::INFINITY, f64::min)),
+                load_pps: round3(
+                    mixes.iter().map(|r| r.received as f64).sum::<f64>() / mix_count / measured_s,
+                ),
+            },
+            sim: RunSection {
+                clients: u64::from(self.cfg.clients),
+                mixes: mixes.len() as u64,
+                providers: u64::from(self.cfg.providers),
+                events: self.events,
+                virtual_seconds: round3(self.end as f64 / NS as f64),
+                ..RunSection::default()
+            },
+            per_target,
+        }
+    }
+}
+
+/// Adds the time since the relay's last change to its pool integral (measured phase only).
+fn account(relay: &mut Relay, now: u64, from: u64, to: u64) {
+    let a = relay.held_since.clamp(from, to);
+    let b = now.clamp(from, to);
+    relay.held_area += u128::from(relay.held) * u128::from(b.saturating_sub(a));
+    relay.held_since = now;
+}
