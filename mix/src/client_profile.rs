@@ -182,6 +182,23 @@ mod tests {
         }
     }
 
+    /// A client whose real stream is full (a transfer, or a burst of handshakes) gets an
+    /// ack for every packet it sends and its loops: the schedule must drain them with
+    /// room for what others send, or the acks back up, fragments are resent and the
+    /// backlog never clears (the `mobile` profile's 3 slots every 8 s did exactly that).
+    #[test]
+    fn the_schedule_drains_the_acks_of_a_full_real_stream() {
+        for name in PROFILE_NAMES {
+            let p = ClientProfile::named(name).unwrap();
+            let own = p.traffic.real_rate + p.traffic.loop_rate;
+            assert!(
+                p.pull_capacity_per_second() >= 1.3 * own,
+                "{name}: capacity {} vs acks and loops {own}",
+                p.pull_capacity_per_second(),
+            );
+        }
+    }
+
     #[test]
     fn out_of_range_values_are_refused() {
         let mut p = ClientProfile {
