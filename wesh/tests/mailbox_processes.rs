@@ -81,21 +81,11 @@ fn client(dir: &std::path::Path, extra: &[&str]) -> ClientProcess {
 }
 
 fn inbox(dir: &std::path::Path) -> Vec<serde_json::Value> {
-    let out = wesh()
-        .args(["inbox", "--raw", "--json", "--data-dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::json_lines(
+        wesh()
+            .args(["inbox", "--raw", "--json", "--data-dir"])
+            .arg(dir),
+    )
 }
 
 fn provider_at(dir: &std::path::Path, listen: &str, boot: &str) -> Running {

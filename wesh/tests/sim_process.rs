@@ -4,24 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::wesh;
+use common::{json_lines, wesh};
 
 fn sim(args: &[&str]) -> Vec<serde_json::Value> {
-    let out = wesh()
-        .args(["sim", "--json", "--seconds", "20", "--burn-in-seconds", "5"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    json_lines(
+        wesh()
+            .args(["sim", "--json", "--seconds", "20", "--burn-in-seconds", "5"])
+            .args(args),
+    )
 }
 
 fn entropy(j: &serde_json::Value) -> f64 {

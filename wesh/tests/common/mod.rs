@@ -27,6 +27,21 @@ pub fn one_network() -> std::sync::MutexGuard<'static, ()> {
     ONE_NETWORK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `cmd` to its end; it must succeed. Its stdout's lines, each a JSON object.
+pub fn json_lines(cmd: &mut Command) -> Vec<serde_json::Value> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Runs `wesh testnet ARGS --json` (one network at a time) and parses its single line of
 /// JSON.
 pub fn testnet_json(args: &[&str]) -> serde_json::Value {
