@@ -213,4 +213,9 @@ async fn issuer_issues_within_quota_and_refuses_double_spends_across_providers()
         .await
         .unwrap();
     assert_eq!(r.accepted, 0);
+    // close the providers' stores before the process exits (rocksdb aborts the process
+    // if its threads outlive the statics)
+    for relay in [h1, h2, p3] {
+        relay.stop().await;
+    }
 }

@@ -28,9 +28,13 @@ pub fn spawn_work_reporter(
     replication: Option<Arc<crate::replication::ReplicaService>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // weak: the service holds the mailbox store, which must close before the process
+    // exits (rocksdb aborts if its threads outlive the statics)
+    let replication = replication.as_ref().map(Arc::downgrade);
     let charged = move || {
         replication
             .as_ref()
+            .and_then(std::sync::Weak::upgrade)
             .map_or(0, |r| r.stats().registrations_charged)
     };
     tokio::spawn(async move {
