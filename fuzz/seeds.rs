@@ -531,6 +531,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 revoke: false,
                 acks: vec![4, 5],
                 surbs: vec![rdv_surb.to_bytes()],
+                surbs_expire_at: 1_700_000_000_000,
             })
             .encode(),
             RendezvousFrame::Drop {

@@ -12,11 +12,11 @@ use wesh_mix::{ClientProfile, ProfileError};
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ProfileArgs {
-    /// Traffic profile: `default` (desktop: λ_P 2/s, λ_L 0.25/s, λ_D 0.1/s, a 4-slot pull
-    /// every second; about 1.3 GB a day idle) or `mobile` (λ_P 0.5/s, λ_L 0.05/s, λ_D 0.05/s,
-    /// a 3-slot pull every 8 s; about 0.2 GB a day, slower messages) or `fast` (λ_P 5/s,
-    /// λ_L 0.5/s, λ_D 0.25/s, a 4-slot pull every 500 ms; about 2.7 GB a day). The flags below
-    /// change one value of it.
+    /// Traffic profile: `default` (desktop: λ_P 2/s, λ_L 0.25/s, λ_D 0.1/s, a 3-slot pull
+    /// every 800 ms; about 1.3 GB a day idle) or `mobile` (λ_P 0.34/s, λ_L 0.02/s, λ_D
+    /// 0.01/s, a 4-slot pull every 7.5 s; about 0.2 GB a day, slower messages) or `fast`
+    /// (λ_P 5/s, λ_L 0.5/s, λ_D 0.25/s, a 4-slot pull every 500 ms; about 2.8 GB a day).
+    /// The flags below change one value of it.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
     /// Real-stream rate λ_P, packets per second (a drop is sent when nothing waits).

@@ -199,6 +199,36 @@ mod tests {
         }
     }
 
+    /// The operators' check measures `mobile` over 15 s: its budget must hold for a
+    /// sample, not only on average. Bytes per packet and per pull tick on the wire were
+    /// measured with `wesh bench client` (2026-12-04: a packet with its framing 2,430 B;
+    /// a tick's challenge, pull and confirm 870 B up and 550 B beside the answer down;
+    /// PKI syncs and libp2p keep-alives 16 MB/day).
+    #[test]
+    fn mobile_stays_in_budget_in_a_15_second_sample() {
+        let p = ClientProfile::named("mobile").unwrap();
+        let (window, packet, tick, rest) = (15.0, 2_430.0, 870.0 + 550.0, 16e6);
+        let per_day = SECONDS_PER_DAY / window;
+        let ticks = (window / p.pull_interval.as_secs_f64()).ceil();
+        let answer = crate::mailbox::wire::pull_response_bytes(p.pull_slots) as f64;
+        let pulls = ticks * (answer + tick) * per_day;
+        // packets the sample may hold before it is over 300 MB/day
+        let room = ((3e8 - pulls - rest) / (packet * per_day)).floor() as u64;
+        let t = &p.traffic;
+        let mean = (t.real_rate + t.loop_rate + t.drop_rate) * window;
+        // P(Poisson(mean) > room)
+        let (mut term, mut below) = ((-mean).exp(), 0.0);
+        for k in 0..=room {
+            below += term;
+            term *= mean / (k + 1) as f64;
+        }
+        assert!(
+            1.0 - below < 0.006,
+            "mobile: {room} packets fit a sample, P(more) = {}",
+            1.0 - below
+        );
+    }
+
     #[test]
     fn out_of_range_values_are_refused() {
         let mut p = ClientProfile {

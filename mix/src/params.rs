@@ -80,27 +80,35 @@ pub const DEFAULT_PULL_INTERVAL: Duration = Duration::from_millis(800);
 /// Slots in every pull answer of the `default` profile (6,228 bytes per answer).
 pub const DEFAULT_PULL_SLOTS: usize = 3;
 
-/// The `mobile` profile's λ_P, packets per second: a message every 2 s.
-pub const MOBILE_CLIENT_REAL_RATE: f64 = 0.5;
+/// The `mobile` profile's λ_P, packets per second: a packet every 2.9 s. The rates of
+/// `mobile` are set by its budget as `wesh bench client --seconds 15` measures it: a
+/// packet is 14 MB/day in a 15 s sample and the three streams are Poisson, so the 0.37/s
+/// they add up to (5.6 packets expected per sample) exceed the 300 MB budget in about
+/// 0.5 % of samples (13 or more packets beside the pulls' 112 MB/day and the 16 MB/day of
+/// PKI syncs and libp2p keep-alives). At 0.5/s, 0.05/s and 0.05/s (until 2026-12-04) half
+/// of all 15 s samples were over budget.
+pub const MOBILE_CLIENT_REAL_RATE: f64 = 0.34;
 
-/// The `mobile` profile's λ_L, packets per second (a loop every 20 s).
-pub const MOBILE_CLIENT_LOOP_RATE: f64 = 0.05;
+/// The `mobile` profile's λ_L, packets per second (a loop every 50 s).
+pub const MOBILE_CLIENT_LOOP_RATE: f64 = 0.02;
 
-/// The `mobile` profile's λ_D, packets per second.
-pub const MOBILE_CLIENT_DROP_RATE: f64 = 0.05;
+/// The `mobile` profile's λ_D, packets per second (the λ_P stream already sends a drop
+/// whenever nothing waits).
+pub const MOBILE_CLIENT_DROP_RATE: f64 = 0.01;
 
-/// The `mobile` profile's pull interval: with [`MOBILE_PULL_SLOTS`] it drains 0.75
-/// payloads/s: a client whose λ_P stream is full gets an ack for every packet (0.5/s) and
-/// its loops (0.05/s), and 0.2/s is left for what others send it.
-pub const MOBILE_PULL_INTERVAL: Duration = Duration::from_secs(8);
+/// The `mobile` profile's pull interval: with [`MOBILE_PULL_SLOTS`] it drains 0.53
+/// payloads/s, 1.48 times what a client whose λ_P stream is full gets back (an ack per
+/// packet, 0.34/s, and its loops, 0.02/s). 7.5 s rather than 8: every 15, 30 or 60 s
+/// measurement holds a whole number of ticks, so a short sample of the downlink is exact.
+pub const MOBILE_PULL_INTERVAL: Duration = Duration::from_millis(7_500);
 
-/// The `mobile` profile's slots per pull answer (12,402 bytes every 8 s, 134 MB/day). It
-/// was 3 (0.375 payloads/s): below the acks of a full λ_P stream, so a mobile client
-/// establishing contacts fell behind its own acks, resent what they would have confirmed,
-/// and never caught up (the third contact of the testnet story did not complete in 400 s).
-/// The anonymity lab showed the backlog: delivery took 22 s at a message every 4 s
-/// (spec/anonymity.md).
-pub const MOBILE_PULL_SLOTS: usize = 6;
+/// The `mobile` profile's slots per pull answer (8,298 bytes every 7.5 s, 96 MB/day; with
+/// a tick's requests and framing 112 MB/day measured). It was 3 (0.375 payloads/s, below
+/// the acks of the then 0.5/s λ_P: a client establishing contacts fell behind its own
+/// acks, resent what they would have confirmed and never caught up; the anonymity lab
+/// showed the backlog, spec/anonymity.md), then 6 every 8 s (280 MB/day, too close to the
+/// budget).
+pub const MOBILE_PULL_SLOTS: usize = 4;
 
 /// The `fast` profile's λ_P, packets per second: for unmetered desktops that want
 /// messages (and the Wesh handshake, ten messages in a row) to move quickly.

@@ -33,8 +33,9 @@ pub enum Action {
     /// [`super::WeshApp::handle_send_refused`] if the client cannot take it).
     Send(Outgoing),
     /// A rendezvous update: complete it with `surbs_wanted` reply SURBs for its provider
-    /// and send it (report a failure with
-    /// [`super::WeshApp::handle_rendezvous_update_failed`]).
+    /// and when they expire, send it, and report when to renew them
+    /// ([`super::WeshApp::handle_rendezvous_surbs_sent`]) or a failure
+    /// ([`super::WeshApp::handle_rendezvous_update_failed`]).
     UpdateRendezvous(UpdateRequest),
     /// Fetch one page of this history (one `/wesh/replication/1` exchange) and give the
     /// result to [`super::WeshApp::handle_history`].

@@ -75,6 +75,7 @@ mod tests {
             revoke: false,
             acks: Vec::new(),
             surbs: Vec::new(),
+            surbs_expire_at: u64::MAX,
         })
         .encode();
         assert_eq!(Incoming::classify(&update), Incoming::OtherRendezvousFrame);

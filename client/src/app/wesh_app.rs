@@ -258,6 +258,13 @@ impl WeshApp {
         self.registrar.reset();
     }
 
+    /// A rendezvous update with reply SURBs left at `now`; they should be replaced from
+    /// `renew_at` (Unix milliseconds: halfway through the key grace of the epoch whose
+    /// view they were built on).
+    pub fn handle_rendezvous_surbs_sent(&mut self, now: u64, renew_at: u64) {
+        self.registrar.surbs_attached(now, renew_at);
+    }
+
     /// The outcome of an [`Action::RegisterReplica`]: the end of the group's term at the
     /// provider (Unix seconds).
     pub fn handle_replica_registered(&mut self, call: CallId, outcome: Result<u64, ApiError>) {

@@ -51,11 +51,21 @@ pub const RDV_SURBS_PER_UPDATE: usize = 8;
 /// Reply SURBs a desk keeps per registration (newest kept). Source: two updates' worth.
 pub const RDV_SURBS_KEPT: usize = 16;
 
-/// How long a desk uses a SURB after receiving it, milliseconds. Source: a SURB dies
-/// when a mix on its route retires its Sphinx key (epochs of 1 h, keys kept 10 min into
-/// the next, spec/pki.md); 15 min with updates every 5 min keeps most SURBs usable, and
-/// a forward on a dead one is retried on a fresher one.
+/// How long a desk uses a SURB after receiving it, milliseconds, unless its key retires
+/// earlier ([`RDV_SURB_EXPIRY_MARGIN_MS`]). Source: three refresh periods; a responder
+/// that stopped refreshing is likely gone.
 pub const RDV_SURB_TTL_MS: u64 = 15 * 60 * 1000;
+
+/// How long before its key retires (`RendezvousUpdate::surbs_expire_at`) a desk stops
+/// using a SURB, milliseconds. Source: a forward crosses 4 delaying hops after the desk
+/// (0.8 s on average at 0.2 s per hop, rarely above 5 s) plus link latency; 10 s leaves a
+/// forward time to arrive before the last mix forgets the key.
+pub const RDV_SURB_EXPIRY_MARGIN_MS: u64 = 10 * 1000;
+
+/// Wait before a responder renews its SURBs again when the renewal found no newer view
+/// to build them on, milliseconds. Source: our choice; a view follows an epoch's start
+/// within seconds, and a renewal costs 11 fragments of the real stream.
+pub const RDV_SURB_RENEW_RETRY_MS: u64 = 30 * 1000;
 
 /// How often a responder refreshes its registration (new SURBs), milliseconds.
 /// Source: a third of [`RDV_SURB_TTL_MS`].

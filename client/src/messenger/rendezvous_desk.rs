@@ -23,7 +23,8 @@ use crate::crypto::sha256;
 
 use super::params::{
     RDV_HELD_PER_MAILBOX, RDV_HELD_TOTAL, RDV_HELD_TTL_MS, RDV_REGISTRATION_TTL_MS,
-    RDV_REGISTRATIONS_MAX, RDV_RETRY_MAX_MS, RDV_RETRY_MS, RDV_SURB_TTL_MS, RDV_SURBS_KEPT,
+    RDV_REGISTRATIONS_MAX, RDV_RETRY_MAX_MS, RDV_RETRY_MS, RDV_SURB_EXPIRY_MARGIN_MS,
+    RDV_SURB_TTL_MS, RDV_SURBS_KEPT,
 };
 use super::rendezvous_wire::{RendezvousFrame, RendezvousUpdate, forward_tag};
 
@@ -83,7 +84,7 @@ pub struct DeskStats {
 struct Registration {
     auth_hash: [u8; 32],
     seq: u64,
-    /// (received at, SURB), oldest first.
+    /// (usable until, SURB), oldest first.
     surbs: VecDeque<(u64, Vec<u8>)>,
     updated_at: u64,
 }
@@ -211,7 +212,14 @@ impl RendezvousDesk {
                 });
             r.seq = u.seq;
             r.updated_at = now;
-            r.surbs.extend(u.surbs.into_iter().map(|s| (now, s)));
+            // a SURB is used until the desk's own TTL, or until shortly before the key it
+            // was built for retires (a forward must cross its mixes before that)
+            let until = now
+                .saturating_add(RDV_SURB_TTL_MS)
+                .min(u.surbs_expire_at.saturating_sub(RDV_SURB_EXPIRY_MARGIN_MS));
+            if until > now {
+                r.surbs.extend(u.surbs.into_iter().map(|s| (until, s)));
+            }
             while r.surbs.len() > RDV_SURBS_KEPT {
                 r.surbs.pop_front();
             }
@@ -285,13 +293,7 @@ impl RendezvousDesk {
             let Some(r) = self.registrations.get_mut(&h.mailbox) else {
                 continue;
             };
-            while r
-                .surbs
-                .front()
-                .is_some_and(|(at, _)| now.saturating_sub(*at) > RDV_SURB_TTL_MS)
-            {
-                r.surbs.pop_front();
-            }
+            r.surbs.retain(|(until, _)| *until > now);
             let Some((_, surb)) = r.surbs.pop_back() else {
                 continue;
             };
@@ -349,6 +351,17 @@ mod tests {
     use zeroize::Zeroizing;
 
     fn update(mailbox: u8, auth: u8, seq: u64, acks: Vec<u64>, surbs: u8) -> Vec<u8> {
+        update_expiring(mailbox, auth, seq, acks, surbs, u64::MAX)
+    }
+
+    fn update_expiring(
+        mailbox: u8,
+        auth: u8,
+        seq: u64,
+        acks: Vec<u64>,
+        surbs: u8,
+        surbs_expire_at: u64,
+    ) -> Vec<u8> {
         RendezvousFrame::Update(RendezvousUpdate {
             mailbox: [mailbox; 32],
             auth: Zeroizing::new([auth; 32]),
@@ -356,6 +369,7 @@ mod tests {
             revoke: false,
             acks,
             surbs: (0..surbs).map(|i| vec![i; RDV_SURB_BYTES]).collect(),
+            surbs_expire_at,
         })
         .encode()
     }
@@ -443,6 +457,7 @@ mod tests {
                 revoke: true,
                 acks: vec![],
                 surbs: vec![],
+                surbs_expire_at: u64::MAX,
             })
             .encode()
         };
@@ -475,6 +490,36 @@ mod tests {
         assert_eq!(desk.stats().held, 0);
         assert!(desk.on_message(3, b"garbage").is_err());
         assert_eq!(desk.stats().refused, 4);
+    }
+
+    #[test]
+    fn surbs_are_not_used_once_their_keys_retire() {
+        let mut desk = RendezvousDesk::new();
+        hold(&mut desk, 1, 0, &drop_for(7));
+        hold(&mut desk, 2, 0, &drop_for(7));
+        // two SURBs whose mixes retire their keys at 100 s: usable until shortly before
+        let expire = 100_000;
+        desk.on_message(0, &update_expiring(7, 1, 1, vec![], 2, expire))
+            .unwrap();
+        let last_use = expire - RDV_SURB_EXPIRY_MARGIN_MS;
+        assert!(
+            desk.poll(last_use).is_empty(),
+            "both drops wait for live SURBs"
+        );
+        assert_eq!(desk.stats().forwards, 0);
+        // SURBs that arrive already past their use are not kept; fresh ones are used
+        desk.on_message(
+            last_use,
+            &update_expiring(7, 1, 2, vec![], 2, last_use + RDV_SURB_EXPIRY_MARGIN_MS),
+        )
+        .unwrap();
+        assert!(desk.poll(last_use).is_empty());
+        desk.on_message(
+            last_use,
+            &update_expiring(7, 1, 3, vec![], 2, last_use + 2 * RDV_SURB_EXPIRY_MARGIN_MS),
+        )
+        .unwrap();
+        assert_eq!(desk.poll(last_use).len(), 2);
     }
 
     #[test]

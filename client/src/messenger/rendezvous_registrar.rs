@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use super::envelope::MailboxAddress;
 use super::params::{
-    MAX_RDV_ACKS, RDV_ACK_DELAY_MS, RDV_REFRESH_MS, RDV_SURBS_KEPT, RDV_SURBS_LOW,
-    RDV_SURBS_PER_UPDATE,
+    MAX_RDV_ACKS, RDV_ACK_DELAY_MS, RDV_REFRESH_MS, RDV_SURB_RENEW_RETRY_MS, RDV_SURBS_KEPT,
+    RDV_SURBS_LOW, RDV_SURBS_PER_UPDATE,
 };
 use super::rendezvous_mailbox::RendezvousRegistration;
 use subtle::ConstantTimeEq;
@@ -20,8 +20,9 @@ use super::rendezvous_wire::{RendezvousUpdate, forward_tag, rendezvous_service_m
 use crate::crypto::sha256;
 
 /// An update to send: complete `update.surbs` with `surbs_wanted` reply SURBs for
-/// `to.provider`, encode it as a [`super::rendezvous_wire::RendezvousFrame::Update`] and
-/// send it to `to`.
+/// `to.provider` (and `update.surbs_expire_at` with when they die), encode it as a
+/// [`super::rendezvous_wire::RendezvousFrame::Update`], send it to `to`, and tell the
+/// registrar when to renew them ([`RendezvousRegistrar::surbs_attached`]).
 #[derive(Debug)]
 pub struct UpdateRequest {
     pub to: MailboxAddress,
@@ -34,6 +35,8 @@ struct Active {
     last_sent: Option<u64>,
     /// What we think the desk holds: SURBs sent minus forwards received.
     surbs_left: usize,
+    /// When the SURBs sent last must be replaced (their keys retire soon after).
+    renew_at: Option<u64>,
 }
 
 #[derive(Default)]
@@ -67,7 +70,18 @@ impl RendezvousRegistrar {
             registration,
             last_sent: None,
             surbs_left: 0,
+            renew_at: None,
         });
+    }
+
+    /// The SURBs of the last update that asked for them left at `now`; built on the
+    /// current view, they should be replaced from `renew_at` (Unix milliseconds; the
+    /// shell knows the mixes' key epochs). A `renew_at` already past (the next view is
+    /// late) is tried again after [`RDV_SURB_RENEW_RETRY_MS`].
+    pub fn surbs_attached(&mut self, now: u64, renew_at: u64) {
+        if let Some(a) = self.active.as_mut() {
+            a.renew_at = Some(renew_at.max(now.saturating_add(RDV_SURB_RENEW_RETRY_MS)));
+        }
     }
 
     /// The rendezvous mailbox registered now, if any.
@@ -112,6 +126,7 @@ impl RendezvousRegistrar {
         if let Some(a) = self.active.as_mut() {
             a.last_sent = None;
             a.surbs_left = 0;
+            a.renew_at = None;
         }
     }
 
@@ -126,13 +141,15 @@ impl RendezvousRegistrar {
             return out;
         };
         let since = a.last_sent.map(|at| now.saturating_sub(at));
-        // a new registration, a refresh (SURBs die with the mixes' keys) or a desk running
+        // a new registration, a refresh, SURBs whose keys retire soon or a desk running
         // low gets SURBs; an update that only acks carries none: 8 reply blocks are 11
         // fragments on the real stream, which would hold the handshake replies queued
         // behind them
-        let wants_surbs = since.is_none_or(|s| {
-            s >= RDV_REFRESH_MS || (a.surbs_left < RDV_SURBS_LOW && s >= RDV_ACK_DELAY_MS)
-        });
+        let renew = a.renew_at.is_some_and(|r| now >= r);
+        let wants_surbs = renew
+            || since.is_none_or(|s| {
+                s >= RDV_REFRESH_MS || (a.surbs_left < RDV_SURBS_LOW && s >= RDV_ACK_DELAY_MS)
+            });
         let acks_due = self
             .first_ack_at
             .is_some_and(|f| now.saturating_sub(f) >= RDV_ACK_DELAY_MS);
@@ -148,6 +165,7 @@ impl RendezvousRegistrar {
             if surbs > 0 {
                 // the refresh clock restarts with each batch of SURBs, not with acks
                 a.last_sent = Some(now);
+                a.renew_at = None;
             }
             a.surbs_left = (a.surbs_left + surbs).min(RDV_SURBS_KEPT);
         }
@@ -179,6 +197,7 @@ fn request(
             revoke,
             acks,
             surbs: Vec::new(),
+            surbs_expire_at: u64::MAX,
         },
         surbs_wanted,
     }
@@ -259,5 +278,26 @@ mod tests {
         // after going offline it registers again at once
         r.reset();
         assert_eq!(r.poll(t + 2000).len(), 1);
+    }
+
+    #[test]
+    fn surbs_are_renewed_before_their_keys_retire() {
+        let mut r = RendezvousRegistrar::new();
+        r.set(registration(7));
+        assert_eq!(r.poll(1000)[0].surbs_wanted, RDV_SURBS_PER_UPDATE);
+        // built on a view whose keys retire soon: renewed then, long before the refresh
+        let renew_at = 1000 + RDV_REFRESH_MS / 4;
+        r.surbs_attached(1000, renew_at);
+        assert!(r.poll(renew_at - 1).is_empty());
+        let renewed = r.poll(renew_at);
+        assert_eq!(renewed[0].surbs_wanted, RDV_SURBS_PER_UPDATE);
+        assert!(r.poll(renew_at + 1).is_empty(), "once");
+        // the next view is late: the new SURBs are no better, tried again after a while
+        r.surbs_attached(renew_at, renew_at);
+        assert!(r.poll(renew_at + RDV_SURB_RENEW_RETRY_MS - 1).is_empty());
+        assert_eq!(r.poll(renew_at + RDV_SURB_RENEW_RETRY_MS).len(), 1);
+        // keys that never rotate: only the regular refresh
+        r.surbs_attached(renew_at + RDV_SURB_RENEW_RETRY_MS, u64::MAX);
+        assert!(r.poll(renew_at + RDV_REFRESH_MS).is_empty());
     }
 }

@@ -3,7 +3,8 @@
 //! ```text
 //! frame   = version ‖ 0x35 ‖ kind ‖ body
 //! update  = 1 ‖ mailbox(32) ‖ auth(32) ‖ seq(u64) ‖ revoke(u8) ‖ u16 n ‖ n × id(u64)
-//!             ‖ u16 m ‖ m × surb(460)                responder → its rendezvous provider
+//!             ‖ u16 m ‖ m × surb(460) ‖ surbs_expire_at(u64)
+//!                                                     responder → its rendezvous provider
 //! drop    = 2 ‖ mailbox(32) ‖ u32 len ‖ envelope      requester → rendezvous provider
 //! forward = 3 ‖ mailbox(32) ‖ id(u64) ‖ tag(32) ‖ u32 len ‖ envelope
 //!                                                     rendezvous provider → responder,
@@ -63,6 +64,10 @@ pub struct RendezvousUpdate {
     pub acks: Vec<u64>,
     /// Serialized reply SURBs, each [`RDV_SURB_BYTES`] long.
     pub surbs: Vec<Vec<u8>>,
+    /// Unix milliseconds at which a mix on the SURBs' routes retires the Sphinx key they
+    /// were built for: a forward on one of them after that is lost, so the desk stops
+    /// using them before ([`u64::MAX`]: keys that never rotate).
+    pub surbs_expire_at: u64,
 }
 
 impl core::fmt::Debug for RendezvousUpdate {
@@ -72,6 +77,7 @@ impl core::fmt::Debug for RendezvousUpdate {
             .field("revoke", &self.revoke)
             .field("acks", &self.acks.len())
             .field("surbs", &self.surbs.len())
+            .field("surbs_expire_at", &self.surbs_expire_at)
             .finish_non_exhaustive()
     }
 }
@@ -136,6 +142,7 @@ impl RendezvousFrame {
                 for s in surbs {
                     w.bytes(s);
                 }
+                w.u64(u.surbs_expire_at);
             }
             RendezvousFrame::Drop { mailbox, envelope } => {
                 w.u8(KIND_DROP).bytes(mailbox).var_bytes(envelope);
@@ -204,6 +211,7 @@ impl RendezvousFrame {
                 let surbs = (0..m)
                     .map(|_| r.take(RDV_SURB_BYTES).map(<[u8]>::to_vec))
                     .collect::<core::result::Result<_, _>>()?;
+                let surbs_expire_at = r.u64()?;
                 RendezvousFrame::Update(RendezvousUpdate {
                     mailbox,
                     auth,
@@ -211,6 +219,7 @@ impl RendezvousFrame {
                     revoke,
                     acks,
                     surbs,
+                    surbs_expire_at,
                 })
             }
             KIND_DROP => RendezvousFrame::Drop {
@@ -254,6 +263,7 @@ mod tests {
             revoke: false,
             acks: vec![3, 4],
             surbs: vec![vec![5; RDV_SURB_BYTES]; 2],
+            surbs_expire_at: 1_700_000_000_000,
         });
         let drop = RendezvousFrame::Drop {
             mailbox: [6; 32],

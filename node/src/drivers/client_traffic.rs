@@ -22,6 +22,7 @@ use wesh_mix::{
     MixPayload, NodeId, ReplySurb, RetransmitConfig, SendClass, StoreEffect, Topology, TrafficKind,
     seed_from,
 };
+use wesh_pki::ReplyBlockLife;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -253,16 +254,18 @@ impl ClientHandle {
     }
 
     /// `count` reply SURBs for the provider `holder` to send this client data with
-    /// (routes over the current topology). `NoTopology` before the client has a view.
+    /// (routes over the current topology), and how long they work (the keys of the
+    /// view's epoch). `NoTopology` before the client has a view.
     pub async fn reply_surbs(
         &self,
         holder: NodeId,
         count: usize,
-    ) -> Result<Vec<ReplySurb>, ClientError> {
+    ) -> Result<(Vec<ReplySurb>, ReplyBlockLife), ClientError> {
         self.call(move |r| {
             let topology = r.topology.as_ref().ok_or(ClientError::NoTopology)?;
             let now = r.origin.elapsed();
-            Ok(r.core.reply_surbs(now, topology, holder, count)?)
+            let surbs = r.core.reply_surbs(now, topology, holder, count)?;
+            Ok((surbs, r.reply_life))
         })
         .await?
     }
@@ -442,6 +445,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
         core,
         origin,
         topology: spec.topology,
+        reply_life: ReplyBlockLife::FOREVER,
         provider_link: links.sender(provider_peer),
         links: links.clone(),
         provider_peer,
@@ -563,7 +567,7 @@ async fn follow_directory(
 ) {
     use crate::pki::sync::{SyncOutcome, spawn_sync};
     use wesh_pki::FollowerAction;
-    let Ok(agent) = wesh_pki::PkiAgent::observer(params, crate::clock::unix_now()) else {
+    let Ok(agent) = wesh_pki::PkiAgent::observer(params.clone(), crate::clock::unix_now()) else {
         return;
     };
     let home = wesh_pki::NodeId(provider.0);
@@ -597,7 +601,11 @@ async fn follow_directory(
                     let Some(routing) = crate::pki::convert::routing_view(&t) else {
                         continue;
                     };
-                    let install = Command::Call(Box::new(move |r| r.topology = Some(routing)));
+                    let life = ReplyBlockLife::of_epoch(&params, t.epoch);
+                    let install = Command::Call(Box::new(move |r| {
+                        r.topology = Some(routing);
+                        r.reply_life = life;
+                    }));
                     if out.commands.send(install).await.is_err() {
                         return;
                     }
@@ -626,6 +634,9 @@ struct ClientRunner {
     core: ClientTraffic,
     origin: Instant,
     topology: Option<Topology>,
+    /// How long reply blocks over `topology` work ([`ReplyBlockLife::FOREVER`] for a
+    /// static topology, whose keys never rotate).
+    reply_life: ReplyBlockLife,
     links: Arc<Links>,
     provider_link: crate::net::links::FrameSender,
     provider_peer: PeerId,

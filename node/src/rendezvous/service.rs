@@ -360,6 +360,7 @@ mod tests {
             revoke: false,
             acks,
             surbs,
+            surbs_expire_at: u64::MAX,
         })
         .encode()
     }

@@ -350,20 +350,33 @@ impl Runner {
             return;
         };
         let sent = async {
+            let mut renew_at = None;
             if surbs_wanted > 0 {
-                let surbs = client
+                let (surbs, life) = client
                     .handle
                     .reply_surbs(NodeId(to.provider), surbs_wanted)
                     .await?;
                 update.surbs = surbs.iter().map(|s| s.to_bytes()).collect();
+                update.surbs_expire_at = life.expire_at_ms;
+                renew_at = Some(life.renew_at_ms);
             }
             let frame = RendezvousFrame::Update(update).encode();
-            client.handle.send_message(client_address(to), frame).await
+            client
+                .handle
+                .send_message(client_address(to), frame)
+                .await?;
+            Ok::<_, ClientError>(renew_at)
         };
-        if let Err(e) = sent.await {
-            // said again at the next check
-            tracing::debug!(error = %e, "rendezvous update not sent");
-            self.core.handle_rendezvous_update_failed();
+        match sent.await {
+            Ok(Some(renew_at)) => self
+                .core
+                .handle_rendezvous_surbs_sent(unix_now_ms(), renew_at),
+            Ok(None) => {}
+            Err(e) => {
+                // said again at the next check
+                tracing::debug!(error = %e, "rendezvous update not sent");
+                self.core.handle_rendezvous_update_failed();
+            }
         }
     }
 

@@ -160,6 +160,7 @@ impl MemDevice {
             surbs_wanted,
         } = request;
         if surbs_wanted > 0 {
+            // a memnet topology's keys never rotate: the SURBs never expire
             let surbs = traffic.reply_surbs(now, topology, NodeId(to.provider), surbs_wanted)?;
             update.surbs = surbs.iter().map(|s| s.to_bytes()).collect();
         }

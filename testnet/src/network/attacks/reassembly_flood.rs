@@ -108,7 +108,7 @@ async fn attack(targets: &AttackTargets) -> Result<AttackReport, String> {
     let honest_len = 3 * FRAGMENT_DATA_BYTES - 100;
     let to_victim: Vec<u8> = (0..honest_len).map(|i| (i % 251) as u8).collect();
     // to the desk: a registration with three reply blocks (about 4 KiB, several fragments)
-    let blocks = attacker
+    let (blocks, life) = attacker
         .handle
         .reply_surbs(*desk_node, 3)
         .await
@@ -120,6 +120,7 @@ async fn attack(targets: &AttackTargets) -> Result<AttackReport, String> {
         revoke: false,
         acks: Vec::new(),
         surbs: blocks.iter().map(wesh_mix::ReplySurb::to_bytes).collect(),
+        surbs_expire_at: life.expire_at_ms,
     })
     .encode();
     attacker
