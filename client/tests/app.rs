@@ -364,6 +364,37 @@ fn rendezvous_updates_follow_the_timer_and_the_connection() {
     assert_eq!(a.trace, vec!["persist", "update", "update", "answer"]);
 }
 
+/// Reply blocks die with the mixes' keys: once the shell says when the blocks it attached
+/// must be replaced, the app sends fresh ones then, long before its regular refresh.
+#[test]
+fn reply_blocks_are_renewed_when_the_shell_says_their_keys_retire() {
+    let mut po = PostOffice::default();
+    let mut a = Node::new(1, START_MS);
+    a.app.handle_timeout(START_MS);
+    a.run(&mut po, START_MS);
+    assert_eq!(a.updates, 1, "registered");
+    // the blocks were built on an epoch whose keys go at START + 40 s (renew at 35 s)
+    let renew_at = START_MS + 35_000;
+    a.app.handle_rendezvous_surbs_sent(START_MS, renew_at);
+    let mut now = START_MS;
+    let mut renewed_at = None;
+    while now < START_MS + 60_000 && renewed_at.is_none() {
+        now = a.app.poll_timeout().max(now + 1);
+        a.app.handle_timeout(now);
+        while let Some(action) = a.app.poll_action() {
+            if let Action::UpdateRendezvous(u) = action {
+                assert!(u.surbs_wanted > 0, "a renewal carries reply blocks");
+                renewed_at = Some(now);
+            }
+        }
+    }
+    let at = renewed_at.expect("renewed within a minute");
+    assert!(
+        (renew_at..renew_at + APP_RENDEZVOUS_CHECK_MS + 1).contains(&at),
+        "renewed at {at}, due at {renew_at}"
+    );
+}
+
 #[test]
 fn messages_wait_while_offline_and_after_a_refusal() {
     let mut po = PostOffice::default();
