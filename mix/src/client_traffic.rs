@@ -28,7 +28,7 @@ use crate::poisson::PoissonStream;
 use crate::reassembly::{Accepted, Reassembler, ReassemblyLimits};
 use crate::reply_surb::ReplySurb;
 use crate::retransmit::{
-    PendingFragment, RetransmitConfig, RetransmitEvent, RetransmitQueue, SendClass,
+    Expired, PendingFragment, RetransmitConfig, RetransmitEvent, RetransmitQueue, SendClass,
 };
 use crate::route_health::{AttemptRoute, RouteHealth};
 use crate::topology::{ClientAddress, RouteNode, Topology};
@@ -108,6 +108,9 @@ pub struct ClientTraffic {
     /// that neither starves the other.
     reliable_turn: bool,
     stopped: bool,
+    /// The last pull left mail at our provider: an ack may be waiting there, so no ack
+    /// deadline expires until a pull drains it ([`ClientTraffic::handle_mailbox_backlog`]).
+    provider_backlog: bool,
     fragments_sent: u64,
     retransmissions: u64,
 }
@@ -141,6 +144,7 @@ impl ClientTraffic {
             events: Vec::new(),
             reliable_turn: true,
             stopped: false,
+            provider_backlog: false,
             fragments_sent: 0,
             retransmissions: 0,
         })
@@ -480,12 +484,26 @@ impl ClientTraffic {
             self.real.next_at(),
             self.loops.next_at(),
             self.drops.next_at(),
-            self.reliable.next_deadline(),
+            // while mail waits at the provider the ack deadlines are held (the next pull
+            // decides), so they do not wake the client
+            self.reliable
+                .next_deadline()
+                .filter(|_| !self.provider_backlog),
             self.reassembly.next_deadline(),
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// What the last pull said waits at the provider beyond its answer (`remaining`).
+    /// While mail waits there, acks may be in it: an ack deadline is the delays the sender
+    /// drew plus a margin and one pull interval, and a backlog of several pull answers
+    /// (a burst of mail, a slow `mobile` schedule) would make every fragment in flight
+    /// look lost, resend it and blame its route. Deadlines are held until a pull comes
+    /// back with nothing left; those passed meanwhile expire at the next poll.
+    pub fn handle_mailbox_backlog(&mut self, remaining: u32) {
+        self.provider_backlog = remaining > 0;
     }
 
     /// Stops all three streams (the client goes quiet; queued messages stay queued).
@@ -507,7 +525,11 @@ impl ClientTraffic {
         let mut out = Vec::new();
         // Ack deadlines first, so that timed-out fragments take the next real ticks, and
         // over routes that already avoid what the timeouts blame.
-        let expired = self.reliable.expire(now);
+        let expired = if self.provider_backlog {
+            Expired::default()
+        } else {
+            self.reliable.expire(now)
+        };
         for route in &expired.failed_routes {
             self.route_health.record_failure(route, now);
         }

@@ -227,6 +227,33 @@ fn a_fragment_past_the_retry_bound_fails_its_message() {
     assert_eq!(sim.sender.reliable_stats().fragments_sent, sent);
 }
 
+/// While the provider says mail waits beyond the last pull, an ack may be in it: no
+/// fragment is resent, no message given up, until a pull drains the mailbox.
+#[test]
+fn ack_deadlines_wait_while_mail_waits_at_the_provider() {
+    let mut sim = Sim::new(2, Loss::Node(NodeId([2; 32])), fast_retransmit(2));
+    let peer = sim.recipient.address();
+    sim.sender
+        .send_message(peer, random_message(FRAGMENT_DATA_BYTES, 4))
+        .unwrap();
+    sim.sender.handle_mailbox_backlog(7);
+    let failed = |s: &Sim| {
+        s.sender_events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::MessageFailed { .. }))
+    };
+    assert!(!sim.run(Duration::from_secs(120), failed));
+    assert_eq!(
+        sim.sender.reliable_stats().fragments_sent,
+        1,
+        "sent once, held"
+    );
+    // the backlog drained: the held deadline expires, retries follow, then the failure
+    sim.sender.handle_mailbox_backlog(0);
+    assert!(sim.run(sim.now + Duration::from_secs(120), failed));
+    assert_eq!(sim.sender.reliable_stats().fragments_sent, 3);
+}
+
 #[test]
 fn reliable_and_plain_messages_share_the_real_stream() {
     let mut sim = Sim::new(2, Loss::None, fast_retransmit(3));

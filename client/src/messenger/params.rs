@@ -54,7 +54,7 @@ pub const RDV_SURBS_KEPT: usize = 16;
 /// How long a desk uses a SURB after receiving it, milliseconds, unless its key retires
 /// earlier ([`RDV_SURB_EXPIRY_MARGIN_MS`]). Source: three refresh periods; a responder
 /// that stopped refreshing is likely gone.
-pub const RDV_SURB_TTL_MS: u64 = 15 * 60 * 1000;
+pub const RDV_SURB_TTL_MS: u64 = 60 * 60 * 1000;
 
 /// How long before its key retires (`RendezvousUpdate::surbs_expire_at`) a desk stops
 /// using a SURB, milliseconds. Source: a forward crosses 4 delaying hops after the desk
@@ -67,9 +67,12 @@ pub const RDV_SURB_EXPIRY_MARGIN_MS: u64 = 10 * 1000;
 /// within seconds, and a renewal costs 11 fragments of the real stream.
 pub const RDV_SURB_RENEW_RETRY_MS: u64 = 30 * 1000;
 
-/// How often a responder refreshes its registration (new SURBs), milliseconds.
-/// Source: a third of [`RDV_SURB_TTL_MS`].
-pub const RDV_REFRESH_MS: u64 = 5 * 60 * 1000;
+/// How often a responder refreshes its registration (new SURBs) when nothing else made it
+/// send any, milliseconds. Source: SURBs are renewed before their keys retire (once per
+/// PKI epoch, an hour by default), so the refresh only restores a desk that lost its
+/// SURBs (a restart: they are soft state) within 20 min. It was 5 min while it was also
+/// what kept SURBs alive: 11 fragments every 5 min were a tenth of a `mobile` stream.
+pub const RDV_REFRESH_MS: u64 = 20 * 60 * 1000;
 
 /// How long a responder waits to batch the acks of forwards it received, milliseconds.
 pub const RDV_ACK_DELAY_MS: u64 = 1000;

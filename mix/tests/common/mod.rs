@@ -177,11 +177,9 @@ impl Sim {
                 return true;
             }
             let net_at = self.queue.peek().map(|Reverse((t, _))| *t);
-            let candidates = [
-                net_at,
-                self.sender.next_deadline(),
-                self.recipient.next_deadline(),
-            ];
+            // a deadline the core held (a mailbox backlog) may be past: due now
+            let sender_at = self.sender.next_deadline().map(|d| d.max(self.now));
+            let candidates = [net_at, sender_at, self.recipient.next_deadline()];
             let Some(t) = candidates.into_iter().flatten().min() else {
                 return false;
             };
@@ -194,7 +192,7 @@ impl Sim {
                 let Reverse((_, seq)) = self.queue.pop().unwrap();
                 let (node, packet) = self.in_transit.remove(&seq).unwrap();
                 self.arrive(node, packet);
-            } else if self.sender.next_deadline() == Some(t) {
+            } else if sender_at == Some(t) {
                 let outs = self.sender.poll(t, &self.net.topology);
                 for out in outs {
                     let out = out.unwrap();

@@ -186,6 +186,8 @@ enum Command {
 /// and only then does the puller confirm them to the provider.
 struct Inbound {
     payloads: Vec<Vec<u8>>,
+    /// What the provider still holds beyond this answer.
+    remaining: u32,
     done: oneshot::Sender<bool>,
 }
 
@@ -485,6 +487,7 @@ async fn pull_mailbox(
 ) {
     let clock = crate::clock::CoreClock::start();
     let mut sync = MailboxSync::new(clock.now(), interval);
+    let mut backlog = false;
     loop {
         match sync.poll(clock.now()) {
             Some(MailboxStep::Register) => {
@@ -502,9 +505,18 @@ async fn pull_mailbox(
                     let (seqs, payloads): (Vec<u64>, Vec<Vec<u8>>) =
                         pulled.payloads.into_iter().unzip();
                     sync.handle_pulled(clock.now(), Some((seqs, pulled.remaining)));
-                    if !payloads.is_empty() {
+                    let remaining = pulled.remaining;
+                    // the runner hears every answer with mail, and the one that ends a
+                    // backlog (it holds ack deadlines meanwhile)
+                    if !payloads.is_empty() || backlog {
+                        backlog = remaining > 0;
                         let (done, handled) = oneshot::channel();
-                        if inbound.send(Inbound { payloads, done }).await.is_err() {
+                        let batch = Inbound {
+                            payloads,
+                            remaining,
+                            done,
+                        };
+                        if inbound.send(batch).await.is_err() {
                             return;
                         }
                         // the runner is gone (offline or stopped): the mail stays at the provider
@@ -695,6 +707,7 @@ impl ClientRunner {
                 batch = inbound.recv() => match batch {
                     Some(batch) => {
                         let at = crate::clock::monotonic();
+                        self.core.handle_mailbox_backlog(batch.remaining);
                         let (events, kept) = self.receive(&batch.payloads, at.duration_since(origin));
                         // kept before the events' store effects (delivery, forgetting)
                         for ev in events {
