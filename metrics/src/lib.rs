@@ -6,6 +6,7 @@
 pub mod client;
 pub mod credit;
 pub mod exposition;
+pub mod http;
 pub mod pki;
 pub mod relay;
 pub mod scrape;
@@ -13,6 +14,7 @@ pub mod services;
 pub mod transport;
 
 pub use exposition::{CONTENT_TYPE, Exposition, FnSource, Kind, MetricSource, Sample};
+pub use http::{head_complete, http_reply};
 pub use relay::{HoldHistogram, RelayMetrics, bump, get};
 pub use scrape::{ScrapeError, Scraped, Series};
 pub use transport::TransportBytes;

@@ -276,7 +276,7 @@ impl ClientHandle {
     pub async fn probe(&self, to: ClientAddress) -> Result<(), ClientError> {
         self.call(move |r| {
             let id = r.core.next_message_id();
-            if let Err(e) = r.core.enqueue(to, encode_probe(r.index, id)) {
+            if let Err(e) = r.core.enqueue(to, wesh_mix::encode_probe(r.index, id)) {
                 tracing::warn!(error = %e, "probe refused");
             }
         })
@@ -307,23 +307,6 @@ impl ClientHandle {
     pub async fn stop_sending(&self) {
         let _ = self.call(|r| r.core.stop()).await;
     }
-}
-
-/// Body of a testnet probe: magic, sender index, message id.
-pub fn encode_probe(sender: u32, id: u64) -> Vec<u8> {
-    let mut b = b"WPRB".to_vec();
-    b.extend_from_slice(&sender.to_be_bytes());
-    b.extend_from_slice(&id.to_be_bytes());
-    b
-}
-
-pub fn decode_probe(body: &[u8]) -> Option<(u32, u64)> {
-    if body.len() != 16 || &body[..4] != b"WPRB" {
-        return None;
-    }
-    let sender = u32::from_be_bytes(body[4..8].try_into().ok()?);
-    let id = u64::from_be_bytes(body[8..16].try_into().ok()?);
-    Some((sender, id))
 }
 
 /// How long a client going offline waits for its links to write what they hold.

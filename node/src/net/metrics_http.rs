@@ -9,7 +9,7 @@ use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
-use wesh_metrics::{CONTENT_TYPE, Exposition};
+use wesh_metrics::{Exposition, head_complete, http_reply};
 
 /// Where `--metrics` listens when given without an address.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
@@ -70,36 +70,14 @@ pub async fn serve_metrics(
 async fn answer(mut stream: TcpStream, exposition: &Exposition) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    while !head_complete(&head) {
         let n = stream.read(&mut buf).await?;
         if n == 0 || head.len() + n > MAX_REQUEST_BYTES {
             return Ok(());
         }
         head.extend_from_slice(&buf[..n]);
     }
-    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
-    let mut parts = line.split(|b| *b == b' ');
-    let (method, target) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    let path = target.split(|b| *b == b'?').next().unwrap_or_default();
-    let (status, kind, body) = match (method, path) {
-        (b"GET", b"/metrics") => match exposition.encode() {
-            Ok(text) => ("200 OK", CONTENT_TYPE, text),
-            Err(_) => (
-                "500 Internal Server Error",
-                "text/plain",
-                "encoding failed\n".into(),
-            ),
-        },
-        (b"GET", _) => ("404 Not Found", "text/plain", "try /metrics\n".into()),
-        _ => ("405 Method Not Allowed", "text/plain", "only GET\n".into()),
-    };
-    let reply = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let reply = http_reply(&head, exposition);
     stream.write_all(reply.as_bytes()).await?;
     stream.shutdown().await
 }

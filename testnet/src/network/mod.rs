@@ -20,9 +20,11 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use wesh_metrics::get;
 use wesh_mix::params::{self, MIX_LAYERS};
-use wesh_mix::{ClientTrafficConfig, MixPayload, PoissonStream, RouteNode, Topology, TrafficKind};
+use wesh_mix::{
+    ClientTrafficConfig, MixPayload, PoissonStream, RouteNode, Topology, TrafficKind, decode_probe,
+};
 use wesh_shell::drivers::client_traffic::{
-    ClientEvent, ClientSpec, ClientState, RunningClient, decode_probe, start_client,
+    ClientEvent, ClientSpec, ClientState, RunningClient, start_client,
 };
 use wesh_shell::drivers::packet_path::{PkiSetup, RelayHandle, RelaySpec, start_relay};
 use wesh_shell::keys::{NodeKeys, peer_id_of};
