@@ -90,8 +90,11 @@ fn a_standalone_issuer_scores_relays_and_settles_epochs() {
         ],
     );
 
-    // wait for a settled epoch with every relay in it
-    let deadline = Instant::now() + Duration::from_secs(150);
+    // wait for a settled epoch with every relay in it: usually the second or third epoch
+    // (35 s), but with 20 s PKI epochs the issuer's directory follower can take several
+    // to confirm a view before its shopper, and so settlement, starts (once in CI: 150 s
+    // were not enough)
+    let deadline = Instant::now() + Duration::from_secs(300);
     let settled = loop {
         let now = epoch_now();
         let found = (now.saturating_sub(2)..now).rev().find_map(|e| {
