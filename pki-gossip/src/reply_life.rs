@@ -29,8 +29,7 @@ impl ReplyBlockLife {
 
     /// Reply blocks built on the view of `epoch`.
     pub fn of_epoch(params: &PkiParams, epoch: u64) -> ReplyBlockLife {
-        let clock =
-            EpochClock::new(params.genesis_unix_secs, params.epoch_length_secs).unwrap_or_default();
+        let clock = EpochClock::from_params(params).unwrap_or_default();
         let next = clock.epoch_start(epoch.saturating_add(1));
         let secs_to_ms = |s: u64| s.saturating_mul(1000);
         ReplyBlockLife {
