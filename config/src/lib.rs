@@ -7,6 +7,7 @@ pub mod client;
 pub mod example;
 pub mod peer_addr;
 pub mod relay;
+pub mod topology_file;
 
 pub use client::{ClientConfigFile, ProfileArgs, ProfileArgsError, TrafficSection};
 pub use relay::{ConfigError, MailboxConfig, MixingConfig, NodeConfig, PkiConfig};

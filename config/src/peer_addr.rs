@@ -58,3 +58,10 @@ mod tests {
         assert!(e.to_string().starts_with("invalid --provider"));
     }
 }
+
+/// The PeerId of a Sphinx address; `None` if the bytes are not an Ed25519 point.
+pub fn peer_id_of(id: &wesh_mix::NodeId) -> Option<PeerId> {
+    use libp2p::identity;
+    let ed = identity::ed25519::PublicKey::try_from_bytes(id.as_bytes()).ok()?;
+    Some(identity::PublicKey::from(ed).to_peer_id())
+}

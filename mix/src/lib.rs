@@ -71,7 +71,7 @@ pub use payload::MixPayload;
 pub use payload_seal::{ClientKeys, ReceiveKey, seal_key_of};
 pub use poisson::PoissonStream;
 pub use probe::{decode_probe, encode_probe};
-pub use processor::{MixProcessor, Processed, shard_of};
+pub use processor::{MixProcessor, Processed, frame_tag, shard_of};
 pub use provider_ack::{AckError, AckPacket, ack_after_store};
 pub use reassembly::{Abandoned, Accepted, Reassembler, ReassemblyError, ReassemblyLimits};
 pub use replay::ReplayFilter;

@@ -192,9 +192,15 @@ pub fn shard_of(frame: &[u8], shards: usize) -> usize {
     if shards <= 1 {
         return 0;
     }
+    (frame_tag(frame) % shards as u64) as usize
+}
+
+/// What tells one hop's packet from every other on a link: the first 8 bytes of its
+/// header's group element, which every hop re-blinds (a link observer's packet identity).
+pub fn frame_tag(frame: &[u8]) -> u64 {
     let mut x = [0u8; 8];
     if let Some(b) = frame.get(..8) {
         x.copy_from_slice(b);
     }
-    (u64::from_le_bytes(x) % shards as u64) as usize
+    u64::from_le_bytes(x)
 }

@@ -12,6 +12,8 @@ use wesh_mix::NodeId;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
+pub use wesh_config::peer_addr::peer_id_of;
+
 #[derive(Debug, Error)]
 pub enum KeyError {
     #[error("cannot create data directory {0}: {1}")]
@@ -149,12 +151,6 @@ pub fn client_keys_of(identity: &Keypair) -> Result<wesh_mix::ClientKeys, KeyErr
     let seed: Zeroizing<[u8; 32]> =
         Zeroizing::new(ed.secret().as_ref().try_into().map_err(|_| not_ed())?);
     Ok(wesh_mix::ClientKeys::from_ed25519_seed(&seed))
-}
-
-/// The PeerId of a Sphinx address; `None` if the bytes are not an Ed25519 point.
-pub fn peer_id_of(id: &NodeId) -> Option<PeerId> {
-    let ed = identity::ed25519::PublicKey::try_from_bytes(id.as_bytes()).ok()?;
-    Some(identity::PublicKey::from(ed).to_peer_id())
 }
 
 /// The Sphinx address of a peer, read back from its PeerId (identity multihash).

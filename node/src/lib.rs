@@ -17,5 +17,5 @@ pub mod replay_journal;
 pub mod replication;
 pub mod roles;
 pub mod storage;
-pub mod topology_file;
+pub use wesh_config::topology_file;
 pub mod wesh_app;

@@ -112,7 +112,7 @@ async fn providers_and_clients_take_issuer_keys_from_the_pki() {
         loop_rate: 0.0,
         addresses: Vec::new(),
         topology: None,
-        fault: None,
+        hook: None,
         pki: Some(PkiSetup {
             params: wesh_pki::PkiParams::with_epoch_length(EPOCH_SECONDS).unwrap(),
             bootstrap: vec![(issuer_addr.peer, issuer_addr.addr.clone())],

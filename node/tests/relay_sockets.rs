@@ -63,7 +63,7 @@ async fn start_mix(
             )
             .unwrap(),
         ),
-        fault: None,
+        hook: None,
         pki: None,
         data_dir: data_dir.map(Path::to_path_buf),
         mailboxes: None,

@@ -57,6 +57,41 @@ impl EntropyMeter {
     }
 }
 
+/// What an [`EntropyMeter`] says over its targets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EntropySummary {
+    /// Mean entropy over the targets that were sent, in bits.
+    pub mean_bits: f64,
+    /// The 5th percentile of the targets' entropies, in bits.
+    pub p5_bits: f64,
+    /// Mean probability mass accounted per target (1: every target left the mixnet).
+    pub mass: f64,
+    pub targets: usize,
+}
+
+impl EntropyMeter {
+    pub fn summary(&self) -> EntropySummary {
+        let per_target = self.per_target();
+        let n = per_target.len();
+        let mean = |f: fn(&(f64, f64)) -> f64| {
+            if n > 0 {
+                per_target.iter().map(f).sum::<f64>() / n as f64
+            } else {
+                0.0
+            }
+        };
+        let mut bits: Vec<f64> = per_target.iter().map(|(b, _)| *b).collect();
+        bits.sort_by(f64::total_cmp);
+        let i = ((0.05 * n as f64).ceil() as usize).clamp(1, n.max(1)) - 1;
+        EntropySummary {
+            mean_bits: mean(|(b, _)| *b),
+            p5_bits: bits.get(i).copied().unwrap_or(0.0),
+            mass: mean(|(_, m)| *m),
+            targets: n,
+        }
+    }
+}
+
 /// Sender–receiver unlinkability between two target senders A and B.
 #[derive(Debug, Clone, Default)]
 pub struct LinkMeter {

@@ -584,7 +584,9 @@ impl World {
             p.senders = relay.senders.depart();
         }
         if relay.layer == Some(last_layer) {
+            // counted once: a mix loop goes on through a provider, its estimate spent here
             self.entropy.exit(&p.targets);
+            p.targets.clear();
             let real = matches!(p.kind, Kind::Real { .. });
             if real && p.sender < 2 {
                 self.link.exit(p.sender == 0, p.senders);
@@ -659,24 +661,7 @@ impl World {
     fn report(self) -> SimReport {
         let measured_s = (self.measure_to - self.measure_from) as f64 / NS as f64;
         let per_target = self.entropy.per_target();
-        let entropies: Vec<f64> = per_target.iter().map(|(b, _)| *b).collect();
-        let n = entropies.len();
-        let mean_entropy = if n > 0 {
-            entropies.iter().sum::<f64>() / n as f64
-        } else {
-            0.0
-        };
-        let p5 = {
-            let mut e = entropies.clone();
-            e.sort_by(f64::total_cmp);
-            let i = ((0.05 * n as f64).ceil() as usize).clamp(1, n.max(1)) - 1;
-            e.get(i).copied().unwrap_or(0.0)
-        };
-        let mass = if n > 0 {
-            per_target.iter().map(|(_, m)| m).sum::<f64>() / n as f64
-        } else {
-            0.0
-        };
+        let e = self.entropy.summary();
         let (epsilon, delta, link_packets) = self.link.result();
         let clients = f64::from(self.cfg.clients);
         let per_client_s = clients * measured_s;
@@ -690,11 +675,11 @@ impl World {
         SimReport {
             config: self.cfg.clone(),
             anonymity: AnonymitySection {
-                entropy_bits: round3(mean_entropy),
-                entropy_bits_p5: round3(p5),
-                anonymity_set: round3(mean_entropy.exp2()),
-                targets: n as u64,
-                mass_accounted: round3(mass),
+                entropy_bits: round3(e.mean_bits),
+                entropy_bits_p5: round3(e.p5_bits),
+                anonymity_set: round3(e.mean_bits.exp2()),
+                targets: e.targets as u64,
+                mass_accounted: round3(e.mass),
                 epsilon: round3(epsilon),
                 delta: round3(delta),
                 link_packets,

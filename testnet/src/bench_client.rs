@@ -138,7 +138,7 @@ async fn start_network(
                 loop_rate: wesh_mix::params::DEFAULT_MIX_LOOP_RATE,
                 addresses: Vec::new(),
                 topology: Some(topology.clone()),
-                fault: None,
+                hook: None,
                 pki: None,
                 data_dir: None,
                 mailboxes,

@@ -210,7 +210,7 @@ pub async fn run_mix_bench(args: BenchArgs) -> Result<(), String> {
         loop_rate: 0.0,
         addresses: vec![(sink_net.peer_id, sink_addr)],
         topology: Some(topology),
-        fault: None,
+        hook: None,
         pki: None,
         data_dir: None,
         mailboxes: None,

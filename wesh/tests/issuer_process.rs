@@ -36,7 +36,7 @@ async fn provider_of(issuer: &common::Running, dir: &std::path::Path) -> RelayHa
         loop_rate: 0.0,
         addresses: Vec::new(),
         topology: None,
-        fault: None,
+        hook: None,
         pki: Some(PkiSetup {
             params: wesh_pki::PkiParams::with_epoch_length(3600).unwrap(),
             bootstrap: vec![(peer, addr)],

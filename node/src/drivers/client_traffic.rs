@@ -56,6 +56,8 @@ pub enum ClientEvent {
         kind: TrafficKind,
         at: Instant,
         sampled_delay: Duration,
+        /// The packet's identity on the link ([`wesh_mix::frame_tag`]).
+        tag: u64,
     },
     /// A payload outside reliable delivery (a probe, a loop) came out of the mailbox.
     Received {
@@ -834,6 +836,7 @@ impl ClientRunner {
             self.provider_link = self.links.sender(self.provider_peer);
         }
         let at = crate::clock::monotonic();
+        let tag = wesh_mix::frame_tag(&out.packet);
         if self.provider_link.try_send(out.packet).is_err() {
             self.send_failures.fetch_add(1, Relaxed);
             return;
@@ -844,6 +847,7 @@ impl ClientRunner {
                 kind: out.kind,
                 at,
                 sampled_delay: out.sampled_delay,
+                tag,
             });
         }
     }

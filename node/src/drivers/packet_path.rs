@@ -55,8 +55,8 @@ pub struct RelaySpec {
     pub loop_rate: f64,
     pub addresses: Vec<(PeerId, Multiaddr)>,
     pub topology: Option<Topology>,
-    /// A fault the harness injects into forwarding (None for every real node).
-    pub fault: Option<Arc<dyn ForwardFault>>,
+    /// The harness's hook into forwarding: faults, a link observer (None for real nodes).
+    pub hook: Option<Arc<dyn RelayHook>>,
     /// Take the topology and Sphinx keys from the gossip PKI instead of `topology`.
     pub pki: Option<PkiSetup>,
     /// Where replay tags are journaled across restarts (None: memory only).
@@ -67,10 +67,17 @@ pub struct RelaySpec {
     pub payments: Option<ProviderPayments>,
 }
 
-/// What the harness does to a packet a relay is about to forward: a hook it installs to
-/// play a cheating or broken relay, so that production types carry no fault switches.
-pub trait ForwardFault: Send + Sync {
-    fn on_forward(&self) -> FaultAction;
+/// What the harness does to and sees of the packets a relay forwards: a hook it installs to
+/// play a cheating or broken relay, or to watch the links as a global passive observer,
+/// so that production types carry no fault switches.
+pub trait RelayHook: Send + Sync {
+    fn on_forward(&self) -> FaultAction {
+        FaultAction::Pass
+    }
+    /// A frame that will be forwarded entered the relay's pool.
+    fn on_pooled(&self, _frame: &[u8]) {}
+    /// A held packet leaves for `next_hop`.
+    fn on_departure(&self, _packet: &[u8], _next_hop: &NodeId) {}
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -332,7 +339,7 @@ pub async fn start_relay(spec: RelaySpec) -> Result<RelayHandle, RelayError> {
             store_jobs: store_jobs.clone(),
             metrics: metrics.clone(),
             runtime: tokio::runtime::Handle::current(),
-            fault: spec.fault.clone(),
+            hook: spec.hook.clone(),
             tags_counted: 0,
         };
         let t = std::thread::Builder::new()
@@ -680,7 +687,7 @@ struct WorkerCtx {
     store_jobs: Option<mpsc::Sender<StoreJob>>,
     metrics: Arc<RelayMetrics>,
     runtime: tokio::runtime::Handle,
-    fault: Option<Arc<dyn ForwardFault>>,
+    hook: Option<Arc<dyn RelayHook>>,
     /// This worker's share of `metrics.replay_tags`.
     tags_counted: u64,
 }
@@ -750,23 +757,30 @@ impl WorkerCtx {
                     bump(&self.metrics.drop_unknown_next_hop);
                     return;
                 };
-                let fault = self
-                    .fault
-                    .as_ref()
-                    .map_or(FaultAction::Pass, |f| f.on_forward());
+                let hook = self.hook.clone();
+                let fault = hook.as_ref().map_or(FaultAction::Pass, |f| f.on_forward());
                 if fault == FaultAction::Drop {
                     bump(&self.metrics.faults_dropped);
                     return;
                 }
+                if let Some(h) = &hook {
+                    h.on_pooled(frame);
+                }
                 let metrics = self.metrics.clone();
                 let dup = fault == FaultAction::Duplicate;
-                if delay.is_zero() {
+                let send = move || {
+                    if let Some(h) = &hook {
+                        h.on_departure(&packet, &next_hop);
+                    }
                     send_held(&link, packet, arrived, &metrics, dup);
+                };
+                if delay.is_zero() {
+                    send();
                 } else {
                     let release = arrived + delay;
                     self.runtime.spawn(async move {
                         tokio::time::sleep_until(release.into()).await;
-                        send_held(&link, packet, arrived, &metrics, dup);
+                        send();
                     });
                 }
             }

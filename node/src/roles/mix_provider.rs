@@ -173,7 +173,7 @@ pub async fn run_role(role: Role, args: RoleArgs) -> Result<(), RoleError> {
         loop_rate: cfg.mixing.loop_rate,
         addresses,
         topology,
-        fault: None,
+        hook: None,
         pki,
         data_dir: Some(data_dir.clone()),
         mailboxes,

@@ -1,14 +1,14 @@
 //! The faults the testnet plays at its relays, installed through the shell's
-//! [`ForwardFault`] hook: a provider that replays everything it forwards
+//! [`RelayHook`] hook: a provider that replays everything it forwards
 //! (`--replay-attack`) and a mix that drops a share of it (`--dropping-mix`).
 
 use std::sync::Arc;
-use wesh_shell::drivers::packet_path::{FaultAction, ForwardFault};
+use wesh_shell::drivers::packet_path::{FaultAction, RelayHook};
 
 /// Sends every forwarded packet twice: the next hop's replay filter must drop the copy.
 struct Replayer;
 
-impl ForwardFault for Replayer {
+impl RelayHook for Replayer {
     fn on_forward(&self) -> FaultAction {
         FaultAction::Duplicate
     }
@@ -19,7 +19,7 @@ struct Dropper {
     share: f64,
 }
 
-impl ForwardFault for Dropper {
+impl RelayHook for Dropper {
     fn on_forward(&self) -> FaultAction {
         if rand::RngExt::random_bool(&mut rand::rng(), self.share) {
             FaultAction::Drop
@@ -30,7 +30,7 @@ impl ForwardFault for Dropper {
 }
 
 /// The fault of one relay: a replayer, a dropper, or none.
-pub fn relay_fault(replays: bool, drop_share: f64) -> Option<Arc<dyn ForwardFault>> {
+pub fn relay_fault(replays: bool, drop_share: f64) -> Option<Arc<dyn RelayHook>> {
     if replays {
         Some(Arc::new(Replayer))
     } else if drop_share > 0.0 {

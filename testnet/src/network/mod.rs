@@ -3,6 +3,7 @@
 
 pub mod attacks;
 pub mod faults;
+pub mod link_observer;
 pub mod messages;
 pub mod rewards;
 pub mod summary;
@@ -180,6 +181,8 @@ struct Tally {
     loops_sent: HashSet<(u32, u64)>,
     loops_returned: HashSet<(u32, u64)>,
     drops: u64,
+    /// The links' observer, told what each client sends.
+    link: Option<Arc<link_observer::LinkObserver>>,
 }
 
 impl Tally {
@@ -190,6 +193,7 @@ impl Tally {
                 kind,
                 at,
                 sampled_delay,
+                ..
             } => match kind {
                 TrafficKind::Real { id, .. } => {
                     self.real_sent.insert((client, id), (at, sampled_delay));
@@ -350,7 +354,8 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     };
     let issuer_address = issuer.as_ref().map(|(_, a)| a.clone());
 
-    // 1. relays: mixes layer by layer, then providers
+    // 1. relays: mixes layer by layer, then providers, each watched by the links' observer
+    let observer = link_observer::LinkObserver::new();
     let mut mixes: Vec<Vec<Node>> = Vec::new();
     let mut providers: Vec<Node> = Vec::new();
     for layer in 0..=MIX_LAYERS {
@@ -387,15 +392,18 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
                 loop_rate: args.mix_loop_rate,
                 addresses: Vec::new(),
                 topology: None,
-                fault: faults::relay_fault(
-                    args.replay_attack && role == Role::Provider && i == 0,
-                    // the first mix of layer 1 cheats when asked to
-                    if layer == 0 && i == 0 {
-                        args.dropping_mix
-                    } else {
-                        0.0
-                    },
-                ),
+                hook: Some(observer.hook(
+                    (layer * width + i) as u32,
+                    faults::relay_fault(
+                        args.replay_attack && role == Role::Provider && i == 0,
+                        // the first mix of layer 1 cheats when asked to
+                        if layer == 0 && i == 0 {
+                            args.dropping_mix
+                        } else {
+                            0.0
+                        },
+                    ),
+                )),
                 pki: pki_params.as_ref().map(|params| PkiSetup {
                     params: params.clone(),
                     bootstrap: bootstrap.clone(),
@@ -756,7 +764,10 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
 
     // 3. traffic: users write probes (single packets) and reliable messages to random
     // other users (Poisson); one client goes offline and back; one mix may die
-    let mut tally = Tally::default();
+    let mut tally = Tally {
+        link: Some(observer.clone()),
+        ..Tally::default()
+    };
     let mut msgs = MessageTally::default();
     let started = Instant::now();
     let run_for = Duration::from_secs(args.seconds);
@@ -1060,6 +1071,19 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     s.mixing.lambda_over_mu_min =
         round2(pools.iter().copied().fold(f64::INFINITY, f64::min).min(1e9));
     s.mixing.lambda_over_mu_mean = round2(mean(&pools));
+    s.anonymity = Some(observer.measure(
+        &link_observer::LiveShape {
+            clients: n_clients as u32,
+            width: width as u32,
+            providers: providers.len() as u32,
+            mean_delay,
+            mix_loop_rate: args.mix_loop_rate,
+            mixes: (MIX_LAYERS * width) as u32,
+            provider_ids: providers.iter().map(|p| p.keys_public.id).collect(),
+        },
+        started,
+        started + run_for,
+    ));
     s.messages = msgs.section();
     s.messages.killed_mix_at_s = args.kill_mix_at.filter(|_| killed);
     if let (Some((_, arrived)), Some((sent_at, bytes))) = (msgs.bulk, msgs.bulk_sent()) {
@@ -1285,6 +1309,9 @@ async fn payments_section(
 }
 
 fn absorb(tally: &mut Tally, msgs: &mut MessageTally, ev: ClientEvent) {
+    if let (ClientEvent::Sent { at, tag, kind, .. }, Some(link)) = (&ev, &tally.link) {
+        link.client_sent(*at, *tag, kind);
+    }
     match ev {
         ClientEvent::MessageReceived { bytes, at, .. } => msgs.received(&bytes, at),
         ClientEvent::MessageDelivered { client, id, .. } => msgs.acked(client, id),

@@ -13,6 +13,10 @@ pub struct Summary {
     pub latency_ms: LatencySection,
     pub mixing_delay_ms: MixingDelaySection,
     pub mixing: MixingSection,
+    /// What a global passive observer of the links learns (issue 16), and the
+    /// simulator's figure for the same network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymity: Option<super::link_observer::AnonymitySection>,
     pub messages: MessagesSection,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pki: Option<PkiSection>,
@@ -349,6 +353,12 @@ impl Summary {
             "  packets held per mix (lambda/mu): min {:.2}, mean {:.2} (Loopix asks >= 2)\n",
             self.mixing.lambda_over_mu_min, self.mixing.lambda_over_mu_mean
         ));
+        if let Some(a) = &self.anonymity {
+            s.push_str(&format!(
+                "  a global passive observer of the links: {:.2} bits of entropy per target message (p5 {:.2}, {} targets, mass {:.2}); wesh sim on the same network and rates: {:.2} bits\n",
+                a.entropy_bits, a.entropy_bits_p5, a.targets, a.mass_accounted, a.sim_entropy_bits
+            ));
+        }
         s.push_str(&self.messages_text());
         s.push_str(&self.wesh_text());
         if let Some(p) = &self.payments {

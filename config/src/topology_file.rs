@@ -96,7 +96,7 @@ impl TopologyFile {
             if !seen.insert(id) {
                 return Err(bad("id appears twice"));
             }
-            let peer = crate::keys::peer_id_of(&id)
+            let peer = crate::peer_addr::peer_id_of(&id)
                 .ok_or_else(|| bad("id is not an Ed25519 public key"))?;
             let key = hex32(&n.sphinx_key).ok_or_else(|| bad("sphinx_key is not 64 hex digits"))?;
             let node = RouteNode {
@@ -129,15 +129,16 @@ impl TopologyFile {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::keys::NodeKeys;
 
     fn entry(role: Role, layer: Option<u8>) -> NodeEntry {
-        let k = NodeKeys::generate();
+        let id = libp2p::identity::Keypair::generate_ed25519();
+        let ed = id.public().try_into_ed25519().unwrap().to_bytes();
+        let sphinx = PublicKey::from(&x25519_dalek::StaticSecret::random());
         NodeEntry {
-            id: hex::encode(k.node_id().unwrap().0),
+            id: hex::encode(ed),
             role,
             layer,
-            sphinx_key: hex::encode(k.sphinx_public().as_bytes()),
+            sphinx_key: hex::encode(sphinx.as_bytes()),
             addrs: vec!["/ip4/127.0.0.1/tcp/4000".into()],
         }
     }
