@@ -37,6 +37,13 @@ pub fn parse_peer_addr(text: &str, what: &str) -> Result<(PeerId, Multiaddr), Pe
     Ok((peer, addr))
 }
 
+/// The PeerId of a Sphinx address; `None` if the bytes are not an Ed25519 point.
+pub fn peer_id_of(id: &wesh_mix::NodeId) -> Option<PeerId> {
+    use libp2p::identity;
+    let ed = identity::ed25519::PublicKey::try_from_bytes(id.as_bytes()).ok()?;
+    Some(identity::PublicKey::from(ed).to_peer_id())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -57,11 +64,4 @@ mod tests {
         let e = parse_peer_addr("not an address", "--provider").unwrap_err();
         assert!(e.to_string().starts_with("invalid --provider"));
     }
-}
-
-/// The PeerId of a Sphinx address; `None` if the bytes are not an Ed25519 point.
-pub fn peer_id_of(id: &wesh_mix::NodeId) -> Option<PeerId> {
-    use libp2p::identity;
-    let ed = identity::ed25519::PublicKey::try_from_bytes(id.as_bytes()).ok()?;
-    Some(identity::PublicKey::from(ed).to_peer_id())
 }
