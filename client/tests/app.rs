@@ -16,7 +16,7 @@ use wesh_client::messenger::envelope::Outer;
 use wesh_client::messenger::journal::{self, Input};
 use wesh_client::messenger::params::{
     APP_HISTORY_MAX_PAGES, APP_HISTORY_RESUME_MS, APP_HISTORY_RETRY_MS, APP_RENDEZVOUS_CHECK_MS,
-    APP_SEND_RETRY_MS,
+    APP_RENDEZVOUS_RETRY_MS, APP_SEND_RETRY_MS,
 };
 use wesh_client::messenger::rendezvous_wire::RendezvousFrame;
 use wesh_client::messenger::{
@@ -393,6 +393,29 @@ fn reply_blocks_are_renewed_when_the_shell_says_their_keys_retire() {
         (renew_at..renew_at + APP_RENDEZVOUS_CHECK_MS + 1).contains(&at),
         "renewed at {at}, due at {renew_at}"
     );
+}
+
+/// A registration that could not leave (the client had no view of the network yet) is
+/// tried again within a quarter second, not at the next two-second check.
+#[test]
+fn a_failed_registration_is_tried_again_soon() {
+    let mut a = Node::new(1, START_MS);
+    a.app.handle_timeout(START_MS);
+    let mut failed = 0;
+    while let Some(action) = a.app.poll_action() {
+        if let Action::UpdateRendezvous(_) = action {
+            a.app.handle_rendezvous_update_failed(START_MS);
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 1);
+    let retry = a.app.poll_timeout();
+    assert_eq!(retry, START_MS + APP_RENDEZVOUS_RETRY_MS);
+    a.app.handle_timeout(retry);
+    let again = std::iter::from_fn(|| a.app.poll_action())
+        .filter(|x| matches!(x, Action::UpdateRendezvous(u) if u.surbs_wanted > 0))
+        .count();
+    assert_eq!(again, 1, "registered again, with reply blocks");
 }
 
 #[test]

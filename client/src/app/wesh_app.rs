@@ -9,7 +9,9 @@ use super::api::{ApiError, ApiRequest};
 use super::catch_up::{CatchUp, FetchedPage};
 use super::incoming::Incoming;
 use super::replica_terms::ReplicaTerms;
-use crate::messenger::params::{APP_HISTORY_RESUME_MS, APP_RENDEZVOUS_CHECK_MS, APP_SEND_RETRY_MS};
+use crate::messenger::params::{
+    APP_HISTORY_RESUME_MS, APP_RENDEZVOUS_CHECK_MS, APP_RENDEZVOUS_RETRY_MS, APP_SEND_RETRY_MS,
+};
 use crate::messenger::rendezvous_registrar::RendezvousRegistrar;
 use crate::messenger::{Outgoing, WeshDevice};
 
@@ -253,9 +255,15 @@ impl WeshApp {
             .get_or_insert(now.saturating_add(APP_SEND_RETRY_MS));
     }
 
-    /// A rendezvous update did not leave: registered again at the next check.
-    pub fn handle_rendezvous_update_failed(&mut self) {
+    /// A rendezvous update did not leave at `now` (most often: the client has no view of
+    /// the network yet, just after start): registered again after
+    /// [`APP_RENDEZVOUS_RETRY_MS`], not at the next periodic check, since a contact
+    /// request cannot reach this account before it is registered.
+    pub fn handle_rendezvous_update_failed(&mut self, now: u64) {
         self.registrar.reset();
+        self.next_rendezvous_check = self
+            .next_rendezvous_check
+            .min(now.saturating_add(APP_RENDEZVOUS_RETRY_MS));
     }
 
     /// A rendezvous update with reply SURBs left at `now`; they should be replaced from

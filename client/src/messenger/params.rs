@@ -115,6 +115,12 @@ pub const RDV_REGISTRATIONS_MAX: usize = 8 * 1024;
 /// arrives, well before the desk forwards it again ([`RDV_RETRY_MS`]).
 pub const APP_RENDEZVOUS_CHECK_MS: u64 = 2 * 1000;
 
+/// How soon the app core tries again a rendezvous update that did not leave,
+/// milliseconds. Source: our choice; at start the client's first view of the network
+/// arrives within a few hundred milliseconds of the app's first check (measured in the
+/// testnet), and a registration late by a whole check delays every contact request.
+pub const APP_RENDEZVOUS_RETRY_MS: u64 = 250;
+
 /// Wait before the app fetches a replica's history once more after a failed fetch,
 /// milliseconds (one retry per catch-up). Source: our choice; a provider's address may
 /// reach the node's swarm just after the first dial.

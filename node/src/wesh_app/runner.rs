@@ -346,7 +346,7 @@ impl Runner {
             self.registered_at = Some(to.provider);
         }
         let Some(client) = &self.client else {
-            self.core.handle_rendezvous_update_failed();
+            self.core.handle_rendezvous_update_failed(unix_now_ms());
             return;
         };
         let sent = async {
@@ -375,7 +375,7 @@ impl Runner {
             Err(e) => {
                 // said again at the next check
                 tracing::debug!(error = %e, "rendezvous update not sent");
-                self.core.handle_rendezvous_update_failed();
+                self.core.handle_rendezvous_update_failed(unix_now_ms());
             }
         }
     }
