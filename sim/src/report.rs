@@ -20,7 +20,14 @@ pub struct SimReport {
     /// (entropy bits, mass accounted) of each target sent, for `--csv`.
     #[serde(skip)]
     pub per_target: Vec<(f64, f64)>,
+    /// The latency's quantiles at 0, 1/CDF_POINTS, …, 1 (milliseconds), for `--plot`.
+    #[serde(skip)]
+    pub latency_cdf: Vec<f64>,
 }
+
+/// Points of a latency CDF kept per run (`--plot`): a few hundred draw a smooth curve
+/// whatever the run's size.
+pub const CDF_POINTS: usize = 200;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AnonymitySection {
@@ -56,9 +63,22 @@ pub struct Percentiles {
 
 impl Percentiles {
     /// Of `values` (any order).
-    pub fn of(mut values: Vec<f64>) -> Self {
+    pub fn of(values: Vec<f64>) -> Self {
+        Self::with_cdf(values, 0).0
+    }
+
+    /// Of `values` (any order), and their quantiles at `points + 1` evenly spaced levels
+    /// (none when `points` is 0 or there are no values).
+    pub fn with_cdf(mut values: Vec<f64>, points: usize) -> (Self, Vec<f64>) {
         values.sort_by(f64::total_cmp);
         let n = values.len();
+        let cdf = if points > 0 && n > 0 {
+            (0..=points)
+                .filter_map(|k| values.get((k * (n - 1)) / points).copied())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let at = |q: f64| -> f64 {
             if n == 0 {
                 return 0.0;
@@ -71,13 +91,14 @@ impl Percentiles {
         } else {
             0.0
         };
-        Percentiles {
+        let p = Percentiles {
             p50: round3(at(0.50)),
             p99: round3(at(0.99)),
             max: round3(values.last().copied().unwrap_or(0.0)),
             mean: round3(mean),
             samples: n as u64,
-        }
+        };
+        (p, cdf)
     }
 }
 
@@ -130,5 +151,12 @@ mod tests {
         let p = Percentiles::of((1..=100).map(f64::from).collect());
         assert_eq!((p.p50, p.p99, p.max, p.samples), (50.0, 99.0, 100.0, 100));
         assert_eq!(Percentiles::of(Vec::new()).samples, 0);
+    }
+
+    #[test]
+    fn a_cdf_runs_from_the_minimum_to_the_maximum() {
+        let (_, cdf) = Percentiles::with_cdf((1..=101).rev().map(f64::from).collect(), 4);
+        assert_eq!(cdf, vec![1.0, 26.0, 51.0, 76.0, 101.0]);
+        assert!(Percentiles::with_cdf(Vec::new(), 4).1.is_empty());
     }
 }

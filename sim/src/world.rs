@@ -662,6 +662,8 @@ impl World {
         let measured_s = (self.measure_to - self.measure_from) as f64 / NS as f64;
         let per_target = self.entropy.per_target();
         let e = self.entropy.summary();
+        let (latency_ms, latency_cdf) =
+            Percentiles::with_cdf(self.latencies, crate::report::CDF_POINTS);
         let (epsilon, delta, link_packets) = self.link.result();
         let clients = f64::from(self.cfg.clients);
         let per_client_s = clients * measured_s;
@@ -685,7 +687,7 @@ impl World {
                 link_packets,
                 corrupt_relays: self.relays.iter().filter(|r| r.corrupt).count() as u64,
             },
-            latency_ms: Percentiles::of(self.latencies),
+            latency_ms,
             delivery_latency_ms: Percentiles::of(self.deliveries),
             bandwidth: BandwidthSection {
                 client_up_bytes_per_s: round3(
@@ -710,6 +712,7 @@ impl World {
                 ..RunSection::default()
             },
             per_target,
+            latency_cdf,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 mod api_cli;
 mod cli;
 mod sim_cli;
+mod sim_plot;
 mod status;
 
 use cli::{BenchCommand, Cli, Command};

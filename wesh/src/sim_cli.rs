@@ -18,7 +18,8 @@ use wesh_sim::{SimConfig, SimReport};
     million clients fit on a laptop. The same seed and configuration give the same results \
     (but for the wall time). Metrics are defined in spec/anonymity.md.\n\n\
     Example: wesh sim --clients 1000 --mean-delay-ms 200 --seconds 60 --json\n\
-    Sweep:   wesh sim --sweep mean-delay-ms=50,100,200,500 --csv out/"
+    Sweep:   wesh sim --sweep mean-delay-ms=50,100,200,500 --csv out/\n\
+    Plot:    wesh sim --sweep mean-delay-ms=50,100,200,500 --sweep clients=100,1000 --plot out/"
 )]
 pub struct SimArgs {
     /// Start from this client profile's rates and pull schedule (default, mobile, fast).
@@ -94,10 +95,14 @@ pub struct SimArgs {
     /// Write `runs.csv` (a row per run) and `targets.csv` (a row per target) in DIR.
     #[arg(long, value_name = "DIR")]
     pub csv: Option<PathBuf>,
+    /// Draw the runs in DIR as SVG: `entropy.svg` (entropy against the first `--sweep`
+    /// setting, one line per value of the others; without a sweep, the targets'
+    /// entropies) and `latency.svg` (each run's latency CDF).
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
 }
 
-/// The swept settings of one run: (name, value) pairs.
-type Point = Vec<(String, String)>;
+use crate::sim_plot::Point;
 
 /// Why `wesh sim` stops.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +121,8 @@ pub enum SimCliError {
     },
     #[error(transparent)]
     Sim(#[from] wesh_sim::SimError),
+    #[error(transparent)]
+    Plot(#[from] crate::sim_plot::PlotError),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
 }
@@ -282,6 +289,11 @@ pub fn sim(args: SimArgs) -> Result<(), SimCliError> {
     }
     if let Some(dir) = &args.csv {
         write_csv(dir, &reports)?;
+    }
+    if let Some(dir) = &args.plot {
+        for path in crate::sim_plot::write_plots(dir, &reports)? {
+            eprintln!("wrote {}", path.display());
+        }
     }
     Ok(())
 }

@@ -88,3 +88,66 @@ fn bad_settings_are_refused_by_name() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// `--plot DIR` draws the sweep: entropy against the first swept setting (one line per
+/// value of the second) and the latency CDFs, as SVG files named on stderr; a directory
+/// that cannot be made is a clear error.
+#[test]
+fn plots_draw_a_sweep_and_an_unwritable_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wesh()
+        .args([
+            "sim",
+            "--seconds",
+            "5",
+            "--burn-in-seconds",
+            "2",
+            "--clients",
+            "50",
+        ])
+        .args(["--sweep", "mean-delay-ms=50,200", "--sweep", "width=1,2"])
+        .arg("--plot")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    for name in ["entropy.svg", "latency.svg"] {
+        assert!(err.contains(name), "{name} not named: {err}");
+        let svg = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert!(svg.starts_with("<svg"), "{name} is not an SVG");
+    }
+    let entropy = std::fs::read_to_string(dir.path().join("entropy.svg")).unwrap();
+    for label in ["mean-delay-ms", "width=1", "width=2", "bits"] {
+        assert!(entropy.contains(label), "entropy.svg lacks {label}");
+    }
+    let latency = std::fs::read_to_string(dir.path().join("latency.svg")).unwrap();
+    assert!(latency.contains("mean-delay-ms=200 width=2"));
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let out = wesh()
+        .args([
+            "sim",
+            "--seconds",
+            "2",
+            "--burn-in-seconds",
+            "1",
+            "--clients",
+            "20",
+        ])
+        .arg("--plot")
+        .arg(file.join("plots"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot create"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
