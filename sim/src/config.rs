@@ -61,6 +61,9 @@ pub struct SimConfig {
     /// Fraction of mixes and providers whose pools the adversary sees through.
     pub corrupt_fraction: f64,
     pub seed: u64,
+    /// Every packet is also a real Sphinx packet, unwrapped by each node
+    /// (`sim/src/sphinx_lab.rs`); small runs only.
+    pub real_sphinx: bool,
 }
 
 impl Default for SimConfig {
@@ -92,6 +95,7 @@ impl SimConfig {
             cooldown_seconds: DEFAULT_COOLDOWN_SECONDS,
             corrupt_fraction: 0.0,
             seed: 1,
+            real_sphinx: false,
         }
     }
 
@@ -159,6 +163,14 @@ impl SimConfig {
         check("seconds", self.seconds, 0.001, 86_400.0)?;
         check("cooldown_seconds", self.cooldown_seconds, 0.0, 86_400.0)?;
         check("corrupt_fraction", self.corrupt_fraction, 0.0, 1.0)?;
+        if self.real_sphinx {
+            check(
+                "clients (with real_sphinx)",
+                f64::from(self.clients),
+                1.0,
+                f64::from(MAX_REAL_SPHINX_CLIENTS),
+            )?;
+        }
         Ok(())
     }
 
@@ -195,6 +207,11 @@ impl SimConfig {
             "cooldown_seconds" => self.cooldown_seconds = f()?,
             "corrupt_fraction" => self.corrupt_fraction = f()?,
             "seed" => self.seed = value.parse().map_err(|e| format!("seed={value}: {e}"))?,
+            "real_sphinx" => {
+                self.real_sphinx = value
+                    .parse()
+                    .map_err(|e| format!("real_sphinx={value}: {e}"))?
+            }
             other => return Err(format!("no setting called {other:?}")),
         }
         Ok(())

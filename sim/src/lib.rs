@@ -18,6 +18,7 @@ pub mod params;
 pub mod pool_vector;
 pub mod queue;
 pub mod report;
+pub mod sphinx_lab;
 pub mod world;
 
 pub use config::{ConfigError, SimConfig};

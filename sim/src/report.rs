@@ -135,6 +135,11 @@ pub struct RunSection {
     pub wall_seconds: f64,
     pub events_per_s: f64,
     pub peak_rss_bytes: u64,
+    /// `--real-sphinx`: packets built, hops unwrapped by the nodes' processors, and
+    /// disagreements between a header and what the simulator drew (0 expected).
+    pub sphinx_packets: u64,
+    pub sphinx_hops: u64,
+    pub sphinx_mismatches: u64,
 }
 
 /// Three decimals: enough for milliseconds and bits, and stable text across platforms.

@@ -15,8 +15,11 @@
 //! provider, as `ack_after_store` does. Clients pull their mailbox on the profile's
 //! schedule, taking up to its slots.
 //!
+//! With `--real-sphinx` each packet is also a real Sphinx packet ([`crate::sphinx_lab`])
+//! whose headers decide its next hop and hold.
+//!
 //! Not modelled yet: fragmentation and retransmission (a real message is one packet, and
-//! nothing is lost), link latency variation, and the `--real-sphinx` mode.
+//! nothing is lost), link latency variation.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -35,6 +38,7 @@ use crate::queue::{Event, EventQueue};
 use crate::report::{
     AnonymitySection, BandwidthSection, MixSection, Percentiles, RunSection, SimReport, round3,
 };
+use crate::sphinx_lab::{SphinxLab, Unwrapped};
 
 /// Why a run cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +194,8 @@ pub struct World {
     client_packets: u64,
     client_pulls: u64,
     events: u64,
+    /// `--real-sphinx`: the packets' real Sphinx forms and the nodes' processors.
+    sphinx: Option<SphinxLab>,
 }
 
 /// Runs `cfg` to its end; `progress` hears the share of virtual time done now and then.
@@ -276,6 +282,21 @@ impl World {
             .enumerate()
             .map(|(i, r)| (r.id, i as u16))
             .collect();
+        // a relay's Sphinx secret is its id's bytes (as `node` made its public key)
+        let sphinx = cfg.real_sphinx.then(|| {
+            let keys = relays.iter().map(|r| {
+                let secret = StaticSecret::from(r.id.0);
+                let sphinx_key = PublicKey::from(&secret);
+                (
+                    RouteNode {
+                        id: r.id,
+                        sphinx_key,
+                    },
+                    secret,
+                )
+            });
+            SphinxLab::new(keys.collect(), cfg.seed)
+        });
 
         let mut clients = Vec::with_capacity(cfg.clients as usize);
         for c in 0..cfg.clients {
@@ -319,6 +340,7 @@ impl World {
             client_packets: 0,
             client_pulls: 0,
             events: 0,
+            sphinx,
         };
         for c in 0..cfg.clients {
             world.schedule_client(c);
@@ -503,6 +525,7 @@ impl World {
             targets,
             senders,
         });
+        self.build_sphinx(h);
         self.queue.schedule(now + self.link_ns, Event::Arrive(h));
     }
 
@@ -535,6 +558,7 @@ impl World {
                 targets: Vec::new(),
                 senders: [0.0, 0.0, 1.0],
             });
+            self.build_sphinx(h);
             self.queue.schedule(now + self.link_ns, Event::Arrive(h));
         }
         self.schedule_relay_loop(r);
@@ -542,6 +566,7 @@ impl World {
 
     fn arrive(&mut self, now: u64, h: u32) {
         let (measure_from, measure_to) = (self.measure_from, self.measure_to);
+        self.unwrap_sphinx(h);
         let Some(p) = self.packets.get_mut(h) else {
             return;
         };
@@ -565,6 +590,52 @@ impl World {
         account(relay, now, measure_from, measure_to);
         relay.held += 1;
         self.queue.schedule(now + hold, Event::Depart(h));
+    }
+
+    /// `--real-sphinx`: packet `h` as its route and holds say, for who its last node
+    /// delivers to.
+    fn build_sphinx(&mut self, h: u32) {
+        let Some(lab) = self.sphinx.as_mut() else {
+            return;
+        };
+        let Some(p) = self.packets.get_mut(h) else {
+            return;
+        };
+        let len = usize::from(p.len);
+        let destination = destination_of(p, &self.relays);
+        let plaintext = wesh_mix::MixPayload::Drop.encode();
+        lab.build(h, &p.route[..len], &p.holds[..len], destination, &plaintext);
+    }
+
+    /// `--real-sphinx`: the node packet `h` reaches unwraps it; its header, not the
+    /// simulator's draw, gives the hold and the next hop (a disagreement is counted).
+    fn unwrap_sphinx(&mut self, h: u32) {
+        let Some(lab) = self.sphinx.as_mut() else {
+            return;
+        };
+        let Some(p) = self.packets.get_mut(h) else {
+            return;
+        };
+        let hop = usize::from(p.hop);
+        let last = hop + 1 >= usize::from(p.len);
+        let agrees = match lab.unwrap(h, p.route[hop]) {
+            Unwrapped::Forward { next, hold_ns } if !last => {
+                let drawn = self.relays.get(usize::from(p.route[hop + 1])).map(|r| r.id);
+                let agrees = drawn == Some(next) && p.holds[hop] == hold_ns;
+                p.holds[hop] = hold_ns;
+                if let Some(i) = self.index.get(&next) {
+                    p.route[hop + 1] = *i;
+                }
+                agrees
+            }
+            Unwrapped::Final { destination } => {
+                last && destination == destination_of(p, &self.relays)
+            }
+            Unwrapped::Forward { .. } | Unwrapped::Refused => false,
+        };
+        if !agrees {
+            lab.mismatches += 1;
+        }
     }
 
     fn depart(&mut self, now: u64, h: u32) {
@@ -623,6 +694,7 @@ impl World {
                         targets: Vec::new(),
                         senders: [0.0, 0.0, 1.0],
                     });
+                    self.build_sphinx(ack);
                     self.queue.schedule(now, Event::Arrive(ack));
                 }
             }
@@ -709,10 +781,36 @@ impl World {
                 providers: u64::from(self.cfg.providers),
                 events: self.events,
                 virtual_seconds: round3(self.end as f64 / NS as f64),
+                sphinx_packets: self.sphinx.as_ref().map_or(0, |l| l.built),
+                sphinx_hops: self.sphinx.as_ref().map_or(0, |l| l.hops),
+                sphinx_mismatches: self.sphinx.as_ref().map_or(0, |l| l.mismatches),
                 ..RunSection::default()
             },
             per_target,
             latency_cdf,
+        }
+    }
+}
+
+/// The mailbox of client `c` in `--real-sphinx` headers.
+fn mailbox_of(c: u32) -> NodeId {
+    let mut b = [0u8; 32];
+    b[..8].copy_from_slice(&3u64.to_be_bytes());
+    b[8..12].copy_from_slice(&c.to_be_bytes());
+    NodeId(b)
+}
+
+/// Who a packet's last node delivers it to (its header's destination).
+fn destination_of(p: &Packet, relays: &[Relay]) -> NodeId {
+    match p.kind {
+        Kind::Real { to, .. } | Kind::Ack { to } => mailbox_of(to),
+        Kind::Loop => mailbox_of(p.sender),
+        Kind::Drop => wesh_mix::hop_rules::COVER_DESTINATION,
+        Kind::RelayLoop => {
+            let last = p.route[usize::from(p.len.saturating_sub(1))];
+            relays
+                .get(usize::from(last))
+                .map_or(NodeId([0; 32]), |r| r.id)
         }
     }
 }

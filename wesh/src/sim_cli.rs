@@ -86,6 +86,12 @@ pub struct SimArgs {
     /// Seed of the run (every random choice derives from it).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Make every packet a real Sphinx packet, built by the production builder and
+    /// unwrapped by each node's processor, which decide its next hop and hold (about
+    /// 0.3 ms a hop: at most 10,000 clients). The same seed gives the same results as
+    /// without it; `sim.sphinx_mismatches` counts any header that disagreed.
+    #[arg(long)]
+    pub real_sphinx: bool,
     /// A grid: `NAME=v1,v2,...` (repeat for more dimensions); one run per point.
     #[arg(long, value_name = "NAME=V1,V2,...")]
     pub sweep: Vec<String>,
@@ -148,7 +154,7 @@ impl SimArgs {
                     .map_err(|e| SimCliError::Config(format!("{}: {e}", path.display())))?;
             }
         }
-        let flags: [(&str, Option<String>); 19] = [
+        let flags: [(&str, Option<String>); 20] = [
             ("clients", self.clients.map(|v| v.to_string())),
             ("layers", self.layers.map(|v| v.to_string())),
             ("width", self.width.map(|v| v.to_string())),
@@ -183,6 +189,7 @@ impl SimArgs {
                 self.corrupt_fraction.map(|v| v.to_string()),
             ),
             ("seed", self.seed.map(|v| v.to_string())),
+            ("real_sphinx", self.real_sphinx.then(|| "true".to_string())),
         ];
         for (name, value) in flags {
             if let Some(v) = value {

@@ -73,6 +73,19 @@ fn sim_reports_deterministic_metrics_that_follow_the_loopix_trends() {
     );
 }
 
+/// `--real-sphinx` from the command line: real packets, every hop unwrapped, no mismatch.
+#[test]
+fn real_sphinx_runs_real_packets() {
+    let j = sim(&["--clients", "20", "--real-sphinx", "--seed", "4"]);
+    assert!(
+        j[0]["sim"]["sphinx_hops"].as_u64().unwrap() > 0,
+        "{}",
+        j[0]["sim"]
+    );
+    assert_eq!(j[0]["sim"]["sphinx_mismatches"], 0);
+    assert_eq!(j[0]["config"]["real_sphinx"], true);
+}
+
 #[test]
 fn bad_settings_are_refused_by_name() {
     for (args, expected) in [
@@ -80,6 +93,7 @@ fn bad_settings_are_refused_by_name() {
         (vec!["--corrupt-fraction", "2"], "corrupt_fraction"),
         (vec!["--sweep", "speed=1"], "speed"),
         (vec!["--profile", "laptop"], "laptop"),
+        (vec!["--real-sphinx", "--clients", "20000"], "real_sphinx"),
     ] {
         let out = wesh().arg("sim").args(&args).output().unwrap();
         assert!(!out.status.success(), "{args:?} was taken");
