@@ -50,6 +50,6 @@ fn real_sphinx_is_refused_for_large_runs() {
         real_sphinx: true,
         ..SimConfig::default()
     };
-    let e = wesh_sim::run(&cfg, &mut |_| {}).err().expect("refused");
+    let e = wesh_sim::run(&cfg, &mut |_| {}).expect_err("refused");
     assert!(e.to_string().contains("real_sphinx"), "{e}");
 }
