@@ -130,20 +130,35 @@ impl Topology {
         to: &NodeId,
         avoid: &dyn Fn(&NodeId) -> bool,
     ) -> Result<Vec<RouteNode>, BuildError> {
+        let mut route = Vec::with_capacity(MIX_LAYERS + 2);
+        self.forward_route_into(rng, from, to, avoid, &mut route)?;
+        Ok(route)
+    }
+
+    /// [`Self::forward_route_avoiding`] into `route` (cleared first): a simulator drawing
+    /// millions of routes reuses one buffer.
+    pub fn forward_route_into<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        from: &NodeId,
+        to: &NodeId,
+        avoid: &dyn Fn(&NodeId) -> bool,
+        route: &mut Vec<RouteNode>,
+    ) -> Result<(), BuildError> {
+        route.clear();
         let first = *self
             .provider(from)
             .ok_or(BuildError::EmptyLayer("the sender's provider"))?;
         let last = *self
             .provider(to)
             .ok_or(BuildError::EmptyLayer("the recipient's provider"))?;
-        let mut route = Vec::with_capacity(MIX_LAYERS + 2);
         route.push(first);
         for layer in 0..MIX_LAYERS {
             let nodes = self.layers.get(layer).map(Vec::as_slice).unwrap_or(&[]);
             route.push(Self::pick_avoiding(nodes, rng, avoid)?);
         }
         route.push(last);
-        Ok(route)
+        Ok(())
     }
 
     /// A relay's loop back to itself that only uses links of the stratified pattern: from a
