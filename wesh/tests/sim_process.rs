@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::{json_lines, wesh};
+use common::{json_lines, succeed, wesh};
 
 fn sim(args: &[&str]) -> Vec<serde_json::Value> {
     json_lines(
@@ -109,25 +109,20 @@ fn bad_settings_are_refused_by_name() {
 #[test]
 fn plots_draw_a_sweep_and_an_unwritable_directory_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = wesh()
-        .args([
-            "sim",
-            "--seconds",
-            "5",
-            "--burn-in-seconds",
-            "2",
-            "--clients",
-            "50",
-        ])
-        .args(["--sweep", "mean-delay-ms=50,200", "--sweep", "width=1,2"])
-        .arg("--plot")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        wesh()
+            .args([
+                "sim",
+                "--seconds",
+                "5",
+                "--burn-in-seconds",
+                "2",
+                "--clients",
+                "50",
+            ])
+            .args(["--sweep", "mean-delay-ms=50,200", "--sweep", "width=1,2"])
+            .arg("--plot")
+            .arg(dir.path()),
     );
     let err = String::from_utf8_lossy(&out.stderr);
     for name in ["entropy.svg", "latency.svg"] {

@@ -27,14 +27,20 @@ pub fn one_network() -> std::sync::MutexGuard<'static, ()> {
     ONE_NETWORK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs `cmd` to its end; it must succeed. Its stdout's lines, each a JSON object.
-pub fn json_lines(cmd: &mut Command) -> Vec<serde_json::Value> {
+/// Runs `cmd` to its end; it must succeed (its stderr says why not).
+pub fn succeed(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// Runs `cmd` to its end; it must succeed. Its stdout's lines, each a JSON object.
+pub fn json_lines(cmd: &mut Command) -> Vec<serde_json::Value> {
+    let out = succeed(cmd);
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
