@@ -32,7 +32,13 @@ const ONLINE_MESSAGES: usize = 2;
 /// other members) and a background one (the replica): 1 s and 0.5 s of the default
 /// λ_P = 2/s.
 const ROUND_GAP: Duration = Duration::from_secs(2);
-const OFFLINE_MESSAGES: usize = 2;
+/// One round while carol is away: what she catches up on is the same for one round as
+/// for two, and the story keeps its time for a slow catch-up (it must end within the
+/// testnet's traffic and settle windows, 55 s at the check's 40 s).
+const OFFLINE_MESSAGES: usize = 1;
+/// Time left for carol's copies to land in her mailbox before she comes back (they are
+/// acked once stored; one pull interval and the holds of a packet are well inside it).
+const LAND_WAIT: Duration = Duration::from_secs(1);
 
 pub struct ScenarioSetup {
     pub providers: ProviderBook,
@@ -573,7 +579,7 @@ where
     )
     .await?;
     // give carol's copies time to land in her mailbox (they are acked once stored)
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(LAND_WAIT).await;
     section.offline_seconds = round2(away.elapsed().as_secs_f64());
 
     // 6. carol comes back: history from the replication provider, then her mailbox
