@@ -21,9 +21,11 @@ use wesh_shell::topology_file::Role;
 
 /// Packets the attacker sends (each a real packet to its own mailbox).
 const PACKETS: usize = 20;
-/// How long the packets get to cross the three mixes (zero hop delays; forwarding and
-/// the mailbox write take milliseconds).
-const CROSSING: Duration = Duration::from_secs(3);
+/// Longest wait for the layer-1 mix to judge the attacker's frames.
+const CROSSING: Duration = Duration::from_secs(10);
+/// Then how long a frame that got through gets to cross the three mixes (zero hop delays;
+/// forwarding and the mailbox write take milliseconds).
+const SETTLE: Duration = Duration::from_secs(3);
 
 pub async fn run(targets: &AttackTargets) -> AttackReport {
     match attempt(targets).await {
@@ -148,13 +150,24 @@ async fn attempt(targets: &AttackTargets) -> Result<AttackReport, String> {
         sent += 1;
     }
     let _ = stream.flush().await;
-    tokio::time::sleep(CROSSING).await;
-    let delivered = stored(provider, &mailbox_id).saturating_sub(stored_before);
-    let refused_at_entry = entry_relay
-        .metrics
-        .drop_not_previous_hop
-        .load(Relaxed)
-        .saturating_sub(refused_before);
+    // until the mix has judged every frame (or one got through), at most CROSSING: a
+    // loaded machine may take longer than a fixed pause to read them
+    let judged = || {
+        let delivered = stored(provider, &mailbox_id).saturating_sub(stored_before);
+        let refused = entry_relay
+            .metrics
+            .drop_not_previous_hop
+            .load(Relaxed)
+            .saturating_sub(refused_before);
+        (delivered, refused)
+    };
+    let by = std::time::Instant::now() + CROSSING;
+    while judged().1 < sent && std::time::Instant::now() < by {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // what got through would have crossed the mixnet by now
+    tokio::time::sleep(SETTLE).await;
+    let (delivered, refused_at_entry) = judged();
 
     let mut observed = BTreeMap::new();
     observed.insert("packets_sent".into(), json!(sent));
