@@ -13,6 +13,7 @@ use wesh_mix::{NodeId, TrafficKind};
 use wesh_shell::drivers::packet_path::{FaultAction, RelayHook};
 use wesh_sim::SimConfig;
 use wesh_sim::link_trace::{LinkEvent, LinkTrace};
+use wesh_sim::report::round3;
 
 /// Targets the live observer follows. Source: our choice; at the testnet's defaults a
 /// 40 s run has about 30 s of window, a target every half second.
@@ -213,10 +214,6 @@ struct Counts {
     client_loops: u64,
     provider_originated: u64,
     mix_arrivals: u64,
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 struct ObservedRelay {
