@@ -155,7 +155,7 @@ pub struct RetransmitQueue {
     messages: HashMap<u64, OutgoingMessage>,
     /// Fragments never sent, per message, served round-robin across messages: one small
     /// message waits for one fragment of each message ahead of it, not for all of them
-    /// (a rendezvous update of 11 fragments must not hold a 1-fragment reply for 5 s).
+    /// (a rendezvous update of 7 fragments must not hold a 1-fragment reply for 3 s).
     /// One round per [`SendClass`]: a background fragment leaves only when no interactive
     /// one waits.
     fresh: [VecDeque<(u64, VecDeque<u32>)>; 2],

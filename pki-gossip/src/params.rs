@@ -130,6 +130,12 @@ pub const HOME_SYNCS_PER_EPOCH: u64 = 4;
 /// its own provider cost little and shorten the start.
 pub const UNCONFIRMED_RETRY_MS: u64 = 300;
 
+/// How long before a view's keys retire (`ReplyBlockLife::expire_at_ms`) a client stops
+/// building routes over it, milliseconds. Source: a packet crosses 4 delaying hops
+/// (0.2 s mean each) and its queues; 10 s leaves a wide margin, as the rendezvous desks'
+/// `RDV_SURB_EXPIRY_MARGIN_MS` does for reply blocks.
+pub const ROUTE_EXPIRY_MARGIN_MS: u64 = 10_000;
+
 /// How long a directory sync with one peer may take before the follower counts it as
 /// failed. Unit: milliseconds (10 s).
 /// Source: a full directory of 10,000 routing descriptors is ~10 MB, about 1 s at

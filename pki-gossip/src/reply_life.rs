@@ -9,7 +9,7 @@
 //! when the next epoch's descriptors have spread and the old SURBs still work.
 
 use crate::epoch::EpochClock;
-use crate::params::PkiParams;
+use crate::params::{PkiParams, ROUTE_EXPIRY_MARGIN_MS};
 
 /// The life of reply blocks built on one epoch's view, in Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,15 @@ impl ReplyBlockLife {
             renew_at_ms: secs_to_ms(next.saturating_add(params.grace_period_secs / 2)),
             expire_at_ms: secs_to_ms(next.saturating_add(params.grace_period_secs)),
         }
+    }
+
+    /// Whether routes over this view may still be built at `now_ms`: a packet built now
+    /// must cross its mixes before the last of them forgets the view's keys
+    /// ([`ROUTE_EXPIRY_MARGIN_MS`] before `expire_at_ms`). A client back from offline
+    /// sends on the view it kept while this holds, instead of waiting for the directory.
+    pub fn routes_usable_at(&self, now_ms: u64) -> bool {
+        self.expire_at_ms == u64::MAX
+            || now_ms.saturating_add(ROUTE_EXPIRY_MARGIN_MS) < self.expire_at_ms
     }
 }
 
@@ -64,5 +73,9 @@ mod tests {
         assert!(live(&mut ring, 669));
         assert!(!live(&mut ring, 670));
         assert_eq!(ReplyBlockLife::FOREVER.expire_at_ms, u64::MAX);
+        // routes over the view are built until the margin before the keys retire
+        assert!(life.routes_usable_at(670_000 - ROUTE_EXPIRY_MARGIN_MS - 1));
+        assert!(!life.routes_usable_at(670_000 - ROUTE_EXPIRY_MARGIN_MS));
+        assert!(ReplyBlockLife::FOREVER.routes_usable_at(u64::MAX - 1));
     }
 }

@@ -123,7 +123,10 @@ fn a_standalone_issuer_scores_relays_and_settles_epochs() {
             }
             _ => {}
         }
-        assert!(Instant::now() < deadline, "no second epoch settled with 5 relays");
+        assert!(
+            Instant::now() < deadline,
+            "no second epoch settled with 5 relays"
+        );
         std::thread::sleep(Duration::from_secs(2));
     };
     for (score, reported, units) in rows(&settled) {

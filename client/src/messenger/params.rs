@@ -44,9 +44,26 @@ pub const MAX_RDV_ACKS: usize = 256;
 /// Reply SURBs one update may carry. Source: our choice (about 44 KiB, 43 fragments).
 pub const MAX_SURBS_PER_UPDATE: usize = 32;
 
-/// Reply SURBs a responder sends in each update. Source: our choice; 8 forwards can
-/// arrive between two updates (a Hello, an Authenticate and an Acknowledge each take one).
-pub const RDV_SURBS_PER_UPDATE: usize = 8;
+/// Reply SURBs a responder sends in each update. Source: our choice. A Hello, an
+/// Authenticate and an Acknowledge take one each, so 5 serve one whole request and the
+/// start of another; the desk asks for more below [`RDV_SURBS_LOW`]. A batch is 7
+/// fragments of the real stream (8 were 11: 2.5 s more at λ_P = 2/s before a first
+/// contact request could be forwarded, and at every renewal).
+pub const RDV_SURBS_PER_UPDATE: usize = 5;
+
+/// How much older than a registration's newest update (by the responder's clock, the
+/// update's `seq`) a late update may be and still be applied, milliseconds. Source: an
+/// update of 5 reply blocks is 7 fragments, each retransmitted on its own when its ack is
+/// late, so a 1-fragment update sent after it often arrives first (seen in the testnet:
+/// the desk refused the SURBs as stale and a contact waited for the 20 min refresh); 10
+/// min covers a `mobile` stream's retransmissions of a whole update.
+pub const RDV_LATE_UPDATE_WINDOW_MS: u64 = 10 * 60 * 1000;
+
+/// Sequence numbers of applied updates a desk remembers per registration, so that a
+/// late update is applied once and a duplicate not again. Source: our choice; a
+/// responder sends at most one update a second (`RDV_ACK_DELAY_MS`) while forwards
+/// arrive, and far fewer otherwise; past this many, the oldest becomes the floor.
+pub const RDV_LATE_UPDATES_REMEMBERED: usize = 64;
 
 /// Reply SURBs a desk keeps per registration (newest kept). Source: two updates' worth.
 pub const RDV_SURBS_KEPT: usize = 16;
@@ -64,14 +81,15 @@ pub const RDV_SURB_EXPIRY_MARGIN_MS: u64 = 10 * 1000;
 
 /// Wait before a responder renews its SURBs again when the renewal found no newer view
 /// to build them on, milliseconds. Source: our choice; a view follows an epoch's start
-/// within seconds, and a renewal costs 11 fragments of the real stream.
+/// within seconds, and a renewal costs 7 fragments of the real stream.
 pub const RDV_SURB_RENEW_RETRY_MS: u64 = 30 * 1000;
 
 /// How often a responder refreshes its registration (new SURBs) when nothing else made it
 /// send any, milliseconds. Source: SURBs are renewed before their keys retire (once per
 /// PKI epoch, an hour by default), so the refresh only restores a desk that lost its
 /// SURBs (a restart: they are soft state) within 20 min. It was 5 min while it was also
-/// what kept SURBs alive: 11 fragments every 5 min were a tenth of a `mobile` stream.
+/// what kept SURBs alive: 11 fragments (8 SURBs then) every 5 min were a tenth of a
+/// `mobile` stream.
 pub const RDV_REFRESH_MS: u64 = 20 * 60 * 1000;
 
 /// How long a responder waits to batch the acks of forwards it received, milliseconds.

@@ -14,7 +14,7 @@
 //! ([`RendezvousDesk::take_binding_changes`]); SURBs are soft state that responders refresh
 //! every `RDV_REFRESH_MS`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use subtle::ConstantTimeEq;
 use thiserror::Error;
@@ -22,9 +22,9 @@ use thiserror::Error;
 use crate::crypto::sha256;
 
 use super::params::{
-    RDV_HELD_PER_MAILBOX, RDV_HELD_TOTAL, RDV_HELD_TTL_MS, RDV_REGISTRATION_TTL_MS,
-    RDV_REGISTRATIONS_MAX, RDV_RETRY_MAX_MS, RDV_RETRY_MS, RDV_SURB_EXPIRY_MARGIN_MS,
-    RDV_SURB_TTL_MS, RDV_SURBS_KEPT,
+    RDV_HELD_PER_MAILBOX, RDV_HELD_TOTAL, RDV_HELD_TTL_MS, RDV_LATE_UPDATE_WINDOW_MS,
+    RDV_LATE_UPDATES_REMEMBERED, RDV_REGISTRATION_TTL_MS, RDV_REGISTRATIONS_MAX, RDV_RETRY_MAX_MS,
+    RDV_RETRY_MS, RDV_SURB_EXPIRY_MARGIN_MS, RDV_SURB_TTL_MS, RDV_SURBS_KEPT,
 };
 use super::rendezvous_wire::{RendezvousFrame, RendezvousUpdate, forward_tag};
 
@@ -83,7 +83,12 @@ pub struct DeskStats {
 
 struct Registration {
     auth_hash: [u8; 32],
+    /// The newest update's sequence number.
     seq: u64,
+    /// Sequence numbers applied within [`RDV_LATE_UPDATE_WINDOW_MS`] of `seq` (at most
+    /// [`RDV_LATE_UPDATES_REMEMBERED`]): an update overtaken by a newer one is still
+    /// applied once, never twice.
+    applied: BTreeSet<u64>,
     /// (usable until, SURB), oldest first.
     surbs: VecDeque<(u64, Vec<u8>)>,
     updated_at: u64,
@@ -169,13 +174,24 @@ impl RendezvousDesk {
 
     fn update(&mut self, now: u64, u: RendezvousUpdate) -> Result<DeskOutcome, DeskError> {
         let auth_hash = sha256(&[u.auth.as_slice()]);
+        // an update older than the newest one: its fragments crossed the mixnet more
+        // slowly than a later update's (a batch of reply blocks is several fragments, an
+        // update that only acks is one). Its SURBs and acks still count; it revokes and
+        // re-dates nothing.
+        let mut late = false;
         match self.registrations.get(&u.mailbox) {
             Some(r) => {
                 if !bool::from(r.auth_hash.ct_eq(&auth_hash)) {
                     return Err(DeskError::BadAuth);
                 }
                 if u.seq <= r.seq {
-                    return Err(DeskError::Stale);
+                    let oldest = r.applied.first().copied().unwrap_or(r.seq);
+                    let in_window =
+                        u.seq >= r.seq.saturating_sub(RDV_LATE_UPDATE_WINDOW_MS) && u.seq > oldest;
+                    if u.revoke || !in_window || r.applied.contains(&u.seq) {
+                        return Err(DeskError::Stale);
+                    }
+                    late = true;
                 }
             }
             None if u.revoke => return Ok(DeskOutcome::Updated { gone: Vec::new() }),
@@ -207,18 +223,37 @@ impl RendezvousDesk {
                 .or_insert_with(|| Registration {
                     auth_hash,
                     seq: 0,
+                    applied: BTreeSet::new(),
                     surbs: VecDeque::new(),
                     updated_at: now,
                 });
-            r.seq = u.seq;
-            r.updated_at = now;
+            r.applied.insert(u.seq);
+            if !late {
+                r.seq = u.seq;
+                r.updated_at = now;
+            }
+            let floor = r.seq.saturating_sub(RDV_LATE_UPDATE_WINDOW_MS);
+            // the oldest seq stays as the floor below which everything is stale
+            while r.applied.len() > RDV_LATE_UPDATES_REMEMBERED
+                || r.applied.iter().nth(1).is_some_and(|s| *s < floor)
+            {
+                r.applied.pop_first();
+            }
             // a SURB is used until the desk's own TTL, or until shortly before the key it
             // was built for retires (a forward must cross its mixes before that)
             let until = now
                 .saturating_add(RDV_SURB_TTL_MS)
                 .min(u.surbs_expire_at.saturating_sub(RDV_SURB_EXPIRY_MARGIN_MS));
             if until > now {
-                r.surbs.extend(u.surbs.into_iter().map(|s| (until, s)));
+                let batch = u.surbs.into_iter().map(|s| (until, s));
+                if late {
+                    // older than what the desk holds: used last, dropped first
+                    for surb in batch.rev() {
+                        r.surbs.push_front(surb);
+                    }
+                } else {
+                    r.surbs.extend(batch);
+                }
             }
             while r.surbs.len() > RDV_SURBS_KEPT {
                 r.surbs.pop_front();
@@ -249,6 +284,7 @@ impl RendezvousDesk {
             Registration {
                 auth_hash,
                 seq: 0,
+                applied: BTreeSet::new(),
                 surbs: VecDeque::new(),
                 updated_at: now,
             },
@@ -490,6 +526,61 @@ mod tests {
         assert_eq!(desk.stats().held, 0);
         assert!(desk.on_message(3, b"garbage").is_err());
         assert_eq!(desk.stats().refused, 4);
+    }
+
+    #[test]
+    fn a_late_update_still_brings_its_surbs_and_acks_once() {
+        let mut desk = RendezvousDesk::new();
+        desk.on_message(0, &update(7, 1, 1_000, vec![], 1)).unwrap();
+        hold(&mut desk, 1, 0, &drop_for(7));
+        hold(&mut desk, 2, 0, &drop_for(7));
+        assert_eq!(desk.poll(0).len(), 1, "one SURB, one forward");
+        // the responder sent SURBs (seq 2_000, several fragments), then an update that
+        // only acks (seq 3_000, one fragment), which arrives first
+        let acks_only = update(7, 1, 3_000, vec![2], 0);
+        assert_eq!(
+            desk.on_message(10, &acks_only),
+            Ok(DeskOutcome::Updated { gone: vec![2] })
+        );
+        let surbs = update(7, 1, 2_000, vec![1], 3);
+        assert_eq!(
+            desk.on_message(20, &surbs),
+            Ok(DeskOutcome::Updated { gone: vec![1] }),
+            "the late update's acks count"
+        );
+        hold(&mut desk, 3, 30, &drop_for(7));
+        assert_eq!(desk.poll(30).len(), 1, "and its SURBs");
+        // applied once: the same update again, or one older than the first, is stale
+        assert_eq!(desk.on_message(40, &surbs), Err(DeskError::Stale));
+        assert_eq!(
+            desk.on_message(40, &update(7, 1, 900, vec![], 1)),
+            Err(DeskError::Stale)
+        );
+        // a late revoke revokes nothing
+        let revoke = RendezvousFrame::Update(RendezvousUpdate {
+            mailbox: [7; 32],
+            auth: Zeroizing::new([1; 32]),
+            seq: 2_500,
+            revoke: true,
+            acks: vec![],
+            surbs: vec![],
+            surbs_expire_at: u64::MAX,
+        })
+        .encode();
+        assert_eq!(desk.on_message(40, &revoke), Err(DeskError::Stale));
+        assert!(desk.is_registered(&[7; 32]));
+        // beyond the window, late updates are stale
+        let newest = 3_000 + RDV_LATE_UPDATE_WINDOW_MS + 10;
+        desk.on_message(50, &update(7, 1, newest, vec![], 0))
+            .unwrap();
+        assert_eq!(
+            desk.on_message(60, &update(7, 1, 2_800, vec![], 1)),
+            Err(DeskError::Stale)
+        );
+        assert!(
+            desk.on_message(60, &update(7, 1, newest - 5, vec![], 1))
+                .is_ok()
+        );
     }
 
     #[test]

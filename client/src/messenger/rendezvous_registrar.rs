@@ -142,7 +142,7 @@ impl RendezvousRegistrar {
         };
         let since = a.last_sent.map(|at| now.saturating_sub(at));
         // a new registration, a refresh, SURBs whose keys retire soon or a desk running
-        // low gets SURBs; an update that only acks carries none: 8 reply blocks are 11
+        // low gets SURBs; an update that only acks carries none: 5 reply blocks are 7
         // fragments on the real stream, which would hold the handshake replies queued
         // behind them
         let renew = a.renew_at.is_some_and(|r| now >= r);

@@ -92,6 +92,16 @@ pub struct ClientState {
     pub core: ClientTraffic,
     /// The core's clock origin (its `now` is time since this instant).
     pub origin: Instant,
+    /// The routing view the client had when it went offline: used again on return while
+    /// its keys live ([`ReplyBlockLife::routes_usable_at`]), so that a phone waking up
+    /// sends at once instead of after a fresh directory sync (seconds, or a sync timeout).
+    pub view: Option<KeptView>,
+}
+
+/// A routing view and how long routes over it work.
+pub struct KeptView {
+    pub topology: Topology,
+    pub life: ReplyBlockLife,
 }
 
 impl ClientState {
@@ -132,6 +142,7 @@ impl ClientState {
             mailbox,
             core,
             origin: crate::clock::monotonic(),
+            view: None,
         })
     }
 }
@@ -181,7 +192,7 @@ impl ClientSpec {
 /// Work for the runner: a call on its state, or leaving with the traffic core.
 enum Command {
     Call(Box<dyn FnOnce(&mut ClientRunner) + Send>),
-    Detach(oneshot::Sender<ClientTraffic>),
+    Detach(oneshot::Sender<(ClientTraffic, Option<KeptView>)>),
 }
 
 /// Payloads pulled from the mailbox; `done` says whether they are handled (kept safely),
@@ -338,7 +349,7 @@ impl RunningClient {
         let (reply, rx) = oneshot::channel();
         let detach = self.handle.commands.send(Command::Detach(reply));
         detach.await.map_err(|_| ClientError::Stopped)?;
-        let core = rx.await.map_err(|_| ClientError::Stopped)?;
+        let (core, view) = rx.await.map_err(|_| ClientError::Stopped)?;
         // what the runner handed to the provider link leaves before the connection closes
         self.links.close(LINK_CLOSE_WAIT).await;
         let _ = self.shutdown.send(true);
@@ -347,6 +358,7 @@ impl RunningClient {
             mailbox: self.mailbox,
             core,
             origin: self.origin,
+            view,
         })
     }
 }
@@ -359,7 +371,15 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
         mailbox,
         mut core,
         origin,
+        view,
     } = spec.state;
+    // a fixed topology, else the view kept from before going offline while it works
+    let kept = view.filter(|v| v.life.routes_usable_at(crate::clock::unix_now_ms()));
+    let (topology, reply_life) = match (spec.topology, kept) {
+        (Some(t), _) => (Some(t), ReplyBlockLife::FOREVER),
+        (None, Some(v)) => (Some(v.topology), v.life),
+        (None, None) => (None, ReplyBlockLife::FOREVER),
+    };
     core.set_retransmit_config(RetransmitConfig::for_pull_interval(spec.pull_interval));
     let provider = *mailbox.provider();
     let provider_peer = peer_id_of(&provider).ok_or(ClientError::ProviderId)?;
@@ -393,7 +413,7 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
         mailbox_ready.clone(),
         shutdown_rx.clone(),
     ));
-    let topology_ready = Arc::new(AtomicBool::new(spec.topology.is_some()));
+    let topology_ready = Arc::new(AtomicBool::new(topology.is_some()));
     let (providers_tx, directory_providers) = watch::channel(Vec::new());
     if let Some(params) = spec.pki {
         tokio::spawn(follow_directory(
@@ -431,8 +451,8 @@ pub async fn start_client(spec: ClientSpec) -> Result<RunningClient, ClientError
         store: spec.store,
         core,
         origin,
-        topology: spec.topology,
-        reply_life: ReplyBlockLife::FOREVER,
+        topology,
+        reply_life,
         provider_link: links.sender(provider_peer),
         links: links.clone(),
         provider_peer,
@@ -684,7 +704,11 @@ impl ClientRunner {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Call(call)) => call(&mut self),
                     Some(Command::Detach(reply)) => {
-                        let _ = reply.send(self.core);
+                        let view = self.topology.take().map(|topology| KeptView {
+                            topology,
+                            life: self.reply_life,
+                        });
+                        let _ = reply.send((self.core, view));
                         return;
                     }
                     None => return,

@@ -7,6 +7,7 @@ use super::{
     REWARDS_PROTOCOL, WORK_PROTOCOL,
 };
 use crate::mailboxes::exchange::read_bounded;
+use crate::net::stream_open::open_stream;
 use futures::AsyncWriteExt;
 use libp2p::{PeerId, StreamProtocol};
 use std::time::Duration;
@@ -72,8 +73,7 @@ pub async fn exchange(
         source,
     };
     let work = async {
-        let mut s = control
-            .open_stream(peer, protocol.clone())
+        let mut s = open_stream(control, peer, protocol.clone())
             .await
             .map_err(|source| CallError::Unreachable { peer, source })?;
         s.write_all(request).await.map_err(io)?;

@@ -4,6 +4,7 @@
 //! could differ per asker (key tagging, spec/payments.md §6); the direct fetch stays as
 //! the fallback while no descriptor is known.
 
+use crate::net::stream_open::open_stream;
 use crate::pki::sync::{PKI_SYNC_PROTOCOL, request};
 use libp2p::PeerId;
 use wesh_payments::{KeyError, PublishedKey, TokenKeyId, VerifyingKey};
@@ -84,7 +85,7 @@ pub async fn fetch_from_directory(
         .ok_or(PkiKeyError::NotAnIssuer)?;
     let params = PkiParams::with_epoch_length(epoch_seconds)?;
     let work = async {
-        let mut s = control.open_stream(peer, PKI_SYNC_PROTOCOL).await?;
+        let mut s = open_stream(control, peer, PKI_SYNC_PROTOCOL).await?;
         // an all-zero digest matches nothing: the answer is the whole directory
         let answer = request(&mut s, 0, [0; 32]).await?;
         Ok::<_, PkiKeyError>(answer.descriptors.unwrap_or_default())

@@ -14,9 +14,16 @@ pub const STORE_BATCH: usize = 512;
 /// skips expired payloads anyway, the sweep only reclaims space).
 pub const EXPIRE_EVERY: Duration = Duration::from_secs(600);
 
-/// Bound on one mailbox exchange (open, request, response) before the client gives up
-/// and retries at the next pull.
+/// Bound on one pull exchange (open, request, an answer of up to 32 KiB) before the
+/// client gives up and retries at the next pull.
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bound on the small exchanges (registration, challenge, confirm: a few hundred bytes
+/// each way). Source: seen in the testnet, a restarted client's first exchange on its new
+/// connection sometimes hung until the timeout (the provider read nothing of it until the
+/// client gave up), and a new stream then went through at once; at 10 s the Wesh story's
+/// offline member caught up 10 s late. 3 s is still 30 round trips of a slow mobile link.
+pub const SMALL_EXCHANGE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How `/wesh/mailbox/1` streams are bounded at a provider. A client makes 3 requests per
 /// pull tick (confirm, challenge, pull), one at a time: 64 at once and one more every 5 ms

@@ -4,9 +4,11 @@
 
 use super::MAILBOX_STREAM;
 use super::exchange::request;
-use super::params::EXCHANGE_TIMEOUT;
+use super::params::{EXCHANGE_TIMEOUT, SMALL_EXCHANGE_TIMEOUT};
+use crate::net::stream_open::open_stream;
 use libp2p::PeerId;
 use std::sync::Arc;
+use std::time::Duration;
 use thiserror::Error;
 use wesh_mix::mailbox::{ClientError, MailboxClient, Pulled};
 use wesh_mix::params::{MAX_CONFIRM_SEQS, PULL_SLOTS};
@@ -57,30 +59,31 @@ impl Puller {
         })
     }
 
-    async fn exchange(&mut self, frame: &[u8]) -> Result<Vec<u8>, PullError> {
+    async fn exchange(&mut self, frame: &[u8], within: Duration) -> Result<Vec<u8>, PullError> {
         let work = async {
-            let mut stream = self
-                .control
-                .open_stream(self.provider, MAILBOX_STREAM)
-                .await?;
+            let mut stream = open_stream(&mut self.control, self.provider, MAILBOX_STREAM).await?;
             Ok(request(&mut stream, frame).await?)
         };
-        tokio::time::timeout(EXCHANGE_TIMEOUT, work)
+        tokio::time::timeout(within, work)
             .await
             .map_err(|_| PullError::Timeout)?
     }
 
     /// Registers the mailbox (idempotent: again after a restart is fine).
     pub async fn register(&mut self) -> Result<(), PullError> {
-        let response = self.exchange(&self.mailbox.register_request()).await?;
+        let response = self
+            .exchange(&self.mailbox.register_request(), SMALL_EXCHANGE_TIMEOUT)
+            .await?;
         Ok(self.mailbox.on_register_response(&response)?)
     }
 
     /// Pulls up to `slots` payloads (they stay at the provider until confirmed).
     pub async fn pull(&mut self) -> Result<Pulled, PullError> {
-        let challenge = self.exchange(&self.mailbox.challenge_request()).await?;
+        let challenge = self
+            .exchange(&self.mailbox.challenge_request(), SMALL_EXCHANGE_TIMEOUT)
+            .await?;
         let (pull, pending) = self.mailbox.pull_request(&challenge, self.slots)?;
-        let response = self.exchange(&pull).await?;
+        let response = self.exchange(&pull, EXCHANGE_TIMEOUT).await?;
         Ok(self.mailbox.open_pull_response(&pending, &response)?)
     }
 
@@ -95,7 +98,8 @@ impl Puller {
             seqs.chunks(MAX_CONFIRM_SEQS).collect()
         };
         for chunk in chunks {
-            let response = self.exchange(&self.mailbox.confirm_request(chunk)?).await?;
+            let request = self.mailbox.confirm_request(chunk)?;
+            let response = self.exchange(&request, SMALL_EXCHANGE_TIMEOUT).await?;
             deleted += self.mailbox.on_confirm_response(&response)?;
         }
         Ok(deleted)

@@ -116,7 +116,7 @@ async fn write_link(
     'reopen: loop {
         let mut stream = None;
         for attempt in 0..OPEN_ATTEMPTS {
-            match control.open_stream(peer, protocol.clone()).await {
+            match super::stream_open::open_stream(&mut control, peer, protocol.clone()).await {
                 Ok(s) => {
                     stream = Some(s);
                     break;

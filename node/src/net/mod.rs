@@ -5,6 +5,7 @@ pub mod frames;
 pub mod links;
 pub mod metrics_http;
 pub mod request_server;
+pub mod stream_open;
 pub mod swarm;
 
 use libp2p::StreamProtocol;

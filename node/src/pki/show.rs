@@ -4,6 +4,7 @@
 use super::service::unix_now;
 use super::sync::{PKI_SYNC_PROTOCOL, request};
 use crate::keys::NodeKeys;
+use crate::net::stream_open::open_stream;
 use crate::net::swarm::{NetError, start_swarm};
 use std::time::Duration;
 use thiserror::Error;
@@ -35,7 +36,7 @@ pub async fn show(peer_addr: &str, epoch_seconds: u64) -> Result<ShownDirectory,
     let net = start_swarm(NodeKeys::generate().identity, &[], &[(peer, addr)], stop_rx).await?;
     let mut control = net.control.clone();
     let descs = tokio::time::timeout(Duration::from_secs(15), async {
-        let mut s = control.open_stream(peer, PKI_SYNC_PROTOCOL).await?;
+        let mut s = open_stream(&mut control, peer, PKI_SYNC_PROTOCOL).await?;
         // an all-zero digest matches nothing: the node answers with its whole directory
         let answer = request(&mut s, 0, [0; 32]).await?;
         Ok::<_, ShowError>(answer.descriptors.unwrap_or_default())

@@ -1,5 +1,6 @@
 //! `/wesh/pki-sync/1` over libp2p streams; the messages are `wesh_pki::sync_wire`'s.
 
+use crate::net::stream_open::open_stream;
 use futures::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use std::io;
@@ -107,8 +108,7 @@ pub fn spawn_sync(
         let work = async {
             let to = crate::keys::peer_id_of(&wesh_mix::NodeId(peer.0))
                 .ok_or_else(|| io::Error::other("not an Ed25519 identity"))?;
-            let mut s = control
-                .open_stream(to, PKI_SYNC_PROTOCOL)
+            let mut s = open_stream(&mut control, to, PKI_SYNC_PROTOCOL)
                 .await
                 .map_err(io::Error::other)?;
             request(&mut s, epoch, digest).await

@@ -110,6 +110,10 @@ impl RendezvousService {
     /// Sends the forwards due on the responders' reply SURBs.
     fn send_forwards(&self, now: u64) {
         let forwards = self.desk().poll(now);
+        if !forwards.is_empty() {
+            let ids: Vec<u64> = forwards.iter().map(|f| f.id).collect();
+            tracing::debug!(?ids, "rendezvous drops forwarded");
+        }
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
         for f in forwards {
             let surb = match ReplySurb::from_bytes(&f.surb) {
@@ -148,7 +152,10 @@ impl OwnMailboxService for RendezvousService {
         let now = now_ms();
         let outcome = self.desk().on_message(now, bytes);
         match outcome {
-            Ok(DeskOutcome::Updated { gone }) => self.forget(&gone),
+            Ok(DeskOutcome::Updated { gone }) => {
+                tracing::debug!(acked = ?gone, "rendezvous update applied");
+                self.forget(&gone)
+            }
             Ok(DeskOutcome::Hold { mailbox, envelope }) => {
                 let frame = RendezvousFrame::Drop {
                     mailbox,
@@ -157,6 +164,7 @@ impl OwnMailboxService for RendezvousService {
                 .encode();
                 let id = self.mailboxes.store(&held_mailbox(), &frame, now / 1000)?;
                 self.desk().hold(id, mailbox, envelope, now);
+                tracing::debug!(id, "rendezvous drop held");
             }
             Err(e) => tracing::debug!(error = %e, "rendezvous message refused"),
         }

@@ -3,6 +3,7 @@
 use super::REPLICATION_PROTOCOL;
 use super::params::{EXCHANGE_TIMEOUT, MAX_FETCH_ENTRIES, MAX_RESPONSE_BYTES};
 use crate::mailboxes::exchange::read_bounded;
+use crate::net::stream_open::open_stream;
 use futures::AsyncWriteExt;
 use libp2p::PeerId;
 use thiserror::Error;
@@ -35,7 +36,7 @@ async fn exchange(
     request: &ReplicaRequest,
 ) -> Result<ReplicaResponse, CallError> {
     let work = async {
-        let mut s = control.open_stream(provider, REPLICATION_PROTOCOL).await?;
+        let mut s = open_stream(control, provider, REPLICATION_PROTOCOL).await?;
         s.write_all(&request.encode()).await?;
         s.close().await?;
         let answer = read_bounded(&mut s, MAX_RESPONSE_BYTES).await?;

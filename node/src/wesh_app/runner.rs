@@ -170,7 +170,12 @@ pub async fn start_wesh_app(spec: WeshAppSpec) -> Result<WeshApp, ApiError> {
         halted: false,
     };
     runner.take_inbox_backlog();
-    tokio::spawn(runner.run(commands_rx, client_rx));
+    // the account in every line the app logs (a testnet runs several in one process)
+    let span = tracing::info_span!("app", account = %hex::encode(&app.account[..4]));
+    tokio::spawn(tracing::Instrument::instrument(
+        runner.run(commands_rx, client_rx),
+        span,
+    ));
     Ok(app)
 }
 
@@ -219,6 +224,7 @@ impl Runner {
                 },
                 ev = client_rx.recv() => match ev {
                     Some(ClientEvent::MessageReceived { bytes, inbox_seq, .. }) => {
+                        tracing::debug!(bytes = bytes.len(), ?inbox_seq, "wesh message received");
                         self.core.handle_message(unix_now_ms(), &bytes, inbox_seq);
                     }
                     Some(ClientEvent::MessageFailed { reason, .. }) => {
@@ -360,6 +366,12 @@ impl Runner {
                 update.surbs_expire_at = life.expire_at_ms;
                 renew_at = Some(life.renew_at_ms);
             }
+            tracing::debug!(
+                surbs = update.surbs.len(),
+                acks = update.acks.len(),
+                revoke = update.revoke,
+                "rendezvous update sent"
+            );
             let frame = RendezvousFrame::Update(update).encode();
             client
                 .handle
@@ -386,10 +398,18 @@ impl Runner {
         let p = self.providers.get(&fetch.provider)?;
         p.introduce(net);
         let mut control = net.control.clone();
-        fetch_history(&mut control, p.peer, fetch.group, fetch.after)
+        let page = fetch_history(&mut control, p.peer, fetch.group, fetch.after)
             .await
             .map_err(|e| tracing::warn!(error = %e, "history fetch failed"))
-            .ok()
+            .ok()?;
+        tracing::debug!(
+            after = fetch.after,
+            entries = page.entries.len(),
+            last = page.last,
+            more = page.more,
+            "history page fetched"
+        );
+        Some(page)
     }
 
     async fn register_replica(
@@ -469,6 +489,7 @@ impl Runner {
 
     async fn go_offline(&mut self) -> Result<(), ApiError> {
         let client = self.client.take().ok_or(ApiError::Offline)?;
+        tracing::debug!("going offline");
         self.core.handle_offline();
         let state = client
             .go_offline()
@@ -484,6 +505,7 @@ impl Runner {
             let _ = reply.send(Err(ApiError::Refused("already online".into())));
             return;
         };
+        tracing::debug!("coming back online");
         let spec = (self.make_spec)(state, self.client_events.clone());
         match start_client(spec, &self.providers).await {
             Ok(client) => {

@@ -131,6 +131,26 @@ impl MessageTally {
             .all(|k| self.received.contains(k) || self.failed.contains(k))
     }
 
+    /// The messages not settled yet, as "sender/seq (age, bytes[, offline])", for the log
+    /// of a run whose settling took long.
+    pub fn pending(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .sent
+            .iter()
+            .filter(|(k, _)| !self.received.contains(k) && !self.failed.contains(k))
+            .map(|((from, seq), s)| {
+                format!(
+                    "{from}/{seq} ({:.1} s, {} B{})",
+                    s.at.elapsed().as_secs_f64(),
+                    s.bytes,
+                    if s.offline { ", offline" } else { "" }
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     /// When the bulk message was sent and how big it is.
     pub fn bulk_sent(&self) -> Option<(Instant, usize)> {
         let (key, _) = self.bulk?;

@@ -915,14 +915,32 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
 
     // 4. no new messages; reliable ones finish (streams still running, so retransmissions
     // can leave), then the streams stop and in-flight packets drain
-    let settle_cap = Duration::from_secs(args.settle_seconds);
+    // with the Wesh story running (its deadline is the end of the settle window), the
+    // synthetic messages get 3 s less, so that a run where both take their whole time
+    // still drains and reports within seconds + settle + a few (the check gives the
+    // command 58 s at --seconds 40)
+    let settle_cap = Duration::from_secs(args.settle_seconds).saturating_sub(if wesh.is_some() {
+        SETTLE_BEFORE_STORY_END
+    } else {
+        Duration::ZERO
+    });
     let settle_started = Instant::now();
+    tracing::info!(
+        at_s = round2(started.elapsed().as_secs_f64()),
+        pending = ?msgs.pending(),
+        "testnet: traffic stopped"
+    );
     while !msgs.settled() && settle_started.elapsed() < settle_cap {
         tokio::select! {
             ev = events.recv() => if let Some(ev) = ev { absorb(&mut tally, &mut msgs, ev) },
             _ = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
     }
+    tracing::info!(
+        at_s = round2(started.elapsed().as_secs_f64()),
+        settled = msgs.settled(),
+        "testnet: reliable messages settled"
+    );
     // the Wesh story ends by its own deadline (the end of the settle window)
     let wesh_section = match wesh {
         Some(task) => match task.await {
@@ -934,6 +952,10 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         },
         None => None,
     };
+    tracing::info!(
+        at_s = round2(started.elapsed().as_secs_f64()),
+        "testnet: story done"
+    );
     for c in clients.iter().flatten() {
         c.handle.stop_sending().await;
     }
@@ -986,6 +1008,14 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         absorb(&mut tally, &mut msgs, ev);
     }
     let drain_ms = drain_started.elapsed().as_millis() as u64;
+    // where the run's time went after the traffic (a check times the whole command)
+    let phase = |what: &str| {
+        tracing::info!(
+            at_s = round2(started.elapsed().as_secs_f64()),
+            "testnet: {what}"
+        )
+    };
+    phase("drained");
     let elapsed = started.elapsed().as_secs_f64();
 
     // 5. summary
@@ -1071,6 +1101,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
     s.mixing.lambda_over_mu_min =
         round2(pools.iter().copied().fold(f64::INFINITY, f64::min).min(1e9));
     s.mixing.lambda_over_mu_mean = round2(mean(&pools));
+    phase("counted");
     s.anonymity = Some(observer.measure(
         &link_observer::LiveShape {
             clients: n_clients as u32,
@@ -1117,6 +1148,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             m.stop();
         }
         s.payments = Some(section);
+        phase("payments settled");
     }
     if let Some(params) = &pki_params {
         // a killed mix keeps its last directory: judge the living
@@ -1130,6 +1162,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             .filter(|n| !(killed && Some(n.keys_public.id) == victim))
             .collect();
         let converged = wait_converged(&living, Duration::from_secs(5)).await;
+        phase("directories compared");
         let statuses: Vec<_> = all
             .iter()
             .filter_map(|n| n.handle.pki_status.as_ref()?.lock().ok().map(|s| s.clone()))
@@ -1157,6 +1190,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             view_disagreements: statuses.iter().map(|s| s.view_disagreements).sum(),
         });
     }
+    phase("summarised");
     for c in clients.into_iter().flatten() {
         c.shutdown();
     }
@@ -1174,9 +1208,13 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    phase("stopped");
     drop(store_root);
     Ok(s)
 }
+
+/// How much sooner than the Wesh story's deadline the synthetic messages stop settling.
+const SETTLE_BEFORE_STORY_END: Duration = Duration::from_secs(3);
 
 /// Shortest run (--seconds) that includes the Wesh story: it needs about 30 s on loopback
 /// with the default rates, and must end by the end of the settle window.

@@ -360,7 +360,7 @@ async fn run_inner(
     }
     section.contact_requests_sent = pairs.len() as u64;
     // ten messages in a row, each waiting for a pull at least, and at a slow profile
-    // (mobile: 8 s pulls, 0.5 real packets/s) an 11-fragment rendezvous registration first
+    // (mobile: 7.5 s pulls, 0.34 real packets/s) a 7-fragment rendezvous registration first
     let contacts_wait = Duration::from_secs(40).max(setup.pull_interval * 50);
     let contacts_deadline = deadline.min(Instant::now() + contacts_wait);
     // the group needs only alice's two contacts: bob and carol's forms meanwhile, and is
@@ -585,7 +585,10 @@ where
     // 6. carol comes back: history from the replication provider, then her mailbox
     let fetched = apps[2].come_online().await.map_err(err)?;
     section.history_entries_fetched = fetched as u64;
-    let caught = wait_for(deadline, "carol to catch up", || all_delivered(false)).await;
+    let caught = match wait_for(deadline, "carol to catch up", || all_delivered(false)).await {
+        Ok(()) => Ok(()),
+        Err(e) => Err(format!("{e}: {}", missing(&observed).await)),
+    };
     section.offline_caught_up = caught.is_ok();
     {
         let o = observed.lock().await;
@@ -633,6 +636,32 @@ where
         section.api_bob_messages = messages.len() as u64;
     }
     caught
+}
+
+/// The messages some member has not opened yet, as "sender #n → receivers", for the
+/// error of a story that timed out.
+async fn missing(observed: &Mutex<Observed>) -> String {
+    let o = observed.lock().await;
+    let mut gaps: Vec<String> = o
+        .messages
+        .iter()
+        .filter_map(|(payload, t)| {
+            let lacking: Vec<&str> = (0..NAMES.len())
+                .filter(|r| *r != t.sender && !t.received.contains_key(r))
+                .map(|r| NAMES[r])
+                .collect();
+            (!lacking.is_empty()).then(|| {
+                format!(
+                    "\"{}\" (sent {:.1} s ago) not opened by {}",
+                    String::from_utf8_lossy(payload),
+                    t.sent_at.elapsed().as_secs_f64(),
+                    lacking.join(", ")
+                )
+            })
+        })
+        .collect();
+    gaps.sort();
+    gaps.join("; ")
 }
 
 /// Time between two rounds of messages: [`ROUND_GAP`], or longer when the profile's real
