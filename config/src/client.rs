@@ -8,13 +8,13 @@ use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
 use thiserror::Error;
-use wesh_mix::{ClientProfile, ProfileError};
+use wesh_mix::{ClientProfile, ProfileError, StreamTiming};
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ProfileArgs {
     /// Traffic profile: `default` (desktop: λ_P 2/s, λ_L 0.25/s, λ_D 0.1/s, a 3-slot pull
-    /// every 800 ms; about 1.3 GB a day idle) or `mobile` (λ_P 0.34/s, λ_L 0.02/s, λ_D
-    /// 0.01/s, a 4-slot pull every 7.5 s; about 0.2 GB a day, slower messages) or `fast`
+    /// every 800 ms; about 1.3 GB a day idle) or `mobile` (λ_P 0.4/s paced, λ_L 0.02/s,
+    /// λ_D 0.01/s, a 3-slot pull every 5 s; about 0.25 GB a day, slower messages) or `fast`
     /// (λ_P 5/s, λ_L 0.5/s, λ_D 0.25/s, a 4-slot pull every 500 ms; about 2.8 GB a day).
     /// The flags below change one value of it.
     #[arg(long, value_name = "NAME")]
@@ -22,6 +22,11 @@ pub struct ProfileArgs {
     /// Real-stream rate λ_P, packets per second (a drop is sent when nothing waits).
     #[arg(long, value_name = "PER_SECOND")]
     pub real_rate: Option<f64>,
+    /// How the real stream is spaced: `poisson` (Loopix's exponential gaps) or `paced`
+    /// (one packet every 1/λ_P from a random phase: no bursts, so a budget holds in any
+    /// window; spec/mixnet.md, "Client profiles").
+    #[arg(long, value_name = "TIMING", value_parser = ["poisson", "paced"])]
+    pub real_timing: Option<String>,
     /// Loop-cover rate λ_L, packets per second.
     #[arg(long, value_name = "PER_SECOND")]
     pub loop_rate: Option<f64>,
@@ -44,6 +49,7 @@ pub struct ProfileArgs {
 pub struct TrafficSection {
     pub profile: Option<String>,
     pub real_rate: Option<f64>,
+    pub real_timing: Option<String>,
     pub loop_rate: Option<f64>,
     pub drop_rate: Option<f64>,
     pub pull_interval_ms: Option<u64>,
@@ -89,6 +95,10 @@ impl ProfileArgs {
             if let Some(r) = layer.real_rate {
                 p.traffic.real_rate = r;
             }
+            if let Some(t) = &layer.real_timing {
+                p.traffic.real_timing =
+                    StreamTiming::named(t).ok_or_else(|| ProfileError::Timing(t.clone()))?;
+            }
             if let Some(r) = layer.loop_rate {
                 p.traffic.loop_rate = r;
             }
@@ -110,6 +120,7 @@ impl ProfileArgs {
         TrafficSection {
             profile: self.profile.clone(),
             real_rate: self.real_rate,
+            real_timing: self.real_timing.clone(),
             loop_rate: self.loop_rate,
             drop_rate: self.drop_rate,
             pull_interval_ms: self.pull_interval_ms,
@@ -128,6 +139,7 @@ impl ProfileArgs {
         };
         push("profile", self.profile.clone());
         push("real-rate", self.real_rate.map(|v| v.to_string()));
+        push("real-timing", self.real_timing.clone());
         push("loop-rate", self.loop_rate.map(|v| v.to_string()));
         push("drop-rate", self.drop_rate.map(|v| v.to_string()));
         push(
@@ -164,6 +176,43 @@ mod tests {
         assert_eq!(p.name, "default");
         assert_eq!(p.traffic.loop_rate, 0.2, "the file's value stays");
         assert_eq!(p.pull_slots, 2, "the flag wins");
+    }
+
+    #[test]
+    fn the_real_streams_timing_comes_from_the_profile_the_file_or_a_flag() {
+        let none = ProfileArgs::default();
+        let mobile = ProfileArgs {
+            profile: Some("mobile".into()),
+            ..Default::default()
+        };
+        let empty = TrafficSection::default();
+        assert_eq!(
+            none.resolve(&empty).unwrap().traffic.real_timing,
+            StreamTiming::Poisson
+        );
+        assert_eq!(
+            mobile.resolve(&empty).unwrap().traffic.real_timing,
+            StreamTiming::Paced
+        );
+        let file: ClientConfigFile = toml::from_str("[traffic]\nreal_timing = \"paced\"").unwrap();
+        assert_eq!(
+            none.resolve(&file.traffic).unwrap().traffic.real_timing,
+            StreamTiming::Paced
+        );
+        let poisson = ProfileArgs {
+            real_timing: Some("poisson".into()),
+            ..mobile
+        };
+        assert_eq!(
+            poisson.resolve(&file.traffic).unwrap().traffic.real_timing,
+            StreamTiming::Poisson,
+            "the flag wins"
+        );
+        let bad: ClientConfigFile = toml::from_str("[traffic]\nreal_timing = \"bursty\"").unwrap();
+        assert!(matches!(
+            none.resolve(&bad.traffic),
+            Err(ProfileError::Timing(t)) if t == "bursty"
+        ));
     }
 
     #[test]

@@ -81,9 +81,10 @@ fn client_example() -> String {
         .filter_map(|name| wesh_mix::ClientProfile::named(name).ok())
         .map(|p| {
             format!(
-                "#   {:<8} real_rate {}, loop_rate {}, drop_rate {}, pull_interval_ms {}, pull_slots {}; about {:.2} GB/day\n",
+                "#   {:<8} real_rate {} ({}), loop_rate {}, drop_rate {}, pull_interval_ms {}, pull_slots {}; about {:.2} GB/day\n",
                 p.name,
                 p.traffic.real_rate,
+                p.traffic.real_timing.name(),
                 p.traffic.loop_rate,
                 p.traffic.drop_rate,
                 p.pull_interval.as_millis(),
@@ -109,6 +110,8 @@ profile = "{name}"
 # Any value below replaces the profile's.
 # Real stream lambda_P, packets per second (a drop is sent when nothing waits).
 real_rate = {real:?}
+# How the real stream is spaced: "poisson" or "paced" (no bursts; the mobile profile's).
+real_timing = "{timing}"
 # Loop cover lambda_L, packets per second.
 loop_rate = {loops:?}
 # Drop cover lambda_D, packets per second.
@@ -120,6 +123,7 @@ pull_slots = {slots}
 "#,
         name = d.name,
         real = d.traffic.real_rate,
+        timing = d.traffic.real_timing.name(),
         loops = d.traffic.loop_rate,
         drops = d.traffic.drop_rate,
         interval = d.pull_interval.as_millis(),

@@ -1,10 +1,10 @@
 //! `ClientProfile`: everything that sets what a client costs and how fast its mail moves:
-//! the three Poisson streams (λ_P, λ_L, λ_D), the mean hop delay it asks of each hop, and
+//! the three send streams (λ_P, λ_L, λ_D), the mean hop delay it asks of each hop, and
 //! its mailbox schedule (a pull every `pull_interval`, each answer `pull_slots` slots,
 //! real or dummy). A user picks a named profile and may override any value.
 //!
 //! What an observer of the client's links learns is the profile, never the traffic: the
-//! send streams are Poisson at fixed rates whatever the queue holds, and every pull tick
+//! send streams run at fixed rates (Poisson, or paced) whatever the queue holds, and every pull tick
 //! (confirm, challenge, pull) happens on schedule with an answer of the same size. The
 //! profile only decides how much that constant shape costs (spec/mixnet.md, "Client
 //! profiles").
@@ -15,7 +15,7 @@ use crate::params::{
     FAST_CLIENT_LOOP_RATE, FAST_CLIENT_REAL_RATE, FAST_PULL_INTERVAL, FAST_PULL_SLOTS,
     MAX_HOP_DELAY, MAX_STREAM_RATE, MIN_PULL_INTERVAL, MOBILE_CLIENT_DROP_RATE,
     MOBILE_CLIENT_LOOP_RATE, MOBILE_CLIENT_REAL_RATE, MOBILE_PULL_INTERVAL, MOBILE_PULL_SLOTS,
-    PACKET_BYTES, PULL_SLOTS, SECONDS_PER_DAY,
+    MOBILE_REAL_TIMING, PACKET_BYTES, PULL_SLOTS, SECONDS_PER_DAY,
 };
 use std::time::Duration;
 use thiserror::Error;
@@ -35,6 +35,8 @@ pub enum ProfileError {
     PullSlots(usize),
     #[error("mean hop delay {0:?} is outside 1 ms..={MAX_HOP_DELAY:?}")]
     HopDelay(Duration),
+    #[error("stream timing {0:?} is neither \"poisson\" nor \"paced\"")]
+    Timing(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +73,7 @@ impl ClientProfile {
                     loop_rate: MOBILE_CLIENT_LOOP_RATE,
                     drop_rate: MOBILE_CLIENT_DROP_RATE,
                     mean_hop_delay: DEFAULT_MEAN_HOP_DELAY,
+                    real_timing: MOBILE_REAL_TIMING,
                 },
                 pull_interval: MOBILE_PULL_INTERVAL,
                 pull_slots: MOBILE_PULL_SLOTS,
@@ -82,6 +85,7 @@ impl ClientProfile {
                     loop_rate: FAST_CLIENT_LOOP_RATE,
                     drop_rate: FAST_CLIENT_DROP_RATE,
                     mean_hop_delay: DEFAULT_MEAN_HOP_DELAY,
+                    real_timing: Default::default(),
                 },
                 pull_interval: FAST_PULL_INTERVAL,
                 pull_slots: FAST_PULL_SLOTS,
@@ -213,9 +217,17 @@ mod tests {
         let answer = crate::mailbox::wire::pull_response_bytes(p.pull_slots) as f64;
         let pulls = ticks * (answer + tick) * per_day;
         // packets the sample may hold before it is over 300 MB/day
-        let room = ((3e8 - pulls - rest) / (packet * per_day)).floor() as u64;
+        let mut room = ((3e8 - pulls - rest) / (packet * per_day)).floor() as u64;
         let t = &p.traffic;
-        let mean = (t.real_rate + t.loop_rate + t.drop_rate) * window;
+        // a paced λ_P puts at most ⌈λ_P × window⌉ packets in any sample: only the Poisson
+        // loops and drops have a tail
+        let mut mean = (t.loop_rate + t.drop_rate) * window;
+        match t.real_timing {
+            crate::StreamTiming::Paced => {
+                room = room.saturating_sub((t.real_rate * window).ceil() as u64)
+            }
+            crate::StreamTiming::Poisson => mean += t.real_rate * window,
+        }
         // P(Poisson(mean) > room)
         let (mut term, mut below) = ((-mean).exp(), 0.0);
         for k in 0..=room {
@@ -223,7 +235,7 @@ mod tests {
             term *= mean / (k + 1) as f64;
         }
         assert!(
-            1.0 - below < 0.006,
+            1.0 - below < 0.001,
             "mobile: {room} packets fit a sample, P(more) = {}",
             1.0 - below
         );

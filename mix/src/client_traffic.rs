@@ -31,6 +31,7 @@ use crate::retransmit::{
     Expired, PendingFragment, RetransmitConfig, RetransmitEvent, RetransmitQueue, SendClass,
 };
 use crate::route_health::{AttemptRoute, RouteHealth};
+use crate::send_stream::{SendStream, StreamTiming};
 use crate::topology::{ClientAddress, RouteNode, Topology};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -45,6 +46,8 @@ pub struct ClientTrafficConfig {
     pub loop_rate: f64,
     pub drop_rate: f64,
     pub mean_hop_delay: Duration,
+    /// How the real-or-drop stream is spaced (loops and drops are always Poisson).
+    pub real_timing: StreamTiming,
 }
 
 impl Default for ClientTrafficConfig {
@@ -54,6 +57,7 @@ impl Default for ClientTrafficConfig {
             loop_rate: DEFAULT_CLIENT_LOOP_RATE,
             drop_rate: DEFAULT_CLIENT_DROP_RATE,
             mean_hop_delay: DEFAULT_MEAN_HOP_DELAY,
+            real_timing: StreamTiming::Poisson,
         }
     }
 }
@@ -90,7 +94,7 @@ pub struct ClientTraffic {
     /// What payloads stored for us are sealed to (our identity's and our reply blocks').
     keys: ClientKeys,
     delays: HopDelaySampler,
-    real: PoissonStream,
+    real: SendStream,
     loops: PoissonStream,
     drops: PoissonStream,
     queue: VecDeque<Queued>,
@@ -132,7 +136,7 @@ impl ClientTraffic {
             me,
             keys,
             delays: HopDelaySampler::new(config.mean_hop_delay),
-            real: PoissonStream::new(config.real_rate, now, &mut rng)?,
+            real: SendStream::new(config.real_timing, config.real_rate, now, &mut rng)?,
             loops: PoissonStream::new(config.loop_rate, now, &mut rng)?,
             drops: PoissonStream::new(config.drop_rate, now, &mut rng)?,
             queue: VecDeque::new(),
@@ -159,7 +163,7 @@ impl ClientTraffic {
         config: ClientTrafficConfig,
         now: Duration,
     ) -> Result<(), RateError> {
-        let real = PoissonStream::new(config.real_rate, now, &mut self.rng)?;
+        let real = SendStream::new(config.real_timing, config.real_rate, now, &mut self.rng)?;
         let loops = PoissonStream::new(config.loop_rate, now, &mut self.rng)?;
         let drops = PoissonStream::new(config.drop_rate, now, &mut self.rng)?;
         (self.real, self.loops, self.drops) = (real, loops, drops);

@@ -34,6 +34,7 @@ pub mod mailbox_sync;
 pub mod mix_cover;
 pub mod node_id;
 pub mod outgoing;
+pub mod paced_stream;
 pub mod packet;
 pub mod params;
 pub mod payload;
@@ -47,6 +48,7 @@ pub mod replay;
 pub mod reply_surb;
 pub mod retransmit;
 pub mod route_health;
+pub mod send_stream;
 mod sphinx_surb;
 pub mod topology;
 
@@ -66,6 +68,7 @@ pub use mailbox_sync::{MailboxStep, MailboxSync, StoreEffect, kept_fragments, st
 pub use mix_cover::MixCover;
 pub use node_id::NodeId;
 pub use outgoing::{Outgoing, TrafficKind};
+pub use paced_stream::PacedStream;
 pub use packet::build_packet;
 pub use payload::MixPayload;
 pub use payload_seal::{ClientKeys, ReceiveKey, seal_key_of};
@@ -81,4 +84,5 @@ pub use retransmit::{
     SendClass,
 };
 pub use route_health::{AttemptRoute, RouteHealth};
+pub use send_stream::{SendStream, StreamTiming};
 pub use topology::{ClientAddress, RouteNode, Topology};

@@ -80,14 +80,25 @@ pub const DEFAULT_PULL_INTERVAL: Duration = Duration::from_millis(800);
 /// Slots in every pull answer of the `default` profile (6,228 bytes per answer).
 pub const DEFAULT_PULL_SLOTS: usize = 3;
 
-/// The `mobile` profile's λ_P, packets per second: a packet every 2.9 s. The rates of
-/// `mobile` are set by its budget as `wesh bench client --seconds 15` measures it: a
-/// packet is 14 MB/day in a 15 s sample and the three streams are Poisson, so the 0.37/s
-/// they add up to (5.6 packets expected per sample) exceed the 300 MB budget in about
-/// 0.5 % of samples (13 or more packets beside the pulls' 112 MB/day and the 16 MB/day of
-/// PKI syncs and libp2p keep-alives). At 0.5/s, 0.05/s and 0.05/s (until 2026-12-04) half
-/// of all 15 s samples were over budget.
-pub const MOBILE_CLIENT_REAL_RATE: f64 = 0.34;
+/// If a stream's caller wakes up this late, the stream restarts from `now` instead of
+/// bursting the missed events (a suspended laptop must not flood its provider on resume).
+/// Unit: time (1 s).
+pub const MAX_CATCH_UP: Duration = Duration::from_secs(1);
+
+/// The `mobile` profile's λ_P, packets per second: a packet every 2.5 s, paced
+/// ([`MOBILE_REAL_TIMING`]). Set by issue 18's two targets. The budget (300 MB/day) is
+/// checked on 15 s of `wesh bench client`, where a packet with its framing is 14 MB/day:
+/// a paced stream puts exactly 6 packets in every 15 s, the Poisson loops and drops
+/// (0.45 expected) add more than 4 in 0.01 % of samples, and 10 fit beside the pulls'
+/// 132 MB/day and the 16 MB/day of PKI syncs and keep-alives. The latency target (group
+/// messages p99 < 15 s): a message's two member copies wait at most two periods (5 s),
+/// four mixing delays (p99 2 s) and a pull (at most 5 s). Until 2026-12-04 λ_P was a
+/// Poisson 0.34/s (its tail forced the rate down) with 4 slots every 7.5 s: p99 22–33 s.
+pub const MOBILE_CLIENT_REAL_RATE: f64 = 0.4;
+
+/// How the `mobile` profile's λ_P stream is spaced: paced (spec/mixnet.md, "Client
+/// profiles": a paced stream hides traffic as a Poisson one does, and has no bursts).
+pub const MOBILE_REAL_TIMING: crate::StreamTiming = crate::StreamTiming::Paced;
 
 /// The `mobile` profile's λ_L, packets per second (a loop every 50 s).
 pub const MOBILE_CLIENT_LOOP_RATE: f64 = 0.02;
@@ -96,19 +107,20 @@ pub const MOBILE_CLIENT_LOOP_RATE: f64 = 0.02;
 /// whenever nothing waits).
 pub const MOBILE_CLIENT_DROP_RATE: f64 = 0.01;
 
-/// The `mobile` profile's pull interval: with [`MOBILE_PULL_SLOTS`] it drains 0.53
-/// payloads/s, 1.48 times what a client whose λ_P stream is full gets back (an ack per
-/// packet, 0.34/s, and its loops, 0.02/s). 7.5 s rather than 8: every 15, 30 or 60 s
-/// measurement holds a whole number of ticks, so a short sample of the downlink is exact.
-pub const MOBILE_PULL_INTERVAL: Duration = Duration::from_millis(7_500);
+/// The `mobile` profile's pull interval: with [`MOBILE_PULL_SLOTS`] it drains 0.6
+/// payloads/s, 1.43 times what a client whose λ_P stream is full gets back (an ack per
+/// packet, 0.4/s, and its loops, 0.02/s). A divisor of 15 s, so that every 15, 30 or 60 s
+/// measurement holds a whole number of ticks and a short sample of the downlink is exact.
+/// It was 7.5 s with 4 slots (2026-12-04): the pull was then the larger part of a
+/// message's latency.
+pub const MOBILE_PULL_INTERVAL: Duration = Duration::from_millis(5_000);
 
-/// The `mobile` profile's slots per pull answer (8,298 bytes every 7.5 s, 96 MB/day; with
-/// a tick's requests and framing 112 MB/day measured). It was 3 (0.375 payloads/s, below
-/// the acks of the then 0.5/s λ_P: a client establishing contacts fell behind its own
-/// acks, resent what they would have confirmed and never caught up; the anonymity lab
-/// showed the backlog, spec/anonymity.md), then 6 every 8 s (280 MB/day, too close to the
-/// budget).
-pub const MOBILE_PULL_SLOTS: usize = 4;
+/// The `mobile` profile's slots per pull answer (6,228 bytes every 5 s, 108 MB/day; with
+/// a tick's requests and framing 132 MB/day). History: 3 every 8 s (below the acks of the
+/// then 0.5/s λ_P: a client establishing contacts fell behind its own acks; the anonymity
+/// lab showed the backlog, spec/anonymity.md), 6 every 8 s (280 MB/day, too close to the
+/// budget), 4 every 7.5 s (until 2026-12-04).
+pub const MOBILE_PULL_SLOTS: usize = 3;
 
 /// The `fast` profile's λ_P, packets per second: for unmetered desktops that want
 /// messages (and the Wesh handshake, ten messages in a row) to move quickly.

@@ -1,14 +1,10 @@
 //! A Poisson process on a caller-supplied clock: exponential gaps between events.
 
 use crate::error::RateError;
-use crate::params::MAX_STREAM_RATE;
+use crate::params::{MAX_CATCH_UP, MAX_STREAM_RATE};
 use rand::Rng;
 use rand_distr::{Distribution, Exp};
 use std::time::Duration;
-
-/// If the caller wakes up this late, the stream restarts from `now` instead of bursting
-/// the missed events (a suspended laptop must not flood its provider on resume).
-const MAX_CATCH_UP: Duration = Duration::from_secs(1);
 
 /// Event times of one Poisson stream (rate λ events per second).
 #[derive(Debug, Clone)]

@@ -241,6 +241,7 @@ fn client_streams_on_a_virtual_clock_deliver_reals_and_loops() {
         loop_rate: 2.0,
         drop_rate: 1.0,
         mean_hop_delay: Duration::from_millis(50),
+        real_timing: Default::default(),
     };
     let mut c = traffic(1, 100, config, [9; 32]);
     for i in 0..20u8 {
@@ -354,6 +355,7 @@ fn rates_change_from_now_on_and_keep_queued_messages() {
         loop_rate: 0.0,
         drop_rate: 0.0,
         mean_hop_delay: Duration::from_millis(50),
+        real_timing: Default::default(),
     };
     let mut c = traffic(1, 3, slow, [5; 32]);
     for i in 0..50u8 {

@@ -312,6 +312,7 @@ fn send_message_limits_and_deadlines() {
             loop_rate: 0.0,
             drop_rate: 0.0,
             mean_hop_delay: Duration::from_millis(10),
+            real_timing: Default::default(),
         },
         [3; 32],
     );

@@ -38,6 +38,9 @@ pub struct SimConfig {
     pub providers: u32,
     /// λ_P: real-or-drop packets per client per second.
     pub lambda_p: f64,
+    /// λ_P is paced (one packet every 1/λ_P from a random phase) instead of Poisson, as
+    /// the `mobile` profile's is.
+    pub paced_lambda_p: bool,
     /// λ_L: loops per client per second.
     pub lambda_l: f64,
     /// λ_D: drops per client per second.
@@ -81,6 +84,7 @@ impl SimConfig {
             width: DEFAULT_WIDTH,
             providers: DEFAULT_PROVIDERS,
             lambda_p: p.traffic.real_rate,
+            paced_lambda_p: p.traffic.real_timing == wesh_mix::StreamTiming::Paced,
             lambda_l: p.traffic.loop_rate,
             lambda_d: p.traffic.drop_rate,
             lambda_m: DEFAULT_MIX_LOOP_RATE,
@@ -207,6 +211,11 @@ impl SimConfig {
             "cooldown_seconds" => self.cooldown_seconds = f()?,
             "corrupt_fraction" => self.corrupt_fraction = f()?,
             "seed" => self.seed = value.parse().map_err(|e| format!("seed={value}: {e}"))?,
+            "paced_lambda_p" => {
+                self.paced_lambda_p = value
+                    .parse()
+                    .map_err(|e| format!("paced_lambda_p={value}: {e}"))?
+            }
             "real_sphinx" => {
                 self.real_sphinx = value
                     .parse()

@@ -28,7 +28,9 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use wesh_mix::mailbox::wire::pull_response_bytes;
 use wesh_mix::params::PACKET_BYTES;
-use wesh_mix::{HopDelaySampler, NodeId, PoissonStream, RouteNode, Topology};
+use wesh_mix::{
+    HopDelaySampler, NodeId, PoissonStream, RouteNode, SendStream, StreamTiming, Topology,
+};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::config::SimConfig;
@@ -147,7 +149,7 @@ enum Stored {
 struct Client {
     provider: u16,
     /// Real-or-drop, loop, drop, and the writing of messages.
-    streams: [PoissonStream; 4],
+    streams: [SendStream; 4],
     /// Messages written and not sent yet: (recipient, written at).
     outbox: VecDeque<(u32, u64)>,
     mailbox: VecDeque<Stored>,
@@ -300,13 +302,33 @@ impl World {
             SphinxLab::new(keys.collect(), cfg.seed)
         });
 
+        let real_timing = if cfg.paced_lambda_p {
+            StreamTiming::Paced
+        } else {
+            StreamTiming::Poisson
+        };
         let mut clients = Vec::with_capacity(cfg.clients as usize);
         for c in 0..cfg.clients {
             let streams = [
-                PoissonStream::new(cfg.lambda_p, Duration::ZERO, &mut rng)?,
-                PoissonStream::new(cfg.lambda_l, Duration::ZERO, &mut rng)?,
-                PoissonStream::new(cfg.lambda_d, Duration::ZERO, &mut rng)?,
-                PoissonStream::new(cfg.message_rate, Duration::ZERO, &mut rng)?,
+                SendStream::new(real_timing, cfg.lambda_p, Duration::ZERO, &mut rng)?,
+                SendStream::new(
+                    StreamTiming::Poisson,
+                    cfg.lambda_l,
+                    Duration::ZERO,
+                    &mut rng,
+                )?,
+                SendStream::new(
+                    StreamTiming::Poisson,
+                    cfg.lambda_d,
+                    Duration::ZERO,
+                    &mut rng,
+                )?,
+                SendStream::new(
+                    StreamTiming::Poisson,
+                    cfg.message_rate,
+                    Duration::ZERO,
+                    &mut rng,
+                )?,
             ];
             clients.push(Client {
                 provider: (c % cfg.providers) as u16,
@@ -408,7 +430,7 @@ impl World {
         let next = self
             .clients
             .get(c as usize)
-            .and_then(|cl| cl.streams.iter().filter_map(PoissonStream::next_at).min());
+            .and_then(|cl| cl.streams.iter().filter_map(SendStream::next_at).min());
         if let Some(at) = next {
             self.queue.schedule(ns(at), Event::ClientWake(c));
         }

@@ -29,6 +29,7 @@ fn config(seed: u64) -> MemNetConfig {
             loop_rate: 0.2,
             drop_rate: 0.2,
             mean_hop_delay: Duration::from_millis(30),
+            real_timing: Default::default(),
         },
     }
 }

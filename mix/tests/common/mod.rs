@@ -120,6 +120,7 @@ impl Sim {
             loop_rate: 0.0,
             drop_rate: 0.0,
             mean_hop_delay: Duration::from_millis(20),
+            real_timing: Default::default(),
         };
         let mut sender = traffic(1, 100, config, [7; 32]);
         sender.set_retransmit_config(retransmit);
@@ -128,6 +129,7 @@ impl Sim {
             loop_rate: 0.0,
             drop_rate: 0.0,
             mean_hop_delay: Duration::from_millis(20),
+            real_timing: Default::default(),
         };
         let recipient = traffic(2, 101, silent, [8; 32]);
         Sim {

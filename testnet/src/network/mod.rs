@@ -520,6 +520,7 @@ pub async fn run(args: TestnetArgs) -> Result<Summary, TestnetError> {
         loop_rate: args.loop_rate,
         drop_rate: args.drop_rate,
         mean_hop_delay: mean_delay,
+        real_timing: Default::default(),
     };
     let n_clients = args.clients as usize;
     let bulk = args.bulk_bytes > 0;

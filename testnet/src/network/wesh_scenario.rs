@@ -360,7 +360,7 @@ async fn run_inner(
     }
     section.contact_requests_sent = pairs.len() as u64;
     // ten messages in a row, each waiting for a pull at least, and at a slow profile
-    // (mobile: 7.5 s pulls, 0.34 real packets/s) a 7-fragment rendezvous registration first
+    // (mobile: 5 s pulls, 0.4 real packets/s) a 7-fragment rendezvous registration first
     let contacts_wait = Duration::from_secs(40).max(setup.pull_interval * 50);
     let contacts_deadline = deadline.min(Instant::now() + contacts_wait);
     // the group needs only alice's two contacts: bob and carol's forms meanwhile, and is
