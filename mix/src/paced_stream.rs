@@ -87,7 +87,7 @@ mod tests {
                 times[0] < Duration::from_millis(2_500),
                 "phase within a period"
             );
-            for start in (0..580).map(|s| Duration::from_secs(s)) {
+            for start in (0..580).map(Duration::from_secs) {
                 let end = start + Duration::from_secs(15);
                 let n = times.iter().filter(|t| **t >= start && **t < end).count();
                 assert!(
