@@ -7,7 +7,7 @@
 //! period for its slot. The phase is drawn once, so clients are not in step.
 
 use crate::error::RateError;
-use crate::params::{MAX_CATCH_UP, MAX_STREAM_RATE};
+use crate::params::MAX_STREAM_RATE;
 use rand::{Rng, RngExt};
 use std::time::Duration;
 
@@ -43,11 +43,7 @@ impl PacedStream {
     pub fn fire(&mut self, now: Duration) -> bool {
         match (self.next_at, self.period) {
             (Some(at), Some(period)) if at <= now => {
-                let base = if now.saturating_sub(at) > MAX_CATCH_UP {
-                    now
-                } else {
-                    at
-                };
+                let base = crate::send_stream::resume_from(at, now);
                 self.next_at = Some(base + period);
                 true
             }

@@ -1,7 +1,7 @@
 //! A Poisson process on a caller-supplied clock: exponential gaps between events.
 
 use crate::error::RateError;
-use crate::params::{MAX_CATCH_UP, MAX_STREAM_RATE};
+use crate::params::MAX_STREAM_RATE;
 use rand::Rng;
 use rand_distr::{Distribution, Exp};
 use std::time::Duration;
@@ -44,11 +44,7 @@ impl PoissonStream {
     pub fn fire<R: Rng + ?Sized>(&mut self, now: Duration, rng: &mut R) -> bool {
         match self.next_at {
             Some(at) if at <= now => {
-                let base = if now.saturating_sub(at) > MAX_CATCH_UP {
-                    now
-                } else {
-                    at
-                };
+                let base = crate::send_stream::resume_from(at, now);
                 self.next_at = self.draw_after(base, rng);
                 true
             }

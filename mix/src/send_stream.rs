@@ -4,9 +4,21 @@
 
 use crate::error::RateError;
 use crate::paced_stream::PacedStream;
+use crate::params::MAX_CATCH_UP;
 use crate::poisson::PoissonStream;
 use rand::Rng;
 use std::time::Duration;
+
+/// Where a stream schedules its next event after one due at `due` fired at `now`: from
+/// `due`, or from `now` if the caller woke up more than [`MAX_CATCH_UP`] late (a
+/// suspended laptop must not burst the missed events).
+pub(crate) fn resume_from(due: Duration, now: Duration) -> Duration {
+    if now.saturating_sub(due) > MAX_CATCH_UP {
+        now
+    } else {
+        due
+    }
+}
 
 /// How a stream's events are spaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

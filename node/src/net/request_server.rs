@@ -132,6 +132,37 @@ where
     Ok(())
 }
 
+/// A swarm on loopback that answers every `protocol` request with the request itself,
+/// within `limits` (tests of the servers and of stream opening).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) async fn echo_server(
+    protocol: StreamProtocol,
+    limits: RequestLimits,
+    stats: Arc<RequestStats>,
+    stop: watch::Receiver<bool>,
+) -> crate::net::swarm::NetHandle {
+    let localhost: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
+    let server = crate::net::swarm::start_swarm(
+        libp2p::identity::Keypair::generate_ed25519(),
+        &[localhost],
+        &[],
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    serve_requests(
+        server.control.clone(),
+        protocol,
+        limits,
+        stats,
+        |_, request: Vec<u8>| async move { Some(request) },
+        stop,
+    )
+    .unwrap();
+    server
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -149,10 +180,6 @@ mod tests {
     #[tokio::test]
     async fn silent_and_excess_streams_are_cut_and_slots_come_back() {
         let (_stop, stop) = watch::channel(false);
-        let localhost: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
-        let server = start_swarm(Keypair::generate_ed25519(), &[localhost], &[], stop.clone())
-            .await
-            .unwrap();
         let limits = RequestLimits {
             max_request: 16,
             read_timeout: Duration::from_millis(300),
@@ -163,15 +190,7 @@ mod tests {
             max_streams_per_peer: 2,
         };
         let stats = Arc::new(RequestStats::default());
-        serve_requests(
-            server.control.clone(),
-            ECHO,
-            limits,
-            stats.clone(),
-            |_, request: Vec<u8>| async move { Some(request) },
-            stop.clone(),
-        )
-        .unwrap();
+        let server = echo_server(ECHO, limits, stats.clone(), stop.clone()).await;
         let book = [(server.peer_id, server.listen_addrs[0].clone())];
         let client = start_swarm(Keypair::generate_ed25519(), &[], &book, stop)
             .await

@@ -47,7 +47,7 @@ pub async fn open_stream(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::net::request_server::{RequestLimits, RequestStats, serve_requests};
+    use crate::net::request_server::{RequestLimits, RequestStats, echo_server};
     use crate::net::swarm::start_swarm;
     use futures::{AsyncReadExt, AsyncWriteExt};
     use libp2p::identity::Keypair;
@@ -62,10 +62,6 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fresh_clients_get_their_streams_and_unreachable_peers_fail() {
         let (_stop, stop) = watch::channel(false);
-        let localhost: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
-        let server = start_swarm(Keypair::generate_ed25519(), &[localhost], &[], stop.clone())
-            .await
-            .unwrap();
         let limits = RequestLimits {
             max_request: 64,
             read_timeout: Duration::from_secs(5),
@@ -75,15 +71,8 @@ mod tests {
             max_streams: 1_000,
             max_streams_per_peer: 4,
         };
-        serve_requests(
-            server.control.clone(),
-            ECHO,
-            limits,
-            Arc::new(RequestStats::default()),
-            |_, request: Vec<u8>| async move { Some(request) },
-            stop.clone(),
-        )
-        .unwrap();
+        let stats = Arc::new(RequestStats::default());
+        let server = echo_server(ECHO, limits, stats, stop.clone()).await;
         let book = [(server.peer_id, server.listen_addrs[0].clone())];
         // one after another: the race is inside each client's own swarm
         for i in 0..24u8 {
