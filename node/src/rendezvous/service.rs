@@ -110,9 +110,9 @@ impl RendezvousService {
     /// Sends the forwards due on the responders' reply SURBs.
     fn send_forwards(&self, now: u64) {
         let forwards = self.desk().poll(now);
+        // fields are only built when debug is on
         if !forwards.is_empty() {
-            let ids: Vec<u64> = forwards.iter().map(|f| f.id).collect();
-            tracing::debug!(?ids, "rendezvous drops forwarded");
+            tracing::debug!(ids = ?forwards.iter().map(|f| f.id).collect::<Vec<_>>(), "rendezvous drops forwarded");
         }
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
         for f in forwards {
