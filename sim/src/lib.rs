@@ -12,10 +12,12 @@
 //! defines the metrics and shows what they say about the project's defaults.
 
 pub mod config;
+pub mod estimates;
 pub mod link_trace;
 pub mod meter;
 pub mod params;
 pub mod pool_vector;
+pub mod pull_schedule;
 pub mod queue;
 pub mod report;
 pub mod sphinx_lab;

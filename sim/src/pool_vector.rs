@@ -69,6 +69,8 @@ impl PoolVector {
             return;
         }
         let scale = self.scale;
+        // one allocation at most, not a doubling from empty
+        out.reserve(self.raw.len());
         out.extend(
             self.raw
                 .iter()

@@ -34,8 +34,8 @@ use wesh_mix::{
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::config::SimConfig;
-use crate::meter::{EntropyMeter, LinkMeter};
-use crate::pool_vector::{PoolVector, SenderPool, TargetVector};
+use crate::estimates::{Estimates, EstimatesLost, EstimatesThread, Leaving, Op, SenderClass};
+use crate::pull_schedule::{MailboxSlots, PullTimes};
 use crate::queue::{Event, EventQueue};
 use crate::report::{
     AnonymitySection, BandwidthSection, MixSection, Percentiles, RunSection, SimReport, round3,
@@ -51,6 +51,8 @@ pub enum SimError {
     Topology(#[from] wesh_mix::BuildError),
     #[error("bad rate: {0}")]
     Rate(#[from] wesh_mix::RateError),
+    #[error(transparent)]
+    Estimates(#[from] EstimatesLost),
 }
 
 const NS: u64 = 1_000_000_000;
@@ -96,10 +98,6 @@ struct Packet {
     sender: u32,
     /// When it left its sender (ns).
     sent: u64,
-    /// The adversary's estimate over the targets.
-    targets: TargetVector,
-    /// The adversary's estimate over {A, B, others}.
-    senders: [f64; 3],
 }
 
 /// Packets in flight, by handle; freed handles are reused.
@@ -138,21 +136,15 @@ impl Packets {
     }
 }
 
-/// What waits in a client's mailbox.
-#[derive(Debug, Clone, Copy)]
-enum Stored {
-    /// A real message written at this time (ns) in the measured phase, or not measured.
-    Real(Option<u64>),
-    Other,
-}
-
 struct Client {
     provider: u16,
     /// Real-or-drop, loop, drop, and the writing of messages.
     streams: [SendStream; 4],
     /// Messages written and not sent yet: (recipient, written at).
     outbox: VecDeque<(u32, u64)>,
-    mailbox: VecDeque<Stored>,
+    /// When its pulls take what is stored for it.
+    pulls: PullTimes,
+    mailbox: MailboxSlots,
     /// The target to tag on the next packet of the real stream.
     target: Option<u32>,
 }
@@ -162,8 +154,6 @@ struct Relay {
     /// Mix layer (None: a provider).
     layer: Option<usize>,
     corrupt: bool,
-    pool: PoolVector,
-    senders: SenderPool,
     held: u32,
     loops: PoissonStream,
     /// Measured phase: packets received, and ∫ held dt (packet·ns).
@@ -185,16 +175,14 @@ pub struct World {
     packets: Packets,
     delays: HopDelaySampler,
     link_ns: u64,
-    pull_ns: u64,
     measure_from: u64,
     measure_to: u64,
     end: u64,
-    entropy: EntropyMeter,
-    link: LinkMeter,
+    /// The adversary's estimates, propagated on their own thread.
+    estimates: EstimatesThread,
     latencies: Vec<f64>,
     deliveries: Vec<f64>,
     client_packets: u64,
-    client_pulls: u64,
     events: u64,
     /// `--real-sphinx`: the packets' real Sphinx forms and the nodes' processors.
     sphinx: Option<SphinxLab>,
@@ -206,7 +194,7 @@ pub struct World {
 pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(f64)) -> Result<SimReport, SimError> {
     let mut world = World::new(cfg)?;
     world.run(progress);
-    Ok(world.report())
+    world.report()
 }
 
 impl World {
@@ -272,8 +260,6 @@ impl World {
                 id,
                 layer,
                 corrupt: corrupt.get(i).copied().unwrap_or(false),
-                pool: PoolVector::default(),
-                senders: SenderPool::default(),
                 held: 0,
                 loops: PoissonStream::new(cfg.lambda_m, Duration::ZERO, &mut rng)?,
                 received: 0,
@@ -308,6 +294,7 @@ impl World {
             StreamTiming::Poisson
         };
         let mut clients = Vec::with_capacity(cfg.clients as usize);
+        let pull_ns = secs(cfg.pull_interval_ms / 1e3).max(1);
         for c in 0..cfg.clients {
             let streams = [
                 SendStream::new(real_timing, cfg.lambda_p, Duration::ZERO, &mut rng)?,
@@ -334,7 +321,12 @@ impl World {
                 provider: (c % cfg.providers) as u16,
                 streams,
                 outbox: VecDeque::new(),
-                mailbox: VecDeque::new(),
+                pulls: PullTimes {
+                    phase: 0, // drawn below
+                    interval: pull_ns,
+                    slots: cfg.pull_slots,
+                },
+                mailbox: MailboxSlots::default(),
                 target: None,
             });
         }
@@ -353,24 +345,23 @@ impl World {
             packets: Packets::default(),
             delays: HopDelaySampler::new(Duration::from_secs_f64(cfg.mean_delay_ms / 1e3)),
             link_ns: secs(cfg.link_latency_ms / 1e3),
-            pull_ns: secs(cfg.pull_interval_ms / 1e3).max(1),
             measure_from,
             measure_to,
             end: measure_to + secs(cfg.cooldown_seconds),
-            entropy: EntropyMeter::new(cfg.targets),
-            link: LinkMeter::default(),
+            estimates: EstimatesThread::spawn(Estimates::new(relay_count, cfg.targets)),
             latencies: Vec::new(),
             deliveries: Vec::new(),
             client_packets: 0,
-            client_pulls: 0,
             events: 0,
             sphinx,
             route_buf: Vec::new(),
         };
         for c in 0..cfg.clients {
             world.schedule_client(c);
-            let phase = world.rng.random_range(0..world.pull_ns);
-            world.queue.schedule(phase, Event::Pull(c));
+            let phase = world.rng.random_range(0..pull_ns);
+            if let Some(client) = world.clients.get_mut(c as usize) {
+                client.pulls.phase = phase;
+            }
         }
         for r in 0..world.relays.len() {
             world.schedule_relay_loop(r as u16);
@@ -392,7 +383,6 @@ impl World {
             }
             match event {
                 Event::ClientWake(c) => self.client_wake(now, c),
-                Event::Pull(c) => self.pull(now, c),
                 Event::Arrive(p) => self.arrive(now, p),
                 Event::Depart(p) => self.depart(now, p),
                 Event::RelayLoop(r) => self.relay_loop(now, r),
@@ -536,15 +526,10 @@ impl World {
         let Some((route, holds, len)) = self.route(from, to_provider) else {
             return;
         };
-        let mut targets = Vec::new();
-        if let Some(k) = target {
-            targets.push((k, 1.0));
-            self.entropy.sent(k);
-        }
-        let senders = match c {
-            0 => [1.0, 0.0, 0.0],
-            1 => [0.0, 1.0, 0.0],
-            _ => [0.0, 0.0, 1.0],
+        let sender = match c {
+            0 => SenderClass::A,
+            1 => SenderClass::B,
+            _ => SenderClass::Other,
         };
         if self.measuring(now) {
             self.client_packets += 1;
@@ -557,8 +542,11 @@ impl World {
             kind,
             sender: c,
             sent: now,
-            targets,
-            senders,
+        });
+        self.estimates.push(Op::New {
+            packet: h,
+            sender,
+            target,
         });
         self.build_sphinx(h);
         self.send_on(now, h);
@@ -590,8 +578,11 @@ impl World {
                 kind: Kind::RelayLoop,
                 sender: u32::MAX,
                 sent: now,
-                targets: Vec::new(),
-                senders: [0.0, 0.0, 1.0],
+            });
+            self.estimates.push(Op::New {
+                packet: h,
+                sender: SenderClass::Other,
+                target: None,
             });
             self.build_sphinx(h);
             self.send_on(now, h);
@@ -616,8 +607,10 @@ impl World {
             return;
         };
         if !relay.corrupt {
-            relay.pool.arrive(&p.targets);
-            relay.senders.arrive(p.senders);
+            self.estimates.push(Op::Enter {
+                relay: at,
+                packet: h,
+            });
         }
         if (measure_from..measure_to).contains(&now) {
             relay.received += 1;
@@ -698,19 +691,22 @@ impl World {
         };
         account(relay, now, measure_from, measure_to);
         relay.held = relay.held.saturating_sub(1);
-        if !relay.corrupt {
-            relay.pool.depart_into(&mut p.targets);
-            p.senders = relay.senders.depart();
-        }
-        if relay.layer == Some(last_layer) {
-            // counted once: a mix loop goes on through a provider, its estimate spent here
-            self.entropy.exit(&p.targets);
-            p.targets.clear();
+        let leaving = if relay.layer == Some(last_layer) {
             let real = matches!(p.kind, Kind::Real { .. });
             if real && p.sender < 2 {
-                self.link.exit(p.sender == 0, p.senders);
+                Leaving::ExitLinked(p.sender == 0)
+            } else {
+                Leaving::Exit
             }
-        }
+        } else {
+            Leaving::Onward
+        };
+        self.estimates.push(Op::Leave {
+            relay: at,
+            packet: h,
+            mixed: !relay.corrupt,
+            leaving,
+        });
         p.hop += 1;
         self.send_on(now, h);
     }
@@ -726,8 +722,10 @@ impl World {
                 if self.measuring(p.sent) {
                     self.latencies.push((now - p.sent) as f64 / 1e6);
                 }
-                let measured = self.measuring(written).then_some(written);
-                self.store(to, Stored::Real(measured));
+                let pulled = self.store(now, to);
+                if self.measuring(written) && pulled <= self.end {
+                    self.deliveries.push((pulled - written) as f64 / 1e6);
+                }
                 // the SURB-ack, fired by the provider once the payload is stored
                 let home = self.provider_of(p.sender);
                 if let Some((route, holds, len)) = self.route(at, home) {
@@ -739,52 +737,41 @@ impl World {
                         kind: Kind::Ack { to: p.sender },
                         sender: u32::MAX,
                         sent: now,
-                        targets: Vec::new(),
-                        senders: [0.0, 0.0, 1.0],
+                    });
+                    self.estimates.push(Op::New {
+                        packet: ack,
+                        sender: SenderClass::Other,
+                        target: None,
                     });
                     self.build_sphinx(ack);
                     self.queue.schedule(now, Event::Arrive(ack));
                 }
             }
-            Kind::Loop => self.store(p.sender, Stored::Other),
-            Kind::Ack { to } => self.store(to, Stored::Other),
+            Kind::Loop => {
+                self.store(now, p.sender);
+            }
+            Kind::Ack { to } => {
+                self.store(now, to);
+            }
             Kind::Drop | Kind::RelayLoop => {}
         }
     }
 
-    fn store(&mut self, c: u32, s: Stored) {
-        if let Some(client) = self.clients.get_mut(c as usize) {
-            client.mailbox.push_back(s);
-        }
+    /// A payload for client `c` is stored at `now`: when the client pulls it.
+    fn store(&mut self, now: u64, c: u32) -> u64 {
+        self.clients.get_mut(c as usize).map_or(u64::MAX, |client| {
+            client.mailbox.store(now, &client.pulls)
+        })
     }
 
-    fn pull(&mut self, now: u64, c: u32) {
-        let slots = self.cfg.pull_slots as usize;
-        let measuring = self.measuring(now);
-        if let Some(client) = self.clients.get_mut(c as usize) {
-            for _ in 0..slots {
-                match client.mailbox.pop_front() {
-                    Some(Stored::Real(Some(written))) => {
-                        self.deliveries.push((now - written) as f64 / 1e6);
-                    }
-                    Some(_) => {}
-                    None => break,
-                }
-            }
-        }
-        if measuring {
-            self.client_pulls += 1;
-        }
-        self.queue.schedule(now + self.pull_ns, Event::Pull(c));
-    }
-
-    fn report(self) -> SimReport {
+    fn report(self) -> Result<SimReport, SimError> {
         let measured_s = (self.measure_to - self.measure_from) as f64 / NS as f64;
-        let per_target = self.entropy.per_target();
-        let e = self.entropy.summary();
+        let estimates = self.estimates.finish()?;
+        let per_target = estimates.entropy.per_target();
+        let e = estimates.entropy.summary();
         let (latency_ms, latency_cdf) =
             Percentiles::with_cdf(self.latencies, crate::report::CDF_POINTS);
-        let (epsilon, delta, link_packets) = self.link.result();
+        let (epsilon, delta, link_packets) = estimates.link.result();
         let clients = f64::from(self.cfg.clients);
         let per_client_s = clients * measured_s;
         let mixes: Vec<&Relay> = self.relays.iter().filter(|r| r.layer.is_some()).collect();
@@ -794,7 +781,12 @@ impl World {
             .collect();
         let mix_count = mixes.len().max(1) as f64;
         let answer = pull_response_bytes(self.cfg.pull_slots as usize) as f64;
-        SimReport {
+        let client_pulls: u64 = self
+            .clients
+            .iter()
+            .map(|c| c.pulls.count_in(self.measure_from, self.measure_to))
+            .sum();
+        Ok(SimReport {
             config: self.cfg.clone(),
             anonymity: AnonymitySection {
                 entropy_bits: round3(e.mean_bits),
@@ -813,7 +805,7 @@ impl World {
                 client_up_bytes_per_s: round3(
                     self.client_packets as f64 * PACKET_BYTES as f64 / per_client_s,
                 ),
-                client_down_bytes_per_s: round3(self.client_pulls as f64 * answer / per_client_s),
+                client_down_bytes_per_s: round3(client_pulls as f64 * answer / per_client_s),
                 client_packets_per_s: round3(self.client_packets as f64 / per_client_s),
             },
             mix: MixSection {
@@ -836,7 +828,7 @@ impl World {
             },
             per_target,
             latency_cdf,
-        }
+        })
     }
 }
 
