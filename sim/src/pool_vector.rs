@@ -99,17 +99,19 @@ impl PoolVector {
     }
 }
 
-/// `acc += factor · v`, both sorted by target (in place: vectors are short).
+/// `acc += factor · v`, both sorted by target: one walk along both (a packet's targets are
+/// nearly always already in the pool, so an insertion is rare).
 fn merge_add(acc: &mut TargetVector, v: &[(u32, f64)], factor: f64) {
+    let mut i = 0;
     for &(t, p) in v {
-        match acc.binary_search_by_key(&t, |(x, _)| *x) {
-            Ok(i) => {
-                if let Some((_, a)) = acc.get_mut(i) {
-                    *a += factor * p;
-                }
-            }
-            Err(i) => acc.insert(i, (t, factor * p)),
+        while acc.get(i).is_some_and(|(x, _)| *x < t) {
+            i += 1;
         }
+        match acc.get_mut(i) {
+            Some((x, a)) if *x == t => *a += factor * p,
+            _ => acc.insert(i, (t, factor * p)),
+        }
+        i += 1;
     }
 }
 
@@ -200,6 +202,19 @@ mod tests {
             );
         }
         assert!(pool.depart().is_empty());
+    }
+
+    #[test]
+    fn merging_sorted_vectors_adds_and_inserts_in_order() {
+        let mut acc: TargetVector = vec![(2, 1.0), (5, 1.0), (9, 1.0)];
+        merge_add(&mut acc, &[(1, 1.0), (5, 2.0), (7, 1.0), (12, 4.0)], 0.5);
+        assert_eq!(
+            acc,
+            vec![(1, 0.5), (2, 1.0), (5, 2.0), (7, 0.5), (9, 1.0), (12, 2.0)]
+        );
+        let mut empty = TargetVector::new();
+        merge_add(&mut empty, &[(3, 1.0)], 2.0);
+        assert_eq!(empty, vec![(3, 2.0)]);
     }
 
     #[test]

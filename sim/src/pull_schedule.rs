@@ -150,7 +150,15 @@ mod tests {
         assert_eq!(s.store(1, &times), 10);
         assert_eq!(s.store(2, &times), 10);
         assert_eq!(s.store(3, &times), 20, "pull 10 is full");
-        assert_eq!(s.store(25, &times), 30, "an empty mailbox waits for the next pull");
-        assert_eq!(s.store(30, &times), 30, "stored as the pull happens: it takes it");
+        assert_eq!(
+            s.store(25, &times),
+            30,
+            "an empty mailbox waits for the next pull"
+        );
+        assert_eq!(
+            s.store(30, &times),
+            30,
+            "stored as the pull happens: it takes it"
+        );
     }
 }

@@ -1,19 +1,22 @@
 //! One run: clients, providers and mixes on a virtual clock, driven by the production
-//! cores' decisions, with packets as opaque handles.
+//! cores' decisions, with packets as opaque values ([`Packet`]) carried by the event
+//! queue.
 //!
 //! What comes from the production cores (`wesh_mix`, `wesh_pki`): the three client streams
 //! and the relays' loop stream ([`PoissonStream`]), every hop's hold ([`HopDelaySampler`]),
 //! the routes of real, loop, drop and ack packets and of relay loops ([`Topology`]), the
 //! mixes' layers ([`assign_layers`]), the client profiles' rates and pull schedule and the
 //! wire sizes. What the simulator adds is only the bookkeeping a real network does by
-//! moving bytes: which node holds which packet, and mailboxes as queues.
+//! moving bytes: which node holds which packet, and when a mailbox's pulls take what
+//! is stored in it ([`crate::pull_schedule`]). The adversary's estimates are worked out
+//! on a thread of their own from what happens to the packets ([`crate::estimates`]).
 //!
 //! A packet's life: its sender hands it to its provider, which holds it for the first
 //! sampled delay like any mix (the Sphinx route starts there), then each mix layer holds
 //! it for its delay, and the last provider stores it (real messages, loops, acks) or drops
 //! it. Storing a real message fires its SURB-ack back through the mixnet to the sender's
 //! provider, as `ack_after_store` does. Clients pull their mailbox on the profile's
-//! schedule, taking up to its slots.
+//! schedule, taking up to its slots (worked out when a payload is stored).
 //!
 //! With `--real-sphinx` each packet is also a real Sphinx packet ([`crate::sphinx_lab`])
 //! whose headers decide its next hop and hold.
@@ -21,7 +24,7 @@
 //! Not modelled yet: fragmentation and retransmission (a real message is one packet, and
 //! nothing is lost), link latency variation.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
@@ -35,8 +38,10 @@ use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::config::SimConfig;
 use crate::estimates::{Estimates, EstimatesLost, EstimatesThread, Leaving, Op, SenderClass};
+use crate::packet::{Handles, HoldDraws, Kind, MAX_ROUTE, Packet};
 use crate::pull_schedule::{MailboxSlots, PullTimes};
-use crate::queue::{Event, EventQueue};
+use crate::queue::EventQueue;
+use crate::relay_index::{self, RelayIndex};
 use crate::report::{
     AnonymitySection, BandwidthSection, MixSection, Percentiles, RunSection, SimReport, round3,
 };
@@ -69,71 +74,19 @@ fn secs(s: f64) -> u64 {
     (s.max(0.0) * NS as f64) as u64
 }
 
-/// What a packet is, as only its sender and its last node know.
+/// Something due at a virtual time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// A real message to client `to`, written at `written` (ns).
-    Real { to: u32, written: u64 },
-    /// The real stream had nothing to send.
-    Drop,
-    /// A client's loop back to itself.
-    Loop,
-    /// The SURB-ack of a stored real message, back to its sender.
-    Ack { to: u32 },
-    /// A mix's or provider's loop back to itself.
-    RelayLoop,
-}
-
-#[derive(Debug)]
-struct Packet {
-    /// Node indices of the route, from the first node that holds it.
-    route: [u16; 8],
-    /// The hold at each node of the route, in ns (the last is 0: it delivers).
-    holds: [u64; 8],
-    len: u8,
-    /// Index in `route` of the node it is at or travelling to.
-    hop: u8,
-    kind: Kind,
-    /// The sending client (`u32::MAX` for relay loops and acks).
-    sender: u32,
-    /// When it left its sender (ns).
-    sent: u64,
-}
-
-/// Packets in flight, by handle; freed handles are reused.
-#[derive(Debug, Default)]
-struct Packets {
-    slots: Vec<Option<Packet>>,
-    free: Vec<u32>,
-}
-
-impl Packets {
-    fn insert(&mut self, p: Packet) -> u32 {
-        match self.free.pop() {
-            Some(h) => {
-                if let Some(slot) = self.slots.get_mut(h as usize) {
-                    *slot = Some(p);
-                }
-                h
-            }
-            None => {
-                self.slots.push(Some(p));
-                (self.slots.len() - 1) as u32
-            }
-        }
-    }
-
-    fn get_mut(&mut self, h: u32) -> Option<&mut Packet> {
-        self.slots.get_mut(h as usize)?.as_mut()
-    }
-
-    fn remove(&mut self, h: u32) -> Option<Packet> {
-        let p = self.slots.get_mut(h as usize)?.take();
-        if p.is_some() {
-            self.free.push(h);
-        }
-        p
-    }
+enum Event {
+    /// A client's streams (real, loop, drop, its writing of messages) are due.
+    ClientWake(u32),
+    /// A packet reaches the next node of its route (links with latency only).
+    Arrive(Packet),
+    /// A packet's hold at its current node ends.
+    Depart(Packet),
+    /// A mix's or provider's loop cover stream (λ_M) is due.
+    RelayLoop(u16),
+    /// Target `k` is tagged on the next packet of a client's real stream.
+    Target(u32),
 }
 
 struct Client {
@@ -166,14 +119,15 @@ struct Relay {
 pub struct World {
     cfg: SimConfig,
     rng: ChaCha12Rng,
-    queue: EventQueue,
+    queue: EventQueue<Event>,
     topology: Topology,
     relays: Vec<Relay>,
-    index: HashMap<NodeId, u16>,
+    index: RelayIndex,
     provider_ids: Vec<NodeId>,
     clients: Vec<Client>,
-    packets: Packets,
-    delays: HopDelaySampler,
+    handles: Handles,
+    serials: u64,
+    holds: HoldDraws,
     link_ns: u64,
     measure_from: u64,
     measure_to: u64,
@@ -201,19 +155,16 @@ impl World {
     pub fn new(cfg: &SimConfig) -> Result<Self, SimError> {
         cfg.validate()?;
         let mut rng = ChaCha12Rng::seed_from_u64(cfg.seed);
-        let node = |tag: u64, i: u64| -> RouteNode {
-            let mut b = [0u8; 32];
-            b[..8].copy_from_slice(&tag.to_be_bytes());
-            b[8..16].copy_from_slice(&i.to_be_bytes());
-            b[16..24].copy_from_slice(&cfg.seed.to_be_bytes());
+        let node = |kind: u64, i: u64| -> RouteNode {
+            let id = RelayIndex::id(kind, i, cfg.seed);
             RouteNode {
-                id: NodeId(b),
-                sphinx_key: PublicKey::from(&StaticSecret::from(b)),
+                id,
+                sphinx_key: PublicKey::from(&StaticSecret::from(id.0)),
             }
         };
         let layers_n = cfg.layers as usize;
         let mixes: Vec<RouteNode> = (0..u64::from(cfg.layers * cfg.width))
-            .map(|i| node(1, i))
+            .map(|i| node(relay_index::MIX, i))
             .collect();
         // layers as the PKI deals them (balanced by rank, so `width` each)
         let ids: Vec<wesh_pki::descriptor::NodeId> = mixes
@@ -231,7 +182,9 @@ impl World {
                 l.push(*m);
             }
         }
-        let providers: Vec<RouteNode> = (0..u64::from(cfg.providers)).map(|i| node(2, i)).collect();
+        let providers: Vec<RouteNode> = (0..u64::from(cfg.providers))
+            .map(|i| node(relay_index::PROVIDER, i))
+            .collect();
         let topology = Topology::new(layers.clone(), providers.clone())?;
 
         let relay_count = providers.len() + mixes.len();
@@ -267,11 +220,7 @@ impl World {
                 held_since: 0,
             });
         }
-        let index: HashMap<NodeId, u16> = relays
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.id, i as u16))
-            .collect();
+        let index = RelayIndex::new(&relays.iter().map(|r| r.id).collect::<Vec<_>>());
         // a relay's Sphinx secret is its id's bytes (as `node` made its public key)
         let sphinx = cfg.real_sphinx.then(|| {
             let keys = relays.iter().map(|r| {
@@ -331,6 +280,10 @@ impl World {
             });
         }
 
+        let holds = HoldDraws::new(
+            HopDelaySampler::new(Duration::from_secs_f64(cfg.mean_delay_ms / 1e3)),
+            rng.random(),
+        );
         let measure_from = secs(cfg.burn_in_seconds);
         let measure_to = measure_from + secs(cfg.seconds);
         let mut world = World {
@@ -342,8 +295,9 @@ impl World {
             relays,
             index,
             clients,
-            packets: Packets::default(),
-            delays: HopDelaySampler::new(Duration::from_secs_f64(cfg.mean_delay_ms / 1e3)),
+            handles: Handles::default(),
+            serials: 0,
+            holds,
             link_ns: secs(cfg.link_latency_ms / 1e3),
             measure_from,
             measure_to,
@@ -488,8 +442,8 @@ impl World {
         self.rng.random_range(0..self.cfg.providers) as u16
     }
 
-    /// A route from relay `from` to relay `to` (production route choice) with its holds.
-    fn route(&mut self, from: u16, to: u16) -> Option<([u16; 8], [u64; 8], u8)> {
+    /// A route from relay `from` to relay `to` (production route choice).
+    fn route(&mut self, from: u16, to: u16) -> Option<([u16; MAX_ROUTE], u8)> {
         let from_id = *self.provider_ids.get(from as usize)?;
         let to_id = *self.provider_ids.get(to as usize)?;
         let mut nodes = std::mem::take(&mut self.route_buf);
@@ -505,25 +459,55 @@ impl World {
         indexed
     }
 
-    /// Node indices of `nodes` and their holds (as `HopDelaySampler::for_route` draws
-    /// them: one per node but the last, which delivers).
-    fn indexed(&mut self, nodes: &[RouteNode]) -> Option<([u16; 8], [u64; 8], u8)> {
-        let mut route = [0u16; 8];
-        let mut holds = [0u64; 8];
-        let len = nodes.len().min(8);
-        for (i, n) in nodes.iter().enumerate().take(8) {
-            route[i] = *self.index.get(&n.id)?;
-            if i + 1 < nodes.len() {
-                holds[i] = ns(self.delays.sample(&mut self.rng));
-            }
+    /// Node indices of `nodes` (None for a route longer than any the topology draws).
+    fn indexed(&self, nodes: &[RouteNode]) -> Option<([u16; MAX_ROUTE], u8)> {
+        let mut route = [0u16; MAX_ROUTE];
+        if nodes.len() > MAX_ROUTE {
+            return None;
         }
-        Some((route, holds, len as u8))
+        for (slot, n) in route.iter_mut().zip(nodes) {
+            *slot = self.index.get(&n.id)?;
+        }
+        Some((route, nodes.len() as u8))
+    }
+
+    /// A new packet along `route`, handed to its first node at `now`; `class` and
+    /// `target` are what the adversary's estimates start from.
+    fn launch(
+        &mut self,
+        now: u64,
+        route: ([u16; MAX_ROUTE], u8),
+        kind: Kind,
+        sender: u32,
+        class: SenderClass,
+        target: Option<u32>,
+    ) {
+        let handle = self.handles.take();
+        self.estimates.push(Op::New {
+            packet: handle,
+            sender: class,
+            target,
+        });
+        let serial = self.serials;
+        self.serials += 1;
+        let p = Packet {
+            serial,
+            sent: now,
+            kind,
+            handle,
+            sender,
+            route: route.0,
+            len: route.1,
+            hop: 0,
+        };
+        self.build_sphinx(&p);
+        self.send_on(now, p);
     }
 
     /// Client `c` hands a packet to its provider.
     fn send(&mut self, now: u64, c: u32, kind: Kind, to_provider: u16, target: Option<u32>) {
         let from = self.provider_of(c);
-        let Some((route, holds, len)) = self.route(from, to_provider) else {
+        let Some(route) = self.route(from, to_provider) else {
             return;
         };
         let sender = match c {
@@ -534,22 +518,7 @@ impl World {
         if self.measuring(now) {
             self.client_packets += 1;
         }
-        let h = self.packets.insert(Packet {
-            route,
-            holds,
-            len,
-            hop: 0,
-            kind,
-            sender: c,
-            sent: now,
-        });
-        self.estimates.push(Op::New {
-            packet: h,
-            sender,
-            target,
-        });
-        self.build_sphinx(h);
-        self.send_on(now, h);
+        self.launch(now, route, kind, c, sender, target);
     }
 
     fn relay_loop(&mut self, now: u64, r: u16) {
@@ -567,49 +536,31 @@ impl World {
             let Ok(nodes) = self.topology.mix_loop_route(&mut self.rng, &me) else {
                 continue;
             };
-            let Some((route, holds, len)) = self.indexed(&nodes) else {
+            let Some(route) = self.indexed(&nodes) else {
                 continue;
             };
-            let h = self.packets.insert(Packet {
-                route,
-                holds,
-                len,
-                hop: 0,
-                kind: Kind::RelayLoop,
-                sender: u32::MAX,
-                sent: now,
-            });
-            self.estimates.push(Op::New {
-                packet: h,
-                sender: SenderClass::Other,
-                target: None,
-            });
-            self.build_sphinx(h);
-            self.send_on(now, h);
+            let class = SenderClass::Other;
+            self.launch(now, route, Kind::RelayLoop, u32::MAX, class, None);
         }
         self.schedule_relay_loop(r);
     }
 
-    fn arrive(&mut self, now: u64, h: u32) {
+    fn arrive(&mut self, now: u64, mut p: Packet) {
         let (measure_from, measure_to) = (self.measure_from, self.measure_to);
-        self.unwrap_sphinx(h);
-        let Some(p) = self.packets.get_mut(h) else {
-            return;
-        };
-        let at = p.route[usize::from(p.hop)];
-        let last = p.hop + 1 >= p.len;
-        if last {
-            self.deliver(now, h);
+        let header_hold = self.unwrap_sphinx(&mut p);
+        if p.is_last_hop() {
+            self.deliver(now, p);
             return;
         }
-        let hold = p.holds[usize::from(p.hop)];
+        let at = p.at();
+        let hold = header_hold.unwrap_or_else(|| self.holds.hold(p.serial, p.hop));
         let Some(relay) = self.relays.get_mut(usize::from(at)) else {
             return;
         };
         if !relay.corrupt {
             self.estimates.push(Op::Enter {
                 relay: at,
-                packet: h,
+                packet: p.handle,
             });
         }
         if (measure_from..measure_to).contains(&now) {
@@ -617,55 +568,64 @@ impl World {
         }
         account(relay, now, measure_from, measure_to);
         relay.held += 1;
-        self.queue.schedule(now + hold, Event::Depart(h));
+        self.queue.schedule(now + hold, Event::Depart(p));
     }
 
-    /// Packet `h` leaves for its next node at `now`. Links without latency (the default)
+    /// Packet `p` leaves for its next node at `now`. Links without latency (the default)
     /// deliver it at once instead of through the queue: half of a large run's events are
-    /// such arrivals, and the queue is a third of its time.
-    fn send_on(&mut self, now: u64, h: u32) {
+    /// such arrivals.
+    fn send_on(&mut self, now: u64, p: Packet) {
         if self.link_ns == 0 {
             // still an event of the run (the counts stay comparable)
             self.events += 1;
-            self.arrive(now, h);
+            self.arrive(now, p);
         } else {
-            self.queue.schedule(now + self.link_ns, Event::Arrive(h));
+            self.queue.schedule(now + self.link_ns, Event::Arrive(p));
         }
     }
 
     /// `--real-sphinx`: packet `h` as its route and holds say, for who its last node
     /// delivers to.
-    fn build_sphinx(&mut self, h: u32) {
+    fn build_sphinx(&mut self, p: &Packet) {
         let Some(lab) = self.sphinx.as_mut() else {
-            return;
-        };
-        let Some(p) = self.packets.get_mut(h) else {
             return;
         };
         let len = usize::from(p.len);
+        // the last node delivers: no hold
+        let holds: Vec<u64> = (0..p.len)
+            .map(|hop| {
+                if hop + 1 < p.len {
+                    self.holds.hold(p.serial, hop)
+                } else {
+                    0
+                }
+            })
+            .collect();
         let destination = destination_of(p, &self.relays);
         let plaintext = wesh_mix::MixPayload::Drop.encode();
-        lab.build(h, &p.route[..len], &p.holds[..len], destination, &plaintext);
+        let route = p.route.get(..len).unwrap_or(&[]);
+        lab.build(p.handle, route, &holds, destination, &plaintext);
     }
 
-    /// `--real-sphinx`: the node packet `h` reaches unwraps it; its header, not the
-    /// simulator's draw, gives the hold and the next hop (a disagreement is counted).
-    fn unwrap_sphinx(&mut self, h: u32) {
-        let Some(lab) = self.sphinx.as_mut() else {
-            return;
-        };
-        let Some(p) = self.packets.get_mut(h) else {
-            return;
-        };
+    /// `--real-sphinx`: the node packet `p` reaches unwraps it; its header, not the
+    /// simulator's draw, gives the hold (returned) and the next hop (a disagreement is
+    /// counted).
+    fn unwrap_sphinx(&mut self, p: &mut Packet) -> Option<u64> {
+        let lab = self.sphinx.as_mut()?;
         let hop = usize::from(p.hop);
-        let last = hop + 1 >= usize::from(p.len);
-        let agrees = match lab.unwrap(h, p.route[hop]) {
+        let last = p.is_last_hop();
+        let mut header_hold = None;
+        let agrees = match lab.unwrap(p.handle, p.at()) {
             Unwrapped::Forward { next, hold_ns } if !last => {
-                let drawn = self.relays.get(usize::from(p.route[hop + 1])).map(|r| r.id);
-                let agrees = drawn == Some(next) && p.holds[hop] == hold_ns;
-                p.holds[hop] = hold_ns;
-                if let Some(i) = self.index.get(&next) {
-                    p.route[hop + 1] = *i;
+                let drawn = p
+                    .route
+                    .get(hop + 1)
+                    .and_then(|i| self.relays.get(usize::from(*i)))
+                    .map(|r| r.id);
+                let agrees = drawn == Some(next) && self.holds.hold(p.serial, p.hop) == hold_ns;
+                header_hold = Some(hold_ns);
+                if let (Some(i), Some(slot)) = (self.index.get(&next), p.route.get_mut(hop + 1)) {
+                    *slot = i;
                 }
                 agrees
             }
@@ -677,15 +637,13 @@ impl World {
         if !agrees {
             lab.mismatches += 1;
         }
+        header_hold
     }
 
-    fn depart(&mut self, now: u64, h: u32) {
+    fn depart(&mut self, now: u64, mut p: Packet) {
         let (measure_from, measure_to) = (self.measure_from, self.measure_to);
         let last_layer = self.cfg.layers as usize - 1;
-        let Some(p) = self.packets.get_mut(h) else {
-            return;
-        };
-        let at = p.route[usize::from(p.hop)];
+        let at = p.at();
         let Some(relay) = self.relays.get_mut(usize::from(at)) else {
             return;
         };
@@ -703,20 +661,18 @@ impl World {
         };
         self.estimates.push(Op::Leave {
             relay: at,
-            packet: h,
+            packet: p.handle,
             mixed: !relay.corrupt,
             leaving,
         });
         p.hop += 1;
-        self.send_on(now, h);
+        self.send_on(now, p);
     }
 
     /// The packet reached its last node.
-    fn deliver(&mut self, now: u64, h: u32) {
-        let Some(p) = self.packets.remove(h) else {
-            return;
-        };
-        let at = p.route[usize::from(p.len.saturating_sub(1))];
+    fn deliver(&mut self, now: u64, p: Packet) {
+        self.handles.give_back(p.handle);
+        let at = p.at();
         match p.kind {
             Kind::Real { to, written } => {
                 if self.measuring(p.sent) {
@@ -728,23 +684,9 @@ impl World {
                 }
                 // the SURB-ack, fired by the provider once the payload is stored
                 let home = self.provider_of(p.sender);
-                if let Some((route, holds, len)) = self.route(at, home) {
-                    let ack = self.packets.insert(Packet {
-                        route,
-                        holds,
-                        len,
-                        hop: 0,
-                        kind: Kind::Ack { to: p.sender },
-                        sender: u32::MAX,
-                        sent: now,
-                    });
-                    self.estimates.push(Op::New {
-                        packet: ack,
-                        sender: SenderClass::Other,
-                        target: None,
-                    });
-                    self.build_sphinx(ack);
-                    self.queue.schedule(now, Event::Arrive(ack));
+                if let Some(route) = self.route(at, home) {
+                    let (kind, class) = (Kind::Ack { to: p.sender }, SenderClass::Other);
+                    self.launch(now, route, kind, u32::MAX, class, None);
                 }
             }
             Kind::Loop => {
@@ -759,9 +701,9 @@ impl World {
 
     /// A payload for client `c` is stored at `now`: when the client pulls it.
     fn store(&mut self, now: u64, c: u32) -> u64 {
-        self.clients.get_mut(c as usize).map_or(u64::MAX, |client| {
-            client.mailbox.store(now, &client.pulls)
-        })
+        self.clients
+            .get_mut(c as usize)
+            .map_or(u64::MAX, |client| client.mailbox.store(now, &client.pulls))
     }
 
     fn report(self) -> Result<SimReport, SimError> {
@@ -847,7 +789,11 @@ fn destination_of(p: &Packet, relays: &[Relay]) -> NodeId {
         Kind::Loop => mailbox_of(p.sender),
         Kind::Drop => wesh_mix::hop_rules::COVER_DESTINATION,
         Kind::RelayLoop => {
-            let last = p.route[usize::from(p.len.saturating_sub(1))];
+            let last = p
+                .route
+                .get(usize::from(p.len.saturating_sub(1)))
+                .copied()
+                .unwrap_or(0);
             relays
                 .get(usize::from(last))
                 .map_or(NodeId([0; 32]), |r| r.id)
