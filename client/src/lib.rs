@@ -5,6 +5,7 @@
 pub mod app;
 pub mod codec;
 pub mod crypto;
+pub mod direct;
 pub mod entry;
 pub mod error;
 pub mod group;

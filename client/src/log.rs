@@ -155,6 +155,16 @@ impl<S: EntryStore> Log<S> {
         self.heads.iter().rev().take(MAX_PARENTS).copied().collect()
     }
 
+    /// Parents some entry names that the log does not hold (a sync cut short leaves
+    /// them; the next one asks for them first).
+    pub fn missing_parents(&self) -> Vec<EntryHash> {
+        self.referenced
+            .iter()
+            .filter(|h| !self.store.contains(h))
+            .copied()
+            .collect()
+    }
+
     /// Lamport clock for the next entry by `author`: one past everything seen.
     pub fn next_clock(&self, author: [u8; 32]) -> LamportClock {
         LamportClock {

@@ -62,3 +62,46 @@ pub const LINK_CONFIRMATION_TTL_MS: u64 = 120_000;
 /// Wrong confirmation codes accepted before the pending request is cancelled: with a
 /// 10-digit code, three guesses succeed with probability 3·10⁻¹⁰.
 pub const LINK_CONFIRMATION_ATTEMPTS: u8 = 3;
+
+// ---- Direct local links (spec/direct.md) ----
+
+/// How often a device's beacons change, in seconds. Source: our choice: the issue asks for
+/// at least every rendezvous period (24 h); 15 min bounds how long a nearby observer can
+/// follow one device by its broadcast to one period.
+pub const DIRECT_BEACON_PERIOD_SECS: u64 = 900;
+
+/// Bytes of a beacon and of a group offer tag. Source: our choice: 128 bits make a chance
+/// collision between a stranger's random bytes and a member's value negligible (2^-128)
+/// and fit two beacons in one 31-byte BLE advertisement.
+pub const DIRECT_TAG_LEN: usize = 16;
+
+/// A device's offer lists its groups padded with random tags to a multiple of this, so a
+/// peer learns the number of its groups only to within this many. Source: our choice.
+pub const DIRECT_OFFER_PAD: usize = 8;
+
+/// Most groups one offer may list. Source: our choice: far above any user's groups, and
+/// it bounds the work a peer can make a device do (one HMAC per own group per tag).
+pub const DIRECT_MAX_OFFER: usize = 1_024;
+
+/// Largest direct frame, in bytes, its length prefix excluded. Source: our choice: one
+/// entry of the largest size (`MAX_ENTRY_CIPHERTEXT_LEN`) and its framing; a peer
+/// announcing more is refused before anything is buffered.
+pub const DIRECT_MAX_FRAME: usize = MAX_ENTRY_CIPHERTEXT_LEN + 16 * 1024;
+
+/// Entries are packed into one sync message up to this many bytes (a larger entry goes
+/// alone). Source: our choice: small enough for a BLE-class link to interleave other
+/// messages, large enough that a frame's overhead is under 1 %.
+pub const DIRECT_ENTRIES_BUDGET: usize = 48 * 1024;
+
+/// Most hashes in one heads or want message, and most entries asked for and not yet
+/// received on one link. Source: our choice: bounds what a link holds (256 × 32 bytes
+/// of hashes) whatever the peer says; more is asked for as answers come.
+pub const DIRECT_MAX_HASHES: usize = 256;
+
+/// Most hashes a link remembers it still has to ask for. Source: our choice: beyond it
+/// the rest is found again from the heads on the next exchange (a sync resumes from the
+/// logs, not from the link's memory).
+pub const DIRECT_MAX_WANTED: usize = 4_096;
+
+/// Version of the direct-link wire (the first byte of a hello). Source: this spec.
+pub const DIRECT_WIRE_VERSION: u8 = 1;

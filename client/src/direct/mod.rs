@@ -1,0 +1,17 @@
+//! Direct local links (spec/direct.md): devices near each other find the groups they
+//! share and exchange their entries with no provider or mix in between.
+//!
+//! - [`beacon`]: what a device broadcasts, recognisable only by members;
+//! - [`session`]: one link: a hello, group offers bound to the session, then encrypted
+//!   messages;
+//! - [`sync`]: the shared groups' logs brought level over a session;
+//! - [`frame`]: the length-prefixed frames under both.
+
+pub mod beacon;
+pub mod frame;
+pub mod session;
+pub mod sync;
+
+pub use beacon::{BeaconSet, DirectKey};
+pub use session::{DirectError, DirectEvent, DirectSession, SharedGroup};
+pub use sync::{DirectSync, SyncLogs, SyncStats};
