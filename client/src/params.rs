@@ -105,3 +105,8 @@ pub const DIRECT_MAX_WANTED: usize = 4_096;
 
 /// Version of the direct-link wire (the first byte of a hello). Source: this spec.
 pub const DIRECT_WIRE_VERSION: u8 = 1;
+
+/// Received entries a link holds before handing them to the logs, in bytes: a sync keeps
+/// what it received oldest first once its walk back is done, or every this many bytes.
+/// Source: our choice: a few thousand entries of a chat; bounded whatever the peer does.
+pub const DIRECT_MAX_HELD_BYTES: usize = 4 * 1024 * 1024;

@@ -3,11 +3,14 @@
 //! and changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/direct_link.rs"]
+mod direct_link;
+
+use direct_link::End;
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use wesh_client::direct::{
-    DirectError, DirectEvent, DirectKey, DirectSession, DirectSync, SharedGroup, SyncLogs,
-};
+use wesh_client::direct::{DirectError, DirectEvent, DirectKey, DirectSession, SyncLogs, Verified};
 use wesh_client::entry::{Entry, EntryHash, LogKind};
 use wesh_client::group::{GroupKind, GroupSecrets};
 use wesh_client::log::Log;
@@ -43,14 +46,29 @@ impl SyncLogs for Device {
             .get(hash)
             .map(Entry::encode)
     }
-    fn ingest(
+    fn verify(&self, group: usize, log: LogKind, bytes: &[u8]) -> wesh_client::Result<Verified> {
+        let l = &self.groups[group].logs[idx(log)];
+        let e = Entry::decode_verified(bytes, l.verifier())?;
+        Ok(Verified {
+            hash: *e.hash(),
+            parents: e.parents().to_vec(),
+            time: e.clock().time,
+            author: e.clock().id,
+        })
+    }
+    fn keep(
         &mut self,
         group: usize,
         log: LogKind,
-        bytes: &[u8],
-    ) -> wesh_client::Result<(EntryHash, Vec<EntryHash>, bool)> {
-        let (e, new) = self.groups[group].logs[idx(log)].ingest(bytes)?;
-        Ok((*e.hash(), e.parents().to_vec(), new))
+        entries: Vec<Vec<u8>>,
+    ) -> wesh_client::Result<u64> {
+        let mut new = 0;
+        for bytes in entries {
+            if self.groups[group].logs[idx(log)].ingest(&bytes)?.1 {
+                new += 1;
+            }
+        }
+        Ok(new)
     }
 }
 
@@ -105,73 +123,12 @@ impl Device {
     }
 }
 
-/// One end of a link in memory.
-struct End {
-    session: DirectSession,
-    sync: Option<DirectSync>,
-    shared: Vec<SharedGroup>,
-    outbox: Vec<u8>,
-}
-
-impl End {
-    fn new(device: &Device, rng: &mut ChaCha20Rng) -> Self {
-        let (session, hello) = DirectSession::start(device.keys(), rng);
-        End {
-            session,
-            sync: None,
-            shared: Vec::new(),
-            outbox: hello,
-        }
-    }
-
-    /// Takes bytes from the peer; queues what to send back.
-    fn feed(&mut self, bytes: &[u8], device: &mut Device) -> Result<(), DirectError> {
-        for event in self.session.receive(bytes)? {
-            match event {
-                DirectEvent::Send(f) => self.outbox.extend(f),
-                DirectEvent::Matched(shared) => {
-                    self.shared = shared.clone();
-                    let mut sync = DirectSync::new(shared);
-                    for m in sync.start(device) {
-                        let f = self.session.send(&m)?;
-                        self.outbox.extend(f);
-                    }
-                    self.sync = Some(sync);
-                }
-                DirectEvent::Message(m) => {
-                    let sync = self.sync.as_mut().expect("sync after matching");
-                    for reply in sync.receive(&m, device)? {
-                        let f = self.session.send(&reply)?;
-                        self.outbox.extend(f);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Runs a link until both ends are quiet or `budget` bytes have crossed it (a cut).
+/// Runs a link between two devices until both ends are quiet or `budget` bytes have
+/// crossed it (a cut).
 fn link(a: &mut Device, b: &mut Device, rng: &mut ChaCha20Rng, budget: usize) -> (End, End) {
-    let mut ea = End::new(a, rng);
-    let mut eb = End::new(b, rng);
-    let mut crossed = 0;
-    loop {
-        let to_b = std::mem::take(&mut ea.outbox);
-        let to_a = std::mem::take(&mut eb.outbox);
-        if to_a.is_empty() && to_b.is_empty() {
-            break;
-        }
-        for (bytes, end, dev) in [(to_b, &mut eb, &mut *b), (to_a, &mut ea, &mut *a)] {
-            let room = budget.saturating_sub(crossed);
-            let cut = bytes.len().min(room);
-            crossed += cut;
-            end.feed(&bytes[..cut], dev).unwrap();
-        }
-        if crossed >= budget {
-            break;
-        }
-    }
+    let mut ea = End::new(a.keys(), rng);
+    let mut eb = End::new(b.keys(), rng);
+    direct_link::run(&mut ea, a, &mut eb, b, budget);
     (ea, eb)
 }
 
@@ -276,7 +233,7 @@ fn a_peer_sending_garbage_is_refused_and_nothing_changes() {
     let before = alice.hashes(0, LogKind::Message);
 
     // a handshake with bob's session, then messages bob's sync would never send
-    let mut ea = End::new(&alice, &mut rng);
+    let mut ea = End::new(alice.keys(), &mut rng);
     let (mut bs, hello_b) = DirectSession::start(bob.keys(), &mut rng);
     ea.feed(&hello_b, &mut alice).unwrap();
     let mut offer_a = std::mem::take(&mut ea.outbox);
@@ -311,7 +268,7 @@ fn a_peer_sending_garbage_is_refused_and_nothing_changes() {
         m.extend_from_slice(&[1, 0, 0]);
         m
     }] {
-        let mut ea = End::new(&alice, &mut rng);
+        let mut ea = End::new(alice.keys(), &mut rng);
         let (mut bs, hello_b) = DirectSession::start(bob.keys(), &mut rng);
         ea.feed(&hello_b, &mut alice).unwrap();
         let out = std::mem::take(&mut ea.outbox);

@@ -14,4 +14,4 @@ pub mod sync;
 
 pub use beacon::{BeaconSet, DirectKey};
 pub use session::{DirectError, DirectEvent, DirectSession, SharedGroup};
-pub use sync::{DirectSync, SyncLogs, SyncStats};
+pub use sync::{DirectSync, SyncLogs, SyncStats, Verified};

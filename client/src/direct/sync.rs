@@ -18,8 +18,8 @@ use super::beacon::Tag;
 use super::session::{DirectError, SharedGroup};
 use crate::entry::{EntryHash, LogKind};
 use crate::params::{
-    DIRECT_ENTRIES_BUDGET, DIRECT_MAX_HASHES, DIRECT_MAX_WANTED, DIRECT_TAG_LEN,
-    MAX_ENTRY_CIPHERTEXT_LEN,
+    DIRECT_ENTRIES_BUDGET, DIRECT_MAX_HASHES, DIRECT_MAX_HELD_BYTES, DIRECT_MAX_WANTED,
+    DIRECT_TAG_LEN, MAX_ENTRY_CIPHERTEXT_LEN,
 };
 
 const HEADS: u8 = 1;
@@ -36,15 +36,33 @@ pub trait SyncLogs {
     fn missing(&self, group: usize, log: LogKind) -> Vec<EntryHash>;
     /// The entry's encoded bytes, if the log has it.
     fn encoded(&self, group: usize, log: LogKind, hash: &EntryHash) -> Option<Vec<u8>>;
-    /// Verifies and keeps an entry: its hash and parents, and whether it was new; an
-    /// entry that does not verify for this group and log is an error and nothing is
-    /// kept.
-    fn ingest(
-        &mut self,
-        group: usize,
-        log: LogKind,
-        bytes: &[u8],
-    ) -> crate::Result<(EntryHash, Vec<EntryHash>, bool)>;
+    /// Checks an entry for this group and log without keeping it (an entry that does
+    /// not verify is an error).
+    fn verify(&self, group: usize, log: LogKind, bytes: &[u8]) -> crate::Result<Verified>;
+    /// Keeps verified entries, oldest first; returns how many were new.
+    fn keep(&mut self, group: usize, log: LogKind, entries: Vec<Vec<u8>>) -> crate::Result<u64>;
+}
+
+/// What a link needs of a verified entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub hash: EntryHash,
+    pub parents: Vec<EntryHash>,
+    /// Its Lamport clock (time, then author), the log's order.
+    pub time: u64,
+    pub author: [u8; 32],
+}
+
+/// A received entry held until the walk back to what the device has is done, so that
+/// entries are kept oldest first (the app opens them in that order), metadata first.
+#[derive(Debug)]
+struct Held {
+    group: usize,
+    log: LogKind,
+    time: u64,
+    author: [u8; 32],
+    hash: EntryHash,
+    bytes: Vec<u8>,
 }
 
 /// What a link did, for the app's direct-link state.
@@ -66,6 +84,9 @@ pub struct DirectSync {
     wanted: VecDeque<Key>,
     asked: BTreeSet<Key>,
     known_wanted: BTreeSet<Key>,
+    held: Vec<Held>,
+    held_keys: BTreeSet<Key>,
+    held_bytes: usize,
     pub stats: SyncStats,
 }
 
@@ -76,6 +97,9 @@ impl DirectSync {
             wanted: VecDeque::new(),
             asked: BTreeSet::new(),
             known_wanted: BTreeSet::new(),
+            held: Vec::new(),
+            held_keys: BTreeSet::new(),
+            held_bytes: 0,
             stats: SyncStats::default(),
         }
     }
@@ -167,17 +191,27 @@ impl DirectSync {
                         return Err(DirectError::Malformed("entry (too large)"));
                     }
                     let bytes = r.take(len, "entry")?;
-                    let (hash, parents, new) = logs
-                        .ingest(g.index, log, bytes)
+                    let v = logs
+                        .verify(g.index, log, bytes)
                         .map_err(|_| DirectError::Malformed("entry (does not verify)"))?;
                     self.stats.entries_received += 1;
-                    if new {
-                        self.stats.entries_new += 1;
-                    }
-                    let key = (g.index, log, hash);
+                    let key = (g.index, log, v.hash);
                     self.asked.remove(&key);
                     self.known_wanted.remove(&key);
-                    for p in parents {
+                    if logs.contains(g.index, log, &v.hash) || self.held_keys.contains(&key) {
+                        continue;
+                    }
+                    self.held_keys.insert(key);
+                    self.held_bytes += bytes.len();
+                    self.held.push(Held {
+                        group: g.index,
+                        log,
+                        time: v.time,
+                        author: v.author,
+                        hash: v.hash,
+                        bytes: bytes.to_vec(),
+                    });
+                    for p in v.parents {
                         self.want(&g, log, p, logs);
                     }
                 }
@@ -188,12 +222,62 @@ impl DirectSync {
             return Err(DirectError::Malformed("sync message (trailing bytes)"));
         }
         replies.extend(self.ask());
+        if self.is_idle() || self.held_bytes > DIRECT_MAX_HELD_BYTES {
+            self.keep(logs)?;
+        }
         Ok(replies)
+    }
+
+    /// The link ends (or was cut): what it brought is kept.
+    pub fn finish(&mut self, logs: &mut impl SyncLogs) -> Result<(), DirectError> {
+        self.keep(logs)
+    }
+
+    /// Hands the held entries to the logs: per group, metadata then messages, each in
+    /// clock order.
+    fn keep(&mut self, logs: &mut impl SyncLogs) -> Result<(), DirectError> {
+        let mut held = std::mem::take(&mut self.held);
+        self.held_keys.clear();
+        self.held_bytes = 0;
+        held.sort_by(|a, b| {
+            (a.group, a.log, a.time, a.author, a.hash)
+                .cmp(&(b.group, b.log, b.time, b.author, b.hash))
+        });
+        let mut batch: Vec<Vec<u8>> = Vec::new();
+        let mut current: Option<(usize, LogKind)> = None;
+        for h in held {
+            if current.is_some_and(|c| c != (h.group, h.log)) {
+                self.keep_batch(current, std::mem::take(&mut batch), logs)?;
+            }
+            current = Some((h.group, h.log));
+            batch.push(h.bytes);
+        }
+        self.keep_batch(current, batch, logs)
+    }
+
+    fn keep_batch(
+        &mut self,
+        at: Option<(usize, LogKind)>,
+        batch: Vec<Vec<u8>>,
+        logs: &mut impl SyncLogs,
+    ) -> Result<(), DirectError> {
+        let Some((group, log)) = at else {
+            return Ok(());
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let new = logs
+            .keep(group, log, batch)
+            .map_err(|_| DirectError::Malformed("entry (refused by the device)"))?;
+        self.stats.entries_new += new;
+        Ok(())
     }
 
     fn want(&mut self, g: &SharedGroup, log: LogKind, hash: EntryHash, logs: &impl SyncLogs) {
         let key = (g.index, log, hash);
         if logs.contains(g.index, log, &hash)
+            || self.held_keys.contains(&key)
             || self.asked.contains(&key)
             || self.known_wanted.contains(&key)
             || self.known_wanted.len() >= DIRECT_MAX_WANTED

@@ -46,6 +46,9 @@ use super::rendezvous_mailbox::{RendezvousRegistration, registration, rendezvous
 use super::rendezvous_wire::{RendezvousFrame, rendezvous_service_mailbox};
 use super::sealed_box::{open_with, seal_to};
 
+mod direct_logs;
+pub use direct_logs::DirectLogs;
+
 const REPLICA_MAILBOX_DOMAIN: &[u8] = b"wesh/v1/replica-mailbox";
 
 /// The seed of a group's replica mailbox identity (both sides compute it; the provider
