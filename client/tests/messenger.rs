@@ -9,62 +9,7 @@ use wesh_client::messenger::envelope::{Inner, Outer};
 use wesh_client::messenger::rendezvous_wire::rendezvous_service_mailbox;
 use wesh_client::messenger::{MailboxAddress, WeshDevice, WeshEvent, journal};
 
-const NOW: u64 = 1_800_000_000;
-
-fn providers() -> Vec<[u8; 32]> {
-    (1..=3u8).map(|i| [i; 32]).collect()
-}
-
-use common::PostOffice;
-
-fn device(i: u8) -> WeshDevice {
-    let home = MailboxAddress {
-        provider: providers()[usize::from(i) % 3],
-        mailbox: [100 + i; 32],
-    };
-    let mut d = WeshDevice::new_account([i; 32], home).unwrap();
-    d.set_auto_accept(true);
-    d
-}
-
-/// Runs the post office until nothing moves.
-fn settle(po: &mut PostOffice, devices: &mut [&mut WeshDevice], offline: &[usize]) {
-    for _ in 0..50 {
-        for d in devices.iter_mut() {
-            po.collect(d);
-        }
-        let mut moved = 0;
-        for (i, d) in devices.iter_mut().enumerate() {
-            if !offline.contains(&i) {
-                moved += po.deliver(d, &providers(), NOW);
-            }
-        }
-        for d in devices.iter_mut() {
-            po.collect(d);
-        }
-        if moved == 0 {
-            return;
-        }
-    }
-    panic!("post office did not settle");
-}
-
-fn befriend(po: &mut PostOffice, a: &mut WeshDevice, b: &mut WeshDevice) {
-    let card = b.contact_request_reference();
-    a.contact_request_send(&card, NOW, &providers()).unwrap();
-    settle(po, &mut [a, b], &[]);
-    assert!(a.contacts().contains_key(&b.account_id()));
-    assert!(b.contacts().contains_key(&a.account_id()));
-}
-
-fn payloads(d: &WeshDevice, g: &[u8; 32]) -> Vec<Vec<u8>> {
-    d.group_message_list(g)
-        .unwrap()
-        .iter()
-        .filter(|m| !m.own)
-        .map(|m| m.payload.clone())
-        .collect()
-}
+use common::{NOW, PostOffice, befriend, device, payloads, providers, settle};
 
 #[test]
 fn contacts_group_replica_and_offline_catch_up() {

@@ -1,5 +1,5 @@
 //! The in-memory network of the messenger tests.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use std::collections::{BTreeMap, VecDeque};
 use wesh_client::messenger::envelope::Outer;
@@ -121,4 +121,61 @@ impl PostOffice {
         }
         mail.len()
     }
+}
+
+// ---- devices and a settled post office, shared by the messenger and direct tests
+
+pub const NOW: u64 = 1_800_000_000;
+
+pub fn providers() -> Vec<[u8; 32]> {
+    (1..=3u8).map(|i| [i; 32]).collect()
+}
+
+pub fn device(i: u8) -> WeshDevice {
+    let home = MailboxAddress {
+        provider: providers()[usize::from(i) % 3],
+        mailbox: [100 + i; 32],
+    };
+    let mut d = WeshDevice::new_account([i; 32], home).unwrap();
+    d.set_auto_accept(true);
+    d
+}
+
+/// Runs the post office until nothing moves.
+pub fn settle(po: &mut PostOffice, devices: &mut [&mut WeshDevice], offline: &[usize]) {
+    for _ in 0..50 {
+        for d in devices.iter_mut() {
+            po.collect(d);
+        }
+        let mut moved = 0;
+        for (i, d) in devices.iter_mut().enumerate() {
+            if !offline.contains(&i) {
+                moved += po.deliver(d, &providers(), NOW);
+            }
+        }
+        for d in devices.iter_mut() {
+            po.collect(d);
+        }
+        if moved == 0 {
+            return;
+        }
+    }
+    panic!("post office did not settle");
+}
+
+pub fn befriend(po: &mut PostOffice, a: &mut WeshDevice, b: &mut WeshDevice) {
+    let card = b.contact_request_reference();
+    a.contact_request_send(&card, NOW, &providers()).unwrap();
+    settle(po, &mut [a, b], &[]);
+    assert!(a.contacts().contains_key(&b.account_id()));
+    assert!(b.contacts().contains_key(&a.account_id()));
+}
+
+pub fn payloads(d: &WeshDevice, g: &[u8; 32]) -> Vec<Vec<u8>> {
+    d.group_message_list(g)
+        .unwrap()
+        .iter()
+        .filter(|m| !m.own)
+        .map(|m| m.payload.clone())
+        .collect()
 }
