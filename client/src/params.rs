@@ -110,3 +110,7 @@ pub const DIRECT_WIRE_VERSION: u8 = 1;
 /// what it received oldest first once its walk back is done, or every this many bytes.
 /// Source: our choice: a few thousand entries of a chat; bounded whatever the peer does.
 pub const DIRECT_MAX_HELD_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most mailboxes each side of a direct link may say it takes mail for. Source: our
+/// choice: a device has one home mailbox and a rendezvous mailbox or two per period.
+pub const DIRECT_MAX_ADDRESSES: usize = 16;

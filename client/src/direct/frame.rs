@@ -58,6 +58,36 @@ impl FrameReader {
     }
 }
 
+/// Reads a message front to back; running out is a malformed message, never a panic.
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Reader<'a> {
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DirectError> {
+        if self.0.len() < n {
+            return Err(DirectError::Malformed(what));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<[u8; N], DirectError> {
+        let b = self.take(N, what)?;
+        <[u8; N]>::try_from(b).map_err(|_| DirectError::Malformed(what))
+    }
+    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, DirectError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+    pub(crate) fn u16(&mut self, what: &'static str) -> Result<u16, DirectError> {
+        Ok(u16::from_be_bytes(self.array(what)?))
+    }
+    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, DirectError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

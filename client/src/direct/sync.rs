@@ -15,6 +15,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use super::beacon::Tag;
+use super::frame::Reader;
 use super::session::{DirectError, SharedGroup};
 use crate::entry::{EntryHash, LogKind};
 use crate::params::{
@@ -367,31 +368,4 @@ fn entries_message(channel: &Tag, log: LogKind, entries: &[Vec<u8>]) -> Vec<u8> 
         m.extend_from_slice(e);
     }
     m
-}
-
-/// Reads a message front to back; running out is a malformed message, never a panic.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DirectError> {
-        if self.0.len() < n {
-            return Err(DirectError::Malformed(what));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DirectError> {
-        let b = self.take(N, what)?;
-        <[u8; N]>::try_from(b).map_err(|_| DirectError::Malformed(what))
-    }
-    fn u8(&mut self, what: &'static str) -> Result<u8, DirectError> {
-        Ok(self.array::<1>(what)?[0])
-    }
-    fn u16(&mut self, what: &'static str) -> Result<u16, DirectError> {
-        Ok(u16::from_be_bytes(self.array(what)?))
-    }
-    fn u32(&mut self, what: &'static str) -> Result<u32, DirectError> {
-        Ok(u32::from_be_bytes(self.array(what)?))
-    }
 }
