@@ -46,7 +46,9 @@ use super::rendezvous_mailbox::{RendezvousRegistration, registration, rendezvous
 use super::rendezvous_wire::{RendezvousFrame, rendezvous_service_mailbox};
 use super::sealed_box::{open_with, seal_to};
 
+mod direct_contacts;
 mod direct_logs;
+pub use direct_contacts::DirectContact;
 pub use direct_logs::DirectLogs;
 
 const REPLICA_MAILBOX_DOMAIN: &[u8] = b"wesh/v1/replica-mailbox";
@@ -198,6 +200,8 @@ struct RequesterFlow {
     step: RequesterStep,
     rdv: MailboxAddress,
     responder: VerifyingKey,
+    /// The responder's contact direct key (from its card), to meet it over a direct link.
+    direct: crate::direct::DirectKey,
 }
 
 /// What the responder waits for.
@@ -573,6 +577,8 @@ impl WeshDevice {
             ));
         }
         let rdv = rendezvous_address(&card.rendezvous_point(now, self.period), providers)?;
+        let direct =
+            crate::direct::DirectKey::derive(&card.rendezvous_seed.0, responder.as_bytes())?;
         let (state, hello) = start_request(
             &mut self.rng,
             self.identity.account_key(),
@@ -592,6 +598,7 @@ impl WeshDevice {
                 step: RequesterStep::Hello(state),
                 rdv,
                 responder,
+                direct,
             },
         );
         Ok(())

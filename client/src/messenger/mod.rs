@@ -20,8 +20,8 @@ pub mod replica_schedule;
 pub mod sealed_box;
 
 pub use device::{
-    DirectLogs, GroupMessage, GroupMetadataView, GroupRole, Outgoing, OutgoingKind, WeshDevice,
-    WeshEvent, WeshStats, replica_mailbox, replica_mailbox_seed,
+    DirectContact, DirectLogs, GroupMessage, GroupMetadataView, GroupRole, Outgoing, OutgoingKind,
+    WeshDevice, WeshEvent, WeshStats, replica_mailbox, replica_mailbox_seed,
 };
 pub use envelope::MailboxAddress;
 pub use journal::{DeviceLink, JournalRecord, RestoreError};
