@@ -2,8 +2,9 @@
 //! [`DIRECT_MAX_FRAME`] is refused as soon as its 4 bytes arrive, before anything of the
 //! body is kept.
 
+use super::beacon::Tag;
 use super::session::DirectError;
-use crate::params::DIRECT_MAX_FRAME;
+use crate::params::{DIRECT_MAX_FRAME, DIRECT_TAG_LEN};
 
 /// `body` with its length prefix.
 pub fn frame(body: &[u8]) -> Vec<u8> {
@@ -58,6 +59,27 @@ impl FrameReader {
     }
 }
 
+/// The head every sync and mail message starts with: `kind ‖ channel (16) ‖ sub (1) ‖
+/// count (u16)` (`sub` is the log kind for sync, 0 for mail).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MessageHead {
+    pub kind: u8,
+    pub channel: Tag,
+    pub sub: u8,
+    pub count: usize,
+}
+
+impl MessageHead {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut m = Vec::with_capacity(1 + DIRECT_TAG_LEN + 1 + 2);
+        m.push(self.kind);
+        m.extend_from_slice(&self.channel);
+        m.push(self.sub);
+        m.extend_from_slice(&(self.count as u16).to_be_bytes());
+        m
+    }
+}
+
 /// Reads a message front to back; running out is a malformed message, never a panic.
 pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
@@ -82,6 +104,14 @@ impl<'a> Reader<'a> {
     }
     pub(crate) fn u16(&mut self, what: &'static str) -> Result<u16, DirectError> {
         Ok(u16::from_be_bytes(self.array(what)?))
+    }
+    pub(crate) fn head(&mut self) -> Result<MessageHead, DirectError> {
+        Ok(MessageHead {
+            kind: self.u8("message kind")?,
+            channel: self.array("message channel")?,
+            sub: self.u8("message head")?,
+            count: usize::from(self.u16("count")?),
+        })
     }
     pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, DirectError> {
         Ok(u32::from_be_bytes(self.array(what)?))

@@ -14,9 +14,9 @@
 //! the device's business, checked as mail from the mixnet is.
 
 use super::beacon::Tag;
-use super::frame::Reader;
-use super::session::{DirectError, SharedGroup};
-use crate::params::{DIRECT_MAX_ADDRESSES, DIRECT_MAX_FRAME, DIRECT_TAG_LEN};
+use super::frame::{MessageHead, Reader};
+use super::session::{DirectError, SharedGroup, by_channel};
+use crate::params::{DIRECT_MAX_ADDRESSES, DIRECT_MAX_FRAME};
 
 const ADDRESSES: u8 = 4;
 const MAIL: u8 = 5;
@@ -93,17 +93,12 @@ impl DirectMail {
     /// A mail message from the peer: mail for this device, or nothing (a declaration).
     pub fn receive(&mut self, message: &[u8]) -> Result<Option<Mail>, DirectError> {
         let mut r = Reader(message);
-        let kind = r.u8("mail message")?;
-        let channel: Tag = r.array("mail channel")?;
-        if r.u8("mail message")? != 0 {
+        let head = r.head()?;
+        if head.sub != 0 {
             return Err(DirectError::Malformed("mail message"));
         }
-        let g = *self
-            .shared
-            .iter()
-            .find(|g| g.channel == channel)
-            .ok_or(DirectError::Malformed("mail channel (not a shared group)"))?;
-        let count = usize::from(r.u16("count")?);
+        let (kind, count) = (head.kind, head.count);
+        let g = by_channel(&self.shared, &head.channel)?;
         let out = match kind {
             ADDRESSES => {
                 if self.peer.len() + count > DIRECT_MAX_ADDRESSES {
@@ -144,18 +139,20 @@ impl DirectMail {
 }
 
 fn header(kind: u8, channel: &Tag, count: usize) -> Vec<u8> {
-    let mut m = Vec::with_capacity(1 + DIRECT_TAG_LEN + 1 + 2);
-    m.push(kind);
-    m.extend_from_slice(channel);
-    m.push(0);
-    m.extend_from_slice(&(count as u16).to_be_bytes());
-    m
+    MessageHead {
+        kind,
+        channel: *channel,
+        sub: 0,
+        count,
+    }
+    .encode()
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::params::DIRECT_TAG_LEN;
 
     fn shared() -> Vec<SharedGroup> {
         vec![

@@ -59,6 +59,19 @@ pub struct SharedGroup {
     pub channel: Tag,
 }
 
+/// The shared group a message's channel names (a channel the link does not have is a
+/// malformed message).
+pub(crate) fn by_channel(
+    shared: &[SharedGroup],
+    channel: &Tag,
+) -> Result<SharedGroup, DirectError> {
+    shared
+        .iter()
+        .find(|g| g.channel == *channel)
+        .copied()
+        .ok_or(DirectError::Malformed("channel (not a shared group)"))
+}
+
 /// What the caller should act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DirectEvent {

@@ -15,12 +15,12 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use super::beacon::Tag;
-use super::frame::Reader;
-use super::session::{DirectError, SharedGroup};
+use super::frame::{MessageHead, Reader};
+use super::session::{DirectError, SharedGroup, by_channel};
 use crate::entry::{EntryHash, LogKind};
 use crate::params::{
     DIRECT_ENTRIES_BUDGET, DIRECT_MAX_HASHES, DIRECT_MAX_HELD_BYTES, DIRECT_MAX_WANTED,
-    DIRECT_TAG_LEN, MAX_ENTRY_CIPHERTEXT_LEN,
+    MAX_ENTRY_CIPHERTEXT_LEN,
 };
 
 const HEADS: u8 = 1;
@@ -154,19 +154,14 @@ impl DirectSync {
         logs: &mut impl SyncLogs,
     ) -> Result<Vec<Vec<u8>>, DirectError> {
         let mut r = Reader(message);
-        let kind = r.u8("sync message")?;
-        let channel: Tag = r.array("sync channel")?;
-        let log = match r.u8("log kind")? {
+        let head = r.head()?;
+        let (kind, count) = (head.kind, head.count);
+        let log = match head.sub {
             0 => LogKind::Metadata,
             1 => LogKind::Message,
             _ => return Err(DirectError::Malformed("log kind")),
         };
-        let g = *self
-            .shared
-            .iter()
-            .find(|g| g.channel == channel)
-            .ok_or(DirectError::Malformed("sync channel (not a shared group)"))?;
-        let count = usize::from(r.u16("count")?);
+        let g = by_channel(&self.shared, &head.channel)?;
         if count > DIRECT_MAX_HASHES {
             return Err(DirectError::Malformed("sync message (too many items)"));
         }
@@ -345,12 +340,13 @@ impl DirectSync {
 }
 
 fn header(kind: u8, channel: &Tag, log: LogKind, count: usize) -> Vec<u8> {
-    let mut m = Vec::with_capacity(1 + DIRECT_TAG_LEN + 1 + 2);
-    m.push(kind);
-    m.extend_from_slice(channel);
-    m.push(log as u8);
-    m.extend_from_slice(&(count as u16).to_be_bytes());
-    m
+    MessageHead {
+        kind,
+        channel: *channel,
+        sub: log as u8,
+        count,
+    }
+    .encode()
 }
 
 fn hashes_message(kind: u8, channel: &Tag, log: LogKind, hashes: &[EntryHash]) -> Vec<u8> {
